@@ -1,0 +1,212 @@
+"""The Dataset: a county's validated layers, their provenance and one content hash.
+
+A :class:`Dataset` is what every analysis takes. It is frozen: what-if changes make a
+new Dataset (:meth:`Dataset.replace_layers`) and never touch the one the user loaded.
+The content hash identifies the data a result, a report or a ledger snapshot came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import MappingProxyType
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+
+from layers.errors import LayerReadError, LayerValidationError, Problem, Severity
+from layers.schema import LAYER_ORDER
+from layers.validate import normalise_layer, validate_dataset
+
+__all__ = ["Dataset", "read_dataset"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Validated GapMap layers in EPSG:4326, with provenance and problems.
+
+    Attributes
+    ----------
+    layers : mapping of str to GeoDataFrame
+        Normalised layers by GapMap layer name, in :data:`layers.schema.LAYER_ORDER`.
+        Treat the frames as read-only; analyses never mutate them.
+    problems : tuple of Problem
+        Every problem found per layer and across layers (errors and warnings).
+    provenance : mapping of str to mapping
+        Per layer: file, driver, CRS conversion, renames, rows read.
+    name : str
+        Human-readable name (file stem for a GeoPackage).
+    inputs : tuple of Path
+        Files the layers came from; writers refuse to overwrite them.
+    """
+
+    layers: Mapping[str, gpd.GeoDataFrame]
+    problems: tuple[Problem, ...] = ()
+    provenance: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    name: str = ""
+    inputs: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        ordered = {k: self.layers[k] for k in LAYER_ORDER if k in self.layers}
+        object.__setattr__(self, "layers", MappingProxyType(ordered))
+        object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
+
+    @classmethod
+    def from_frames(
+        cls,
+        frames: Mapping[str, gpd.GeoDataFrame],
+        *,
+        name: str = "",
+        files: Mapping[str, str] | None = None,
+    ) -> Dataset:
+        """Normalise and validate in-memory frames (EPSG:4326) into a Dataset.
+
+        Parameters
+        ----------
+        frames : mapping of str to GeoDataFrame
+            Layer name → frame; unknown layer names raise ``LayerError``.
+        name : str, optional
+            Dataset name.
+        files : mapping of str to str, optional
+            File name per layer, for problem records.
+        """
+        files = dict(files or {})
+        layers: dict[str, gpd.GeoDataFrame] = {}
+        problems: list[Problem] = []
+        for layer, frame in frames.items():
+            norm, probs = normalise_layer(frame, layer, file=files.get(layer, ""))
+            layers[layer] = norm
+            problems += probs
+        problems += validate_dataset(layers, files=files)
+        return cls(layers=layers, problems=tuple(problems), name=name)
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """The problems that block analysis."""
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem is an error."""
+        return not self.errors
+
+    def raise_if_errors(self) -> Dataset:
+        """Raise :class:`LayerValidationError` listing every problem if any is an error."""
+        LayerValidationError.raise_if_errors(self.problems)
+        return self
+
+    def __getitem__(self, layer: str) -> gpd.GeoDataFrame:
+        """Return one layer; a missing layer raises ``KeyError`` naming those present."""
+        try:
+            return self.layers[layer]
+        except KeyError:
+            raise KeyError(
+                f"dataset {self.name!r} has no layer {layer!r}; it has {list(self.layers)}"
+            ) from None
+
+    def __contains__(self, layer: object) -> bool:
+        return layer in self.layers
+
+    @cached_property
+    def content_hash(self) -> str:
+        """SHA-256 (hex) of every layer's attributes and geometry, in layer order."""
+        h = hashlib.sha256()
+        for layer, frame in self.layers.items():
+            h.update(layer.encode())
+            h.update(",".join(map(str, frame.columns)).encode())
+            attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+            h.update(pd.util.hash_pandas_object(attrs.astype(str), index=False).to_numpy())
+            wkb = shapely.to_wkb(frame.geometry.to_numpy(), hex=False)
+            h.update(b"".join(w if w is not None else b"\0" for w in wkb))
+        return h.hexdigest()
+
+    def replace_layers(self, **frames: gpd.GeoDataFrame) -> Dataset:
+        """Return a new Dataset with some layers replaced and everything re-validated.
+
+        Used for what-if plans: the original Dataset is unchanged.
+        """
+        merged = dict(self.layers)
+        merged.update(frames)
+        new = Dataset.from_frames(merged, name=self.name)
+        return Dataset(
+            layers=new.layers,
+            problems=new.problems,
+            provenance=self.provenance,
+            name=self.name,
+            inputs=self.inputs,
+        )
+
+
+def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = None) -> Dataset:
+    """Read every GapMap layer of a GeoPackage (or other multi-layer file) into a Dataset.
+
+    Layers whose names are GapMap layer names are read; other layers are ignored (and
+    logged). Each layer is normalised and validated, then the dataset is validated
+    across layers. Validation problems do not raise; check :attr:`Dataset.ok`.
+
+    Parameters
+    ----------
+    path : path-like
+        A GeoPackage or FileGDB holding layers named like :data:`LAYER_ORDER`.
+    coords : str or int, optional
+        Coordinate declaration for every layer (see :func:`layers.read.read`); default:
+        the file's own CRS.
+
+    Raises
+    ------
+    LayerReadError
+        If the file cannot be opened or holds no GapMap layer.
+    """
+    from layers.read import load  # read.py imports dataset-free modules only
+
+    path = Path(path)
+    if not path.exists():
+        raise LayerReadError(f"file not found: {path}", zh=f"找不到文件：{path}")
+    available = [str(n) for n, _ in pyogrio.list_layers(path)]
+    wanted = [n for n in LAYER_ORDER if n in available]
+    ignored = sorted(set(available) - set(wanted))
+    if ignored:
+        logger.info("%s: ignoring layers that are not GapMap layers: %s", path.name, ignored)
+    if not wanted:
+        raise LayerReadError(
+            f"{path.name} holds no GapMap layer (found {available}); name layers like "
+            f"{', '.join(LAYER_ORDER)}",
+            zh=f"{path.name} 中没有可识别的图层（现有 {available}），图层名应为："
+            f"{', '.join(LAYER_ORDER)}",
+        )
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    problems: list[Problem] = []
+    provenance: dict[str, Mapping[str, object]] = {}
+    for layer in wanted:
+        loaded = load(path, layer=layer, coords=coords, sublayer=layer)
+        layers[layer] = loaded.frame
+        problems += loaded.problems
+        provenance[layer] = _as_mapping(loaded.provenance)
+    problems += validate_dataset(layers, files=dict.fromkeys(layers, path.name))
+    logger.info("read %s: %d layers, %d problems", path.name, len(layers), len(problems))
+    return Dataset(
+        layers=layers,
+        problems=tuple(problems),
+        provenance=provenance,
+        name=path.stem,
+        inputs=(path.resolve(),),
+    )
+
+
+def _as_mapping(provenance: object) -> Mapping[str, object]:
+    if isinstance(provenance, Mapping):
+        return provenance
+    if hasattr(provenance, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(provenance)  # type: ignore[call-overload]
+    return {"value": provenance}

@@ -1,0 +1,137 @@
+"""Field-name aliases: the Chinese names and pinyin-initial codes county GIS offices use.
+
+County data arrives with columns such as ``户数``, ``路面类型`` or the pinyin-initial codes
+of national data standards (``XZQDM``/``XZQMC`` for 行政区代码/名称, ``LMLX`` for 路面类型,
+``XZDJ`` for 行政等级 ...). :func:`column_mapping` maps them to GapMap's English field
+names. Matching ignores case, surrounding blanks and a trailing unit in brackets
+(``路面宽度(米)``, ``路面宽度（m）``). A column that matches nothing is kept unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from layers.schema import LayerSchema
+
+__all__ = ["ALIASES", "LAYER_ALIASES", "column_mapping", "fold_name"]
+
+ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "id": ("编号", "标识码", "BSM", "ID", "要素编号", "自然村编号", "设施编号", "道路编号",
+               "机构编号", "安置区编号", "路线编码", "LXBM"),
+        "name": ("名称", "名字", "MC", "NAME", "村名", "自然村名称", "自然村名", "设施名称",
+                 "机构名称", "安置区名称", "道路名称", "路线名称", "LXMC", "节点名", "管道名",
+                 "水源节点名"),
+        "households": ("户数", "常住户数", "HS", "CZHS", "总户数", "安置户数"),
+        "population": ("人口", "常住人口", "RK", "CZRK", "人口数", "总人口", "安置人口"),
+        "admin_village_code": ("行政村代码", "所属行政村代码", "所在行政村代码", "村代码",
+                               "XZCDM", "CDM", "SSXZCDM"),
+        "township_code": ("乡镇代码", "所属乡镇代码", "所在乡镇代码", "XZDM", "SSXZDM"),
+        "relocation_planned": ("规划搬迁", "规划搬迁撤并", "是否搬迁", "搬迁撤并", "SFBQ"),
+        "key_site": ("重点移民村", "是否重点", "重点", "SFZD"),
+        "road_class": ("道路等级", "行政等级", "公路等级", "XZDJ", "DLDJ"),
+        "surface": ("路面类型", "路面材质", "面层类型", "路面", "LMLX"),
+        "width_m": ("路面宽度", "路面宽", "宽度", "LMKD", "width"),
+        "status": ("状态", "建设状态", "规划状态", "现状规划", "ZT"),
+        "kind": ("类型", "类别", "设施类型", "设施类别", "机构类型", "机构类别", "LX", "LB",
+                 "水源类型", "水源类别"),
+        "doctors": ("医生数", "医生人数", "村医人数", "乡村医生", "乡村医生人数", "YSS"),
+        "serves_codes": ("联合设置", "服务行政村", "联合设置服务的行政村代码"),
+        "village_class": ("村庄分类", "村庄类型", "村庄类别", "CZFL"),
+        "storeys": ("层数", "建筑层数", "主要建筑层数", "CS"),
+        "water_node": ("供水节点", "所属供水节点", "GSJD"),
+        "elevation_m": ("高程", "elevation", "GC", "地面高程"),
+        "head_m": ("水头", "总水头", "base_head", "SLT"),
+        "capacity_m3d": ("供水能力", "设计规模", "日供水量", "供水规模"),
+        "node_type": ("节点类型", "JDLX"),
+        "start_node_name": ("起点", "起点节点", "起始节点", "QD", "start_node"),
+        "end_node_name": ("终点", "终点节点", "终止节点", "ZD", "end_node"),
+        "length_m": ("长度", "管长", "CD", "length"),
+        "diameter_mm": ("管径", "DN", "GJ", "公称直径"),
+        "roughness": ("海曾威廉系数", "C值", "粗糙系数", "HW_C"),
+        "initial_status": ("初始状态",),
+        "init_level_m": ("初始水位", "init_level"),
+        "min_level_m": ("最低水位", "min_level"),
+        "max_level_m": ("最高水位", "max_level"),
+        "tank_diameter_m": ("水池直径",),
+        "title": ("水源名称",),
+        "source": ("来源", "数据来源", "LY", "SJLY"),
+    }
+)  # fmt: skip
+"""Aliases shared by every layer: GapMap field name → accepted column names."""
+
+LAYER_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        # For boundary layers, XZQDM/XZQMC name the unit itself.
+        "county": {"code": ("XZQDM", "行政区代码", "行政区划代码", "县代码", "区划代码", "代码"),
+                   "name": ("XZQMC", "行政区名称", "县名称", "县名")},
+        "townships": {"code": ("XZQDM", "乡镇代码", "行政区代码", "区划代码", "代码", "XZDM"),
+                      "name": ("XZQMC", "乡镇名称", "乡镇名", "XZMC")},
+        "admin_villages": {"code": ("XZQDM", "行政村代码", "村代码", "区划代码", "代码", "CDM"),
+                           "name": ("XZQMC", "行政村名称", "行政村名", "村名", "CMC")},
+    }
+)  # fmt: skip
+"""Per-layer aliases, consulted before :data:`ALIASES`."""
+
+_UNIT_SUFFIX = re.compile(r"\s*[（(\[【][^）)\]】]*[）)\]】]\s*$")
+
+
+def fold_name(column: str) -> str:
+    """Fold a column name for matching: strip, drop a bracketed unit suffix, lower-case.
+
+    Examples
+    --------
+    >>> fold_name(" 路面宽度（米） ")
+    '路面宽度'
+    >>> fold_name("XZQDM")
+    'xzqdm'
+    """
+    return _UNIT_SUFFIX.sub("", str(column).strip()).strip().lower()
+
+
+def column_mapping(columns: Iterable[str], schema: LayerSchema) -> dict[str, str]:
+    """Map a file's column names to the GapMap field names of ``schema``.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Column names as read (the geometry column excluded).
+    schema : LayerSchema
+        The layer the columns belong to.
+
+    Returns
+    -------
+    dict
+        ``{original column: field name}`` for every column that maps to a declared
+        field and is not already spelled that way. Each field is taken by the first
+        column that matches it: an exact English name first, then the layer's own
+        aliases, then the shared ones. Columns that match nothing are left out (and
+        kept unchanged by the reader).
+    """
+    columns = list(columns)
+    folded = {c: fold_name(c) for c in columns}
+    layer_aliases = LAYER_ALIASES.get(schema.name, {})
+    taken: set[str] = set()
+    mapping: dict[str, str] = {}
+    # Pass 1: exact English names win and are never renamed.
+    for c in columns:
+        if folded[c] in schema.field_names and folded[c] not in taken:
+            taken.add(folded[c])
+            if c != folded[c]:
+                mapping[c] = folded[c]
+    # Pass 2: aliases, per-layer before shared.
+    for source in (layer_aliases, ALIASES):
+        for field_name in schema.field_names:
+            if field_name in taken:
+                continue
+            wanted = {fold_name(a) for a in source.get(field_name, ())}
+            for c in columns:
+                if c in mapping or folded[c] in schema.field_names:
+                    continue
+                if folded[c] in wanted:
+                    mapping[c] = field_name
+                    taken.add(field_name)
+                    break
+    return mapping

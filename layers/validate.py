@@ -1,0 +1,677 @@
+"""Validate and normalise layers, listing every problem at once.
+
+Two entry points:
+
+- :func:`normalise_layer` checks one layer against its schema: renames Chinese and
+  pinyin-code columns, coerces types, maps value synonyms, fills defaults of optional
+  fields, and checks required fields, allowed values, code patterns, ranges, unique ids,
+  geometry type/validity/emptiness and swapped or wrong-hemisphere coordinates.
+- :func:`validate_dataset` checks what needs several layers: features outside the
+  county, admin-village/township codes and water node names that do not exist.
+
+Both return :class:`layers.errors.Problem` records located to file, layer, row,
+feature id and field, with a Chinese message and a Chinese fix. Neither raises for bad
+data; :meth:`LayerValidationError.raise_if_errors` turns a list into an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from layers.errors import Problem, ProblemKind, Severity
+from layers.fields import column_mapping
+from layers.schema import Field, LayerSchema, get_schema
+
+__all__ = ["OUTSIDE_TOLERANCE_M", "normalise_layer", "validate_dataset"]
+
+logger = logging.getLogger(__name__)
+
+OUTSIDE_TOLERANCE_M = 200.0
+"""A feature this far (metres) outside the county boundary still counts as inside.
+
+Boundaries from different sources disagree by tens of metres; a real mistake (wrong
+county, swapped coordinates, a projected value read as degrees) is kilometres off.
+"""
+
+# China's extent with a margin, for telling swapped lon/lat from wrong data.
+_CHINA_LON = (73.0, 136.0)
+_CHINA_LAT = (3.0, 54.0)
+
+_TRUE = {"是", "1", "true", "t", "y", "yes", "有", "√", "1.0"}
+_FALSE = {"否", "0", "false", "f", "n", "no", "无", "", "×", "0.0"}
+_DTYPE_ZH = {"str": "文本", "int": "整数", "float": "数值", "bool": "是/否"}
+
+
+def _problem(
+    kind: ProblemKind,
+    *,
+    file: str,
+    layer: str,
+    row: int | None,
+    feature_id: str | None,
+    field: str | None,
+    zh: str,
+    fix: str,
+    en: str,
+    value: object = None,
+    severity: Severity = Severity.ERROR,
+) -> Problem:
+    return Problem(
+        kind=kind,
+        file=file,
+        layer=layer,
+        row=row,
+        feature_id=feature_id or None,
+        field=field,
+        message_zh=zh,
+        fix_zh=fix,
+        message=en,
+        severity=severity,
+        value=None if value is None else str(value),
+    )
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """Turn any column into stripped text; integral floats lose their ``.0``; NA → ``""``."""
+
+    def one(v: object) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return ""
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        if isinstance(v, bytes):
+            return v.decode("utf-8", "replace").strip()
+        return str(v).strip()
+
+    return pd.Series(
+        [one(v) for v in series.to_numpy(dtype=object)], index=series.index, dtype=object
+    )
+
+
+class _LayerChecker:
+    """Collects the problems of one layer while normalising its columns."""
+
+    def __init__(self, frame: gpd.GeoDataFrame, schema: LayerSchema, file: str) -> None:
+        self.schema = schema
+        self.file = file
+        self.frame = frame
+        self.problems: list[Problem] = []
+        self.rows = np.arange(1, len(frame) + 1)
+        self.ids: list[str | None] = [None] * len(frame)
+
+    def add(
+        self,
+        kind: ProblemKind,
+        positions: Iterable[int] | None,
+        *,
+        field: str | None,
+        zh: str,
+        fix: str,
+        en: str,
+        values: pd.Series | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        """Add one problem per position (0-based), or one layer-wide problem if None."""
+        if positions is None:
+            self.problems.append(
+                _problem(
+                    kind,
+                    file=self.file,
+                    layer=self.schema.name,
+                    row=None,
+                    feature_id=None,
+                    field=field,
+                    zh=zh,
+                    fix=fix,
+                    en=en,
+                    severity=severity,
+                )
+            )
+            return
+        for pos in positions:
+            value = None if values is None else values.iloc[pos]
+            self.problems.append(
+                _problem(
+                    kind,
+                    file=self.file,
+                    layer=self.schema.name,
+                    row=int(self.rows[pos]),
+                    feature_id=self.ids[pos],
+                    field=field,
+                    zh=zh,
+                    fix=fix,
+                    en=en,
+                    value=value,
+                    severity=severity,
+                )
+            )
+
+    # ------------------------------------------------------------------ fields
+    def coerce(self, f: Field, raw: pd.Series) -> pd.Series:
+        """Coerce one column to the field's type and check it; return the new column."""
+        text = _as_text(raw)
+        empty = (text == "").to_numpy()
+        title = f"{f.title_zh}({f.name})"
+        if f.required and empty.any():
+            self.add(
+                ProblemKind.MISSING_VALUE,
+                np.flatnonzero(empty),
+                field=f.name,
+                zh=f"必填字段“{title}”为空",
+                fix="请填写该字段的值",
+                en=f"required field {f.name!r} is empty; fill it in",
+            )
+        if f.dtype == "str":
+            out = text.copy()
+            if f.default is not None:
+                out[empty] = f.default
+            if f.allowed is not None:
+                out = self._allowed(f, out, empty)
+            if f.pattern is not None:
+                ok = out.str.fullmatch(f.pattern).fillna(False).to_numpy(dtype=bool)
+                bad = ~ok & ~empty
+                if bad.any():
+                    self.add(
+                        ProblemKind.BAD_PATTERN,
+                        np.flatnonzero(bad),
+                        field=f.name,
+                        zh=f"“{title}”格式不对，应为 {_pattern_zh(f.pattern)}",
+                        fix="请核对代码位数（统计用区划代码：县6位、乡镇9位、村12位）",
+                        en=f"{f.name!r} must match {f.pattern}",
+                        values=out,
+                    )
+            return out
+        if f.dtype == "bool":
+            folded = text.str.lower()
+            is_true = folded.isin(_TRUE).to_numpy()
+            is_false = folded.isin(_FALSE).to_numpy()
+            bad = ~is_true & ~is_false
+            if bad.any():
+                self.add(
+                    ProblemKind.WRONG_TYPE,
+                    np.flatnonzero(bad),
+                    field=f.name,
+                    zh=f"“{title}”应为 是/否",
+                    fix="请填写 是 或 否（也可用 1/0）",
+                    en=f"{f.name!r} must be yes/no (是/否, 1/0, true/false)",
+                    values=text,
+                )
+            out = pd.Series(is_true, index=raw.index)
+            if f.default is not None:
+                out[empty] = bool(f.default)
+            return out
+        # numbers
+        num = pd.to_numeric(text.where(~empty, None), errors="coerce")
+        not_number = num.isna().to_numpy() & ~empty
+        if not_number.any():
+            self.add(
+                ProblemKind.WRONG_TYPE,
+                np.flatnonzero(not_number),
+                field=f.name,
+                zh=f"“{title}”应为{_DTYPE_ZH[f.dtype]}",
+                fix="请删除单位和文字，只填数字",
+                en=f"{f.name!r} must be a number",
+                values=text,
+            )
+        values = num.to_numpy(dtype=float)
+        if f.dtype == "int":
+            frac = np.isfinite(values) & (np.floor(values) != values)
+            if frac.any():
+                self.add(
+                    ProblemKind.WRONG_TYPE,
+                    np.flatnonzero(frac),
+                    field=f.name,
+                    zh=f"“{title}”应为整数",
+                    fix="请填写整数",
+                    en=f"{f.name!r} must be a whole number",
+                    values=text,
+                )
+        finite = np.isfinite(values)
+        out_of_range = np.zeros(len(values), dtype=bool)
+        if f.min_value is not None:
+            out_of_range |= finite & (values < f.min_value)
+        if f.max_value is not None:
+            out_of_range |= finite & (values > f.max_value)
+        if out_of_range.any():
+            lo = "" if f.min_value is None else f"{f.min_value:g}"
+            hi = "" if f.max_value is None else f"{f.max_value:g}"
+            self.add(
+                ProblemKind.OUT_OF_RANGE,
+                np.flatnonzero(out_of_range),
+                field=f.name,
+                zh=f"“{title}”超出合理范围 [{lo}, {hi}]",
+                fix="请核对数值和单位（如宽度用米、管径用毫米）",
+                en=f"{f.name!r} outside [{lo}, {hi}]",
+                values=text,
+            )
+        if f.default is not None:
+            values = np.where(empty, float(f.default), values)  # type: ignore[arg-type]
+        if f.dtype == "int":
+            if np.isfinite(values).all():
+                return pd.Series(values.astype(np.int64), index=raw.index)
+            return pd.Series(pd.array(np.round(values), dtype="Float64"), index=raw.index).astype(
+                "Int64"
+            )
+        return pd.Series(values, index=raw.index, dtype=float)
+
+    def _allowed(self, f: Field, out: pd.Series, empty: np.ndarray) -> pd.Series:
+        assert f.allowed is not None
+        aliases = {k.lower(): v for k, v in f.value_aliases.items()}
+        aliases.update({a.lower(): a for a in f.allowed})
+        mapped = out.str.lower().map(aliases)
+        # keep unmapped values as typed so the problem shows them
+        out = mapped.where(mapped.notna(), out).astype(object)
+        allowed_now = out.isin(f.allowed).to_numpy()
+        # an empty value of an optional field is filled by its default above
+        bad = ~allowed_now & ~(empty & f.required)
+        if bad.any():
+            choices = "、".join(f.allowed)
+            self.add(
+                ProblemKind.VALUE_NOT_ALLOWED,
+                np.flatnonzero(bad),
+                field=f.name,
+                zh=f"“{f.title_zh}”的值不在允许范围内",
+                fix=f"请改为以下之一：{choices}",
+                en=f"{f.name!r} must be one of: {', '.join(f.allowed)}",
+                values=out,
+            )
+        return out
+
+    # ---------------------------------------------------------------- geometry
+    def geometry(self, geoms: gpd.GeoSeries) -> None:
+        """Check emptiness, geometry type, validity and coordinate sanity."""
+        arr = geoms.to_numpy()
+        missing = shapely.is_missing(arr) | shapely.is_empty(arr)
+        if missing.any():
+            self.add(
+                ProblemKind.EMPTY_GEOMETRY,
+                np.flatnonzero(missing),
+                field=None,
+                zh="要素没有几何（空坐标）",
+                fix="请补绘该要素或删除该行",
+                en="feature has no geometry; draw it or delete the row",
+            )
+        present = ~missing
+        types = shapely.get_type_id(arr)
+        names = np.array(
+            [
+                "Point",
+                "LineString",
+                "LinearRing",
+                "Polygon",
+                "MultiPoint",
+                "MultiLineString",
+                "MultiPolygon",
+                "GeometryCollection",
+            ]
+        )
+        type_names = np.where(types >= 0, names[np.clip(types, 0, 7)], "")
+        wrong = present & ~np.isin(type_names, self.schema.geometry_types)
+        if wrong.any():
+            expected = "/".join(self.schema.geometry_types)
+            self.add(
+                ProblemKind.WRONG_GEOMETRY_TYPE,
+                np.flatnonzero(wrong),
+                field=None,
+                zh=f"几何类型不对，本图层应为 {expected}",
+                fix="请检查是否导入了错误的图层（如把道路线导入为点）",
+                en=f"geometry must be {expected}",
+                values=pd.Series(type_names),
+            )
+        invalid = present & ~shapely.is_valid(arr)
+        for pos in np.flatnonzero(invalid):
+            reason = shapely.is_valid_reason(arr[pos])
+            self.add(
+                ProblemKind.INVALID_GEOMETRY,
+                [pos],
+                field=None,
+                zh=f"几何无效：{reason}",
+                fix="请在GIS软件中修复几何（如“修复几何”工具），检查自相交和重复点",
+                en=f"invalid geometry: {reason}; repair it (e.g. make valid)",
+                values=pd.Series([reason] * len(arr)),
+            )
+        if geoms.crs is None or not geoms.crs.is_geographic:
+            return
+        bounds = shapely.bounds(arr)
+        with np.errstate(invalid="ignore"):
+            cx = (bounds[:, 0] + bounds[:, 2]) / 2
+            cy = (bounds[:, 1] + bounds[:, 3]) / 2
+            in_lon = (cx >= _CHINA_LON[0]) & (cx <= _CHINA_LON[1])
+            in_lat = (cy >= _CHINA_LAT[0]) & (cy <= _CHINA_LAT[1])
+            swapped = (
+                present
+                & (cy >= _CHINA_LON[0])
+                & (cy <= _CHINA_LON[1])
+                & (cx >= _CHINA_LAT[0])
+                & (cx <= _CHINA_LAT[1])
+            )
+            hemisphere = (
+                present
+                & ~swapped
+                & ~(in_lon & in_lat)
+                & (
+                    (np.abs(cx) >= _CHINA_LON[0])
+                    & (np.abs(cx) <= _CHINA_LON[1])
+                    & (np.abs(cy) >= _CHINA_LAT[0])
+                    & (np.abs(cy) <= _CHINA_LAT[1])
+                )
+            )
+        coords = pd.Series([f"{x:.6f}, {y:.6f}" for x, y in zip(cx, cy, strict=True)])
+        if swapped.any():
+            self.add(
+                ProblemKind.SWAPPED_LONLAT,
+                np.flatnonzero(swapped),
+                field=None,
+                zh="经纬度可能颠倒（经度在纬度范围、纬度在经度范围）",
+                fix="请交换经度和纬度两列，或在导入时指定正确的经度、纬度字段",
+                en="longitude and latitude look swapped; swap the columns",
+                values=coords,
+            )
+        if hemisphere.any():
+            self.add(
+                ProblemKind.WRONG_HEMISPHERE,
+                np.flatnonzero(hemisphere),
+                field=None,
+                zh="坐标在错误的半球（经度或纬度为负数）",
+                fix="宁夏为东经、北纬，请去掉坐标前的负号",
+                en="coordinates in the wrong hemisphere; Ningxia is east/north: "
+                "drop the minus sign",
+                values=coords,
+            )
+
+
+def _pattern_zh(pattern: str) -> str:
+    m = re.fullmatch(r"\\d\{(\d+)\}", pattern)
+    return f"{m.group(1)}位数字" if m else pattern
+
+
+def normalise_layer(
+    frame: gpd.GeoDataFrame, layer: str, *, file: str = ""
+) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """Normalise one layer to its schema and list every problem in it.
+
+    Parameters
+    ----------
+    frame : geopandas.GeoDataFrame
+        The layer as read, in EPSG:4326 (other CRSs are checked but not converted;
+        readers convert on read).
+    layer : str
+        GapMap layer name (see :data:`layers.schema.LAYERS`).
+    file : str, optional
+        File name for the problem records.
+
+    Returns
+    -------
+    frame : geopandas.GeoDataFrame
+        A new frame: declared fields first (renamed, typed, synonyms mapped to allowed
+        values, optional fields filled with their defaults), unknown fields after them,
+        unchanged, then the geometry. The input is not modified.
+    problems : list of Problem
+        Every problem found, errors and warnings, in field order then row order.
+    """
+    schema = get_schema(layer)
+    geom_name = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+    if geom_name is None:
+        raise TypeError("normalise_layer needs a GeoDataFrame with an active geometry")
+    attrs = frame.drop(columns=[geom_name])
+    mapping = column_mapping(attrs.columns, schema)
+    attrs = attrs.rename(columns=mapping)
+    checker = _LayerChecker(frame, schema, file)
+
+    if frame.crs is None:
+        checker.add(
+            ProblemKind.CRS_MISSING,
+            None,
+            field=None,
+            zh="图层没有坐标系信息",
+            fix="导入时请声明坐标系（WGS84、CGCS2000、GCJ-02、"
+            "BD-09 或 EPSG 代码），或为文件补充 .prj",
+            en="layer has no CRS; declare coords= (wgs84, cgcs2000, gcj02, bd09 or "
+            "an EPSG code) or add a .prj",
+        )
+
+    id_field = schema.id_field
+    if id_field in attrs.columns:
+        checker.ids = [t or None for t in _as_text(attrs[id_field])]
+
+    out: dict[str, pd.Series] = {}
+    for f in schema.fields:
+        if f.name not in attrs.columns:
+            if f.required:
+                checker.add(
+                    ProblemKind.MISSING_FIELD,
+                    None,
+                    field=f.name,
+                    zh=f"缺少必填字段“{f.title_zh}”({f.name})",
+                    fix=f"请在文件中增加“{f.title_zh}”字段（也可用中文名或拼音代码）",
+                    en=f"missing required field {f.name!r}; add the column "
+                    f"(Chinese or pinyin-code names are accepted)",
+                )
+                continue
+            # an absent optional column is an all-empty one: defaults (or NA) fill it
+            out[f.name] = checker.coerce(f, pd.Series([None] * len(attrs), index=attrs.index))
+            continue
+        out[f.name] = checker.coerce(f, attrs[f.name])
+
+    if id_field in out:
+        ids = out[id_field].astype(str)
+        dup = (ids.duplicated(keep=False) & (ids != "")).to_numpy()
+        if dup.any():
+            checker.add(
+                ProblemKind.DUPLICATE_ID,
+                np.flatnonzero(dup),
+                field=id_field,
+                zh=f"编号“{id_field}”重复",
+                fix="每个要素的编号必须唯一，请修改重复的编号",
+                en=f"duplicate {id_field!r}; ids must be unique",
+                values=ids,
+            )
+
+    unknown = [c for c in attrs.columns if c not in schema.field_names]
+    for c in unknown:
+        checker.add(
+            ProblemKind.UNKNOWN_FIELD,
+            None,
+            field=str(c),
+            zh=f"字段“{c}”不是本图层的标准字段，已原样保留",
+            fix="如它是某个标准字段的别名，请改为标准字段名",
+            en=f"column {c!r} is not a GapMap field; kept unchanged",
+            severity=Severity.WARNING,
+        )
+
+    checker.geometry(frame.geometry)
+
+    data = pd.DataFrame(out, index=attrs.index)
+    for c in unknown:
+        data[c] = attrs[c]
+    result = gpd.GeoDataFrame(data, geometry=frame.geometry.to_numpy(), crs=frame.crs)
+    result = result.rename_geometry("geometry") if result.geometry.name != "geometry" else result
+    result.attrs = dict(frame.attrs)
+    result.attrs["column_renames"] = dict(mapping)
+    order = {f.name: i for i, f in enumerate(schema.fields)}
+    checker.problems.sort(key=lambda p: (order.get(p.field or "", len(order)), p.row or 0))
+    n_err = sum(p.severity is Severity.ERROR for p in checker.problems)
+    logger.info(
+        "%s %s: %d rows, %d errors, %d warnings",
+        file,
+        layer,
+        len(result),
+        n_err,
+        len(checker.problems) - n_err,
+    )
+    return result, checker.problems
+
+
+# ------------------------------------------------------------------------- dataset
+
+
+def _local_metric(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Project to an azimuthal equidistant CRS centred on the frame (metres).
+
+    Only used for the outside-county tolerance, where a few metres do not matter; the
+    analyses choose their metric CRS in :mod:`geo.crs`.
+    """
+    lon0, lat0 = frame.to_crs(4326).union_all().centroid.coords[0]
+    return frame.to_crs(f"+proj=aeqd +lat_0={lat0:.6f} +lon_0={lon0:.6f} +datum=WGS84 +units=m")
+
+
+def validate_dataset(
+    frames: Mapping[str, gpd.GeoDataFrame],
+    *,
+    files: Mapping[str, str] | None = None,
+    outside_tolerance_m: float = OUTSIDE_TOLERANCE_M,
+) -> list[Problem]:
+    """Check what needs more than one layer, listing every problem.
+
+    Checks: features outside the county boundary (``county`` layer, with a tolerance),
+    admin-village codes that are not in ``admin_villages``, township codes not in
+    ``townships``, admin-village codes whose first nine digits disagree with their
+    township (warning), water node names that are not in ``water_nodes``/``water_sources``.
+
+    Parameters
+    ----------
+    frames : mapping of str to GeoDataFrame
+        Normalised layers (output of :func:`normalise_layer`) by layer name, EPSG:4326.
+    files : mapping of str to str, optional
+        File name of each layer, for the problem records.
+    outside_tolerance_m : float
+        Distance outside the boundary (metres) still accepted.
+
+    Returns
+    -------
+    list of Problem
+    """
+    files = dict(files or {})
+    problems: list[Problem] = []
+
+    def add_rows(
+        layer: str,
+        positions: Iterable[int],
+        field: str | None,
+        *,
+        kind: ProblemKind,
+        zh: str,
+        fix: str,
+        en: str,
+        values: pd.Series | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        frame = frames[layer]
+        id_field = get_schema(layer).id_field
+        ids = frame[id_field].astype(str).to_numpy() if id_field in frame else None
+        for pos in positions:
+            problems.append(
+                _problem(
+                    kind,
+                    file=files.get(layer, ""),
+                    layer=layer,
+                    row=int(pos) + 1,
+                    feature_id=None if ids is None else ids[pos],
+                    field=field,
+                    zh=zh,
+                    fix=fix,
+                    en=en,
+                    severity=severity,
+                    value=None if values is None else values.iloc[pos],
+                )
+            )
+
+    def check_codes(
+        layer: str, field: str, valid: set[str], target: str, *, multi: bool = False
+    ) -> None:
+        frame = frames.get(layer)
+        if frame is None or field not in frame:
+            return
+        text = _as_text(frame[field])
+        if multi:
+            bad_mask = [
+                any(c and c not in valid for c in re.split(r"[;；,，\s]+", t)) for t in text
+            ]
+            bad = np.flatnonzero(bad_mask)
+        else:
+            bad = np.flatnonzero(((text != "") & ~text.isin(valid)).to_numpy())
+        if len(bad):
+            title = get_schema(target).title_zh
+            add_rows(
+                layer,
+                bad,
+                field,
+                kind=ProblemKind.UNKNOWN_CODE,
+                values=text,
+                zh=f"“{field}”中的代码在{title}图层中不存在",
+                fix=f"请核对代码，或先在{title}图层中补充该单位",
+                en=f"{field!r} refers to a code that is not in layer {target!r}",
+            )
+
+    if "admin_villages" in frames:
+        av_codes = set(_as_text(frames["admin_villages"]["code"]))
+        for layer in ("natural_villages", "relocation_sites", "clinics"):
+            check_codes(layer, "admin_village_code", av_codes, "admin_villages")
+        check_codes("clinics", "serves_codes", av_codes, "admin_villages", multi=True)
+    if "townships" in frames:
+        tw_codes = set(_as_text(frames["townships"]["code"]))
+        check_codes("admin_villages", "township_code", tw_codes, "townships")
+        check_codes("clinics", "township_code", tw_codes, "townships")
+    if "admin_villages" in frames and {"code", "township_code"} <= set(frames["admin_villages"]):
+        av = frames["admin_villages"]
+        code, tw = _as_text(av["code"]), _as_text(av["township_code"])
+        disagree = np.flatnonzero(((code.str[:9] != tw) & (code != "") & (tw != "")).to_numpy())
+        if len(disagree):
+            add_rows(
+                "admin_villages",
+                disagree,
+                "township_code",
+                kind=ProblemKind.UNKNOWN_CODE,
+                severity=Severity.WARNING,
+                values=tw,
+                zh="行政村代码前9位与所属乡镇代码不一致",
+                fix="请核对行政村代码或所属乡镇代码（统计用区划代码前9位即乡镇代码）",
+                en="first nine digits of the admin-village code differ from township_code",
+            )
+    node_names: set[str] = set()
+    for layer in ("water_nodes", "water_sources"):
+        if layer in frames and "name" in frames[layer]:
+            node_names |= set(_as_text(frames[layer]["name"]))
+    if node_names or "water_pipes" in frames:
+        for field in ("start_node_name", "end_node_name"):
+            check_codes("water_pipes", field, node_names, "water_nodes")
+        check_codes("natural_villages", "water_node", node_names, "water_nodes")
+
+    county = frames.get("county")
+    if county is not None and len(county) and county.crs is not None:
+        county_m = _local_metric(county)
+        area = shapely.union_all(shapely.make_valid(county_m.geometry.to_numpy()))
+        area = shapely.buffer(area, outside_tolerance_m)
+        shapely.prepare(area)
+        for layer, frame in frames.items():
+            if layer == "county" or frame.crs is None or len(frame) == 0:
+                continue
+            geoms = frame.geometry.to_crs(county_m.crs).to_numpy()
+            present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+            inside = np.zeros(len(geoms), dtype=bool)
+            inside[present] = shapely.intersects(area, geoms[present])
+            outside = np.flatnonzero(present & ~inside)
+            if len(outside):
+                dist = shapely.distance(area, geoms[outside])
+                vals = pd.Series([""] * len(geoms), dtype=object)
+                vals.iloc[outside] = [f"{d / 1000:.1f} km" for d in dist]
+                add_rows(
+                    layer,
+                    outside,
+                    None,
+                    kind=ProblemKind.OUTSIDE_COUNTY,
+                    values=vals,
+                    zh="要素位于县界之外",
+                    fix="请核对坐标系声明（WGS84/GCJ-02/BD-09/高斯投影带）和经纬度是否颠倒，"
+                    "或删除不属于本县的要素",
+                    en="feature lies outside the county boundary; check the declared "
+                    "coordinate system and lon/lat order",
+                )
+    return problems

@@ -1,0 +1,104 @@
+"""Atomic writers: nothing the user had is lost or overwritten half-way.
+
+Every writer writes a temporary file in the destination folder and then renames it over
+the destination with :func:`os.replace` (atomic on POSIX and Windows within one file
+system). A crash leaves either the old file or the new one, never a half-written file.
+Writers refuse to write over a file that is one of the inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+
+from layers.errors import LayerReadError
+
+__all__ = ["atomic_path", "write_layers"]
+
+logger = logging.getLogger(__name__)
+
+
+def _check_not_input(path: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    target = path.resolve()
+    for p in inputs:
+        if Path(p).resolve() == target:
+            raise LayerReadError(
+                f"refusing to overwrite the input file {path}; choose another output path",
+                zh=f"不能覆盖输入文件 {path}，请另选输出路径",
+            )
+
+
+@contextlib.contextmanager
+def atomic_path(
+    path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str]] = ()
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
+
+    Parameters
+    ----------
+    path : path-like
+        Final destination. Its folder is created if needed.
+    inputs : iterable of path-like
+        Files that must not be overwritten (the data the user loaded).
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write. Removed if the block raises.
+    """
+    path = Path(path)
+    _check_not_input(path, inputs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # writers such as GDAL want to create the file themselves
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        for leftover in (
+            tmp,
+            tmp.with_name(tmp.name + "-journal"),
+            tmp.with_name(tmp.name + "-wal"),
+        ):
+            leftover.unlink(missing_ok=True)
+
+
+def write_layers(
+    path: str | os.PathLike[str],
+    frames: Mapping[str, gpd.GeoDataFrame],
+    *,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """Write several layers to one GeoPackage, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ``.gpkg``; replaced as a whole if it exists.
+    frames : mapping of str to GeoDataFrame
+        Layer name → frame, written in mapping order.
+    inputs : iterable of path-like
+        Input files that must not be overwritten.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    path = Path(path)
+    with atomic_path(path, inputs=inputs) as tmp:
+        for name, frame in frames.items():
+            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
+            logger.info("wrote %s:%s (%d features)", path.name, name, len(frame))
+    return path

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# 一键启动：创建虚拟环境、安装依赖、（如缺失）生成演示数据，然后在 http://localhost:8501 启动应用。
+# One command: venv + install + build the demo data if missing + start the app.
+source "$(dirname "$0")/_env.sh"
+if [ ! -f data/demo/tongxin.gpkg ]; then
+  echo "[gapmap] building the 同心县 demo data" >&2
+  python -m scripts.build_demo
+fi
+exec streamlit run app/main.py --server.port "${PORT:-8501}" --server.headless true "$@"

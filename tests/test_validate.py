@@ -1,0 +1,289 @@
+"""Validation: every problem kind, located to row and field, all reported together."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from layers import LayerValidationError, ProblemKind, Severity, normalise_layer, validate_dataset
+from layers.fields import column_mapping, fold_name
+from layers.schema import LAYERS, get_schema
+
+TX, TY = 105.91, 36.98  # inside 同心县
+
+
+def nv(**overrides):
+    """A valid natural_villages frame of three rows; overrides replace whole columns."""
+    data = {
+        "id": ["NV1", "NV2", "NV3"],
+        "name": ["马家庄", "李家湾", "王家沟"],
+        "admin_village_code": ["640324100201"] * 3,
+        "households": [25, 40, 12],
+        "population": [100, 150, 45],
+    }
+    geometry = overrides.pop("geometry", [shapely.Point(TX + i * 0.01, TY) for i in range(3)])
+    crs = overrides.pop("crs", 4326)
+    data.update(overrides)
+    return gpd.GeoDataFrame(data, geometry=geometry, crs=crs)
+
+
+def kinds(problems):
+    return {p.kind for p in problems}
+
+
+def test_valid_layer_has_no_problems_and_is_typed():
+    frame, problems = normalise_layer(nv(), "natural_villages", file="nv.gpkg")
+    assert problems == []
+    assert frame["households"].dtype == np.int64
+    assert frame["relocation_planned"].tolist() == [False] * 3  # optional default
+    assert frame["storeys"].tolist() == [1, 1, 1]
+    assert list(frame.columns[:5]) == [
+        "id",
+        "name",
+        "admin_village_code",
+        "households",
+        "population",
+    ]
+
+
+def test_input_frame_is_not_modified():
+    raw = nv(户数=["25", "x", "3"]).drop(columns="households")
+    before = raw.copy()
+    normalise_layer(raw, "natural_villages")
+    assert raw.equals(before)
+    assert list(raw.columns) == list(before.columns)
+
+
+# One bad frame per problem kind: (layer, frame, expected row, expected field).
+CASES = {
+    ProblemKind.MISSING_FIELD: (
+        "natural_villages",
+        lambda: nv().drop(columns="households"),
+        None,
+        "households",
+    ),
+    ProblemKind.MISSING_VALUE: ("natural_villages", lambda: nv(name=["a", None, "c"]), 2, "name"),
+    ProblemKind.WRONG_TYPE: (
+        "natural_villages",
+        lambda: nv(households=[25, "二十", 12]),
+        2,
+        "households",
+    ),
+    ProblemKind.VALUE_NOT_ALLOWED: (
+        "roads",
+        lambda: gpd.GeoDataFrame(
+            {
+                "id": ["R1", "R2"],
+                "road_class": ["村道", "村道"],
+                "surface": ["水泥", "玻璃"],
+                "width_m": [4.5, 4.5],
+            },
+            geometry=[shapely.LineString([(TX, TY), (TX + 0.01, TY)])] * 2,
+            crs=4326,
+        ),
+        2,
+        "surface",
+    ),
+    ProblemKind.OUT_OF_RANGE: (
+        "natural_villages",
+        lambda: nv(population=[100, -5, 45]),
+        2,
+        "population",
+    ),
+    ProblemKind.BAD_PATTERN: (
+        "natural_villages",
+        lambda: nv(admin_village_code=["640324100201", "6403241002", "640324100201"]),
+        2,
+        "admin_village_code",
+    ),
+    # both rows that share the id are reported; the first is row 2
+    ProblemKind.DUPLICATE_ID: ("natural_villages", lambda: nv(id=["NV1", "NV2", "NV2"]), 2, "id"),
+    ProblemKind.EMPTY_GEOMETRY: (
+        "natural_villages",
+        lambda: nv(geometry=[shapely.Point(TX, TY), None, shapely.Point()]),
+        2,
+        None,
+    ),
+    ProblemKind.INVALID_GEOMETRY: (
+        "townships",
+        lambda: gpd.GeoDataFrame(
+            {"code": ["640324100"], "name": ["豫海镇"]},
+            geometry=[
+                shapely.Polygon([(TX, TY), (TX + 0.1, TY + 0.1), (TX + 0.1, TY), (TX, TY + 0.1)])
+            ],
+            crs=4326,
+        ),  # a bow-tie
+        1,
+        None,
+    ),
+    ProblemKind.WRONG_GEOMETRY_TYPE: (
+        "natural_villages",
+        lambda: nv(
+            geometry=[
+                shapely.Point(TX, TY),
+                shapely.LineString([(TX, TY), (TX, 37)]),
+                shapely.Point(TX, TY),
+            ]
+        ),
+        2,
+        None,
+    ),
+    ProblemKind.SWAPPED_LONLAT: (
+        "natural_villages",
+        lambda: nv(geometry=[shapely.Point(TX, TY), shapely.Point(TY, TX), shapely.Point(TX, TY)]),
+        2,
+        None,
+    ),
+    ProblemKind.WRONG_HEMISPHERE: (
+        "natural_villages",
+        lambda: nv(geometry=[shapely.Point(TX, TY), shapely.Point(-TX, TY), shapely.Point(TX, TY)]),
+        2,
+        None,
+    ),
+    ProblemKind.CRS_MISSING: ("natural_villages", lambda: nv(crs=None), None, None),
+    ProblemKind.UNKNOWN_FIELD: ("natural_villages", lambda: nv(备注=["", "", ""]), None, "备注"),
+}
+DATASET_KINDS = {ProblemKind.OUTSIDE_COUNTY, ProblemKind.UNKNOWN_CODE}
+
+
+def test_every_problem_kind_has_a_case():
+    assert set(CASES) | DATASET_KINDS == set(ProblemKind)
+
+
+@pytest.mark.parametrize("kind", list(CASES), ids=str)
+def test_problem_kind_is_reported_at_its_row_and_field(kind):
+    layer, make, row, field = CASES[kind]
+    _, problems = normalise_layer(make(), layer, file="bad.gpkg")
+    found = [p for p in problems if p.kind is kind]
+    assert found, f"{kind} not reported; got {[str(p) for p in problems]}"
+    p = found[0]
+    assert (p.row, p.field, p.file, p.layer) == (row, field, "bad.gpkg", layer)
+    assert p.message_zh and p.fix_zh and p.message
+    # a case is about its own kind: nothing else is wrong except this one problem
+    others = {q.kind for q in problems} - {kind}
+    assert others <= {ProblemKind.MISSING_VALUE, ProblemKind.EMPTY_GEOMETRY}, others
+
+
+def test_unknown_field_is_a_warning_and_kept():
+    frame, problems = normalise_layer(nv(备注=["a", "b", "c"]), "natural_villages")
+    assert [p.severity for p in problems] == [Severity.WARNING]
+    assert frame["备注"].tolist() == ["a", "b", "c"]
+    LayerValidationError.raise_if_errors(problems)  # warnings alone do not raise
+
+
+def test_chinese_and_pinyin_columns_and_value_synonyms_are_mapped():
+    raw = gpd.GeoDataFrame(
+        {
+            "BSM": ["R1", "R2", "R3"],
+            "行政等级": ["X", "通村路", "乡道"],
+            "路面类型": ["沥青混凝土", "砼", "砂石路"],
+            "路面宽度（米）": ["7.5", 4.5, 3],
+            "状态": ["现状", "拟建", None],
+        },
+        geometry=[shapely.LineString([(TX, TY), (TX + 0.01, TY)])] * 3,
+        crs=4326,
+    )
+    frame, problems = normalise_layer(raw, "roads")
+    assert problems == []
+    assert frame["road_class"].tolist() == ["县道", "村道", "乡道"]
+    assert frame["surface"].tolist() == ["沥青", "水泥", "砂石"]
+    assert frame["width_m"].tolist() == [7.5, 4.5, 3.0]
+    assert frame["status"].tolist() == ["现状", "规划", "现状"]
+    assert frame.attrs["column_renames"]["路面类型"] == "surface"
+
+
+def test_codes_read_as_numbers_keep_their_digits():
+    frame, problems = normalise_layer(
+        nv(admin_village_code=[640324100201.0, 640324100201, "640324100201"]), "natural_villages"
+    )
+    assert problems == []
+    assert set(frame["admin_village_code"]) == {"640324100201"}
+
+
+def test_xzqdm_maps_to_code_for_boundaries():
+    mapping = column_mapping(["XZQDM", "XZQMC", "Shape_Area"], get_schema("townships"))
+    assert mapping == {"XZQDM": "code", "XZQMC": "name"}
+    assert fold_name(" 人口（人） ") == "人口"
+
+
+def test_every_schema_field_has_a_chinese_title_and_id_is_declared():
+    for schema in LAYERS.values():
+        assert schema.id_field in schema.field_names
+        for f in schema.fields:
+            assert f.title_zh
+            for target in f.value_aliases.values():
+                assert f.allowed and target in f.allowed, (schema.name, f.name, target)
+
+
+def _county():
+    return gpd.GeoDataFrame(
+        {"code": ["640324"], "name": ["同心县"]},
+        geometry=[shapely.box(TX - 0.2, TY - 0.2, TX + 0.2, TY + 0.2)],
+        crs=4326,
+    )
+
+
+def test_dataset_unknown_codes_and_points_outside_county():
+    townships = gpd.GeoDataFrame(
+        {"code": ["640324100"], "name": ["豫海镇"]},
+        geometry=[shapely.box(TX - 0.2, TY - 0.2, TX + 0.2, TY + 0.2)],
+        crs=4326,
+    )
+    admin = gpd.GeoDataFrame(
+        {
+            "code": ["640324100201", "640324101202"],
+            "name": ["A", "B"],
+            "township_code": ["640324100", "640324999"],
+            "village_class": ["集聚提升"] * 2,
+            "population": [500, 600],
+        },
+        geometry=[shapely.Point(TX, TY)] * 2,
+        crs=4326,
+    )
+    villages = nv(
+        admin_village_code=["640324100201", "640324100299", "640324100201"],
+        # 0.2° + 0.01 east of the box edge is ~ 1 km outside; 0.2001 is ~ 9 m outside (kept)
+        geometry=[
+            shapely.Point(TX, TY),
+            shapely.Point(TX + 0.2001, TY),
+            shapely.Point(TX + 0.21, TY),
+        ],
+    )
+    frames = {
+        "county": _county(),
+        "townships": townships,
+        "admin_villages": admin,
+        "natural_villages": villages,
+    }
+    norm = {k: normalise_layer(v, k)[0] for k, v in frames.items()}
+    problems = validate_dataset(norm, files={"natural_villages": "nv.shp"})
+    got = {(p.layer, p.kind, p.row, p.field, p.severity) for p in problems}
+    assert got == {
+        ("natural_villages", ProblemKind.UNKNOWN_CODE, 2, "admin_village_code", Severity.ERROR),
+        ("natural_villages", ProblemKind.OUTSIDE_COUNTY, 3, None, Severity.ERROR),
+        ("admin_villages", ProblemKind.UNKNOWN_CODE, 2, "township_code", Severity.ERROR),
+        ("admin_villages", ProblemKind.UNKNOWN_CODE, 2, "township_code", Severity.WARNING),
+    }
+    outside = next(p for p in problems if p.kind is ProblemKind.OUTSIDE_COUNTY)
+    assert outside.file == "nv.shp" and outside.feature_id == "NV3"
+    assert outside.value == "0.7 km"  # 0.01° of longitude at 37°N ≈ 0.89 km, minus 200 m
+
+
+def test_many_problems_in_one_layer_are_all_reported():
+    n = 50
+    frame = nv(
+        id=[f"NV{i % 10}" for i in range(n)],
+        name=["x"] * n,
+        admin_village_code=["640324100201"] * n,
+        households=["abc"] * n,
+        population=[1] * n,
+        geometry=[shapely.Point(TX, TY)] * n,
+    )
+    _, problems = normalise_layer(frame, "natural_villages")
+    assert sum(p.kind is ProblemKind.WRONG_TYPE for p in problems) == n
+    assert sum(p.kind is ProblemKind.DUPLICATE_ID for p in problems) == n
+    err = LayerValidationError(problems)
+    assert "100 validation error(s)" in str(err)
+    assert err.zh.startswith("发现 100 个数据问题")

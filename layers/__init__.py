@@ -2,6 +2,7 @@
 
 import logging
 
+from layers.dataset import Dataset, read_dataset
 from layers.errors import (
     ArchiveError,
     CRSError,
@@ -25,6 +26,7 @@ __all__ = [
     "LAYER_ORDER",
     "ArchiveError",
     "CRSError",
+    "Dataset",
     "Field",
     "GapMapError",
     "LayerError",
@@ -38,6 +40,7 @@ __all__ = [
     "atomic_path",
     "get_schema",
     "normalise_layer",
+    "read_dataset",
     "validate_dataset",
     "write_layers",
 ]

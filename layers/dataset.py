@@ -113,6 +113,10 @@ class Dataset:
                 f"dataset {self.name!r} has no layer {layer!r}; it has {list(self.layers)}"
             ) from None
 
+    def get(self, layer: str, default: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame | None:
+        """Return one layer, or ``default`` when the dataset does not have it."""
+        return self.layers.get(layer, default)
+
     def __contains__(self, layer: object) -> bool:
         return layer in self.layers
 

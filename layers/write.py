@@ -16,11 +16,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 
 from layers.errors import LayerReadError
 
-__all__ = ["atomic_path", "write_layers"]
+__all__ = ["atomic_path", "write_excel", "write_layers"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,4 +102,40 @@ def write_layers(
         for name, frame in frames.items():
             pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
             logger.info("wrote %s:%s (%d features)", path.name, name, len(frame))
+    return path
+
+
+def write_excel(
+    path: str | os.PathLike[str],
+    sheets: Mapping[str, pd.DataFrame],
+    *,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """Write DataFrames as sheets of one XLSX workbook, atomically.
+
+    Columns are sized to their content (CJK characters count double) and the header row
+    is frozen, so the workbook is readable as opened.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ``.xlsx``.
+    sheets : mapping of str to DataFrame
+        Sheet name (≤ 31 characters) → table.
+    inputs : iterable of path-like
+        Input files that must not be overwritten.
+    """
+    from openpyxl.utils import get_column_letter
+
+    path = Path(path)
+    with atomic_path(path, inputs=inputs) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as xl:
+        for name, frame in sheets.items():
+            frame.to_excel(xl, sheet_name=name[:31], index=False)
+            ws = xl.sheets[name[:31]]
+            ws.freeze_panes = "A2"
+            for i, col in enumerate(frame.columns, start=1):
+                texts = [str(col), *map(str, frame[col].head(200).tolist())]
+                width = max(sum(2 if ord(ch) > 0x2E80 else 1 for ch in t) for t in texts)
+                ws.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 6), 60)
+    logger.info("wrote %s (%d sheets)", path.name, len(sheets))
     return path

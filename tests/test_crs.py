@@ -10,9 +10,14 @@ from geo.crs import gk3_zone_epsg, metric_crs
 
 @pytest.mark.parametrize(
     ("lon", "epsg", "cm"),
-    [(105.9, 4544, 105), (106.6, 4545, 108), (104.2, 4544, 105), (75.0, 4534, 75),
-     (135.0, 4554, 135)],
-)  # fmt: skip
+    [
+        (105.9, 4544, 105),
+        (106.6, 4545, 108),
+        (104.2, 4544, 105),
+        (75.0, 4534, 75),
+        (135.0, 4554, 135),
+    ],
+)
 def test_zone_epsg_and_its_central_meridian(lon, epsg, cm):
     assert gk3_zone_epsg(lon) == epsg
     # the EPSG definition itself says which central meridian it has
@@ -28,8 +33,9 @@ def test_outside_china_is_refused(lon):
 
 
 def test_metric_crs_of_a_frame_and_lengths_in_metres():
-    frame = gpd.GeoDataFrame(geometry=[shapely.LineString([(105.9, 36.9), (105.9, 37.0)])],
-                             crs=4326)  # fmt: skip
+    frame = gpd.GeoDataFrame(
+        geometry=[shapely.LineString([(105.9, 36.9), (105.9, 37.0)])], crs=4326
+    )
     crs = metric_crs(frame)
     assert crs.to_epsg() == 4544
     # 0.1° of latitude at 37°N is 11,095 m on the ellipsoid (GRS80 meridian arc)

@@ -9,9 +9,11 @@ from layers import LayerReadError, atomic_path, write_layers
 
 
 def frame(n):
-    return gpd.GeoDataFrame({"id": [f"P{i}" for i in range(n)]},
-                            geometry=[shapely.Point(105.9, 36.9 + i / 1000) for i in range(n)],
-                            crs=4326)  # fmt: skip
+    return gpd.GeoDataFrame(
+        {"id": [f"P{i}" for i in range(n)]},
+        geometry=[shapely.Point(105.9, 36.9 + i / 1000) for i in range(n)],
+        crs=4326,
+    )
 
 
 def test_write_layers_round_trip(tmp_path):

@@ -1,0 +1,121 @@
+"""Run every access analysis once on a dataset: graph, 通硬化路, 一刻钟, 医疗, roll-up.
+
+:func:`assess` builds the road graph once and hands it to each analysis; the app caches
+the result per (dataset hash, settings) and the CLI writes it out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import geopandas as gpd
+
+from geo.clinics import ClinicResult, clinic_gaps
+from geo.network import RoadGraph, build_graph, network_diagnostics
+from geo.roads import HardRoadResult, hard_road_access
+from geo.rollup import Rollup, rollup
+from geo.services import ServiceResult, isochrones, service_access
+from geo.settings import Settings
+from layers.dataset import Dataset
+
+__all__ = ["STEPS", "Assessment", "assess"]
+
+logger = logging.getLogger(__name__)
+
+STEPS = ("graph", "diagnostics", "hard_road", "services", "isochrones", "clinics", "rollup")
+"""The steps of :func:`assess`, in order (for progress displays)."""
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything :func:`assess` computed, with what it was computed from.
+
+    Attributes
+    ----------
+    dataset_hash : str
+        :attr:`Dataset.content_hash` of the input.
+    settings : Settings
+        The settings used.
+    graph : RoadGraph
+    diagnostics : GeoDataFrame
+        Road topology problems (EPSG:4326).
+    hard_road : HardRoadResult
+    services : ServiceResult
+    isochrones : GeoDataFrame
+    clinics : ClinicResult
+    rollup : Rollup
+    """
+
+    dataset_hash: str
+    settings: Settings
+    graph: RoadGraph
+    diagnostics: gpd.GeoDataFrame
+    hard_road: HardRoadResult
+    services: ServiceResult
+    isochrones: gpd.GeoDataFrame
+    clinics: ClinicResult
+    rollup: Rollup
+
+
+def assess(
+    dataset: Dataset,
+    settings: Settings,
+    *,
+    progress: Callable[[str], None] | None = None,
+    graph: RoadGraph | None = None,
+) -> Assessment:
+    """Run all access analyses on ``dataset``.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        A validated dataset (call :meth:`Dataset.raise_if_errors` first).
+    settings : Settings
+        Thresholds and targets.
+    progress : callable, optional
+        Called with each step name of :data:`STEPS` before it runs.
+    graph : RoadGraph, optional
+        A graph already built from ``dataset["roads"]`` (the app caches it).
+
+    Returns
+    -------
+    Assessment
+    """
+
+    def step(name: str) -> None:
+        logger.info("step %s", name)
+        if progress is not None:
+            progress(name)
+
+    step("graph")
+    graph = (
+        graph
+        if graph is not None
+        else build_graph(dataset["roads"], node_tolerance_m=settings.network.node_tolerance_m)
+    )
+    step("diagnostics")
+    diag = network_diagnostics(graph, dangle_gap_max_m=settings.network.dangle_gap_max_m)
+    diag = diag.to_crs(4326)
+    step("hard_road")
+    hard = hard_road_access(dataset, graph, settings)
+    step("services")
+    svc = service_access(dataset, graph, settings)
+    step("isochrones")
+    iso = isochrones(dataset, graph, settings)
+    step("clinics")
+    cl = clinic_gaps(dataset, graph, settings)
+    step("rollup")
+    roll = rollup(dataset, settings, hard_road=hard, services=svc, clinics=cl)
+    return Assessment(
+        dataset_hash=dataset.content_hash,
+        settings=settings,
+        graph=graph,
+        diagnostics=diag,
+        hard_road=hard,
+        services=svc,
+        isochrones=iso,
+        clinics=cl,
+        rollup=roll,
+    )

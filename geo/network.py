@@ -1,0 +1,584 @@
+"""The road network: a routable graph built once from the ``roads`` layer.
+
+How the graph is built (:func:`build_graph`), all vectorised with NumPy and shapely 2:
+
+1. Roads are projected to the metric CRS of the area (:func:`geo.crs.metric_crs`) and
+   multi-part lines exploded.
+2. Vertex coordinates are rounded to ``node_tolerance_m``; a vertex becomes a **node**
+   when it ends a line or when two or more lines (or one line twice) share it. Lines
+   that cross without a shared vertex (bridges, underpasses) are not joined, as in
+   osmnx and pgRouting's default topology.
+3. Each line is split at its nodes into **edges**; an edge keeps its length along the
+   geometry (metres), its road's id, class, surface, width and status, and its vertex
+   coordinates for drawing.
+
+Features are joined to the network by :func:`snap`: the nearest point on the nearest edge
+within a maximum distance (a virtual node inserted there, not the nearest vertex);
+a feature beyond it is reported "not on the network" with its distance.
+:meth:`RoadGraph.with_points` splits edges at the snapped points, and shortest paths are
+:func:`scipy.sparse.csgraph.dijkstra` runs (multi-source with ``min_only=True``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from geo.crs import metric_crs
+from geo.settings import NetworkSettings
+from layers.errors import NetworkError
+
+__all__ = [
+    "AugmentedGraph",
+    "RoadGraph",
+    "build_graph",
+    "network_diagnostics",
+    "shortest_from",
+    "snap",
+]
+
+logger = logging.getLogger(__name__)
+
+_EPS_WEIGHT = 1e-9  # csgraph drops explicit zeros in some paths: keep zero-length edges alive
+UNPAVED = ("砂石", "土路", "未知", "其他")
+
+
+@dataclass(frozen=True, eq=False)
+class RoadGraph:
+    """An undirected road graph in a metric CRS.
+
+    Attributes
+    ----------
+    crs : pyproj.CRS
+        The metric CRS of every coordinate and length.
+    node_xy : ndarray, shape (n_nodes, 2)
+        Node coordinates (metres).
+    edges : pandas.DataFrame
+        One row per edge: ``u``, ``v`` (node indices), ``length_m``, ``road_index``
+        (row position in the roads frame), ``road_id``, ``road_class``, ``surface``,
+        ``width_m``, ``status``.
+    edge_coords : ndarray, shape (m, 2)
+        Vertex coordinates of all edges, edge after edge, from ``u`` to ``v``.
+    edge_offsets : ndarray, shape (n_edges + 1,)
+        Edge ``i``'s vertices are ``edge_coords[edge_offsets[i]:edge_offsets[i + 1]]``.
+    """
+
+    crs: CRS
+    node_xy: np.ndarray
+    edges: pd.DataFrame
+    edge_coords: np.ndarray
+    edge_offsets: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_xy)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges."""
+        return len(self.edges)
+
+    @cached_property
+    def edge_geoms(self) -> np.ndarray:
+        """Shapely LineStrings of the edges (metric CRS), built once."""
+        counts = np.diff(self.edge_offsets)
+        return shapely.linestrings(
+            self.edge_coords, indices=np.repeat(np.arange(self.n_edges), counts)
+        )
+
+    def edges_frame(self) -> gpd.GeoDataFrame:
+        """Return the edges as a GeoDataFrame in the metric CRS."""
+        return gpd.GeoDataFrame(self.edges.copy(), geometry=self.edge_geoms, crs=self.crs)
+
+    def edge_mask(
+        self,
+        *,
+        surfaces: Sequence[str] | None = None,
+        classes: Sequence[str] | None = None,
+        statuses: Sequence[str] | None = ("现状",),
+    ) -> np.ndarray:
+        """Boolean mask of edges whose surface, class and status are in the given sets."""
+        mask = np.ones(self.n_edges, dtype=bool)
+        if surfaces is not None:
+            mask &= self.edges["surface"].isin(surfaces).to_numpy()
+        if classes is not None:
+            mask &= self.edges["road_class"].isin(classes).to_numpy()
+        if statuses is not None:
+            mask &= self.edges["status"].isin(statuses).to_numpy()
+        return mask
+
+    def travel_minutes(self, mode: str, settings: NetworkSettings) -> np.ndarray:
+        """Minutes to traverse each edge on foot (``"walk"``) or by car (``"drive"``)."""
+        length_km = self.edges["length_m"].to_numpy() / 1000.0
+        if mode == "walk":
+            speed = np.full(self.n_edges, settings.walk_speed_kmh, dtype=float)
+        elif mode == "drive":
+            speeds = dict(settings.drive_speed_kmh)
+            speed = (
+                self.edges["road_class"]
+                .map(speeds)
+                .fillna(speeds.get("其他", 20))
+                .to_numpy(dtype=float)
+            )
+            unpaved = self.edges["surface"].isin(UNPAVED).to_numpy()
+            speed = np.where(unpaved, speed * settings.unpaved_speed_factor, speed)
+        else:
+            raise ValueError(f"mode must be 'walk' or 'drive', got {mode!r}")
+        return length_km / speed * 60.0
+
+    def with_points(self, snaps: pd.DataFrame) -> AugmentedGraph:
+        """Split edges at snapped points, giving each point its own (virtual) node.
+
+        Parameters
+        ----------
+        snaps : DataFrame
+            Output of :func:`snap`; rows with ``edge == -1`` (not on the network) get
+            no node (``-1``).
+
+        Returns
+        -------
+        AugmentedGraph
+        """
+        edge = snaps["edge"].to_numpy()
+        pos = snaps["pos_m"].to_numpy()
+        on = edge >= 0
+        n_pts = len(snaps)
+        point_node = np.full(n_pts, -1, dtype=np.int64)
+        idx = np.flatnonzero(on)
+        order = idx[np.lexsort((pos[idx], edge[idx]))]
+        e_sorted, p_sorted = edge[order], pos[order]
+        virt = self.n_nodes + np.arange(len(order))
+        point_node[order] = virt
+        u = self.edges["u"].to_numpy()
+        v = self.edges["v"].to_numpy()
+        length = self.edges["length_m"].to_numpy()
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = e_sorted[1:] != e_sorted[:-1]
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = e_sorted[1:] != e_sorted[:-1]
+        prev_node = np.where(first, u[e_sorted], np.roll(virt, 1))
+        prev_pos = np.where(first, 0.0, np.roll(p_sorted, 1))
+        # pieces: previous → this point, for every point; then last point → v
+        piece_u = np.concatenate([prev_node, virt[last]])
+        piece_v = np.concatenate([virt, v[e_sorted[last]]])
+        piece_len = np.concatenate(
+            [p_sorted - prev_pos, length[e_sorted[last]] - p_sorted[last]]
+        ).clip(min=0.0)
+        piece_edge = np.concatenate([e_sorted, e_sorted[last]])
+        piece_pos0 = np.concatenate([prev_pos, p_sorted[last]])
+        keep = np.ones(self.n_edges, dtype=bool)
+        keep[np.unique(e_sorted)] = False
+        kept = np.flatnonzero(keep)
+        return AugmentedGraph(
+            base=self,
+            u=np.concatenate([u[kept], piece_u]),
+            v=np.concatenate([v[kept], piece_v]),
+            length_m=np.concatenate([length[kept], piece_len]),
+            parent_edge=np.concatenate([kept, piece_edge]),
+            pos0_m=np.concatenate([np.zeros(len(kept)), piece_pos0]),
+            node_xy=np.vstack([self.node_xy, snaps[["snap_x", "snap_y"]].to_numpy()[order]]),
+            point_node=point_node,
+            n_nodes=self.n_nodes + len(order),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class AugmentedGraph:
+    """A :class:`RoadGraph` with edges split at snapped points (virtual nodes).
+
+    Attributes
+    ----------
+    base : RoadGraph
+        The graph the points were snapped to.
+    u, v : ndarray
+        End nodes of each (possibly split) edge.
+    length_m : ndarray
+        Length of each piece along the geometry (metres).
+    parent_edge : ndarray
+        Index of the base edge each piece belongs to.
+    pos0_m : ndarray
+        Where each piece starts along its base edge (metres from the edge's ``u``);
+        a piece runs from ``pos0_m`` to ``pos0_m + length_m`` in the edge's direction.
+    node_xy : ndarray, shape (n_nodes, 2)
+        Coordinates of base and virtual nodes (metric CRS).
+    point_node : ndarray
+        Node of each snapped point, in the order of the snaps frame; ``-1`` if the
+        point was not on the network.
+    n_nodes : int
+        Base nodes plus virtual nodes.
+    """
+
+    base: RoadGraph
+    u: np.ndarray
+    v: np.ndarray
+    length_m: np.ndarray
+    parent_edge: np.ndarray
+    pos0_m: np.ndarray
+    node_xy: np.ndarray
+    point_node: np.ndarray
+    n_nodes: int
+
+    def feature_node(self, i: np.ndarray | int) -> np.ndarray:
+        """Node of point ``i`` at the end of its access leg (see :meth:`matrix`)."""
+        return self.n_nodes + np.asarray(i)
+
+    def piece_weights(self, per_edge_cost_per_m: np.ndarray) -> np.ndarray:
+        """Weight of each piece given a cost per metre of each base edge."""
+        return self.length_m * per_edge_cost_per_m[self.parent_edge]
+
+    def matrix(
+        self,
+        weights: np.ndarray,
+        mask: np.ndarray | None = None,
+        *,
+        access: np.ndarray | None = None,
+    ) -> sparse.csr_array:
+        """Return a CSR adjacency matrix (one entry per node pair, the cheapest piece).
+
+        Parameters
+        ----------
+        weights : ndarray
+            Weight of each piece (same order as ``u``/``v``).
+        mask : ndarray of bool, optional
+            Which **base** edges to keep (e.g. only hard-surfaced ones).
+        access : ndarray, optional
+            Cost of each snapped point's access leg (from the feature to its snap point,
+            e.g. the walk from a site to the road). When given, the matrix has one more
+            node per point, :meth:`feature_node`, joined to its snap node by that leg;
+            points not on the network (or with a NaN cost) get an isolated node.
+        """
+        keep = np.isfinite(weights)
+        if mask is not None:
+            keep &= mask[self.parent_edge]
+        u, v, w = self.u[keep], self.v[keep], np.maximum(weights[keep], _EPS_WEIGHT)
+        size = self.n_nodes
+        if access is not None:
+            pts = np.flatnonzero((self.point_node >= 0) & np.isfinite(access))
+            u = np.concatenate([u, self.point_node[pts]])
+            v = np.concatenate([v, self.feature_node(pts)])
+            w = np.concatenate([w, np.maximum(access[pts], _EPS_WEIGHT)])
+            size += len(self.point_node)
+        a, b = np.minimum(u, v), np.maximum(u, v)
+        order = np.lexsort((w, b, a))
+        a, b, w = a[order], b[order], w[order]
+        first = np.ones(len(a), dtype=bool)
+        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        return sparse.csr_array((w[first], (a[first], b[first])), shape=(size, size))
+
+
+def build_graph(
+    roads: gpd.GeoDataFrame,
+    *,
+    crs: CRS | str | int | None = None,
+    node_tolerance_m: float = 0.01,
+) -> RoadGraph:
+    """Build the routable graph of a ``roads`` layer.
+
+    Parameters
+    ----------
+    roads : GeoDataFrame
+        A normalised ``roads`` layer (any CRS; fields ``id``, ``road_class``,
+        ``surface``, ``width_m``, ``status``).
+    crs : CRS-like, optional
+        Metric CRS to compute in; default :func:`geo.crs.metric_crs` of the roads.
+    node_tolerance_m : float
+        Vertices closer than this (metres, on a grid) are the same node.
+
+    Returns
+    -------
+    RoadGraph
+
+    Raises
+    ------
+    NetworkError
+        If the layer has no usable line.
+    """
+    if len(roads) == 0:
+        raise NetworkError(
+            "the roads layer is empty; load a roads layer with lines",
+            zh="道路图层为空，请导入包含线要素的道路图层",
+        )
+    target = CRS.from_user_input(crs) if crs is not None else metric_crs(roads)
+    geoms = roads.geometry.to_crs(target).to_numpy()
+    parts, part_road = shapely.get_parts(geoms, return_index=True)
+    keep = shapely.get_type_id(parts) == 1  # LineString
+    parts, part_road = parts[keep], part_road[keep]
+    coords, part_of = shapely.get_coordinates(parts, return_index=True)
+    if len(coords) == 0:
+        raise NetworkError(
+            "the roads layer has no line with coordinates", zh="道路图层中没有有效的线要素"
+        )
+    # drop consecutive duplicate vertices within a part
+    same = np.zeros(len(coords), dtype=bool)
+    same[1:] = (part_of[1:] == part_of[:-1]) & np.all(coords[1:] == coords[:-1], axis=1)
+    coords, part_of = coords[~same], part_of[~same]
+    starts = np.ones(len(coords), dtype=bool)
+    starts[1:] = part_of[1:] != part_of[:-1]
+    ends = np.ones(len(coords), dtype=bool)
+    ends[:-1] = part_of[1:] != part_of[:-1]
+    single = starts & ends  # a part reduced to one vertex carries no edge
+    coords, part_of = coords[~single], part_of[~single]
+    starts, ends = starts[~single], ends[~single]
+
+    keys = np.round(coords / node_tolerance_m).astype(np.int64)
+    _, key_id, key_count = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    key_id = key_id.ravel()
+    is_node = starts | ends | (key_count[key_id] >= 2)
+
+    seg = np.zeros(len(coords))
+    seg[1:] = np.hypot(*(coords[1:] - coords[:-1]).T)
+    seg[starts] = 0.0
+    cum = np.cumsum(seg)
+
+    node_pos = np.flatnonzero(is_node)
+    a, b = node_pos[:-1], node_pos[1:]
+    inside = part_of[a] == part_of[b]
+    a, b = a[inside], b[inside]
+    node_keys, node_index = np.unique(key_id[node_pos], return_inverse=True)
+    key_to_node = np.full(key_id.max() + 1, -1, dtype=np.int64)
+    key_to_node[node_keys] = np.arange(len(node_keys))
+    node_xy = np.zeros((len(node_keys), 2))
+    node_xy[node_index.ravel()] = coords[node_pos]
+
+    counts = b - a + 1
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    take = np.repeat(a - offsets[:-1], counts) + np.arange(offsets[-1])
+    edge_coords = coords[take]
+
+    road_index = part_road[part_of[a]]
+    attrs = roads.iloc[road_index]
+    edges = pd.DataFrame(
+        {
+            "u": key_to_node[key_id[a]],
+            "v": key_to_node[key_id[b]],
+            "length_m": cum[b] - cum[a],
+            "road_index": road_index,
+            "road_id": attrs["id"].astype(str).to_numpy() if "id" in attrs else road_index,
+            "road_class": _col(attrs, "road_class", "其他"),
+            "surface": _col(attrs, "surface", "未知"),
+            "width_m": _col(attrs, "width_m", np.nan),
+            "status": _col(attrs, "status", "现状"),
+        }
+    )
+    logger.info(
+        "road graph: %d nodes, %d edges from %d roads (%s)",
+        len(node_xy),
+        len(edges),
+        len(roads),
+        target.name,
+    )
+    return RoadGraph(
+        crs=target, node_xy=node_xy, edges=edges, edge_coords=edge_coords, edge_offsets=offsets
+    )
+
+
+def _col(frame: pd.DataFrame, name: str, default: object) -> np.ndarray:
+    if name in frame:
+        return frame[name].to_numpy()
+    return np.full(len(frame), default)
+
+
+def snap(
+    graph: RoadGraph,
+    points: gpd.GeoSeries | gpd.GeoDataFrame,
+    *,
+    max_m: float,
+    edge_mask: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Snap features to the nearest point on the nearest edge, within ``max_m``.
+
+    Polygons and lines are represented by their nearest point to the network
+    (villages given as polygons snap from their edge, not their centroid).
+
+    Parameters
+    ----------
+    graph : RoadGraph
+        The network.
+    points : GeoSeries or GeoDataFrame
+        Features in any CRS; reprojected to the graph's CRS.
+    max_m : float
+        Maximum snap distance (metres).
+    edge_mask : ndarray of bool, optional
+        Only these edges may be snapped to (e.g. hard-surfaced ones).
+
+    Returns
+    -------
+    DataFrame
+        Same index as ``points``. ``edge`` (``-1`` when nothing within ``max_m``),
+        ``pos_m`` (distance along the edge from its ``u`` node), ``dist_m`` (distance
+        to the network, also filled for features beyond ``max_m``, NaN when there is
+        no edge at all), ``snap_x``/``snap_y`` (the point on the edge, metric CRS).
+    """
+    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    arr = geoms.to_crs(graph.crs).to_numpy()
+    n = len(arr)
+    candidates = np.arange(graph.n_edges) if edge_mask is None else np.flatnonzero(edge_mask)
+    out = pd.DataFrame(
+        {
+            "edge": np.full(n, -1, dtype=np.int64),
+            "pos_m": np.nan,
+            "dist_m": np.nan,
+            "snap_x": np.nan,
+            "snap_y": np.nan,
+        },
+        index=geoms.index,
+    )
+    present = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
+    if len(candidates) == 0 or not present.any():
+        return out
+    tree = shapely.STRtree(graph.edge_geoms[candidates])
+    which = np.flatnonzero(present)
+    (qi, ti), dist = tree.query_nearest(arr[which], return_distance=True, all_matches=False)
+    pt_pos = which[qi]
+    edge = candidates[ti]
+    dist_all = np.full(n, np.nan)
+    dist_all[pt_pos] = dist
+    ok = dist <= max_m
+    pt_ok, edge_ok = pt_pos[ok], edge[ok]
+    line = graph.edge_geoms[edge_ok]
+    # nearest point of the feature to the line, then its position along the line
+    near = shapely.shortest_line(arr[pt_ok], line)
+    on_line = shapely.get_point(near, 1)
+    pos = shapely.line_locate_point(line, on_line)
+    xy = shapely.get_coordinates(on_line)
+    edges_col = out["edge"].to_numpy().copy()
+    pos_col = np.full(n, np.nan)
+    x_col, y_col = np.full(n, np.nan), np.full(n, np.nan)
+    edges_col[pt_ok] = edge_ok
+    pos_col[pt_ok] = pos
+    x_col[pt_ok], y_col[pt_ok] = xy[:, 0], xy[:, 1]
+    out["edge"], out["pos_m"], out["dist_m"] = edges_col, pos_col, dist_all
+    out["snap_x"], out["snap_y"] = x_col, y_col
+    return out
+
+
+def shortest_from(
+    matrix: sparse.csr_array,
+    sources: np.ndarray,
+    *,
+    limit: float = np.inf,
+    predecessors: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Multi-source Dijkstra: cost from the nearest source to every node.
+
+    Parameters
+    ----------
+    matrix : csr_array
+        Adjacency (undirected, upper-triangular as built by :meth:`AugmentedGraph.matrix`).
+    sources : ndarray of int
+        Source nodes (``-1`` entries are ignored).
+    limit : float
+        Costs above this are not explored (``inf`` in the result).
+    predecessors : bool
+        Also return the predecessor of each node on its path (for drawing paths).
+
+    Returns
+    -------
+    cost : ndarray
+        Cost from the nearest source (``inf`` if unreachable).
+    source : ndarray
+        Which source node each node is nearest to (``-9999`` if unreachable).
+    pred : ndarray or None
+        Predecessor node (``-9999`` at sources and unreachable nodes), if requested.
+    """
+    sources = np.unique(sources[sources >= 0])
+    n = matrix.shape[0]
+    if len(sources) == 0:
+        return np.full(n, np.inf), np.full(n, -9999), (np.full(n, -9999) if predecessors else None)
+    result = csgraph.dijkstra(
+        matrix,
+        directed=False,
+        indices=sources,
+        min_only=True,
+        limit=limit,
+        return_predecessors=True,
+    )
+    cost, pred, src = result
+    return cost, src, (pred if predecessors else None)
+
+
+def network_diagnostics(graph: RoadGraph, *, dangle_gap_max_m: float = 100.0) -> gpd.GeoDataFrame:
+    """Topology problems that matter to planners, as a layer (metric CRS).
+
+    Rows of kind ``dangle_gap``: a dead end within ``dangle_gap_max_m`` of a road it is
+    not joined to (a probable digitising gap), with the gap length. Rows of kind
+    ``component``: every connected component but the largest, with its edge count and
+    length (km), drawn as its edges' union.
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``kind``, ``node``, ``gap_m``, ``component``, ``n_edges``, ``length_km``,
+        ``road_ids`` and geometry.
+    """
+    u = graph.edges["u"].to_numpy()
+    v = graph.edges["v"].to_numpy()
+    degree = np.bincount(np.concatenate([u, v]), minlength=graph.n_nodes)
+    adj = sparse.csr_array((np.ones(len(u)), (u, v)), shape=(graph.n_nodes,) * 2)
+    n_comp, comp = csgraph.connected_components(adj, directed=False)
+    rows: list[dict[str, object]] = []
+    geoms: list[shapely.Geometry] = []
+    dead = np.flatnonzero(degree == 1)
+    if len(dead):
+        pts = shapely.points(graph.node_xy[dead])
+        tree = shapely.STRtree(graph.edge_geoms)
+        qi, ti = tree.query(pts, predicate="dwithin", distance=dangle_gap_max_m)
+        # exclude the edge(s) incident to the dead end itself
+        incident = (u[ti] == dead[qi]) | (v[ti] == dead[qi])
+        qi, ti = qi[~incident], ti[~incident]
+        if len(qi):
+            d = shapely.distance(pts[qi], graph.edge_geoms[ti])
+            best = pd.DataFrame({"q": qi, "t": ti, "d": d}).sort_values("d").drop_duplicates("q")
+            for q, t, dist in best.itertuples(index=False):
+                near = shapely.shortest_line(pts[q], graph.edge_geoms[t])
+                rows.append(
+                    {
+                        "kind": "dangle_gap",
+                        "node": int(dead[q]),
+                        "gap_m": float(dist),
+                        "component": int(comp[dead[q]]),
+                        "n_edges": 0,
+                        "length_km": 0.0,
+                        "road_ids": str(graph.edges["road_id"].iloc[t]),
+                    }
+                )
+                geoms.append(near)
+    if n_comp > 1:
+        edge_comp = comp[u]
+        lengths = np.bincount(
+            edge_comp, weights=graph.edges["length_m"].to_numpy(), minlength=n_comp
+        )
+        main = int(np.argmax(lengths))
+        counts = np.bincount(edge_comp, minlength=n_comp)
+        for c in np.flatnonzero(counts):
+            if c == main:
+                continue
+            members = np.flatnonzero(edge_comp == c)
+            ids = graph.edges["road_id"].iloc[members].astype(str).unique()
+            rows.append(
+                {
+                    "kind": "component",
+                    "node": -1,
+                    "gap_m": np.nan,
+                    "component": int(c),
+                    "n_edges": int(counts[c]),
+                    "length_km": float(lengths[c] / 1000),
+                    "road_ids": ";".join(ids[:20]),
+                }
+            )
+            geoms.append(shapely.multilinestrings(graph.edge_geoms[members]))
+    frame = pd.DataFrame(
+        rows, columns=["kind", "node", "gap_m", "component", "n_edges", "length_km", "road_ids"]
+    )
+    return gpd.GeoDataFrame(frame, geometry=geoms if geoms else [], crs=graph.crs)

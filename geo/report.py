@@ -1,0 +1,197 @@
+"""Turn an :class:`geo.assessment.Assessment` into result layers and report sheets.
+
+``result_layers`` gives the GeoPackage layers (English field names, EPSG:4326);
+``report_sheets`` gives the XLSX sheets with Chinese headers and values, a roll-up sheet
+and the settings used on their own sheet. The Chinese labels of result codes live here,
+in one place, so that the CLI report and the app say the same words.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from geo.assessment import Assessment
+
+__all__ = ["COLUMN_ZH", "VALUE_ZH", "report_sheets", "result_layers"]
+
+VALUE_ZH: dict[str, dict[str, str]] = {
+    "status": {
+        "connected": "已通硬化路",
+        "not_connected": "未通硬化路",
+        "below_threshold": "不足20户",
+        "excluded": "不具备建设条件",
+    },
+    "reason": {
+        "only_unpaved": "仅有砂石/土路连接",
+        "network_gap": "路网断头（未与干线连通）",
+        "no_road": "附近无道路",
+        "relocation_planned": "规划搬迁撤并",
+        "": "",
+    },
+    "scope": {"target": "20户以上", "below_threshold": "不足20户", "excluded": "不具备建设条件"},
+    "kind": {
+        "harden": "路面硬化",
+        "new": "新建道路",
+        "dangle_gap": "疑似断头（数字化缺口）",
+        "component": "孤立路网",
+    },
+    "unit_kind": {"relocation_site": "移民安置区", "natural_village": "自然村"},
+    "cl_status": {
+        "ok": "达标",
+        "no_clinic": "无卫生室",
+        "no_doctor": "卫生室无医生",
+        "short_of_doctors": "村医不足",
+        "exempt_host": "豁免（乡镇卫生院所在村）",
+        "exempt_shared": "豁免（联合设置）",
+        "": "",
+    },
+}
+"""Chinese labels of result codes, per column."""
+
+COLUMN_ZH: dict[str, str] = {
+    "id": "编号",
+    "name": "名称",
+    "code": "代码",
+    "admin_village_code": "行政村代码",
+    "township_code": "乡镇代码",
+    "households": "户数",
+    "population": "人口",
+    "scope": "范围",
+    "connected": "是否通硬化路",
+    "status": "状态",
+    "reason": "原因",
+    "snap_dist_m": "距最近道路(米)",
+    "trunk_dist_m": "硬化路网距干线(米)",
+    "harden_km": "需硬化(公里)",
+    "new_km": "需新建(公里)",
+    "cost_wan": "估算投资(万元)",
+    "min_width_m": "路径最窄路面(米)",
+    "width_ok": "路面宽度达标",
+    "village_id": "自然村编号",
+    "kind": "类别",
+    "length_km": "长度(公里)",
+    "road_ids": "涉及道路编号",
+    "unit_id": "单元编号",
+    "unit_kind": "单元类型",
+    "on_network": "是否接入路网",
+    "missing_kinds": "15分钟内缺少的设施",
+    "ok": "是否达标",
+    "facility_id": "设施编号",
+    "facility_name": "设施名称",
+    "minutes": "步行时间(分钟)",
+    "distance_m": "路网距离(米)",
+    "limit_min": "时间要求(分钟)",
+    "reach_km": "可达道路(公里)",
+    "n_health_centres": "卫生院数",
+    "doctors": "医生数",
+    "blank": "是否空白点",
+    "n_clinics": "卫生室数",
+    "doctors_required": "应配医生数",
+    "served_by": "联合设置服务机构",
+    "clinic_min": "到卫生室时间(分钟)",
+    "clinic_id": "最近卫生室",
+    "health_centre_min": "到卫生院时间(分钟)",
+    "health_centre_id": "最近卫生院",
+    "clinic_ok": "卫生室可达",
+    "health_centre_ok": "卫生院可达",
+    "hr_target": "20户以上自然村数",
+    "hr_connected": "已通硬化路数",
+    "hr_not_connected": "未通硬化路数",
+    "hr_rate_pct": "通硬化路率(%)",
+    "hr_households_not_connected": "未通户数",
+    "hr_population_not_connected": "未通人口",
+    "hr_below_threshold": "不足20户自然村数",
+    "hr_excluded": "不具备条件自然村数",
+    "hr_narrow": "路面宽度不足数",
+    "hr_harden_km": "需硬化(公里)",
+    "hr_new_km": "需新建(公里)",
+    "hr_cost_wan": "估算投资(万元)",
+    "sv_sites": "移民安置区数",
+    "sv_ok": "生活圈达标数",
+    "sv_not_ok": "生活圈未达标数",
+    "sv_rate_pct": "生活圈达标率(%)",
+    "sv_population_not_ok": "未达标安置人口",
+    "cl_status": "卫生室状态",
+    "cl_blank_admin_villages": "空白行政村数",
+    "cl_short_of_doctors": "村医不足行政村数",
+    "cl_population_clinic_beyond": "超时到卫生室人口",
+    "cl_population_centre_beyond": "超时到卫生院人口",
+    "cl_township_blank": "乡镇卫生院空白",
+    "problems": "问题数",
+    "indicator": "指标",
+    "value": "现值",
+    "unit": "单位",
+    "target": "目标值",
+    "comparison": "比较",
+    "met": "是否达标",
+    "source": "依据",
+    "section": "类别",
+    "gap_m": "缺口(米)",
+    "component": "连通分量",
+    "n_edges": "路段数",
+    "node": "节点",
+}
+"""Chinese headers for report columns."""
+
+_KIND_SUFFIX = {"_min": "步行时间(分钟)", "_id": "最近设施", "_ok": "15分钟内"}
+
+
+def result_layers(a: Assessment) -> dict[str, pd.DataFrame]:
+    """Return the layers of ``results.gpkg`` (EPSG:4326 frames and roll-up tables)."""
+    return {
+        "hard_road_villages": a.hard_road.villages,
+        "hard_road_links": a.hard_road.links,
+        "service_units": a.services.units,
+        "service_nearest": a.services.nearest,
+        "service_isochrones": a.isochrones,
+        "clinic_townships": a.clinics.townships,
+        "clinic_admin_villages": a.clinics.admin_villages,
+        "clinic_villages": a.clinics.villages,
+        "road_network_problems": a.diagnostics,
+        "rollup_townships": a.rollup.townships,
+        "rollup_admin_villages": a.rollup.admin_villages,
+        "rollup_county": a.rollup.county,
+    }
+
+
+def _zh(frame: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
+    for col, labels in VALUE_ZH.items():
+        if col in out:
+            out[col] = out[col].map(lambda v, lab=labels: lab.get(v, v))
+    for col in out.columns:
+        if out[col].dtype == bool:
+            out[col] = np.where(out[col], "是", "否")
+        elif pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].replace([np.inf, -np.inf], np.nan).round(3)
+    rename = {}
+    for col in out.columns:
+        if col in COLUMN_ZH:
+            rename[col] = COLUMN_ZH[col]
+        else:
+            for suffix, label in _KIND_SUFFIX.items():
+                if str(col).endswith(suffix):
+                    rename[col] = f"{str(col)[: -len(suffix)]}{label}"
+    return out.rename(columns=rename)
+
+
+def report_sheets(a: Assessment) -> dict[str, pd.DataFrame]:
+    """Return the sheets of ``report.xlsx``: Chinese headers and values; inf = blank."""
+    hr = a.hard_road.villages
+    settings = pd.DataFrame(a.settings.as_records())
+    settings.loc[len(settings)] = {"section": "", "name": "dataset_hash", "value": a.dataset_hash}
+    return {
+        "汇总": _zh(a.rollup.county),
+        "乡镇汇总": _zh(a.rollup.townships),
+        "行政村汇总": _zh(a.rollup.admin_villages),
+        "通硬化路": _zh(hr.sort_values(["status", "township_code", "id"])),
+        "缺失路段": _zh(a.hard_road.links),
+        "一刻钟生活圈": _zh(a.services.units),
+        "生活圈最近设施": _zh(a.services.nearest),
+        "医疗-乡镇": _zh(a.clinics.townships),
+        "医疗-行政村": _zh(a.clinics.admin_villages),
+        "医疗-可达性": _zh(a.clinics.villages),
+        "路网拓扑问题": _zh(a.diagnostics),
+        "参数设置": settings.rename(columns={"section": "类别", "name": "参数", "value": "取值"}),
+    }

@@ -1,0 +1,324 @@
+"""20户以上自然村通硬化路: does each natural village reach the trunk on hard roads.
+
+Rules (``../shared/STANDARDS.md`` §1, thresholds in :class:`geo.settings.HardRoadSettings`):
+
+- In scope: natural villages with ≥ ``households_min`` households that meet the building
+  conditions. Villages planned for relocation (``relocation_planned``, or an admin village
+  classed 搬迁撤并) are **excluded** with their reason; smaller villages are reported as
+  ``below_threshold`` (their connection is still computed), never dropped.
+- "通" = the village snaps (nearest point on the nearest edge, ≤ ``snap_max_m``) onto a
+  hard-surfaced (``hard_surfaces``) existing road joined to a trunk-class hard road
+  (``trunk_classes``) by an unbroken chain of hard roads.
+- Not connected, with a reason:
+  ``only_unpaved``: a road chain exists but part of it is gravel/earth/unknown; the missing
+  link is the cheapest set of unpaved edges to harden (Dijkstra over all existing roads,
+  hard edges free, unpaved edges costing their length).
+  ``network_gap``: the village's roads are not joined to the trunk network at all; the
+  missing link is the shortest straight connection from that road component to a
+  hard road joined to the trunk, plus any unpaved edges between the village and it.
+  ``no_road``: no road within ``snap_max_m``; the missing link is the straight line to
+  the nearest hard road joined to the trunk (terrain-aware routing replaces the
+  straight line when a DEM is used).
+- Width: the narrowest road on the connecting path vs ``lane_width_min_m``, reported in
+  its own column, never as "not connected".
+- Cost: hardening km × ``harden_cost_wan_per_km`` + new km × ``new_road_cost_wan_per_km``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import csgraph
+
+from geo.network import AugmentedGraph, RoadGraph, shortest_from, snap
+from geo.settings import Settings
+from layers.dataset import Dataset
+
+__all__ = ["HardRoadResult", "hard_road_access"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HardRoadResult:
+    """Result of :func:`hard_road_access`.
+
+    Attributes
+    ----------
+    villages : GeoDataFrame
+        One row per natural village (EPSG:4326, village points), columns:
+        ``id``, ``name``, ``admin_village_code``, ``township_code``, ``households``,
+        ``population``; ``scope`` (``target``/``below_threshold``/``excluded``);
+        ``connected`` (bool, computed for every village); ``status``
+        (``connected``/``not_connected``/``below_threshold``/``excluded``); ``reason``
+        (``only_unpaved``/``network_gap``/``no_road``/``relocation_planned`` or empty);
+        ``snap_dist_m`` (distance to the nearest existing road); ``trunk_dist_m`` (hard
+        network distance to the trunk, NaN if not connected); ``harden_km`` and
+        ``new_km`` (the missing link); ``cost_wan`` (万元); ``min_width_m`` (narrowest
+        road on the hard path) and ``width_ok``.
+    links : GeoDataFrame
+        The missing links (EPSG:4326 lines): ``village_id``, ``kind`` (``harden`` or
+        ``new``), ``length_km``, ``cost_wan``, ``road_ids``.
+    """
+
+    villages: gpd.GeoDataFrame
+    links: gpd.GeoDataFrame
+
+
+def _township_codes(dataset: Dataset, admin_codes: pd.Series) -> pd.Series:
+    if "admin_villages" in dataset:
+        av = dataset["admin_villages"].set_index("code")["township_code"]
+        mapped = admin_codes.map(av)
+        return mapped.fillna(admin_codes.str[:9])
+    return admin_codes.str[:9]
+
+
+def _piece_lookup(aug: AugmentedGraph, keep: np.ndarray, weights: np.ndarray):
+    """Return a function (a, b) → index of the cheapest kept piece joining node a and b."""
+    idx = np.flatnonzero(keep)
+    a = np.minimum(aug.u[idx], aug.v[idx])
+    b = np.maximum(aug.u[idx], aug.v[idx])
+    order = np.lexsort((weights[idx], b, a))
+    key = a[order].astype(np.int64) * aug.n_nodes + b[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key, pieces = key[first], idx[order][first]
+
+    def lookup(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        k = np.minimum(x, y).astype(np.int64) * aug.n_nodes + np.maximum(x, y)
+        pos = np.searchsorted(key, k).clip(max=len(key) - 1)
+        found = key[pos] == k
+        return np.where(found, pieces[pos], -1)
+
+    return lookup
+
+
+def _path_min(pred: np.ndarray, value_at: np.ndarray) -> np.ndarray:
+    """Minimum of ``value_at`` over each node's path to its source (pointer jumping)."""
+    n = len(pred)
+    anc = np.where(pred >= 0, pred, np.arange(n))
+    val = value_at.copy()
+    for _ in range(64):  # 2**64 > any path length
+        nxt = anc[anc]
+        val = np.minimum(val, val[anc])
+        if np.array_equal(nxt, anc):
+            break
+        anc = nxt
+    return val
+
+
+def _walk(pred: np.ndarray, start: int) -> list[int]:
+    nodes = [start]
+    while pred[nodes[-1]] >= 0:
+        nodes.append(int(pred[nodes[-1]]))
+    return nodes
+
+
+def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> HardRoadResult:
+    """Check 20户以上自然村通硬化路 for every natural village.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Needs ``natural_villages``; uses ``admin_villages`` for township codes and
+        搬迁撤并 classes when present.
+    graph : RoadGraph
+        Built from the dataset's ``roads`` (:func:`geo.network.build_graph`).
+    settings : Settings
+        Uses ``settings.hard_road`` and ``settings.network.snap_max_m``.
+
+    Returns
+    -------
+    HardRoadResult
+        Village statuses with reason codes and the missing links (see the class).
+    """
+    hr, net = settings.hard_road, settings.network
+    villages = dataset["natural_villages"]
+    n = len(villages)
+    existing = graph.edge_mask()
+    hard = graph.edge_mask(surfaces=hr.hard_surfaces)
+    trunk = graph.edge_mask(surfaces=hr.hard_surfaces, classes=hr.trunk_classes)
+
+    snap_any = snap(graph, villages.geometry, max_m=net.snap_max_m, edge_mask=existing)
+    snap_hard = snap(graph, villages.geometry, max_m=net.snap_max_m, edge_mask=hard)
+    both = pd.concat([snap_hard, snap_any], ignore_index=True)
+    aug = graph.with_points(both)
+    node_hard, node_any = aug.point_node[:n], aug.point_node[n:]
+
+    trunk_piece = trunk[aug.parent_edge]
+    trunk_nodes = np.concatenate([aug.u[trunk_piece], aug.v[trunk_piece]])
+    length = aug.length_m
+    hard_piece = hard[aug.parent_edge]
+    m_hard = aug.matrix(length, mask=hard)
+    cost_hard, _, pred_hard = shortest_from(m_hard, trunk_nodes, predecessors=True)
+    assert pred_hard is not None
+    trunk_dist = np.where(node_hard >= 0, cost_hard[np.maximum(node_hard, 0)], np.inf)
+    connected = np.isfinite(trunk_dist)
+
+    # narrowest road on each village's hard path to the trunk
+    lookup_hard = _piece_lookup(aug, hard_piece & existing[aug.parent_edge], length)
+    width = graph.edges["width_m"].to_numpy(dtype=float)
+    node_width = np.full(aug.n_nodes, np.inf)
+    has_pred = np.flatnonzero(pred_hard >= 0)
+    pieces = lookup_hard(has_pred, pred_hard[has_pred])
+    node_width[has_pred] = np.where(pieces >= 0, width[aug.parent_edge[pieces]], np.inf)
+    path_width = _path_min(pred_hard, node_width)
+    min_width = np.where(connected, path_width[np.maximum(node_hard, 0)], np.nan)
+    min_width = np.where(np.isinf(min_width), np.nan, min_width)  # on the trunk itself
+
+    # scope
+    relocation = villages["relocation_planned"].to_numpy(dtype=bool).copy()
+    if "admin_villages" in dataset:
+        classes = dataset["admin_villages"].set_index("code")["village_class"]
+        relocation |= (villages["admin_village_code"].map(classes) == "搬迁撤并").to_numpy()
+    below = villages["households"].to_numpy() < hr.households_min
+    scope = np.where(relocation, "excluded", np.where(below, "below_threshold", "target"))
+
+    reason = np.full(n, "", dtype=object)
+    reason[relocation] = "relocation_planned"
+    harden_km = np.zeros(n)
+    new_km = np.zeros(n)
+    link_rows: list[dict[str, object]] = []
+    link_geoms: list[shapely.Geometry] = []
+
+    todo = np.flatnonzero(~connected & ~relocation)
+    # upgrade: cheapest hardening over all existing roads (hard pieces ~free)
+    unpaved_cost = np.where(hard_piece, 0.0, length)
+    m_up = aug.matrix(unpaved_cost, mask=existing)
+    cost_up, _, pred_up = shortest_from(m_up, trunk_nodes, predecessors=True)
+    assert pred_up is not None
+    lookup_any = _piece_lookup(aug, existing[aug.parent_edge], unpaved_cost)
+    on_road = node_any >= 0
+    up_cost = np.where(on_road, cost_up[np.maximum(node_any, 0)], np.inf)
+    road_ids = graph.edges["road_id"].astype(str).to_numpy()
+
+    def harden_link(vid: str, path: list[int]) -> float:
+        """Record the unpaved pieces of a node path as a 'harden' link; return km."""
+        pcs = lookup_any(np.array(path[:-1]), np.array(path[1:]))
+        pcs = pcs[(pcs >= 0) & ~hard_piece[np.maximum(pcs, 0)]]
+        if not len(pcs):
+            return 0.0
+        parents = np.unique(aug.parent_edge[pcs])
+        km = float(length[pcs].sum()) / 1000
+        link_rows.append(
+            {
+                "village_id": vid,
+                "kind": "harden",
+                "length_km": km,
+                "road_ids": ";".join(dict.fromkeys(road_ids[parents])),
+            }
+        )
+        link_geoms.append(shapely.multilinestrings(graph.edge_geoms[parents]))
+        return km
+
+    def new_link(vid: str, line: shapely.Geometry) -> float:
+        km = float(shapely.length(line)) / 1000
+        link_rows.append({"village_id": vid, "kind": "new", "length_km": km, "road_ids": ""})
+        link_geoms.append(line)
+        return km
+
+    ids = villages["id"].astype(str).to_numpy()
+    # 1. only unpaved links: walk each village's cheapest-hardening path (few villages)
+    unpaved = todo[on_road[todo] & np.isfinite(up_cost[todo])]
+    reason[unpaved] = "only_unpaved"
+    for i in unpaved:
+        harden_km[i] = harden_link(ids[i], _walk(pred_up, int(node_any[i])))
+
+    connected_edges = np.flatnonzero(
+        hard & existing & np.isfinite(cost_hard[graph.edges["u"].to_numpy()])
+    )
+    gap = todo[on_road[todo] & ~np.isfinite(up_cost[todo])]
+    no_road = todo[~on_road[todo]]
+    reason[gap] = "network_gap"
+    reason[no_road] = "no_road"
+    if len(connected_edges) == 0:  # no trunk at all: nothing to link to
+        new_km[gap] = np.nan
+        new_km[no_road] = np.nan
+    else:
+        tree = shapely.STRtree(graph.edge_geoms[connected_edges])
+        # 2. no road within the snap distance: a straight new link to the hard network
+        if len(no_road):
+            village_xy = villages.geometry.to_crs(graph.crs).to_numpy()[no_road]
+            qi, ti = tree.query_nearest(village_xy, all_matches=False)
+            lines = shapely.shortest_line(village_xy[qi], graph.edge_geoms[connected_edges[ti]])
+            for i, line in zip(no_road[qi], lines, strict=True):
+                new_km[i] = new_link(ids[i], line)
+        # 3. network gaps: per road component (all existing roads) not joined to the trunk,
+        # the shortest link to the hard network, then harden what lies on the way
+        if len(gap):
+            _, comp = csgraph.connected_components(m_up, directed=False)
+            piece_comp = comp[aug.u]
+            for c in np.unique(comp[node_any[gap]]):
+                members = gap[comp[node_any[gap]] == c]
+                pieces_c = np.flatnonzero((piece_comp == c) & existing[aug.parent_edge])
+                edges_c = np.unique(aug.parent_edge[pieces_c])
+                comp_geom = shapely.multilinestrings(graph.edge_geoms[edges_c])
+                j = tree.query_nearest(comp_geom, all_matches=False)[0]
+                line = shapely.shortest_line(comp_geom, graph.edge_geoms[connected_edges[j]])
+                start_pt = shapely.get_point(line, 0)
+                cand = np.unique(np.concatenate([aug.u[pieces_c], aug.v[pieces_c]]))
+                near = shapely.distance(shapely.points(aug.node_xy[cand]), start_pt)
+                start = int(cand[np.argmin(near)])
+                _, _, pred_c = shortest_from(m_up, np.array([start]), predecessors=True)
+                assert pred_c is not None
+                for i in members:
+                    harden_km[i] = harden_link(ids[i], _walk(pred_c, int(node_any[i])))
+                    new_km[i] = new_link(ids[i], line)
+
+    cost = harden_km * hr.harden_cost_wan_per_km + new_km * hr.new_road_cost_wan_per_km
+    status = np.where(
+        scope == "excluded",
+        "excluded",
+        np.where(
+            scope == "below_threshold",
+            "below_threshold",
+            np.where(connected, "connected", "not_connected"),
+        ),
+    )
+    admin_codes = villages["admin_village_code"].astype(str)
+    out = gpd.GeoDataFrame(
+        {
+            "id": villages["id"].to_numpy(),
+            "name": villages["name"].to_numpy(),
+            "admin_village_code": admin_codes.to_numpy(),
+            "township_code": _township_codes(dataset, admin_codes).to_numpy(),
+            "households": villages["households"].to_numpy(),
+            "population": villages["population"].to_numpy(),
+            "scope": scope,
+            "connected": connected,
+            "status": status,
+            "reason": reason.astype(str),
+            "snap_dist_m": snap_any["dist_m"].to_numpy(),
+            "trunk_dist_m": np.where(connected, trunk_dist, np.nan),
+            "harden_km": harden_km,
+            "new_km": new_km,
+            "cost_wan": cost,
+            "min_width_m": min_width,
+            "width_ok": ~(min_width < hr.lane_width_min_m),
+        },
+        geometry=villages.geometry.to_numpy(),
+        crs=villages.crs,
+    )
+    links = gpd.GeoDataFrame(
+        pd.DataFrame(link_rows, columns=["village_id", "kind", "length_km", "road_ids"]),
+        geometry=link_geoms if link_geoms else [],
+        crs=graph.crs,
+    ).to_crs(4326)
+    rate = {"harden": hr.harden_cost_wan_per_km, "new": hr.new_road_cost_wan_per_km}
+    links["cost_wan"] = links["length_km"] * links["kind"].map(rate).astype(float)
+    for frame in (out, links):
+        frame.attrs["settings_profile"] = settings.profile
+        frame.attrs["dataset_hash"] = dataset.content_hash
+        frame.attrs["metric_crs"] = graph.crs.to_string()
+    logger.info(
+        "hard roads: %d villages, %d in scope, %d not connected",
+        n,
+        int((scope == "target").sum()),
+        int((status == "not_connected").sum()),
+    )
+    return HardRoadResult(villages=out, links=links)

@@ -1,0 +1,201 @@
+"""Every threshold GapMap checks, in one frozen object loaded from a TOML profile.
+
+Each setting carries its unit in its name and its source in a comment, using the marks of
+``../shared/STANDARDS.md``: **[S nnn]** a seed policy document, **[N]** a national standard
+or guide as we read it, **[A]** our assumption. Analyses take a :class:`Settings`
+explicitly; results record the settings they used (:meth:`Settings.as_records`).
+
+Profiles: ``default`` (the numbers below) and ``mofcom`` (MOFCOM 2021 一刻钟便民生活圈
+tiers: daily-needs kinds within 10 min, supermarket within 15 min). A user profile is a TOML
+file with any subset of the fields, in sections named like the nested dataclasses.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "ClinicSettings",
+    "HardRoadSettings",
+    "NetworkSettings",
+    "ServiceSettings",
+    "Settings",
+    "WaterSettings",
+    "load_settings",
+]
+
+
+def _frozen_map(d: dict[str, float]) -> MappingProxyType[str, float]:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Graph building, snapping and travel speeds."""
+
+    snap_max_m: float = 200.0  # [A] village point to road, STANDARDS §1
+    node_tolerance_m: float = 0.01  # [A] vertices closer than this are one node
+    dangle_gap_max_m: float = 100.0  # [A] a dead end this close to another road is a probable gap
+    walk_speed_kmh: float = 4.5  # [A] flat walking speed, STANDARDS §2
+    # [A] driving speeds by road class (km/h), reduced on unpaved surfaces below
+    drive_speed_kmh: MappingProxyType[str, float] = field(
+        default_factory=lambda: _frozen_map(
+            {"国道": 60, "省道": 50, "县道": 40, "乡道": 30, "村道": 25, "入户路": 15, "其他": 20}
+        )
+    )
+    unpaved_speed_factor: float = 0.6  # [A] 砂石/土路/未知 drive at 60 % of the class speed
+
+
+@dataclass(frozen=True)
+class HardRoadSettings:
+    """20户以上自然村通硬化路 (STANDARDS §1)."""
+
+    households_min: int = 20  # [S 001] 常住人口20户以上
+    hard_surfaces: tuple[str, ...] = ("沥青", "水泥")  # [N] 沥青、水泥混凝土; 块石 optional [A]
+    trunk_classes: tuple[str, ...] = ("国道", "省道", "县道", "乡道")  # [A] county network
+    lane_width_min_m: float = 3.5  # [N] MOT 小交通量农村公路 single-lane pavement
+    harden_cost_wan_per_km: float = 60.0  # [A] 万元/km to pave an existing gravel/earth road
+    new_road_cost_wan_per_km: float = 120.0  # [A] 万元/km for a new 4.5 m cement road
+    national_rate_2022_pct: float = 99.5  # [N] Ningxia 具备条件 20户以上自然村通硬化路率, end-2022
+    target_rate_pct: float = 100.0  # [S 001] 有序推进 (all villages that meet the conditions)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """一刻钟便民生活服务圈 (STANDARDS §2)."""
+
+    required_kinds: tuple[str, ...] = ("综合超市", "便利菜店", "药店", "公交站点")  # [S 001, 004]
+    optional_kinds: tuple[str, ...] = ("电商网店", "物流配送站点")  # [S 001, 004]
+    max_time_min: float = 15.0  # [S 001] 一刻钟
+    # [N] per-kind limits override max_time_min (MOFCOM tiers in the "mofcom" profile)
+    kind_max_time_min: MappingProxyType[str, float] = field(default_factory=lambda: _frozen_map({}))
+    isochrone_buffer_m: float = 50.0  # [A] reachable edges buffered by this to draw isochrones
+    include_villages: bool = False  # [S 004] optionally every natural village, not only sites
+
+    def limit_min(self, kind: str) -> float:
+        """Return the time limit (minutes) for one facility kind."""
+        return float(self.kind_max_time_min.get(kind, self.max_time_min))
+
+
+@dataclass(frozen=True)
+class ClinicSettings:
+    """医疗卫生空白点动态清零 (STANDARDS §3)."""
+
+    doctors_per_1000_min: float = 1.0  # [N] ≥ 1 village doctor per 1,000 residents
+    clinic_max_time_min: float = 30.0  # [A] to the nearest 卫生室
+    health_centre_max_time_min: float = 60.0  # [A] to the nearest 卫生院
+    clinic_travel_mode: str = "walk"  # [A] villagers walk to the village clinic
+    health_centre_travel_mode: str = "drive"  # [A] and ride to the township health centre
+
+
+@dataclass(frozen=True)
+class WaterSettings:
+    """农村供水覆盖 (STANDARDS §4)."""
+
+    persons_per_household: float = 3.8  # [A] Ningxia rural average
+    demand_lpcd: float = 40.0  # [N] T/CHES 18-2018 dry region 达标
+    demand_basic_lpcd: float = 20.0  # [N] 基本达标
+    service_head_m: float = 10.0  # [N] one storey
+    service_head_per_storey_m: float = 4.0  # [N] each extra storey
+    snap_max_m: float = 500.0  # [A] village to nearest junction without an explicit link
+    tap_rate_target_pct: float = 98.0  # [S 001] 2025 农村自来水普及率
+    tap_rate_2020_pct: float = 91.0  # [S 001]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All GapMap settings: one frozen object, printed with every result."""
+
+    profile: str = "default"
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    hard_road: HardRoadSettings = field(default_factory=HardRoadSettings)
+    services: ServiceSettings = field(default_factory=ServiceSettings)
+    clinics: ClinicSettings = field(default_factory=ClinicSettings)
+    water: WaterSettings = field(default_factory=WaterSettings)
+
+    def as_records(self) -> list[dict[str, Any]]:
+        """Return ``[{"section", "name", "value"}]`` rows for a report's settings sheet."""
+        rows: list[dict[str, Any]] = [{"section": "", "name": "profile", "value": self.profile}]
+        for f in fields(self):
+            if f.name == "profile":
+                continue
+            section = getattr(self, f.name)
+            for sf in fields(section):
+                name, value = sf.name, getattr(section, sf.name)
+                if isinstance(value, MappingProxyType | dict):
+                    value = "; ".join(f"{k}={v}" for k, v in dict(value).items())
+                elif isinstance(value, tuple):
+                    value = "、".join(map(str, value))
+                rows.append({"section": f.name, "name": name, "value": value})
+        return rows
+
+
+_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    # MOFCOM 城市一刻钟便民生活圈建设指南 (2021) tiers [N]: daily needs ≤ 10 min, supermarket 15
+    "mofcom": {
+        "services": {"kind_max_time_min": {"便利菜店": 10.0, "药店": 10.0, "公交站点": 10.0}}
+    },
+}
+
+
+def _apply(section: Any, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(section)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown setting(s) {unknown} in section {type(section).__name__}; "
+            f"known: {sorted(known)}"
+        )
+    cast: dict[str, Any] = {}
+    for name, value in values.items():
+        current = getattr(section, name)
+        if isinstance(current, MappingProxyType):
+            cast[name] = _frozen_map({**dict(current), **dict(value)})
+        elif isinstance(current, tuple):
+            cast[name] = tuple(value)
+        elif isinstance(current, bool):
+            cast[name] = bool(value)
+        elif isinstance(current, int | float) and not isinstance(current, bool):
+            cast[name] = type(current)(value)
+        else:
+            cast[name] = value
+    return replace(section, **cast)
+
+
+def load_settings(profile: str | Path = "default") -> Settings:
+    """Return the settings of a built-in profile name or a TOML file.
+
+    Parameters
+    ----------
+    profile : str or path
+        ``"default"``, ``"mofcom"``, or the path of a TOML file whose tables are named
+        ``network``, ``hard_road``, ``services``, ``clinics``, ``water`` and whose keys are
+        setting names (unit in the name). A ``base = "mofcom"`` key starts from a profile.
+
+    Raises
+    ------
+    ValueError
+        For an unknown profile, section or setting name (the message lists known ones).
+    """
+    if isinstance(profile, Path) or str(profile).endswith(".toml"):
+        path = Path(profile)
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        base = load_settings(str(data.pop("base", "default")))
+        name = path.stem
+    else:
+        if profile not in _PROFILES:
+            raise ValueError(f"unknown settings profile {profile!r}; use {sorted(_PROFILES)}")
+        data = _PROFILES[str(profile)]
+        base = Settings()
+        name = str(profile)
+    sections = {f.name for f in fields(Settings)} - {"profile"}
+    unknown = sorted(set(data) - sections)
+    if unknown:
+        raise ValueError(f"unknown settings section(s) {unknown}; known: {sorted(sections)}")
+    updates = {k: _apply(getattr(base, k), v) for k, v in data.items()}
+    return replace(base, profile=name, **updates)

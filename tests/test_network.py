@@ -1,0 +1,201 @@
+"""The road graph engine against hand-computed cases and a networkx oracle."""
+
+from __future__ import annotations
+
+import itertools
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from scipy.spatial import Delaunay
+
+from geo.network import build_graph, network_diagnostics, shortest_from, snap
+from tests.fixtures import tiny_county as tc
+
+EPSG = 4544
+
+
+def roads(lines, **cols):
+    n = len(lines)
+    data = {
+        "id": [f"L{i}" for i in range(n)],
+        "road_class": ["村道"] * n,
+        "surface": ["水泥"] * n,
+        "width_m": [4.5] * n,
+        "status": ["现状"] * n,
+    }
+    data.update(cols)
+    return gpd.GeoDataFrame(data, geometry=[shapely.LineString(c) for c in lines], crs=EPSG)
+
+
+def test_lines_split_at_shared_vertices_not_at_crossings():
+    frame = roads(
+        [
+            [(0, 0), (100, 0), (200, 0)],  # shares (100, 0) with the next line mid-way
+            [(100, 0), (100, 100)],
+            [(50, -50), (50, 50)],  # crosses the first line with no shared vertex
+        ]
+    )
+    g = build_graph(frame, crs=EPSG)
+    assert g.n_edges == 4  # first line split in two at (100, 0)
+    assert sorted(g.edges["length_m"].round(9)) == [100.0, 100.0, 100.0, 100.0]
+    deg = np.bincount(np.r_[g.edges["u"], g.edges["v"]])
+    assert sorted(deg) == [1, 1, 1, 1, 1, 3]  # the bridge's ends stay dead ends
+
+
+def test_fixture_graph_counts_and_lengths():
+    g = build_graph(tc.build()["roads"])
+    assert g.crs.to_epsg() == EPSG
+    assert (g.n_nodes, g.n_edges) == (24, 22)
+    # trunk 10 km; R01..R12: 1000+1000+1000+1500+940+1000+500+500+2000+2500+500+1000
+    assert g.edges["length_m"].sum() == pytest.approx(10_000 + 13_440, abs=1e-5)
+
+
+def test_snap_inserts_a_virtual_node_mid_edge_and_reports_far_points():
+    g = build_graph(roads([[(0, 0), (1000, 0)]]), crs=EPSG)
+    pts = gpd.GeoSeries(
+        [shapely.Point(300, 40), shapely.Point(700, -10), shapely.Point(500, 900)], crs=EPSG
+    )
+    s = snap(g, pts, max_m=200)
+    assert s["edge"].tolist() == [0, 0, -1]
+    assert s["pos_m"].iloc[:2].tolist() == pytest.approx([300, 700])
+    assert s["dist_m"].tolist() == pytest.approx([40, 10, 900])
+    aug = g.with_points(s)
+    m = aug.matrix(aug.length_m)
+    cost, _, _ = shortest_from(m, aug.point_node[:1])
+    assert cost[aug.point_node[1]] == pytest.approx(400.0)  # along the edge, not via a vertex
+    assert aug.point_node[2] == -1
+
+
+def test_access_legs_add_their_cost():
+    g = build_graph(roads([[(0, 0), (1000, 0)]]), crs=EPSG)
+    s = snap(g, gpd.GeoSeries([shapely.Point(0, 30), shapely.Point(1000, 50)], crs=EPSG), max_m=100)
+    aug = g.with_points(s)
+    m = aug.matrix(aug.length_m, access=s["dist_m"].to_numpy())
+    cost, _, _ = shortest_from(m, aug.feature_node([0]))
+    assert cost[aug.feature_node(1)] == pytest.approx(30 + 1000 + 50)
+
+
+def random_network(seed: int, n_points: int = 160):
+    """Lines made of 1–4 consecutive Delaunay edges with jittered intermediate vertices."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, 5000, (n_points, 2)).round(2)
+    tri = Delaunay(pts)
+    edges = {tuple(sorted((s[i], s[(i + 1) % 3]))) for s in tri.simplices for i in range(3)}
+    edges = [e for e in sorted(edges) if rng.random() < 0.7]
+    adj: dict[int, list[int]] = {}
+    for a, b in edges:
+        adj.setdefault(a, []).append(b)
+        adj.setdefault(b, []).append(a)
+    used: set[tuple[int, int]] = set()
+    lines = []
+    for a, b in edges:
+        if (a, b) in used:
+            continue
+        chain = [a, b]
+        used.add((a, b))
+        for _ in range(rng.integers(0, 4)):  # extend the line through shared vertices
+            nxt = [c for c in adj[chain[-1]] if tuple(sorted((chain[-1], c))) not in used]
+            if not nxt:
+                break
+            c = nxt[rng.integers(len(nxt))]
+            used.add(tuple(sorted((chain[-1], c))))
+            chain.append(c)
+        coords = [tuple(pts[chain[0]])]
+        for p, q in itertools.pairwise(chain):
+            for t in sorted(rng.uniform(0.1, 0.9, rng.integers(0, 3))):  # bends
+                mid = pts[p] + t * (pts[q] - pts[p]) + rng.normal(0, 30, 2)
+                coords.append(tuple(mid.round(2)))
+            coords.append(tuple(pts[q]))
+        lines.append(coords)
+    return roads(lines), rng
+
+
+def oracle_graph(frame):
+    """networkx graph with every segment an edge, nodes at rounded vertex coordinates."""
+    g = nx.Graph()
+    for line in frame.geometry:
+        c = [tuple(np.round(xy, 2)) for xy in line.coords]
+        for p, q in itertools.pairwise(c):
+            g.add_node(p, xy=np.array(p))
+            g.add_node(q, xy=np.array(q))
+            g.add_edge(p, q, weight=float(np.hypot(p[0] - q[0], p[1] - q[1])))
+    return g
+
+
+def oracle_insert(g, point):
+    """Split the nearest segment of ``g`` at the point's projection (brute force)."""
+    best = None
+    px, py = point
+    for p, q in g.edges:
+        a, b = g.nodes[p]["xy"], g.nodes[q]["xy"]
+        ab = b - a
+        if not ab.any():  # a zero-length piece left by an earlier split at a vertex
+            continue
+        t = np.clip(np.dot(np.array(point) - a, ab) / np.dot(ab, ab), 0, 1)
+        proj = a + t * ab
+        d = np.hypot(px - proj[0], py - proj[1])
+        if best is None or d < best[0]:
+            best = (d, p, q, t, tuple(proj))
+    _, p, q, t, proj = best
+    node = ("pt", point)
+    g.add_node(node, xy=np.array(proj))
+    g.remove_edge(p, q)
+    length = np.hypot(*(g.nodes[q]["xy"] - g.nodes[p]["xy"]))
+    g.add_edge(p, node, weight=t * length)
+    g.add_edge(node, q, weight=(1 - t) * length)
+    return node
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_distances_equal_networkx_on_random_networks(seed):
+    frame, rng = random_network(seed)
+    g = build_graph(frame, crs=EPSG)
+    oracle = oracle_graph(frame)
+    assert g.edges["length_m"].sum() == pytest.approx(
+        sum(w for *_, w in oracle.edges(data="weight")), rel=1e-12
+    )
+    n_comp = nx.number_connected_components(oracle)
+    diag = network_diagnostics(g)
+    assert (diag["kind"] == "component").sum() == n_comp - 1
+
+    src_xy = rng.uniform(0, 5000, (4, 2)).round(2)
+    dst_xy = rng.uniform(0, 5000, (40, 2)).round(2)
+    pts = gpd.GeoSeries(shapely.points(np.vstack([src_xy, dst_xy])), crs=EPSG)
+    s = snap(g, pts, max_m=np.inf)
+    aug = g.with_points(s)
+    cost, _, _ = shortest_from(aug.matrix(aug.length_m), aug.point_node[:4])
+    ours = cost[aug.point_node[4:]]
+
+    nodes = [oracle_insert(oracle, tuple(xy)) for xy in np.vstack([src_xy, dst_xy])]
+    ref = nx.multi_source_dijkstra_path_length(oracle, set(nodes[:4]), weight="weight")
+    expected = np.array([ref.get(n, np.inf) for n in nodes[4:]])
+    assert np.array_equal(np.isinf(ours), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert finite.sum() >= 20
+    np.testing.assert_allclose(ours[finite], expected[finite], atol=1e-6, rtol=0)
+
+
+def test_diagnostics_find_the_fixture_gap():
+    g = build_graph(tc.build()["roads"])
+    diag = network_diagnostics(g, dangle_gap_max_m=100)
+    gaps = diag.loc[diag["kind"] == "dangle_gap"]
+    assert len(gaps) == 1
+    assert gaps["gap_m"].iloc[0] == pytest.approx(60.0)
+    assert gaps["road_ids"].iloc[0] in {"T05", "T06"}  # both end at (6000, 4000)
+    comps = diag.loc[diag["kind"] == "component"]
+    assert comps["road_ids"].tolist() == ["R05"]
+    assert comps["length_km"].iloc[0] == pytest.approx(0.94)
+
+
+def test_virtual_nodes_have_their_snapped_coordinates():
+    g = build_graph(roads([[(0, 0), (1000, 0)], [(0, 500), (1000, 500)]]), crs=EPSG)
+    pts = gpd.GeoSeries(shapely.points([(800, 520), (100, -5), (300, 490), (600, 3)]), crs=EPSG)
+    s = snap(g, pts, max_m=50)
+    aug = g.with_points(s)
+    np.testing.assert_allclose(aug.node_xy[aug.point_node], s[["snap_x", "snap_y"]].to_numpy())
+    np.testing.assert_allclose(
+        aug.node_xy[aug.point_node], [(800, 500), (100, 0), (300, 500), (600, 0)]
+    )

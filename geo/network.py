@@ -331,9 +331,16 @@ def build_graph(
     coords, part_of = coords[~single], part_of[~single]
     starts, ends = starts[~single], ends[~single]
 
-    keys = np.round(coords / node_tolerance_m).astype(np.int64)
-    _, key_id, key_count = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    key_id = key_id.ravel()
+    grid = np.round(coords / node_tolerance_m).astype(np.int64)
+    grid -= grid.min(axis=0)
+    span = int(grid[:, 1].max()) + 1
+    if grid[:, 0].max() >= np.iinfo(np.int64).max // span:
+        raise NetworkError(
+            f"the roads span too large an area for a node tolerance of {node_tolerance_m} m",
+            zh="道路范围过大，请增大节点容差或分区计算",
+        )
+    keys = grid[:, 0] * span + grid[:, 1]  # one int64 per vertex: a 1-D unique is fast
+    _, key_id, key_count = np.unique(keys, return_inverse=True, return_counts=True)
     is_node = starts | ends | (key_count[key_id] >= 2)
 
     seg = np.zeros(len(coords))

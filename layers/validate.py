@@ -78,21 +78,34 @@ def _problem(
     )
 
 
+def _one_text(v: object) -> str:
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace").strip()
+    return str(v).strip()
+
+
 def _as_text(series: pd.Series) -> pd.Series:
     """Turn any column into stripped text; integral floats lose their ``.0``; NA → ``""``."""
-
-    def one(v: object) -> str:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-            return ""
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        if isinstance(v, bytes):
-            return v.decode("utf-8", "replace").strip()
-        return str(v).strip()
-
-    return pd.Series(
-        [one(v) for v in series.to_numpy(dtype=object)], index=series.index, dtype=object
-    )
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind in ("string", "empty"):  # the common case, vectorised
+        text = series.astype(object).where(series.notna(), "")
+        return text.astype(str).str.strip().astype(object)
+    if kind == "integer" and not series.isna().any():
+        return series.astype(np.int64).astype(str).astype(object)
+    if kind in ("floating", "mixed-integer-float", "integer") and series.dtype != object:
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        finite = np.isfinite(values)
+        whole = finite & (np.floor(values) == values) & (np.abs(values) < 2**53)
+        out = np.where(whole, values.astype(str), "").astype(object)
+        out[whole] = values[whole].astype(np.int64).astype(str)
+        out[finite & ~whole] = values[finite & ~whole].astype(str)
+        return pd.Series(out, index=series.index, dtype=object)
+    values = series.to_numpy(dtype=object)
+    return pd.Series([_one_text(v) for v in values], index=series.index, dtype=object)
 
 
 class _LayerChecker:
@@ -363,6 +376,8 @@ class _LayerChecker:
                     & (np.abs(cy) <= _CHINA_LAT[1])
                 )
             )
+        if not (swapped.any() or hemisphere.any()):
+            return
         coords = pd.Series([f"{x:.6f}, {y:.6f}" for x, y in zip(cx, cy, strict=True)])
         if swapped.any():
             self.add(

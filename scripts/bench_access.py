@@ -1,0 +1,333 @@
+"""Benchmark the access analyses on a synthetic Ningxia-scale province.
+
+Generates ≈ 2,900 admin villages, 20,000 natural villages, 300,000 road edges and
+5,000 facilities (fixed seed), then times in one run: validation, graph build, snapping,
+each analysis, the roll-up, GeoPackage write and read; then the same nearest-facility
+query with networkx ``multi_source_dijkstra_path_length`` and, if installed, pandana.
+Prints the times, the ratios and peak memory (max RSS).
+
+Usage::
+
+    python -m scripts.bench_access [--grid 400] [--skip-networkx] [--out /tmp/bench]
+
+pandana is optional (``pip install pandana==0.8``); it is not a GapMap dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+
+from geo.clinics import clinic_gaps
+from geo.network import build_graph, shortest_from, snap
+from geo.roads import hard_road_access
+from geo.rollup import rollup
+from geo.services import isochrones, service_access
+from geo.settings import load_settings
+from layers import Dataset, read_dataset, write_layers
+
+EPSG = 4544  # CGCS2000 GK CM 105°E
+TIMES: dict[str, float] = {}
+
+
+@contextmanager
+def timed(name: str):
+    t0 = time.perf_counter()
+    yield
+    TIMES[name] = time.perf_counter() - t0
+    print(f"  {name:<34s} {TIMES[name]:8.2f} s")
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def synthetic_province(grid: int = 400, seed: int = 20261123) -> dict[str, gpd.GeoDataFrame]:
+    """A jittered road lattice with villages, sites and facilities (EPSG:4326 layers)."""
+    rng = np.random.default_rng(seed)
+    spacing = 1000.0
+    x0, y0 = 310_000.0, 3_900_000.0
+    gx, gy = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
+    nodes = np.c_[x0 + gx.ravel() * spacing, y0 + gy.ravel() * spacing]
+    nodes += rng.uniform(-150, 150, nodes.shape)
+    idx = np.arange(grid * grid).reshape(grid, grid)
+    a = np.r_[idx[:-1, :].ravel(), idx[:, :-1].ravel()]
+    b = np.r_[idx[1:, :].ravel(), idx[:, 1:].ravel()]
+    line_no = np.r_[gy[:-1, :].ravel(), gx[:, :-1].ravel()]  # the row/column a road runs on
+    keep = rng.random(len(a)) > 0.06
+    a, b, line_no = a[keep], b[keep], line_no[keep]
+    mid = (nodes[a] + nodes[b]) / 2 + rng.normal(0, 60, (len(a), 2))
+    coords = np.stack([nodes[a], mid, nodes[b]], axis=1)
+    n_e = len(a)
+    road_class = np.where(line_no % 100 == 0, "省道", np.where(line_no % 25 == 0, "县道", "村道"))
+    trunk = road_class != "村道"
+    surface = np.where(
+        trunk, "沥青", rng.choice(["水泥", "砂石", "土路"], n_e, p=[0.93, 0.04, 0.03])
+    )
+    width = np.where(trunk, 7.5, np.where(rng.random(n_e) < 0.05, 3.0, 4.5))
+    roads = gpd.GeoDataFrame(
+        {
+            "id": [f"R{i:06d}" for i in range(n_e)],
+            "road_class": road_class,
+            "surface": surface,
+            "width_m": width,
+            "status": "现状",
+            "source": "模拟",
+        },
+        geometry=shapely.linestrings(coords),
+        crs=EPSG,
+    )
+    lo, hi = nodes.min(axis=0), nodes.max(axis=0)
+    county = gpd.GeoDataFrame(
+        {"code": ["640000"], "name": ["模拟省"]},
+        geometry=[shapely.box(*(lo - 2000), *(hi + 2000))],
+        crs=EPSG,
+    )
+    # 16 × 16 townships, each a grid cell
+    tx = np.linspace(lo[0] - 2000, hi[0] + 2000, 17)
+    ty = np.linspace(lo[1] - 2000, hi[1] + 2000, 17)
+    tw_boxes, tw_codes = [], []
+    for i in range(16):
+        for j in range(16):
+            tw_boxes.append(shapely.box(tx[i], ty[j], tx[i + 1], ty[j + 1]))
+            tw_codes.append(f"6400{i * 16 + j:05d}")
+    townships = gpd.GeoDataFrame(
+        {"code": tw_codes, "name": [f"乡镇{c[-3:]}" for c in tw_codes]}, geometry=tw_boxes, crs=EPSG
+    )
+
+    def township_of(xy: np.ndarray) -> np.ndarray:
+        i = np.clip(np.searchsorted(tx, xy[:, 0]) - 1, 0, 15)
+        j = np.clip(np.searchsorted(ty, xy[:, 1]) - 1, 0, 15)
+        return np.array(tw_codes)[i * 16 + j]
+
+    av_xy = nodes[rng.choice(len(nodes), 2900, replace=False)] + rng.uniform(-100, 100, (2900, 2))
+    av_tw = township_of(av_xy)
+    av_codes = [f"{t}{k:03d}" for k, t in enumerate(av_tw)]
+    av_codes = [f"{t}{200 + (k % 700):03d}" for k, t in enumerate(av_tw)]
+    av = gpd.GeoDataFrame(
+        {
+            "code": av_codes,
+            "name": [f"行政村{k}" for k in range(2900)],
+            "township_code": av_tw,
+            "village_class": rng.choice(
+                ["集聚提升", "城郊融合", "特色保护", "搬迁撤并"], 2900, p=[0.8, 0.1, 0.05, 0.05]
+            ),
+            "population": rng.integers(300, 4000, 2900),
+        },
+        geometry=shapely.points(av_xy),
+        crs=EPSG,
+    )
+    av = av.drop_duplicates("code")
+    nv_xy = nodes[rng.integers(0, len(nodes), 20_000)] + rng.uniform(-300, 300, (20_000, 2))
+    _, nearest_av = cKDTree(
+        np.c_[shapely.get_x(av.geometry.values), shapely.get_y(av.geometry.values)]
+    ).query(nv_xy)
+    households = np.maximum(3, rng.lognormal(3.9, 0.6, 20_000)).astype(int)
+    nv = gpd.GeoDataFrame(
+        {
+            "id": [f"NV{i:05d}" for i in range(20_000)],
+            "name": [f"自然村{i}" for i in range(20_000)],
+            "admin_village_code": av["code"].to_numpy()[nearest_av],
+            "households": households,
+            "population": (households * 3.8).astype(int),
+            "relocation_planned": rng.random(20_000) < 0.01,
+        },
+        geometry=shapely.points(nv_xy),
+        crs=EPSG,
+    )
+    site_xy = nodes[rng.choice(len(nodes), 300, replace=False)]
+    _, site_av = cKDTree(
+        np.c_[shapely.get_x(av.geometry.values), shapely.get_y(av.geometry.values)]
+    ).query(site_xy)
+    sites = gpd.GeoDataFrame(
+        {
+            "id": [f"S{i:03d}" for i in range(300)],
+            "name": [f"安置区{i}" for i in range(300)],
+            "admin_village_code": av["code"].to_numpy()[site_av],
+            "households": rng.integers(200, 3000, 300),
+            "population": rng.integers(800, 12000, 300),
+        },
+        geometry=shapely.points(site_xy),
+        crs=EPSG,
+    )
+    # facilities: 250 health centres, 2,600 clinics, 2,150 shops and stops ≈ 5,000
+    tw_centres = (
+        np.c_[
+            (tx[:-1, None] + tx[1:, None]) / 2 + 0 * ty[None, :-1],
+            0 * tx[:-1, None] + (ty[None, :-1] + ty[None, 1:]) / 2,
+        ]
+        .reshape(2, -1)
+        .T
+    )
+    hc_idx = rng.choice(256, 250, replace=False)
+    hc_xy = np.c_[((tx[:-1] + tx[1:]) / 2)[hc_idx // 16], ((ty[:-1] + ty[1:]) / 2)[hc_idx % 16]]
+    del tw_centres
+    room_av = rng.choice(len(av), 2600, replace=False)
+    room_xy = np.c_[shapely.get_x(av.geometry.values), shapely.get_y(av.geometry.values)][room_av]
+    clinics = gpd.GeoDataFrame(
+        {
+            "id": [f"C{i:05d}" for i in range(250 + 2600)],
+            "name": [f"卫生院{i}" for i in range(250)] + [f"卫生室{i}" for i in range(2600)],
+            "kind": ["卫生院"] * 250 + ["卫生室"] * 2600,
+            "admin_village_code": [""] * 250 + list(av["code"].to_numpy()[room_av]),
+            "township_code": list(np.array(tw_codes)[hc_idx])
+            + list(av["township_code"].to_numpy()[room_av]),
+            "doctors": np.r_[rng.integers(3, 20, 250), rng.integers(0, 4, 2600)],
+        },
+        geometry=shapely.points(np.r_[hc_xy, room_xy]),
+        crs=EPSG,
+    )
+    shop_xy = nodes[rng.integers(0, len(nodes), 2150)] + rng.uniform(-50, 50, (2150, 2))
+    shops = gpd.GeoDataFrame(
+        {
+            "id": [f"P{i:05d}" for i in range(2150)],
+            "name": [f"设施{i}" for i in range(2150)],
+            "kind": rng.choice(["综合超市", "便利菜店", "药店", "公交站点"], 2150),
+        },
+        geometry=shapely.points(shop_xy),
+        crs=EPSG,
+    )
+    frames = {
+        "county": county,
+        "townships": townships,
+        "admin_villages": av,
+        "natural_villages": nv,
+        "relocation_sites": sites,
+        "roads": roads,
+        "clinics": clinics,
+        "service_points": shops,
+    }
+    return {k: v.to_crs(4326) for k, v in frames.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--grid", type=int, default=400, help="lattice size (400 → ≈300k edges)")
+    parser.add_argument("--skip-networkx", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the GPKG round trip")
+    args = parser.parse_args()
+    settings = load_settings()
+
+    print("generating the synthetic province …")
+    frames = synthetic_province(args.grid)
+    print({k: len(v) for k, v in frames.items()})
+    print("GapMap:")
+    with timed("validate (Dataset.from_frames)"):
+        dataset = Dataset.from_frames(frames, name="province")
+    assert dataset.ok, dataset.errors[:5]
+    with timed("graph build"):
+        graph = build_graph(dataset["roads"])
+    print(f"    {graph.n_nodes:,} nodes, {graph.n_edges:,} edges")
+    with timed("snap 20,000 villages"):
+        snap(graph, dataset["natural_villages"].geometry, max_m=settings.network.snap_max_m)
+    with timed("analysis 通硬化路"):
+        hard = hard_road_access(dataset, graph, settings)
+    with timed("analysis 一刻钟 (300 sites)"):
+        svc = service_access(dataset, graph, settings)
+    with timed("isochrones (300 sites)"):
+        isochrones(dataset, graph, settings)
+    with timed("analysis 医疗空白点"):
+        cl = clinic_gaps(dataset, graph, settings)
+    with timed("roll-up"):
+        rollup(dataset, settings, hard_road=hard, services=svc, clinics=cl)
+    analyses = sum(TIMES[k] for k in TIMES if k.startswith(("graph", "analysis", "roll")))
+    print(
+        f"  {'three analyses end to end':<34s} {analyses:8.2f} s "
+        f"(graph + 3 analyses + roll-up; excluding read/validate and isochrones)"
+    )
+    out = args.out or Path(tempfile.mkdtemp(prefix="gapmap-bench-"))
+    with timed("write GPKG (all layers)"):
+        path = write_layers(out / "province.gpkg", dict(dataset.layers))
+    with timed("read + validate GPKG"):
+        read_dataset(path)
+
+    # the same nearest-facility query three ways: nearest 药店 from every node
+    print("nearest 药店 from every node:")
+    pts = dataset["service_points"]
+    ph = pts.loc[pts["kind"] == "药店"]
+    s = snap(graph, ph.geometry, max_m=settings.network.snap_max_m)
+    aug = graph.with_points(s)
+    with timed("GapMap: CSR matrix"):
+        matrix = aug.matrix(aug.length_m)
+    with timed("GapMap: multi-source Dijkstra"):
+        ours, _, _ = shortest_from(matrix, aug.point_node)
+    sources = np.unique(aug.point_node[aug.point_node >= 0])
+    if not args.skip_networkx:
+        import networkx as nx
+
+        with timed("networkx: graph build"):
+            g = nx.Graph()
+            g.add_weighted_edges_from(
+                zip(aug.u.tolist(), aug.v.tolist(), aug.length_m.tolist(), strict=True)
+            )
+        with timed("networkx: multi_source_dijkstra"):
+            ref = nx.multi_source_dijkstra_path_length(g, set(sources.tolist()))
+        check = np.array([ref.get(i, np.inf) for i in range(graph.n_nodes)])
+        assert np.allclose(check, ours[: graph.n_nodes], atol=1e-6), "networkx disagrees"
+    try:
+        import pandana
+    except ImportError:
+        pandana = None
+        print("  pandana not installed (pip install pandana==0.8) — skipped")
+    if pandana is not None:
+        with timed("pandana: network build (CH)"):
+            net = pandana.Network(
+                pd.Series(aug.node_xy[:, 0]),
+                pd.Series(aug.node_xy[:, 1]),
+                pd.Series(aug.u),
+                pd.Series(aug.v),
+                pd.DataFrame({"w": aug.length_m}),
+                twoway=True,
+            )
+        with timed("pandana: set_pois + nearest_pois"):
+            net.set_pois(
+                "ph",
+                200_000,
+                1,
+                pd.Series(aug.node_xy[sources, 0]),
+                pd.Series(aug.node_xy[sources, 1]),
+            )
+            near = net.nearest_pois(200_000, "ph", num_pois=1)
+        p = near[1].to_numpy()[: graph.n_nodes]
+        finite = np.isfinite(ours[: graph.n_nodes]) & (p < 200_000)
+        err = np.abs(p[finite] - ours[: graph.n_nodes][finite]).max()
+        print(f"    pandana max |Δ| vs GapMap: {err:.3f} m (pandana stores float32 weights)")
+
+    print("ratios (measured side by side in this run):")
+    q = TIMES["GapMap: multi-source Dijkstra"]
+    if "networkx: multi_source_dijkstra" in TIMES:
+        print(
+            f"  networkx query / GapMap query       = "
+            f"{TIMES['networkx: multi_source_dijkstra'] / q:6.1f}×"
+        )
+        nx_total = TIMES["networkx: graph build"] + TIMES["networkx: multi_source_dijkstra"]
+        ours_total = TIMES["GapMap: CSR matrix"] + q
+        print(f"  networkx build+query / GapMap       = {nx_total / ours_total:6.1f}×")
+    if "pandana: set_pois + nearest_pois" in TIMES:
+        print(
+            f"  pandana query / GapMap query        = "
+            f"{TIMES['pandana: set_pois + nearest_pois'] / q:6.2f}×"
+        )
+        pd_total = TIMES["pandana: network build (CH)"] + TIMES["pandana: set_pois + nearest_pois"]
+        print(
+            f"  pandana build+query / GapMap        = "
+            f"{pd_total / (TIMES['GapMap: CSR matrix'] + q):6.2f}×"
+        )
+    print(f"  three analyses end to end           = {analyses:6.2f} s (target ≤ 10 s)")
+    print(f"peak memory (max RSS)                 = {peak_rss_gb():6.2f} GB (target ≤ 4 GB)")
+
+
+if __name__ == "__main__":
+    main()

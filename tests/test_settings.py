@@ -1,0 +1,69 @@
+"""Settings: one frozen object, profiles, TOML overrides, and clear errors."""
+
+import dataclasses
+
+import pytest
+
+from geo.settings import Settings, load_settings
+
+
+def test_defaults_follow_standards():
+    s = load_settings()
+    assert s.hard_road.households_min == 20
+    assert s.hard_road.hard_surfaces == ("沥青", "水泥")
+    assert s.network.snap_max_m == 200.0
+    assert s.network.walk_speed_kmh == 4.5
+    assert s.services.limit_min("药店") == 15.0
+    assert s.clinics.clinic_max_time_min == 30.0
+    assert s.water.demand_lpcd == 40.0 and s.water.tap_rate_target_pct == 98.0
+
+
+def test_settings_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        load_settings().network.snap_max_m = 1.0  # type: ignore[misc]
+
+
+def test_mofcom_profile_has_tiers():
+    s = load_settings("mofcom")
+    assert s.services.limit_min("便利菜店") == 10.0
+    assert s.services.limit_min("综合超市") == 15.0
+
+
+def test_toml_profile_overrides_and_extends(tmp_path):
+    path = tmp_path / "county.toml"
+    path.write_text(
+        'base = "mofcom"\n[hard_road]\nhouseholds_min = 30\n'
+        'hard_surfaces = ["沥青", "水泥", "块石"]\n'
+        '[network]\ndrive_speed_kmh = { "村道" = 20 }\n',
+        encoding="utf-8",
+    )
+    s = load_settings(path)
+    assert s.profile == "county"
+    assert s.hard_road.households_min == 30
+    assert s.hard_road.hard_surfaces == ("沥青", "水泥", "块石")
+    assert s.network.drive_speed_kmh["村道"] == 20 and s.network.drive_speed_kmh["国道"] == 60
+    assert s.services.limit_min("药店") == 10.0  # from the base profile
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("[hard_road]\nhouseholds = 30\n", "unknown setting"), ("[roads]\nx = 1\n", "section")],
+)
+def test_unknown_names_are_refused(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=match):
+        load_settings(path)
+    with pytest.raises(ValueError, match="unknown settings profile"):
+        load_settings("nope")
+
+
+def test_every_setting_is_printed_with_the_results():
+    rows = Settings().as_records()
+    names = {(r["section"], r["name"]) for r in rows}
+    assert ("hard_road", "households_min") in names and ("", "profile") in names
+    assert len(rows) == 1 + sum(
+        len(dataclasses.fields(getattr(Settings(), f.name)))
+        for f in dataclasses.fields(Settings)
+        if f.name != "profile"
+    )

@@ -13,13 +13,18 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, no
 
 st.set_page_config(page_title="乡村短板一张图", page_icon="🗺️", layout="wide")
 
-pages = [
-    st.Page(
-        ROOT / "app" / "views" / "data_overview.py",
-        title="数据",
-        icon="🗂️",
-        url_path="data",
-        default=True,
-    ),
-]
+VIEWS = ROOT / "app" / "views"
+pages = {
+    "一张图": [
+        st.Page(VIEWS / "overview.py", title="总览", icon="📊", url_path="overview", default=True),
+        st.Page(VIEWS / "hard_road.py", title="通硬化路", icon="🛣️", url_path="hard-road"),
+        st.Page(VIEWS / "services.py", title="一刻钟生活圈", icon="🛒", url_path="services"),
+        st.Page(VIEWS / "clinics.py", title="医疗空白点", icon="🏥", url_path="clinics"),
+        st.Page(VIEWS / "village.py", title="一村一图", icon="🏘️", url_path="village"),
+    ],
+    "数据与导出": [
+        st.Page(VIEWS / "data_overview.py", title="数据", icon="🗂️", url_path="data"),
+        st.Page(VIEWS / "export.py", title="导出", icon="📦", url_path="export"),
+    ],
+}
 st.navigation(pages).run()

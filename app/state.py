@@ -1,18 +1,161 @@
-"""Which dataset is active, and cached loaders around layers/ (the app's only state)."""
+"""The app's state: which dataset is active, the draft plan, cached assessments, map options.
+
+Pages call :func:`page_context` once; it draws the shared sidebar (dataset, 现状/规划,
+township, basemap) and returns what the page needs. Heavy work is cached per server process
+by the dataset's content hash, so switching pages or townships does not recompute anything.
+"""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
+from app.maps.base import BASEMAPS, MapOptions
+from app.maps.builders import Scope
+from geo.assessment import Assessment, assess
+from geo.plan import as_built, planned_counts
+from geo.settings import Settings, load_settings
 from layers.dataset import Dataset, read_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_PATH = ROOT / "data" / "demo" / "tongxin.gpkg"
+DEMO_PATH = Path(os.environ.get("GAPMAP_DEMO", ROOT / "data" / "demo" / "tongxin.gpkg"))
+"""The dataset the app opens with; ``GAPMAP_DEMO`` points it at another GeoPackage."""
+DEMO_NAME = "演示数据"
+SCENARIOS = {"current": "现状", "planned": "规划（规划项目建成后）"}
 
 
-@st.cache_resource(show_spinner="正在读取数据…")
+@st.cache_resource(show_spinner="正在读取演示数据…")
 def load_demo() -> Dataset:
     """Read and validate the shipped 同心县 demo dataset once per server process."""
     return read_dataset(DEMO_PATH)
+
+
+@st.cache_resource(show_spinner=False)
+def _settings(profile: str) -> Settings:
+    return load_settings(profile)
+
+
+@st.cache_resource(show_spinner="正在分析（路网、通硬化路、一刻钟生活圈、医疗）…", max_entries=8)
+def _assess(_dataset: Dataset, key: str, profile: str) -> Assessment:
+    return assess(_dataset, _settings(profile))
+
+
+def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
+    """Return the (cached) assessment of ``dataset`` under a settings profile."""
+    return _assess(dataset, f"{dataset.content_hash}:{profile}", profile)
+
+
+def datasets() -> dict[str, Dataset]:
+    """All datasets the user can switch between: the demo and this session's uploads."""
+    out: dict[str, Dataset] = {}
+    if DEMO_PATH.exists():
+        out[DEMO_NAME] = load_demo()
+    out.update(st.session_state.get("uploads", {}))
+    return out
+
+
+def add_upload(name: str, dataset: Dataset) -> None:
+    """Keep an uploaded dataset for this session and make it the active one."""
+    uploads = dict(st.session_state.get("uploads", {}))
+    uploads[name] = dataset
+    st.session_state["uploads"] = uploads
+    st.session_state["dataset_name"] = name
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What a page needs: the dataset and its assessment in the chosen scenario."""
+
+    name: str
+    dataset: Dataset
+    assessment: Assessment
+    baseline: Assessment | None
+    scenario: str
+    scope: Scope
+    options: MapOptions
+
+    @property
+    def township_name(self) -> str:
+        """Name of the selected township, or the county name."""
+        tw = self.dataset["townships"]
+        if self.scope.township_code is not None:
+            sel = tw.loc[tw["code"] == self.scope.township_code, "name"]
+            if not sel.empty:
+                return str(sel.iloc[0])
+        county = self.dataset["county"]
+        return str(county["name"].iloc[0]) if not county.empty else "全县"
+
+
+def drill_down(township_code: str) -> None:
+    """Select a township (from a map click) and rerun so the sidebar shows it."""
+    st.session_state["pending_township"] = township_code
+    st.rerun()
+
+
+def page_context() -> PageContext | None:
+    """Draw the shared sidebar and return the page context (None when there is no data)."""
+    available = datasets()
+    sb = st.sidebar
+    if not available:
+        sb.warning("没有可用数据：请在「数据」页上传，或运行 `python -m scripts.build_demo`。")
+        return None
+    names = list(available)
+    if st.session_state.get("dataset_name") not in names:
+        st.session_state["dataset_name"] = names[0]
+    name = sb.selectbox("数据集", names, key="dataset_name")
+    dataset = available[name]
+    if dataset.errors:
+        sb.error(f"该数据集有 {len(dataset.errors)} 个错误，请在「数据」页查看并修正。")
+        return None
+    plans = planned_counts(dataset)
+    scenario = "current"
+    if plans:
+        scenario = sb.radio(
+            "方案",
+            list(SCENARIOS),
+            format_func=SCENARIOS.get,
+            key="scenario",
+            help="规划：把状态为「规划」的道路、卫生室、商店当作已建成，重新计算各项指标。",
+        )
+    baseline = assessment_for(dataset)
+    assessment = assessment_for(as_built(dataset)) if scenario == "planned" else baseline
+    townships = dataset["townships"].sort_values("code")
+    codes = ["", *townships["code"].tolist()]
+    labels = dict(zip(townships["code"], townships["name"], strict=True))
+    if "pending_township" in st.session_state:  # set by a map click on the previous run
+        st.session_state["township"] = st.session_state.pop("pending_township")
+    if st.session_state.get("township") not in codes:
+        st.session_state["township"] = ""
+    township = sb.selectbox(
+        "乡镇",
+        codes,
+        key="township",
+        format_func=lambda c: "全县" if c == "" else f"{labels[c]}（{c}）",
+    )
+    with sb.expander("地图设置"):
+        basemap = st.radio(
+            "底图",
+            list(BASEMAPS),
+            format_func=BASEMAPS.get,
+            key="basemap",
+            help="无网络时选「无底图」：县界、乡镇界和全部图层仍可显示。",
+        )
+        key = st.text_input(
+            "天地图密钥 tk",
+            value=os.environ.get("TIANDITU_KEY", ""),
+            type="password",
+            key="tianditu_key",
+            help="在 https://console.tianditu.gov.cn 申请；也可设置环境变量 TIANDITU_KEY。",
+        )
+    return PageContext(
+        name=name,
+        dataset=dataset,
+        assessment=assessment,
+        baseline=baseline if scenario == "planned" else None,
+        scenario=scenario,
+        scope=Scope(township_code=township or None),
+        options=MapOptions(basemap=basemap, tianditu_key=key),
+    )

@@ -1,55 +1,210 @@
-"""数据 page: the active dataset's layers, feature counts, sources and validation report."""
+"""数据: the active dataset's layers and validation report; upload county data or a draft plan."""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from app.state import DEMO_PATH, load_demo
-from layers.schema import LAYERS
+from app.state import DEMO_PATH, add_upload, datasets
+from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
+from layers.dataset import Dataset, read_dataset
+from layers.errors import GapMapError, Problem
+from layers.schema import LAYER_ORDER, LAYERS
 
-st.title("乡村短板一张图 · 数据")
-st.caption("宁夏农村基础设施短板分析平台（演示：同心县）。分析页面将在后续版本中加入。")
+COORDS = {
+    "": "按文件自带坐标系（无则按 WGS84 经纬度）",
+    "wgs84": "WGS84 经纬度（GPS）",
+    "cgcs2000": "CGCS2000 经纬度（天地图、国土调查）",
+    "gcj02": "GCJ-02（高德、腾讯地图坐标）",
+    "bd09": "BD-09（百度地图坐标）",
+    "EPSG:4545": "CGCS2000 3度带 中央经线105°（EPSG:4545，同心县）",
+    "EPSG:4544": "CGCS2000 3度带 中央经线102°（EPSG:4544）",
+    "EPSG:4546": "CGCS2000 3度带 中央经线108°（EPSG:4546）",
+}
+TYPES = ["gpkg", "zip", "geojson", "json", "kml", "kmz", "xlsx", "csv", "gdb"]
 
-if not DEMO_PATH.exists():
-    st.error("未找到演示数据 data/demo/tongxin.gpkg，请运行 `python -m scripts.build_demo` 生成。")
-    st.stop()
 
-dataset = load_demo()
-rows = []
-for name, frame in dataset.layers.items():
-    sources = sorted({str(s) for s in frame.get("source", pd.Series(dtype=str)).unique() if s})
-    rows.append(
+def problems_table(problems: list[Problem] | tuple[Problem, ...]) -> pd.DataFrame:
+    """The validation report with Chinese headers, errors first."""
+    rows = [
         {
-            "图层": LAYERS[name].title_zh,
-            "图层名": name,
-            "要素数": len(frame),
-            "来源": "；".join(sources),
+            "级别": "错误" if p.severity == "error" else "提示",
+            "文件": p.file,
+            "图层": LAYERS[p.layer].title_zh if p.layer in LAYERS else p.layer,
+            "行": p.row,
+            "编号": p.feature_id,
+            "字段": p.field,
+            "问题": p.message_zh,
+            "修改方法": p.fix_zh,
         }
-    )
-st.subheader("图层")
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="layers_table")
+        for p in problems
+    ]
+    out = pd.DataFrame(rows)
+    return out.sort_values("级别", ascending=False, kind="stable") if not out.empty else out
 
-errors = [p for p in dataset.problems if p.severity == "error"]
-warnings = [p for p in dataset.problems if p.severity != "error"]
-st.subheader("数据检查")
-if errors:
-    st.error(f"发现 {len(errors)} 个数据错误")
-else:
-    st.success(f"全部图层通过检查（{len(warnings)} 条提示）")
-if dataset.problems:
-    report = pd.DataFrame(
-        [
-            {
-                "文件": p.file,
-                "图层": p.layer,
-                "行": p.row,
-                "编号": p.feature_id,
-                "字段": p.field,
-                "问题": p.message_zh,
-                "修改方法": p.fix_zh,
-            }
-            for p in dataset.problems
-        ]
+
+def _save_upload(upload) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="gapmap-upload-"))
+    path = folder / Path(upload.name).name
+    path.write_bytes(upload.getbuffer())
+    return path
+
+
+def _coords_value(choice: str) -> str | None:
+    return choice or None
+
+
+st.title("数据")
+available = datasets()
+name = st.session_state.get("dataset_name") or (next(iter(available)) if available else None)
+dataset: Dataset | None = available.get(name) if name else None
+if dataset is None and not DEMO_PATH.exists():
+    st.warning(
+        "未找到演示数据 data/demo/tongxin.gpkg：运行 `python -m scripts.build_demo` 生成，"
+        "或在下方上传数据。"
     )
-    st.dataframe(report, hide_index=True, width="stretch", key="problems_table")
+
+tab_info, tab_upload, tab_plan = st.tabs(["当前数据", "上传县级数据", "上传规划方案"])
+with tab_info:
+    if dataset is not None:
+        st.subheader(f"图层 · {name}")
+        rows = []
+        for layer in LAYER_ORDER:
+            frame = dataset.get(layer)
+            if frame is None:
+                continue
+            sources = sorted(
+                {str(s) for s in frame.get("source", pd.Series(dtype=str)).unique() if s}
+            )
+            prov = dataset.provenance.get(layer, {})
+            rows.append(
+                {
+                    "图层": LAYERS[layer].title_zh,
+                    "图层名": layer,
+                    "要素数": len(frame),
+                    "规划要素": int((frame["status"] == "规划").sum()) if "status" in frame else 0,
+                    "来源": "；".join(sources),
+                    "坐标处理": str(prov.get("conversion", prov.get("coords", ""))),
+                }
+            )
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="layers_table")
+        st.subheader("数据检查")
+        errors = [p for p in dataset.problems if p.severity == "error"]
+        warnings = [p for p in dataset.problems if p.severity != "error"]
+        if errors:
+            st.error(
+                f"发现 {len(errors)} 个数据错误（{len(warnings)} 条提示）："
+                "请按「修改方法」修正后重新上传。"
+            )
+        else:
+            st.success(f"全部图层通过检查（{len(warnings)} 条提示）")
+        if dataset.problems:
+            st.dataframe(
+                problems_table(dataset.problems),
+                hide_index=True,
+                width="stretch",
+                key="problems_table",
+            )
+
+with tab_upload:
+    st.markdown(
+        "上传整县数据（GeoPackage，或包含 FileGDB 的 zip），或单个图层（zip 压缩的 Shapefile、"
+        "GeoJSON、KML/KMZ、带经纬度列的 XLSX/CSV）替换当前数据集中的对应图层。"
+        "上传的文件只在本次会话中使用，不会覆盖任何原始文件。"
+    )
+    up = st.file_uploader("选择文件", type=TYPES, key="county_upload")
+    kind = st.radio(
+        "文件内容",
+        ["dataset", "layer"],
+        horizontal=True,
+        key="upload_kind",
+        format_func={"dataset": "整县数据（多图层）", "layer": "单个图层"}.get,
+    )
+    layer = None
+    if kind == "layer":
+        layer = st.selectbox(
+            "图层类型", LAYER_ORDER, format_func=lambda n: LAYERS[n].title_zh, key="upload_layer"
+        )
+    coords = st.selectbox("坐标系", list(COORDS), format_func=COORDS.get, key="upload_coords")
+    if up is not None and st.button("读取并检查", key="upload_go", type="primary"):
+        path = _save_upload(up)
+        try:
+            if kind == "dataset":
+                new = read_dataset(path, coords=_coords_value(coords))
+            else:
+                if dataset is None:
+                    st.error("请先上传整县数据或使用演示数据，再替换单个图层。")
+                    st.stop()
+                from layers.read import load
+
+                loaded = load(path, layer=layer, coords=_coords_value(coords))
+                new = dataset.replace_layers(**{layer: loaded.frame})
+                new = (
+                    Dataset(
+                        layers=new.layers,
+                        problems=(*loaded.problems, *new.problems),
+                        provenance={**dict(new.provenance), layer: loaded.provenance},
+                        name=new.name,
+                        inputs=new.inputs,
+                    )
+                    if loaded.problems
+                    else new
+                )
+        except GapMapError as exc:
+            st.error(getattr(exc, "zh", "") or str(exc))
+        else:
+            label = f"上传：{up.name}"
+            add_upload(label, new)
+            n_err = len(new.errors)
+            if n_err:
+                st.error(f"{up.name}：发现 {n_err} 个错误，分析前请修正。")
+                st.dataframe(
+                    problems_table(new.problems),
+                    hide_index=True,
+                    width="stretch",
+                    key="upload_problems",
+                )
+            else:
+                st.success(f"{up.name} 已读取，已切换到该数据集。")
+
+with tab_plan:
+    st.markdown(
+        "上传规划方案图层（规划道路、卫生室或商店；缺少「状态」字段时按「规划」处理）。"
+        "加载后各页面可在侧边栏切换「现状 / 规划」，查看规划实施后各项指标的变化。"
+    )
+    if dataset is not None and planned_counts(dataset):
+        counts = planned_counts(dataset)
+        st.info(
+            "当前数据集已含规划要素："
+            + "，".join(f"{LAYERS[k].title_zh} {v} 个" for k, v in counts.items())
+        )
+    plan_up = st.file_uploader("规划图层文件", type=TYPES, key="plan_upload")
+    plan_layer = st.selectbox(
+        "规划内容", list(PLAN_LAYERS), format_func=lambda n: LAYERS[n].title_zh, key="plan_layer"
+    )
+    plan_coords = st.selectbox("坐标系", list(COORDS), format_func=COORDS.get, key="plan_coords")
+    if plan_up is not None and dataset is not None and st.button("加载规划方案", key="plan_go"):
+        from layers.read import load
+
+        try:
+            loaded = load(
+                _save_upload(plan_up), layer=plan_layer, coords=_coords_value(plan_coords)
+            )
+        except GapMapError as exc:
+            st.error(getattr(exc, "zh", "") or str(exc))
+        else:
+            errs = [p for p in loaded.problems if p.severity == "error"]
+            if errs:
+                st.error(f"{plan_up.name}：发现 {len(errs)} 个错误，规划方案未加载。")
+                st.dataframe(
+                    problems_table(errs), hide_index=True, width="stretch", key="plan_problems"
+                )
+            else:
+                merged = merge_plan(dataset, {plan_layer: loaded.frame})
+                add_upload(f"{name} + 规划：{plan_up.name}", merged)
+                st.success(
+                    f"已加载规划方案（{len(loaded.frame)} 个要素），侧边栏可切换「现状 / 规划」。"
+                )

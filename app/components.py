@@ -1,0 +1,81 @@
+"""Widgets shared by the pages: the map frame, KPI cards, Chinese tables, print styles."""
+
+from __future__ import annotations
+
+import time
+
+import folium
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from geo.report import COLUMN_ZH, VALUE_ZH
+
+__all__ = ["PRINT_CSS", "kpi_cards", "show_map", "zh_table"]
+
+PRINT_CSS = """
+<style>
+@media print {
+  [data-testid="stSidebar"], [data-testid="stHeader"], [data-testid="stToolbar"],
+  .stDownloadButton, [data-testid="stDecoration"] {display: none !important;}
+  .block-container {padding: 0 !important; max-width: 100% !important;}
+  iframe {break-inside: avoid;}
+}
+/* Tablet: keep metric labels readable and wrap rather than overflow. */
+[data-testid="stMetricLabel"] p {white-space: normal !important; font-size: 0.95rem;}
+</style>
+"""
+
+
+def show_map(m: folium.Map, *, key: str, height: int = 560, returned: tuple[str, ...] = ()) -> dict:
+    """Render ``m`` with streamlit-folium; return only the requested interaction objects.
+
+    The render time (Python side) is kept in ``st.session_state["_map_ms"][key]``.
+    """
+    t0 = time.perf_counter()
+    out = st_folium(
+        m,
+        key=key,
+        height=height,
+        use_container_width=True,
+        returned_objects=list(returned),
+    )
+    st.session_state.setdefault("_map_ms", {})[key] = round((time.perf_counter() - t0) * 1e3)
+    return out or {}
+
+
+def kpi_cards(county: pd.DataFrame, baseline: pd.DataFrame | None = None) -> None:
+    """One st.metric per county KPI: value, target, and (plan review) change vs 现状."""
+    cols = st.columns(max(len(county), 1))
+    base = baseline.set_index("indicator") if baseline is not None else None
+    for col, row in zip(cols, county.itertuples(), strict=False):
+        unit = "%" if row.unit == "%" else f" {row.unit}"
+        value = f"{row.value:.1f}{unit}" if row.unit == "%" else f"{row.value:g}{unit}"
+        cmp = "≥" if row.comparison == ">=" else "≤"
+        delta = None
+        if base is not None and row.indicator in base.index:
+            change = row.value - float(base.loc[row.indicator, "value"])
+            delta = f"{change:+.1f}{unit}（较现状）"
+        col.metric(
+            row.indicator,
+            value,
+            delta=delta,
+            delta_color="normal" if row.comparison == ">=" else "inverse",
+            help=f"目标 {cmp} {row.target:g}{unit}。依据：{row.source}",
+            border=True,
+        )
+        col.caption(
+            ("✅ 达标" if row.met else "❌ 未达标") + f"（目标 {cmp} {row.target:g}{unit}）"
+        )
+
+
+def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Select ``columns``, translate coded values and headers to Chinese."""
+    out = pd.DataFrame(frame[[c for c in columns if c in frame.columns]]).copy()
+    for col, labels in VALUE_ZH.items():
+        if col in out:
+            out[col] = out[col].map(lambda v, lab=labels: lab.get(v, v))
+    for col in out.columns:
+        if out[col].dtype == bool:
+            out[col] = out[col].map({True: "是", False: "否"})
+    return out.rename(columns={c: COLUMN_ZH.get(c, c) for c in out.columns})

@@ -1,0 +1,341 @@
+"""Map scaffolding shared by every GapMap map: basemaps, controls, legend, GeoJSON layers.
+
+Every map has a Chinese legend, a layer control, a scale bar, a 定位 (locate) button for site
+inspections, a full-screen button, and fits the area it shows. Basemaps: 天地图 (needs a
+key: ``TIANDITU_KEY`` env var or the app setting), OpenStreetMap, and 无底图 (no tiles: the
+county and township outlines are the basemap; works with no network at all).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from branca.element import MacroElement, Template
+
+from app.maps.assets import use_local_assets
+
+__all__ = [
+    "BASEMAPS",
+    "LegendItem",
+    "MapOptions",
+    "add_legend",
+    "base_map",
+    "finish_map",
+    "geojson_layer",
+    "point_layer",
+    "popup_table",
+]
+
+BASEMAPS = {"plain": "无底图（离线可用）", "osm": "OpenStreetMap", "tianditu": "天地图"}
+
+_BLANK_TILE = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
+_TDT = (
+    "https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+    "&TILECOL={{x}}&tk={key}"
+)
+
+
+@dataclass(frozen=True)
+class MapOptions:
+    """How maps are drawn (from the app's sidebar).
+
+    Attributes
+    ----------
+    basemap : {"plain", "osm", "tianditu"}
+        The basemap shown first; the others stay in the layer control.
+    tianditu_key : str
+        天地图 key; empty means read ``TIANDITU_KEY`` from the environment.
+    simplify_m : float
+        Polygon simplification tolerance for display, metres.
+    height_px : int
+        Map height in the app.
+    """
+
+    basemap: str = "plain"
+    tianditu_key: str = ""
+    simplify_m: float = 50.0
+    height_px: int = 560
+
+    @property
+    def key(self) -> str:
+        """The 天地图 key in use (setting first, then the environment)."""
+        return self.tianditu_key or os.environ.get("TIANDITU_KEY", "")
+
+
+@dataclass(frozen=True)
+class LegendItem:
+    """One legend row: a colour swatch (circle, line or square) and a Chinese label."""
+
+    color: str
+    label: str
+    shape: str = "circle"
+
+
+def base_map(bounds: Sequence[float], options: MapOptions) -> folium.Map:
+    """Return an empty map fitted to ``bounds`` (minx, miny, maxx, maxy in EPSG:4326).
+
+    Parameters
+    ----------
+    bounds : sequence of float
+        Area to show.
+    options : MapOptions
+        Basemap choice and key.
+
+    Returns
+    -------
+    folium.Map
+    """
+    use_local_assets()
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    m = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        zoom_start=9,
+        tiles=None,
+        control_scale=False,  # a metric-only scale bar is added by finish_map
+        prefer_canvas=False,
+        max_zoom=18,
+    )
+    m.options["maxZoom"] = 18  # MarkerCluster needs it when tiles=None
+    specs: dict[str, dict[str, object]] = {
+        "plain": {"tiles": _BLANK_TILE, "attr": "GapMap（无底图）"},
+        "osm": {"tiles": "OpenStreetMap", "attr": "© OpenStreetMap"},
+    }
+    if options.key:
+        specs["tianditu"] = {
+            "tiles": _TDT.format(layer="vec", key=options.key),
+            "attr": "© 天地图 GS(2024)0568号",
+            "subdomains": "01234567",
+        }
+    first = options.basemap if options.basemap in specs else "plain"
+    for name in [first, *[n for n in specs if n != first]]:
+        # Leaflet draws every base layer added with show=True: only the first is shown.
+        folium.TileLayer(
+            **specs[name], name=BASEMAPS[name], max_zoom=18, show=name == first
+        ).add_to(m)
+    if "tianditu" in specs:
+        folium.TileLayer(
+            tiles=_TDT.format(layer="cva", key=options.key),
+            attr="© 天地图",
+            name="天地图注记",
+            subdomains="01234567",
+            overlay=True,
+            show=first == "tianditu",
+            max_zoom=18,
+        ).add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def finish_map(m: folium.Map, legend: Iterable[LegendItem], *, title: str = "") -> folium.Map:
+    """Add the controls every map has: legend, layers, locate, full screen."""
+    m.add_child(_MetricScale())
+    add_legend(m, legend, title=title)
+    folium.plugins.LocateControl(
+        position="topleft",
+        strings={"title": "定位：显示我的位置", "popup": "您在这里（精度 {distance} 米）"},
+        flyTo=True,
+        keepCurrentZoomLevel=False,
+        locateOptions={"enableHighAccuracy": True, "maxZoom": 15},
+    ).add_to(m)
+    folium.plugins.Fullscreen(
+        position="topleft", title="全屏", title_cancel="退出全屏", force_separate_button=True
+    ).add_to(m)
+    folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    return m
+
+
+_LEGEND_CSS = """
+.leaflet-container{background:#f2efe9}
+.gapmap-legend{background:rgba(255,255,255,.94);padding:8px 10px;border-radius:6px;
+ box-shadow:0 1px 4px rgba(0,0,0,.35);font:14px/1.45 'Noto Sans CJK SC','Noto Sans SC',
+ 'Microsoft YaHei','PingFang SC',sans-serif;color:#222;max-height:40vh;overflow:auto}
+.gapmap-legend .t{font-weight:600;margin-bottom:4px}
+.gapmap-legend .r{display:flex;align-items:center;gap:6px;white-space:nowrap}
+.gapmap-legend .c{display:inline-block;width:12px;height:12px;border-radius:50%;
+ border:1px solid #333}
+.gapmap-legend .l{display:inline-block;width:22px;height:0;border-top-width:4px;
+ border-top-style:solid}
+.gapmap-legend .s{display:inline-block;width:16px;height:12px;opacity:.7;border:1px solid #555}
+@media print{.leaflet-control-zoom,.leaflet-control-locate,.leaflet-control-layers,
+ .leaflet-control-zoom-fullscreen{display:none}}
+"""
+
+
+class _Legend(MacroElement):
+    """A Leaflet control (bottom left) with the legend; it stays visible in full screen."""
+
+    _template = Template(
+        """
+{% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = L.control({position: "bottomleft"});
+{{ this.get_name() }}.onAdd = function () {
+    var div = L.DomUtil.create("div", "gapmap-legend");
+    div.innerHTML = {{ this.body | tojson }};
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    return div;
+};
+{{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, items: list[LegendItem], title: str) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.css = _LEGEND_CSS
+        rows = [f"<div class='t'>{html.escape(title)}</div>"] if title else []
+        for item in items:
+            color = html.escape(item.color)
+            if item.shape == "line":
+                swatch = f"<span class='l' style='border-top-color:{color}'></span>"
+            elif item.shape == "square":
+                swatch = f"<span class='s' style='background:{color}'></span>"
+            else:
+                swatch = f"<span class='c' style='background:{color}'></span>"
+            rows.append(f"<div class='r'>{swatch}<span>{html.escape(item.label)}</span></div>")
+        self.body = "".join(rows)
+
+
+class _MetricScale(MacroElement):
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+L.control.scale({imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
+{% endmacro %}"""
+    )
+
+
+def add_legend(m: folium.Map, items: Iterable[LegendItem], *, title: str = "") -> None:
+    """Add a Chinese legend control (bottom left) to ``m``."""
+    m.add_child(_Legend(list(items), title))
+
+
+def _display_frame(frame: gpd.GeoDataFrame, fields: Sequence[str]) -> gpd.GeoDataFrame:
+    keep = [c for c in fields if c in frame.columns]
+    out = frame[[*keep, "geometry"]].copy()
+    for col in keep:
+        series = out[col]
+        if pd.api.types.is_bool_dtype(series):
+            out[col] = np.where(series, "是", "否")
+        elif pd.api.types.is_float_dtype(series):
+            out[col] = series.replace([np.inf, -np.inf], np.nan).round(2)
+            out[col] = out[col].astype(object).where(out[col].notna(), "—")
+        else:
+            out[col] = series.astype(object).where(series.notna(), "—").astype(str)
+    return out
+
+
+def popup_table(row: pd.Series, labels: dict[str, str]) -> str:
+    """Return an HTML table of ``row``'s fields under Chinese ``labels``."""
+    cells = "".join(
+        f"<tr><th style='text-align:left;padding-right:8px'>{html.escape(label)}</th>"
+        f"<td>{html.escape(str(row.get(col, '—')))}</td></tr>"
+        for col, label in labels.items()
+    )
+    return f"<table style='font-size:13px'>{cells}</table>"
+
+
+def geojson_layer(
+    frame: gpd.GeoDataFrame,
+    *,
+    name: str,
+    labels: dict[str, str],
+    color: str | pd.Series = "#3366cc",
+    weight: float = 2.0,
+    fill_opacity: float = 0.25,
+    dash: str | None = None,
+    show: bool = True,
+    tooltip_field: str | None = "name",
+    simplify_m: float = 0.0,
+) -> folium.FeatureGroup:
+    """Return a feature group with ``frame``'s lines or polygons, styled and with popups.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        EPSG:4326 lines or polygons.
+    name : str
+        Layer name in the layer control.
+    labels : dict
+        Field → Chinese label for popups (and the tooltip field).
+    color : str or Series
+        One colour, or one per row (aligned with ``frame``).
+    simplify_m : float
+        Display simplification tolerance in metres (0 = none).
+    """
+    group = folium.FeatureGroup(name=name, show=show)
+    if frame.empty:
+        return group
+    out = _display_frame(frame, list(labels))
+    colors = color if isinstance(color, pd.Series) else pd.Series(color, index=frame.index)
+    out["_color"] = colors.reindex(frame.index).fillna("#888888").to_numpy()
+    if simplify_m > 0:
+        out["geometry"] = out.geometry.simplify(simplify_m / 111_000, preserve_topology=True)
+    fields = [c for c in labels if c in out.columns]
+    folium.GeoJson(
+        json.loads(out.to_json(drop_id=True)),
+        name=name,
+        style_function=lambda f: {
+            "color": f["properties"]["_color"],
+            "weight": weight,
+            "fillOpacity": fill_opacity,
+            "dashArray": dash,
+        },
+        highlight_function=lambda f: {"weight": weight + 3},
+        tooltip=folium.GeoJsonTooltip(fields=[tooltip_field], labels=False, sticky=False)
+        if tooltip_field in fields
+        else None,
+        popup=folium.GeoJsonPopup(fields=fields, aliases=[labels[c] for c in fields])
+        if fields
+        else None,
+    ).add_to(group)
+    return group
+
+
+def point_layer(
+    frame: gpd.GeoDataFrame,
+    *,
+    name: str,
+    labels: dict[str, str],
+    color: str | pd.Series = "#3366cc",
+    radius_px: float = 5.0,
+    show: bool = True,
+    tooltip_field: str | None = "name",
+) -> folium.FeatureGroup:
+    """Return a feature group with ``frame``'s points as circle markers with popups."""
+    group = folium.FeatureGroup(name=name, show=show)
+    if frame.empty:
+        return group
+    out = _display_frame(frame, list(labels))
+    colors = color if isinstance(color, pd.Series) else pd.Series(color, index=frame.index)
+    out["_color"] = colors.reindex(frame.index).fillna("#888888").to_numpy()
+    out["geometry"] = out.geometry.representative_point()
+    fields = [c for c in labels if c in out.columns]
+    folium.GeoJson(
+        json.loads(out.to_json(drop_id=True)),
+        name=name,
+        marker=folium.CircleMarker(radius=radius_px, weight=1, fill=True, fill_opacity=0.9),
+        style_function=lambda f: {
+            "color": "#222222",
+            "fillColor": f["properties"]["_color"],
+            "radius": radius_px,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=[tooltip_field], labels=False)
+        if tooltip_field in fields
+        else None,
+        popup=folium.GeoJsonPopup(fields=fields, aliases=[labels[c] for c in fields])
+        if fields
+        else None,
+    ).add_to(group)
+    return group

@@ -1,0 +1,661 @@
+"""The GapMap maps: pure functions from a dataset and its assessment to a ``folium.Map``.
+
+Each builder takes the validated :class:`layers.Dataset`, the :class:`geo.assessment.Assessment`
+computed on it and :class:`MapOptions`, optionally narrowed to one township or admin village,
+and returns a map with a Chinese legend, layer control, popups, scale bar, 定位 button and
+the view fitted to the area shown. Nothing here computes an analysis: it only draws results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import pandas as pd
+
+from app.maps.base import (
+    LegendItem,
+    MapOptions,
+    base_map,
+    finish_map,
+    geojson_layer,
+    point_layer,
+)
+from geo.assessment import Assessment
+from layers.dataset import Dataset
+
+__all__ = [
+    "HARD_ROAD_COLORS",
+    "Scope",
+    "build_clinics_map",
+    "build_hard_road_map",
+    "build_overview_map",
+    "build_package_map",
+    "build_services_map",
+    "build_village_map",
+]
+
+HARD_ROAD_COLORS = {
+    "connected": "#2e7d32",
+    "not_connected": "#d32f2f",
+    "below_threshold": "#9e9e9e",
+    "excluded": "#7b1fa2",
+}
+HARD_ROAD_LABELS = {
+    "connected": "已通硬化路",
+    "not_connected": "未通硬化路",
+    "below_threshold": "不足20户",
+    "excluded": "规划搬迁撤并（不纳入）",
+}
+REASON_ZH = {
+    "only_unpaved": "仅有砂石/土路连接",
+    "network_gap": "路网断头",
+    "no_road": "附近无道路",
+    "relocation_planned": "规划搬迁撤并",
+}
+ROAD_COLORS = {"hard": "#555555", "unpaved": "#a1887f", "planned": "#1e88e5"}
+KIND_COLORS = {
+    "综合超市": "#1565c0",
+    "便利菜店": "#2e7d32",
+    "药店": "#c62828",
+    "公交站点": "#f9a825",
+    "电商网店": "#6a1b9a",
+    "物流配送站点": "#00838f",
+    "其他": "#757575",
+}
+CLINIC_COLORS = {"卫生院": "#b71c1c", "卫生室": "#e57373", "其他": "#9e9e9e"}
+PROBLEM_STEPS = ((0, "#e8f5e9"), (1, "#fff3e0"), (5, "#ffcc80"), (10, "#fb8c00"), (20, "#d84315"))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The area a map shows: the county, one township, or one admin village."""
+
+    township_code: str | None = None
+    admin_village_code: str | None = None
+
+    def select(self, frame: pd.DataFrame, *, field: str = "township_code") -> pd.DataFrame:
+        """Rows of ``frame`` inside the scope (by township or admin-village code fields)."""
+        if frame.empty:
+            return frame
+        if self.admin_village_code is not None:
+            if "admin_village_code" in frame.columns:
+                return frame[frame["admin_village_code"] == self.admin_village_code]
+            if field == "code" and "code" in frame.columns:
+                return frame[frame["code"] == self.admin_village_code]
+        if self.township_code is not None:
+            if field in frame.columns:
+                return frame[frame[field] == self.township_code]
+            if "admin_village_code" in frame.columns:
+                return frame[frame["admin_village_code"].str[:9] == self.township_code]
+        return frame
+
+
+def _bounds(dataset: Dataset, scope: Scope, *extra: gpd.GeoDataFrame) -> tuple[float, ...]:
+    if scope.admin_village_code is not None:
+        parts = [f for f in extra if not f.empty]
+        if parts:
+            total = pd.concat([p.geometry for p in parts])
+            minx, miny, maxx, maxy = total.total_bounds
+            pad = 0.01
+            return (minx - pad, miny - pad, maxx + pad, maxy + pad)
+    if scope.township_code is not None:
+        tw = dataset["townships"]
+        sel = tw[tw["code"] == scope.township_code]
+        if not sel.empty:
+            return tuple(sel.total_bounds)
+    return tuple(dataset["county"].total_bounds)
+
+
+def _outlines(m: folium.Map, dataset: Dataset, options: MapOptions) -> None:
+    county = dataset["county"]
+    geojson_layer(
+        county,
+        name="县界",
+        labels={"name": "县", "code": "代码"},
+        color="#000000",
+        weight=2.5,
+        fill_opacity=0.0,
+        simplify_m=options.simplify_m,
+        tooltip_field=None,
+    ).add_to(m)
+    geojson_layer(
+        dataset["townships"],
+        name="乡镇界",
+        labels={"name": "乡镇", "code": "代码"},
+        color="#616161",
+        weight=1.2,
+        fill_opacity=0.0,
+        dash="4 4",
+        simplify_m=options.simplify_m,
+    ).add_to(m)
+
+
+def _road_layers(m: folium.Map, roads: gpd.GeoDataFrame, *, show: bool = True) -> None:
+    hard = roads["surface"].isin(["沥青", "水泥"]) & (roads["status"] == "现状")
+    planned = roads["status"] == "规划"
+    labels = {
+        "id": "编号",
+        "name": "名称",
+        "road_class": "等级",
+        "surface": "路面",
+        "width_m": "宽度(米)",
+        "status": "状态",
+    }
+    geojson_layer(
+        roads[hard],
+        name="硬化道路",
+        labels=labels,
+        color=ROAD_COLORS["hard"],
+        weight=1.6,
+        show=show,
+    ).add_to(m)
+    geojson_layer(
+        roads[~hard & ~planned],
+        name="砂石/土路",
+        labels=labels,
+        color=ROAD_COLORS["unpaved"],
+        weight=1.6,
+        dash="5 4",
+        show=show,
+    ).add_to(m)
+    if planned.any():
+        geojson_layer(
+            roads[planned],
+            name="规划道路",
+            labels=labels,
+            color=ROAD_COLORS["planned"],
+            weight=2.2,
+            dash="8 5",
+            show=show,
+        ).add_to(m)
+
+
+ROAD_LEGEND = [
+    LegendItem(ROAD_COLORS["hard"], "硬化道路（沥青/水泥）", "line"),
+    LegendItem(ROAD_COLORS["unpaved"], "砂石/土路", "line"),
+    LegendItem(ROAD_COLORS["planned"], "规划道路", "line"),
+]
+
+
+def _problem_color(n: float) -> str:
+    color = PROBLEM_STEPS[0][1]
+    for threshold, c in PROBLEM_STEPS:
+        if n >= threshold:
+            color = c
+    return color
+
+
+def build_overview_map(
+    dataset: Dataset, assessment: Assessment, *, options: MapOptions, scope: Scope = Scope()
+) -> folium.Map:
+    """Township choropleth of the number of problems (click a township to drill down)."""
+    tw = dataset["townships"][["code", "name", "geometry"]].merge(
+        assessment.rollup.townships.drop(columns=["name"], errors="ignore"), on="code", how="left"
+    )
+    tw["problems"] = tw["problems"].fillna(0).astype(int)
+    m = base_map(_bounds(dataset, scope), options)
+    labels = {
+        "name": "乡镇",
+        "code": "代码",
+        "problems": "问题数",
+        "hr_rate_pct": "通硬化路率(%)",
+        "hr_not_connected": "未通硬化路自然村",
+        "sv_not_ok": "生活圈未达标安置区",
+        "cl_blank_admin_villages": "医疗空白行政村",
+    }
+    geojson_layer(
+        tw,
+        name="乡镇问题数",
+        labels=labels,
+        color=tw["problems"].map(_problem_color),
+        weight=1.5,
+        fill_opacity=0.65,
+        simplify_m=options.simplify_m,
+    ).add_to(m)
+    geojson_layer(
+        dataset["county"],
+        name="县界",
+        labels={"name": "县"},
+        color="#000000",
+        weight=2.5,
+        fill_opacity=0.0,
+        simplify_m=options.simplify_m,
+        tooltip_field=None,
+    ).add_to(m)
+    villages = scope.select(assessment.hard_road.villages)
+    bad = villages[villages["status"] == "not_connected"]
+    point_layer(
+        bad,
+        name="未通硬化路自然村",
+        labels={"name": "自然村", "households": "户数", "reason": "原因"},
+        color=HARD_ROAD_COLORS["not_connected"],
+        radius_px=4,
+    ).add_to(m)
+    legend = [LegendItem(c, f"问题 ≥ {t}" if t else "无问题", "square") for t, c in PROBLEM_STEPS]
+    legend.append(LegendItem(HARD_ROAD_COLORS["not_connected"], "未通硬化路自然村"))
+    return finish_map(m, legend, title="乡镇问题数（点击乡镇查看）")
+
+
+def build_hard_road_map(
+    dataset: Dataset,
+    assessment: Assessment,
+    *,
+    options: MapOptions,
+    scope: Scope = Scope(),
+    reasons: tuple[str, ...] | None = None,
+    focus_ids: tuple[str, ...] = (),
+) -> folium.Map:
+    """Natural villages by 通硬化路 status, missing links with km and cost, and the roads.
+
+    ``focus_ids`` (rows picked in the table) are ringed and the view fits them.
+    """
+    villages = scope.select(assessment.hard_road.villages).copy()
+    if reasons:
+        villages = villages[villages["reason"].isin(reasons) | (villages["status"] == "connected")]
+    links = assessment.hard_road.links
+    links = links[links["village_id"].isin(villages["id"])].copy()
+    focus = villages[villages["id"].isin(focus_ids)]
+    if focus.empty:
+        m = base_map(_bounds(dataset, scope, villages), options)
+    else:
+        minx, miny, maxx, maxy = pd.concat([focus.geometry, links.geometry]).total_bounds
+        m = base_map((minx - 0.01, miny - 0.01, maxx + 0.01, maxy + 0.01), options)
+    _outlines(m, dataset, options)
+    _road_layers(m, dataset["roads"])
+    if not focus.empty:
+        group = folium.FeatureGroup(name="表格中选中的自然村")
+        for row in focus.itertuples():
+            folium.CircleMarker(
+                [row.geometry.y, row.geometry.x],
+                radius=13,
+                color="#0d47a1",
+                weight=3,
+                fill=False,
+                tooltip=str(row.name),
+            ).add_to(group)
+        group.add_to(m)
+    if not links.empty:
+        links["kind_zh"] = links["kind"].map({"harden": "路面硬化", "new": "新建道路"})
+        geojson_layer(
+            links,
+            name="缺失路段（需硬化/新建）",
+            labels={
+                "village_id": "自然村编号",
+                "kind_zh": "类别",
+                "length_km": "长度(公里)",
+                "cost_wan": "估算投资(万元)",
+                "road_ids": "涉及道路",
+            },
+            color=links["kind"].map({"harden": "#ef6c00", "new": "#d32f2f"}),
+            weight=4,
+            dash=None,
+            tooltip_field="kind_zh",
+        ).add_to(m)
+    villages["status_zh"] = villages["status"].map(HARD_ROAD_LABELS)
+    villages["reason_zh"] = villages["reason"].map(REASON_ZH).fillna("")
+    labels = {
+        "name": "自然村",
+        "id": "编号",
+        "households": "户数",
+        "population": "人口",
+        "status_zh": "状态",
+        "reason_zh": "原因",
+        "harden_km": "需硬化(公里)",
+        "new_km": "需新建(公里)",
+        "cost_wan": "估算投资(万元)",
+        "snap_dist_m": "距最近道路(米)",
+    }
+    for status, label in HARD_ROAD_LABELS.items():
+        part = villages[villages["status"] == status]
+        point_layer(
+            part,
+            name=f"自然村：{label}",
+            labels=labels,
+            color=HARD_ROAD_COLORS[status],
+            radius_px=6 if status == "not_connected" else 4.5,
+        ).add_to(m)
+    legend = [LegendItem(HARD_ROAD_COLORS[s], lab) for s, lab in HARD_ROAD_LABELS.items()]
+    legend += [
+        LegendItem("#ef6c00", "需硬化路段", "line"),
+        LegendItem("#d32f2f", "需新建路段", "line"),
+        *ROAD_LEGEND,
+    ]
+    return finish_map(m, legend, title="20户以上自然村通硬化路")
+
+
+def build_services_map(
+    dataset: Dataset,
+    assessment: Assessment,
+    *,
+    options: MapOptions,
+    scope: Scope = Scope(),
+    kinds: tuple[str, ...] | None = None,
+) -> folium.Map:
+    """Relocation sites with their 15-minute isochrones, nearest-facility lines, facilities."""
+    settings = assessment.settings.services
+    kinds = kinds or settings.required_kinds
+    units = scope.select(assessment.services.units).copy()
+    m = base_map(_bounds(dataset, scope, units), options)
+    _outlines(m, dataset, options)
+    _road_layers(m, dataset["roads"], show=False)
+    iso = assessment.isochrones
+    iso = iso[iso["unit_id"].isin(units["unit_id"])]
+    geojson_layer(
+        iso,
+        name=f"{settings.max_time_min:g}分钟步行范围",
+        labels={"unit_id": "安置区编号", "minutes": "分钟", "reach_km": "可达道路(公里)"},
+        color="#29b6f6",
+        weight=1,
+        fill_opacity=0.18,
+        tooltip_field=None,
+    ).add_to(m)
+    nearest = assessment.services.nearest
+    nearest = nearest[nearest["unit_id"].isin(units["unit_id"]) & nearest["kind"].isin(kinds)]
+    nearest = nearest[~nearest.geometry.is_empty & nearest.geometry.notna()].copy()
+    if not nearest.empty:
+        nearest["ok_zh"] = nearest["ok"].map({True: "15分钟内", False: "超出15分钟"})
+        geojson_layer(
+            nearest,
+            name="到最近设施的路线",
+            labels={
+                "unit_id": "安置区",
+                "kind": "设施类别",
+                "facility_name": "最近设施",
+                "minutes": "步行(分钟)",
+                "distance_m": "路网距离(米)",
+                "ok_zh": "是否达标",
+            },
+            color=nearest["ok"].map({True: "#43a047", False: "#e53935"}),
+            weight=3,
+            tooltip_field="kind",
+        ).add_to(m)
+    facilities = dataset["service_points"]
+    facilities = facilities[facilities["kind"].isin(kinds)]
+    for kind in kinds:
+        part = facilities[facilities["kind"] == kind]
+        group = folium.FeatureGroup(name=f"设施：{kind}", show=True)
+        cluster = folium.plugins.MarkerCluster(
+            options={"disableClusteringAtZoom": 14, "maxClusterRadius": 40}
+        ).add_to(group)
+        for row in part.itertuples():
+            folium.CircleMarker(
+                location=[row.geometry.y, row.geometry.x],
+                radius=5,
+                color="#222",
+                weight=1,
+                fill=True,
+                fill_color=KIND_COLORS.get(kind, "#757575"),
+                fill_opacity=0.95,
+                tooltip=f"{kind}：{row.name}",
+            ).add_to(cluster)
+        group.add_to(m)
+    units["ok_zh"] = units["ok"].map({True: "达标", False: "未达标"})
+    units["missing_zh"] = units["missing_kinds"].fillna("").replace("", "—")
+    labels = {
+        "name": "安置区",
+        "unit_id": "编号",
+        "population": "人口",
+        "ok_zh": "一刻钟生活圈",
+        "missing_zh": "15分钟内缺少",
+        **{f"{k}_min": f"{k}(分钟)" for k in kinds},
+    }
+    point_layer(
+        units,
+        name="移民安置区",
+        labels=labels,
+        color=units["ok"].map({True: "#2e7d32", False: "#d32f2f"}),
+        radius_px=9,
+    ).add_to(m)
+    legend = [
+        LegendItem("#2e7d32", "安置区：达标"),
+        LegendItem("#d32f2f", "安置区：缺少设施"),
+        LegendItem("#29b6f6", f"{settings.max_time_min:g}分钟步行范围", "square"),
+        LegendItem("#43a047", "最近设施（15分钟内）", "line"),
+        LegendItem("#e53935", "最近设施（超时）", "line"),
+        *[LegendItem(KIND_COLORS.get(k, "#757575"), k) for k in kinds],
+    ]
+    return finish_map(m, legend, title="一刻钟便民生活服务圈")
+
+
+def build_clinics_map(
+    dataset: Dataset, assessment: Assessment, *, options: MapOptions, scope: Scope = Scope()
+) -> folium.Map:
+    """Clinics by kind, blank townships and admin villages, villages by time to a 卫生室."""
+    cs = assessment.settings.clinics
+    villages = scope.select(assessment.clinics.villages).copy()
+    m = base_map(_bounds(dataset, scope, villages), options)
+    _outlines(m, dataset, options)
+    blank_tw = assessment.clinics.townships
+    blank_tw = blank_tw[blank_tw["blank"]]
+    geojson_layer(
+        blank_tw,
+        name="无卫生院乡镇",
+        labels={"name": "乡镇", "code": "代码", "n_health_centres": "卫生院数"},
+        color="#b71c1c",
+        weight=2,
+        fill_opacity=0.35,
+        simplify_m=options.simplify_m,
+    ).add_to(m)
+    av = scope.select(assessment.clinics.admin_villages, field="township_code").copy()
+    status_zh = {
+        "ok": "达标",
+        "no_clinic": "无卫生室",
+        "no_doctor": "卫生室无医生",
+        "short_of_doctors": "村医不足",
+        "exempt_host": "豁免（卫生院所在村）",
+        "exempt_shared": "豁免（联合设置）",
+    }
+    av["status_zh"] = av["status"].map(status_zh).fillna(av["status"])
+    av_colors = (
+        av["status"]
+        .map({"no_clinic": "#d32f2f", "no_doctor": "#f57c00", "short_of_doctors": "#fbc02d"})
+        .fillna("#66bb6a")
+    )
+    point_layer(
+        av[av["blank"] | (av["status"] == "short_of_doctors")],
+        name="医疗空白/不足行政村",
+        labels={
+            "name": "行政村",
+            "code": "代码",
+            "population": "人口",
+            "n_clinics": "卫生室数",
+            "doctors": "村医数",
+            "doctors_required": "应配村医",
+            "status_zh": "状态",
+        },
+        color=av_colors,
+        radius_px=9,
+    ).add_to(m)
+    limit = cs.clinic_max_time_min
+    t = villages["clinic_min"]
+    v_colors = pd.Series("#1b5e20", index=villages.index)
+    v_colors[t > limit / 2] = "#7cb342"
+    v_colors[t > limit] = "#ff7043"
+    v_colors[t > 2 * limit] = "#b71c1c"
+    point_layer(
+        villages,
+        name="自然村（到卫生室时间）",
+        labels={
+            "name": "自然村",
+            "population": "人口",
+            "clinic_min": "到卫生室(分钟)",
+            "clinic_id": "最近卫生室",
+            "health_centre_min": "到卫生院(分钟)",
+        },
+        color=v_colors,
+        radius_px=4,
+    ).add_to(m)
+    clinics = dataset["clinics"]
+    for kind in ("卫生院", "卫生室"):
+        part = scope.select(clinics[clinics["kind"] == kind])
+        point_layer(
+            part,
+            name=kind,
+            labels={"name": "名称", "kind": "类别", "doctors": "医生数"},
+            color=CLINIC_COLORS[kind],
+            radius_px=7 if kind == "卫生院" else 5,
+        ).add_to(m)
+    legend = [
+        LegendItem(CLINIC_COLORS["卫生院"], "卫生院"),
+        LegendItem(CLINIC_COLORS["卫生室"], "卫生室"),
+        LegendItem("#d32f2f", "行政村无卫生室"),
+        LegendItem("#f57c00", "卫生室无医生"),
+        LegendItem("#fbc02d", "村医不足"),
+        LegendItem("#b71c1c", "无卫生院乡镇", "square"),
+        LegendItem("#1b5e20", f"到卫生室 ≤ {limit / 2:g} 分钟"),
+        LegendItem("#7cb342", f"{limit / 2:g}–{limit:g} 分钟"),
+        LegendItem("#ff7043", f"{limit:g}–{2 * limit:g} 分钟"),
+        LegendItem("#b71c1c", f"> {2 * limit:g} 分钟"),
+    ]
+    return finish_map(m, legend, title="医疗卫生空白点")
+
+
+def build_village_map(
+    dataset: Dataset, assessment: Assessment, *, options: MapOptions, admin_village_code: str
+) -> folium.Map:
+    """一村一图: one admin village, its natural villages with every check, nearby facilities."""
+    scope = Scope(admin_village_code=admin_village_code)
+    hr = scope.select(assessment.hard_road.villages).copy()
+    cl = assessment.clinics.villages[["id", "clinic_min", "health_centre_min"]]
+    hr = hr.merge(cl, on="id", how="left")
+    av = dataset["admin_villages"]
+    av = av[av["code"] == admin_village_code]
+    m = base_map(_bounds(dataset, scope, hr, av), options)
+    _outlines(m, dataset, options)
+    _road_layers(m, dataset["roads"])
+    links = assessment.hard_road.links
+    links = links[links["village_id"].isin(hr["id"])].copy()
+    if not links.empty:
+        links["kind_zh"] = links["kind"].map({"harden": "路面硬化", "new": "新建道路"})
+        geojson_layer(
+            links,
+            name="缺失路段",
+            labels={"kind_zh": "类别", "length_km": "长度(公里)", "cost_wan": "投资(万元)"},
+            color=links["kind"].map({"harden": "#ef6c00", "new": "#d32f2f"}),
+            weight=4,
+            tooltip_field="kind_zh",
+        ).add_to(m)
+    hr["status_zh"] = hr["status"].map(HARD_ROAD_LABELS)
+    point_layer(
+        hr,
+        name="自然村",
+        labels={
+            "name": "自然村",
+            "households": "户数",
+            "population": "人口",
+            "status_zh": "通硬化路",
+            "harden_km": "需硬化(公里)",
+            "clinic_min": "到卫生室(分钟)",
+            "health_centre_min": "到卫生院(分钟)",
+        },
+        color=hr["status"].map(HARD_ROAD_COLORS),
+        radius_px=7,
+    ).add_to(m)
+    clinics = dataset["clinics"]
+    point_layer(
+        clinics,
+        name="医疗机构",
+        labels={"name": "名称", "kind": "类别", "doctors": "医生数"},
+        color=clinics["kind"].map(CLINIC_COLORS),
+        radius_px=6,
+    ).add_to(m)
+    sites = assessment.services.units
+    sites = sites[sites["admin_village_code"] == admin_village_code]
+    if not sites.empty:
+        point_layer(
+            sites,
+            name="移民安置区",
+            labels={"name": "安置区", "missing_kinds": "15分钟内缺少"},
+            color=sites["ok"].map({True: "#2e7d32", False: "#d32f2f"}),
+            radius_px=9,
+        ).add_to(m)
+    legend = [LegendItem(HARD_ROAD_COLORS[s], lab) for s, lab in HARD_ROAD_LABELS.items()]
+    legend += [
+        LegendItem(CLINIC_COLORS["卫生院"], "卫生院"),
+        LegendItem(CLINIC_COLORS["卫生室"], "卫生室"),
+    ]
+    legend += ROAD_LEGEND
+    name = av["name"].iloc[0] if not av.empty else admin_village_code
+    return finish_map(m, legend, title=f"一村一图：{name}")
+
+
+def build_package_map(
+    dataset: Dataset, assessment: Assessment, *, options: MapOptions
+) -> folium.Map:
+    """Every result layer on one map, for the offline map package (导出 → 离线地图包)."""
+    m = base_map(_bounds(dataset, Scope()), options)
+    _outlines(m, dataset, options)
+    _road_layers(m, dataset["roads"])
+    hr = assessment.hard_road.villages.copy()
+    hr["status_zh"] = hr["status"].map(HARD_ROAD_LABELS)
+    hr["reason_zh"] = hr["reason"].map(REASON_ZH).fillna("")
+    links = assessment.hard_road.links.copy()
+    if not links.empty:
+        links["kind_zh"] = links["kind"].map({"harden": "路面硬化", "new": "新建道路"})
+        geojson_layer(
+            links,
+            name="缺失路段",
+            labels={
+                "village_id": "自然村",
+                "kind_zh": "类别",
+                "length_km": "长度(公里)",
+                "cost_wan": "投资(万元)",
+            },
+            color=links["kind"].map({"harden": "#ef6c00", "new": "#d32f2f"}),
+            weight=4,
+            tooltip_field="kind_zh",
+        ).add_to(m)
+    point_layer(
+        hr,
+        name="自然村（通硬化路）",
+        labels={
+            "name": "自然村",
+            "households": "户数",
+            "status_zh": "通硬化路",
+            "reason_zh": "原因",
+            "cost_wan": "投资(万元)",
+        },
+        color=hr["status"].map(HARD_ROAD_COLORS),
+        radius_px=4.5,
+    ).add_to(m)
+    geojson_layer(
+        assessment.isochrones,
+        name="安置区15分钟步行范围",
+        labels={"unit_id": "安置区", "minutes": "分钟"},
+        color="#29b6f6",
+        weight=1,
+        fill_opacity=0.18,
+        tooltip_field=None,
+        show=False,
+    ).add_to(m)
+    units = assessment.services.units
+    point_layer(
+        units,
+        name="移民安置区（一刻钟生活圈）",
+        labels={"name": "安置区", "population": "人口", "missing_kinds": "15分钟内缺少"},
+        color=units["ok"].map({True: "#2e7d32", False: "#d32f2f"}),
+        radius_px=9,
+    ).add_to(m)
+    clinics = dataset["clinics"]
+    point_layer(
+        clinics,
+        name="医疗机构",
+        labels={"name": "名称", "kind": "类别", "doctors": "医生数"},
+        color=clinics["kind"].map(CLINIC_COLORS),
+        radius_px=5,
+        show=False,
+    ).add_to(m)
+    legend = [LegendItem(HARD_ROAD_COLORS[s], lab) for s, lab in HARD_ROAD_LABELS.items()]
+    legend += [
+        LegendItem("#ef6c00", "需硬化路段", "line"),
+        LegendItem("#d32f2f", "需新建路段", "line"),
+        LegendItem("#2e7d32", "安置区达标", "square"),
+        LegendItem("#d32f2f", "安置区缺少设施", "square"),
+        *ROAD_LEGEND,
+    ]
+    county = dataset["county"]
+    name = str(county["name"].iloc[0]) if not county.empty else ""
+    return finish_map(m, legend, title=f"{name}乡村短板一张图")

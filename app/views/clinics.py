@@ -1,0 +1,50 @@
+"""医疗卫生空白点: townships without a 卫生院, admin villages without a 卫生室 or doctor."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.components import PRINT_CSS, show_map, zh_table
+from app.maps.builders import build_clinics_map
+from app.state import page_context
+
+st.markdown(PRINT_CSS, unsafe_allow_html=True)
+ctx = page_context()
+if ctx is None:
+    st.stop()
+a = ctx.assessment
+cs = a.settings.clinics
+st.title(f"医疗卫生空白点 · {ctx.township_name}")
+st.caption(
+    "规则：每个乡镇至少一所卫生院，每个行政村一个卫生室并有村医（每千人不少于 "
+    f"{cs.doctors_per_1000_min:g} 名）；到卫生室步行不超过 {cs.clinic_max_time_min:g} 分钟，"
+    f"到卫生院车行不超过 {cs.health_centre_max_time_min:g} 分钟。"
+)
+tw = a.clinics.townships
+av = ctx.scope.select(a.clinics.admin_villages, field="township_code")
+vil = ctx.scope.select(a.clinics.villages)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("无卫生院乡镇", int(tw["blank"].sum()), border=True)
+c2.metric("空白行政村", int(av["blank"].sum()), border=True)
+c3.metric("村医不足行政村", int((av["status"] == "short_of_doctors").sum()), border=True)
+beyond = vil.loc[vil["clinic_min"] > cs.clinic_max_time_min, "population"].sum()
+c4.metric(f"到卫生室超 {cs.clinic_max_time_min:g} 分钟人口", f"{int(beyond):,}", border=True)
+m = build_clinics_map(ctx.dataset, a, options=ctx.options, scope=ctx.scope)
+show_map(m, key="clinics_map")
+st.subheader("空白及不足的行政村")
+bad = av[av["blank"] | (av["status"] == "short_of_doctors")].rename(columns={"status": "cl_status"})
+st.dataframe(
+    zh_table(
+        bad, ["code", "name", "population", "n_clinics", "doctors", "doctors_required", "cl_status"]
+    ),
+    hide_index=True,
+    width="stretch",
+    key="cl_table",
+)
+if tw["blank"].any():
+    st.subheader("无卫生院乡镇")
+    st.dataframe(
+        zh_table(tw[tw["blank"]], ["code", "name", "n_health_centres"]),
+        hide_index=True,
+        key="cl_tw_table",
+    )

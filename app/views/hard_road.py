@@ -1,0 +1,83 @@
+"""通硬化路: natural villages by status, missing links, filters, and a table synced with the map."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.components import PRINT_CSS, show_map, zh_table
+from app.maps.builders import REASON_ZH, build_hard_road_map
+from app.state import page_context
+
+st.markdown(PRINT_CSS, unsafe_allow_html=True)
+ctx = page_context()
+if ctx is None:
+    st.stop()
+a = ctx.assessment
+hs = a.settings.hard_road
+st.title(f"20户以上自然村通硬化路 · {ctx.township_name}")
+st.caption(
+    f"规则：常住 {hs.households_min} 户以上的自然村经沥青/水泥路连通干线路网"
+    "（国道/省道/县道/乡道）；不足的给出需硬化或新建的最短路段、长度和估算投资。"
+)
+villages = ctx.scope.select(a.hard_road.villages)
+target = villages[villages["scope"] == "target"]
+c1, c2, c3, c4 = st.columns(4)
+n_bad = int((target["status"] == "not_connected").sum())
+c1.metric("20户以上自然村", len(target), border=True)
+c2.metric("未通硬化路", n_bad, border=True)
+rate = 100 * (1 - n_bad / len(target)) if len(target) else 100.0
+c3.metric("通硬化路率", f"{rate:.1f}%", border=True)
+c4.metric("估算投资", f"{villages['cost_wan'].sum():,.0f} 万元", border=True)
+
+present = [r for r in REASON_ZH if (villages["reason"] == r).any()]
+reasons = st.multiselect(
+    "按原因筛选（不选 = 全部）",
+    present,
+    format_func=REASON_ZH.get,
+    key="hr_reasons",
+)
+shown = villages[villages["status"] != "connected"]
+if reasons:
+    shown = shown[shown["reason"].isin(reasons)]
+shown = shown.sort_values(["cost_wan", "households"], ascending=False)
+st.subheader(f"问题自然村（{len(shown)} 个；在表格中选中行，地图定位到该村）")
+table = zh_table(
+    shown,
+    [
+        "id",
+        "name",
+        "households",
+        "population",
+        "status",
+        "reason",
+        "harden_km",
+        "new_km",
+        "cost_wan",
+        "snap_dist_m",
+    ],
+)
+event = st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    key="hr_table",
+    on_select="rerun",
+    selection_mode="multi-row",
+    height=260,
+)
+picked = tuple(shown["id"].iloc[list(event.selection.rows)]) if event.selection.rows else ()
+m = build_hard_road_map(
+    ctx.dataset,
+    a,
+    options=ctx.options,
+    scope=ctx.scope,
+    reasons=tuple(reasons) or None,
+    focus_ids=picked,
+)
+show_map(m, key="hard_road_map")
+st.download_button(
+    "下载问题自然村（CSV）",
+    table.to_csv(index=False).encode("utf-8-sig"),
+    file_name="通硬化路问题清单.csv",
+    mime="text/csv",
+)

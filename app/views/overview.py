@@ -1,0 +1,62 @@
+"""总览: county KPIs against the Ningxia targets, a township map to drill down, a ranking."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.components import PRINT_CSS, kpi_cards, show_map, zh_table
+from app.maps.builders import build_overview_map
+from app.state import drill_down, page_context
+
+st.markdown(PRINT_CSS, unsafe_allow_html=True)
+ctx = page_context()
+if ctx is None:
+    st.stop()
+a = ctx.assessment
+st.title(f"总览 · {ctx.township_name}")
+if ctx.scenario == "planned":
+    st.info(
+        "当前为「规划」方案：状态为「规划」的道路、卫生室和商店按已建成计算，括号内为较现状的变化。"
+    )
+kpi_cards(a.rollup.county, ctx.baseline.rollup.county if ctx.baseline else None)
+
+st.subheader("乡镇问题分布（点击乡镇进入该乡镇）")
+m = build_overview_map(ctx.dataset, a, options=ctx.options, scope=ctx.scope)
+out = show_map(m, key="overview_map", returned=("last_active_drawing",))
+clicked = (out.get("last_active_drawing") or {}).get("properties", {})
+code = clicked.get("code")
+if code and len(str(code)) == 9 and code != ctx.scope.township_code:
+    drill_down(str(code))
+
+st.subheader("乡镇排名（按问题数）")
+tw = a.rollup.townships
+if ctx.scope.township_code:
+    tw = tw[tw["code"] == ctx.scope.township_code]
+cols = [
+    "name",
+    "code",
+    "problems",
+    "hr_target",
+    "hr_not_connected",
+    "hr_rate_pct",
+    "hr_cost_wan",
+    "sv_sites",
+    "sv_not_ok",
+    "cl_township_blank",
+    "cl_blank_admin_villages",
+    "cl_short_of_doctors",
+]
+st.dataframe(zh_table(tw, cols), hide_index=True, width="stretch", key="township_table")
+if ctx.scope.township_code:
+    st.subheader("行政村")
+    av = a.rollup.admin_villages
+    av = av[av["township_code"] == ctx.scope.township_code].sort_values("problems", ascending=False)
+    st.dataframe(
+        zh_table(
+            av,
+            ["name", "code", "problems", "hr_target", "hr_not_connected", "sv_not_ok", "cl_status"],
+        ),
+        hide_index=True,
+        width="stretch",
+        key="admin_village_table",
+    )

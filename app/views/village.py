@@ -1,0 +1,59 @@
+"""一村一图: one admin village — every check, one map, printable and downloadable offline."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.components import PRINT_CSS, show_map
+from app.maps.builders import build_village_map
+from app.sheet import village_sheet, village_sheet_html
+from app.state import page_context
+
+st.markdown(PRINT_CSS, unsafe_allow_html=True)
+ctx = page_context()
+if ctx is None:
+    st.stop()
+a = ctx.assessment
+av = ctx.dataset["admin_villages"].sort_values("code")
+if ctx.scope.township_code:
+    av = av[av["township_code"] == ctx.scope.township_code]
+st.title("一村一图")
+query = st.text_input(
+    "按名称或代码查找行政村", key="village_query", placeholder="如：红城水村 或 640324"
+)
+if query:
+    q = query.strip()
+    av = av[av["name"].str.contains(q, regex=False) | av["code"].str.startswith(q)]
+if av.empty:
+    st.warning("没有符合条件的行政村。")
+    st.stop()
+labels = dict(zip(av["code"], av["name"], strict=True))
+# Problems first, so a leader sees the villages that need a visit at the top.
+problems = a.rollup.admin_villages.set_index("code")["problems"]
+codes = sorted(labels, key=lambda c: (-int(problems.get(c, 0)), c))
+code = st.selectbox(
+    "行政村（按问题数排序）",
+    codes,
+    key="village_code",
+    format_func=lambda c: f"{labels[c]}（{c}）· 问题 {int(problems.get(c, 0))}",
+)
+sheet = village_sheet(ctx.dataset, a, code)
+st.subheader(f"{sheet.name} · {sheet.township}")
+cols = st.columns(len(sheet.facts))
+for col, (k, v) in zip(cols, sheet.facts.items(), strict=True):
+    col.markdown(f"**{k}**  \n{v}")
+m = build_village_map(ctx.dataset, a, options=ctx.options, admin_village_code=code)
+show_map(m, key="village_map", height=520)
+st.markdown("**自然村检查**")
+st.dataframe(sheet.natural_villages, hide_index=True, width="stretch", key="village_nv_table")
+if not sheet.sites.empty:
+    st.markdown("**移民安置区**")
+    st.dataframe(sheet.sites, hide_index=True, width="stretch", key="village_sites_table")
+st.download_button(
+    "下载本村一村一图（单个 HTML 文件，离线可打开、可打印）",
+    village_sheet_html(sheet, m).encode("utf-8"),
+    file_name=f"一村一图_{sheet.name}_{code}.html",
+    mime="text/html",
+    key="village_download",
+)
+st.caption("打印：使用浏览器的「打印」功能，侧边栏和按钮不会被打印。")

@@ -1,0 +1,115 @@
+"""Draft-plan review: 现状 vs 规划 — the dataset as it is and as it would be after the plan.
+
+A planner loads a draft plan layer (planned roads, clinics, shops: ``status = 规划``), or the
+county data already carries planned features. :func:`merge_plan` appends the plan's features
+to the dataset's layers; :func:`as_built` returns the dataset with every planned feature
+treated as built, which is what the analyses see in the 规划 scenario (they only count
+``现状`` features). :func:`compare_kpis` puts the county KPIs of both side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import geopandas as gpd
+import pandas as pd
+
+from layers.dataset import Dataset
+
+__all__ = ["PLAN_LAYERS", "as_built", "compare_kpis", "merge_plan", "planned_counts"]
+
+logger = logging.getLogger(__name__)
+
+PLAN_LAYERS = ("roads", "clinics", "service_points")
+"""Layers whose features can be planned (``status`` 现状/规划)."""
+
+
+def planned_counts(dataset: Dataset) -> dict[str, int]:
+    """Return the number of ``规划`` features per plan layer (layers with none are left out)."""
+    counts = {}
+    for name in PLAN_LAYERS:
+        frame = dataset.get(name)
+        if frame is not None and "status" in frame.columns:
+            n = int((frame["status"] == "规划").sum())
+            if n:
+                counts[name] = n
+    return counts
+
+
+def merge_plan(dataset: Dataset, plan: Mapping[str, gpd.GeoDataFrame]) -> Dataset:
+    """Append a draft plan's features to ``dataset`` (the input is not modified).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The county dataset.
+    plan : mapping of layer name to GeoDataFrame
+        Validated plan layers (EPSG:4326) among :data:`PLAN_LAYERS`; features without a
+        status are taken as planned.
+
+    Returns
+    -------
+    Dataset
+        A new dataset; ids already present in the county layer are prefixed ``规划-``.
+
+    Raises
+    ------
+    ValueError
+        If ``plan`` holds a layer that cannot be planned.
+    """
+    unknown = sorted(set(plan) - set(PLAN_LAYERS))
+    if unknown:
+        raise ValueError(f"plan layers must be among {PLAN_LAYERS}, got {unknown}")
+    merged = {}
+    for name, frame in plan.items():
+        base = dataset[name]
+        add = frame.to_crs(base.crs).copy()
+        if "status" not in add.columns:
+            add["status"] = "规划"
+        add["status"] = add["status"].fillna("规划")
+        clash = add["id"].isin(base["id"])
+        add.loc[clash, "id"] = "规划-" + add.loc[clash, "id"].astype(str)
+        merged[name] = gpd.GeoDataFrame(
+            pd.concat([base, add], ignore_index=True), crs=base.crs, geometry="geometry"
+        )
+        logger.info("plan adds %d features to %s", len(add), name)
+    return dataset.replace_layers(**merged)
+
+
+def as_built(dataset: Dataset) -> Dataset:
+    """Return ``dataset`` with every ``规划`` feature of :data:`PLAN_LAYERS` set to ``现状``."""
+    changed = {}
+    for name in PLAN_LAYERS:
+        frame = dataset.get(name)
+        if frame is None or "status" not in frame.columns:
+            continue
+        planned = frame["status"] == "规划"
+        if planned.any():
+            changed[name] = frame.assign(status=frame["status"].where(~planned, "现状"))
+    return dataset.replace_layers(**changed) if changed else dataset
+
+
+def compare_kpis(current: pd.DataFrame, planned: pd.DataFrame) -> pd.DataFrame:
+    """Put two county KPI tables (``Rollup.county``) side by side with the change.
+
+    Returns
+    -------
+    DataFrame
+        ``indicator, unit, target, current, planned, change, met_current, met_planned``.
+    """
+    cur = current.set_index("indicator")
+    pla = planned.set_index("indicator").reindex(cur.index)
+    out = pd.DataFrame(
+        {
+            "indicator": cur.index,
+            "unit": cur["unit"].to_numpy(),
+            "target": cur["target"].to_numpy(),
+            "current": pd.to_numeric(cur["value"], errors="coerce").to_numpy(),
+            "planned": pd.to_numeric(pla["value"], errors="coerce").to_numpy(),
+            "met_current": cur["met"].to_numpy(),
+            "met_planned": pla["met"].to_numpy(),
+        }
+    )
+    out["change"] = out["planned"] - out["current"]
+    return out

@@ -1,0 +1,167 @@
+"""Map builders on the hand-made county: what is drawn, legends, controls, no CDN anywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import folium
+import folium.plugins
+import pytest
+
+from app.maps import builders as b
+from app.maps.assets import LOCAL_URLS, VENDOR_DIR, remote_assets, self_contained_html
+from app.maps.base import MapOptions
+from app.sheet import village_sheet, village_sheet_html
+from geo.assessment import assess
+from geo.settings import load_settings
+from layers import Dataset
+from tests.fixtures import tiny_county as tc
+
+BUILDERS = {
+    "overview": b.build_overview_map,
+    "hard_road": b.build_hard_road_map,
+    "services": b.build_services_map,
+    "clinics": b.build_clinics_map,
+    "package": b.build_package_map,
+}
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    dataset = Dataset.from_frames(tc.build(), name="tiny")
+    return dataset, assess(dataset, load_settings())
+
+
+def _geojson_features(html: str) -> list[dict]:
+    """Every feature of every inline GeoJSON layer of a rendered folium map."""
+    features = []
+    for m in re.finditer(r'_add\((\{"(?:bbox|features)".*?"type": "FeatureCollection"\})\);', html):
+        features += json.loads(m.group(1))["features"]
+    return features
+
+
+def _render(m: folium.Map) -> str:
+    return m.get_root().render()
+
+
+def test_every_vendored_asset_exists():
+    for rel in filter(None, LOCAL_URLS.values()):
+        assert (VENDOR_DIR / rel).is_file(), rel
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_map_has_controls_legend_and_no_remote_code(ctx, name):
+    dataset, a = ctx
+    m = BUILDERS[name](dataset, a, options=MapOptions())
+    html = _render(m)
+    assert remote_assets(m) == []
+    assert not re.search(r'<script src="https?://', html)
+    assert not re.search(r'<link rel="stylesheet" href="https?://', html)
+    assert "L.control.locate(" in html
+    locate = [c for c in m._children.values() if isinstance(c, folium.plugins.LocateControl)]
+    assert locate[0].options["strings"]["title"].startswith("定位")
+    assert "L.control.scale({imperial: false" in html
+    assert "gapmap-legend" in html
+    assert "L.control.layers(" in html
+    assert "fitBounds" in html
+    assert "d3" not in re.findall(r'src="([^"]+)"', html)  # branca colormaps are not used
+
+
+def test_hard_road_map_draws_each_village_once_with_its_status(ctx):
+    dataset, a = ctx
+    html = _render(b.build_hard_road_map(dataset, a, options=MapOptions()))
+    feats = _geojson_features(html)
+    villages = {
+        f["properties"]["id"]: f["properties"] for f in feats if "status_zh" in f["properties"]
+    }
+    assert set(villages) == set(tc.EXPECTED_HARD_ROAD)
+    for vid, (status, *_rest) in tc.EXPECTED_HARD_ROAD.items():
+        assert villages[vid]["status_zh"] == b.HARD_ROAD_LABELS[status], vid
+    links = [f for f in feats if f["properties"].get("kind_zh") in ("路面硬化", "新建道路")]
+    assert {f["properties"]["village_id"] for f in links} == {
+        v for v, e in tc.EXPECTED_HARD_ROAD.items() if e[0] == "not_connected"
+    }
+
+
+def test_hard_road_map_reason_filter_and_township_scope(ctx):
+    dataset, a = ctx
+    html = _render(b.build_hard_road_map(dataset, a, options=MapOptions(), reasons=("no_road",)))
+    shown = {
+        f["properties"]["id"]: f["properties"]["status_zh"]
+        for f in _geojson_features(html)
+        if "status_zh" in f["properties"]
+    }
+    bad = {v for v, s in shown.items() if s == "未通硬化路"}
+    assert bad == {"NV04"}
+    tw = dataset["townships"]["code"].iloc[0]
+    scoped = b.Scope(township_code=tw)
+    html = _render(b.build_hard_road_map(dataset, a, options=MapOptions(), scope=scoped))
+    ids = {f["properties"]["id"] for f in _geojson_features(html) if "status_zh" in f["properties"]}
+    hr = a.hard_road.villages
+    assert ids == set(hr.loc[hr["township_code"] == tw, "id"])
+
+
+def test_services_map_marks_sites_and_missing_kinds(ctx):
+    dataset, a = ctx
+    html = _render(b.build_services_map(dataset, a, options=MapOptions()))
+    sites = {
+        f["properties"]["unit_id"]: f["properties"]
+        for f in _geojson_features(html)
+        if "ok_zh" in f["properties"] and "missing_zh" in f["properties"]
+    }
+    assert set(sites) == set(tc.EXPECTED_SERVICES)
+    assert sites["S1"]["missing_zh"] == "药店"
+    assert all(s["ok_zh"] == "未达标" for s in sites.values())
+    assert html.count("L.markerClusterGroup(") == 4  # one cluster group per facility kind
+
+
+def test_clinics_map_highlights_the_blank_spots(ctx):
+    dataset, a = ctx
+    html = _render(b.build_clinics_map(dataset, a, options=MapOptions()))
+    feats = _geojson_features(html)
+    blank_av = {f["properties"]["code"] for f in feats if "status_zh" in f["properties"]}
+    exp = tc.EXPECTED_CLINICS
+    assert blank_av == {
+        *exp["admin_villages_without_clinic"],
+        *exp["admin_villages_clinic_without_doctor"],
+        *exp["admin_villages_short_of_doctors"],
+    }
+    blank_tw = {f["properties"]["code"] for f in feats if "n_health_centres" in f["properties"]}
+    assert blank_tw == set(exp["townships_without_health_centre"])
+
+
+def test_basemaps_only_first_is_shown_and_tianditu_needs_a_key(ctx, monkeypatch):
+    dataset, a = ctx
+    monkeypatch.delenv("TIANDITU_KEY", raising=False)
+    html = _render(b.build_overview_map(dataset, a, options=MapOptions(basemap="tianditu")))
+    assert "tianditu.gov.cn" not in html  # no key: no 天地图 layer, plain basemap instead
+    html = _render(
+        b.build_overview_map(dataset, a, options=MapOptions(basemap="tianditu", tianditu_key="K"))
+    )
+    assert "tk=K" in html and "vec_w" in html and "cva_w" in html
+    # Leaflet shows every base layer added to the map: only the chosen one may be.
+    added = re.findall(r"tile_layer_\w+ = L\.tileLayer\(\s*\"([^\"]+)\"", html)
+    shown = re.findall(r"(tile_layer_\w+)\.addTo\(map_\w+\)", html)
+    assert len(added) == 4 and len(shown) == 2  # 天地图 vector + its annotation overlay
+
+
+def test_self_contained_html_has_no_remote_references(ctx):
+    dataset, a = ctx
+    code = dataset["admin_villages"]["code"].iloc[0]
+    m = b.build_village_map(dataset, a, options=MapOptions(), admin_village_code=code)
+    sheet = village_sheet(dataset, a, code)
+    page = village_sheet_html(sheet, m)
+    assert "/app/static" not in page
+    # No resource is loaded from the network (the attribution <a href> inside leaflet.js is text).
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', page)
+    assert not re.search(r"url\((['\"]?)(?!data:)[^)'\"]+\.(png|woff2|svg)", page)
+    assert sheet.name in page and "自然村" in page
+    assert "L.Icon.Default.mergeOptions" in page
+
+
+def test_package_map_is_self_contained_and_has_every_village(ctx):
+    dataset, a = ctx
+    html = self_contained_html(b.build_package_map(dataset, a, options=MapOptions()))
+    ids = {f["properties"].get("name") for f in _geojson_features(html)}
+    assert set(dataset["natural_villages"]["name"]) <= ids

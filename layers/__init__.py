@@ -2,6 +2,18 @@
 
 import logging
 
+from layers.archive import check_zip, extract_zip
+from layers.coords import (
+    CoordsDeclaration,
+    bd09_to_gcj02,
+    bd09_to_wgs84,
+    gcj02_to_bd09,
+    gcj02_to_wgs84,
+    parse_coords,
+    to_wgs84,
+    wgs84_to_bd09,
+    wgs84_to_gcj02,
+)
 from layers.dataset import Dataset, read_dataset
 from layers.errors import (
     ArchiveError,
@@ -15,6 +27,7 @@ from layers.errors import (
     ProblemKind,
     Severity,
 )
+from layers.read import LayerLoad, Provenance, list_sublayers, load, read
 from layers.schema import LAYER_ORDER, LAYERS, Field, LayerSchema, get_schema
 from layers.validate import normalise_layer, validate_dataset
 from layers.write import atomic_path, write_layers
@@ -26,21 +39,37 @@ __all__ = [
     "LAYER_ORDER",
     "ArchiveError",
     "CRSError",
+    "CoordsDeclaration",
     "Dataset",
     "Field",
     "GapMapError",
     "LayerError",
+    "LayerLoad",
     "LayerReadError",
     "LayerSchema",
     "LayerValidationError",
     "NetworkError",
     "Problem",
     "ProblemKind",
+    "Provenance",
     "Severity",
     "atomic_path",
+    "bd09_to_gcj02",
+    "bd09_to_wgs84",
+    "check_zip",
+    "extract_zip",
+    "gcj02_to_bd09",
+    "gcj02_to_wgs84",
     "get_schema",
+    "list_sublayers",
+    "load",
     "normalise_layer",
+    "parse_coords",
+    "read",
     "read_dataset",
+    "to_wgs84",
     "validate_dataset",
+    "wgs84_to_bd09",
+    "wgs84_to_gcj02",
     "write_layers",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -175,7 +176,16 @@ def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = Non
     path = Path(path)
     if not path.exists():
         raise LayerReadError(f"file not found: {path}", zh=f"找不到文件：{path}")
-    available = [str(n) for n, _ in pyogrio.list_layers(path)]
+    if path.suffix.lower() == ".zip":
+        return _read_zipped_dataset(path, coords=coords)
+    try:
+        available = [str(n) for n, _ in pyogrio.list_layers(path)]
+    except pyogrio.errors.DataSourceError as exc:
+        raise LayerReadError(
+            f"{path.name}: cannot be opened as a GeoPackage or FileGDB ({exc})",
+            zh=f"{path.name} 无法作为 GeoPackage 或 FileGDB 打开：文件可能已损坏或格式不对，"
+            "请重新导出后上传",
+        ) from exc
     wanted = [n for n in LAYER_ORDER if n in available]
     ignored = sorted(set(available) - set(wanted))
     if ignored:
@@ -204,6 +214,31 @@ def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = Non
         name=path.stem,
         inputs=(path.resolve(),),
     )
+
+
+def _read_zipped_dataset(path: Path, *, coords: str | int | None) -> Dataset:
+    """Extract a zipped county dataset safely once, then read its one GPKG or FileGDB."""
+    from layers.archive import extract_zip
+
+    with tempfile.TemporaryDirectory(prefix="gapmap-zip-") as tmp:
+        root = extract_zip(path, Path(tmp))
+        found = sorted([*root.rglob("*.gpkg"), *(d for d in root.rglob("*.gdb") if d.is_dir())])
+        if len(found) != 1:
+            names = [str(f.relative_to(root)) for f in found]
+            raise LayerReadError(
+                f"{path.name} must hold exactly one .gpkg or .gdb county dataset, found {names}",
+                zh=f"{path.name} 中应当只有一个 GeoPackage（.gpkg）或 FileGDB（.gdb）整县数据，"
+                f"实际找到：{names or '无'}；单个图层请在「单个图层」中上传",
+            )
+        dataset = read_dataset(found[0], coords=coords)
+        # The extracted copy is gone after this block: layers are in memory already.
+        return Dataset(
+            layers=dataset.layers,
+            problems=dataset.problems,
+            provenance=dataset.provenance,
+            name=dataset.name or path.stem,
+            inputs=(path.resolve(),),
+        )
 
 
 def _as_mapping(provenance: object) -> Mapping[str, object]:

@@ -611,7 +611,11 @@ def validate_dataset(
             ]
             bad = np.flatnonzero(bad_mask)
         else:
-            bad = np.flatnonzero(((text != "") & ~text.isin(valid)).to_numpy())
+            checkable = text != ""
+            pattern = get_schema(layer).field(field).pattern
+            if pattern:  # a malformed code is already reported as bad_pattern
+                checkable &= text.str.fullmatch(pattern).fillna(False).astype(bool)
+            bad = np.flatnonzero((checkable & ~text.isin(valid)).to_numpy())
         if len(bad):
             title = get_schema(target).title_zh
             add_rows(
@@ -674,9 +678,14 @@ def validate_dataset(
             inside[present] = shapely.intersects(area, geoms[present])
             outside = np.flatnonzero(present & ~inside)
             if len(outside):
-                dist = shapely.distance(area, geoms[outside])
+                # A point far away (e.g. swapped lon/lat) projects to inf in the local
+                # azimuthal projection: its distance is NaN and reported as unknown.
+                with np.errstate(invalid="ignore"):
+                    dist = shapely.distance(area, geoms[outside])
                 vals = pd.Series([""] * len(geoms), dtype=object)
-                vals.iloc[outside] = [f"{d / 1000:.1f} km" for d in dist]
+                vals.iloc[outside] = [
+                    f"{d / 1000:.1f} km" if np.isfinite(d) else "很远" for d in dist
+                ]
                 add_rows(
                     layer,
                     outside,

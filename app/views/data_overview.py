@@ -20,9 +20,9 @@ COORDS = {
     "cgcs2000": "CGCS2000 经纬度（天地图、国土调查）",
     "gcj02": "GCJ-02（高德、腾讯地图坐标）",
     "bd09": "BD-09（百度地图坐标）",
-    "EPSG:4545": "CGCS2000 3度带 中央经线105°（EPSG:4545，同心县）",
-    "EPSG:4544": "CGCS2000 3度带 中央经线102°（EPSG:4544）",
-    "EPSG:4546": "CGCS2000 3度带 中央经线108°（EPSG:4546）",
+    "EPSG:4544": "CGCS2000 3度带 中央经线105°（EPSG:4544，同心县等宁夏中部）",
+    "EPSG:4543": "CGCS2000 3度带 中央经线102°（EPSG:4543）",
+    "EPSG:4545": "CGCS2000 3度带 中央经线108°（EPSG:4545，盐池县东部）",
 }
 TYPES = ["gpkg", "zip", "geojson", "json", "kml", "kmz", "xlsx", "csv", "gdb"]
 
@@ -146,7 +146,7 @@ with tab_upload:
                     Dataset(
                         layers=new.layers,
                         problems=(*loaded.problems, *new.problems),
-                        provenance={**dict(new.provenance), layer: loaded.provenance},
+                        provenance={**dict(new.provenance), layer: loaded.provenance.as_dict()},
                         name=new.name,
                         inputs=new.inputs,
                     )

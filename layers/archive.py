@@ -1,0 +1,382 @@
+"""Safe opening of zipped uploads (``.zip`` deliverables, ``.kmz``).
+
+Planning deliverables usually come zipped (a FileGDB folder, a set of shapefiles), and
+an upload is untrusted input. :func:`extract_zip` refuses, with an :class:`ArchiveError`
+saying which file, what and how to fix it:
+
+- members with absolute paths, drive letters or ``..`` that would land outside ``dest``
+  (path traversal, "zip slip");
+- symbolic-link members;
+- encrypted members (GapMap has no password to give);
+- more members, or more declared bytes, than the limits;
+- members whose compression ratio is over the limit (zip bombs);
+- members that turn out larger than they declared while extracting (the declared sizes
+  in a zip are not to be trusted; the actual bytes are counted as they are written);
+- corrupt archives and files that are not zips at all.
+
+Member names written by Chinese Windows without the UTF-8 flag are GBK; they are decoded
+as such instead of as the code page 437 the zip standard prescribes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from layers.errors import ArchiveError
+
+__all__ = [
+    "DEFAULT_MAX_FILES",
+    "DEFAULT_MAX_RATIO",
+    "DEFAULT_MAX_TOTAL_BYTES",
+    "check_zip",
+    "extract_zip",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOTAL_BYTES = 2 * 1024**3
+"""Largest total uncompressed size accepted (2 GiB): a county's layers are far smaller."""
+DEFAULT_MAX_FILES = 10_000
+"""Most members accepted; a FileGDB holds a few dozen files per feature class."""
+DEFAULT_MAX_RATIO = 200
+"""Highest uncompressed/compressed ratio accepted for a member; zip bombs reach ~1000."""
+
+_RATIO_MIN_BYTES = 1024 * 1024  # small members (a .cpg, an empty .dbf) compress absurdly well
+_CHUNK_BYTES = 1024 * 1024
+_ENCRYPTED_FLAG = 0x1
+_UTF8_FLAG = 0x800
+
+
+@dataclass(frozen=True)
+class _Member:
+    info: zipfile.ZipInfo
+    name: str  # decoded, with "/" separators
+    parts: tuple[str, ...]  # path parts below dest
+    is_dir: bool
+
+
+def _error(path: Path, en: str, zh: str, fix: str) -> ArchiveError:
+    return ArchiveError(f"{path.name}: {en}", zh=f"压缩文件 {path.name}：{zh}。{fix}")
+
+
+def _decoded_name(info: zipfile.ZipInfo) -> str:
+    """Return the member name, with GBK names from Chinese Windows decoded correctly."""
+    name = info.filename
+    if not info.flag_bits & _UTF8_FLAG:
+        try:
+            raw = name.encode("cp437")
+        except UnicodeEncodeError:
+            return name
+        for encoding in ("utf-8", "gbk"):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+    return name
+
+
+def _members(
+    path: Path, zf: zipfile.ZipFile, *, max_total_bytes: int, max_files: int, max_ratio: float
+) -> list[_Member]:
+    """Check every member's metadata; return them, or raise on the first refusal."""
+    infos = zf.infolist()
+    if len(infos) > max_files:
+        raise _error(
+            path,
+            f"holds {len(infos)} members, more than the limit of {max_files}",
+            f"包含 {len(infos)} 个文件，超过上限 {max_files} 个",
+            "请只压缩需要导入的图层文件",
+        )
+    declared = sum(i.file_size for i in infos)
+    if declared > max_total_bytes:
+        raise _error(
+            path,
+            f"would unpack to {declared:,} bytes, more than the limit of {max_total_bytes:,}",
+            f"解压后共 {declared:,} 字节，超过上限 {max_total_bytes:,} 字节",
+            "请只压缩需要导入的图层，或分成几个压缩包",
+        )
+    members: list[_Member] = []
+    for info in infos:
+        name = _decoded_name(info).replace("\\", "/")
+        if info.flag_bits & _ENCRYPTED_FLAG:
+            raise _error(
+                path,
+                f"member {name!r} is encrypted; GapMap cannot open password-protected archives",
+                f"其中的“{name}”已加密（设置了密码）",
+                "请解压后不设密码重新压缩，再导入",
+            )
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise _error(
+                path,
+                f"member {name!r} is a symbolic link; links are refused",
+                f"其中的“{name}”是符号链接，出于安全原因拒绝解压",
+                "请压缩实际文件而不是链接",
+            )
+        pure = PurePosixPath(name)
+        drive = len(name) >= 2 and name[1] == ":"
+        if pure.is_absolute() or drive or ".." in pure.parts or "\0" in name:
+            raise _error(
+                path,
+                f"member {name!r} would be written outside the extraction folder "
+                "(absolute path or '..'); the archive is refused",
+                f"其中的“{name}”路径指向解压目录之外（绝对路径或“..”），出于安全原因拒绝解压",
+                "请检查压缩包来源，用相对路径重新压缩",
+            )
+        parts = tuple(p for p in pure.parts if p not in ("", "."))
+        if not parts:
+            continue
+        size, packed = info.file_size, max(info.compress_size, 1)
+        if size >= _RATIO_MIN_BYTES and size / packed > max_ratio:
+            raise _error(
+                path,
+                f"member {name!r} has a compression ratio of {size / packed:.0f}:1, over the "
+                f"limit of {max_ratio:g}:1 (a zip bomb?)",
+                f"其中的“{name}”压缩比为 {size / packed:.0f}:1，超过上限 {max_ratio:g}:1，"
+                "疑似“压缩炸弹”",
+                "如确为正常数据，请解压后直接导入文件或 .gdb 文件夹",
+            )
+        members.append(_Member(info, name, parts, name.endswith("/") or info.is_dir()))
+    return members
+
+
+def _open(path: Path) -> zipfile.ZipFile:
+    if not path.exists():
+        raise ArchiveError(
+            f"file not found: {path}", zh=f"找不到文件：{path}。请检查路径和文件名是否正确"
+        )
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as err:
+        raise _error(
+            path,
+            f"is not a valid zip archive or is damaged ({err})",
+            "不是有效的 zip 压缩文件或已损坏",
+            "请重新下载或重新压缩（使用标准 zip 格式）后再导入",
+        ) from err
+    except OSError as err:
+        raise _error(
+            path,
+            f"cannot be read ({err})",
+            f"无法读取（{err}）",
+            "请确认文件未被其他程序占用、有读取权限",
+        ) from err
+
+
+def _stream(
+    path: Path,
+    zf: zipfile.ZipFile,
+    member: _Member,
+    *,
+    written_before: int,
+    max_total_bytes: int,
+    max_ratio: float,
+) -> Iterator[bytes]:
+    """Yield a member's bytes, counting them against the declared size and the limits."""
+    info = member.info
+    count = 0
+    try:
+        with zf.open(info) as src:
+            while chunk := src.read(_CHUNK_BYTES):
+                count += len(chunk)
+                if count > info.file_size:
+                    raise _error(
+                        path,
+                        f"member {member.name!r} unpacks to more than its declared "
+                        f"{info.file_size:,} bytes; the archive is refused",
+                        f"其中的“{member.name}”实际大小超过其声明的 {info.file_size:,} 字节，"
+                        "压缩包可能被篡改",
+                        "请检查压缩包来源并重新压缩",
+                    )
+                if written_before + count > max_total_bytes:
+                    raise _error(
+                        path,
+                        f"unpacks to more than the limit of {max_total_bytes:,} bytes",
+                        f"解压后超过上限 {max_total_bytes:,} 字节",
+                        "请只压缩需要导入的图层，或分成几个压缩包",
+                    )
+                if count >= _RATIO_MIN_BYTES and count / max(info.compress_size, 1) > max_ratio:
+                    raise _error(
+                        path,
+                        f"member {member.name!r} expands over {max_ratio:g}:1 (a zip bomb?)",
+                        f"其中的“{member.name}”压缩比超过 {max_ratio:g}:1，疑似“压缩炸弹”",
+                        "如确为正常数据，请解压后直接导入文件或 .gdb 文件夹",
+                    )
+                yield chunk
+    except ArchiveError:
+        raise
+    except RuntimeError as err:  # zipfile raises this for encryption it detects late
+        raise _error(
+            path,
+            f"member {member.name!r} cannot be read: {err}",
+            f"其中的“{member.name}”无法读取（可能已加密）",
+            "请解压后不设密码重新压缩，再导入",
+        ) from err
+    except NotImplementedError as err:
+        raise _error(
+            path,
+            f"member {member.name!r} uses an unsupported compression method ({err})",
+            f"其中的“{member.name}”使用了不支持的压缩方式",
+            "请用标准 zip（Deflate）格式重新压缩",
+        ) from err
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+        raise _error(
+            path,
+            f"member {member.name!r} is damaged ({err})",
+            f"其中的“{member.name}”已损坏",
+            "请重新下载或重新压缩后再导入",
+        ) from err
+
+
+def check_zip(
+    path: str | os.PathLike[str],
+    *,
+    max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    max_files: int = DEFAULT_MAX_FILES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> list[str]:
+    """Check a zip (or KMZ) without writing anything: metadata, then every member's bytes.
+
+    Parameters
+    ----------
+    path : path-like
+        The archive.
+    max_total_bytes, max_files, max_ratio
+        Limits, as in :func:`extract_zip`.
+
+    Returns
+    -------
+    list of str
+        Member names (decoded), directories excluded.
+
+    Raises
+    ------
+    ArchiveError
+        If the archive is missing, corrupt, or breaks any rule.
+    """
+    path = Path(path)
+    with _open(path) as zf:
+        members = _members(
+            path, zf, max_total_bytes=max_total_bytes, max_files=max_files, max_ratio=max_ratio
+        )
+        total = 0
+        for m in members:
+            if m.is_dir:
+                continue
+            for chunk in _stream(
+                path,
+                zf,
+                m,
+                written_before=total,
+                max_total_bytes=max_total_bytes,
+                max_ratio=max_ratio,
+            ):
+                total += len(chunk)
+    return [m.name for m in members if not m.is_dir]
+
+
+def extract_zip(
+    path: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    max_files: int = DEFAULT_MAX_FILES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> Path:
+    """Extract a zip (or KMZ) into ``dest`` safely; refuse anything suspicious.
+
+    Every member is checked before anything is written (paths, links, encryption,
+    declared sizes and ratios), then extracted in chunks while its actual size is
+    counted. If a check fails during extraction, everything written so far is removed.
+
+    Parameters
+    ----------
+    path : path-like
+        The archive.
+    dest : path-like
+        Folder to extract into; created if missing. Nothing is written outside it.
+    max_total_bytes : int
+        Largest total uncompressed size, bytes (default 2 GiB).
+    max_files : int
+        Most members (default 10,000).
+    max_ratio : float
+        Highest uncompressed/compressed ratio of a member of 1 MiB or more (default 200).
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``, resolved.
+
+    Raises
+    ------
+    ArchiveError
+        If the archive is missing, corrupt, or breaks any rule; the message says which
+        file, what, and how to fix it (``zh`` in Chinese).
+    """
+    path = Path(path)
+    root = Path(dest)
+    with _open(path) as zf:
+        members = _members(
+            path, zf, max_total_bytes=max_total_bytes, max_files=max_files, max_ratio=max_ratio
+        )
+        root.mkdir(parents=True, exist_ok=True)
+        root = root.resolve()
+        created: list[Path] = []
+        total = 0
+        try:
+            for m in members:
+                target = root.joinpath(*m.parts)
+                if not target.resolve().is_relative_to(root):  # belt and braces
+                    raise _error(
+                        path,
+                        f"member {m.name!r} would be written outside the extraction folder",
+                        f"其中的“{m.name}”路径指向解压目录之外，出于安全原因拒绝解压",
+                        "请检查压缩包来源，用相对路径重新压缩",
+                    )
+                for parent in reversed([target, *target.parents] if m.is_dir else target.parents):
+                    if parent == root or root not in parent.parents:
+                        continue
+                    if not parent.exists():
+                        parent.mkdir()
+                        created.append(parent)
+                if m.is_dir:
+                    continue
+                created.append(target)
+                try:
+                    with open(target, "wb") as out:
+                        for chunk in _stream(
+                            path,
+                            zf,
+                            m,
+                            written_before=total,
+                            max_total_bytes=max_total_bytes,
+                            max_ratio=max_ratio,
+                        ):
+                            out.write(chunk)
+                            total += len(chunk)
+                except ArchiveError:
+                    raise
+                except OSError as err:
+                    raise _error(
+                        path,
+                        f"member {m.name!r} cannot be written to {target} ({err})",
+                        f"其中的“{m.name}”无法解压到 {target}（{err}）",
+                        "请检查磁盘空间和文件夹权限，或压缩包中是否有同名的文件和文件夹",
+                    ) from err
+        except BaseException:
+            for p in reversed(created):
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+            raise
+    logger.info("extracted %s: %d members, %d bytes", path.name, len(members), total)
+    return root

@@ -1,0 +1,57 @@
+"""`python -m scripts.analyze`: outputs match the analyses; bad input writes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import pytest
+
+from layers import write_layers
+from tests.fixtures import tiny_county
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scripts.analyze", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_cli_writes_results_and_report(tmp_path):
+    out = tmp_path / "out"
+    proc = run("--data", str(tiny_county.PATH), "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    layers = [n for n, _ in pyogrio.list_layers(out / "results.gpkg")]
+    assert {"hard_road_villages", "hard_road_links", "service_isochrones", "clinic_townships",
+            "road_network_problems", "rollup_townships"} <= set(layers)  # fmt: skip
+    villages = pyogrio.read_dataframe(out / "results.gpkg", layer="hard_road_villages")
+    status = villages.set_index("id")["status"].to_dict()
+    assert status == {k: v[0] for k, v in tiny_county.EXPECTED_HARD_ROAD.items()}
+    sheets = pd.read_excel(out / "report.xlsx", sheet_name=None)
+    assert {"汇总", "乡镇汇总", "通硬化路", "一刻钟生活圈", "医疗-行政村", "参数设置"} <= set(
+        sheets
+    )
+    kpi = sheets["汇总"].set_index("指标")["现值"]
+    assert kpi["20户以上自然村通硬化路率"] == pytest.approx(60.0)
+    assert "households_min" in set(sheets["参数设置"]["参数"])
+    assert "20户以上自然村通硬化路率: 60%" in proc.stdout
+
+
+def test_cli_bad_input_stops_with_the_report_and_writes_nothing(tmp_path):
+    frames = tiny_county.build()
+    frames["natural_villages"].loc[0, "households"] = -1
+    bad = write_layers(tmp_path / "bad.gpkg", frames)
+    out = tmp_path / "out"
+    proc = run("--data", str(bad), "--out", str(out), "--quiet")
+    assert proc.returncode == 2
+    assert "常住户数" in proc.stderr and "nothing was written" in proc.stderr
+    assert not out.exists()
+
+
+def test_cli_missing_file(tmp_path):
+    proc = run("--data", str(tmp_path / "none.gpkg"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "找不到文件" in proc.stderr

@@ -64,9 +64,8 @@ def kpi_cards(county: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Non
             help=f"目标 {cmp} {row.target:g}{unit}。依据：{row.source}",
             border=True,
         )
-        col.caption(
-            ("✅ 达标" if row.met else "❌ 未达标") + f"（目标 {cmp} {row.target:g}{unit}）"
-        )
+        verdict = ":green[**达标**]" if row.met else ":red[**未达标**]"
+        col.caption(f"{verdict}（目标 {cmp} {row.target:g}{unit}）")
 
 
 def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

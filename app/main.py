@@ -11,20 +11,48 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, not the root
     sys.path.insert(0, str(ROOT))
 
-st.set_page_config(page_title="乡村短板一张图", page_icon="🗺️", layout="wide")
+st.set_page_config(page_title="乡村短板一张图", page_icon=":material/map:", layout="wide")
 
 VIEWS = ROOT / "app" / "views"
 pages = {
     "一张图": [
-        st.Page(VIEWS / "overview.py", title="总览", icon="📊", url_path="overview", default=True),
-        st.Page(VIEWS / "hard_road.py", title="通硬化路", icon="🛣️", url_path="hard-road"),
-        st.Page(VIEWS / "services.py", title="一刻钟生活圈", icon="🛒", url_path="services"),
-        st.Page(VIEWS / "clinics.py", title="医疗空白点", icon="🏥", url_path="clinics"),
-        st.Page(VIEWS / "village.py", title="一村一图", icon="🏘️", url_path="village"),
+        st.Page(
+            VIEWS / "overview.py",
+            title="总览",
+            icon=":material/dashboard:",
+            url_path="overview",
+            default=True,
+        ),
+        st.Page(
+            VIEWS / "hard_road.py",
+            title="通硬化路",
+            icon=":material/add_road:",
+            url_path="hard-road",
+        ),
+        st.Page(
+            VIEWS / "services.py",
+            title="一刻钟生活圈",
+            icon=":material/storefront:",
+            url_path="services",
+        ),
+        st.Page(
+            VIEWS / "clinics.py",
+            title="医疗空白点",
+            icon=":material/local_hospital:",
+            url_path="clinics",
+        ),
+        st.Page(
+            VIEWS / "village.py",
+            title="一村一图",
+            icon=":material/holiday_village:",
+            url_path="village",
+        ),
     ],
     "数据与导出": [
-        st.Page(VIEWS / "data_overview.py", title="数据", icon="🗂️", url_path="data"),
-        st.Page(VIEWS / "export.py", title="导出", icon="📦", url_path="export"),
+        st.Page(
+            VIEWS / "data_overview.py", title="数据", icon=":material/folder_open:", url_path="data"
+        ),
+        st.Page(VIEWS / "export.py", title="导出", icon=":material/download:", url_path="export"),
     ],
 }
 st.navigation(pages).run()

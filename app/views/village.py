@@ -39,9 +39,10 @@ code = st.selectbox(
 )
 sheet = village_sheet(ctx.dataset, a, code)
 st.subheader(f"{sheet.name} · {sheet.township}")
-cols = st.columns(len(sheet.facts))
-for col, (k, v) in zip(cols, sheet.facts.items(), strict=True):
-    col.markdown(f"**{k}**  \n{v}")
+facts = list(sheet.facts.items())
+for start in range(0, len(facts), 4):  # four per row: readable on a 1024-px tablet
+    for col, (k, v) in zip(st.columns(4), facts[start : start + 4], strict=False):
+        col.markdown(f"**{k}**  \n{v}")
 m = build_village_map(ctx.dataset, a, options=ctx.options, admin_village_code=code)
 show_map(m, key="village_map", height=520)
 st.markdown("**自然村检查**")

@@ -77,4 +77,6 @@ def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for col in out.columns:
         if out[col].dtype == bool:
             out[col] = out[col].map({True: "是", False: "否"})
+        elif pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(2)
     return out.rename(columns={c: COLUMN_ZH.get(c, c) for c in out.columns})

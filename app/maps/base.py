@@ -289,6 +289,8 @@ def geojson_layer(
         style_function=lambda f: {
             "color": f["properties"]["_color"],
             "weight": weight,
+            # An unfilled outline must not catch clicks meant for what lies inside it.
+            "fill": fill_opacity > 0,
             "fillOpacity": fill_opacity,
             "dashArray": dash,
         },

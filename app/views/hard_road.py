@@ -35,11 +35,18 @@ reasons = st.multiselect(
     present,
     format_func=REASON_ZH.get,
     key="hr_reasons",
+    placeholder="全部原因",
 )
-shown = villages[villages["status"] != "connected"]
+below = st.checkbox("同时列出不足20户和规划搬迁撤并的自然村", key="hr_below")
+shown = (
+    villages[villages["status"] == "not_connected"]
+    if not below
+    else villages[villages["status"] != "connected"]
+)
 if reasons:
     shown = shown[shown["reason"].isin(reasons)]
 shown = shown.sort_values(["cost_wan", "households"], ascending=False)
+map_slot = st.container()  # the map comes first on screen, but needs the table's selection
 st.subheader(f"问题自然村（{len(shown)} 个；在表格中选中行，地图定位到该村）")
 table = zh_table(
     shown,
@@ -74,7 +81,8 @@ m = build_hard_road_map(
     reasons=tuple(reasons) or None,
     focus_ids=picked,
 )
-show_map(m, key="hard_road_map")
+with map_slot:
+    show_map(m, key="hard_road_map")
 st.download_button(
     "下载问题自然村（CSV）",
     table.to_csv(index=False).encode("utf-8-sig"),

@@ -26,7 +26,11 @@ c1.metric("移民安置区", len(units), border=True)
 c2.metric("达标", int(units["ok"].sum()), border=True)
 c3.metric("未达标安置人口", f"{int(units.loc[~units['ok'], 'population'].sum()):,}", border=True)
 kinds = st.multiselect(
-    "显示的设施类别", list(ss.required_kinds), default=list(ss.required_kinds), key="sv_kinds"
+    "显示的设施类别",
+    list(ss.required_kinds),
+    default=list(ss.required_kinds),
+    key="sv_kinds",
+    placeholder="选择设施类别",
 )
 m = build_services_map(
     ctx.dataset, a, options=ctx.options, scope=ctx.scope, kinds=tuple(kinds) or None

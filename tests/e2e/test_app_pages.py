@@ -1,0 +1,131 @@
+"""Every page in Debian's headless Chromium: maps draw features, online and offline, on tablets.
+
+Screenshots go to test-artifacts/ (the CI keeps them); README shows a few copied to docs/.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS, ROOT, block_remote, wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+MAP_PAGES = ["overview", "hard-road", "services", "clinics", "village"]
+# The default page (总览) is served at the root; the others at their url_path.
+URL = {"overview": ""}
+MAP_FRAME = "iframe[title*='st_folium']"
+
+
+def _open(browser, url: str, *, width: int, height: int, offline: bool):
+    page = browser.new_page(viewport={"width": width, "height": height}, has_touch=True)
+    blocked = block_remote(page) if offline else []
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    t0 = time.perf_counter()
+    page.goto(url)
+    wait_for_app(page, timeout_ms=120_000)
+    return page, blocked, errors, t0
+
+
+def _map_features(page, *, timeout_ms: int = 60_000) -> dict[str, int]:
+    frame = page.frame_locator(MAP_FRAME).first
+    frame.locator(".leaflet-container").wait_for(timeout=timeout_ms)
+    frame.locator("path.leaflet-interactive").first.wait_for(timeout=timeout_ms)
+    return {
+        "paths": frame.locator("path.leaflet-interactive").count(),
+        "legend": frame.locator(".gapmap-legend").count(),
+        "locate": frame.locator(".leaflet-control-locate").count(),
+        "scale": frame.locator(".leaflet-control-scale").count(),
+    }
+
+
+def _overflow(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+@pytest.mark.parametrize("slug", MAP_PAGES)
+def test_map_page_draws_offline_on_a_tablet(app_url, browser, slug):
+    page, blocked, errors, t0 = _open(
+        browser, f"{app_url}/{URL.get(slug, slug)}", width=1366, height=1024, offline=True
+    )
+    found = _map_features(page)
+    elapsed = time.perf_counter() - t0
+    assert found["paths"] > 0, found
+    assert found["legend"] == 1 and found["locate"] == 1 and found["scale"] == 1, found
+    assert _overflow(page) <= 0
+    page.screenshot(path=ARTIFACTS / f"{slug}_1366x1024_offline.png")
+    (ARTIFACTS / f"{slug}_render_s.txt").write_text(f"{elapsed:.2f}\n")
+    assert errors == []
+    assert all("127.0.0.1" not in u for u in blocked)
+    page.close()
+
+
+@pytest.mark.parametrize("slug", ["overview", "village", "data", "export"])
+def test_small_tablet_layout_does_not_overflow(app_url, browser, slug):
+    page, _, errors, _ = _open(
+        browser, f"{app_url}/{URL.get(slug, slug)}", width=1024, height=768, offline=True
+    )
+    if slug in MAP_PAGES:
+        assert _map_features(page)["paths"] > 0
+    else:
+        page.locator(
+            "[data-testid='stDataFrame'], [data-testid='stDownloadButton']"
+        ).first.wait_for(timeout=60_000)
+    assert _overflow(page) <= 0
+    page.screenshot(path=ARTIFACTS / f"{slug}_1024x768_offline.png", full_page=True)
+    assert errors == []
+    page.close()
+
+
+def test_click_a_township_drills_down(app_url, browser):
+    from layers.dataset import read_dataset
+
+    tw = read_dataset(ROOT / "data" / "demo" / "tongxin.gpkg")["townships"]
+    target = tw.iloc[0]
+    inside = target.geometry.representative_point()
+    page, _, errors, _ = _open(browser, f"{app_url}/", width=1366, height=1024, offline=True)
+    _map_features(page)
+    title = page.locator("h1").first.inner_text()
+    assert target["name"] not in title
+    # Where the point inside the township is on screen: Leaflet's own projection, in the frame.
+    frame = next(
+        f for f in page.frames if "st_folium" in (f.name or "") or f.url.count("component")
+    )
+    xy = frame.evaluate(
+        "([lat, lon]) => { const p = window.map.latLngToContainerPoint([lat, lon]);"
+        " const r = window.map.getContainer().getBoundingClientRect();"
+        " return [p.x + r.left, p.y + r.top]; }",
+        [inside.y, inside.x],
+    )
+    box = page.locator(MAP_FRAME).first.bounding_box()
+    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    page.wait_for_function(
+        "name => [...document.querySelectorAll('h1')].some(h => h.innerText.includes(name))",
+        arg=target["name"],
+        timeout=60_000,
+    )
+    wait_for_app(page)
+    page.screenshot(path=ARTIFACTS / "overview_drilldown.png")
+    assert errors == []
+    page.close()
+
+
+def test_map_draws_online_with_remote_tiles_allowed(app_url, browser):
+    page, _, errors, _ = _open(
+        browser, f"{app_url}/hard-road", width=1366, height=1024, offline=False
+    )
+    assert _map_features(page)["paths"] > 0
+    page.screenshot(path=ARTIFACTS / "hard-road_online.png")
+    assert errors == []
+    page.close()
+
+
+def test_data_page_validation_report(app_url, browser):
+    page, _, errors, _ = _open(browser, f"{app_url}/data", width=1366, height=1024, offline=True)
+    page.get_by_text("全部图层通过检查").wait_for(timeout=60_000)
+    page.screenshot(path=ARTIFACTS / "data_1366x1024.png", full_page=True)
+    assert errors == []
+    page.close()

@@ -1,0 +1,126 @@
+"""Every app page runs under Streamlit's AppTest on the shipped demo county, widgets work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+VIEWS = ROOT / "app" / "views"
+TIMEOUT = 180
+
+
+def _table(at: AppTest, column: str):
+    """The first data frame on the page with ``column`` (AppTest does not expose their keys)."""
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no table with column {column!r}")
+
+
+def _page(name: str) -> AppTest:
+    at = AppTest.from_file(str(VIEWS / f"{name}.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_data_page_lists_demo_layers_and_passes_validation():
+    at = _page("data_overview")
+    table = _table(at, "图层名")
+    assert set(table["图层名"]) >= {
+        "county",
+        "townships",
+        "admin_villages",
+        "natural_villages",
+        "relocation_sites",
+        "roads",
+        "clinics",
+        "service_points",
+    }
+    assert at.success and "全部图层通过检查" in at.success[0].value
+    assert at.get("file_uploader")  # county data and draft plan uploads
+
+
+def _township_codes() -> list[str]:
+    from layers.dataset import read_dataset
+
+    return sorted(read_dataset(ROOT / "data/demo/tongxin.gpkg")["townships"]["code"])
+
+
+def test_overview_kpis_and_drill_down_to_a_township():
+    at = _page("overview")
+    labels = [m.label for m in at.metric]
+    assert "20户以上自然村通硬化路率" in labels
+    assert "移民安置区一刻钟便民生活服务圈达标率" in labels
+    assert len(_table(at, "问题数")) == 11
+    codes = _township_codes()
+    # A click on the township map sets pending_township and reruns (app.state.drill_down).
+    at.session_state["pending_township"] = codes[0]
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="township").value == codes[0]
+    assert len(_table(at, "问题数")) == 1
+    assert _table(at, "卫生室状态").shape[0] >= 1
+    # and the sidebar select box drills down the same way
+    at.sidebar.selectbox(key="township").set_value(codes[1]).run()
+    assert not at.exception
+    assert _table(at, "问题数").iloc[0]["代码"] == codes[1]
+
+
+def test_hard_road_page_filters_by_reason():
+    at = _page("hard_road")
+    table = _table(at, "户数")
+    assert len(table) > 0
+    at.multiselect(key="hr_reasons").set_value(["only_unpaved"]).run()
+    assert not at.exception
+    filtered = _table(at, "户数")
+    assert 0 < len(filtered) < len(table)
+    assert set(filtered["原因"]) == {"仅有砂石/土路连接"}
+
+
+def test_services_page_lists_every_relocation_site():
+    at = _page("services")
+    from layers.dataset import read_dataset
+
+    n_sites = len(read_dataset(ROOT / "data/demo/tongxin.gpkg")["relocation_sites"])
+    assert len(_table(at, "药店(分钟)")) == n_sites
+    at.multiselect(key="sv_kinds").set_value(["药店"]).run()
+    assert not at.exception
+
+
+def test_clinics_page_shows_blank_spots():
+    at = _page("clinics")
+    assert len(_table(at, "应配医生数")) > 0
+    assert any(m.label == "空白行政村" for m in at.metric)
+
+
+def test_village_sheet_search_and_download():
+    at = _page("village")
+    box = at.selectbox(key="village_code")
+    assert len(box.options) >= 100  # every admin village of the county
+    at.text_input(key="village_query").input("640324").run()
+    assert not at.exception
+    first = at.selectbox(key="village_code").value
+    assert first.startswith("640324")
+    assert _table(at, "户数").shape[0] >= 1
+    assert at.get("download_button")
+
+
+def test_export_page_offers_three_downloads():
+    at = _page("export")
+    labels = [b.label for b in at.get("download_button")]
+    assert any("results.gpkg" in x for x in labels)
+    assert any("report.xlsx" in x for x in labels)
+    assert any("离线地图包" in x for x in labels)
+
+
+@pytest.mark.parametrize("page", ["overview", "hard_road", "services", "clinics", "village"])
+def test_pages_render_with_tianditu_basemap(page, monkeypatch):
+    monkeypatch.setenv("TIANDITU_KEY", "test-key")
+    at = AppTest.from_file(str(VIEWS / f"{page}.py"), default_timeout=TIMEOUT)
+    at.session_state["basemap"] = "tianditu"
+    at.run()
+    assert not at.exception

@@ -33,6 +33,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
 from scipy.sparse import csgraph
 
 from geo.network import AugmentedGraph, RoadGraph, shortest_from, snap
@@ -119,6 +120,18 @@ def _walk(pred: np.ndarray, start: int) -> list[int]:
     return nodes
 
 
+def _joined_to(graph: RoadGraph, mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Edges in ``mask`` whose connected component (over ``mask`` edges) holds a seed edge."""
+    u = graph.edges["u"].to_numpy()[mask]
+    v = graph.edges["v"].to_numpy()[mask]
+    n = graph.n_nodes
+    adj = sparse.coo_array((np.ones(len(u)), (u, v)), shape=(n, n)).tocsr()
+    _, comp = csgraph.connected_components(adj, directed=False)
+    seed_nodes = graph.edges["u"].to_numpy()[seeds & mask]
+    joined = np.isin(comp, np.unique(comp[seed_nodes]))
+    return mask & joined[graph.edges["u"].to_numpy()]
+
+
 def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> HardRoadResult:
     """Check 20户以上自然村通硬化路 for every natural village.
 
@@ -145,7 +158,14 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     trunk = graph.edge_mask(surfaces=hr.hard_surfaces, classes=hr.trunk_classes)
 
     snap_any = snap(graph, villages.geometry, max_m=net.snap_max_m, edge_mask=existing)
-    snap_hard = snap(graph, villages.geometry, max_m=net.snap_max_m, edge_mask=hard)
+    # A village reaches the hard network through the nearest hard road that is itself
+    # joined to the trunk: a closer hard spur cut off from it must not hide that road.
+    snap_hard = snap(
+        graph,
+        villages.geometry,
+        max_m=net.snap_max_m,
+        edge_mask=hard & _joined_to(graph, hard, trunk),
+    )
     both = pd.concat([snap_hard, snap_any], ignore_index=True)
     aug = graph.with_points(both)
     node_hard, node_any = aug.point_node[:n], aug.point_node[n:]

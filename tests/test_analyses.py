@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 
 from geo.clinics import clinic_gaps
@@ -157,3 +159,21 @@ def test_rollup_by_hand(ctx, hard, services, clinics):
     assert tw.loc["640399100", "hr_new_km"] == pytest.approx(2.0)
     assert r.townships["code"].iloc[0] == "640399200"  # most problems first
     assert not r.county["met"].any()
+
+
+def test_a_closer_cut_off_hard_spur_does_not_hide_the_connected_road(ctx):
+    """NV09 is 100 m from the trunk; a cement spur joined to nothing lies only 40 m away."""
+    dataset, _, settings = ctx
+    roads = dataset["roads"]
+    spur = roads.iloc[[0]].copy()
+    spur["id"] = "SPUR"
+    spur["road_class"] = "村道"
+    spur["surface"] = "水泥"
+    spur = spur.set_geometry(
+        gpd.GeoSeries([tc._line((1450, 4140), (1550, 4140))], crs=tc.METRIC_EPSG).to_crs(4326)
+    )
+    with_spur = dataset.replace_layers(roads=pd.concat([roads, spur], ignore_index=True))
+    graph = build_graph(with_spur["roads"])
+    v = hard_road_access(with_spur, graph, settings).villages.set_index("id")
+    assert v.loc["NV09", "status"] == "connected"
+    assert v.loc["NV09", "trunk_dist_m"] == pytest.approx(0.0, abs=1e-6)

@@ -29,6 +29,7 @@ __all__ = [
     "MapOptions",
     "add_legend",
     "base_map",
+    "cross_layer",
     "finish_map",
     "geojson_layer",
     "point_layer",
@@ -104,6 +105,8 @@ def base_map(bounds: Sequence[float], options: MapOptions) -> folium.Map:
         control_scale=False,  # a metric-only scale bar is added by finish_map
         prefer_canvas=False,
         max_zoom=18,
+        zoom_snap=0.25,  # fit the county snugly on a tablet, not at the next whole zoom
+        zoom_delta=0.5,
     )
     m.options["maxZoom"] = 18  # MarkerCluster needs it when tiles=None
     specs: dict[str, dict[str, object]] = {
@@ -302,6 +305,40 @@ def geojson_layer(
         if fields
         else None,
     ).add_to(group)
+    return group
+
+
+def cross_layer(
+    frame: gpd.GeoDataFrame,
+    *,
+    name: str,
+    labels: dict[str, str],
+    color: str,
+    size_px: int = 14,
+    show: bool = True,
+) -> folium.FeatureGroup:
+    """Health facilities as a white square with a coloured cross (pure CSS, works offline)."""
+    group = folium.FeatureGroup(name=name, show=show)
+    if frame.empty:
+        return group
+    out = _display_frame(frame, list(labels))
+    html_icon = (
+        f"<div style='width:{size_px}px;height:{size_px}px;background:#fff;"
+        f"border:1.5px solid {color};border-radius:2px;color:{color};font:bold "
+        f"{size_px}px/{size_px - 2}px sans-serif;text-align:center'>+</div>"
+    )
+    for row, geom in zip(out.itertuples(index=False), frame.geometry, strict=True):
+        p = geom.representative_point()
+        folium.Marker(
+            [p.y, p.x],
+            icon=folium.DivIcon(
+                html=html_icon,
+                icon_size=(size_px, size_px),
+                icon_anchor=(size_px // 2, size_px // 2),
+            ),
+            tooltip=str(getattr(row, "name", "")),
+            popup=folium.Popup(popup_table(pd.Series(row._asdict()), labels), max_width=320),
+        ).add_to(group)
     return group
 
 

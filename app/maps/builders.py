@@ -19,6 +19,7 @@ from app.maps.base import (
     LegendItem,
     MapOptions,
     base_map,
+    cross_layer,
     finish_map,
     geojson_layer,
     point_layer,
@@ -65,7 +66,8 @@ KIND_COLORS = {
     "物流配送站点": "#00838f",
     "其他": "#757575",
 }
-CLINIC_COLORS = {"卫生院": "#b71c1c", "卫生室": "#e57373", "其他": "#9e9e9e"}
+CLINIC_COLORS = {"卫生院": "#b71c1c", "卫生室": "#c2185b", "其他": "#9e9e9e"}
+TIME_COLORS = ("#1a9850", "#a6d96a", "#fdae61", "#7b3294")  # near → far (far is purple)
 PROBLEM_STEPS = ((0, "#e8f5e9"), (1, "#fff3e0"), (5, "#ffcc80"), (10, "#fb8c00"), (20, "#d84315"))
 
 
@@ -471,10 +473,10 @@ def build_clinics_map(
     ).add_to(m)
     limit = cs.clinic_max_time_min
     t = villages["clinic_min"]
-    v_colors = pd.Series("#1b5e20", index=villages.index)
-    v_colors[t > limit / 2] = "#7cb342"
-    v_colors[t > limit] = "#ff7043"
-    v_colors[t > 2 * limit] = "#b71c1c"
+    v_colors = pd.Series(TIME_COLORS[0], index=villages.index)
+    v_colors[t > limit / 2] = TIME_COLORS[1]
+    v_colors[t > limit] = TIME_COLORS[2]
+    v_colors[t > 2 * limit] = TIME_COLORS[3]
     point_layer(
         villages,
         name="自然村（到卫生室时间）",
@@ -491,24 +493,24 @@ def build_clinics_map(
     clinics = dataset["clinics"]
     for kind in ("卫生院", "卫生室"):
         part = scope.select(clinics[clinics["kind"] == kind])
-        point_layer(
+        cross_layer(
             part,
             name=kind,
             labels={"name": "名称", "kind": "类别", "doctors": "医生数"},
             color=CLINIC_COLORS[kind],
-            radius_px=7 if kind == "卫生院" else 5,
+            size_px=16 if kind == "卫生院" else 12,
         ).add_to(m)
     legend = [
-        LegendItem(CLINIC_COLORS["卫生院"], "卫生院"),
-        LegendItem(CLINIC_COLORS["卫生室"], "卫生室"),
+        LegendItem(CLINIC_COLORS["卫生院"], "卫生院（＋ 方框）", "square"),
+        LegendItem(CLINIC_COLORS["卫生室"], "卫生室（＋ 方框）", "square"),
         LegendItem("#d32f2f", "行政村无卫生室"),
         LegendItem("#f57c00", "卫生室无医生"),
         LegendItem("#fbc02d", "村医不足"),
         LegendItem("#b71c1c", "无卫生院乡镇", "square"),
-        LegendItem("#1b5e20", f"到卫生室 ≤ {limit / 2:g} 分钟"),
-        LegendItem("#7cb342", f"{limit / 2:g}–{limit:g} 分钟"),
-        LegendItem("#ff7043", f"{limit:g}–{2 * limit:g} 分钟"),
-        LegendItem("#b71c1c", f"> {2 * limit:g} 分钟"),
+        LegendItem(TIME_COLORS[0], f"到卫生室 ≤ {limit / 2:g} 分钟"),
+        LegendItem(TIME_COLORS[1], f"{limit / 2:g}–{limit:g} 分钟"),
+        LegendItem(TIME_COLORS[2], f"{limit:g}–{2 * limit:g} 分钟"),
+        LegendItem(TIME_COLORS[3], f"> {2 * limit:g} 分钟"),
     ]
     return finish_map(m, legend, title="医疗卫生空白点")
 

@@ -19,6 +19,7 @@ import folium.plugins
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from branca.element import MacroElement, Template
 
 from app.maps.assets import use_local_assets
@@ -161,7 +162,7 @@ _LEGEND_CSS = """
 .leaflet-container{background:#f2efe9}
 .gapmap-legend{background:rgba(255,255,255,.94);padding:8px 10px;border-radius:6px;
  box-shadow:0 1px 4px rgba(0,0,0,.35);font:14px/1.45 'Noto Sans CJK SC','Noto Sans SC',
- 'Microsoft YaHei','PingFang SC',sans-serif;color:#222;max-height:40vh;overflow:auto}
+ 'Microsoft YaHei','PingFang SC',sans-serif;color:#222;max-height:75vh;overflow:auto}
 .gapmap-legend .t{font-weight:600;margin-bottom:4px}
 .gapmap-legend .r{display:flex;align-items:center;gap:6px;white-space:nowrap}
 .gapmap-legend .c{display:inline-block;width:12px;height:12px;border-radius:50%;
@@ -224,9 +225,16 @@ def add_legend(m: folium.Map, items: Iterable[LegendItem], *, title: str = "") -
     m.add_child(_Legend(list(items), title))
 
 
+DISPLAY_GRID_DEG = 1e-5
+"""Coordinates sent to the browser are rounded to this grid (about 1 m): half the bytes."""
+
+
 def _display_frame(frame: gpd.GeoDataFrame, fields: Sequence[str]) -> gpd.GeoDataFrame:
     keep = [c for c in fields if c in frame.columns]
     out = frame[[*keep, "geometry"]].copy()
+    out["geometry"] = shapely.set_precision(
+        out.geometry.to_numpy(), DISPLAY_GRID_DEG, mode="pointwise"
+    )
     for col in keep:
         series = out[col]
         if pd.api.types.is_bool_dtype(series):

@@ -135,7 +135,22 @@ def _outlines(m: folium.Map, dataset: Dataset, options: MapOptions) -> None:
     ).add_to(m)
 
 
-def _road_layers(m: folium.Map, roads: gpd.GeoDataFrame, *, show: bool = True) -> None:
+ROAD_SIMPLIFY_M = 10.0
+"""Road lines are simplified by this much for display (invisible below street zoom)."""
+
+
+def _road_layers(
+    m: folium.Map,
+    roads: gpd.GeoDataFrame,
+    *,
+    show: bool = True,
+    bounds: tuple[float, ...] | None = None,
+) -> None:
+    """Roads by surface; only those crossing ``bounds`` (padded 2 km) are sent."""
+    if bounds is not None:
+        minx, miny, maxx, maxy = bounds
+        pad = 0.02
+        roads = roads.cx[minx - pad : maxx + pad, miny - pad : maxy + pad]
     hard = roads["surface"].isin(["沥青", "水泥"]) & (roads["status"] == "现状")
     planned = roads["status"] == "规划"
     labels = {
@@ -153,6 +168,7 @@ def _road_layers(m: folium.Map, roads: gpd.GeoDataFrame, *, show: bool = True) -
         color=ROAD_COLORS["hard"],
         weight=1.6,
         show=show,
+        simplify_m=ROAD_SIMPLIFY_M,
     ).add_to(m)
     geojson_layer(
         roads[~hard & ~planned],
@@ -162,6 +178,7 @@ def _road_layers(m: folium.Map, roads: gpd.GeoDataFrame, *, show: bool = True) -
         weight=1.6,
         dash="5 4",
         show=show,
+        simplify_m=ROAD_SIMPLIFY_M,
     ).add_to(m)
     if planned.any():
         geojson_layer(
@@ -172,6 +189,7 @@ def _road_layers(m: folium.Map, roads: gpd.GeoDataFrame, *, show: bool = True) -
             weight=2.2,
             dash="8 5",
             show=show,
+            simplify_m=ROAD_SIMPLIFY_M,
         ).add_to(m)
 
 
@@ -260,13 +278,13 @@ def build_hard_road_map(
     links = assessment.hard_road.links
     links = links[links["village_id"].isin(villages["id"])].copy()
     focus = villages[villages["id"].isin(focus_ids)]
-    if focus.empty:
-        m = base_map(_bounds(dataset, scope, villages), options)
-    else:
+    view = _bounds(dataset, scope, villages)
+    if not focus.empty:
         minx, miny, maxx, maxy = pd.concat([focus.geometry, links.geometry]).total_bounds
-        m = base_map((minx - 0.01, miny - 0.01, maxx + 0.01, maxy + 0.01), options)
+        view = (minx - 0.01, miny - 0.01, maxx + 0.01, maxy + 0.01)
+    m = base_map(view, options)
     _outlines(m, dataset, options)
-    _road_layers(m, dataset["roads"])
+    _road_layers(m, dataset["roads"], bounds=None if scope == Scope() else view)
     if not focus.empty:
         group = folium.FeatureGroup(name="表格中选中的自然村")
         for row in focus.itertuples():
@@ -340,9 +358,10 @@ def build_services_map(
     settings = assessment.settings.services
     kinds = kinds or settings.required_kinds
     units = scope.select(assessment.services.units).copy()
-    m = base_map(_bounds(dataset, scope, units), options)
+    view = _bounds(dataset, scope, units)
+    m = base_map(view, options)
     _outlines(m, dataset, options)
-    _road_layers(m, dataset["roads"], show=False)
+    _road_layers(m, dataset["roads"], show=False, bounds=None if scope == Scope() else view)
     iso = assessment.isochrones
     iso = iso[iso["unit_id"].isin(units["unit_id"])]
     geojson_layer(
@@ -525,9 +544,10 @@ def build_village_map(
     hr = hr.merge(cl, on="id", how="left")
     av = dataset["admin_villages"]
     av = av[av["code"] == admin_village_code]
-    m = base_map(_bounds(dataset, scope, hr, av), options)
+    view = _bounds(dataset, scope, hr, av)
+    m = base_map(view, options)
     _outlines(m, dataset, options)
-    _road_layers(m, dataset["roads"])
+    _road_layers(m, dataset["roads"], bounds=view)
     links = assessment.hard_road.links
     links = links[links["village_id"].isin(hr["id"])].copy()
     if not links.empty:

@@ -129,3 +129,29 @@ def test_data_page_validation_report(app_url, browser):
     page.screenshot(path=ARTIFACTS / "data_1366x1024.png", full_page=True)
     assert errors == []
     page.close()
+
+
+def test_page_switch_render_times(app_url, browser):
+    """Time from a sidebar click to a drawn map, data already cached (the ≤ 2 s target)."""
+    page, _, errors, _ = _open(browser, f"{app_url}/", width=1366, height=1024, offline=True)
+    _map_features(page)
+    times = {}
+    pages = [
+        ("通硬化路", "hard-road"),
+        ("一刻钟生活圈", "services"),
+        ("医疗空白点", "clinics"),
+        ("一村一图", "village"),
+        ("总览", "overview"),
+    ]
+    for title, slug in pages:
+        t0 = time.perf_counter()
+        page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+        page.wait_for_url(f"**/{URL.get(slug, slug)}", timeout=30_000)
+        wait_for_app(page)
+        _map_features(page)
+        times[slug] = time.perf_counter() - t0
+    (ARTIFACTS / "page_switch_s.txt").write_text(
+        "".join(f"{k} {v:.2f}\n" for k, v in times.items())
+    )
+    assert errors == []
+    page.close()

@@ -10,6 +10,7 @@ import pandas as pd
 
 from app.components import zh_table
 from app.maps.assets import self_contained_html
+from app.maps.builders import CLINIC_STATUS_ZH
 from geo.assessment import Assessment
 from layers.dataset import Dataset
 
@@ -36,14 +37,6 @@ def village_sheet(dataset: Dataset, a: Assessment, code: str) -> VillageSheet:
     cl = a.clinics.admin_villages.set_index("code").loc[code]
     roll = a.rollup.admin_villages.set_index("code")
     problems = int(roll.loc[code, "problems"]) if code in roll.index else 0
-    status_zh = {
-        "ok": "达标",
-        "no_clinic": "无卫生室",
-        "no_doctor": "卫生室无医生",
-        "short_of_doctors": "村医不足",
-        "exempt_host": "豁免（卫生院所在村）",
-        "exempt_shared": "豁免（联合设置）",
-    }
     hr = a.hard_road.villages
     hr = hr[hr["admin_village_code"] == code]
     target = hr[hr["scope"] == "target"]
@@ -54,7 +47,7 @@ def village_sheet(dataset: Dataset, a: Assessment, code: str) -> VillageSheet:
         "人口": f"{int(av['population']):,}" if pd.notna(av.get("population")) else "—",
         "问题数": str(problems),
         "20户以上自然村通硬化路": f"{int(target['connected'].sum())}/{len(target)}",
-        "卫生室": f"{status_zh.get(cl['status'], cl['status'])}"
+        "卫生室": f"{CLINIC_STATUS_ZH.get(cl['status'], cl['status'])}"
         f"（卫生室 {int(cl['n_clinics'])} 个，村医 {int(cl['doctors'])} 名）",
     }
     nv = hr.merge(

@@ -193,6 +193,39 @@ def _road_layers(
         ).add_to(m)
 
 
+LINK_COLORS = {"harden": "#ef6c00", "new": "#d32f2f"}
+LINK_KIND_ZH = {"harden": "路面硬化", "new": "新建道路"}
+CLINIC_STATUS_ZH = {
+    "ok": "达标",
+    "no_clinic": "无卫生室",
+    "no_doctor": "卫生室无医生",
+    "short_of_doctors": "村医不足",
+    "exempt_host": "豁免（卫生院所在村）",
+    "exempt_shared": "豁免（联合设置）",
+}
+
+
+def _links_layer(m: folium.Map, links: gpd.GeoDataFrame) -> None:
+    """The missing links of 通硬化路 (to pave or to build), with km and cost in the popup."""
+    if links.empty:
+        return
+    links = links.assign(kind_zh=links["kind"].map(LINK_KIND_ZH))
+    geojson_layer(
+        links,
+        name="缺失路段（需硬化/新建）",
+        labels={
+            "village_id": "自然村编号",
+            "kind_zh": "类别",
+            "length_km": "长度(公里)",
+            "cost_wan": "估算投资(万元)",
+            "road_ids": "涉及道路",
+        },
+        color=links["kind"].map(LINK_COLORS),
+        weight=4,
+        tooltip_field="kind_zh",
+    ).add_to(m)
+
+
 ROAD_LEGEND = [
     LegendItem(ROAD_COLORS["hard"], "硬化道路（沥青/水泥）", "line"),
     LegendItem(ROAD_COLORS["unpaved"], "砂石/土路", "line"),
@@ -297,23 +330,7 @@ def build_hard_road_map(
                 tooltip=str(row.name),
             ).add_to(group)
         group.add_to(m)
-    if not links.empty:
-        links["kind_zh"] = links["kind"].map({"harden": "路面硬化", "new": "新建道路"})
-        geojson_layer(
-            links,
-            name="缺失路段（需硬化/新建）",
-            labels={
-                "village_id": "自然村编号",
-                "kind_zh": "类别",
-                "length_km": "长度(公里)",
-                "cost_wan": "估算投资(万元)",
-                "road_ids": "涉及道路",
-            },
-            color=links["kind"].map({"harden": "#ef6c00", "new": "#d32f2f"}),
-            weight=4,
-            dash=None,
-            tooltip_field="kind_zh",
-        ).add_to(m)
+    _links_layer(m, links)
     villages["status_zh"] = villages["status"].map(HARD_ROAD_LABELS)
     villages["reason_zh"] = villages["reason"].map(REASON_ZH).fillna("")
     labels = {
@@ -461,15 +478,7 @@ def build_clinics_map(
         simplify_m=options.simplify_m,
     ).add_to(m)
     av = scope.select(assessment.clinics.admin_villages, field="township_code").copy()
-    status_zh = {
-        "ok": "达标",
-        "no_clinic": "无卫生室",
-        "no_doctor": "卫生室无医生",
-        "short_of_doctors": "村医不足",
-        "exempt_host": "豁免（卫生院所在村）",
-        "exempt_shared": "豁免（联合设置）",
-    }
-    av["status_zh"] = av["status"].map(status_zh).fillna(av["status"])
+    av["status_zh"] = av["status"].map(CLINIC_STATUS_ZH).fillna(av["status"])
     av_colors = (
         av["status"]
         .map({"no_clinic": "#d32f2f", "no_doctor": "#f57c00", "short_of_doctors": "#fbc02d"})
@@ -550,16 +559,7 @@ def build_village_map(
     _road_layers(m, dataset["roads"], bounds=view)
     links = assessment.hard_road.links
     links = links[links["village_id"].isin(hr["id"])].copy()
-    if not links.empty:
-        links["kind_zh"] = links["kind"].map({"harden": "路面硬化", "new": "新建道路"})
-        geojson_layer(
-            links,
-            name="缺失路段",
-            labels={"kind_zh": "类别", "length_km": "长度(公里)", "cost_wan": "投资(万元)"},
-            color=links["kind"].map({"harden": "#ef6c00", "new": "#d32f2f"}),
-            weight=4,
-            tooltip_field="kind_zh",
-        ).add_to(m)
+    _links_layer(m, links)
     hr["status_zh"] = hr["status"].map(HARD_ROAD_LABELS)
     point_layer(
         hr,
@@ -614,22 +614,8 @@ def build_package_map(
     hr = assessment.hard_road.villages.copy()
     hr["status_zh"] = hr["status"].map(HARD_ROAD_LABELS)
     hr["reason_zh"] = hr["reason"].map(REASON_ZH).fillna("")
-    links = assessment.hard_road.links.copy()
-    if not links.empty:
-        links["kind_zh"] = links["kind"].map({"harden": "路面硬化", "new": "新建道路"})
-        geojson_layer(
-            links,
-            name="缺失路段",
-            labels={
-                "village_id": "自然村",
-                "kind_zh": "类别",
-                "length_km": "长度(公里)",
-                "cost_wan": "投资(万元)",
-            },
-            color=links["kind"].map({"harden": "#ef6c00", "new": "#d32f2f"}),
-            weight=4,
-            tooltip_field="kind_zh",
-        ).add_to(m)
+    links = assessment.hard_road.links
+    _links_layer(m, links)
     point_layer(
         hr,
         name="自然村（通硬化路）",

@@ -155,3 +155,50 @@ def test_page_switch_render_times(app_url, browser):
     )
     assert errors == []
     page.close()
+
+
+@pytest.mark.parametrize("kind", ["package", "village_sheet"])
+def test_offline_html_opens_from_disk_with_no_network(browser, kind):
+    """导出 offline package and 一村一图 download open from file:// with every request cut."""
+    from app.maps.assets import self_contained_html
+    from app.maps.base import MapOptions
+    from app.maps.builders import build_package_map, build_village_map
+    from app.sheet import village_sheet, village_sheet_html
+    from geo.assessment import assess
+    from geo.settings import load_settings
+    from layers.dataset import read_dataset
+
+    dataset = read_dataset(ROOT / "data" / "demo" / "tongxin.gpkg")
+    a = assess(dataset, load_settings())
+    if kind == "package":
+        html = self_contained_html(build_package_map(dataset, a, options=MapOptions()))
+        expected_paths = len(dataset["roads"]) // 10  # far fewer paths would mean layers lost
+    else:
+        code = a.rollup.admin_villages.sort_values("problems")["code"].iloc[-1]
+        m = build_village_map(dataset, a, options=MapOptions(), admin_village_code=code)
+        html = village_sheet_html(village_sheet(dataset, a, code), m)
+        expected_paths = 3
+    path = ARTIFACTS / f"offline_{kind}.html"
+    ARTIFACTS.mkdir(exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    requested: list[str] = []
+
+    def cut(route):
+        requested.append(route.request.url)
+        if route.request.url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", cut)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.locator("path.leaflet-interactive").first.wait_for(timeout=30_000)
+    assert page.locator("path.leaflet-interactive").count() >= expected_paths
+    assert page.locator(".gapmap-legend").count() == 1
+    assert [u for u in requested if not u.startswith(("file:", "data:"))] == []
+    page.screenshot(path=ARTIFACTS / f"offline_{kind}.png")
+    assert errors == []
+    page.close()

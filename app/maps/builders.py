@@ -30,12 +30,14 @@ from layers.dataset import Dataset
 __all__ = [
     "HARD_ROAD_COLORS",
     "Scope",
+    "add_outlines",
     "build_clinics_map",
     "build_hard_road_map",
     "build_overview_map",
     "build_package_map",
     "build_services_map",
     "build_village_map",
+    "view_bounds",
 ]
 
 HARD_ROAD_COLORS = {
@@ -95,7 +97,8 @@ class Scope:
         return frame
 
 
-def _bounds(dataset: Dataset, scope: Scope, *extra: gpd.GeoDataFrame) -> tuple[float, ...]:
+def view_bounds(dataset: Dataset, scope: Scope, *extra: gpd.GeoDataFrame) -> tuple[float, ...]:
+    """The area a map shows: the admin village's features, the township or the county."""
     if scope.admin_village_code is not None:
         parts = [f for f in extra if not f.empty]
         if parts:
@@ -111,7 +114,8 @@ def _bounds(dataset: Dataset, scope: Scope, *extra: gpd.GeoDataFrame) -> tuple[f
     return tuple(dataset["county"].total_bounds)
 
 
-def _outlines(m: folium.Map, dataset: Dataset, options: MapOptions) -> None:
+def add_outlines(m: folium.Map, dataset: Dataset, options: MapOptions) -> None:
+    """County and township boundaries (unfilled, so they do not catch clicks)."""
     county = dataset["county"]
     geojson_layer(
         county,
@@ -249,7 +253,7 @@ def build_overview_map(
         assessment.rollup.townships.drop(columns=["name"], errors="ignore"), on="code", how="left"
     )
     tw["problems"] = tw["problems"].fillna(0).astype(int)
-    m = base_map(_bounds(dataset, scope), options)
+    m = base_map(view_bounds(dataset, scope), options)
     labels = {
         "name": "乡镇",
         "code": "代码",
@@ -311,12 +315,12 @@ def build_hard_road_map(
     links = assessment.hard_road.links
     links = links[links["village_id"].isin(villages["id"])].copy()
     focus = villages[villages["id"].isin(focus_ids)]
-    view = _bounds(dataset, scope, villages)
+    view = view_bounds(dataset, scope, villages)
     if not focus.empty:
         minx, miny, maxx, maxy = pd.concat([focus.geometry, links.geometry]).total_bounds
         view = (minx - 0.01, miny - 0.01, maxx + 0.01, maxy + 0.01)
     m = base_map(view, options)
-    _outlines(m, dataset, options)
+    add_outlines(m, dataset, options)
     _road_layers(m, dataset["roads"], bounds=None if scope == Scope() else view)
     if not focus.empty:
         group = folium.FeatureGroup(name="表格中选中的自然村")
@@ -375,9 +379,9 @@ def build_services_map(
     settings = assessment.settings.services
     kinds = kinds or settings.required_kinds
     units = scope.select(assessment.services.units).copy()
-    view = _bounds(dataset, scope, units)
+    view = view_bounds(dataset, scope, units)
     m = base_map(view, options)
-    _outlines(m, dataset, options)
+    add_outlines(m, dataset, options)
     _road_layers(m, dataset["roads"], show=False, bounds=None if scope == Scope() else view)
     iso = assessment.isochrones
     iso = iso[iso["unit_id"].isin(units["unit_id"])]
@@ -464,8 +468,8 @@ def build_clinics_map(
     """Clinics by kind, blank townships and admin villages, villages by time to a 卫生室."""
     cs = assessment.settings.clinics
     villages = scope.select(assessment.clinics.villages).copy()
-    m = base_map(_bounds(dataset, scope, villages), options)
-    _outlines(m, dataset, options)
+    m = base_map(view_bounds(dataset, scope, villages), options)
+    add_outlines(m, dataset, options)
     blank_tw = assessment.clinics.townships
     blank_tw = blank_tw[blank_tw["blank"]]
     geojson_layer(
@@ -553,9 +557,9 @@ def build_village_map(
     hr = hr.merge(cl, on="id", how="left")
     av = dataset["admin_villages"]
     av = av[av["code"] == admin_village_code]
-    view = _bounds(dataset, scope, hr, av)
+    view = view_bounds(dataset, scope, hr, av)
     m = base_map(view, options)
-    _outlines(m, dataset, options)
+    add_outlines(m, dataset, options)
     _road_layers(m, dataset["roads"], bounds=view)
     links = assessment.hard_road.links
     links = links[links["village_id"].isin(hr["id"])].copy()
@@ -608,8 +612,8 @@ def build_package_map(
     dataset: Dataset, assessment: Assessment, *, options: MapOptions
 ) -> folium.Map:
     """Every result layer on one map, for the offline map package (导出 → 离线地图包)."""
-    m = base_map(_bounds(dataset, Scope()), options)
-    _outlines(m, dataset, options)
+    m = base_map(view_bounds(dataset, Scope()), options)
+    add_outlines(m, dataset, options)
     _road_layers(m, dataset["roads"])
     hr = assessment.hard_road.villages.copy()
     hr["status_zh"] = hr["status"].map(HARD_ROAD_LABELS)

@@ -294,6 +294,9 @@ def geojson_layer(
     if simplify_m > 0:
         out["geometry"] = out.geometry.simplify(simplify_m / 111_000, preserve_topology=True)
     fields = [c for c in labels if c in out.columns]
+    # Polylines are never filled (Leaflet would shade the area a bent line encloses).
+    lines = bool(out.geom_type.isin(["LineString", "MultiLineString"]).all())
+    fill = fill_opacity > 0 and not lines
     folium.GeoJson(
         json.loads(out.to_json(drop_id=True)),
         name=name,
@@ -301,7 +304,7 @@ def geojson_layer(
             "color": f["properties"]["_color"],
             "weight": weight,
             # An unfilled outline must not catch clicks meant for what lies inside it.
-            "fill": fill_opacity > 0,
+            "fill": fill,
             "fillOpacity": fill_opacity,
             "dashArray": dash,
         },

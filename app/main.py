@@ -42,6 +42,12 @@ pages = {
             url_path="clinics",
         ),
         st.Page(
+            VIEWS / "water.py",
+            title="农村供水",
+            icon=":material/water_drop:",
+            url_path="water",
+        ),
+        st.Page(
             VIEWS / "village.py",
             title="一村一图",
             icon=":material/holiday_village:",

@@ -43,6 +43,18 @@ def _assess(_dataset: Dataset, key: str, profile: str) -> Assessment:
     return assess(_dataset, _settings(profile))
 
 
+@st.cache_resource(show_spinner="正在进行供水管网水力计算（EPANET，24 小时）…", max_entries=4)
+def _water(_dataset: Dataset, key: str, profile: str):
+    from geo.water import assess_water
+
+    return assess_water(_dataset, _settings(profile))
+
+
+def water_for(dataset: Dataset, *, profile: str = "default"):
+    """Return the (cached) water model, 24 h run and coverage of ``dataset``."""
+    return _water(dataset, f"{dataset.content_hash}:{profile}", profile)
+
+
 def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
     """Return the (cached) assessment of ``dataset`` under a settings profile."""
     return _assess(dataset, f"{dataset.content_hash}:{profile}", profile)

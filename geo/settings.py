@@ -104,6 +104,19 @@ class WaterSettings:
     snap_max_m: float = 500.0  # [A] village to nearest junction without an explicit link
     tap_rate_target_pct: float = 98.0  # [S 001] 2025 农村自来水普及率
     tap_rate_2020_pct: float = 91.0  # [S 001]
+    # [A] rural diurnal demand multipliers for hours 0–23 (mean 1.0; morning and evening
+    # peaks, as in data/demo/tongxin.inp); GapMap divides them by their mean before use
+    diurnal_pattern: tuple[float, ...] = (
+        0.4491, 0.3493, 0.2994, 0.2994, 0.3992, 0.7983, 1.5967, 1.896, 1.4969, 1.0977, 0.9979,
+        1.0977, 1.2973, 1.0977, 0.8981, 0.7983, 0.8981, 1.2973, 1.7963, 1.6965, 1.2973, 0.8981,
+        0.6985, 0.5489,
+    )  # fmt: skip
+    duration_h: float = 24.0  # [N] STANDARDS §4: 24 h extended-period simulation
+    hydraulic_timestep_s: int = 3600  # [A] EPANET hydraulic and report time step
+    simulator: str = "epanet"  # [A] "epanet" (EPANET 2.2 via WNTR, WNTR as fallback) or "wntr"
+    # [A] persons whose demand a village puts on its junction: "population" (常住人口 where
+    # recorded, else households × persons_per_household) or "households" (always the latter)
+    demand_basis: str = "population"
 
 
 @dataclass(frozen=True)

@@ -117,10 +117,26 @@ def test_export_page_offers_three_downloads():
     assert any("离线地图包" in x for x in labels)
 
 
-@pytest.mark.parametrize("page", ["overview", "hard_road", "services", "clinics", "village"])
+@pytest.mark.parametrize(
+    "page", ["overview", "hard_road", "services", "clinics", "water", "village"]
+)
 def test_pages_render_with_tianditu_basemap(page, monkeypatch):
     monkeypatch.setenv("TIANDITU_KEY", "test-key")
     at = AppTest.from_file(str(VIEWS / f"{page}.py"), default_timeout=TIMEOUT)
     at.session_state["basemap"] = "tianditu"
     at.run()
+    assert not at.exception
+
+
+def test_water_page_shows_coverage_problem_villages_and_downloads():
+    at = _page("water")
+    labels = [m.label for m in at.metric]
+    assert "农村自来水普及率" in labels
+    table = _table(at, "供水状态")
+    assert set(table["供水状态"]) <= {"未通自来水", "水压不足", "水源水量不足", "管网不连通"}
+    assert len(table) > 0
+    downloads = [b.label for b in at.get("download_button")]
+    assert any(".inp" in x for x in downloads)
+    slider = at.select_slider(key="water_hour")
+    slider.set_value(0.0).run()
     assert not at.exception

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, kpi_cards, show_map, zh_table
 from app.maps.builders import build_overview_map
-from app.state import drill_down, page_context
+from app.state import drill_down, page_context, water_for
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -18,7 +19,12 @@ if ctx.scenario == "planned":
     st.info(
         "当前为「规划」方案：状态为「规划」的道路、卫生室和商店按已建成计算，括号内为较现状的变化。"
     )
-kpi_cards(a.rollup.county, ctx.baseline.rollup.county if ctx.baseline else None)
+county_kpis = a.rollup.county
+if "water_nodes" in ctx.dataset and "water_pipes" in ctx.dataset:
+    # 自来水普及率 (农村供水 page): the water model runs once per dataset and is cached.
+    water_county = water_for(ctx.dataset)[2].county
+    county_kpis = pd.concat([county_kpis, water_county.iloc[[0]]], ignore_index=True)
+kpi_cards(county_kpis, ctx.baseline.rollup.county if ctx.baseline else None)
 
 st.subheader("乡镇问题分布（点击乡镇进入该乡镇）")
 m = build_overview_map(ctx.dataset, a, options=ctx.options, scope=ctx.scope)

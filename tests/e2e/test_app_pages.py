@@ -13,9 +13,17 @@ from tests.e2e.conftest import ARTIFACTS, ROOT, block_remote, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
-MAP_PAGES = ["overview", "hard-road", "services", "clinics", "village"]
+MAP_PAGES = ["overview", "hard-road", "services", "clinics", "water", "village"]
 # The default page (总览) is served at the root; the others at their url_path.
 URL = {"overview": ""}
+H1 = {
+    "overview": "总览",
+    "hard-road": "通硬化路",
+    "services": "一刻钟便民生活服务圈",
+    "clinics": "医疗卫生空白点",
+    "water": "农村供水",
+    "village": "一村一图",
+}
 MAP_FRAME = "iframe[title*='st_folium']"
 
 
@@ -53,6 +61,7 @@ def test_map_page_draws_offline_on_a_tablet(app_url, browser, slug):
     )
     found = _map_features(page)
     elapsed = time.perf_counter() - t0
+    assert H1[slug] in page.locator("h1").first.inner_text()  # the page asked for, not a fallback
     assert found["paths"] > 0, found
     assert found["legend"] == 1 and found["locate"] == 1 and found["scale"] == 1, found
     assert _overflow(page) <= 0

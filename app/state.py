@@ -83,6 +83,7 @@ class PageContext:
 
     name: str
     dataset: Dataset
+    scenario_dataset: Dataset
     assessment: Assessment
     baseline: Assessment | None
     scenario: str
@@ -130,10 +131,11 @@ def page_context() -> PageContext | None:
             list(SCENARIOS),
             format_func=SCENARIOS.get,
             key="scenario",
-            help="规划：把状态为「规划」的道路、卫生室、商店当作已建成，重新计算各项指标。",
+            help="规划：把状态为「规划」的道路、卫生室、商店、供水管道当作已建成，重新计算各项指标。",
         )
     baseline = assessment_for(dataset)
-    assessment = assessment_for(as_built(dataset)) if scenario == "planned" else baseline
+    scenario_dataset = as_built(dataset) if scenario == "planned" else dataset
+    assessment = assessment_for(scenario_dataset) if scenario == "planned" else baseline
     townships = dataset["townships"].sort_values("code")
     codes = ["", *townships["code"].tolist()]
     labels = dict(zip(townships["code"], townships["name"], strict=True))
@@ -165,6 +167,7 @@ def page_context() -> PageContext | None:
     return PageContext(
         name=name,
         dataset=dataset,
+        scenario_dataset=scenario_dataset,
         assessment=assessment,
         baseline=baseline if scenario == "planned" else None,
         scenario=scenario,

@@ -21,7 +21,7 @@ __all__ = ["PLAN_LAYERS", "as_built", "compare_kpis", "merge_plan", "planned_cou
 
 logger = logging.getLogger(__name__)
 
-PLAN_LAYERS = ("roads", "clinics", "service_points")
+PLAN_LAYERS = ("roads", "clinics", "service_points", "water_pipes")
 """Layers whose features can be planned (``status`` 现状/规划)."""
 
 

@@ -634,3 +634,47 @@ def test_wntr_simulator_setting_and_fallback(monkeypatch):
     with pytest.raises(NetworkError) as exc:
         run_hydraulics(model, SETTINGS)
     assert "水力计算未能求解" in exc.value.zh and "110" not in exc.value.zh
+
+
+def test_planned_pipe_counts_only_in_the_planned_scenario(demo):
+    """A 规划 pipe to an off-network village connects it once the plan is taken as built."""
+    from geo.plan import as_built
+
+    dataset, truth = demo
+    _, _, before = assess_water(dataset, SETTINGS)
+    v = before.villages.set_index("id")
+    off = sorted(v.index[v["status"] == "off_network"])
+    target = off[0]
+    village = dataset["natural_villages"].set_index("id").loc[target]
+    nodes = dataset["water_nodes"]
+    junctions = nodes[nodes["node_type"] == "Junction"]
+    metric = junctions.to_crs(4544)
+    here = gpd.GeoSeries([village.geometry], crs=4326).to_crs(4544).iloc[0]
+    nearest = metric.geometry.distance(here).idxmin()
+    pipes = dataset["water_pipes"]
+    new_node = junctions.loc[[nearest]].assign(
+        name="PLAN_J", geometry=[village.geometry], status="规划"
+    )
+    new_pipe = pipes.iloc[[0]].assign(
+        name="PLAN_P",
+        start_node_name=junctions.loc[nearest, "name"],
+        end_node_name="PLAN_J",
+        length_m=float(metric.geometry.distance(here).min()),
+        diameter_mm=63.0,
+        status="规划",
+        geometry=[shapely.LineString([junctions.loc[nearest].geometry, village.geometry])],
+    )
+    villages = dataset["natural_villages"].copy()
+    villages.loc[villages["id"] == target, "water_node"] = "PLAN_J"
+    plan = dataset.replace_layers(
+        water_nodes=pd.concat([nodes, new_node], ignore_index=True),
+        water_pipes=pd.concat([pipes, new_pipe], ignore_index=True),
+        natural_villages=villages,
+    )
+    _, _, now = assess_water(plan, SETTINGS)
+    # before the plan is built the new node hangs in the air: not served either way
+    assert now.villages.set_index("id").loc[target, "status"] in {"off_network", "disconnected"}
+    _, _, built = assess_water(as_built(plan), SETTINGS)
+    assert built.villages.set_index("id").loc[target, "status"] in {"ok", "low_pressure"}
+    assert built.county.iloc[0]["value"] > before.county.iloc[0]["value"]
+    assert len(truth["off_network_admin_villages"]) >= 1

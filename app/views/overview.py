@@ -22,7 +22,7 @@ if ctx.scenario == "planned":
 county_kpis = a.rollup.county
 if "water_nodes" in ctx.dataset and "water_pipes" in ctx.dataset:
     # 自来水普及率 (农村供水 page): the water model runs once per dataset and is cached.
-    water_county = water_for(ctx.dataset)[2].county
+    water_county = water_for(ctx.scenario_dataset)[2].county
     county_kpis = pd.concat([county_kpis, water_county.iloc[[0]]], ignore_index=True)
 kpi_cards(county_kpis, ctx.baseline.rollup.county if ctx.baseline else None)
 

@@ -22,7 +22,7 @@ st.title(f"农村供水 · {ctx.township_name}")
 if "water_nodes" not in ctx.dataset or "water_pipes" not in ctx.dataset:
     st.info("当前数据集没有供水管网图层（water_sources / water_nodes / water_pipes）。")
     st.stop()
-model, run, result = water_for(ctx.dataset)
+model, run, result = water_for(ctx.scenario_dataset)
 st.caption(
     f"规则：自来水入户人口 ÷ 农村人口 ≥ {ws.tap_rate_target_pct:g}%（2025 年目标）；"
     "节点最低服务水头"

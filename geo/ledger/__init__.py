@@ -1,0 +1,49 @@
+"""问题清单 and 整改台账: problem items from each analysis run, tracked to 销号.
+
+- :mod:`geo.ledger.items` — :func:`problem_items`: an assessment → one row per problem,
+  with a stable key (indicator + unit code) and Chinese 问题类型/问题描述/整改措施.
+- :mod:`geo.ledger.states` — the states (待整改 → 整改中 → 已整改待验收 → 已销号, 暂缓,
+  豁免), the allowed transitions, and the ledger errors.
+- :mod:`geo.ledger.store` — :class:`Ledger`: snapshots, append-only event history,
+  optimistic locking, snapshot diffs (SQLAlchemy Core; SQLite in WAL mode by default).
+- :mod:`geo.ledger.xlsx` — export to the county office's XLSX layout and import edits back
+  with row-level validation.
+"""
+
+from geo.ledger.items import INDICATOR_ZH, ITEM_COLUMNS, check_items, make_items, problem_items
+from geo.ledger.states import (
+    STATE_ZH,
+    TRANSITIONS,
+    ConflictError,
+    IllegalTransitionError,
+    ItemNotFoundError,
+    LedgerError,
+    State,
+    parse_state,
+)
+from geo.ledger.store import FIELDS, Change, Ledger, SnapshotDiff
+from geo.ledger.xlsx import ImportResult, export_xlsx, import_xlsx, read_xlsx
+
+__all__ = [
+    "FIELDS",
+    "INDICATOR_ZH",
+    "ITEM_COLUMNS",
+    "STATE_ZH",
+    "TRANSITIONS",
+    "Change",
+    "ConflictError",
+    "IllegalTransitionError",
+    "ImportResult",
+    "ItemNotFoundError",
+    "Ledger",
+    "LedgerError",
+    "SnapshotDiff",
+    "State",
+    "check_items",
+    "export_xlsx",
+    "import_xlsx",
+    "make_items",
+    "parse_state",
+    "problem_items",
+    "read_xlsx",
+]

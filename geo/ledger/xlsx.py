@@ -1,0 +1,566 @@
+"""The 整改台账 as an XLSX workbook in the county office's layout, and edits imported back.
+
+Sheet ``整改台账``: 序号, 乡镇, 行政村, 自然村, 问题类型, 问题描述, 整改措施, 责任单位,
+完成时限, 整改状态, 销号日期 (the office layout, in that order), then 关联项目, 备注, 原因说明,
+系统提示, 问题编号, 版本. People edit 整改措施, 责任单位, 完成时限, 整改状态, 销号日期, 关联项目,
+备注 and 原因说明; 问题编号 and 版本 tie a row to its item and to the version it was exported
+at (optimistic locking across the round trip). 乡镇 … 问题描述 and 系统提示 come from the
+analysis: edits there are not imported (a warning says so). A second sheet ``填写说明``
+lists the states, the allowed changes and the snapshot the workbook was made from.
+
+:func:`import_xlsx` checks every row first and applies nothing unless every row is right;
+each problem names the Excel row, the column and what to do, in Chinese.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.ledger.states import (
+    REASON_REQUIRED,
+    STATE_ZH,
+    TRANSITIONS,
+    ConflictError,
+    IllegalTransitionError,
+    LedgerError,
+    State,
+    beijing_time,
+    parse_state,
+)
+from geo.ledger.store import Change, Ledger, parse_date
+from layers.errors import Problem, ProblemKind, Severity
+from layers.write import atomic_path, write_excel
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "OFFICE_COLUMNS",
+    "SHEET",
+    "ImportResult",
+    "check_import",
+    "export_xlsx",
+    "import_xlsx",
+    "ledger_table",
+    "read_xlsx",
+]
+
+logger = logging.getLogger(__name__)
+
+SHEET = "整改台账"
+"""Name of the ledger sheet."""
+
+OFFICE_COLUMNS: tuple[str, ...] = (
+    "序号",
+    "乡镇",
+    "行政村",
+    "自然村",
+    "问题类型",
+    "问题描述",
+    "整改措施",
+    "责任单位",
+    "完成时限",
+    "整改状态",
+    "销号日期",
+)
+"""The county office's ledger columns, in order."""
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    *OFFICE_COLUMNS,
+    "关联项目",
+    "备注",
+    "原因说明",
+    "系统提示",
+    "问题编号",
+    "版本",
+)
+"""Every column of the exported sheet."""
+
+_EDITABLE = {
+    "整改措施": "measure",
+    "责任单位": "responsible_unit",
+    "完成时限": "deadline",
+    "销号日期": "closed_on",
+    "关联项目": "project",
+    "备注": "notes",
+    "原因说明": "reason",
+}
+_READ_ONLY = {
+    "乡镇": "township_name",
+    "行政村": "admin_village_name",
+    "自然村": "village_name",
+    "问题类型": "problem_type",
+    "问题描述": "description",
+}
+_REQUIRED = ("问题编号", "版本", "整改状态")
+
+
+def ledger_table(items: pd.DataFrame) -> pd.DataFrame:
+    """Return the ledger sheet (:data:`EXPORT_COLUMNS`) for a frame of :meth:`Ledger.items`."""
+    hint = []
+    for n, close in zip(
+        items["reopen_count"].fillna(0).astype(int), items["suggest_close"], strict=True
+    ):
+        parts = [f"销号后复发（第{n}次）"] if n else []
+        parts += ["本期数据已不再发现，建议验收销号"] if close else []
+        hint.append("；".join(parts))
+    out = pd.DataFrame(
+        {
+            "序号": np.arange(1, len(items) + 1),
+            "乡镇": items["township_name"].to_numpy(),
+            "行政村": items["admin_village_name"].to_numpy(),
+            "自然村": items["village_name"].to_numpy(),
+            "问题类型": items["problem_type"].to_numpy(),
+            "问题描述": items["description"].to_numpy(),
+            "整改措施": items["measure"].to_numpy(),
+            "责任单位": items["responsible_unit"].to_numpy(),
+            "完成时限": items["deadline"].to_numpy(),
+            "整改状态": items["state_zh"].to_numpy(),
+            "销号日期": items["closed_on"].to_numpy(),
+            "关联项目": items["project"].to_numpy(),
+            "备注": items["notes"].to_numpy(),
+            "原因说明": items["reason"].to_numpy(),
+            "系统提示": hint,
+            "问题编号": items["key"].to_numpy(),
+            "版本": items["version"].astype(int).to_numpy(),
+        }
+    )
+    text = [c for c in out.columns if c not in ("序号", "版本")]
+    out[text] = out[text].astype(object).where(out[text].notna(), "")
+    return out
+
+
+def _guide(ledger: Ledger) -> pd.DataFrame:
+    snaps = ledger.snapshots()
+    rows = [("整改状态", "、".join(STATE_ZH.values()))]
+    for s, targets in TRANSITIONS.items():
+        allowed = "、".join(STATE_ZH[t] for t in sorted(targets, key=list(State).index))
+        need = "（暂缓/豁免须填写原因说明）" if targets & REASON_REQUIRED else ""
+        if s is State.CLOSED:
+            need = "（人工重新打开须填写原因说明；数据中复发的问题由系统自动重新打开）"
+        rows.append((f"“{STATE_ZH[s]}”可改为", allowed + need))
+    rows += [
+        (
+            "可填写的列",
+            "整改措施、责任单位、完成时限、整改状态、销号日期、关联项目、备注、原因说明",
+        ),
+        ("不导入的列", "乡镇、行政村、自然村、问题类型、问题描述、系统提示（由分析结果生成）"),
+        ("日期格式", "2026-06-30"),
+        ("问题编号、版本", "请勿修改；导入时据此核对问题，并发现导出后他人所做的修改"),
+        ("一次只改一步", "每次导入只能把状态改到下一步，例如“整改中”不能直接改为“已销号”"),
+    ]
+    if len(snaps):
+        last = snaps.iloc[-1]
+        rows += [
+            (
+                "分析快照",
+                f"第 {last['id']} 次，{beijing_time(last['created_at'])}，{last['created_by']}",
+            ),
+            ("数据版本", str(last["dataset_hash"])),
+            ("参数方案", str(last["settings_profile"])),
+        ]
+    return pd.DataFrame(rows, columns=["项目", "说明"])
+
+
+def export_xlsx(
+    ledger: Ledger,
+    path: str | os.PathLike[str],
+    *,
+    state: Any = None,
+    township: str | None = None,
+    indicator: str | Iterable[str] | None = None,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """Write the ledger (or a filtered part, as :meth:`Ledger.items`) to an XLSX file.
+
+    The write is atomic (:func:`layers.write.write_excel`); the 整改状态 column gets a
+    drop-down list of the state labels.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination.
+    """
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    table = ledger_table(ledger.items(state=state, township=township, indicator=indicator))
+    path = write_excel(path, {SHEET: table, "填写说明": _guide(ledger)}, inputs=inputs)
+    with atomic_path(path) as tmp:
+        wb = load_workbook(path)
+        ws = wb[SHEET]
+        col = get_column_letter(EXPORT_COLUMNS.index("整改状态") + 1)
+        dv = DataValidation(
+            type="list",
+            formula1='"' + ",".join(STATE_ZH.values()) + '"',
+            allow_blank=False,
+            showErrorMessage=True,
+            errorTitle="整改状态",
+            error="请从下拉列表中选择整改状态",
+        )
+        dv.add(f"{col}2:{col}{max(len(table) + 1, 2)}")
+        ws.add_data_validation(dv)
+        wb.save(tmp)
+    logger.info("exported %d ledger items to %s", len(table), path)
+    return path
+
+
+def read_xlsx(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a ledger workbook: the ``整改台账`` sheet (or the first), cells as typed.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by the Excel row number (the header is row 1); blank rows dropped.
+    """
+    sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl")
+    frame = sheets[SHEET] if SHEET in sheets else next(iter(sheets.values()))
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index = frame.index + 2
+    return frame.dropna(how="all")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import found and did.
+
+    Attributes
+    ----------
+    changes : tuple of Change
+        The edits found (one per changed row).
+    problems : tuple of Problem
+        Row-level problems: ``row`` is the Excel row, ``field`` the column header,
+        ``message_zh``/``fix_zh`` what is wrong and what to do. Errors block the import;
+        warnings (edits to read-only columns) do not.
+    applied : bool
+        True when the changes were saved (all of them, in one transaction).
+    rows : int
+        Rows read.
+    """
+
+    changes: tuple[Change, ...]
+    problems: tuple[Problem, ...]
+    applied: bool
+    rows: int
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """The problems that block the import."""
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.date().isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def check_import(
+    ledger: Ledger, source: str | os.PathLike[str] | pd.DataFrame, *, file: str = ""
+) -> ImportResult:
+    """Check an edited workbook against the ledger; return the changes and the problems.
+
+    Nothing is written. See :func:`import_xlsx`.
+    """
+    if isinstance(source, pd.DataFrame):
+        frame = source
+    else:
+        frame = read_xlsx(source)
+        file = file or Path(source).name
+    problems: list[Problem] = []
+
+    def problem(
+        kind: ProblemKind,
+        row: int | None,
+        key: str | None,
+        col: str | None,
+        zh: str,
+        fix: str,
+        en: str,
+        value: Any = None,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        problems.append(
+            Problem(
+                kind=kind,
+                file=file,
+                layer=SHEET,
+                row=row,
+                feature_id=key,
+                field=col,
+                message_zh=zh,
+                fix_zh=fix,
+                message=en,
+                severity=severity,
+                value=None if value is None else str(value),
+            )
+        )
+
+    missing = [c for c in _REQUIRED if c not in frame.columns]
+    if missing:
+        for col in missing:
+            problem(
+                ProblemKind.MISSING_FIELD,
+                None,
+                None,
+                col,
+                f"表中缺少“{col}”列",
+                "请使用 GapMap 导出的台账表填写，不要删除或改名列",
+                f"column {col!r} is missing; edit a workbook exported by GapMap",
+            )
+        return ImportResult((), tuple(problems), False, len(frame))
+
+    current = ledger.items().set_index("key")
+    changes: list[Change] = []
+    rows_of: dict[str, list[int]] = {}
+    for row, key in frame["问题编号"].map(_text).items():
+        if key is not None:
+            rows_of.setdefault(key, []).append(int(row))
+    for row, values in frame.iterrows():
+        row = int(row)
+        key = _text(values["问题编号"])
+        if key is None:
+            problem(
+                ProblemKind.MISSING_VALUE,
+                row,
+                None,
+                "问题编号",
+                "问题编号为空",
+                "请从导出的台账中复制该行，不要删除问题编号",
+                "the item key is empty",
+            )
+            continue
+        if len(rows_of[key]) > 1:
+            others = "、".join(str(r) for r in rows_of[key])
+            problem(
+                ProblemKind.DUPLICATE_ID,
+                row,
+                key,
+                "问题编号",
+                f"问题编号 {key} 在第 {others} 行重复出现",
+                "每个问题只保留一行",
+                f"key {key} appears in rows {rows_of[key]}",
+                key,
+            )
+            continue
+        if key not in current.index:
+            problem(
+                ProblemKind.UNKNOWN_CODE,
+                row,
+                key,
+                "问题编号",
+                f"台账中没有问题编号 {key}",
+                "请核对问题编号，或重新导出台账后填写",
+                f"no ledger item with key {key}",
+                key,
+            )
+            continue
+        cur = current.loc[key]
+        try:
+            version = int(float(str(values["版本"]).strip()))
+        except ValueError:
+            problem(
+                ProblemKind.WRONG_TYPE,
+                row,
+                key,
+                "版本",
+                f"版本“{values['版本']}”不是整数",
+                "请勿修改版本列",
+                f"version {values['版本']!r} is not an integer",
+                values["版本"],
+            )
+            continue
+        if version != int(cur["version"]):
+            problem(
+                ProblemKind.VALUE_NOT_ALLOWED,
+                row,
+                key,
+                "版本",
+                f"该问题在导出后已被 {cur['updated_by']} 修改（表中为第 {version} 版，"
+                f"台账中为第 {int(cur['version'])} 版）",
+                "请重新导出台账，在新表中填写本行的修改",
+                f"{key} changed since export (version {version} in the sheet, "
+                f"{int(cur['version'])} in the ledger)",
+                version,
+            )
+            continue
+        label = _text(values["整改状态"])
+        if label is None:
+            problem(
+                ProblemKind.MISSING_VALUE,
+                row,
+                key,
+                "整改状态",
+                "整改状态为空",
+                f"请填写：{'、'.join(STATE_ZH.values())}",
+                "the state is empty",
+            )
+            continue
+        try:
+            to_state = parse_state(label)
+        except LedgerError:
+            problem(
+                ProblemKind.VALUE_NOT_ALLOWED,
+                row,
+                key,
+                "整改状态",
+                f"无法识别的整改状态“{label}”",
+                f"请从下拉列表中选择：{'、'.join(STATE_ZH.values())}",
+                f"unknown state {label!r}",
+                label,
+            )
+            continue
+        from_state = State(cur["state"])
+        cells: dict[str, str | None] = {}
+        bad = False
+        for col, name in _EDITABLE.items():
+            if col not in frame.columns:
+                continue
+            value = values[col]
+            if name in ("deadline", "closed_on"):
+                try:
+                    cells[name] = parse_date(value, field_name=name)
+                except LedgerError:
+                    problem(
+                        ProblemKind.WRONG_TYPE,
+                        row,
+                        key,
+                        col,
+                        f"{col}“{value}”不是有效日期",
+                        "请按 2026-06-30 的格式填写日期",
+                        f"{col}: {value!r} is not a date",
+                        value,
+                    )
+                    bad = True
+            else:
+                cells[name] = _text(value)
+        if bad:
+            continue
+        for col, name in _READ_ONLY.items():
+            if col in frame.columns and (_text(values[col]) or "") != (cur[name] or ""):
+                problem(
+                    ProblemKind.VALUE_NOT_ALLOWED,
+                    row,
+                    key,
+                    col,
+                    f"“{col}”由分析结果生成，表中的修改不会导入",
+                    "如数据有误，请修改基础数据后重新分析",
+                    f"{col} comes from the analysis; the edit is not imported",
+                    values[col],
+                    Severity.WARNING,
+                )
+        edits = {n: v for n, v in cells.items() if v != (cur[n] if pd.notna(cur[n]) else None)}
+        if to_state is not from_state:
+            if to_state not in TRANSITIONS[from_state]:
+                allowed = "、".join(
+                    STATE_ZH[s] for s in sorted(TRANSITIONS[from_state], key=list(State).index)
+                )
+                problem(
+                    ProblemKind.VALUE_NOT_ALLOWED,
+                    row,
+                    key,
+                    "整改状态",
+                    f"整改状态不能从“{from_state.zh}”直接改为“{to_state.zh}”",
+                    f"“{from_state.zh}”只能改为：{allowed}；请逐步办理",
+                    f"cannot move from {from_state} to {to_state}",
+                    label,
+                )
+                continue
+            needs_reason = to_state in REASON_REQUIRED or from_state is State.CLOSED
+            reason = cells.get("reason")
+            if needs_reason and not reason:
+                problem(
+                    ProblemKind.MISSING_VALUE,
+                    row,
+                    key,
+                    "原因说明",
+                    f"改为“{to_state.zh}”必须填写原因说明",
+                    "请在“原因说明”列写明原因",
+                    f"moving to {to_state} needs a reason",
+                )
+                continue
+            fields = {n: v for n, v in edits.items() if n not in ("reason", "closed_on")}
+            fields["reason"] = reason if (needs_reason or "reason" in edits) else None
+            if to_state is State.CLOSED:
+                fields["closed_on"] = cells.get("closed_on")
+            changes.append(Change(key, version, to_state, fields))
+        else:
+            if from_state is not State.CLOSED:
+                edits.pop("closed_on", None)
+            if "reason" in edits and from_state in REASON_REQUIRED and not edits["reason"]:
+                problem(
+                    ProblemKind.MISSING_VALUE,
+                    row,
+                    key,
+                    "原因说明",
+                    f"“{from_state.zh}”的问题必须保留原因说明",
+                    "请在“原因说明”列写明原因",
+                    f"a {from_state} item needs a reason",
+                )
+                continue
+            if edits:
+                changes.append(Change(key, version, None, edits))
+    return ImportResult(tuple(changes), tuple(problems), False, len(frame))
+
+
+def import_xlsx(
+    ledger: Ledger,
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    user: str,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Import edits from a ledger workbook: all rows or none.
+
+    Parameters
+    ----------
+    ledger : Ledger
+    source : path or DataFrame
+        An XLSX exported by :func:`export_xlsx` and edited, or its :func:`read_xlsx` frame.
+    user : str
+        Who imports (recorded on every event).
+    dry_run : bool
+        Only check.
+
+    Returns
+    -------
+    ImportResult
+        ``applied`` is False when any row has an error (nothing is written), when
+        ``dry_run``, or when another user changed an item between the check and the save
+        (that row then carries the problem).
+    """
+    file = "" if isinstance(source, pd.DataFrame) else Path(source).name
+    result = check_import(ledger, source, file=file)
+    if result.errors or dry_run or not result.changes:
+        return result
+    try:
+        ledger.apply_changes(result.changes, user=user)
+    except (ConflictError, IllegalTransitionError) as exc:
+        frame = source if isinstance(source, pd.DataFrame) else read_xlsx(source)
+        rows = frame.index[frame["问题编号"].map(_text) == exc.key]
+        problem = Problem(
+            kind=ProblemKind.VALUE_NOT_ALLOWED,
+            file=file,
+            layer=SHEET,
+            row=int(rows[0]) if len(rows) else None,
+            feature_id=exc.key,
+            field="版本" if isinstance(exc, ConflictError) else "整改状态",
+            message_zh=exc.zh,
+            fix_zh="请重新导出台账后再填写本行",
+            message=str(exc),
+        )
+        return ImportResult(result.changes, (*result.problems, problem), False, result.rows)
+    logger.info("imported %d ledger edits from %s", len(result.changes), file or "a frame")
+    return ImportResult(result.changes, result.problems, True, result.rows)

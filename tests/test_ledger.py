@@ -767,3 +767,28 @@ def test_import_needs_the_key_columns(sqlite_ledger, runs, tmp_path):
         ("问题编号", "missing_field"),
         ("版本", "missing_field"),
     }
+
+
+def test_water_items_are_exactly_the_failing_villages_and_go_through_the_ledger(tmp_path):
+    from geo.assessment import assess
+    from geo.ledger.items import problem_items, water_items
+    from geo.settings import load_settings
+    from geo.water import assess_water
+    from layers.dataset import read_dataset
+
+    dataset = read_dataset(ROOT / "data" / "demo" / "tongxin.gpkg")
+    settings = load_settings()
+    _, _, water = assess_water(dataset, settings)
+    items = water_items(water)
+    failing = water.villages.loc[water.villages["status"] != "ok", "id"]
+    assert set(items["key"]) == {f"water:{v}" for v in failing}
+    assert len(items) == 18  # 15 off the network + 3 at low pressure, as planted
+    low = items[items["cause"] == "low_pressure"]
+    assert len(low) == 3 and low["description"].str.contains("低于所需 10 米").all()
+    everything = problem_items(assess(dataset, settings), extra=[items])
+    assert len(everything) == 33 + 18
+    ledger = Ledger(tmp_path)
+    diff = ledger.record_snapshot(
+        everything, user="测试", dataset_hash=dataset.content_hash, settings=settings
+    )
+    assert len(diff.new) == 51

@@ -42,6 +42,7 @@ from geo.report import VALUE_ZH
 
 if TYPE_CHECKING:
     from geo.assessment import Assessment
+    from geo.water import WaterResult
 
 __all__ = [
     "INDICATOR_ZH",
@@ -50,6 +51,7 @@ __all__ = [
     "check_items",
     "make_items",
     "problem_items",
+    "water_items",
 ]
 
 ITEM_COLUMNS: tuple[str, ...] = (
@@ -460,3 +462,77 @@ def problem_items(a: Assessment, *, extra: Iterable[pd.DataFrame] = ()) -> pd.Da
     )
     check_items(out)
     return out
+
+
+_WATER_PROBLEM = {
+    "off_network": ("未通自来水", "延伸供水管网入户，或建设集中供水点"),
+    "low_pressure": ("供水水压不足", "加大支管管径、更换老化管道或增设加压设施"),
+    "capacity_short": ("水源水量不足", "扩建水源或从相邻管网调水"),
+    "disconnected": ("管网不连通（无水源）", "连通管网或为该片区配置水源"),
+}
+
+
+def water_items(result: WaterResult, *, av_names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Problem items of the 农村供水 analysis, one per natural village that fails.
+
+    Pass the frame to :func:`problem_items` through ``extra=``. Keys are
+    ``water:<village id>``.
+
+    Parameters
+    ----------
+    result : geo.water.WaterResult
+        Coverage from :func:`geo.water.water_coverage`.
+    av_names : mapping, optional
+        Admin-village code → name (from the dataset's ``admin_villages``).
+    """
+    v = result.villages
+    v = v.loc[v["status"] != "ok"]
+    tw_names = dict(
+        zip(result.rollup_townships["code"], result.rollup_townships["name"], strict=True)
+    )
+    av_names = av_names or dict(
+        zip(result.rollup_admin_villages["code"], result.rollup_admin_villages["name"], strict=True)
+    )
+    desc, measure, kind = [], [], []
+    for status, p_min, need, lpcd, pop in zip(
+        v["status"],
+        v["min_pressure_m"],
+        v["required_head_m"],
+        v["supply_lpcd"],
+        v["population"],
+        strict=True,
+    ):
+        label, fix = _WATER_PROBLEM.get(status, (status, ""))
+        kind.append(label)
+        if status == "low_pressure":
+            desc.append(
+                f"日最低水压 {_num(round(p_min, 1))} 米，低于所需 {_num(need)} 米（{_num(pop)}人）"
+            )
+        elif status == "capacity_short":
+            desc.append(f"人均供水 {_num(round(lpcd, 1))} 升/日（{_num(pop)}人）")
+        else:
+            desc.append(f"{label}（{_num(pop)}人）")
+        measure.append(fix)
+    lon, lat = _points(v.geometry, len(v))
+    return make_items(
+        {
+            "key": "water:" + v["id"].astype(str),
+            "indicator": "water",
+            "unit_kind": "natural_village",
+            "unit_code": v["id"].astype(str),
+            "township_code": v["township_code"].astype(str),
+            "township_name": v["township_code"].map(tw_names).fillna(""),
+            "admin_village_code": v["admin_village_code"].astype(str),
+            "admin_village_name": v["admin_village_code"].map(av_names).fillna(""),
+            "village_code": v["id"].astype(str),
+            "village_name": v["name"].astype(str),
+            "problem_type": kind,
+            "description": desc,
+            "measure": measure,
+            "cause": v["status"].astype(str),
+            "households": v["households"],
+            "population": v["population"],
+            "lon": lon,
+            "lat": lat,
+        }
+    )

@@ -10,8 +10,10 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo.report import COLUMN_ZH, VALUE_ZH
+from layers.errors import Problem
+from layers.schema import LAYERS
 
-__all__ = ["PRINT_CSS", "kpi_cards", "show_map", "zh_table"]
+__all__ = ["PRINT_CSS", "kpi_cards", "problems_table", "show_map", "zh_table"]
 
 PRINT_CSS = """
 <style>
@@ -80,3 +82,22 @@ def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         elif pd.api.types.is_float_dtype(out[col]):
             out[col] = out[col].round(2)
     return out.rename(columns={c: COLUMN_ZH.get(c, c) for c in out.columns})
+
+
+def problems_table(problems: list[Problem] | tuple[Problem, ...]) -> pd.DataFrame:
+    """The validation report with Chinese headers, errors first."""
+    rows = [
+        {
+            "级别": "错误" if p.severity == "error" else "提示",
+            "文件": p.file,
+            "图层": LAYERS[p.layer].title_zh if p.layer in LAYERS else p.layer,
+            "行": p.row,
+            "编号": p.feature_id,
+            "字段": p.field,
+            "问题": p.message_zh,
+            "修改方法": p.fix_zh,
+        }
+        for p in problems
+    ]
+    out = pd.DataFrame(rows)
+    return out.sort_values("级别", ascending=False, kind="stable") if not out.empty else out

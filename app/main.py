@@ -54,6 +54,14 @@ pages = {
             url_path="village",
         ),
     ],
+    "整改": [
+        st.Page(
+            VIEWS / "ledger.py",
+            title="问题清单·整改台账",
+            icon=":material/checklist:",
+            url_path="ledger",
+        ),
+    ],
     "数据与导出": [
         st.Page(
             VIEWS / "data_overview.py", title="数据", icon=":material/folder_open:", url_path="data"

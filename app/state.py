@@ -16,8 +16,10 @@ import streamlit as st
 from app.maps.base import BASEMAPS, MapOptions
 from app.maps.builders import Scope
 from geo.assessment import Assessment, assess
+from geo.ledger import Ledger
 from geo.plan import as_built, planned_counts
 from geo.settings import Settings, load_settings
+from geo.water import WaterModel, WaterResult, WaterRun, assess_water
 from layers.dataset import Dataset, read_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,22 @@ def load_demo() -> Dataset:
     return read_dataset(DEMO_PATH)
 
 
+def ledger_dir() -> Path:
+    """Where the 整改台账 database lives: ``GAPMAP_LEDGER_DIR``, else ``out/ledger``."""
+    return Path(os.environ.get("GAPMAP_LEDGER_DIR", ROOT / "out" / "ledger"))
+
+
+@st.cache_resource(show_spinner=False)
+def _ledger(folder: str) -> Ledger:
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return Ledger(Path(folder))
+
+
+def ledger() -> Ledger:
+    """The 整改台账 (one SQLite file in :func:`ledger_dir`, shared by every session)."""
+    return _ledger(str(ledger_dir()))
+
+
 @st.cache_resource(show_spinner=False)
 def _settings(profile: str) -> Settings:
     return load_settings(profile)
@@ -44,13 +62,13 @@ def _assess(_dataset: Dataset, key: str, profile: str) -> Assessment:
 
 
 @st.cache_resource(show_spinner="正在进行供水管网水力计算（EPANET，24 小时）…", max_entries=4)
-def _water(_dataset: Dataset, key: str, profile: str):
-    from geo.water import assess_water
-
+def _water(_dataset: Dataset, key: str, profile: str) -> tuple[WaterModel, WaterRun, WaterResult]:
     return assess_water(_dataset, _settings(profile))
 
 
-def water_for(dataset: Dataset, *, profile: str = "default"):
+def water_for(
+    dataset: Dataset, *, profile: str = "default"
+) -> tuple[WaterModel, WaterRun, WaterResult]:
     """Return the (cached) water model, 24 h run and coverage of ``dataset``."""
     return _water(dataset, f"{dataset.content_hash}:{profile}", profile)
 

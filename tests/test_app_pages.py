@@ -140,3 +140,21 @@ def test_water_page_shows_coverage_problem_villages_and_downloads():
     slider = at.select_slider(key="water_hour")
     slider.set_value(0.0).run()
     assert not at.exception
+
+
+def test_ledger_page_records_a_snapshot_and_changes_a_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAPMAP_LEDGER_DIR", str(tmp_path / "ledger"))
+    at = AppTest.from_file(str(VIEWS / "ledger.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.text_input(key="ledger_user").input("测试员").run()
+    at.button(key="ledger_record").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("新增 51" in s.value for s in at.success)  # 33 access + 18 water problems
+    table = _table(at, "问题编号")
+    assert len(table) == 51 and set(table["整改状态"]) == {"待整改"}
+    # a second run of the same data changes nothing: every problem persists
+    at.button(key="ledger_record").click().run()
+    assert any("新增 0，持续 51" in s.value for s in at.success)
+    labels = [b.label for b in at.get("download_button")]
+    assert any("整改台账" in x for x in labels)

@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from app.components import problems_table
 from app.state import DEMO_PATH, add_upload, datasets
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from layers.dataset import Dataset, read_dataset
-from layers.errors import GapMapError, Problem
+from layers.errors import GapMapError
 from layers.schema import LAYER_ORDER, LAYERS
 
 COORDS = {
@@ -25,25 +26,6 @@ COORDS = {
     "EPSG:4545": "CGCS2000 3度带 中央经线108°（EPSG:4545，盐池县东部）",
 }
 TYPES = ["gpkg", "zip", "geojson", "json", "kml", "kmz", "xlsx", "csv", "gdb"]
-
-
-def problems_table(problems: list[Problem] | tuple[Problem, ...]) -> pd.DataFrame:
-    """The validation report with Chinese headers, errors first."""
-    rows = [
-        {
-            "级别": "错误" if p.severity == "error" else "提示",
-            "文件": p.file,
-            "图层": LAYERS[p.layer].title_zh if p.layer in LAYERS else p.layer,
-            "行": p.row,
-            "编号": p.feature_id,
-            "字段": p.field,
-            "问题": p.message_zh,
-            "修改方法": p.fix_zh,
-        }
-        for p in problems
-    ]
-    out = pd.DataFrame(rows)
-    return out.sort_values("级别", ascending=False, kind="stable") if not out.empty else out
 
 
 def _save_upload(upload) -> Path:

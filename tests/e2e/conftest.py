@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -40,6 +41,8 @@ def app_url() -> Iterator[str]:
     """Start ``streamlit run app/main.py`` on a free port; stop it after the session."""
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
+    ledger_dir = ARTIFACTS / "ledger"  # a fresh 整改台账 for every test session
+    shutil.rmtree(ledger_dir, ignore_errors=True)
     log = (ARTIFACTS / "streamlit.log").open("w")
     proc = subprocess.Popen(
         [
@@ -58,6 +61,7 @@ def app_url() -> Iterator[str]:
             "false",
         ],
         cwd=ROOT,
+        env={**os.environ, "GAPMAP_LEDGER_DIR": str(ledger_dir)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -69,4 +69,9 @@ pages = {
         st.Page(VIEWS / "export.py", title="导出", icon=":material/download:", url_path="export"),
     ],
 }
+# Streamlit drops the state of widgets that a page does not draw (the 数据 page has no
+# sidebar); writing the values back keeps the user's dataset, township and map choices.
+for key in ("dataset_name", "scenario", "township", "basemap", "tianditu_key"):
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
 st.navigation(pages).run()

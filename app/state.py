@@ -21,11 +21,23 @@ from geo.plan import as_built, planned_counts
 from geo.settings import Settings, load_settings
 from geo.water import WaterModel, WaterResult, WaterRun, assess_water
 from layers.dataset import Dataset, read_dataset
+from layers.schema import LAYERS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_PATH = Path(os.environ.get("GAPMAP_DEMO", ROOT / "data" / "demo" / "tongxin.gpkg"))
 """The dataset the app opens with; ``GAPMAP_DEMO`` points it at another GeoPackage."""
 DEMO_NAME = "演示数据"
+ANALYSIS_LAYERS = (
+    "county",
+    "townships",
+    "admin_villages",
+    "natural_villages",
+    "relocation_sites",
+    "roads",
+    "clinics",
+    "service_points",
+)
+"""Layers every analysis page needs (the water layers are optional: 农村供水 only)."""
 SCENARIOS = {"current": "现状", "planned": "规划（规划项目建成后）"}
 
 
@@ -71,6 +83,11 @@ def water_for(
 ) -> tuple[WaterModel, WaterRun, WaterResult]:
     """Return the (cached) water model, 24 h run and coverage of ``dataset``."""
     return _water(dataset, f"{dataset.content_hash}:{profile}", profile)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _as_built(_dataset: Dataset, key: str) -> Dataset:
+    return as_built(_dataset)
 
 
 def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
@@ -141,6 +158,11 @@ def page_context() -> PageContext | None:
     if dataset.errors:
         sb.error(f"该数据集有 {len(dataset.errors)} 个错误，请在「数据」页查看并修正。")
         return None
+    missing = [layer for layer in ANALYSIS_LAYERS if layer not in dataset]
+    if missing:
+        names = "、".join(LAYERS[layer].title_zh for layer in missing)
+        st.error(f"该数据集缺少分析所需的图层：{names}。请在「数据」页补充上传（单个图层）。")
+        return None
     plans = planned_counts(dataset)
     scenario = "current"
     if plans:
@@ -152,7 +174,9 @@ def page_context() -> PageContext | None:
             help="规划：把状态为「规划」的道路、卫生室、商店、供水管道当作已建成，重新计算各项指标。",
         )
     baseline = assessment_for(dataset)
-    scenario_dataset = as_built(dataset) if scenario == "planned" else dataset
+    scenario_dataset = (
+        _as_built(dataset, dataset.content_hash) if scenario == "planned" else dataset
+    )
     assessment = assessment_for(scenario_dataset) if scenario == "planned" else baseline
     townships = dataset["townships"].sort_values("code")
     codes = ["", *townships["code"].tolist()]

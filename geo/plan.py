@@ -16,6 +16,8 @@ import geopandas as gpd
 import pandas as pd
 
 from layers.dataset import Dataset
+from layers.errors import LayerError
+from layers.schema import LAYERS
 
 __all__ = ["PLAN_LAYERS", "as_built", "compare_kpis", "merge_plan", "planned_counts"]
 
@@ -51,25 +53,41 @@ def merge_plan(dataset: Dataset, plan: Mapping[str, gpd.GeoDataFrame]) -> Datase
     Returns
     -------
     Dataset
-        A new dataset; ids already present in the county layer are prefixed ``规划-``.
+        A new dataset; every plan feature gets status 规划; ids already present are
+        prefixed ``规划1-``, ``规划2-`` … until unique.
 
     Raises
     ------
-    ValueError
-        If ``plan`` holds a layer that cannot be planned.
+    LayerError
+        If ``plan`` holds a layer that cannot be planned, or the dataset lacks that layer.
     """
     unknown = sorted(set(plan) - set(PLAN_LAYERS))
     if unknown:
-        raise ValueError(f"plan layers must be among {PLAN_LAYERS}, got {unknown}")
+        raise LayerError(
+            f"plan layers must be among {PLAN_LAYERS}, got {unknown}",
+            zh=f"规划方案只能包含道路、卫生室、商店和供水管道图层，不能包含：{'、'.join(unknown)}",
+        )
     merged = {}
     for name, frame in plan.items():
-        base = dataset[name]
+        base = dataset.get(name)
+        if base is None:
+            raise LayerError(
+                f"the dataset has no {name!r} layer to add the plan to",
+                zh=f"当前数据集没有「{LAYERS[name].title_zh}」图层，无法叠加该规划；"
+                "请先上传现状图层",
+            )
         add = frame.to_crs(base.crs).copy()
-        if "status" not in add.columns:
-            add["status"] = "规划"
-        add["status"] = add["status"].fillna("规划")
-        clash = add["id"].isin(base["id"])
-        add.loc[clash, "id"] = "规划-" + add.loc[clash, "id"].astype(str)
+        # A plan adds planned features: whatever the file says, they are not 现状 yet.
+        add["status"] = "规划"
+        taken = set(base["id"].astype(str))
+        ids = []
+        for raw in add["id"].astype(str):
+            new, k = raw, 1
+            while new in taken:
+                new, k = f"规划{k}-{raw}", k + 1
+            taken.add(new)
+            ids.append(new)
+        add["id"] = ids
         merged[name] = gpd.GeoDataFrame(
             pd.concat([base, add], ignore_index=True), crs=base.crs, geometry="geometry"
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 
 import folium
 import folium.plugins
@@ -165,3 +167,52 @@ def test_package_map_is_self_contained_and_has_every_village(ctx):
     html = self_contained_html(b.build_package_map(dataset, a, options=MapOptions()))
     ids = {f["properties"].get("name") for f in _geojson_features(html)}
     assert set(dataset["natural_villages"]["name"]) <= ids
+
+
+def _assert_scripts_parse(html: str, tmp_path) -> None:
+    """Every inline script of the page parses as JavaScript (node --check)."""
+    node = shutil.which("node")
+    assert node, "node (Debian/NodeSource) is needed to parse the map scripts"
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    path = tmp_path / "map.js"
+    path.write_text("\n;\n".join(scripts), encoding="utf-8")
+    done = subprocess.run([node, "--check", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_names_from_user_files_cannot_inject_markup_or_break_the_script(ctx, tmp_path):
+    dataset, _ = ctx
+    nv = dataset["natural_villages"].copy()
+    nv.loc[0, "name"] = '<img src=x onerror="alert(1)">'
+    sp = dataset["service_points"].copy()
+    sp.loc[0, "name"] = "王家`庄${alert(2)}"
+    evil = dataset.replace_layers(natural_villages=nv, service_points=sp)
+    a = assess(evil, load_settings())
+    for build in (b.build_hard_road_map, b.build_services_map, b.build_package_map):
+        html = build(evil, a, options=MapOptions()).get_root().render()
+        assert "<img src=x" not in html  # popups and tooltips put values into innerHTML
+    # Marker tooltips go into a JS template literal: a backtick or ${ would break the script.
+    html = b.build_services_map(evil, a, options=MapOptions()).get_root().render()
+    assert "王家&#96;庄&#36;{alert(2)}" in html
+    _assert_scripts_parse(html, tmp_path)
+    html = b.build_hard_road_map(evil, a, options=MapOptions()).get_root().render()
+    assert "\\u0026lt;img src=x" in html  # shown as text: &lt; inside HTML-safe JSON
+
+
+def test_offline_maps_carry_no_tile_server_and_no_key(ctx, monkeypatch):
+    dataset, a = ctx
+    monkeypatch.setenv("TIANDITU_KEY", "SECRET")
+    html = self_contained_html(
+        b.build_package_map(dataset, a, options=MapOptions(basemap="tianditu", offline=True))
+    )
+    assert "SECRET" not in html and "tianditu.gov.cn" not in html
+    assert "tile.openstreetmap.org" not in html
+
+
+def test_planned_facilities_are_not_drawn_as_existing(ctx):
+    dataset, a = ctx
+    clinics = dataset["clinics"].copy()
+    clinics.loc[0, "status"] = "规划"
+    planned = dataset.replace_layers(clinics=clinics)
+    html = b.build_clinics_map(planned, a, options=MapOptions()).get_root().render()
+    assert str(clinics.loc[0, "name"]) not in html

@@ -9,7 +9,7 @@ import shapely
 from geo.assessment import assess
 from geo.plan import as_built, compare_kpis, merge_plan, planned_counts
 from geo.settings import load_settings
-from layers import Dataset
+from layers import Dataset, LayerError
 from tests.fixtures import tiny_county as tc
 
 
@@ -54,7 +54,10 @@ def test_merge_plan_appends_a_planned_clinic_and_closes_the_blank_spot(dataset):
     merged = merge_plan(dataset, {"clinics": plan})
     assert len(merged["clinics"]) == len(clinics) + 1
     added = merged["clinics"].iloc[-1]
-    assert added["status"] == "规划" and added["id"].startswith("规划-")
+    assert added["status"] == "规划" and added["id"].startswith("规划1-")
+    twice = merge_plan(merged, {"clinics": plan.assign(status="现状")})  # same plan again
+    assert not twice.errors  # ids stay unique
+    assert twice["clinics"].iloc[-1]["status"] == "规划"  # a plan never adds 现状 features
     settings = load_settings()
     before = assess(merged, settings).clinics.admin_villages.set_index("code")
     after = assess(as_built(merged), settings).clinics.admin_villages.set_index("code")
@@ -63,5 +66,5 @@ def test_merge_plan_appends_a_planned_clinic_and_closes_the_blank_spot(dataset):
 
 
 def test_merge_plan_refuses_layers_that_cannot_be_planned(dataset):
-    with pytest.raises(ValueError, match="plan layers"):
+    with pytest.raises(LayerError, match="plan layers"):
         merge_plan(dataset, {"natural_villages": dataset["natural_villages"]})

@@ -35,6 +35,7 @@ __all__ = [
     "geojson_layer",
     "point_layer",
     "popup_table",
+    "safe_tooltip",
 ]
 
 BASEMAPS = {"plain": "无底图（离线可用）", "osm": "OpenStreetMap", "tianditu": "天地图"}
@@ -65,12 +66,15 @@ class MapOptions:
 
     basemap: str = "plain"
     tianditu_key: str = ""
+    offline: bool = False
     simplify_m: float = 50.0
     height_px: int = 560
 
     @property
     def key(self) -> str:
-        """The 天地图 key in use (setting first, then the environment)."""
+        """The 天地图 key in use (setting first, then the environment; none when offline)."""
+        if self.offline:
+            return ""
         return self.tianditu_key or os.environ.get("TIANDITU_KEY", "")
 
 
@@ -112,8 +116,9 @@ def base_map(bounds: Sequence[float], options: MapOptions) -> folium.Map:
     m.options["maxZoom"] = 18  # MarkerCluster needs it when tiles=None
     specs: dict[str, dict[str, object]] = {
         "plain": {"tiles": _BLANK_TILE, "attr": "GapMap（无底图）"},
-        "osm": {"tiles": "OpenStreetMap", "attr": "© OpenStreetMap"},
     }
+    if not options.offline:  # exported files carry no remote tiles and no key
+        specs["osm"] = {"tiles": "OpenStreetMap", "attr": "© OpenStreetMap"}
     if options.key:
         specs["tianditu"] = {
             "tiles": _TDT.format(layer="vec", key=options.key),
@@ -239,19 +244,23 @@ def _display_frame(frame: gpd.GeoDataFrame, fields: Sequence[str]) -> gpd.GeoDat
         series = out[col]
         if pd.api.types.is_bool_dtype(series):
             out[col] = np.where(series, "是", "否")
+        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_float_dtype(series):
+            pass
         elif pd.api.types.is_float_dtype(series):
             out[col] = series.replace([np.inf, -np.inf], np.nan).round(2)
             out[col] = out[col].astype(object).where(out[col].notna(), "—")
         else:
-            out[col] = series.astype(object).where(series.notna(), "—").astype(str)
+            # Names come from user files: escaped, since Leaflet puts them into innerHTML.
+            text = series.astype(object).where(series.notna(), "—").astype(str)
+            out[col] = text.map(html.escape)
     return out
 
 
 def popup_table(row: pd.Series, labels: dict[str, str]) -> str:
-    """Return an HTML table of ``row``'s fields under Chinese ``labels``."""
+    """Return an HTML table of ``row``'s fields (already escaped by the layer builders)."""
     cells = "".join(
         f"<tr><th style='text-align:left;padding-right:8px'>{html.escape(label)}</th>"
-        f"<td>{html.escape(str(row.get(col, '—')))}</td></tr>"
+        f"<td>{row.get(col, '—')}</td></tr>"
         for col, label in labels.items()
     )
     return f"<table style='font-size:13px'>{cells}</table>"
@@ -319,6 +328,15 @@ def geojson_layer(
     return group
 
 
+def safe_tooltip(text: str) -> str:
+    """Text for ``folium.Tooltip``/``Marker(tooltip=)``: HTML-escaped, no JS template breaks.
+
+    Folium puts tooltip text raw into a JavaScript template literal, so a backtick or
+    ``${`` in a village name would break the map script, and ``<`` would be markup.
+    """
+    return html.escape(text).replace("`", "&#96;").replace("$", "&#36;")
+
+
 def cross_layer(
     frame: gpd.GeoDataFrame,
     *,
@@ -347,7 +365,7 @@ def cross_layer(
                 icon_size=(size_px, size_px),
                 icon_anchor=(size_px // 2, size_px // 2),
             ),
-            tooltip=str(getattr(row, "name", "")),
+            tooltip=safe_tooltip(str(getattr(row, "name", ""))),
             popup=folium.Popup(popup_table(pd.Series(row._asdict()), labels), max_width=320),
         ).add_to(group)
     return group

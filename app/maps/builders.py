@@ -23,6 +23,7 @@ from app.maps.base import (
     finish_map,
     geojson_layer,
     point_layer,
+    safe_tooltip,
 )
 from geo.assessment import Assessment
 from layers.dataset import Dataset
@@ -112,6 +113,16 @@ def view_bounds(dataset: Dataset, scope: Scope, *extra: gpd.GeoDataFrame) -> tup
         if not sel.empty:
             return tuple(sel.total_bounds)
     return tuple(dataset["county"].total_bounds)
+
+
+def _existing(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Features that exist (status 现状): the analyses count only these, so do the maps.
+
+    In the 规划 scenario the pages pass the as-built dataset, where planned features are 现状.
+    """
+    if "status" not in frame.columns:
+        return frame
+    return frame[frame["status"].fillna("现状") == "现状"]
 
 
 def add_outlines(m: folium.Map, dataset: Dataset, options: MapOptions) -> None:
@@ -317,7 +328,8 @@ def build_hard_road_map(
     focus = villages[villages["id"].isin(focus_ids)]
     view = view_bounds(dataset, scope, villages)
     if not focus.empty:
-        minx, miny, maxx, maxy = pd.concat([focus.geometry, links.geometry]).total_bounds
+        own = links[links["village_id"].isin(focus_ids)]
+        minx, miny, maxx, maxy = pd.concat([focus.geometry, own.geometry]).total_bounds
         view = (minx - 0.01, miny - 0.01, maxx + 0.01, maxy + 0.01)
     m = base_map(view, options)
     add_outlines(m, dataset, options)
@@ -331,7 +343,7 @@ def build_hard_road_map(
                 color="#0d47a1",
                 weight=3,
                 fill=False,
-                tooltip=str(row.name),
+                tooltip=safe_tooltip(str(row.name)),
             ).add_to(group)
         group.add_to(m)
     _links_layer(m, links)
@@ -414,7 +426,7 @@ def build_services_map(
             weight=3,
             tooltip_field="kind",
         ).add_to(m)
-    facilities = dataset["service_points"]
+    facilities = _existing(dataset["service_points"])
     facilities = facilities[facilities["kind"].isin(kinds)]
     for kind in kinds:
         part = facilities[facilities["kind"] == kind]
@@ -431,7 +443,7 @@ def build_services_map(
                 fill=True,
                 fill_color=KIND_COLORS.get(kind, "#757575"),
                 fill_opacity=0.95,
-                tooltip=f"{kind}：{row.name}",
+                tooltip=safe_tooltip(f"{kind}：{row.name}"),
             ).add_to(cluster)
         group.add_to(m)
     units["ok_zh"] = units["ok"].map({True: "达标", False: "未达标"})
@@ -522,7 +534,7 @@ def build_clinics_map(
         color=v_colors,
         radius_px=4,
     ).add_to(m)
-    clinics = dataset["clinics"]
+    clinics = _existing(dataset["clinics"])
     for kind in ("卫生院", "卫生室"):
         part = scope.select(clinics[clinics["kind"] == kind])
         cross_layer(
@@ -580,7 +592,7 @@ def build_village_map(
         color=hr["status"].map(HARD_ROAD_COLORS),
         radius_px=7,
     ).add_to(m)
-    clinics = dataset["clinics"]
+    clinics = _existing(dataset["clinics"])
     point_layer(
         clinics,
         name="医疗机构",
@@ -651,7 +663,7 @@ def build_package_map(
         color=units["ok"].map({True: "#2e7d32", False: "#d32f2f"}),
         radius_px=9,
     ).add_to(m)
-    clinics = dataset["clinics"]
+    clinics = _existing(dataset["clinics"])
     point_layer(
         clinics,
         name="医疗机构",

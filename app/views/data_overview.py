@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -14,6 +16,8 @@ from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from layers.dataset import Dataset, read_dataset
 from layers.errors import GapMapError
 from layers.schema import LAYER_ORDER, LAYERS
+
+T = TypeVar("T")
 
 COORDS = {
     "": "按文件自带坐标系（无则按 WGS84 经纬度）",
@@ -28,11 +32,12 @@ COORDS = {
 TYPES = ["gpkg", "zip", "geojson", "json", "kml", "kmz", "xlsx", "csv", "gdb"]
 
 
-def _save_upload(upload) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="gapmap-upload-"))
-    path = folder / Path(upload.name).name
-    path.write_bytes(upload.getbuffer())
-    return path
+def _read_upload(upload, read: Callable[[Path], T]) -> T:
+    """Write an upload to a private temporary folder, read it, and remove the folder."""
+    with tempfile.TemporaryDirectory(prefix="gapmap-upload-") as tmp:
+        path = Path(tmp) / Path(upload.name).name
+        path.write_bytes(upload.getbuffer())
+        return read(path)
 
 
 def _coords_value(choice: str) -> str | None:
@@ -112,17 +117,18 @@ with tab_upload:
         )
     coords = st.selectbox("坐标系", list(COORDS), format_func=COORDS.get, key="upload_coords")
     if up is not None and st.button("读取并检查", key="upload_go", type="primary"):
-        path = _save_upload(up)
         try:
             if kind == "dataset":
-                new = read_dataset(path, coords=_coords_value(coords))
+                new = _read_upload(up, lambda p: read_dataset(p, coords=_coords_value(coords)))
             else:
                 if dataset is None:
                     st.error("请先上传整县数据或使用演示数据，再替换单个图层。")
                     st.stop()
                 from layers.read import load
 
-                loaded = load(path, layer=layer, coords=_coords_value(coords))
+                loaded = _read_upload(
+                    up, lambda p: load(p, layer=layer, coords=_coords_value(coords))
+                )
                 new = dataset.replace_layers(**{layer: loaded.frame})
                 new = (
                     Dataset(
@@ -172,8 +178,8 @@ with tab_plan:
         from layers.read import load
 
         try:
-            loaded = load(
-                _save_upload(plan_up), layer=plan_layer, coords=_coords_value(plan_coords)
+            loaded = _read_upload(
+                plan_up, lambda p: load(p, layer=plan_layer, coords=_coords_value(plan_coords))
             )
         except GapMapError as exc:
             st.error(getattr(exc, "zh", "") or str(exc))
@@ -185,7 +191,20 @@ with tab_plan:
                     problems_table(errs), hide_index=True, width="stretch", key="plan_problems"
                 )
             else:
-                merged = merge_plan(dataset, {plan_layer: loaded.frame})
+                try:
+                    merged = merge_plan(dataset, {plan_layer: loaded.frame})
+                except GapMapError as exc:
+                    st.error(getattr(exc, "zh", "") or str(exc))
+                    st.stop()
+                if merged.errors:
+                    st.error(f"叠加规划后数据有 {len(merged.errors)} 个错误，规划方案未加载。")
+                    st.dataframe(
+                        problems_table(merged.errors),
+                        hide_index=True,
+                        width="stretch",
+                        key="plan_merge_problems",
+                    )
+                    st.stop()
                 add_upload(f"{name} + 规划：{plan_up.name}", merged)
                 st.success(
                     f"已加载规划方案（{len(loaded.frame)} 个要素），侧边栏可切换「现状 / 规划」。"

@@ -44,7 +44,7 @@ def _xlsx(key: str, _a: Assessment) -> bytes:
 
 @st.cache_data(show_spinner="正在生成离线地图包…", max_entries=4)
 def _package(key: str, _a: Assessment) -> bytes:
-    m = build_package_map(ctx.dataset, _a, options=MapOptions(basemap="plain"))
+    m = build_package_map(ctx.scenario_dataset, _a, options=MapOptions(offline=True))
     return self_contained_html(m).encode("utf-8")
 
 

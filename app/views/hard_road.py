@@ -67,14 +67,16 @@ event = st.dataframe(
     table,
     hide_index=True,
     width="stretch",
-    key="hr_table",
+    # The selection survives data changes under one key: tie the key to what is shown.
+    key=f"hr_table:{ctx.scope.township_code}:{','.join(reasons)}:{below}:{ctx.scenario}",
     on_select="rerun",
     selection_mode="multi-row",
     height=260,
 )
-picked = tuple(shown["id"].iloc[list(event.selection.rows)]) if event.selection.rows else ()
+rows = [r for r in event.selection.rows if r < len(shown)]
+picked = tuple(shown["id"].iloc[rows])
 m = build_hard_road_map(
-    ctx.dataset,
+    ctx.scenario_dataset,
     a,
     options=ctx.options,
     scope=ctx.scope,
@@ -88,4 +90,5 @@ st.download_button(
     table.to_csv(index=False).encode("utf-8-sig"),
     file_name="通硬化路问题清单.csv",
     mime="text/csv",
+    key="hr_download",
 )

@@ -27,7 +27,7 @@ if "water_nodes" in ctx.dataset and "water_pipes" in ctx.dataset:
 kpi_cards(county_kpis, ctx.baseline.rollup.county if ctx.baseline else None)
 
 st.subheader("乡镇问题分布（点击乡镇进入该乡镇）")
-m = build_overview_map(ctx.dataset, a, options=ctx.options, scope=ctx.scope)
+m = build_overview_map(ctx.scenario_dataset, a, options=ctx.options, scope=ctx.scope)
 out = show_map(m, key="overview_map", returned=("last_active_drawing",))
 clicked = (out.get("last_active_drawing") or {}).get("properties", {})
 code = clicked.get("code")

@@ -33,7 +33,7 @@ kinds = st.multiselect(
     placeholder="选择设施类别",
 )
 m = build_services_map(
-    ctx.dataset, a, options=ctx.options, scope=ctx.scope, kinds=tuple(kinds) or None
+    ctx.scenario_dataset, a, options=ctx.options, scope=ctx.scope, kinds=tuple(kinds) or None
 )
 show_map(m, key="services_map")
 st.subheader("各安置区最近设施（步行分钟）")

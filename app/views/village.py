@@ -5,9 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components import PRINT_CSS, show_map
+from app.maps.base import MapOptions
 from app.maps.builders import build_village_map
-from app.sheet import village_sheet, village_sheet_html
+from app.sheet import VillageSheet, village_sheet, village_sheet_html
 from app.state import page_context
+from geo.assessment import Assessment
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -37,22 +39,33 @@ code = st.selectbox(
     key="village_code",
     format_func=lambda c: f"{labels[c]}（{c}）· 问题 {int(problems.get(c, 0))}",
 )
-sheet = village_sheet(ctx.dataset, a, code)
+sheet = village_sheet(ctx.scenario_dataset, a, code)
 st.subheader(f"{sheet.name} · {sheet.township}")
 facts = list(sheet.facts.items())
 for start in range(0, len(facts), 4):  # four per row: readable on a 1024-px tablet
     for col, (k, v) in zip(st.columns(4), facts[start : start + 4], strict=False):
         col.markdown(f"**{k}**  \n{v}")
-m = build_village_map(ctx.dataset, a, options=ctx.options, admin_village_code=code)
+m = build_village_map(ctx.scenario_dataset, a, options=ctx.options, admin_village_code=code)
 show_map(m, key="village_map", height=520)
 st.markdown("**自然村检查**")
 st.dataframe(sheet.natural_villages, hide_index=True, width="stretch", key="village_nv_table")
 if not sheet.sites.empty:
     st.markdown("**移民安置区**")
     st.dataframe(sheet.sites, hide_index=True, width="stretch", key="village_sites_table")
+
+
+@st.cache_data(show_spinner="正在生成…", max_entries=16)
+def _sheet_html(key: str, _sheet: VillageSheet, _a: Assessment, code: str) -> bytes:
+    # The file is for a tablet with no network: no remote tiles, no 天地图 key inside.
+    offline = build_village_map(
+        ctx.scenario_dataset, _a, options=MapOptions(offline=True), admin_village_code=code
+    )
+    return village_sheet_html(_sheet, offline).encode("utf-8")
+
+
 st.download_button(
     "下载本村一村一图（单个 HTML 文件，离线可打开、可打印）",
-    village_sheet_html(sheet, m).encode("utf-8"),
+    _sheet_html(f"{a.dataset_hash}:{code}", sheet, a, code),
     file_name=f"一村一图_{sheet.name}_{code}.html",
     mime="text/html",
     key="village_download",

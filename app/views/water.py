@@ -55,7 +55,7 @@ hour = st.select_slider(
     format_func=lambda h: f"{h:g} 时" + ("（用水高峰）" if h == result.peak_hour else ""),
 )
 m = build_water_map(
-    ctx.dataset,
+    ctx.scenario_dataset,
     result,
     options=ctx.options,
     pressure_m=run.pressure_m.loc[hour],
@@ -131,7 +131,7 @@ def _downloads(key: str) -> tuple[bytes, bytes, bytes]:
         return gpkg.read_bytes(), xlsx.read_bytes(), inp.read_bytes()
 
 
-g, x, i = _downloads(f"{ctx.dataset.content_hash}:{ctx.scope}")
+g, x, i = _downloads(f"{ctx.scenario_dataset.content_hash}:{ctx.scope}")
 d1, d2, d3 = st.columns(3)
 d1.download_button("下载供水结果（GPKG）", g, file_name="供水结果.gpkg", key="dl_water_gpkg")
 d2.download_button(

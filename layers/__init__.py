@@ -27,6 +27,7 @@ from layers.errors import (
     ProblemKind,
     Severity,
 )
+from layers.osm import OsmImport, completeness_report, fetch_osm, import_osm
 from layers.read import LayerLoad, Provenance, list_sublayers, load, read
 from layers.schema import LAYER_ORDER, LAYERS, Field, LayerSchema, get_schema
 from layers.validate import normalise_layer, validate_dataset
@@ -49,6 +50,7 @@ __all__ = [
     "LayerSchema",
     "LayerValidationError",
     "NetworkError",
+    "OsmImport",
     "Problem",
     "ProblemKind",
     "Provenance",
@@ -57,10 +59,13 @@ __all__ = [
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "check_zip",
+    "completeness_report",
     "extract_zip",
+    "fetch_osm",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "get_schema",
+    "import_osm",
     "list_sublayers",
     "load",
     "normalise_layer",

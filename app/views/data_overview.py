@@ -16,6 +16,7 @@ from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from layers.dataset import Dataset, read_dataset
 from layers.errors import GapMapError
 from layers.schema import LAYER_ORDER, LAYERS
+from layers.write import write_layers
 
 T = TypeVar("T")
 
@@ -54,7 +55,9 @@ if dataset is None and not DEMO_PATH.exists():
         "或在下方上传数据。"
     )
 
-tab_info, tab_upload, tab_plan = st.tabs(["当前数据", "上传县级数据", "上传规划方案"])
+tab_info, tab_upload, tab_plan, tab_osm = st.tabs(
+    ["当前数据", "上传县级数据", "上传规划方案", "从 OpenStreetMap 导入"]
+)
 with tab_info:
     if dataset is not None:
         st.subheader(f"图层 · {name}")
@@ -209,3 +212,66 @@ with tab_plan:
                 st.success(
                     f"已加载规划方案（{len(loaded.frame)} 个要素），侧边栏可切换「现状 / 规划」。"
                 )
+
+with tab_osm:
+    st.markdown(
+        "没有数字化道路和设施图层的乡镇，可以从 OpenStreetMap 文件（`.osm` 或 `.osm.pbf`）生成"
+        "道路、便民设施、医疗机构和自然村图层（`source = OSM`）。按当前数据集的县界裁剪、按乡镇"
+        "统计完整性：缺路面标记的道路按「未知」处理，不算硬化路；自然村缺户数需实地补充。"
+    )
+    osm_up = st.file_uploader("OSM 文件", type=["osm", "pbf", "bz2", "xml"], key="osm_upload")
+    if osm_up is not None and dataset is not None and st.button("导入并检查", key="osm_go"):
+        from layers.osm import import_osm
+
+        try:
+            imported = _read_upload(
+                osm_up,
+                lambda p: import_osm(
+                    p,
+                    boundary=dataset["county"],
+                    townships=dataset["townships"],
+                    admin_villages=dataset.get("admin_villages"),
+                ),
+            )
+        except GapMapError as exc:
+            st.error(getattr(exc, "zh", "") or str(exc))
+            st.stop()
+        st.session_state["osm_import"] = (osm_up.name, imported)
+    if "osm_import" in st.session_state and dataset is not None:
+        osm_name, imported = st.session_state["osm_import"]
+        counts = {LAYERS[k].title_zh: len(v) for k, v in imported.frames.items()}
+        st.write("生成的图层：" + "，".join(f"{k} {v} 个" for k, v in counts.items()))
+        empty = not any(counts.values())
+        if empty:
+            st.warning(
+                "该文件在本县范围内没有任何要素：请确认 OSM 文件覆盖本县（如宁夏的区域文件）。"
+            )
+        st.subheader("完整性报告（实地调查前请先看）")
+        st.dataframe(imported.report, hide_index=True, width="stretch", key="osm_report")
+        use = [k for k in ("roads", "service_points", "clinics") if k in imported.frames]
+        st.caption(
+            "「使用」把当前数据集中的道路、便民设施和医疗机构换成 OSM 图层（自然村仍用县里的数据；"
+            "OSM 自然村缺户数，请下载后补充再上传）。"
+        )
+        if st.button("使用 OSM 道路和设施", key="osm_use", disabled=empty):
+            merged = dataset.replace_layers(**{k: imported.frames[k] for k in use})
+            if merged.errors:
+                st.error(f"合并后有 {len(merged.errors)} 个错误，未使用。")
+                st.dataframe(
+                    problems_table(merged.errors),
+                    hide_index=True,
+                    width="stretch",
+                    key="osm_problems",
+                )
+            else:
+                add_upload(f"{name} + OSM：{osm_name}", merged)
+                st.success("已切换到合并 OSM 图层后的数据集。")
+        with tempfile.TemporaryDirectory() as tmp:
+            gpkg = write_layers(Path(tmp) / "osm_layers.gpkg", dict(imported.frames))
+            data = gpkg.read_bytes()
+        st.download_button(
+            "下载 OSM 图层（GPKG，可在 QGIS 中补充户数和路面后上传）",
+            data,
+            file_name=f"{Path(osm_name).stem}_gapmap.gpkg",
+            key="osm_download",
+        )

@@ -218,6 +218,22 @@ def _names(a: Assessment) -> tuple[pd.Series, pd.Series]:
     return av, tw
 
 
+def _where_village(
+    v: pd.DataFrame, tw_names: Mapping[str, str], av_names: Mapping[str, str]
+) -> dict[str, object]:
+    """Return the location columns of items about natural villages (unit = the village)."""
+    return {
+        "unit_kind": "natural_village",
+        "unit_code": v["id"].astype(str),
+        "township_code": v["township_code"].astype(str),
+        "township_name": v["township_code"].map(tw_names).fillna(""),
+        "admin_village_code": v["admin_village_code"].astype(str),
+        "admin_village_name": v["admin_village_code"].map(av_names).fillna(""),
+        "village_code": v["id"].astype(str),
+        "village_name": v["name"].astype(str),
+    }
+
+
 def _hard_road_items(a: Assessment) -> pd.DataFrame:
     v = a.hard_road.villages
     v = v.loc[(v["scope"] == "target") & ~v["connected"].astype(bool)]
@@ -263,14 +279,7 @@ def _hard_road_items(a: Assessment) -> pd.DataFrame:
         {
             "key": "hard_road:" + v["id"].astype(str),
             "indicator": "hard_road",
-            "unit_kind": "natural_village",
-            "unit_code": v["id"].astype(str),
-            "township_code": v["township_code"].astype(str),
-            "township_name": v["township_code"].map(tw_names).fillna(""),
-            "admin_village_code": v["admin_village_code"].astype(str),
-            "admin_village_name": v["admin_village_code"].map(av_names).fillna(""),
-            "village_code": v["id"].astype(str),
-            "village_name": v["name"].astype(str),
+            **_where_village(v, tw_names, av_names),
             "problem_type": "未通硬化路",
             "description": desc,
             "measure": measure,
@@ -518,14 +527,7 @@ def water_items(result: WaterResult, *, av_names: Mapping[str, str] | None = Non
         {
             "key": "water:" + v["id"].astype(str),
             "indicator": "water",
-            "unit_kind": "natural_village",
-            "unit_code": v["id"].astype(str),
-            "township_code": v["township_code"].astype(str),
-            "township_name": v["township_code"].map(tw_names).fillna(""),
-            "admin_village_code": v["admin_village_code"].astype(str),
-            "admin_village_name": v["admin_village_code"].map(av_names).fillna(""),
-            "village_code": v["id"].astype(str),
-            "village_name": v["name"].astype(str),
+            **_where_village(v, tw_names, av_names),
             "problem_type": kind,
             "description": desc,
             "measure": measure,

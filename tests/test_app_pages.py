@@ -12,6 +12,12 @@ VIEWS = ROOT / "app" / "views"
 TIMEOUT = 180
 
 
+@pytest.fixture(autouse=True)
+def _private_ledger(tmp_path, monkeypatch):
+    """Pages read the 整改台账: give each test its own, never the repository's out/ledger."""
+    monkeypatch.setenv("GAPMAP_LEDGER_DIR", str(tmp_path / "ledger"))
+
+
 def _table(at: AppTest, column: str):
     """The first data frame on the page with ``column`` (AppTest does not expose their keys)."""
     for df in at.dataframe:
@@ -107,6 +113,7 @@ def test_village_sheet_search_and_download():
     assert first.startswith("640324")
     assert _table(at, "户数").shape[0] >= 1
     assert at.get("download_button")
+    assert any("台账中没有本村的问题" in c.value for c in at.caption)
 
 
 def test_export_page_offers_three_downloads():
@@ -158,3 +165,25 @@ def test_ledger_page_records_a_snapshot_and_changes_a_state(tmp_path, monkeypatc
     assert any("新增 0，持续 51" in s.value for s in at.success)
     labels = [b.label for b in at.get("download_button")]
     assert any("整改台账" in x for x in labels)
+
+
+def test_village_sheet_lists_the_villages_ledger_items(tmp_path):
+    from geo.assessment import assess
+    from geo.ledger import Ledger, problem_items
+    from geo.settings import load_settings
+    from layers.dataset import read_dataset
+
+    dataset = read_dataset(ROOT / "data/demo/tongxin.gpkg")
+    settings = load_settings()
+    a = assess(dataset, settings)
+    Ledger(tmp_path / "ledger").record_snapshot(
+        problem_items(a), user="测试", dataset_hash=a.dataset_hash, settings=settings
+    )
+    worst = a.rollup.admin_villages.sort_values("problems")["code"].iloc[-1]
+    at = AppTest.from_file(str(VIEWS / "village.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.selectbox(key="village_code").set_value(worst).run()
+    assert not at.exception
+    table = _table(at, "整改状态")
+    assert len(table) == int(a.rollup.admin_villages.set_index("code").loc[worst, "problems"])
+    assert set(table["整改状态"]) == {"待整改"}

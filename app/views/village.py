@@ -8,7 +8,7 @@ from app.components import PRINT_CSS, show_map
 from app.maps.base import MapOptions
 from app.maps.builders import build_village_map
 from app.sheet import VillageSheet, village_sheet, village_sheet_html
-from app.state import page_context
+from app.state import ledger, page_context
 from geo.assessment import Assessment
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -52,6 +52,41 @@ st.dataframe(sheet.natural_villages, hide_index=True, width="stretch", key="vill
 if not sheet.sites.empty:
     st.markdown("**移民安置区**")
     st.dataframe(sheet.sites, hide_index=True, width="stretch", key="village_sites_table")
+
+items = ledger().items()
+items = items[items["admin_village_code"] == code] if not items.empty else items
+st.markdown("**整改台账**")
+if items.empty:
+    st.caption("台账中没有本村的问题（或尚未把分析结果记入台账：见「问题清单·整改台账」页）。")
+else:
+    st.dataframe(
+        items[
+            [
+                "village_name",
+                "problem_type",
+                "description",
+                "state_zh",
+                "responsible_unit",
+                "deadline",
+                "version",
+                "reopen_count",
+            ]
+        ].rename(
+            columns={
+                "village_name": "自然村",
+                "problem_type": "问题类型",
+                "description": "问题描述",
+                "state_zh": "整改状态",
+                "responsible_unit": "责任单位",
+                "deadline": "完成时限",
+                "version": "修改次数",
+                "reopen_count": "复发次数",
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key="village_ledger",
+    )
 
 
 @st.cache_data(show_spinner="正在生成…", max_entries=16)

@@ -101,3 +101,37 @@ def problems_table(problems: list[Problem] | tuple[Problem, ...]) -> pd.DataFram
     ]
     out = pd.DataFrame(rows)
     return out.sort_values("级别", ascending=False, kind="stable") if not out.empty else out
+
+
+def metric_row(
+    current: dict[str, float],
+    baseline: dict[str, float] | None,
+    *,
+    formats: dict[str, str],
+    lower_is_better: frozenset[str] = frozenset(),
+) -> None:
+    """One bordered st.metric per figure; in plan review, the change against 现状 as delta.
+
+    Parameters
+    ----------
+    current, baseline : dict
+        Figure name → value, for the shown scenario and (规划 review) for 现状.
+    formats : dict
+        Figure name → format string, e.g. ``"{:.1f}%"``.
+    lower_is_better : frozenset
+        Figures whose decrease is good (coloured green).
+    """
+    for col, (name, value) in zip(st.columns(len(current)), current.items(), strict=True):
+        fmt = formats.get(name, "{:,.0f}")
+        delta = None
+        if baseline is not None and name in baseline:
+            delta = fmt.format(value - baseline[name]).replace("-", "−")
+            delta = delta if value - baseline[name] < 0 else f"+{delta}"
+            delta = f"{delta}（较现状）"
+        col.metric(
+            name,
+            fmt.format(value),
+            delta=delta,
+            delta_color="inverse" if name in lower_is_better else "normal",
+            border=True,
+        )

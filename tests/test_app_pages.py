@@ -187,3 +187,19 @@ def test_village_sheet_lists_the_villages_ledger_items(tmp_path):
     table = _table(at, "整改状态")
     assert len(table) == int(a.rollup.admin_villages.set_index("code").loc[worst, "problems"])
     assert set(table["整改状态"]) == {"待整改"}
+
+
+@pytest.mark.parametrize("page", ["hard_road", "services", "clinics", "overview"])
+def test_plan_review_shows_the_change_against_the_current_state(page):
+    """The demo has 13 planned road segments and a planned shop: 规划 shows deltas."""
+    at = AppTest.from_file(str(VIEWS / f"{page}.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert at.sidebar.radio(key="scenario").value == "current"
+    assert all(m.proto.delta == "" for m in at.metric)
+    at.sidebar.radio(key="scenario").set_value("planned").run()
+    assert not at.exception, [e.value for e in at.exception]
+    deltas = [m.proto.delta for m in at.metric]
+    assert deltas and all("较现状" in d for d in deltas)
+    if page == "hard_road":
+        rate = next(m for m in at.metric if m.label == "通硬化路率")
+        assert not rate.proto.delta.startswith("−")  # building planned roads never lowers it

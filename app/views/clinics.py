@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components import PRINT_CSS, show_map, zh_table
+from app.components import PRINT_CSS, metric_row, show_map, zh_table
 from app.maps.builders import build_clinics_map
 from app.state import page_context
+from geo.assessment import Assessment
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -23,12 +24,27 @@ st.caption(
 tw = a.clinics.townships
 av = ctx.scope.select(a.clinics.admin_villages, field="township_code")
 vil = ctx.scope.select(a.clinics.villages)
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("无卫生院乡镇", int(tw["blank"].sum()), border=True)
-c2.metric("空白行政村", int(av["blank"].sum()), border=True)
-c3.metric("村医不足行政村", int((av["status"] == "short_of_doctors").sum()), border=True)
-beyond = vil.loc[vil["clinic_min"] > cs.clinic_max_time_min, "population"].sum()
-c4.metric(f"到卫生室超 {cs.clinic_max_time_min:g} 分钟人口", f"{int(beyond):,}", border=True)
+FAR = f"到卫生室超 {cs.clinic_max_time_min:g} 分钟人口"
+
+
+def _figures(result: Assessment) -> dict[str, float]:
+    t = result.clinics.townships
+    v = ctx.scope.select(result.clinics.admin_villages, field="township_code")
+    n = ctx.scope.select(result.clinics.villages)
+    return {
+        "无卫生院乡镇": int(t["blank"].sum()),
+        "空白行政村": int(v["blank"].sum()),
+        "村医不足行政村": int((v["status"] == "short_of_doctors").sum()),
+        FAR: float(n.loc[n["clinic_min"] > cs.clinic_max_time_min, "population"].sum()),
+    }
+
+
+metric_row(
+    _figures(a),
+    _figures(ctx.baseline) if ctx.baseline else None,
+    formats={},
+    lower_is_better=frozenset({"无卫生院乡镇", "空白行政村", "村医不足行政村", FAR}),
+)
 m = build_clinics_map(ctx.scenario_dataset, a, options=ctx.options, scope=ctx.scope)
 show_map(m, key="clinics_map")
 st.subheader("空白及不足的行政村")

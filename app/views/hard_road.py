@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components import PRINT_CSS, show_map, zh_table
+from app.components import PRINT_CSS, metric_row, show_map, zh_table
 from app.maps.builders import REASON_ZH, build_hard_road_map
 from app.state import page_context
+from geo.assessment import Assessment
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -19,15 +20,27 @@ st.caption(
     f"规则：常住 {hs.households_min} 户以上的自然村经沥青/水泥路连通干线路网"
     "（国道/省道/县道/乡道）；不足的给出需硬化或新建的最短路段、长度和估算投资。"
 )
+
+
+def _figures(result: Assessment) -> dict[str, float]:
+    v = ctx.scope.select(result.hard_road.villages)
+    target = v[v["scope"] == "target"]
+    bad = int((target["status"] == "not_connected").sum())
+    return {
+        "20户以上自然村": len(target),
+        "未通硬化路": bad,
+        "通硬化路率": 100 * (1 - bad / len(target)) if len(target) else 100.0,
+        "估算投资(万元)": float(v["cost_wan"].sum()),
+    }
+
+
+metric_row(
+    _figures(a),
+    _figures(ctx.baseline) if ctx.baseline else None,
+    formats={"通硬化路率": "{:.1f}%", "估算投资(万元)": "{:,.0f}"},
+    lower_is_better=frozenset({"未通硬化路", "估算投资(万元)"}),
+)
 villages = ctx.scope.select(a.hard_road.villages)
-target = villages[villages["scope"] == "target"]
-c1, c2, c3, c4 = st.columns(4)
-n_bad = int((target["status"] == "not_connected").sum())
-c1.metric("20户以上自然村", len(target), border=True)
-c2.metric("未通硬化路", n_bad, border=True)
-rate = 100 * (1 - n_bad / len(target)) if len(target) else 100.0
-c3.metric("通硬化路率", f"{rate:.1f}%", border=True)
-c4.metric("估算投资", f"{villages['cost_wan'].sum():,.0f} 万元", border=True)
 
 present = [r for r in REASON_ZH if (villages["reason"] == r).any()]
 reasons = st.multiselect(

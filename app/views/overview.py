@@ -17,14 +17,19 @@ a = ctx.assessment
 st.title(f"总览 · {ctx.township_name}")
 if ctx.scenario == "planned":
     st.info(
-        "当前为「规划」方案：状态为「规划」的道路、卫生室和商店按已建成计算，括号内为较现状的变化。"
+        "当前为「规划」方案：状态为「规划」的道路、卫生室、商店和供水管道按已建成计算，"
+        "括号内为较现状的变化。"
     )
 county_kpis = a.rollup.county
+baseline = ctx.baseline.rollup.county if ctx.baseline else None
 if "water_nodes" in ctx.dataset and "water_pipes" in ctx.dataset:
     # 自来水普及率 (农村供水 page): the water model runs once per dataset and is cached.
-    water_county = water_for(ctx.scenario_dataset)[2].county
-    county_kpis = pd.concat([county_kpis, water_county.iloc[[0]]], ignore_index=True)
-kpi_cards(county_kpis, ctx.baseline.rollup.county if ctx.baseline else None)
+    tap = water_for(ctx.scenario_dataset)[2].county.iloc[[0]]
+    county_kpis = pd.concat([county_kpis, tap], ignore_index=True)
+    if baseline is not None:
+        tap_now = water_for(ctx.dataset)[2].county.iloc[[0]]
+        baseline = pd.concat([baseline, tap_now], ignore_index=True)
+kpi_cards(county_kpis, baseline)
 
 st.subheader("乡镇问题分布（点击乡镇进入该乡镇）")
 m = build_overview_map(ctx.scenario_dataset, a, options=ctx.options, scope=ctx.scope)

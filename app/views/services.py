@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components import PRINT_CSS, show_map, zh_table
+from app.components import PRINT_CSS, metric_row, show_map, zh_table
 from app.maps.builders import build_services_map
 from app.state import page_context
+from geo.assessment import Assessment
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -21,10 +22,23 @@ st.caption(
     f" km/h，沿路网）应有：{'、'.join(ss.required_kinds)}。"
 )
 units = ctx.scope.select(a.services.units)
-c1, c2, c3 = st.columns(3)
-c1.metric("移民安置区", len(units), border=True)
-c2.metric("达标", int(units["ok"].sum()), border=True)
-c3.metric("未达标安置人口", f"{int(units.loc[~units['ok'], 'population'].sum()):,}", border=True)
+
+
+def _figures(result: Assessment) -> dict[str, float]:
+    u = ctx.scope.select(result.services.units)
+    return {
+        "移民安置区": len(u),
+        "达标": int(u["ok"].sum()),
+        "未达标安置人口": float(u.loc[~u["ok"], "population"].sum()),
+    }
+
+
+metric_row(
+    _figures(a),
+    _figures(ctx.baseline) if ctx.baseline else None,
+    formats={},
+    lower_is_better=frozenset({"未达标安置人口"}),
+)
 kinds = st.multiselect(
     "显示的设施类别",
     list(ss.required_kinds),

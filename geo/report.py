@@ -24,6 +24,7 @@ VALUE_ZH: dict[str, dict[str, str]] = {
     },
     "reason": {
         "only_unpaved": "仅有砂石/土路连接",
+        "unverified_surface": "路面类型未知（需核实）",
         "network_gap": "路网断头（未与干线连通）",
         "no_road": "附近无道路",
         "relocation_planned": "规划搬迁撤并",

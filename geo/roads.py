@@ -10,7 +10,9 @@ Rules (``../shared/STANDARDS.md`` §1, thresholds in :class:`geo.settings.HardRo
   hard-surfaced (``hard_surfaces``) existing road joined to a trunk-class hard road
   (``trunk_classes``) by an unbroken chain of hard roads.
 - Not connected, with a reason:
-  ``only_unpaved``: a road chain exists but part of it is gravel/earth/unknown; the missing
+  ``only_unpaved``: a road chain exists but part of it is gravel/earth (or of unknown
+  surface among them); ``unverified_surface``: the only non-hard part is of unknown surface
+  (未知, e.g. untagged OSM ways) — to verify on site before paving anything; the missing
   link is the cheapest set of unpaved edges to harden (Dijkstra over all existing roads,
   hard edges free, unpaved edges costing their length).
   ``network_gap``: the village's roads are not joined to the trunk network at all; the
@@ -57,7 +59,8 @@ class HardRoadResult:
         ``population``; ``scope`` (``target``/``below_threshold``/``excluded``);
         ``connected`` (bool, computed for every village); ``status``
         (``connected``/``not_connected``/``below_threshold``/``excluded``); ``reason``
-        (``only_unpaved``/``network_gap``/``no_road``/``relocation_planned`` or empty);
+        (``only_unpaved``/``unverified_surface``/``network_gap``/``no_road``/
+        ``relocation_planned`` or empty);
         ``snap_dist_m`` (distance to the nearest existing road); ``trunk_dist_m`` (hard
         network distance to the trunk, NaN if not connected); ``harden_km`` and
         ``new_km`` (the missing link); ``cost_wan`` (万元); ``min_width_m`` (narrowest
@@ -217,13 +220,20 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     up_cost = np.where(on_road, cost_up[np.maximum(node_any, 0)], np.inf)
     road_ids = graph.edges["road_id"].astype(str).to_numpy()
 
-    def harden_link(vid: str, path: list[int]) -> float:
-        """Record the unpaved pieces of a node path as a 'harden' link; return km."""
+    surfaces = graph.edges["surface"].astype(str).to_numpy()
+
+    def harden_link(vid: str, path: list[int]) -> tuple[float, bool]:
+        """Record the non-hard pieces of a node path as a 'harden' link.
+
+        Returns the km, and whether every one of them is of unknown surface (未知: e.g. an
+        untagged OSM way, which may well be paved — to verify, not to pave).
+        """
         pcs = lookup_any(np.array(path[:-1]), np.array(path[1:]))
         pcs = pcs[(pcs >= 0) & ~hard_piece[np.maximum(pcs, 0)]]
         if not len(pcs):
-            return 0.0
+            return 0.0, False
         parents = np.unique(aug.parent_edge[pcs])
+        unknown = bool(np.all(surfaces[parents] == "未知"))
         km = float(length[pcs].sum()) / 1000
         link_rows.append(
             {
@@ -234,7 +244,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
             }
         )
         link_geoms.append(shapely.multilinestrings(graph.edge_geoms[parents]))
-        return km
+        return km, unknown
 
     def new_link(vid: str, line: shapely.Geometry) -> float:
         km = float(shapely.length(line)) / 1000
@@ -247,7 +257,9 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     unpaved = todo[on_road[todo] & np.isfinite(up_cost[todo])]
     reason[unpaved] = "only_unpaved"
     for i in unpaved:
-        harden_km[i] = harden_link(ids[i], _walk(pred_up, int(node_any[i])))
+        harden_km[i], unknown = harden_link(ids[i], _walk(pred_up, int(node_any[i])))
+        if unknown:
+            reason[i] = "unverified_surface"
 
     connected_edges = np.flatnonzero(
         hard & existing & np.isfinite(cost_hard[graph.edges["u"].to_numpy()])
@@ -287,7 +299,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
                 _, _, pred_c = shortest_from(m_up, np.array([start]), predecessors=True)
                 assert pred_c is not None
                 for i in members:
-                    harden_km[i] = harden_link(ids[i], _walk(pred_c, int(node_any[i])))
+                    harden_km[i] = harden_link(ids[i], _walk(pred_c, int(node_any[i])))[0]
                     new_km[i] = new_link(ids[i], line)
 
     cost = harden_km * hr.harden_cost_wan_per_km + new_km * hr.new_road_cost_wan_per_km

@@ -177,3 +177,17 @@ def test_a_closer_cut_off_hard_spur_does_not_hide_the_connected_road(ctx):
     v = hard_road_access(with_spur, graph, settings).villages.set_index("id")
     assert v.loc["NV09", "status"] == "connected"
     assert v.loc["NV09", "trunk_dist_m"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_link_of_unknown_surface_is_to_verify_not_to_pave(ctx):
+    """NV03's only link R04 is gravel; if its surface were unknown (未知), say so instead."""
+    dataset, _, settings = ctx
+    roads = dataset["roads"].copy()
+    roads.loc[roads["id"] == "R04", "surface"] = "未知"
+    unknown = dataset.replace_layers(roads=roads)
+    v = hard_road_access(unknown, build_graph(unknown["roads"]), settings).villages
+    row = v.set_index("id").loc["NV03"]
+    assert (row["status"], row["reason"]) == ("not_connected", "unverified_surface")
+    assert row["harden_km"] == pytest.approx(1.5)  # the same 1.5 km, to check on site
+    gravel = hard_road_access(dataset, build_graph(dataset["roads"]), settings).villages
+    assert gravel.set_index("id").loc["NV03", "reason"] == "only_unpaved"

@@ -55,6 +55,7 @@ HARD_ROAD_LABELS = {
 }
 REASON_ZH = {
     "only_unpaved": "仅有砂石/土路连接",
+    "unverified_surface": "路面类型未知（需核实）",
     "network_gap": "路网断头",
     "no_road": "附近无道路",
     "relocation_planned": "规划搬迁撤并",

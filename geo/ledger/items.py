@@ -268,7 +268,11 @@ def _hard_road_items(a: Assessment) -> pd.DataFrame:
         steps = []
         if h > 0:
             ids = roads.get(vid, "")
-            steps.append(f"硬化现有砂石/土路 {_km(h)} 公里" + (f"（道路 {ids}）" if ids else ""))
+            where = f"（道路 {ids}）" if ids else ""
+            if reason == "unverified_surface":
+                steps.append(f"实地核实 {_km(h)} 公里路面类型{where}，如为砂石/土路则硬化")
+            else:
+                steps.append(f"硬化现有砂石/土路 {_km(h)} 公里{where}")
         if n > 0:
             gap = "打通断头路" if reason == "network_gap" else "接入干线路网"
             steps.append(f"新建硬化连接线 {_km(n)} 公里，{gap}")

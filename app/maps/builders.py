@@ -26,6 +26,7 @@ from app.maps.base import (
     safe_tooltip,
 )
 from geo.assessment import Assessment
+from geo.report import VALUE_ZH
 from layers.dataset import Dataset
 
 __all__ = [
@@ -53,13 +54,8 @@ HARD_ROAD_LABELS = {
     "below_threshold": "不足20户",
     "excluded": "规划搬迁撤并（不纳入）",
 }
-REASON_ZH = {
-    "only_unpaved": "仅有砂石/土路连接",
-    "unverified_surface": "路面类型未知（需核实）",
-    "network_gap": "路网断头",
-    "no_road": "附近无道路",
-    "relocation_planned": "规划搬迁撤并",
-}
+# One vocabulary with the report (geo.report.VALUE_ZH): a new reason code is named once.
+REASON_ZH = {code: label for code, label in VALUE_ZH["reason"].items() if code}
 ROAD_COLORS = {"hard": "#555555", "unpaved": "#a1887f", "planned": "#1e88e5"}
 KIND_COLORS = {
     "综合超市": "#1565c0",
@@ -211,14 +207,11 @@ def _road_layers(
 
 LINK_COLORS = {"harden": "#ef6c00", "new": "#d32f2f"}
 LINK_KIND_ZH = {"harden": "路面硬化", "new": "新建道路"}
-CLINIC_STATUS_ZH = {
-    "ok": "达标",
-    "no_clinic": "无卫生室",
-    "no_doctor": "卫生室无医生",
-    "short_of_doctors": "村医不足",
-    "exempt_host": "豁免（卫生院所在村）",
-    "exempt_shared": "豁免（联合设置）",
-}
+LINK_LEGEND = (
+    LegendItem(LINK_COLORS["harden"], "需硬化路段", "line"),
+    LegendItem(LINK_COLORS["new"], "需新建路段", "line"),
+)
+CLINIC_STATUS_ZH = {code: label for code, label in VALUE_ZH["cl_status"].items() if code}
 
 
 def _links_layer(m: folium.Map, links: gpd.GeoDataFrame) -> None:
@@ -373,8 +366,7 @@ def build_hard_road_map(
         ).add_to(m)
     legend = [LegendItem(HARD_ROAD_COLORS[s], lab) for s, lab in HARD_ROAD_LABELS.items()]
     legend += [
-        LegendItem("#ef6c00", "需硬化路段", "line"),
-        LegendItem("#d32f2f", "需新建路段", "line"),
+        *LINK_LEGEND,
         *ROAD_LEGEND,
     ]
     return finish_map(m, legend, title="20户以上自然村通硬化路")
@@ -675,8 +667,7 @@ def build_package_map(
     ).add_to(m)
     legend = [LegendItem(HARD_ROAD_COLORS[s], lab) for s, lab in HARD_ROAD_LABELS.items()]
     legend += [
-        LegendItem("#ef6c00", "需硬化路段", "line"),
-        LegendItem("#d32f2f", "需新建路段", "line"),
+        *LINK_LEGEND,
         LegendItem("#2e7d32", "安置区达标", "square"),
         LegendItem("#d32f2f", "安置区缺少设施", "square"),
         *ROAD_LEGEND,

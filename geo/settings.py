@@ -22,6 +22,7 @@ __all__ = [
     "ClinicSettings",
     "HardRoadSettings",
     "NetworkSettings",
+    "ProjectSettings",
     "ServiceSettings",
     "Settings",
     "WaterSettings",
@@ -120,6 +121,38 @@ class WaterSettings:
 
 
 @dataclass(frozen=True)
+class ProjectSettings:
+    """项目库: unit costs of the projects that close each kind of gap (万元 = 10,000 yuan).
+
+    Road costs per km are in :class:`HardRoadSettings` (``harden_cost_wan_per_km``,
+    ``new_road_cost_wan_per_km``). Every number here is an assumption **[A]** for a first
+    ranking; a county replaces them with its own 概算 in a settings profile.
+    """
+
+    clinic_build_wan: float = 35.0  # [A] 标准化村卫生室 (≥ 60 m²) with basic equipment
+    doctor_post_wan: float = 6.0  # [A] one 村医 post: training, placement, first-year pay
+    health_centre_build_wan: float = 800.0  # [A] a small 乡镇卫生院 (building + equipment)
+    health_centre_doctors: int = 5  # [A] 执业(助理)医师 a new 卫生院 starts with
+    # [A] one new facility of each 生活圈 kind (fit-out or subsidy, not land)
+    facility_cost_wan: MappingProxyType[str, float] = field(
+        default_factory=lambda: _frozen_map(
+            {
+                "综合超市": 50.0,
+                "便利菜店": 10.0,
+                "药店": 15.0,
+                "公交站点": 3.0,
+                "电商网店": 5.0,
+                "物流配送站点": 8.0,
+            }
+        )
+    )
+    pipe_cost_wan_per_km: float = 35.0  # [A] DN63–110 PE branch main incl. trench and 入户
+    pipe_min_km: float = 0.2  # [A] the shortest extension costed (connection works)
+    booster_cost_wan: float = 40.0  # [A] a small 加压泵站 or 高位水池
+    source_cost_wan: float = 200.0  # [A] 水源扩建 (a well or a connection to a 规模化 plant)
+
+
+@dataclass(frozen=True)
 class Settings:
     """All GapMap settings: one frozen object, printed with every result."""
 
@@ -129,6 +162,7 @@ class Settings:
     services: ServiceSettings = field(default_factory=ServiceSettings)
     clinics: ClinicSettings = field(default_factory=ClinicSettings)
     water: WaterSettings = field(default_factory=WaterSettings)
+    projects: ProjectSettings = field(default_factory=ProjectSettings)
 
     def as_records(self) -> list[dict[str, Any]]:
         """Return ``[{"section", "name", "value"}]`` rows for a report's settings sheet."""
@@ -187,8 +221,9 @@ def load_settings(profile: str | Path = "default") -> Settings:
     ----------
     profile : str or path
         ``"default"``, ``"mofcom"``, or the path of a TOML file whose tables are named
-        ``network``, ``hard_road``, ``services``, ``clinics``, ``water`` and whose keys are
-        setting names (unit in the name). A ``base = "mofcom"`` key starts from a profile.
+        ``network``, ``hard_road``, ``services``, ``clinics``, ``water``, ``projects`` and
+        whose keys are setting names (unit in the name). A ``base = "mofcom"`` key starts
+        from a profile.
 
     Raises
     ------

@@ -1,0 +1,135 @@
+"""项目库: costs by hand on the tiny county, ranking, and the what-if closing the items."""
+
+import numpy as np
+import pytest
+
+from geo.assessment import assess
+from geo.ledger import problem_items
+from geo.ledger.items import water_items
+from geo.projects import PROJECT_COLUMNS, apply_projects, project_library, review_plan
+from geo.settings import Settings
+from geo.water import assess_water
+from layers import Dataset
+from tests.fixtures import tiny_county as tc
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    ds = Dataset.from_frames(tc.build(), name="tiny")
+    a = assess(ds, Settings())
+    return ds, a, problem_items(a)
+
+
+def test_tiny_county_costs_by_hand(tiny):
+    ds, a, items = tiny
+    p = project_library(items, a).set_index("item_key")
+    assert set(p.index) == set(items["key"])
+    # roads: 60 万元/km to harden, 120 万元/km to build (HardRoadSettings)
+    nv03 = p.loc["hard_road:NV03"]  # harden R04, 1.5 km of gravel
+    assert nv03["kind"] == "road_harden"
+    assert nv03["quantity"] == pytest.approx(1.5) and nv03["cost_wan"] == pytest.approx(90.0)
+    nv04 = p.loc["hard_road:NV04"]  # no road: a 2.0 km new link to the trunk
+    assert nv04["kind"] == "road_new"
+    assert nv04["quantity"] == pytest.approx(2.0) and nv04["cost_wan"] == pytest.approx(240.0)
+    nv05 = p.loc["hard_road:NV05"]  # the 60 m gap
+    assert nv05["cost_wan"] == pytest.approx(0.06 * 120.0)
+    nv07 = p.loc["hard_road:NV07"]  # 0.5 km of earth road
+    assert nv07["cost_wan"] == pytest.approx(30.0)
+    # S1 lacks a pharmacy within 15 min: one 药店, 15 万元, 1,600 people
+    s1 = p.loc["services:S1:药店"]
+    assert (s1["kind"], s1["facility_kind"], s1["cost_wan"]) == ("facility", "药店", 15.0)
+    assert s1["people_per_wan"] == pytest.approx(1600 / 15)
+    # 乙乡 has no health centre; 丁村 no clinic; 丙村's clinic no doctor
+    yi = p.loc["clinics:township:640399200"]
+    assert yi["cost_wan"] == 800.0
+    av = ds["admin_villages"]
+    assert yi["people"] == av.loc[av["township_code"] == "640399200", "population"].sum()
+    ding = p.loc["clinics:admin_village:640399200202"]
+    need = int(np.ceil(ding["people"] / 1000))
+    assert ding["kind"] == "clinic" and ding["doctors_added"] == max(need, 1)
+    assert ding["cost_wan"] == 35.0 + 6.0 * max(need, 1)
+    bing = p.loc["clinics:admin_village:640399200201"]
+    assert bing["kind"] == "doctor" and bing["cost_wan"] == 6.0 * bing["doctors_added"]
+
+
+def test_ranking_is_people_per_10000_yuan(tiny):
+    _, a, items = tiny
+    p = project_library(items, a)
+    assert list(p.columns[: len(PROJECT_COLUMNS)]) == list(PROJECT_COLUMNS)
+    assert p["rank"].tolist() == list(range(1, len(p) + 1))
+    ratio = p["people_per_wan"].to_numpy()
+    assert np.all(np.diff(ratio) <= 0)
+    assert ratio == pytest.approx(p["people"] / p["cost_wan"])
+
+
+def test_unit_costs_are_settings(tiny):
+    from dataclasses import replace
+
+    _, a, items = tiny
+    s = a.settings
+    cheap = replace(s, projects=replace(s.projects, clinic_build_wan=5.0))
+    a2 = replace(a, settings=cheap)
+    p = project_library(items, a2).set_index("item_key")
+    ding = p.loc["clinics:admin_village:640399200202"]
+    assert ding["cost_wan"] == 5.0 + 6.0 * ding["doctors_added"]
+
+
+def test_open_keys_filter(tiny):
+    _, a, items = tiny
+    keep = ["hard_road:NV03", "services:S1:药店"]
+    p = project_library(items, a, open_keys=keep)
+    assert sorted(p["item_key"]) == sorted(keep)
+
+
+def test_tiny_what_if_closes_what_it_builds(tiny):
+    ds, a, items = tiny
+    p = project_library(items, a)
+    before_hash = ds.content_hash
+    after = apply_projects(ds, p, a)
+    assert ds.content_hash == before_hash  # the input is not changed
+    assert after.problems == ()
+    a2 = assess(after, a.settings)
+    review = review_plan(a, a2, items, problem_items(a2))
+    assert sorted(review.closed["key"]) == sorted(items["key"])
+    assert review.remaining.empty and review.new.empty
+    kpi = review.kpis.set_index("indicator")
+    assert kpi["met_planned"].all()
+
+
+@pytest.fixture(scope="module")
+def demo_items(demo_dataset, demo_assessment):
+    _, _, water = assess_water(demo_dataset, demo_assessment.settings)
+    return problem_items(demo_assessment, extra=[water_items(water)]), water
+
+
+def test_demo_library_covers_every_item(demo_assessment, demo_items):
+    items, water = demo_items
+    p = project_library(items, demo_assessment, water=water)
+    assert len(p) == len(items) == 51
+    assert p["cost_wan"].gt(0).all() and p["people"].gt(0).all()
+    assert p.geometry.notna().all()
+    # water projects are costed but not simulated by the what-if
+    assert not p.loc[p["indicator"] == "water", "what_if"].any()
+    off = p.loc[p["kind"] == "pipe"]
+    assert (off["quantity"] >= demo_assessment.settings.projects.pipe_min_km).all()
+    # the hard-road costs are the analysis' own estimates
+    v = demo_assessment.hard_road.villages.set_index("id")
+    roads = p.loc[p["indicator"] == "hard_road"]
+    assert roads["cost_wan"].to_numpy() == pytest.approx(
+        v.loc[roads["village_code"], "cost_wan"].to_numpy()
+    )
+
+
+def test_demo_road_projects_alone_close_only_road_items(demo_dataset, demo_assessment):
+    a = demo_assessment
+    items = problem_items(a)
+    p = project_library(items, a)
+    roads = p.loc[p["indicator"] == "hard_road"]
+    after = apply_projects(demo_dataset, roads, a)
+    a2 = assess(after, a.settings)
+    review = review_plan(a, a2, items, problem_items(a2))
+    assert sorted(review.closed["key"]) == sorted(roads["item_key"])
+    assert review.new.empty
+    kpi = review.kpis.set_index("indicator")
+    assert kpi.loc["20户以上自然村通硬化路率", "planned"] == 100.0
+    assert kpi.loc["乡村两级医疗卫生机构和人员空白点", "change"] == 0

@@ -61,6 +61,12 @@ pages = {
             icon=":material/checklist:",
             url_path="ledger",
         ),
+        st.Page(
+            VIEWS / "projects.py",
+            title="项目库与方案",
+            icon=":material/construction:",
+            url_path="projects",
+        ),
     ],
     "数据与导出": [
         st.Page(

@@ -203,3 +203,34 @@ def test_plan_review_shows_the_change_against_the_current_state(page):
     if page == "hard_road":
         rate = next(m for m in at.metric if m.label == "通硬化路率")
         assert not rate.proto.delta.startswith("−")  # building planned roads never lowers it
+
+
+def test_projects_page_ranks_plans_within_budget_and_sites_facilities():
+    at = _page("projects")
+    table = _table(at, "每万元受益人数")
+    assert len(table) == 51  # one project per problem (33 access + 18 water)
+    ratio = table["每万元受益人数"].to_numpy()
+    assert (ratio[:-1] >= ratio[1:]).all()
+    # the plan takes ranked projects while they fit the budget
+    at.number_input(key="plan_budget").set_value(400.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = _table(at, "每万元受益人数")
+    chosen = table.loc[table["列入方案"]]
+    assert 0 < chosen["估算投资(万元)"].sum() <= 400.0
+    kpis = _table(at, "方案建成后")
+    assert (kpis["方案建成后"] != kpis["现状"]).any()
+    closed = _table(at, "问题编号")
+    assert 0 < len(closed) <= len(chosen)
+    # the whole library: every access problem closes
+    at.number_input(key="plan_budget").set_value(100_000.0).run()
+    assert any("可销号 **33**" in m.value for m in at.markdown)
+    kpis = _table(at, "方案建成后")
+    assert set(kpis["建成后是否达标"]) == {"达标"}
+    # siting: the exact answer covers at least as many as greedy
+    at.selectbox(key="siting_kind").set_value("卫生室").run()
+    exact = next(m for m in at.metric if m.label == "新址建成后").value
+    at.radio(key="siting_method").set_value("greedy").run()
+    assert not at.exception
+    greedy = next(m for m in at.metric if m.label == "新址建成后").value
+    assert float(exact.replace(",", "")) >= float(greedy.replace(",", ""))
+    assert len(_table(at, "新增覆盖人口")) == 3

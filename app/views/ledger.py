@@ -198,6 +198,38 @@ if event.selection.rows:
         else:
             st.success("已保存。")
             st.rerun()
+    st.markdown("**佐证材料**（整改前后照片、验收单等）")
+    evidence = [e for e in str(row.get("evidence") or "").splitlines() if e]
+    root = book.evidence_dir.parent if book.evidence_dir is not None else None
+    for rel in evidence:
+        path = (root / rel).resolve() if root is not None else None
+        name = Path(rel).name.split("_", 1)[-1]
+        inside = path is not None and path.is_relative_to(root.resolve())
+        if inside and path.is_file():
+            if path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}:
+                st.image(str(path), caption=name, width=320)
+            else:
+                st.download_button(
+                    f"下载 {name}", path.read_bytes(), file_name=name, key=f"ev_{rel}"
+                )
+        else:
+            st.caption(f"{name}（文件不在台账文件夹中）")
+    proof = st.file_uploader(
+        "上传佐证材料",
+        type=["jpg", "jpeg", "png", "webp", "pdf", "docx", "xlsx"],
+        key=f"ledger_evidence_{key}",
+    )
+    if proof is not None and st.button("添加到该问题", key="ledger_evidence_go", disabled=not user):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(proof.name).name
+            path.write_bytes(proof.getbuffer())
+            try:
+                book.attach_evidence(key, path, user=user, expected_version=int(row["version"]))
+            except (ConflictError, LedgerError) as exc:
+                st.error(getattr(exc, "zh", "") or str(exc))
+            else:
+                st.success(f"已添加佐证材料：{proof.name}")
+                st.rerun()
     st.markdown("**修改记录**")
     hist = book.history(key)
     st.dataframe(

@@ -12,7 +12,8 @@ Storage model (SQLAlchemy Core; SQLite by default, PostgreSQL/PostGIS by URL lat
     Every change to an item, as a row with the item's whole state *after* the change
     (``created``, ``reopened``, ``transition``, ``update``), numbered ``version`` 1, 2, …
     per item. The current state of an item is its latest event; nothing is updated or
-    deleted (SQLite triggers refuse UPDATE and DELETE on every table).
+    deleted (database triggers refuse UPDATE and DELETE on every table, on SQLite and on
+    PostgreSQL, where TRUNCATE is refused too).
 ``rejected``
     Edits refused because of a version conflict, kept for the audit trail.
 
@@ -231,6 +232,18 @@ rejected = Table(
     Column("changes", Text, nullable=False),
 )
 
+# Append-only in the database itself, not only in this code: UPDATE and DELETE (and, on
+# PostgreSQL, TRUNCATE) on any ledger table are refused by triggers.
+event.listen(
+    metadata,
+    "before_create",
+    DDL(
+        "CREATE OR REPLACE FUNCTION gapmap_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'the GapMap ledger is append-only (%% on %%)', TG_OP, TG_TABLE_NAME; "
+        "END $$"
+    ).execute_if(dialect="postgresql"),
+)
 for _table in metadata.sorted_tables:
     for _op in ("UPDATE", "DELETE"):
         event.listen(
@@ -242,6 +255,16 @@ for _table in metadata.sorted_tables:
                 "BEGIN SELECT RAISE(ABORT, 'the GapMap ledger is append-only'); END"
             ).execute_if(dialect="sqlite"),
         )
+    event.listen(
+        _table,
+        "after_create",
+        DDL(
+            f"CREATE TRIGGER {_table.name}_append_only BEFORE UPDATE OR DELETE ON "
+            f"{_table.name} FOR EACH ROW EXECUTE FUNCTION gapmap_append_only(); "
+            f"CREATE TRIGGER {_table.name}_no_truncate BEFORE TRUNCATE ON {_table.name} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION gapmap_append_only()"
+        ).execute_if(dialect="postgresql"),
+    )
 
 
 # --------------------------------------------------------------------------- values

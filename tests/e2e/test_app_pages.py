@@ -13,7 +13,7 @@ from tests.e2e.conftest import ARTIFACTS, ROOT, block_remote, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
-MAP_PAGES = ["overview", "hard-road", "services", "clinics", "water", "village"]
+MAP_PAGES = ["overview", "hard-road", "services", "clinics", "water", "village", "projects"]
 # The default page (总览) is served at the root; the others at their url_path.
 URL = {"overview": ""}
 H1 = {
@@ -23,6 +23,7 @@ H1 = {
     "clinics": "医疗卫生空白点",
     "water": "农村供水",
     "village": "一村一图",
+    "projects": "项目库与方案",
 }
 MAP_FRAME = "iframe[title*='st_folium']"
 
@@ -224,5 +225,41 @@ def test_ledger_page_records_the_problems_and_maps_them(app_url, browser):
     wait_for_app(page)
     assert _map_features(page)["paths"] > 0
     page.screenshot(path=ARTIFACTS / "ledger_1366x1024_offline.png")
+    assert errors == []
+    page.close()
+
+
+def test_ledger_item_takes_a_photo_as_evidence(app_url, browser, tmp_path):
+    """Select a problem in the table, upload a photo: it is stored and shown on the item."""
+    page, _, errors, _ = _open(browser, f"{app_url}/ledger", width=1366, height=1024, offline=True)
+    page.get_by_label("填报人").fill("测试员")
+    page.get_by_label("填报人").press("Enter")
+    wait_for_app(page)
+    if page.get_by_role("button", name="记入台账").is_visible():
+        page.get_by_role("button", name="记入台账").click()
+        page.get_by_text("已记入快照").wait_for(timeout=60_000)
+        wait_for_app(page)
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
+    page.get_by_text("佐证材料").first.wait_for(timeout=60_000)
+    from PIL import Image
+
+    photo = tmp_path / "整改后照片.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(photo)
+    uploader = page.locator("[data-testid='stFileUploader']").filter(has_text="上传佐证材料")
+    uploader.locator("input[type='file']").set_input_files(photo)
+    wait_for_app(page)
+    page.get_by_role("button", name="添加到该问题").click()
+    page.get_by_text("已添加佐证材料").wait_for(timeout=60_000)
+    wait_for_app(page)
+    stored = list((ARTIFACTS / "ledger" / "evidence").rglob("*整改后照片.png"))
+    assert len(stored) == 1
+    page.get_by_role("img", name="整改后照片.png").or_(
+        page.locator("[data-testid='stImage'] img")
+    ).first.wait_for(timeout=60_000)
+    page.screenshot(path=ARTIFACTS / "ledger_evidence_1366x1024.png", full_page=True)
     assert errors == []
     page.close()

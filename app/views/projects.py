@@ -1,0 +1,256 @@
+"""项目库与方案: ranked candidate projects, a plan within a budget, its effect, facility siting."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from app.components import PRINT_CSS, show_map
+from app.maps.projects import build_projects_map, build_siting_map
+from app.state import ledger, page_context, water_for
+from geo.assessment import Assessment, assess
+from geo.ledger import INDICATOR_ZH, Change, ConflictError, LedgerError, problem_items
+from geo.ledger.items import water_items
+from geo.projects import apply_projects, project_library, review_plan
+from geo.siting import SITING_KINDS, SitingResult, site_facilities
+from layers.dataset import Dataset
+
+CLOSED_STATES = {"closed", "exempt"}
+TABLE_ZH = {
+    "rank": "排名",
+    "kind_zh": "项目类型",
+    "indicator": "指标",
+    "township_name": "乡镇",
+    "admin_village_name": "行政村",
+    "village_name": "自然村/安置区",
+    "content": "建设内容",
+    "quantity": "数量",
+    "unit_zh": "单位",
+    "cost_wan": "估算投资(万元)",
+    "people": "受益人口",
+    "people_per_wan": "每万元受益人数",
+    "what_if": "可模拟",
+}
+
+
+@st.cache_resource(show_spinner="正在按方案重新计算各项指标…", max_entries=6)
+def _what_if(
+    _dataset: Dataset, _projects: pd.DataFrame, _assessment: Assessment, key: str
+) -> tuple[Dataset, Assessment]:
+    after = apply_projects(_dataset, _projects, _assessment)
+    return after, assess(after, _assessment.settings)
+
+
+@st.cache_resource(show_spinner="正在计算最大覆盖选址…", max_entries=16)
+def _siting(
+    _dataset: Dataset, _assessment: Assessment, key: str, kind: str, k: int, method: str
+) -> SitingResult:
+    return site_facilities(_dataset, _assessment.graph, _assessment.settings, kind=kind, k=k,
+                           method=method)  # fmt: skip
+
+
+st.markdown(PRINT_CSS, unsafe_allow_html=True)
+ctx = page_context()
+if ctx is None:
+    st.stop()
+st.title(f"项目库与方案 · {ctx.township_name}")
+if ctx.scenario == "planned":
+    st.info("侧栏选择了「规划」：本页以规划建成后的数据为现状，列出其余问题的项目。")
+dataset, a = ctx.scenario_dataset, ctx.assessment
+extra, water = [], None
+if "water_nodes" in dataset and "water_pipes" in dataset:
+    water = water_for(dataset)[2]
+    extra.append(water_items(water))
+items = problem_items(a, extra=extra)
+book = ledger()
+in_book = book.items()
+open_keys = None
+if not in_book.empty:
+    still_open = in_book.loc[~in_book["state"].isin(CLOSED_STATES), "key"]
+    open_keys = set(still_open) | (set(items["key"]) - set(in_book["key"]))
+projects = project_library(items, a, water=water, open_keys=open_keys)
+if ctx.scope.township_code is not None:
+    projects = projects.loc[projects["township_code"] == ctx.scope.township_code]
+if projects.empty:
+    st.success("没有待整改的问题，项目库为空。")
+    st.stop()
+st.caption(
+    "每个待整改问题对应一个候选项目；单价见设置（settings.projects、hard_road），可按县里的概算"
+    "修改。排名按「每万元受益人数」（受益人口 ÷ 估算投资），已销号、豁免的问题不列入。"
+)
+
+c1, c2, c3 = st.columns(3)
+c1.metric("候选项目", f"{len(projects)} 个", border=True)
+c2.metric("估算总投资", f"{projects['cost_wan'].sum():,.0f} 万元", border=True)
+c3.metric("受益人口", f"{projects['people'].sum():,.0f} 人", border=True)
+
+st.subheader("方案：在预算内按排名选取项目")
+f1, f2 = st.columns([1, 2])
+budget = f1.number_input(
+    "预算（万元）",
+    min_value=0.0,
+    value=float(round(projects["cost_wan"].sum() / 2, -1)),
+    step=50.0,
+    key="plan_budget",
+)
+kinds = f2.multiselect(
+    "指标",
+    list(INDICATOR_ZH),
+    default=[k for k in INDICATOR_ZH if k in set(projects["indicator"])],
+    format_func=INDICATOR_ZH.get,
+    key="plan_indicators",
+)
+pool = projects.loc[projects["indicator"].isin(kinds)]
+# in rank order, take every project that still fits the budget (skip the ones that do not)
+take, total = [], 0.0
+for pid, cost in zip(pool["project_id"], pool["cost_wan"], strict=True):
+    if total + cost <= budget:
+        take.append(pid)
+        total += cost
+selected = set(take)
+
+table = projects.assign(
+    indicator=projects["indicator"].map(INDICATOR_ZH),
+    what_if=projects["what_if"].map({True: "是", False: "否（供水：请在农村供水页复核）"}),
+    cost_wan=projects["cost_wan"].round(1),
+    quantity=projects["quantity"].round(2),
+    people_per_wan=projects["people_per_wan"].round(1),
+)[list(TABLE_ZH)].rename(columns=TABLE_ZH)
+table.insert(0, "列入方案", projects["project_id"].isin(selected).to_numpy())
+st.dataframe(table, hide_index=True, width="stretch", height=320, key="projects_table")
+st.caption(f"方案含 {len(selected)} 个项目，估算 {total:,.0f} 万元（预算 {budget:,.0f} 万元）。")
+show_map(
+    build_projects_map(dataset, projects, selected, scope=ctx.scope, options=ctx.options),
+    key="projects_map",
+    height=460,
+)
+
+st.subheader("方案效果（建成前后对比）")
+st.caption("把方案中的项目当作已建成，重新计算各项指标；只是模拟，不改动任何数据。")
+plan = projects.loc[projects["project_id"].isin(selected)]
+if plan.empty:
+    st.info("预算内没有可选项目：请提高预算或增加指标。")
+else:
+    digest = hashlib.sha256("|".join(sorted(plan["project_id"])).encode()).hexdigest()[:16]
+    after_ds, after = _what_if(dataset, plan, a, f"{dataset.content_hash}:{digest}")
+    review = review_plan(a, after, problem_items(a), problem_items(after))
+    kpi = review.kpis.assign(
+        met_current=review.kpis["met_current"].map({True: "达标", False: "未达标"}),
+        met_planned=review.kpis["met_planned"].map({True: "达标", False: "未达标"}),
+    ).rename(
+        columns={
+            "indicator": "指标",
+            "unit": "单位",
+            "target": "目标",
+            "current": "现状",
+            "planned": "方案建成后",
+            "change": "变化",
+            "met_current": "现状是否达标",
+            "met_planned": "建成后是否达标",
+        }
+    )
+    st.dataframe(kpi.round(2), hide_index=True, width="stretch", key="plan_kpis")
+    n_water = int((plan["indicator"] == "water").sum())
+    st.markdown(
+        f"方案可销号 **{len(review.closed)}** 条问题，仍有 **{len(review.remaining)}** 条；"
+        f"新产生 **{len(review.new)}** 条。"
+        + (f"另有 {n_water} 个供水项目未参与模拟。" if n_water else "")
+    )
+    if len(review.closed):
+        st.dataframe(
+            review.closed[["key", "township_name", "village_name", "problem_type"]].rename(
+                columns={
+                    "key": "问题编号",
+                    "township_name": "乡镇",
+                    "village_name": "自然村/安置区/行政村",
+                    "problem_type": "问题类型",
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            height=220,
+            key="plan_closed",
+        )
+    user = st.text_input("填报人", key="plan_user", placeholder="采纳方案时记入台账")
+    in_ledger = plan.loc[plan["item_key"].isin(set(in_book["key"]))] if len(in_book) else plan[:0]
+    if st.button(
+        f"采纳方案：把 {len(in_ledger)} 个项目记入台账的「关联项目」",
+        key="plan_accept",
+        disabled=not user or in_ledger.empty,
+    ):
+        version = in_book.set_index("key")["version"]
+        changes = [
+            Change(
+                p.item_key,
+                int(version[p.item_key]),
+                None,
+                {"project": f"{p.project_id}：{p.content}，估算 {p.cost_wan:.1f} 万元"},
+            )
+            for p in in_ledger.itertuples()
+        ]
+        try:
+            book.apply_changes(changes, user=user)
+        except (ConflictError, LedgerError) as exc:
+            st.error(getattr(exc, "zh", "") or str(exc))
+        else:
+            st.success(f"已记入 {len(changes)} 条问题的关联项目。")
+    if in_ledger.empty:
+        st.caption("台账中还没有这些问题：先在「问题清单·整改台账」页把分析结果记入台账。")
+
+st.subheader("设施选址（最大覆盖）")
+st.caption(
+    "在全部自然村和安置区中选 k 处新址，使时限内可达的人口最多（已被现有设施覆盖的不计）；"
+    "精确解由 HiGHS 混合整数规划求得，贪心解给出每一处的边际覆盖。"
+)
+s1, s2, s3 = st.columns(3)
+kind = s1.selectbox("设施类别", SITING_KINDS, key="siting_kind")
+k = s2.slider("新设数量 k", 1, 20, 3, key="siting_k")
+method = s3.radio(
+    "算法",
+    ["exact", "greedy"],
+    format_func={"exact": "精确（整数规划）", "greedy": "贪心"}.get,
+    horizontal=True,
+    key="siting_method",
+)
+result = _siting(dataset, a, dataset.content_hash, kind, int(k), method)
+m1, m2, m3 = st.columns(3)
+m1.metric("需求人口", f"{result.people_total:,.0f}", border=True)
+m2.metric(
+    f"{result.limit_min:g} 分钟内可达（现有）",
+    f"{result.people_before:,.0f}",
+    border=True,
+)
+m3.metric(
+    "新址建成后",
+    f"{result.people_after:,.0f}",
+    delta=f"+{result.people_after - result.people_before:,.0f}",
+    border=True,
+)
+sol = result.solution
+st.caption(
+    f"{'精确解（已证明最优）' if sol.optimal else '贪心解'}：新增覆盖 {sol.gain:,.0f} 人，"
+    f"上界 {sol.bound:,.0f} 人，用时 {sol.seconds:.2f} 秒。"
+    + (f"只需 {len(result.sites)} 处即覆盖全部可覆盖人口。" if len(result.sites) < k else "")
+)
+show_map(
+    build_siting_map(dataset, result, scope=ctx.scope, options=ctx.options),
+    key="siting_map",
+    height=460,
+)
+if len(result.sites):
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "顺序": result.sites["rank"],
+                "候选点编号": result.sites["candidate_id"],
+                "名称": result.sites["name"],
+                "新增覆盖人口": result.sites["people_added"].round(0),
+                "累计": result.sites["people_cumulative"].round(0),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key="siting_table",
+    )

@@ -12,8 +12,11 @@ built (roads resurfaced, new links, facilities and doctors added); the caller re
 :func:`geo.assessment.assess` on it and compares with :func:`review_plan`. Nothing is stored
 and the input dataset is not changed: a person accepts a plan, not this function.
 
-Water projects are costed and ranked, but :func:`apply_projects` does not rebuild the pipe
-network (their effect is a hydraulic question: :func:`geo.water.with_changes`).
+Water: a pipe extension to an off-network village is built in the what-if (a DN
+``pipe_diameter_mm`` branch from the nearest junction, whose elevation the new junction
+takes); the 24 h hydraulics then say whether the village gets enough pressure. Boosters,
+source works and reconnecting a network without a source are costed and ranked but not
+simulated (``what_if`` false): they need an engineer's pump curve or source data.
 """
 
 from __future__ import annotations
@@ -257,17 +260,41 @@ def _clinic_projects(items: pd.DataFrame, a: Assessment) -> list[dict]:
     return rows
 
 
+def _nearest_junctions(
+    items: pd.DataFrame, water: WaterResult | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest junction with a source (name, metres) to each item's point; '' / NaN if none."""
+    n = len(items)
+    names, dist = np.full(n, "", dtype=object), np.full(n, np.nan)
+    if water is None or n == 0:
+        return names, dist
+    nodes = water.nodes
+    ok = (nodes["node_type"] == "Junction") & ~nodes["disconnected"].astype(bool)
+    nodes = nodes.loc[ok]
+    pts = gpd.GeoSeries(gpd.points_from_xy(items["lon"], items["lat"]), crs=4326)
+    has = pts.notna() & ~pts.is_empty & items["lon"].notna().to_numpy()
+    if nodes.empty or not has.any():
+        return names, dist
+    metric = nodes.estimate_utm_crs()
+    tree = shapely.STRtree(nodes.geometry.to_crs(metric).to_numpy())
+    (qi, ti), d = tree.query_nearest(
+        pts[has].to_crs(metric).to_numpy(), return_distance=True, all_matches=False
+    )
+    rows = np.flatnonzero(has.to_numpy())[qi]
+    names[rows] = nodes["name"].astype(str).to_numpy()[ti]
+    dist[rows] = d
+    return names, dist
+
+
 def _water_projects(items: pd.DataFrame, water: WaterResult | None, ps: object) -> list[dict]:
-    v = water.villages.set_index("id") if water is not None else None
+    junction, metres = _nearest_junctions(items, water)
     rows = []
-    for _, it in items.iterrows():
+    for k, (_, it) in enumerate(items.iterrows()):
         cause = it["cause"]
         where = _where(it)
         if cause in {"off_network", "disconnected"}:
-            d = np.nan
-            if v is not None and it["unit_code"] in v.index:
-                d = float(v.at[it["unit_code"], "snap_dist_m"])
-            km = max(d / 1000, ps.pipe_min_km) if np.isfinite(d) else ps.pipe_min_km
+            d = metres[k]
+            km = max(d / 1000, ps.pipe_min_km) if np.isfinite(d) else np.nan
             what = "延伸供水管网" if cause == "off_network" else "连通管网至有水源的片区"
             rows.append(
                 {
@@ -277,8 +304,10 @@ def _water_projects(items: pd.DataFrame, water: WaterResult | None, ps: object) 
                     "unit_zh": "公里",
                     "unit_cost_wan": ps.pipe_cost_wan_per_km,
                     "cost_wan": km * ps.pipe_cost_wan_per_km,
-                    "what_if": False,
-                    "content": f"{what} {_km(km)} 公里并入户",
+                    "what_if": cause == "off_network" and bool(junction[k]),
+                    "connect_to": junction[k],
+                    "content": f"{what} {_km(km)} 公里并入户"
+                    + (f"（自节点 {junction[k]} 接出）" if junction[k] else ""),
                     "geometry": _point(it),
                 }
             )
@@ -329,8 +358,10 @@ def project_library(
     -------
     GeoDataFrame
         Columns :data:`PROJECT_COLUMNS` plus ``facility_kind`` (生活圈 projects),
-        ``doctors_added`` (clinic/doctor projects) and ``geometry`` (EPSG:4326: the missing
-        road links, or the problem's point), sorted by ``rank``.
+        ``doctors_added`` (clinic/doctor projects), ``connect_to`` (pipe projects: the
+        nearest junction with a source, where the branch starts; the length is the straight
+        distance to it) and ``geometry`` (EPSG:4326: the missing road links, or the
+        problem's point), sorted by ``rank``.
     """
     if open_keys is not None:
         items = items.loc[items["key"].isin(set(open_keys))]
@@ -345,10 +376,11 @@ def project_library(
     if "water" in by:
         rows += _water_projects(by["water"], water, assessment.settings.projects)
     out = _frame(rows)
-    for col, default in (("facility_kind", ""), ("doctors_added", 0)):
+    for col, default in (("facility_kind", ""), ("doctors_added", 0), ("connect_to", "")):
         if col not in out.columns:
             out[col] = default
     out["facility_kind"] = out["facility_kind"].fillna("").astype(str)
+    out["connect_to"] = out["connect_to"].fillna("").astype(str)
     out["doctors_added"] = pd.to_numeric(out["doctors_added"]).fillna(0).astype(int)
     out["project_id"] = "P-" + out["item_key"].astype(str)
     out["kind_zh"] = out["kind"].map(PROJECT_KIND_ZH).fillna(out["kind"])
@@ -365,7 +397,7 @@ def project_library(
         ["people_per_wan", "cost_wan", "item_key"], ascending=[False, True, True], kind="stable"
     ).reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
-    extra = ["facility_kind", "doctors_added"]
+    extra = ["facility_kind", "doctors_added", "connect_to"]
     out = out[[*PROJECT_COLUMNS, *extra, "geometry"]]
     logger.info("project library: %d projects, %.0f 万元 in all", len(out), float(np.nansum(cost)))
     return out
@@ -405,6 +437,64 @@ def _join_ends(roads: gpd.GeoDataFrame, lines: np.ndarray) -> gpd.GeoDataFrame:
         k = int(np.argmin(shapely.distance(seg, ends[e])))
         geoms[r] = shapely.LineString(np.vstack([xy[: k + 1], p, xy[k + 1 :]]))
     return roads.set_geometry(gpd.GeoSeries(geoms, index=roads.index, crs=roads.crs))
+
+
+def _extend_pipes(
+    dataset: Dataset, pipes_in: gpd.GeoDataFrame, settings: object
+) -> dict[str, gpd.GeoDataFrame]:
+    """Add a junction at each village, a branch to it from ``connect_to``; link the village."""
+    nodes, pipes = dataset["water_nodes"], dataset["water_pipes"]
+    villages = dataset["natural_villages"].copy()
+    metric = villages.estimate_utm_crs()
+    junctions = nodes.set_index(nodes["name"].astype(str))
+    pipes_in = pipes_in.loc[pipes_in["connect_to"].isin(set(junctions.index))]
+    j_xy = junctions.geometry.to_crs(metric)
+    by_id = villages.set_index("id")
+    v_xy = by_id.geometry.to_crs(metric).representative_point()
+    taken_n, taken_p = set(nodes["name"].astype(str)), set(pipes["name"].astype(str))
+    new_nodes, new_pipes, lines = [], [], []
+    for vid, j, project in zip(
+        pipes_in["village_code"], pipes_in["connect_to"], pipes_in["project_id"], strict=True
+    ):
+        if vid not in v_xy.index:
+            continue
+        pt, jrow = v_xy[vid], junctions.loc[j]
+        name = _new_id(f"XM-{vid}", taken_n)
+        line = shapely.LineString([j_xy[j], pt])
+        new_nodes.append(
+            {
+                "name": name,
+                "node_type": "Junction",
+                "elevation_m": float(jrow["elevation_m"]),
+                "source": f"项目库 {project}",
+                "geometry": pt,
+            }
+        )
+        new_pipes.append(
+            {
+                "name": _new_id(f"XM-P-{vid}", taken_p),
+                "start_node_name": j,
+                "end_node_name": name,
+                "length_m": max(float(line.length), 1.0),
+                "diameter_mm": settings.projects.pipe_diameter_mm,
+                "roughness": 140.0,
+                "status": "现状",
+                "source": f"项目库 {project}",
+            }
+        )
+        lines.append(line)
+        villages.loc[villages["id"] == vid, "water_node"] = name
+    add_n = gpd.GeoDataFrame(new_nodes, geometry="geometry", crs=metric).to_crs(nodes.crs)
+    add_p = gpd.GeoDataFrame(new_pipes, geometry=lines, crs=metric).to_crs(pipes.crs)
+    return {
+        "water_nodes": gpd.GeoDataFrame(
+            pd.concat([nodes, add_n], ignore_index=True), crs=nodes.crs
+        ),
+        "water_pipes": gpd.GeoDataFrame(
+            pd.concat([pipes, add_p], ignore_index=True), crs=pipes.crs
+        ),
+        "natural_villages": villages,
+    }
 
 
 def _largest_village(dataset: Dataset, *, admin_code: str = "", township: str = ""):
@@ -553,6 +643,9 @@ def apply_projects(dataset: Dataset, projects: gpd.GeoDataFrame, assessment: Ass
                 pd.concat([clinics, add.to_crs(clinics.crs)], ignore_index=True), crs=clinics.crs
             )
         changes["clinics"] = clinics
+    pipes_in = chosen.loc[chosen["kind"] == "pipe"]
+    if len(pipes_in) and "water_nodes" in dataset and "water_pipes" in dataset:
+        changes.update(_extend_pipes(dataset, pipes_in, assessment.settings))
     logger.info("what-if: %d projects applied to %s", len(chosen), sorted(changes))
     return dataset.replace_layers(**changes) if changes else dataset
 
@@ -568,7 +661,8 @@ class PlanReview:
     closed : DataFrame
         Items of the current 问题清单 that the plan would close (no longer found).
     remaining : DataFrame
-        Items still found after the plan.
+        Items still found after the plan, as they are then (the problem may have changed,
+        e.g. a village newly on the network but short of pressure).
     new : DataFrame
         Items the plan would create (found after, not before): should be empty.
     """
@@ -584,6 +678,9 @@ def review_plan(
     after: Assessment,
     before_items: pd.DataFrame,
     after_items: pd.DataFrame,
+    *,
+    water_before: WaterResult | None = None,
+    water_after: WaterResult | None = None,
 ) -> PlanReview:
     """Compare the current state with a plan's: KPIs, and the problem items it closes.
 
@@ -594,15 +691,21 @@ def review_plan(
         :func:`geo.plan.as_built` of a draft plan).
     before_items, after_items : DataFrame
         Their problem items (same indicators on both sides).
+    water_before, water_after : WaterResult, optional
+        Water coverage of both datasets: their KPIs (农村自来水普及率 …) join the table.
 
     Returns
     -------
     PlanReview
     """
     kb, ka = set(before_items["key"]), set(after_items["key"])
+    kpis = compare_kpis(before.rollup.county, after.rollup.county)
+    if water_before is not None and water_after is not None:
+        water = compare_kpis(water_before.county, water_after.county)
+        kpis = pd.concat([kpis, water], ignore_index=True)
     return PlanReview(
-        kpis=compare_kpis(before.rollup.county, after.rollup.county),
+        kpis=kpis,
         closed=before_items.loc[~before_items["key"].isin(ka)].reset_index(drop=True),
-        remaining=before_items.loc[before_items["key"].isin(ka)].reset_index(drop=True),
+        remaining=after_items.loc[after_items["key"].isin(kb)].reset_index(drop=True),
         new=after_items.loc[~after_items["key"].isin(kb)].reset_index(drop=True),
     )

@@ -148,6 +148,7 @@ class ProjectSettings:
     )
     pipe_cost_wan_per_km: float = 35.0  # [A] DN63–110 PE branch main incl. trench and 入户
     pipe_min_km: float = 0.2  # [A] the shortest extension costed (connection works)
+    pipe_diameter_mm: float = 63.0  # [A] DN63 PE: the what-if's new branch to a village
     booster_cost_wan: float = 40.0  # [A] a small 加压泵站 or 高位水池
     source_cost_wan: float = 200.0  # [A] 水源扩建 (a well or a connection to a 规模化 plant)
 

@@ -108,10 +108,26 @@ def test_demo_library_covers_every_item(demo_assessment, demo_items):
     assert len(p) == len(items) == 51
     assert p["cost_wan"].gt(0).all() and p["people"].gt(0).all()
     assert p.geometry.notna().all()
-    # water projects are costed but not simulated by the what-if
-    assert not p.loc[p["indicator"] == "water", "what_if"].any()
-    off = p.loc[p["kind"] == "pipe"]
-    assert (off["quantity"] >= demo_assessment.settings.projects.pipe_min_km).all()
+    # boosters and source works are costed but not simulated; pipe extensions are
+    water_p = p.loc[p["indicator"] == "water"]
+    assert not water_p.loc[water_p["kind"] != "pipe", "what_if"].any()
+    off = water_p.loc[water_p["kind"] == "pipe"]
+    assert len(off) == 15 and off["what_if"].all()
+    # the branch runs to the nearest junction that has a source: its length is the geodesic
+    # distance (pyproj.Geod, independent of the UTM distance used), and beyond snap_max_m,
+    # which is why the village was off the network
+    from pyproj import Geod
+
+    nodes = water.nodes.set_index("name")
+    assert not nodes.loc[off["connect_to"], "disconnected"].any()
+    v = demo_assessment.hard_road.villages.set_index("id").loc[off["village_code"]]
+    j = nodes.loc[off["connect_to"]]
+    _, _, metres = Geod(ellps="GRS80").inv(
+        v.geometry.x.to_numpy(), v.geometry.y.to_numpy(), j.geometry.x, j.geometry.y
+    )
+    assert off["quantity"].to_numpy() == pytest.approx(metres / 1000, rel=2e-3)
+    assert (off["quantity"] > demo_assessment.settings.water.snap_max_m / 1000).all()
+    assert off["cost_wan"].to_numpy() == pytest.approx(off["quantity"].to_numpy() * 35.0)
     # the hard-road costs are the analysis' own estimates
     v = demo_assessment.hard_road.villages.set_index("id")
     roads = p.loc[p["indicator"] == "hard_road"]
@@ -133,3 +149,27 @@ def test_demo_road_projects_alone_close_only_road_items(demo_dataset, demo_asses
     kpi = review.kpis.set_index("indicator")
     assert kpi.loc["20户以上自然村通硬化路率", "planned"] == 100.0
     assert kpi.loc["乡村两级医疗卫生机构和人员空白点", "change"] == 0
+
+
+def test_demo_pipe_extensions_put_the_villages_on_the_network(demo_dataset, demo_assessment):
+    from geo.water import assess_water
+
+    a = demo_assessment
+    _, _, water = assess_water(demo_dataset, a.settings)
+    items = problem_items(a, extra=[water_items(water)])
+    p = project_library(items, a, water=water)
+    pipes = p.loc[p["kind"] == "pipe"]
+    after = apply_projects(demo_dataset, pipes, a)
+    assert after.problems == ()
+    new = after["water_pipes"].loc[lambda f: f["source"].str.startswith("项目库")]
+    assert len(new) == len(pipes)
+    assert (new["diameter_mm"] == a.settings.projects.pipe_diameter_mm).all()
+    _, _, w2 = assess_water(after, a.settings)
+    v = w2.villages.set_index("id").loc[pipes["village_code"]]
+    assert (v["link"] == "explicit").all() and v["on_network"].all()
+    assert not (v["status"] == "off_network").any()
+    review = review_plan(a, a, items, items, water_before=water, water_after=w2)
+    compare = review.kpis.set_index("indicator")
+    assert compare.loc["农村自来水普及率", "planned"] == 100.0
+    # hydraulics, not bookkeeping: the large village hung on a small junction lacks pressure
+    assert (v["status"] == "low_pressure").sum() >= 1

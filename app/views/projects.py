@@ -113,7 +113,7 @@ selected = set(take)
 
 table = projects.assign(
     indicator=projects["indicator"].map(INDICATOR_ZH),
-    what_if=projects["what_if"].map({True: "是", False: "否（供水：请在农村供水页复核）"}),
+    what_if=projects["what_if"].map({True: "是", False: "否（需工程设计参数）"}),
     cost_wan=projects["cost_wan"].round(1),
     quantity=projects["quantity"].round(2),
     people_per_wan=projects["people_per_wan"].round(1),
@@ -135,7 +135,15 @@ if plan.empty:
 else:
     digest = hashlib.sha256("|".join(sorted(plan["project_id"])).encode()).hexdigest()[:16]
     after_ds, after = _what_if(dataset, plan, a, f"{dataset.content_hash}:{digest}")
-    review = review_plan(a, after, problem_items(a), problem_items(after))
+    water_after = water_for(after_ds)[2] if water is not None else None
+    review = review_plan(
+        a,
+        after,
+        items,
+        problem_items(after, extra=[water_items(water_after)] if water_after else []),
+        water_before=water,
+        water_after=water_after,
+    )
     kpi = review.kpis.assign(
         met_current=review.kpis["met_current"].map({True: "达标", False: "未达标"}),
         met_planned=review.kpis["met_planned"].map({True: "达标", False: "未达标"}),
@@ -152,12 +160,34 @@ else:
         }
     )
     st.dataframe(kpi.round(2), hide_index=True, width="stretch", key="plan_kpis")
-    n_water = int((plan["indicator"] == "water").sum())
+    n_skip = int((~plan["what_if"]).sum())
     st.markdown(
         f"方案可销号 **{len(review.closed)}** 条问题，仍有 **{len(review.remaining)}** 条；"
         f"新产生 **{len(review.new)}** 条。"
-        + (f"另有 {n_water} 个供水项目未参与模拟。" if n_water else "")
+        + (f"另有 {n_skip} 个项目（加压、水源）需工程设计参数，未参与模拟。" if n_skip else "")
     )
+    if len(review.new) or len(review.remaining):
+        st.caption("方案建成后仍存在或新产生的问题（如管网延伸后水压不足）：")
+        changed = pd.concat(
+            [review.remaining.assign(kind="仍存在"), review.new.assign(kind="新产生")]
+        )
+        st.dataframe(
+            changed[
+                ["kind", "township_name", "village_name", "problem_type", "description"]
+            ].rename(
+                columns={
+                    "kind": "情况",
+                    "township_name": "乡镇",
+                    "village_name": "自然村/安置区/行政村",
+                    "problem_type": "问题类型",
+                    "description": "建成后情况",
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            height=200,
+            key="plan_left",
+        )
     if len(review.closed):
         st.dataframe(
             review.closed[["key", "township_name", "village_name", "problem_type"]].rename(

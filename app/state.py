@@ -90,6 +90,11 @@ def _as_built(_dataset: Dataset, key: str) -> Dataset:
     return as_built(_dataset)
 
 
+def as_built_for(dataset: Dataset) -> Dataset:
+    """Return the (cached) dataset with its 规划 features taken as built."""
+    return _as_built(dataset, dataset.content_hash)
+
+
 def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
     """Return the (cached) assessment of ``dataset`` under a settings profile."""
     return _assess(dataset, f"{dataset.content_hash}:{profile}", profile)
@@ -174,9 +179,7 @@ def page_context() -> PageContext | None:
             help="规划：把状态为「规划」的道路、卫生室、商店、供水管道当作已建成，重新计算各项指标。",
         )
     baseline = assessment_for(dataset)
-    scenario_dataset = (
-        _as_built(dataset, dataset.content_hash) if scenario == "planned" else dataset
-    )
+    scenario_dataset = as_built_for(dataset) if scenario == "planned" else dataset
     assessment = assessment_for(scenario_dataset) if scenario == "planned" else baseline
     townships = dataset["townships"].sort_values("code")
     codes = ["", *townships["code"].tolist()]

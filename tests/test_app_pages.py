@@ -187,6 +187,8 @@ def test_village_sheet_lists_the_villages_ledger_items(tmp_path):
     table = _table(at, "整改状态")
     assert len(table) == int(a.rollup.admin_villages.set_index("code").loc[worst, "problems"])
     assert set(table["整改状态"]) == {"待整改"}
+    history = _table(at, "修改内容")
+    assert len(history) == len(table)  # one 'created' event per item so far
 
 
 @pytest.mark.parametrize("page", ["hard_road", "services", "clinics", "overview"])
@@ -232,6 +234,9 @@ def test_projects_page_ranks_plans_within_budget_and_sites_facilities():
     assert kpis.loc["农村自来水普及率", "方案建成后"] == 100.0
     closed = _table(at, "问题编号")
     assert len(closed) >= 33
+    # the demo's draft plan (planned roads and a shop) closes the items its features fix
+    draft = next(m.value for m in at.markdown if "规划草案可销号" in m.value)
+    assert int(draft.split("**")[1]) == _draft_closes()
     # siting: the exact answer covers at least as many as greedy
     at.selectbox(key="siting_kind").set_value("卫生室").run()
     exact = next(m for m in at.metric if m.label == "新址建成后").value
@@ -240,3 +245,21 @@ def test_projects_page_ranks_plans_within_budget_and_sites_facilities():
     greedy = next(m for m in at.metric if m.label == "新址建成后").value
     assert float(exact.replace(",", "")) >= float(greedy.replace(",", ""))
     assert len(_table(at, "新增覆盖人口")) == 3
+
+
+def _draft_closes() -> int:
+    """Items of the demo that its 规划 features close, computed without the app."""
+    from geo.assessment import assess
+    from geo.ledger import problem_items
+    from geo.ledger.items import water_items
+    from geo.plan import as_built
+    from geo.settings import Settings
+    from geo.water import assess_water
+    from layers.dataset import read_dataset
+
+    def keys(ds):
+        a = assess(ds, Settings())
+        return set(problem_items(a, extra=[water_items(assess_water(ds, Settings())[2])])["key"])
+
+    ds = read_dataset(ROOT / "data/demo/tongxin.gpkg")
+    return len(keys(ds) - keys(as_built(ds)))

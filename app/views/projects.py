@@ -9,13 +9,15 @@ import streamlit as st
 
 from app.components import PRINT_CSS, show_map
 from app.maps.projects import build_projects_map, build_siting_map
-from app.state import ledger, page_context, water_for
+from app.state import as_built_for, assessment_for, ledger, page_context, water_for
 from geo.assessment import Assessment, assess
 from geo.ledger import INDICATOR_ZH, Change, ConflictError, LedgerError, problem_items
 from geo.ledger.items import water_items
+from geo.plan import planned_counts
 from geo.projects import apply_projects, project_library, review_plan
 from geo.siting import SITING_KINDS, SitingResult, site_facilities
 from layers.dataset import Dataset
+from layers.schema import LAYERS
 
 CLOSED_STATES = {"closed", "exempt"}
 TABLE_ZH = {
@@ -228,6 +230,44 @@ else:
             st.success(f"已记入 {len(changes)} 条问题的关联项目。")
     if in_ledger.empty:
         st.caption("台账中还没有这些问题：先在「问题清单·整改台账」页把分析结果记入台账。")
+
+drafts = planned_counts(ctx.dataset) if ctx.scenario == "current" else {}
+if drafts:
+    st.subheader("规划草案的效果")
+    st.caption(
+        "数据中状态为「规划」的要素（"
+        + "、".join(f"{LAYERS[k].title_zh} {n} 个" for k, n in drafts.items())
+        + "）建成后，哪些问题可以销号。"
+    )
+    draft_ds = as_built_for(ctx.dataset)
+    draft_a = assessment_for(draft_ds)
+    draft_water = water_for(draft_ds)[2] if water is not None else None
+    draft = review_plan(
+        a,
+        draft_a,
+        items,
+        problem_items(draft_a, extra=[water_items(draft_water)] if draft_water else []),
+        water_before=water,
+        water_after=draft_water,
+    )
+    st.markdown(f"规划草案可销号 **{len(draft.closed)}** 条问题，新产生 **{len(draft.new)}** 条。")
+    if len(draft.closed) or len(draft.new):
+        both = pd.concat([draft.closed.assign(kind="可销号"), draft.new.assign(kind="新产生")])
+        st.dataframe(
+            both[["kind", "township_name", "village_name", "problem_type", "description"]].rename(
+                columns={
+                    "kind": "情况",
+                    "township_name": "乡镇",
+                    "village_name": "自然村/安置区/行政村",
+                    "problem_type": "问题类型",
+                    "description": "问题描述",
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            height=200,
+            key="draft_items",
+        )
 
 st.subheader("设施选址（最大覆盖）")
 st.caption(

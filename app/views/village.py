@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, show_map
@@ -87,6 +88,30 @@ else:
         width="stretch",
         key="village_ledger",
     )
+    with st.expander(f"本村问题的修改记录（{int(items['version'].sum())} 条）"):
+        book = ledger()
+        hist = pd.concat(
+            [
+                book.history(k).assign(problem=t)
+                for k, t in zip(items["key"], items["problem_type"], strict=True)
+            ],
+            ignore_index=True,
+        ).sort_values("at", kind="stable")
+        st.dataframe(
+            hist[["at", "problem", "user", "action_zh", "state_zh", "changes_zh"]].rename(
+                columns={
+                    "at": "时间(UTC)",
+                    "problem": "问题类型",
+                    "user": "填报人",
+                    "action_zh": "操作",
+                    "state_zh": "状态",
+                    "changes_zh": "修改内容",
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            key="village_ledger_history",
+        )
 
 
 @st.cache_data(show_spinner="正在生成…", max_entries=16)

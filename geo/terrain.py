@@ -492,8 +492,12 @@ def walking_friction(
     """
     if not 0 < off_road_factor <= 1:
         raise ValueError(f"off_road_factor must be in (0, 1], got {off_road_factor}")
-    _, slope_pct, _ = slope_aspect(dem)
-    grade = slope_pct / 100.0
+    grade = np.full(dem.shape, np.nan)
+    if min(dem.shape) >= 3:
+        dzdx, dzdy = _horn(dem.data, dem.res_m, dem.res_m)
+        grade[1:-1, 1:-1] = np.hypot(dzdx, dzdy)
+        del dzdx, dzdy
+        grade[~np.isfinite(dem.data)] = np.nan
     # edge cells: take the nearest interior gradient rather than losing a ring of cells
     if min(dem.shape) >= 3:
         grade[0, :], grade[-1, :] = grade[1, :], grade[-2, :]

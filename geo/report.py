@@ -28,6 +28,8 @@ VALUE_ZH: dict[str, dict[str, str]] = {
         "network_gap": "路网断头（未与干线连通）",
         "no_road": "附近无道路",
         "relocation_planned": "规划搬迁撤并",
+        "terrain_too_steep": "地形不具备建设条件（连接线平均坡度超限）",
+        "no_buildable_route": "地形不具备建设条件（无可建线路：陡坡或禁建区阻隔）",
         "": "",
     },
     "scope": {"target": "20户以上", "below_threshold": "不足20户", "excluded": "不具备建设条件"},

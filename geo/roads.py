@@ -42,7 +42,7 @@ from geo.network import AugmentedGraph, RoadGraph, shortest_from, snap
 from geo.settings import Settings
 from layers.dataset import Dataset
 
-__all__ = ["HardRoadResult", "hard_road_access"]
+__all__ = ["HardRoadResult", "hard_road_access", "trunk_joined_hard_edges"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,18 @@ def _joined_to(graph: RoadGraph, mask: np.ndarray, seeds: np.ndarray) -> np.ndar
     return mask & joined[graph.edges["u"].to_numpy()]
 
 
+def trunk_joined_hard_edges(graph: RoadGraph, settings: Settings) -> np.ndarray:
+    """Mask of existing hard-surfaced edges joined to the trunk network by hard roads.
+
+    These are the roads a village must reach to count as 通硬化路 (and where a new link
+    may end).
+    """
+    hr = settings.hard_road
+    hard = graph.edge_mask(surfaces=hr.hard_surfaces)
+    trunk = graph.edge_mask(surfaces=hr.hard_surfaces, classes=hr.trunk_classes)
+    return hard & _joined_to(graph, hard, trunk)
+
+
 def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> HardRoadResult:
     """Check 20户以上自然村通硬化路 for every natural village.
 
@@ -167,7 +179,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         graph,
         villages.geometry,
         max_m=net.snap_max_m,
-        edge_mask=hard & _joined_to(graph, hard, trunk),
+        edge_mask=trunk_joined_hard_edges(graph, settings),
     )
     both = pd.concat([snap_hard, snap_any], ignore_index=True)
     aug = graph.with_points(both)

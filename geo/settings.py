@@ -25,6 +25,7 @@ __all__ = [
     "ProjectSettings",
     "ServiceSettings",
     "Settings",
+    "TerrainSettings",
     "WaterSettings",
     "load_settings",
 ]
@@ -121,6 +122,20 @@ class WaterSettings:
 
 
 @dataclass(frozen=True)
+class TerrainSettings:
+    """Terrain (DEM): walking times off the network and 具备建设条件 of new road links."""
+
+    resolution_m: float = 100.0  # [A] analysis grid; the demo DEM itself is 30″ (≈ 0.8 km)
+    off_road_factor: float = 0.6  # [N] Tobler (1993): off paths at 3/5 of the on-path speed
+    road_walk_grade_max_pct: float = 8.0  # [A] a road climbs at most this, whatever the hill
+    road_max_grade_pct: float = 9.0  # [N] JTG D20-2017 四级公路 (20 km/h) 最大纵坡 9 %
+    # [A] beyond this terrain slope no road is built, even with switchbacks
+    route_max_slope_pct: float = 60.0
+    # [A] STANDARDS §1: a missing link whose mean terrain slope exceeds this is not 具备条件
+    buildable_mean_slope_max_pct: float = 25.0
+
+
+@dataclass(frozen=True)
 class ProjectSettings:
     """项目库: unit costs of the projects that close each kind of gap (万元 = 10,000 yuan).
 
@@ -164,6 +179,7 @@ class Settings:
     clinics: ClinicSettings = field(default_factory=ClinicSettings)
     water: WaterSettings = field(default_factory=WaterSettings)
     projects: ProjectSettings = field(default_factory=ProjectSettings)
+    terrain: TerrainSettings = field(default_factory=TerrainSettings)
 
     def as_records(self) -> list[dict[str, Any]]:
         """Return ``[{"section", "name", "value"}]`` rows for a report's settings sheet."""
@@ -222,9 +238,9 @@ def load_settings(profile: str | Path = "default") -> Settings:
     ----------
     profile : str or path
         ``"default"``, ``"mofcom"``, or the path of a TOML file whose tables are named
-        ``network``, ``hard_road``, ``services``, ``clinics``, ``water``, ``projects`` and
-        whose keys are setting names (unit in the name). A ``base = "mofcom"`` key starts
-        from a profile.
+        ``network``, ``hard_road``, ``services``, ``clinics``, ``water``, ``projects``,
+        ``terrain`` and whose keys are setting names (unit in the name). A
+        ``base = "mofcom"`` key starts from a profile.
 
     Raises
     ------

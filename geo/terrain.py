@@ -681,7 +681,7 @@ def zonal_population(
     total = np.bincount(label.ravel(), weights=pop.ravel(), minlength=n)
     beyond = np.bincount(label.ravel(), weights=(pop * ~(m <= limit_min)).ravel(), minlength=n)
     reach = np.isfinite(m)
-    w_min = np.bincount(label.ravel(), weights=np.where(reach, pop * m, 0.0).ravel(), minlength=n)
+    w_min = np.bincount(label.ravel(), weights=(pop * np.where(reach, m, 0.0)).ravel(), minlength=n)
     w_pop = np.bincount(label.ravel(), weights=np.where(reach, pop, 0.0).ravel(), minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = pd.DataFrame(

@@ -19,6 +19,8 @@ from geo.assessment import Assessment, assess
 from geo.ledger import Ledger
 from geo.plan import as_built, planned_counts
 from geo.settings import Settings, load_settings
+from geo.terrain import Grid, read_dem
+from geo.terrain_access import TerrainAccess, terrain_access
 from geo.water import WaterModel, WaterResult, WaterRun, assess_water
 from layers.dataset import Dataset, read_dataset
 from layers.schema import LAYERS
@@ -26,6 +28,8 @@ from layers.schema import LAYERS
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_PATH = Path(os.environ.get("GAPMAP_DEMO", ROOT / "data" / "demo" / "tongxin.gpkg"))
 """The dataset the app opens with; ``GAPMAP_DEMO`` points it at another GeoPackage."""
+DEMO_DEM = Path(os.environ.get("GAPMAP_DEMO_DEM", DEMO_PATH.with_name("tongxin_dem.tif")))
+"""The DEM of the demo dataset (the terrain analyses run when a dataset has one)."""
 DEMO_NAME = "演示数据"
 ANALYSIS_LAYERS = (
     "county",
@@ -68,9 +72,44 @@ def _settings(profile: str) -> Settings:
     return load_settings(profile)
 
 
+@st.cache_resource(show_spinner="正在读取高程数据…", max_entries=4)
+def _read_dem(path: str, resolution_m: float) -> Grid:
+    return read_dem(path, resolution_m=resolution_m)
+
+
+def dem_for(dataset: Dataset, *, profile: str = "default") -> Grid | None:
+    """The DEM of ``dataset`` on the analysis grid, or None (the demo's, or an upload's)."""
+    res = _settings(profile).terrain.resolution_m
+    path = st.session_state.get("dems", {}).get(dataset.name)
+    if path is None and dataset.name == load_demo().name and DEMO_DEM.exists():
+        path = str(DEMO_DEM)
+    return _read_dem(str(path), res) if path else None
+
+
+def set_dem(dataset_name: str, path: str) -> None:
+    """Use the DEM file at ``path`` for the dataset named ``dataset_name`` (this session)."""
+    dems = dict(st.session_state.get("dems", {}))
+    dems[dataset_name] = path
+    st.session_state["dems"] = dems
+
+
 @st.cache_resource(show_spinner="正在分析（路网、通硬化路、一刻钟生活圈、医疗）…", max_entries=8)
-def _assess(_dataset: Dataset, key: str, profile: str) -> Assessment:
-    return assess(_dataset, _settings(profile))
+def _assess(_dataset: Dataset, key: str, profile: str, _dem: Grid | None) -> Assessment:
+    return assess(_dataset, _settings(profile), dem=_dem)
+
+
+@st.cache_resource(show_spinner="正在计算考虑地形的步行时间（Tobler 坡度步速）…", max_entries=4)
+def _terrain(_dataset: Dataset, _a: Assessment, key: str) -> TerrainAccess | None:
+    if _a.terrain is None:
+        return None
+    return terrain_access(
+        _dataset, _a.terrain, _a.settings, services=_a.services, clinics=_a.clinics
+    )
+
+
+def terrain_for(dataset: Dataset, assessment: Assessment) -> TerrainAccess | None:
+    """Terrain walking times of ``dataset`` (None when it has no DEM)."""
+    return _terrain(dataset, assessment, f"{dataset.content_hash}:{id(assessment.terrain)}")
 
 
 @st.cache_resource(show_spinner="正在进行供水管网水力计算（EPANET，24 小时）…", max_entries=4)
@@ -96,8 +135,13 @@ def as_built_for(dataset: Dataset) -> Dataset:
 
 
 def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
-    """Return the (cached) assessment of ``dataset`` under a settings profile."""
-    return _assess(dataset, f"{dataset.content_hash}:{profile}", profile)
+    """Return the (cached) assessment of ``dataset`` under a settings profile.
+
+    With a DEM (:func:`dem_for`) the hard-road links follow the terrain.
+    """
+    dem = dem_for(dataset, profile=profile)
+    key = f"{dataset.content_hash}:{profile}:{'dem' if dem is not None else 'flat'}"
+    return _assess(dataset, key, profile, dem)
 
 
 def datasets() -> dict[str, Dataset]:

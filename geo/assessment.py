@@ -18,6 +18,8 @@ from geo.roads import HardRoadResult, hard_road_access
 from geo.rollup import Rollup, rollup
 from geo.services import ServiceResult, isochrones, service_access
 from geo.settings import Settings
+from geo.terrain import Grid
+from geo.terrain_access import TerrainContext, terrain_context, terrain_links
 from layers.dataset import Dataset
 
 __all__ = ["STEPS", "Assessment", "assess"]
@@ -46,6 +48,9 @@ class Assessment:
     isochrones : GeoDataFrame
     clinics : ClinicResult
     rollup : Rollup
+    terrain : TerrainContext or None
+        Slope, walking friction and road-building cost on the DEM, when one was given;
+        the hard-road links are then routed over it and 具备建设条件 judged by it.
     """
 
     dataset_hash: str
@@ -57,6 +62,7 @@ class Assessment:
     isochrones: gpd.GeoDataFrame
     clinics: ClinicResult
     rollup: Rollup
+    terrain: TerrainContext | None = None
 
 
 def assess(
@@ -65,6 +71,7 @@ def assess(
     *,
     progress: Callable[[str], None] | None = None,
     graph: RoadGraph | None = None,
+    dem: Grid | None = None,
 ) -> Assessment:
     """Run all access analyses on ``dataset``.
 
@@ -78,6 +85,10 @@ def assess(
         Called with each step name of :data:`STEPS` before it runs.
     graph : RoadGraph, optional
         A graph already built from ``dataset["roads"]`` (the app caches it).
+    dem : Grid, optional
+        Elevations on the analysis grid (:func:`geo.terrain.read_dem`): new road links
+        follow the terrain and villages beyond its limits are not 具备建设条件
+        (:func:`geo.terrain_access.terrain_links`).
 
     Returns
     -------
@@ -100,6 +111,10 @@ def assess(
     diag = diag.to_crs(4326)
     step("hard_road")
     hard = hard_road_access(dataset, graph, settings)
+    ctx = None
+    if dem is not None:
+        ctx = terrain_context(dataset, dem, settings)
+        hard = terrain_links(graph, hard, ctx, settings)
     step("services")
     svc = service_access(dataset, graph, settings)
     step("isochrones")
@@ -118,4 +133,5 @@ def assess(
         isochrones=iso,
         clinics=cl,
         rollup=roll,
+        terrain=ctx,
     )

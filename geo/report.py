@@ -69,6 +69,7 @@ COLUMN_ZH: dict[str, str] = {
     "harden_km": "需硬化(公里)",
     "new_km": "需新建(公里)",
     "cost_wan": "估算投资(万元)",
+    "link_mean_slope_pct": "新建连接线平均坡度(%)",
     "min_width_m": "路径最窄路面(米)",
     "width_ok": "路面宽度达标",
     "village_id": "自然村编号",

@@ -169,9 +169,18 @@ def terrain_links(
     """
     ts, hr = settings.terrain, settings.hard_road
     res = ctx.dem.res_m
+    if hard.links.empty:  # every village connected: nothing to route
+        cols = ["route", "straight_km", "ground_km", "mean_slope_pct", "max_slope_pct"]
+        links = hard.links.assign(**{c: pd.Series(dtype=float) for c in cols})
+        links["buildable"] = pd.Series(dtype=bool)
+        return replace(hard, villages=hard.villages.assign(link_mean_slope_pct=np.nan), links=links)
     links = hard.links.to_crs(ctx.dem.crs).copy()
+    joined = gpd.GeoSeries(
+        graph.edge_geoms[trunk_joined_hard_edges(graph, settings)], crs=graph.crs
+    ).to_crs(ctx.dem.crs)
+    joined_tree = shapely.STRtree(joined.to_numpy())
     target = features.rasterize(
-        ((g, 1) for g in graph.edge_geoms[trunk_joined_hard_edges(graph, settings)]),
+        ((g, 1) for g in joined),
         out_shape=ctx.dem.shape,
         transform=ctx.dem.transform,
         all_touched=True,
@@ -195,6 +204,14 @@ def terrain_links(
                 continue
             coords = shapely.get_coordinates(line)
             coords[0] = shapely.get_coordinates(start)[0]
+            # end exactly on the road the route reached (the last cell centre is up to half
+            # a cell diagonal off it), so that the new road joins the network
+            end = shapely.Point(coords[-1])
+            j = joined_tree.query_nearest(end, all_matches=False)[0]
+            on_road = shapely.get_coordinates(
+                shapely.shortest_line(end, joined_tree.geometries[j])
+            )[-1]
+            coords = np.vstack([coords, on_road])
             line = shapely.LineString(coords) if len(coords) > 1 else geom
             geoms[i] = line
             route[i] = "least_cost"
@@ -218,7 +235,8 @@ def terrain_links(
     v = hard.villages.copy()
     new_km = links.loc[is_new].groupby("village_id")["length_km"].sum(min_count=1)
     has_new = v["id"].isin(new_km.index).to_numpy()
-    v.loc[has_new, "new_km"] = v.loc[has_new, "id"].map(new_km).to_numpy()
+    if has_new.any():
+        v.loc[has_new, "new_km"] = v.loc[has_new, "id"].map(new_km).to_numpy(dtype=float)
     v["cost_wan"] = (
         v["harden_km"].fillna(0) * hr.harden_cost_wan_per_km
         + v["new_km"].fillna(0) * hr.new_road_cost_wan_per_km

@@ -155,3 +155,22 @@ def test_demo_dem_terrain_links_and_access(demo_dataset, demo_assessment):
     assert ta.townships["population"].sum() == pytest.approx(
         demo_dataset["natural_villages"]["population"].sum()
     )
+
+
+def test_routed_links_join_the_network_when_built(demo_dataset, demo_assessment):
+    """Building the terrain-routed links (project what-if) connects every village."""
+    from geo.ledger import problem_items
+    from geo.projects import apply_projects, project_library
+
+    s = demo_assessment.settings
+    dem = read_dem(tc.PATH.parents[2] / "data" / "demo" / "tongxin_dem.tif", resolution_m=200.0)
+    a = assess(demo_dataset, s, dem=dem)
+    routed = a.hard_road.links.loc[a.hard_road.links["route"] == "least_cost"]
+    assert len(routed) >= 1
+    roads = problem_items(a).loc[lambda f: f["indicator"] == "hard_road"]
+    p = project_library(roads, a)
+    after = apply_projects(demo_dataset, p, a)
+    a2 = assess(after, s, dem=dem)
+    v = a2.hard_road.villages
+    assert not (v["status"] == "not_connected").any()
+    assert not (a2.hard_road.links["kind"] == "new").any()

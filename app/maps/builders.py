@@ -8,6 +8,7 @@ the view fitted to the area shown. Nothing here computes an analysis: it only dr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import folium
@@ -25,6 +26,7 @@ from app.maps.base import (
     point_layer,
     safe_tooltip,
 )
+from app.maps.terrain import add_overlays
 from geo.assessment import Assessment
 from geo.report import VALUE_ZH
 from layers.dataset import Dataset
@@ -309,6 +311,7 @@ def build_hard_road_map(
     scope: Scope = Scope(),
     reasons: tuple[str, ...] | None = None,
     focus_ids: tuple[str, ...] = (),
+    overlays: Sequence[tuple[folium.Layer, list[LegendItem]]] = (),
 ) -> folium.Map:
     """Natural villages by 通硬化路 status, missing links with km and cost, and the roads.
 
@@ -369,6 +372,7 @@ def build_hard_road_map(
         *LINK_LEGEND,
         *ROAD_LEGEND,
     ]
+    legend += add_overlays(m, overlays)
     return finish_map(m, legend, title="20户以上自然村通硬化路")
 
 
@@ -379,6 +383,7 @@ def build_services_map(
     options: MapOptions,
     scope: Scope = Scope(),
     kinds: tuple[str, ...] | None = None,
+    overlays: Sequence[tuple[folium.Layer, list[LegendItem]]] = (),
 ) -> folium.Map:
     """Relocation sites with their 15-minute isochrones, nearest-facility lines, facilities."""
     settings = assessment.settings.services
@@ -464,11 +469,17 @@ def build_services_map(
         LegendItem("#e53935", "最近设施（超时）", "line"),
         *[LegendItem(KIND_COLORS.get(k, "#757575"), k) for k in kinds],
     ]
+    legend += add_overlays(m, overlays)
     return finish_map(m, legend, title="一刻钟便民生活服务圈")
 
 
 def build_clinics_map(
-    dataset: Dataset, assessment: Assessment, *, options: MapOptions, scope: Scope = Scope()
+    dataset: Dataset,
+    assessment: Assessment,
+    *,
+    options: MapOptions,
+    scope: Scope = Scope(),
+    overlays: Sequence[tuple[folium.Layer, list[LegendItem]]] = (),
 ) -> folium.Map:
     """Clinics by kind, blank townships and admin villages, villages by time to a 卫生室."""
     cs = assessment.settings.clinics
@@ -549,6 +560,7 @@ def build_clinics_map(
         LegendItem(TIME_COLORS[2], f"{limit:g}–{2 * limit:g} 分钟"),
         LegendItem(TIME_COLORS[3], f"> {2 * limit:g} 分钟"),
     ]
+    legend += add_overlays(m, overlays)
     return finish_map(m, legend, title="医疗卫生空白点")
 
 

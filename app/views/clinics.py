@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, metric_row, show_map, zh_table
 from app.maps.builders import build_clinics_map
-from app.state import page_context
+from app.maps.terrain import minutes_legend, minutes_overlay
+from app.state import page_context, terrain_for
 from geo.assessment import Assessment
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -45,8 +48,59 @@ metric_row(
     formats={},
     lower_is_better=frozenset({"无卫生院乡镇", "空白行政村", "村医不足行政村", FAR}),
 )
-m = build_clinics_map(ctx.scenario_dataset, a, options=ctx.options, scope=ctx.scope)
+ter = terrain_for(ctx.scenario_dataset, a)
+mode = st.radio(
+    "到卫生室步行时间",
+    ["network", "terrain"],
+    format_func={"network": "按路网", "terrain": "考虑地形"}.get,
+    horizontal=True,
+    key="cl_mode",
+    disabled=ter is None,
+    help="考虑地形：按坡度用 Tobler 步速公式，可走路网也可越野。"
+    + ("" if ter is not None else "当前数据集没有高程数据（DEM）。"),
+)
+overlays = []
+if mode == "terrain" and ter is not None:
+    overlays.append(
+        (
+            minutes_overlay(
+                ter.surfaces["卫生室"],
+                name="到最近卫生室的步行时间（考虑地形）",
+                valid=np.isfinite(a.terrain.dem.data),
+            ),
+            minutes_legend(),
+        )
+    )
+m = build_clinics_map(
+    ctx.scenario_dataset, a, options=ctx.options, scope=ctx.scope, overlays=overlays
+)
 show_map(m, key="clinics_map")
+if mode == "terrain" and ter is not None:
+    st.subheader(f"到卫生室超过 {cs.clinic_max_time_min:g} 分钟的人口（按乡镇）")
+    zt = ter.townships
+    if ctx.scope.township_code is not None:
+        zt = zt.loc[zt["code"] == ctx.scope.township_code]
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "乡镇": zt["name"],
+                "人口": zt["population"].round(0),
+                "超时人口（按路网）": zt["network_beyond"].round(0),
+                "超时人口（考虑地形）": zt["beyond"].round(0),
+                "超时比例（考虑地形）%": zt["beyond_pct"].round(1),
+                "平均步行(分钟)": zt["mean_minutes"].round(1),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key="cl_terrain_table",
+    )
+    ch = ter.clinics["change"].value_counts()
+    worse, better = int(ch.get("worse", 0)), int(ch.get("better", 0))
+    st.caption(
+        f"考虑地形后：{worse} 个自然村由 {cs.clinic_max_time_min:g} 分钟内变为超时，"
+        f"{better} 个可越野抄近路而变为达标。"
+    )
 st.subheader("空白及不足的行政村")
 bad = av[av["blank"] | (av["status"] == "short_of_doctors")].rename(columns={"status": "cl_status"})
 st.dataframe(

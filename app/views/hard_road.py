@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.components import PRINT_CSS, metric_row, show_map, zh_table
 from app.maps.builders import REASON_ZH, build_hard_road_map
+from app.maps.terrain import slope_legend, slope_overlay
 from app.state import page_context
 from geo.assessment import Assessment
 
@@ -74,6 +75,7 @@ table = zh_table(
         "new_km",
         "cost_wan",
         "snap_dist_m",
+        *(["link_mean_slope_pct"] if "link_mean_slope_pct" in shown.columns else []),
     ],
 )
 event = st.dataframe(
@@ -88,6 +90,9 @@ event = st.dataframe(
 )
 rows = [r for r in event.selection.rows if r < len(shown)]
 picked = tuple(shown["id"].iloc[rows])
+overlays = []
+if a.terrain is not None and st.checkbox("显示坡度与地形晕渲", key="hr_slope"):
+    overlays.append((slope_overlay(a.terrain.dem, a.terrain.slope_pct), slope_legend()))
 m = build_hard_road_map(
     ctx.scenario_dataset,
     a,
@@ -95,6 +100,7 @@ m = build_hard_road_map(
     scope=ctx.scope,
     reasons=tuple(reasons) or None,
     focus_ids=picked,
+    overlays=overlays,
 )
 with map_slot:
     show_map(m, key="hard_road_map")

@@ -42,7 +42,9 @@ def _what_if(
     _dataset: Dataset, _projects: pd.DataFrame, _assessment: Assessment, key: str
 ) -> tuple[Dataset, Assessment]:
     after = apply_projects(_dataset, _projects, _assessment)
-    return after, assess(after, _assessment.settings)
+    return after, assess(
+        after, _assessment.settings, dem=_assessment.terrain and _assessment.terrain.dem
+    )
 
 
 @st.cache_resource(show_spinner="正在计算最大覆盖选址…", max_entries=16)

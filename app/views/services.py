@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, metric_row, show_map, zh_table
 from app.maps.builders import build_services_map
-from app.state import page_context
+from app.maps.terrain import minutes_legend, minutes_overlay
+from app.state import page_context, terrain_for
 from geo.assessment import Assessment
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -46,10 +49,66 @@ kinds = st.multiselect(
     key="sv_kinds",
     placeholder="选择设施类别",
 )
+ter = terrain_for(ctx.scenario_dataset, a)
+c1, c2 = st.columns([1, 1])
+mode = c1.radio(
+    "步行时间",
+    ["network", "terrain"],
+    format_func={"network": "按路网", "terrain": "考虑地形"}.get,
+    horizontal=True,
+    key="sv_mode",
+    disabled=ter is None,
+    help="考虑地形：按高程数据的坡度用 Tobler 步速公式计算，可走路网也可越野（越野步速 ×0.6）。"
+    + ("" if ter is not None else "当前数据集没有高程数据（DEM），请在「数据」页上传。"),
+)
+overlays = []
+if mode == "terrain" and ter is not None:
+    surface_kind = c2.selectbox("步行时间面", list(kinds or ss.required_kinds), key="sv_surface")
+    overlays.append(
+        (
+            minutes_overlay(
+                ter.surfaces[surface_kind],
+                name=f"到最近{surface_kind}的步行时间（考虑地形）",
+                valid=np.isfinite(a.terrain.dem.data),
+            ),
+            minutes_legend(),
+        )
+    )
 m = build_services_map(
-    ctx.scenario_dataset, a, options=ctx.options, scope=ctx.scope, kinds=tuple(kinds) or None
+    ctx.scenario_dataset,
+    a,
+    options=ctx.options,
+    scope=ctx.scope,
+    kinds=tuple(kinds) or None,
+    overlays=overlays,
 )
 show_map(m, key="services_map")
+if mode == "terrain" and ter is not None:
+    t = ter.services.loc[ter.services["unit_id"].isin(units["unit_id"])]
+    changed = t.loc[t["change"] != "same"]
+    st.subheader("考虑地形后的变化")
+    worse, better = int((t["change"] == "worse").sum()), int((t["change"] == "better").sum())
+    st.caption(
+        f"{len(t)} 个「安置区×设施类别」中，{worse} 个因坡度由达标变为超时，"
+        f"{better} 个因可越野抄近路由超时变为达标。"
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "安置区": t["name"],
+                "设施类别": t["kind"],
+                "按路网(分钟)": t["network_min"].round(1),
+                "考虑地形(分钟)": t["terrain_min"].round(1),
+                "变化": t["change"].map(
+                    {"same": "不变", "worse": "变为超时", "better": "变为达标"}
+                ),
+            }
+        ).sort_values("变化", key=lambda c: c.eq("不变")),
+        hide_index=True,
+        width="stretch",
+        key="sv_terrain_table",
+        height=260 if len(changed) else None,
+    )
 st.subheader("各安置区最近设施（步行分钟）")
 cols = ["unit_id", "name", "population", "ok", "missing_kinds"]
 cols += [f"{k}_min" for k in ss.required_kinds]

@@ -77,6 +77,11 @@ def _read_dem(path: str, resolution_m: float) -> Grid:
     return read_dem(path, resolution_m=resolution_m)
 
 
+def dem_resolution_m(profile: str = "default") -> float:
+    """Cell size of the terrain analysis grid (metres), from the settings."""
+    return _settings(profile).terrain.resolution_m
+
+
 def dem_for(dataset: Dataset, *, profile: str = "default") -> Grid | None:
     """The DEM of ``dataset`` on the analysis grid, or None (the demo's, or an upload's)."""
     res = _settings(profile).terrain.resolution_m

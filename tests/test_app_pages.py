@@ -263,3 +263,26 @@ def _draft_closes() -> int:
 
     ds = read_dataset(ROOT / "data/demo/tongxin.gpkg")
     return len(keys(ds) - keys(as_built(ds)))
+
+
+def test_terrain_switch_on_services_clinics_and_hard_road_pages():
+    """The demo carries a DEM: 考虑地形 gives per-site and per-township terrain answers."""
+    at = _page("services")
+    at.radio(key="sv_mode").set_value("terrain").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = _table(at, "考虑地形(分钟)")
+    assert len(table) == 9 * 4  # every relocation site × required kind
+    assert set(table["变化"]) <= {"不变", "变为超时", "变为达标"}
+    at.selectbox(key="sv_surface").set_value("药店").run()
+    assert not at.exception
+
+    at = _page("clinics")
+    at.radio(key="cl_mode").set_value("terrain").run()
+    assert not at.exception, [e.value for e in at.exception]
+    zones = _table(at, "超时人口（考虑地形）")
+    assert len(zones) == 11 and (zones["超时人口（考虑地形）"] <= zones["人口"]).all()
+
+    at = _page("hard_road")
+    at.checkbox(key="hr_slope").check().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "新建连接线平均坡度(%)" in _table(at, "需新建(公里)").columns

@@ -7,13 +7,16 @@ exactly on the map; the image is embedded as a PNG data URL, so it shows with no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import folium
+import geopandas as gpd
 import numpy as np
 from affine import Affine
 from pyproj import Transformer
-from rasterio.warp import Resampling, calculate_default_transform, reproject
+from rasterio import features
+from rasterio.warp import Resampling, reproject
 
 from app.maps.base import LegendItem
 from geo.terrain import Grid, hillshade
@@ -23,6 +26,7 @@ __all__ = [
     "PANE",
     "SLOPE_CLASSES",
     "add_overlays",
+    "inside",
     "minutes_legend",
     "minutes_overlay",
     "slope_legend",
@@ -39,12 +43,12 @@ SLOPE_CLASSES: tuple[tuple[float, str, str], ...] = (
 """(upper bound %, colour, label) of the slope classes."""
 
 MINUTE_CLASSES: tuple[tuple[float, str, str], ...] = (
-    (5.0, "#006837", "< 5 分钟"),
-    (10.0, "#31a354", "5–10 分钟"),
-    (15.0, "#addd8e", "10–15 分钟"),
-    (30.0, "#fec44f", "15–30 分钟"),
-    (60.0, "#f03b20", "30–60 分钟"),
-    (np.inf, "#7a0177", "≥ 60 分钟"),
+    (5.0, "#084594", "< 5 分钟"),
+    (10.0, "#2171b5", "5–10 分钟"),
+    (15.0, "#4292c6", "10–15 分钟"),
+    (30.0, "#9ecae1", "15–30 分钟"),
+    (60.0, "#deebf7", "30–60 分钟"),
+    (np.inf, "#969696", "≥ 60 分钟或不可达"),
 )
 """(upper bound in minutes, colour, label) of the walking-time classes."""
 
@@ -72,13 +76,13 @@ def _classify(values: np.ndarray, classes: tuple[tuple[float, str, str], ...]) -
 def _to_mercator(data: np.ndarray, grid: Grid, resampling: Resampling) -> tuple[np.ndarray, list]:
     """Warp a band of ``grid``'s shape to EPSG:3857; return it and its [[s, w], [n, e]]."""
     rows, cols = grid.shape
-    left, bottom, right, top = grid.bounds
-    transform, width, height = calculate_default_transform(
-        grid.crs, "EPSG:3857", cols, rows, left=left, bottom=bottom, right=right, top=top
-    )
-    scale = max(1.0, float(np.sqrt(width * height / MAX_PIXELS)))
-    width, height = max(1, int(width / scale)), max(1, int(height / scale))
-    transform = transform * Affine.scale(scale)
+    to_merc = Transformer.from_crs(grid.crs, "EPSG:3857", always_xy=True)
+    left, bottom, right, top = to_merc.transform_bounds(*grid.bounds, densify_pts=21)
+    res = max((right - left) / cols, (top - bottom) / rows)
+    res *= max(1.0, float(np.sqrt(cols * rows / MAX_PIXELS)))
+    width = max(1, math.ceil((right - left) / res))
+    height = max(1, math.ceil((top - bottom) / res))
+    transform = Affine(res, 0.0, left, 0.0, -res, top)
     out = np.full((height, width), np.nan, dtype=np.float64)
     reproject(
         source=data.astype(np.float64),
@@ -130,10 +134,31 @@ def add_overlays(
     return legend
 
 
+def inside(grid: Grid, area: gpd.GeoDataFrame | None) -> np.ndarray:
+    """Cells of ``grid`` inside the polygons of ``area`` (all cells when None)."""
+    if area is None or area.empty:
+        return np.ones(grid.shape, dtype=bool)
+    return features.rasterize(
+        ((g, 1) for g in area.geometry.to_crs(grid.crs) if g is not None),
+        out_shape=grid.shape,
+        transform=grid.transform,
+        dtype="uint8",
+    ).astype(bool)
+
+
 def slope_overlay(
-    dem: Grid, slope_pct: np.ndarray, *, opacity: float = 0.6, show: bool = True
+    dem: Grid,
+    slope_pct: np.ndarray,
+    *,
+    clip: gpd.GeoDataFrame | None = None,
+    opacity: float = 0.6,
+    show: bool = True,
 ) -> folium.raster_layers.ImageOverlay:
-    """Slope classes shaded by a hillshade (sun from the north-west), as one overlay."""
+    """Slope classes shaded by a hillshade (sun from the north-west), as one overlay.
+
+    ``clip``: polygons (e.g. the county) outside which the overlay is transparent.
+    """
+    slope_pct = np.where(inside(dem, clip), slope_pct, np.nan)
     shade = hillshade(dem).astype(np.float64)
     shade[~np.isfinite(slope_pct)] = np.nan
     s_m, bounds = _to_mercator(slope_pct, dem, Resampling.bilinear)

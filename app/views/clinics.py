@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.components import PRINT_CSS, metric_row, show_map, zh_table
 from app.maps.builders import build_clinics_map
-from app.maps.terrain import minutes_legend, minutes_overlay
+from app.maps.terrain import inside, minutes_legend, minutes_overlay
 from app.state import page_context, terrain_for
 from geo.assessment import Assessment
 
@@ -66,7 +66,8 @@ if mode == "terrain" and ter is not None:
             minutes_overlay(
                 ter.surfaces["卫生室"],
                 name="到最近卫生室的步行时间（考虑地形）",
-                valid=np.isfinite(a.terrain.dem.data),
+                valid=np.isfinite(a.terrain.dem.data)
+                & inside(a.terrain.dem, ctx.dataset["county"]),
             ),
             minutes_legend(),
         )

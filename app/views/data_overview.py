@@ -7,12 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app.components import problems_table
-from app.state import DEMO_PATH, add_upload, datasets
+from app.state import DEMO_PATH, add_upload, datasets, dem_for, dem_resolution_m, set_dem
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
+from geo.terrain import read_dem
 from layers.dataset import Dataset, read_dataset
 from layers.errors import GapMapError
 from layers.schema import LAYER_ORDER, LAYERS
@@ -55,9 +57,38 @@ if dataset is None and not DEMO_PATH.exists():
         "或在下方上传数据。"
     )
 
-tab_info, tab_upload, tab_plan, tab_osm = st.tabs(
-    ["当前数据", "上传县级数据", "上传规划方案", "从 OpenStreetMap 导入"]
+tab_info, tab_upload, tab_plan, tab_osm, tab_dem = st.tabs(
+    ["当前数据", "上传县级数据", "上传规划方案", "从 OpenStreetMap 导入", "高程数据（DEM）"]
 )
+
+with tab_dem:
+    st.markdown(
+        "高程数据用于：新建连接线按地形选线（最大纵坡、坡度超限的「不具备建设条件」）、"
+        "一刻钟生活圈和到卫生室的「考虑地形」步行时间（Tobler 坡度步速）、地图上的坡度晕渲。"
+        "上传单波段 GeoTIFF（任意坐标系，如 30 米 SRTM/ASTER/哥白尼 DEM），按分析网格重采样。"
+    )
+    current = dem_for(dataset) if dataset is not None else None
+    if current is not None:
+        z = current.data[np.isfinite(current.data)]
+        st.caption(
+            f"当前数据集已有高程数据：{current.shape[1]} × {current.shape[0]} 个 "
+            f"{current.res_m:g} 米网格（{current.crs.name}），高程 {z.min():.0f}–{z.max():.0f} 米。"
+        )
+    dem_up = st.file_uploader("高程文件（GeoTIFF）", type=["tif", "tiff"], key="dem_upload")
+    if dem_up is not None and dataset is not None and st.button("检查并使用", key="dem_go"):
+        folder = Path(tempfile.mkdtemp(prefix="gapmap-dem-"))
+        path = folder / Path(dem_up.name).name
+        path.write_bytes(dem_up.getbuffer())
+        try:
+            grid = read_dem(path, resolution_m=dem_resolution_m())
+        except GapMapError as exc:
+            st.error(getattr(exc, "zh", "") or str(exc))
+        else:
+            if not np.isfinite(grid.data).any():
+                st.error("高程文件没有有效数值（全部为无数据值），请检查文件。")
+            else:
+                set_dem(dataset.name, str(path))
+                st.success(f"已为「{name}」使用高程数据 {dem_up.name}。")
 with tab_info:
     if dataset is not None:
         st.subheader(f"图层 · {name}")

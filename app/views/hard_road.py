@@ -92,7 +92,12 @@ rows = [r for r in event.selection.rows if r < len(shown)]
 picked = tuple(shown["id"].iloc[rows])
 overlays = []
 if a.terrain is not None and st.checkbox("显示坡度与地形晕渲", key="hr_slope"):
-    overlays.append((slope_overlay(a.terrain.dem, a.terrain.slope_pct), slope_legend()))
+    overlays.append(
+        (
+            slope_overlay(a.terrain.dem, a.terrain.slope_pct, clip=ctx.dataset["county"]),
+            slope_legend(),
+        )
+    )
 m = build_hard_road_map(
     ctx.scenario_dataset,
     a,

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.components import PRINT_CSS, metric_row, show_map, zh_table
 from app.maps.builders import build_services_map
-from app.maps.terrain import minutes_legend, minutes_overlay
+from app.maps.terrain import inside, minutes_legend, minutes_overlay
 from app.state import page_context, terrain_for
 from geo.assessment import Assessment
 
@@ -69,7 +69,8 @@ if mode == "terrain" and ter is not None:
             minutes_overlay(
                 ter.surfaces[surface_kind],
                 name=f"到最近{surface_kind}的步行时间（考虑地形）",
-                valid=np.isfinite(a.terrain.dem.data),
+                valid=np.isfinite(a.terrain.dem.data)
+                & inside(a.terrain.dem, ctx.dataset["county"]),
             ),
             minutes_legend(),
         )
@@ -107,7 +108,7 @@ if mode == "terrain" and ter is not None:
         hide_index=True,
         width="stretch",
         key="sv_terrain_table",
-        height=260 if len(changed) else None,
+        height=260 if len(changed) else "content",
     )
 st.subheader("各安置区最近设施（步行分钟）")
 cols = ["unit_id", "name", "population", "ok", "missing_kinds"]

@@ -263,3 +263,23 @@ def test_ledger_item_takes_a_photo_as_evidence(app_url, browser, tmp_path):
     page.screenshot(path=ARTIFACTS / "ledger_evidence_1366x1024.png", full_page=True)
     assert errors == []
     page.close()
+
+
+def test_terrain_surface_draws_offline(app_url, browser):
+    """考虑地形 adds the walking-time surface as an embedded image: no network needed."""
+    page, blocked, errors, _ = _open(
+        browser, f"{app_url}/services", width=1366, height=1024, offline=True
+    )
+    _map_features(page)
+    page.get_by_text("考虑地形", exact=True).last.click()
+    wait_for_app(page, timeout_ms=180_000)
+    frame = page.frame_locator(MAP_FRAME).first
+    frame.locator("img.leaflet-image-layer").first.wait_for(timeout=120_000)
+    src = frame.locator("img.leaflet-image-layer").first.get_attribute("src")
+    assert src.startswith("data:image/png;base64,")
+    assert "步行" in frame.locator(".gapmap-legend").inner_text()
+    page.get_by_text("考虑地形后的变化").wait_for(timeout=60_000)
+    page.screenshot(path=ARTIFACTS / "services_terrain_1366x1024_offline.png")
+    assert errors == []
+    assert all("127.0.0.1" not in u for u in blocked)
+    page.close()

@@ -16,4 +16,4 @@ if [ -n "$NEED" ]; then
 fi
 ruff check .
 ruff format --check .
-exec python -m pytest "$@"
+exec python -m pytest -n "${GAPMAP_TEST_WORKERS:-2}" "$@"

@@ -28,6 +28,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+"""The pytest-xdist worker (each starts its own app server with its own ledger)."""
+LEDGER_DIR = ARTIFACTS / f"ledger-{WORKER}"
 
 
 def _free_port() -> int:
@@ -41,9 +44,9 @@ def app_url() -> Iterator[str]:
     """Start ``streamlit run app/main.py`` on a free port; stop it after the session."""
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    ledger_dir = ARTIFACTS / "ledger"  # a fresh 整改台账 for every test session
+    ledger_dir = LEDGER_DIR  # a fresh 整改台账 for every test session (and xdist worker)
     shutil.rmtree(ledger_dir, ignore_errors=True)
-    log = (ARTIFACTS / "streamlit.log").open("w")
+    log = (ARTIFACTS / f"streamlit-{WORKER}.log").open("w")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -76,7 +79,9 @@ def app_url() -> Iterator[str]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"streamlit did not start; see {ARTIFACTS / 'streamlit.log'}")
+            raise RuntimeError(
+                f"streamlit did not start; see {ARTIFACTS / f'streamlit-{WORKER}.log'}"
+            )
         time.sleep(0.3)
     yield url
     proc.terminate()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, ROOT, block_remote, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, LEDGER_DIR, ROOT, block_remote, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -255,7 +255,7 @@ def test_ledger_item_takes_a_photo_as_evidence(app_url, browser, tmp_path):
     page.get_by_role("button", name="添加到该问题").click()
     page.get_by_text("已添加佐证材料").wait_for(timeout=60_000)
     wait_for_app(page)
-    stored = list((ARTIFACTS / "ledger" / "evidence").rglob("*整改后照片.png"))
+    stored = list((LEDGER_DIR / "evidence").rglob("*整改后照片.png"))
     assert len(stored) == 1
     page.get_by_role("img", name="整改后照片.png").or_(
         page.locator("[data-testid='stImage'] img")

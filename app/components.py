@@ -135,3 +135,59 @@ def metric_row(
             delta_color="inverse" if name in lower_is_better else "normal",
             border=True,
         )
+
+
+HISTORY_ZH = {
+    "version": "版本",
+    "at": "时间(UTC)",
+    "problem": "问题类型",
+    "user": "填报人",
+    "action_zh": "操作",
+    "state_zh": "状态",
+    "changes_zh": "修改内容",
+}
+"""Chinese headers of a ledger history (:meth:`geo.ledger.Ledger.history`)."""
+
+
+def history_table(hist: pd.DataFrame, *, key: str) -> None:
+    """Show ledger events (version or problem type, time, user, action, state, changes)."""
+    cols = [c for c in HISTORY_ZH if c in hist.columns]
+    st.dataframe(hist[cols].rename(columns=HISTORY_ZH), hide_index=True, width="stretch", key=key)
+
+
+ITEMS_ZH = {
+    "kind": "情况",
+    "key": "问题编号",
+    "township_name": "乡镇",
+    "village_name": "自然村/安置区/行政村",
+    "problem_type": "问题类型",
+    "description": "问题描述",
+}
+"""Chinese headers of problem items in plan reviews."""
+
+
+def items_table(items: pd.DataFrame, *, key: str, height: int = 200) -> None:
+    """Show problem items (those of :data:`ITEMS_ZH` that the frame has) with Chinese headers."""
+    cols = [c for c in ITEMS_ZH if c in items.columns]
+    st.dataframe(
+        items[cols].rename(columns=ITEMS_ZH),
+        hide_index=True,
+        width="stretch",
+        height=height,
+        key=key,
+    )
+
+
+def access_mode(label: str, *, key: str, available: bool, container=st) -> str:
+    """The 按路网 / 考虑地形 switch; disabled (with the reason) when there is no DEM."""
+    return container.radio(
+        label,
+        ["network", "terrain"],
+        format_func={"network": "按路网", "terrain": "考虑地形"}.get,
+        horizontal=True,
+        key=key,
+        disabled=not available,
+        help="考虑地形：按高程数据的坡度用 Tobler 步速公式计算，可走路网也可越野"
+        "（越野步速 ×0.6）。"
+        + ("" if available else "当前数据集没有高程数据（DEM），请在「数据」页上传。"),
+    )

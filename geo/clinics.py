@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.network import RoadGraph, shortest_from, snap
+from geo.network import RoadGraph, shortest_from, travel_matrix
 from geo.settings import Settings
 from layers.dataset import Dataset
 
@@ -71,16 +71,9 @@ def _travel(
     if len(facilities) == 0:
         return np.full(n, np.inf), np.full(n, -1)
     geoms = pd.concat([origins, facilities.geometry], ignore_index=True)
-    existing = graph.edge_mask()
-    snaps = snap(
-        graph, gpd.GeoSeries(geoms, crs=origins.crs), max_m=net.snap_max_m, edge_mask=existing
+    matrix, node = travel_matrix(
+        graph, gpd.GeoSeries(geoms, crs=origins.crs), mode=mode, settings=net
     )
-    aug = graph.with_points(snaps)
-    minutes_per_m = graph.travel_minutes(mode, net) / np.maximum(graph.edges["length_m"], 1e-9)
-    walk_m_per_min = net.walk_speed_kmh * 1000 / 60
-    access = snaps["dist_m"].to_numpy() / walk_m_per_min
-    matrix = aug.matrix(aug.piece_weights(minutes_per_m.to_numpy()), mask=existing, access=access)
-    node = np.where(aug.point_node >= 0, aug.feature_node(np.arange(len(snaps))), -1)
     o_nodes, f_nodes = node[:n], node[n:]
     cost, src, _ = shortest_from(matrix, f_nodes)
     minutes = np.where(o_nodes >= 0, cost[np.maximum(o_nodes, 0)], np.inf)

@@ -33,7 +33,7 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csgraph
 
-from geo.network import RoadGraph, shortest_from, snap
+from geo.network import RoadGraph, shortest_from, travel_matrix
 from geo.settings import Settings
 from layers.dataset import Dataset
 from layers.errors import LayerError
@@ -297,22 +297,6 @@ def exact_cover(
     )
 
 
-def _nodes(
-    graph: RoadGraph, settings: Settings, geoms: gpd.GeoSeries, mode: str
-) -> tuple[sparse.csr_array, np.ndarray, np.ndarray]:
-    """Travel-time matrix with one node per feature (its access leg on foot) and those nodes."""
-    net = settings.network
-    existing = graph.edge_mask()
-    snaps = snap(graph, geoms, max_m=net.snap_max_m, edge_mask=existing)
-    aug = graph.with_points(snaps)
-    minutes_per_m = graph.travel_minutes(mode, net) / np.maximum(graph.edges["length_m"], 1e-9)
-    walk_m_per_min = net.walk_speed_kmh * 1000 / 60
-    access = snaps["dist_m"].to_numpy() / walk_m_per_min
-    matrix = aug.matrix(aug.piece_weights(minutes_per_m.to_numpy()), mask=existing, access=access)
-    node = np.where(aug.point_node >= 0, aug.feature_node(np.arange(len(snaps))), -1)
-    return matrix, node, snaps["dist_m"].to_numpy()
-
-
 def coverage_problem(
     graph: RoadGraph,
     settings: Settings,
@@ -360,7 +344,7 @@ def coverage_problem(
         ),
         crs=crs,
     )
-    matrix, node, _ = _nodes(graph, settings, geoms, mode)
+    matrix, node = travel_matrix(graph, geoms, mode=mode, settings=settings.network)
     d_node, c_node, e_node = node[:n_d], node[n_d : n_d + n_c], node[n_d + n_c :]
     rows, cols, vals = [], [], []
     # Dijkstra from the smaller side (the graph is undirected)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.components import PRINT_CSS, metric_row, show_map, zh_table
+from app.components import PRINT_CSS, access_mode, metric_row, show_map, zh_table
 from app.maps.builders import build_clinics_map
 from app.maps.terrain import inside, minutes_legend, minutes_overlay
 from app.state import page_context, terrain_for
@@ -49,16 +49,7 @@ metric_row(
     lower_is_better=frozenset({"无卫生院乡镇", "空白行政村", "村医不足行政村", FAR}),
 )
 ter = terrain_for(ctx.scenario_dataset, a)
-mode = st.radio(
-    "到卫生室步行时间",
-    ["network", "terrain"],
-    format_func={"network": "按路网", "terrain": "考虑地形"}.get,
-    horizontal=True,
-    key="cl_mode",
-    disabled=ter is None,
-    help="考虑地形：按坡度用 Tobler 步速公式，可走路网也可越野。"
-    + ("" if ter is not None else "当前数据集没有高程数据（DEM）。"),
-)
+mode = access_mode("到卫生室步行时间", key="cl_mode", available=ter is not None)
 overlays = []
 if mode == "terrain" and ter is not None:
     overlays.append(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app.components import PRINT_CSS, problems_table, show_map
+from app.components import PRINT_CSS, history_table, problems_table, show_map
 from app.maps.base import LegendItem, base_map, finish_map, point_layer
 from app.maps.builders import add_outlines, view_bounds
 from app.state import ledger, ledger_dir, page_context, water_for
@@ -231,22 +231,7 @@ if event.selection.rows:
                 st.success(f"已添加佐证材料：{proof.name}")
                 st.rerun()
     st.markdown("**修改记录**")
-    hist = book.history(key)
-    st.dataframe(
-        hist[["version", "at", "user", "action_zh", "state_zh", "changes_zh"]].rename(
-            columns={
-                "version": "版本",
-                "at": "时间(UTC)",
-                "user": "填报人",
-                "action_zh": "操作",
-                "state_zh": "状态",
-                "changes_zh": "修改内容",
-            }
-        ),
-        hide_index=True,
-        width="stretch",
-        key="ledger_history",
-    )
+    history_table(book.history(key), key="ledger_history")
 
 st.subheader("导出与导入（县级台账格式）")
 with tempfile.TemporaryDirectory() as tmp:

@@ -7,7 +7,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from app.components import PRINT_CSS, show_map
+from app.components import PRINT_CSS, items_table, show_map
 from app.maps.projects import build_projects_map, build_siting_map
 from app.state import as_built_for, assessment_for, ledger, page_context, water_for
 from geo.assessment import Assessment, assess
@@ -175,38 +175,9 @@ else:
         changed = pd.concat(
             [review.remaining.assign(kind="仍存在"), review.new.assign(kind="新产生")]
         )
-        st.dataframe(
-            changed[
-                ["kind", "township_name", "village_name", "problem_type", "description"]
-            ].rename(
-                columns={
-                    "kind": "情况",
-                    "township_name": "乡镇",
-                    "village_name": "自然村/安置区/行政村",
-                    "problem_type": "问题类型",
-                    "description": "建成后情况",
-                }
-            ),
-            hide_index=True,
-            width="stretch",
-            height=200,
-            key="plan_left",
-        )
+        items_table(changed.drop(columns="key"), key="plan_left")
     if len(review.closed):
-        st.dataframe(
-            review.closed[["key", "township_name", "village_name", "problem_type"]].rename(
-                columns={
-                    "key": "问题编号",
-                    "township_name": "乡镇",
-                    "village_name": "自然村/安置区/行政村",
-                    "problem_type": "问题类型",
-                }
-            ),
-            hide_index=True,
-            width="stretch",
-            height=220,
-            key="plan_closed",
-        )
+        items_table(review.closed.drop(columns="description"), key="plan_closed", height=220)
     user = st.text_input("填报人", key="plan_user", placeholder="采纳方案时记入台账")
     in_ledger = plan.loc[plan["item_key"].isin(set(in_book["key"]))] if len(in_book) else plan[:0]
     if st.button(
@@ -255,21 +226,7 @@ if drafts:
     st.markdown(f"规划草案可销号 **{len(draft.closed)}** 条问题，新产生 **{len(draft.new)}** 条。")
     if len(draft.closed) or len(draft.new):
         both = pd.concat([draft.closed.assign(kind="可销号"), draft.new.assign(kind="新产生")])
-        st.dataframe(
-            both[["kind", "township_name", "village_name", "problem_type", "description"]].rename(
-                columns={
-                    "kind": "情况",
-                    "township_name": "乡镇",
-                    "village_name": "自然村/安置区/行政村",
-                    "problem_type": "问题类型",
-                    "description": "问题描述",
-                }
-            ),
-            hide_index=True,
-            width="stretch",
-            height=200,
-            key="draft_items",
-        )
+        items_table(both, key="draft_items")
 
 st.subheader("设施选址（最大覆盖）")
 st.caption(

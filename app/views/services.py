@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.components import PRINT_CSS, metric_row, show_map, zh_table
+from app.components import PRINT_CSS, access_mode, metric_row, show_map, zh_table
 from app.maps.builders import build_services_map
 from app.maps.terrain import inside, minutes_legend, minutes_overlay
 from app.state import page_context, terrain_for
@@ -51,16 +51,7 @@ kinds = st.multiselect(
 )
 ter = terrain_for(ctx.scenario_dataset, a)
 c1, c2 = st.columns([1, 1])
-mode = c1.radio(
-    "步行时间",
-    ["network", "terrain"],
-    format_func={"network": "按路网", "terrain": "考虑地形"}.get,
-    horizontal=True,
-    key="sv_mode",
-    disabled=ter is None,
-    help="考虑地形：按高程数据的坡度用 Tobler 步速公式计算，可走路网也可越野（越野步速 ×0.6）。"
-    + ("" if ter is not None else "当前数据集没有高程数据（DEM），请在「数据」页上传。"),
-)
+mode = access_mode("步行时间", key="sv_mode", available=ter is not None, container=c1)
 overlays = []
 if mode == "terrain" and ter is not None:
     surface_kind = c2.selectbox("步行时间面", list(kinds or ss.required_kinds), key="sv_surface")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.components import PRINT_CSS, show_map
+from app.components import PRINT_CSS, history_table, show_map
 from app.maps.base import MapOptions
 from app.maps.builders import build_village_map
 from app.sheet import VillageSheet, village_sheet, village_sheet_html
@@ -97,21 +97,7 @@ else:
             ],
             ignore_index=True,
         ).sort_values("at", kind="stable")
-        st.dataframe(
-            hist[["at", "problem", "user", "action_zh", "state_zh", "changes_zh"]].rename(
-                columns={
-                    "at": "时间(UTC)",
-                    "problem": "问题类型",
-                    "user": "填报人",
-                    "action_zh": "操作",
-                    "state_zh": "状态",
-                    "changes_zh": "修改内容",
-                }
-            ),
-            hide_index=True,
-            width="stretch",
-            key="village_ledger_history",
-        )
+        history_table(hist.drop(columns="version"), key="village_ledger_history")
 
 
 @st.cache_data(show_spinner="正在生成…", max_entries=16)

@@ -138,6 +138,25 @@ class Grid:
         inside = (row >= 0) & (row < rows) & (col >= 0) & (col < cols) & np.isfinite(x)
         return row, col, inside
 
+    def mask(self, geoms: gpd.GeoSeries | None, *, all_touched: bool = False) -> np.ndarray:
+        """Return the cells covered by ``geoms`` (any CRS; None or empty: no cell).
+
+        Polygons cover the cells whose centres they contain; lines and points, with
+        ``all_touched``, every cell they touch.
+        """
+        if geoms is None or len(geoms) == 0:
+            return np.zeros(self.shape, dtype=bool)
+        shapes = [(g, 1) for g in geoms.to_crs(self.crs) if g is not None and not g.is_empty]
+        if not shapes:
+            return np.zeros(self.shape, dtype=bool)
+        return features.rasterize(
+            shapes,
+            out_shape=self.shape,
+            transform=self.transform,
+            all_touched=all_touched,
+            dtype="uint8",
+        ).astype(bool)
+
     def sample(self, geoms: gpd.GeoSeries) -> np.ndarray:
         """Return the value of the cell under each geometry (NaN outside the grid)."""
         row, col, inside = self.rowcol(geoms)
@@ -505,25 +524,13 @@ def walking_friction(
     scale = tobler_kmh(0.0) / flat_kmh  # Tobler's flat 5.04 km/h → flat_kmh
     pace = _iso_pace_h_per_km(grade) * scale / off_road_factor
     if roads is not None and len(roads):
-        on = features.rasterize(
-            ((g, 1) for g in roads.geometry.to_crs(dem.crs) if g is not None and not g.is_empty),
-            out_shape=dem.shape,
-            transform=dem.transform,
-            all_touched=True,
-            dtype="uint8",
-        ).astype(bool)
+        on = dem.mask(roads.geometry, all_touched=True)
         road_pace = _iso_pace_h_per_km(np.minimum(grade, road_grade_max)) * scale
         pace = np.where(on & np.isfinite(road_pace), road_pace, pace)
     minutes_per_m = pace * 60.0 / 1000.0
     minutes_per_m[~np.isfinite(dem.data) | ~np.isfinite(minutes_per_m)] = np.inf
-    if barriers is not None and len(barriers):
-        blocked = features.rasterize(
-            ((g, 1) for g in barriers.geometry.to_crs(dem.crs) if g is not None),
-            out_shape=dem.shape,
-            transform=dem.transform,
-            dtype="uint8",
-        ).astype(bool)
-        minutes_per_m[blocked] = np.inf
+    if barriers is not None:
+        minutes_per_m[dem.mask(barriers.geometry)] = np.inf
     return dem.like(minutes_per_m)
 
 
@@ -600,13 +607,7 @@ def least_cost_path(
     if isinstance(ends, np.ndarray):
         mask = ends.astype(bool)
     else:
-        mask = features.rasterize(
-            ((g, 1) for g in ends.to_crs(cost_per_m.crs) if g is not None and not g.is_empty),
-            out_shape=cost_per_m.shape,
-            transform=cost_per_m.transform,
-            all_touched=True,
-            dtype="uint8",
-        ).astype(bool)
+        mask = cost_per_m.mask(ends, all_touched=True)
     s = _starts(cost_per_m, gpd.GeoSeries([start], crs=cost_per_m.crs))
     targets = [tuple(rc) for rc in np.argwhere(mask & np.isfinite(cost_per_m.data)).tolist()]
     if not s or not targets:

@@ -28,7 +28,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from rasterio import features
 
 from geo.clinics import ClinicResult
 from geo.network import RoadGraph
@@ -117,14 +116,8 @@ def terrain_context(
     s = np.nan_to_num(slope_pct, nan=np.inf)
     build = np.maximum(1.0, s / ts.road_max_grade_pct)
     build[(s > ts.route_max_slope_pct) | ~np.isfinite(dem.data)] = np.inf
-    if no_build is not None and len(no_build):
-        blocked = features.rasterize(
-            ((g, 1) for g in no_build.geometry.to_crs(dem.crs) if g is not None),
-            out_shape=dem.shape,
-            transform=dem.transform,
-            dtype="uint8",
-        ).astype(bool)
-        build[blocked] = np.inf
+    if no_build is not None:
+        build[dem.mask(no_build.geometry)] = np.inf
     return TerrainContext(dem=dem, slope_pct=slope_pct, walk=walk, build=dem.like(build))
 
 
@@ -179,13 +172,7 @@ def terrain_links(
         graph.edge_geoms[trunk_joined_hard_edges(graph, settings)], crs=graph.crs
     ).to_crs(ctx.dem.crs)
     joined_tree = shapely.STRtree(joined.to_numpy())
-    target = features.rasterize(
-        ((g, 1) for g in joined),
-        out_shape=ctx.dem.shape,
-        transform=ctx.dem.transform,
-        all_touched=True,
-        dtype="uint8",
-    ).astype(bool)
+    target = ctx.dem.mask(joined, all_touched=True)
     n = len(links)
     route = np.full(n, "straight", dtype=object)
     straight = links["length_km"].to_numpy(dtype=float).copy()

@@ -15,7 +15,6 @@ import geopandas as gpd
 import numpy as np
 from affine import Affine
 from pyproj import Transformer
-from rasterio import features
 from rasterio.warp import Resampling, reproject
 
 from app.maps.base import LegendItem
@@ -138,12 +137,7 @@ def inside(grid: Grid, area: gpd.GeoDataFrame | None) -> np.ndarray:
     """Cells of ``grid`` inside the polygons of ``area`` (all cells when None)."""
     if area is None or area.empty:
         return np.ones(grid.shape, dtype=bool)
-    return features.rasterize(
-        ((g, 1) for g in area.geometry.to_crs(grid.crs) if g is not None),
-        out_shape=grid.shape,
-        transform=grid.transform,
-        dtype="uint8",
-    ).astype(bool)
+    return grid.mask(area.geometry)
 
 
 def slope_overlay(

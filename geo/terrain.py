@@ -15,8 +15,9 @@ cells in a metric CRS, NaN where there is no data.
   from slope, roads burned in and no-go masks; :func:`travel_minutes` accumulates it from
   sources with an 8-connected geometric cost-distance (``skimage.graph.MCP_Geometric``).
 - :func:`least_cost_path` — the cheapest route across a cost surface (a new road's line).
-- :func:`population_grid` and :func:`zonal_population` — people per cell and per zone,
-  beyond a time limit (``rasterio.features``).
+- :func:`population_grid` (village points) or :func:`read_population` (a population
+  raster, counts summed into cells) and :func:`zonal_population` — people per cell and per
+  zone, beyond a time limit (``rasterio.features``).
 
 Walking cost is **isotropic**: a cell's pace is the mean of Tobler's uphill and downhill
 paces along its steepest gradient (``(1/W(+g) + 1/W(−g)) / 2``), since a round trip climbs
@@ -48,7 +49,7 @@ import rasterio
 import rasterio.shutil
 import shapely
 from affine import Affine
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from rasterio import features
 from rasterio.enums import MergeAlg, Resampling
 from rasterio.vrt import WarpedVRT
@@ -65,6 +66,7 @@ __all__ = [
     "least_cost_path",
     "population_grid",
     "read_dem",
+    "read_population",
     "slope_aspect",
     "slope_to_cog",
     "tobler_kmh",
@@ -648,6 +650,71 @@ def population_grid(
         else np.zeros(like.shape)
     )
     return like.like(data)
+
+
+def _xy(t: Affine, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the CRS coordinates of fractional (col, row) positions under transform ``t``."""
+    return t.c + cols * t.a + rows * t.b, t.f + cols * t.d + rows * t.e
+
+
+def read_population(path: str | os.PathLike[str], like: Grid, *, block_rows: int = 256) -> Grid:
+    """Read a population raster (people per cell, any CRS) onto ``like``'s grid.
+
+    Each source cell is split into ``k × k`` equal parts (``k`` so that a part is at most
+    half a target cell) whose centres are projected to the target grid and binned: the
+    total is kept exactly for the part of the source inside the grid, whether the source
+    is finer or coarser than the grid. Nodata counts as nobody. Rows are read in blocks, so
+    a national raster does not need to fit in memory.
+
+    Raises
+    ------
+    LayerError
+        When the file is not a single-band raster with a CRS.
+    """
+    path = Path(path)
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise LayerError(
+            f"{path}: cannot read the population raster ({exc})",
+            zh=f"无法读取人口栅格 {path.name}：请提供单波段 GeoTIFF（每个像元的人数）",
+        ) from exc
+    rows_out, cols_out = like.shape
+    total = np.zeros(rows_out * cols_out, dtype=np.float64)
+    with src:
+        if src.count != 1 or src.crs is None:
+            raise LayerError(
+                f"{path}: a population raster needs one band and a CRS",
+                zh=f"人口栅格 {path.name} 应为单波段且带坐标系",
+            )
+        to_grid = Transformer.from_crs(src.crs, like.crs, always_xy=True)
+        t = src.transform
+        mid_r, mid_c = src.height // 2, src.width // 2
+        x, y = _xy(t, np.array([mid_c, mid_c + 1, mid_c]), np.array([mid_r, mid_r, mid_r + 1]))
+        gx, gy = to_grid.transform(x, y)
+        cell_m = max(np.hypot(gx[1:] - gx[0], gy[1:] - gy[0]))
+        k = max(1, math.ceil(2 * cell_m / like.res_m))
+        sub = (np.arange(k) + 0.5) / k
+        for r0 in range(0, src.height, block_rows):
+            h = min(block_rows, src.height - r0)
+            block = src.read(1, window=Window(0, r0, src.width, h), masked=True)
+            counts = block.filled(0.0).astype(np.float64)
+            rr, cc = np.nonzero(counts > 0)
+            if not len(rr):
+                continue
+            w = np.repeat(counts[rr, cc] / (k * k), k * k)
+            dr, dc = np.meshgrid(sub, sub, indexing="ij")
+            fr = (rr[:, None] + r0 + dr.ravel()[None, :]).ravel()
+            fc = (cc[:, None] + dc.ravel()[None, :]).ravel()
+            px, py = _xy(t, fc, fr)
+            gx, gy = to_grid.transform(px, py)
+            col = np.floor((gx - like.transform.c) / like.res_m).astype(np.int64)
+            row = np.floor((like.transform.f - gy) / like.res_m).astype(np.int64)
+            ok = (row >= 0) & (row < rows_out) & (col >= 0) & (col < cols_out)
+            total += np.bincount(
+                row[ok] * cols_out + col[ok], weights=w[ok], minlength=rows_out * cols_out
+            )
+    return like.like(total.reshape(rows_out, cols_out))
 
 
 def zonal_population(

@@ -290,6 +290,7 @@ def terrain_access(
     *,
     services: ServiceResult,
     clinics: ClinicResult,
+    population: Grid | None = None,
 ) -> TerrainAccess:
     """Compare walking times over the terrain with the network-only answers (一刻钟, 卫生室).
 
@@ -301,6 +302,9 @@ def terrain_access(
     settings : Settings
     services, clinics : ServiceResult, ClinicResult
         The network analyses of the same dataset and settings.
+    population : Grid, optional
+        People per cell on ``ctx``'s grid (:func:`geo.terrain.read_population`); default:
+        the natural villages' populations put in the cells that hold them.
 
     Returns
     -------
@@ -366,7 +370,11 @@ def terrain_access(
 
     nv = dataset["natural_villages"]
     pop = nv["population"].fillna(nv["households"] * settings.water.persons_per_household)
-    grid_pop = population_grid(nv, pop.to_numpy(dtype=float), ctx.dem)
+    grid_pop = (
+        population
+        if population is not None
+        else population_grid(nv, pop.to_numpy(dtype=float), ctx.dem)
+    )
     tw = dataset["townships"]
     zonal = zonal_population(grid_pop, surf, tw, limit_min=limit)
     zonal.insert(1, "name", tw["name"].to_numpy())

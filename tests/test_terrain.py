@@ -286,3 +286,22 @@ def test_population_beyond_the_limit_per_zone():
     assert out.loc["E", "population"] == 50 and out.loc["E", "beyond"] == 50
     assert out.loc["W", "mean_minutes"] == pytest.approx(5.0)
     assert out.loc["E", "beyond_pct"] == 100.0
+
+
+def test_population_raster_counts_are_kept_on_the_analysis_grid(tmp_path):
+    from geo.terrain import read_population
+
+    # 1 km cells in the local GK zone, 12 people each, written in EPSG:4326 (as WorldPop is)
+    path = tmp_path / "pop.tif"
+    lon0, lat0, step = 105.90, 36.95, 0.01
+    counts = np.full((20, 30), 12.0)
+    counts[5, 5] = -1.0  # nodata
+    with rasterio.open(
+        path, "w", driver="GTiff", width=30, height=20, count=1, dtype="float64",
+        crs="EPSG:4326", transform=Affine(step, 0, lon0, 0, -step, lat0), nodata=-1.0,
+    ) as dst:  # fmt: skip
+        dst.write(counts, 1)
+    like = read_dem(DEM, resolution_m=250.0)
+    pop = read_population(path, like)
+    assert pop.data.sum() == pytest.approx(12.0 * (20 * 30 - 1), rel=1e-6)
+    assert pop.data.min() >= 0

@@ -134,6 +134,13 @@ def test_a_hill_slows_the_walk_by_tobler(tiny):
     nv = ds["natural_villages"]
     assert tw["population"].sum() == pytest.approx(nv["population"].sum())
     assert (tw["beyond"] >= 0).all() and (tw["beyond"] <= tw["population"]).all()
+    # or from a population raster: 1 person per cell everywhere (township polygons only)
+    ones = hill.dem.like(np.ones(hill.dem.shape))
+    t_ras = terrain_access(
+        ds, hill, s, services=a.services, clinics=a.clinics, population=ones
+    ).townships.set_index("code")
+    area_cells = ds["townships"].to_crs(4544).set_index("code").area / RES**2
+    assert t_ras["population"].to_numpy() == pytest.approx(area_cells.to_numpy(), rel=0.02)
 
 
 def test_demo_dem_terrain_links_and_access(demo_dataset, demo_assessment):

@@ -55,3 +55,40 @@ def test_cli_bad_input_stops_with_the_report_and_writes_nothing(tmp_path):
 def test_cli_missing_file(tmp_path):
     proc = run("--data", str(tmp_path / "none.gpkg"), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "找不到文件" in proc.stderr
+
+
+def test_cli_with_a_dem_writes_terrain_surfaces_as_cogs(tmp_path):
+    import numpy as np
+    import rasterio
+    from affine import Affine
+    from pyproj import CRS
+
+    from geo.terrain import Grid, write_cog
+
+    # a 12 % ramp rising to the east over the tiny county, 50 m cells
+    res = 50.0
+    cols, rows = 240, 200
+    x = (np.arange(cols) + 0.5) * res
+    z = np.tile(1500.0 + 0.12 * x, (rows, 1))
+    dem = Grid(
+        data=z,
+        transform=Affine(res, 0, tiny_county.ORIGIN_E - 1000, 0, -res, tiny_county.ORIGIN_N + 9000),
+        crs=CRS.from_epsg(4544),
+    )
+    dem_path = write_cog(dem, tmp_path / "dem.tif")
+    out = tmp_path / "out"
+    proc = run("--data", str(tiny_county.PATH), "--out", str(out), "--dem", str(dem_path), "-q")
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(p.name for p in (out / "terrain").glob("*.tif"))
+    assert files == [
+        "slope_pct.tif", "walk_min_bus_stop.tif", "walk_min_clinic.tif", "walk_min_grocery.tif",
+        "walk_min_pharmacy.tif", "walk_min_supermarket.tif",
+    ]  # fmt: skip
+    with rasterio.open(out / "terrain" / "slope_pct.tif") as f:
+        assert f.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        slope = f.read(1, masked=True).compressed()
+    assert np.median(slope) == pytest.approx(12.0, abs=0.01)
+    layers = {n for n, _ in pyogrio.list_layers(out / "results.gpkg")}
+    assert {"terrain_services", "terrain_clinics", "terrain_townships"} <= layers
+    links = pyogrio.read_dataframe(out / "results.gpkg", layer="hard_road_links")
+    assert "least_cost" in set(links["route"])

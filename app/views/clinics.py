@@ -48,8 +48,9 @@ metric_row(
     formats={},
     lower_is_better=frozenset({"无卫生院乡镇", "空白行政村", "村医不足行政村", FAR}),
 )
-ter = terrain_for(ctx.scenario_dataset, a)
-mode = access_mode("到卫生室步行时间", key="cl_mode", available=ter is not None)
+mode = access_mode("到卫生室步行时间", key="cl_mode", available=a.terrain is not None)
+# the surfaces take seconds: computed (and cached) only when asked for
+ter = terrain_for(ctx.scenario_dataset, a) if mode == "terrain" else None
 overlays = []
 if mode == "terrain" and ter is not None:
     overlays.append(

@@ -49,9 +49,10 @@ kinds = st.multiselect(
     key="sv_kinds",
     placeholder="选择设施类别",
 )
-ter = terrain_for(ctx.scenario_dataset, a)
 c1, c2 = st.columns([1, 1])
-mode = access_mode("步行时间", key="sv_mode", available=ter is not None, container=c1)
+mode = access_mode("步行时间", key="sv_mode", available=a.terrain is not None, container=c1)
+# the surfaces take seconds: computed (and cached) only when asked for
+ter = terrain_for(ctx.scenario_dataset, a) if mode == "terrain" else None
 overlays = []
 if mode == "terrain" and ter is not None:
     surface_kind = c2.selectbox("步行时间面", list(kinds or ss.required_kinds), key="sv_surface")

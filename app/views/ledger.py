@@ -217,7 +217,8 @@ if event.selection.rows:
     proof = st.file_uploader(
         "上传佐证材料",
         type=["jpg", "jpeg", "png", "webp", "pdf", "docx", "xlsx"],
-        key=f"ledger_evidence_{key}",
+        # a new key after each upload empties the box, so a file is not attached twice
+        key=f"ledger_evidence_{key}_{st.session_state.get('evidence_uploads', 0)}",
     )
     if proof is not None and st.button("添加到该问题", key="ledger_evidence_go", disabled=not user):
         with tempfile.TemporaryDirectory() as tmp:
@@ -228,7 +229,10 @@ if event.selection.rows:
             except (ConflictError, LedgerError) as exc:
                 st.error(getattr(exc, "zh", "") or str(exc))
             else:
-                st.success(f"已添加佐证材料：{proof.name}")
+                st.session_state["evidence_uploads"] = (
+                    st.session_state.get("evidence_uploads", 0) + 1
+                )
+                st.toast(f"已添加佐证材料：{proof.name}")
                 st.rerun()
     st.markdown("**修改记录**")
     history_table(book.history(key), key="ledger_history")

@@ -253,10 +253,14 @@ def test_ledger_item_takes_a_photo_as_evidence(app_url, browser, tmp_path):
     uploader.locator("input[type='file']").set_input_files(photo)
     wait_for_app(page)
     page.get_by_role("button", name="添加到该问题").click()
-    page.get_by_text("已添加佐证材料").wait_for(timeout=60_000)
+    page.get_by_text("已添加佐证材料").first.wait_for(timeout=60_000)
     wait_for_app(page)
     stored = list((LEDGER_DIR / "evidence").rglob("*整改后照片.png"))
     assert len(stored) == 1
+    # the upload box is empty again: the same photo cannot be attached twice by accident
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("button", name="添加到该问题")).to_have_count(0, timeout=30_000)
     page.get_by_role("img", name="整改后照片.png").or_(
         page.locator("[data-testid='stImage'] img")
     ).first.wait_for(timeout=60_000)

@@ -13,7 +13,8 @@ cells in a metric CRS, NaN where there is no data.
 - :func:`tobler_kmh` — Tobler's hiking function ``W = 6·exp(−3.5·|S + 0.05|)`` km/h on the
   signed grade S (rise over run); :func:`walking_friction` makes a minutes-per-metre surface
   from slope, roads burned in and no-go masks; :func:`travel_minutes` accumulates it from
-  sources with an 8-connected geometric cost-distance (``skimage.graph.MCP_Geometric``).
+  sources with an 8-connected geometric cost-distance (``skimage.graph.MCP_Geometric``);
+  :func:`isochrone` turns a surface into the polygon within a time limit.
 - :func:`least_cost_path` — the cheapest route across a cost surface (a new road's line).
 - :func:`population_grid` (village points) or :func:`read_population` (a population
   raster, counts summed into cells) and :func:`zonal_population` — people per cell and per
@@ -48,6 +49,7 @@ import pandas as pd
 import rasterio
 import rasterio.shutil
 import shapely
+import shapely.geometry
 from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio import features
@@ -63,6 +65,7 @@ __all__ = [
     "OCTILE_MAX_RATIO",
     "Grid",
     "hillshade",
+    "isochrone",
     "least_cost_path",
     "population_grid",
     "read_dem",
@@ -584,6 +587,28 @@ def travel_minutes(
     if max_minutes is not None:
         cum[cum > max_minutes] = np.inf
     return friction.like(cum)
+
+
+def isochrone(minutes: Grid, *, limit_min: float, valid: np.ndarray | None = None) -> gpd.GeoSeries:
+    """Return the area within ``limit_min`` on a travel-time surface (EPSG:4326 polygons).
+
+    Cell outlines of the reachable cells (``rasterio.features.shapes``), merged and
+    simplified by a quarter cell; an empty series when nothing is within the limit.
+    """
+    inside = np.isfinite(minutes.data) & (minutes.data <= limit_min)
+    if valid is not None:
+        inside &= valid
+    if not inside.any():
+        return gpd.GeoSeries([], crs=4326)
+    polys = [
+        shapely.geometry.shape(geom)
+        for geom, value in features.shapes(
+            inside.astype(np.uint8), mask=inside, transform=minutes.transform
+        )
+        if value == 1
+    ]
+    merged = shapely.union_all(polys).simplify(minutes.res_m / 4)
+    return gpd.GeoSeries([merged], crs=minutes.crs).to_crs(4326)
 
 
 def least_cost_path(

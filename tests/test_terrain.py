@@ -17,6 +17,7 @@ from geo.terrain import (
     OCTILE_MAX_RATIO,
     Grid,
     hillshade,
+    isochrone,
     least_cost_path,
     population_grid,
     read_dem,
@@ -305,3 +306,18 @@ def test_population_raster_counts_are_kept_on_the_analysis_grid(tmp_path):
     pop = read_population(path, like)
     assert pop.data.sum() == pytest.approx(12.0 * (20 * 30 - 1), rel=1e-6)
     assert pop.data.min() >= 0
+
+
+def test_isochrone_of_a_flat_surface_is_a_disc_of_the_walking_radius():
+    speed_kmh, res = 4.5, 20.0
+    f = np.full((201, 201), 60.0 / (speed_kmh * 1000))
+    grid = _grid(f, res)
+    t = travel_minutes(grid, [(100, 100)])
+    poly = isochrone(t, limit_min=10.0).to_crs(CRS_GK).iloc[0]
+    radius = 10 / 60 * speed_kmh * 1000  # 750 m
+    # the octile metric gives an octagon between the disc of radius r / 1.0824 and r
+    assert math.pi * (radius / OCTILE_MAX_RATIO) ** 2 < poly.area < math.pi * radius**2 * 1.02
+    centre = shapely.Point(X0 + 100.5 * res, Y0 - 100.5 * res)
+    assert poly.contains(centre)
+    assert isochrone(t, limit_min=0.01).iloc[0].area > 0  # the source cell itself
+    assert isochrone(grid.like(np.full(grid.shape, np.inf)), limit_min=5).empty

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, access_mode, metric_row, show_map, zh_table
+from app.maps.base import LegendItem, geojson_layer
 from app.maps.builders import build_clinics_map
 from app.maps.terrain import inside, minutes_legend, minutes_overlay
 from app.state import page_context, terrain_for
 from geo.assessment import Assessment
+from geo.terrain import isochrone
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -53,17 +56,30 @@ mode = access_mode("到卫生室步行时间", key="cl_mode", available=a.terrai
 ter = terrain_for(ctx.scenario_dataset, a) if mode == "terrain" else None
 overlays = []
 if mode == "terrain" and ter is not None:
-    overlays.append(
+    valid = np.isfinite(a.terrain.dem.data) & inside(a.terrain.dem, ctx.dataset["county"])
+    limit = cs.clinic_max_time_min
+    area = isochrone(ter.surfaces["卫生室"], limit_min=limit, valid=valid)
+    label = f"步行{limit:g}分钟内可达卫生室（考虑地形）"
+    overlays += [
         (
             minutes_overlay(
-                ter.surfaces["卫生室"],
-                name="到最近卫生室的步行时间（考虑地形）",
-                valid=np.isfinite(a.terrain.dem.data)
-                & inside(a.terrain.dem, ctx.dataset["county"]),
+                ter.surfaces["卫生室"], name="到最近卫生室的步行时间（考虑地形）", valid=valid
             ),
             minutes_legend(),
-        )
-    )
+        ),
+        (
+            geojson_layer(
+                gpd.GeoDataFrame({"name": [label]}, geometry=area),
+                name=label,
+                labels={"name": "范围"},
+                color="#0d47a1",
+                weight=2,
+                fill_opacity=0.0,
+                dash="6 4",
+            ),
+            [LegendItem("#0d47a1", label, "line")],
+        ),
+    ]
 m = build_clinics_map(
     ctx.scenario_dataset, a, options=ctx.options, scope=ctx.scope, overlays=overlays
 )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, access_mode, metric_row, show_map, zh_table
+from app.maps.base import LegendItem, geojson_layer
 from app.maps.builders import build_services_map
 from app.maps.terrain import inside, minutes_legend, minutes_overlay
 from app.state import page_context, terrain_for
 from geo.assessment import Assessment
+from geo.terrain import isochrone
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -56,15 +59,31 @@ ter = terrain_for(ctx.scenario_dataset, a) if mode == "terrain" else None
 overlays = []
 if mode == "terrain" and ter is not None:
     surface_kind = c2.selectbox("步行时间面", list(kinds or ss.required_kinds), key="sv_surface")
+    valid = np.isfinite(a.terrain.dem.data) & inside(a.terrain.dem, ctx.dataset["county"])
     overlays.append(
         (
             minutes_overlay(
                 ter.surfaces[surface_kind],
                 name=f"到最近{surface_kind}的步行时间（考虑地形）",
-                valid=np.isfinite(a.terrain.dem.data)
-                & inside(a.terrain.dem, ctx.dataset["county"]),
+                valid=valid,
             ),
             minutes_legend(),
+        )
+    )
+    limit = ss.limit_min(surface_kind)
+    area = isochrone(ter.surfaces[surface_kind], limit_min=limit, valid=valid)
+    overlays.append(
+        (
+            geojson_layer(
+                gpd.GeoDataFrame({"name": [f"{limit:g}分钟内可达{surface_kind}"]}, geometry=area),
+                name=f"{limit:g}分钟内可达{surface_kind}（考虑地形）",
+                labels={"name": "范围"},
+                color="#0d47a1",
+                weight=2,
+                fill_opacity=0.0,
+                dash="6 4",
+            ),
+            [LegendItem("#0d47a1", f"{limit:g}分钟内可达{surface_kind}（考虑地形）", "line")],
         )
     )
 m = build_services_map(

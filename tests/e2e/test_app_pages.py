@@ -73,7 +73,7 @@ def test_map_page_draws_offline_on_a_tablet(app_url, browser, slug):
     page.close()
 
 
-@pytest.mark.parametrize("slug", ["overview", "village", "data", "export"])
+@pytest.mark.parametrize("slug", ["overview", "village", "data", "export", "projects"])
 def test_small_tablet_layout_does_not_overflow(app_url, browser, slug):
     page, _, errors, _ = _open(
         browser, f"{app_url}/{URL.get(slug, slug)}", width=1024, height=768, offline=True

@@ -86,9 +86,9 @@ st.caption(
 )
 
 c1, c2, c3 = st.columns(3)
-c1.metric("候选项目", f"{len(projects)} 个", border=True)
-c2.metric("估算总投资", f"{projects['cost_wan'].sum():,.0f} 万元", border=True)
-c3.metric("受益人口", f"{projects['people'].sum():,.0f} 人", border=True)
+c1.metric("候选项目（个）", f"{len(projects)}", border=True)
+c2.metric("估算总投资（万元）", f"{projects['cost_wan'].sum():,.0f}", border=True)
+c3.metric("受益人口（人）", f"{projects['people'].sum():,.0f}", border=True)
 
 st.subheader("方案：在预算内按排名选取项目")
 f1, f2 = st.columns([1, 2])

@@ -140,7 +140,7 @@ def test_water_page_shows_coverage_problem_villages_and_downloads():
     labels = [m.label for m in at.metric]
     assert "农村自来水普及率" in labels
     table = _table(at, "供水状态")
-    assert set(table["供水状态"]) <= {"未通自来水", "水压不足", "水源水量不足", "管网不连通"}
+    assert set(table["供水状态"]) <= {"未通自来水", "水压不足", "水源水量不足", "所接管网无水源"}
     assert len(table) > 0
     downloads = [b.label for b in at.get("download_button")]
     assert any(".inp" in x for x in downloads)

@@ -477,12 +477,13 @@ def problem_items(a: Assessment, *, extra: Iterable[pd.DataFrame] = ()) -> pd.Da
     return out
 
 
-_WATER_PROBLEM = {
-    "off_network": ("未通自来水", "延伸供水管网入户，或建设集中供水点"),
-    "low_pressure": ("供水水压不足", "加大支管管径、更换老化管道或增设加压设施"),
-    "capacity_short": ("水源水量不足", "扩建水源或从相邻管网调水"),
-    "disconnected": ("管网不连通（无水源）", "连通管网或为该片区配置水源"),
+_WATER_MEASURE = {
+    "off_network": "延伸供水管网入户，或建设集中供水点",
+    "low_pressure": "加大支管管径、更换老化管道或增设加压设施",
+    "capacity_short": "扩建水源或从相邻管网调水",
+    "disconnected": "连通管网或为该片区配置水源",
 }
+"""The measure per water status; the labels are :data:`geo.water.REASONS_ZH`'s."""
 
 
 def water_items(result: WaterResult, *, av_names: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -498,8 +499,10 @@ def water_items(result: WaterResult, *, av_names: Mapping[str, str] | None = Non
     av_names : mapping, optional
         Admin-village code → name (from the dataset's ``admin_villages``).
     """
+    from geo.water import REASONS_ZH
+
     v = result.villages
-    v = v.loc[v["status"] != "ok"]
+    v = v.loc[v["status"].isin(list(_WATER_MEASURE))]  # ok and unlinked (无数据) are no items
     tw_names = dict(
         zip(result.rollup_townships["code"], result.rollup_townships["name"], strict=True)
     )
@@ -515,7 +518,7 @@ def water_items(result: WaterResult, *, av_names: Mapping[str, str] | None = Non
         v["population"],
         strict=True,
     ):
-        label, fix = _WATER_PROBLEM.get(status, (status, ""))
+        label, fix = REASONS_ZH[status], _WATER_MEASURE[status]
         kind.append(label)
         if status == "low_pressure":
             desc.append(

@@ -84,13 +84,18 @@ def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return out.rename(columns={c: COLUMN_ZH.get(c, c) for c in out.columns})
 
 
+_LAYER_ZH = {"inp": "EPANET 模型", "epanet": "EPANET 计算", "what_if": "方案修改", "": ""}
+
+
 def problems_table(problems: list[Problem] | tuple[Problem, ...]) -> pd.DataFrame:
     """The validation report with Chinese headers, errors first."""
     rows = [
         {
             "级别": "错误" if p.severity == "error" else "提示",
             "文件": p.file,
-            "图层": LAYERS[p.layer].title_zh if p.layer in LAYERS else p.layer,
+            "图层": LAYERS[p.layer].title_zh
+            if p.layer in LAYERS
+            else _LAYER_ZH.get(p.layer, p.layer),
             "行": p.row,
             "编号": p.feature_id,
             "字段": p.field,

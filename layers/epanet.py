@@ -65,12 +65,12 @@ SCHEMATIC = "schematic"
 CRS_CHOICES: Mapping[str, str] = MappingProxyType(
     {
         "EPSG:4544": "CGCS2000 3度带 中央经线105°，不带带号（EPSG:4544，同心县等宁夏中部）",
-        "EPSG:4524": "CGCS2000 3度带 中央经线105°，带带号 35（EPSG:4524，X 为 8 位数）",
+        "EPSG:4523": "CGCS2000 3度带 第35带（中央经线105°），带带号（EPSG:4523，X 为 8 位数）",
         "EPSG:4543": "CGCS2000 3度带 中央经线102°，不带带号（EPSG:4543）",
         "EPSG:4545": "CGCS2000 3度带 中央经线108°，不带带号（EPSG:4545，盐池县东部）",
-        "EPSG:4525": "CGCS2000 3度带 中央经线108°，带带号 36（EPSG:4525）",
-        "EPSG:4496": "CGCS2000 6度带 第18带，不带带号（EPSG:4496）",
-        "EPSG:4507": "CGCS2000 6度带 第18带，带带号（EPSG:4507）",
+        "EPSG:4524": "CGCS2000 3度带 第36带（中央经线108°），带带号（EPSG:4524）",
+        "EPSG:4507": "CGCS2000 6度带 中央经线105°，不带带号（EPSG:4507）",
+        "EPSG:4496": "CGCS2000 6度带 第18带（中央经线105°），带带号（EPSG:4496）",
         "EPSG:4490": "CGCS2000 经纬度（EPSG:4490）",
         "EPSG:4326": "WGS84 经纬度（EPSG:4326）",
         SCHEMATIC: "无真实坐标（示意图模型）：只做水力计算，不上地图，按村—节点对照表接入",
@@ -308,6 +308,7 @@ def _inp_error(name: str, text: str, exc: BaseException, tmp: str) -> LayerReadE
         detail = f"{type(deepest).__name__}: {deepest}"
     detail = " ".join(detail.replace(tmp, "").split())  # no temp paths, tabs or newlines
     line_text = " ".join(line_text.split()) if line_text else None
+    detail = re.sub(r"\s*\(?%[sd]\)?", "", detail).strip()  # WNTR leaves "(%s)" unfilled
     section = _section_of(text, line_no) if line_no else None
     where = name + (f", line {line_no}" if line_no else "") + (f" [{section}]" if section else "")
     where_zh = (

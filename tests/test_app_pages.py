@@ -185,7 +185,9 @@ def test_village_sheet_lists_the_villages_ledger_items(tmp_path):
     at.selectbox(key="village_code").set_value(worst).run()
     assert not at.exception
     table = _table(at, "整改状态")
-    assert len(table) == int(a.rollup.admin_villages.set_index("code").loc[worst, "problems"])
+    water = a.water.result.rollup_admin_villages.set_index("code")["problems"]  # water items too
+    expected = a.rollup.admin_villages.set_index("code").loc[worst, "problems"] + water[worst]
+    assert len(table) == int(expected)
     assert set(table["整改状态"]) == {"待整改"}
     history = _table(at, "修改内容")
     assert len(history) == len(table)  # one 'created' event per item so far
@@ -251,15 +253,12 @@ def _draft_closes() -> int:
     """Items of the demo that its 规划 features close, computed without the app."""
     from geo.assessment import assess
     from geo.ledger import problem_items
-    from geo.ledger.items import water_items
     from geo.plan import as_built
     from geo.settings import Settings
-    from geo.water import assess_water
     from layers.dataset import read_dataset
 
     def keys(ds):
-        a = assess(ds, Settings())
-        return set(problem_items(a, extra=[water_items(assess_water(ds, Settings())[2])])["key"])
+        return set(problem_items(assess(ds, Settings()))["key"])  # water items included
 
     ds = read_dataset(ROOT / "data/demo/tongxin.gpkg")
     return len(keys(ds) - keys(as_built(ds)))

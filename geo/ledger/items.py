@@ -17,8 +17,8 @@ code, so that the same problem in the next analysis run is the same ledger item:
 ``clinics:township:<township code>``
     A township without a 卫生院.
 ``water:<natural village id>``
-    Reserved for the water analysis: build its frame with :func:`make_items` and pass it
-    through ``problem_items(..., extra=[frame])``.
+    A natural village whose water status is not ``ok`` (nor ``unlinked``, 无数据), from
+    the assessment's water analysis (:attr:`Assessment.water`): :func:`water_items`.
 
 What is *not* an item, as in :func:`geo.rollup.rollup` (whose ``problems`` counts the same
 units): villages below 20 households or excluded (搬迁撤并), width shortfalls on connected
@@ -435,7 +435,13 @@ _BUILDERS = {
     "hard_road": _hard_road_items,
     "services": _service_items,
     "clinics": _clinic_items,
+    "water": lambda a: _water_assessment_items(a),
 }
+
+
+def _water_assessment_items(a: Assessment) -> pd.DataFrame:
+    result = a.water.result if a.water is not None else None
+    return water_items(result) if result is not None else make_items([])
 
 
 def problem_items(a: Assessment, *, extra: Iterable[pd.DataFrame] = ()) -> pd.DataFrame:
@@ -446,8 +452,7 @@ def problem_items(a: Assessment, *, extra: Iterable[pd.DataFrame] = ()) -> pd.Da
     a : Assessment
         Output of :func:`geo.assessment.assess`. Analyses that are ``None`` are skipped.
     extra : iterable of DataFrame, optional
-        Items of other indicators, built with :func:`make_items` (the hook for water:
-        keys ``water:<natural village id>``).
+        Items of other indicators, built with :func:`make_items`.
 
     Returns
     -------
@@ -489,7 +494,7 @@ _WATER_MEASURE = {
 def water_items(result: WaterResult, *, av_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Problem items of the 农村供水 analysis, one per natural village that fails.
 
-    Pass the frame to :func:`problem_items` through ``extra=``. Keys are
+    :func:`problem_items` includes them from the assessment's water analysis. Keys are
     ``water:<village id>``.
 
     Parameters

@@ -375,3 +375,32 @@ def _valid_id(names: pd.Series) -> np.ndarray:
     ok = s.str.match(_ID_OK).to_numpy(dtype=bool)
     nbytes = s.map(lambda x: len(x.encode("utf-8"))).to_numpy(dtype=int)
     return ok & (nbytes <= _MAX_ID_BYTES)
+
+
+def _summarise(problems: list[Problem], *, limit: int = 10) -> list[Problem]:
+    """Return ``problems`` (all of one kind), or one record for them when over ``limit``.
+
+    The summary keeps the location: the rows (first ones listed) and the first example.
+    """
+    if len(problems) <= limit:
+        return problems
+    first = problems[0]
+    rows = [str(p.row) for p in problems if p.row is not None]
+    shown = "、".join(rows[:8]) + (" 等" if len(rows) > 8 else "")
+    return [
+        Problem(
+            kind=first.kind,
+            file=first.file,
+            layer=first.layer,
+            row=None,
+            feature_id=first.feature_id,
+            field=first.field,
+            message_zh=f"共 {len(problems)} 个自然村有此问题（第 {shown} 行），"
+            f"例如：{first.message_zh}",
+            fix_zh=first.fix_zh,
+            message=f"{len(problems)} villages (rows {', '.join(rows[:8])} …), e.g. "
+            f"{first.message}",
+            severity=first.severity,
+            value=str(len(problems)),
+        )
+    ]

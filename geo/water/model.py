@@ -40,6 +40,7 @@ from geo.water.checks import (
     _flag,
     _graph_problems,
     _problem,
+    _summarise,
     _valid_id,
     _value_problems,
 )
@@ -476,14 +477,18 @@ def _link_villages(
     frame = villages.assign(_row=np.arange(1, n + 1), name=ids)
     flag = {"layer": "natural_villages", "file": file, "field_name": "water_node"}
     fmt = {"node": explicit, "nearest": node, "snap": ws.snap_max_m}
+    missed = (unknown | not_linkable) & ~snapped
+    if schematic and not (known | snapped).any():
+        missed = np.zeros(n, dtype=bool)  # nothing linked at all: one "no table" note says it
     problems = [
-        *_flag("not_linkable", not_linkable, frame, **flag, **fmt),
-        *_flag("unknown_water_node", (unknown | not_linkable) & snapped, frame, **flag, **fmt),
-        *_flag(
-            "unknown_water_node_schematic" if schematic else "unknown_water_node_none",
-            (unknown | not_linkable) & ~snapped, frame, **flag, **fmt,
-        ),
-    ]  # fmt: skip
+        problem
+        for key, mask in (
+            ("not_linkable", not_linkable),
+            ("unknown_water_node", (unknown | not_linkable) & snapped),
+            ("unknown_water_node_schematic" if schematic else "unknown_water_node_none", missed),
+        )
+        for problem in _summarise(_flag(key, mask, frame, **flag, **fmt))
+    ]
     persons = np.nan_to_num(_num(villages, "households", 0.0) * ws.persons_per_household)
     if ws.demand_basis == "population":
         population = np.nan_to_num(_num(villages, "population", 0.0))

@@ -162,7 +162,8 @@ def add_upload(name: str, dataset: Dataset) -> None:
     uploads = dict(st.session_state.get("uploads", {}))
     uploads[name] = dataset
     st.session_state["uploads"] = uploads
-    st.session_state["dataset_name"] = name
+    if st.session_state.get("dataset_name") != name:  # the sidebar's widget may hold it already
+        st.session_state["dataset_name"] = name
 
 
 @dataclass(frozen=True)

@@ -285,3 +285,21 @@ def test_terrain_switch_on_services_clinics_and_hard_road_pages():
     at.checkbox(key="hr_slope").check().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "新建连接线平均坡度(%)" in _table(at, "需新建(公里)").columns
+
+
+def test_water_page_runs_the_countys_own_inp_and_says_what_changed():
+    """A dataset whose water network is the water bureau's .inp (as after an upload)."""
+    from layers.dataset import read_dataset
+    from layers.epanet import read_inp
+
+    demo = read_dataset(ROOT / "data/demo/tongxin.gpkg")
+    own = demo.with_water_model(read_inp(ROOT / "data/demo/tongxin.inp", crs="EPSG:4544"))
+    at = AppTest.from_file(str(VIEWS / "water.py"), default_timeout=TIMEOUT)
+    at.session_state["uploads"] = {"演示数据": own}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("EPANET 模型 tongxin.inp" in c.value for c in at.caption)
+    values = {m.label: m.value for m in at.metric}
+    assert values["农村自来水普及率"] == "98.17%" and values["未通自来水自然村"] == "15 个"
+    notes = _table(at, "处理")
+    assert notes["内容"].str.contains("gapmap_rural").any()

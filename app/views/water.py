@@ -46,7 +46,7 @@ st.caption(
     f" {ws.demand_lpcd:g} L/人·日 达标、≥ {ws.demand_basic_lpcd:g} 基本达标。"
     f"管网：{source}（{model.wn.num_junctions} 个节点、{model.wn.num_pipes} 条管道、"
     f"{model.wn.num_pumps} 台水泵、{model.wn.num_valves} 个阀门）。"
-    f"水力计算：{run.simulator}，24 小时延时模拟，用时 {run.seconds:.1f} 秒。"
+    f"水力计算：{run.simulator}，24 小时延时模拟，用时 {run.seconds:.2f} 秒。"
 )
 notes = model_notes(model.changes, list(water.problems))
 if len(notes):
@@ -58,17 +58,24 @@ if len(notes):
         st.dataframe(notes, hide_index=True, width="stretch", key="water_notes")
 county = result.county.iloc[0]
 villages = ctx.scope.select(result.villages)
-c1, c2, c3, c4 = st.columns(4)
-c1.metric(
+unknown = bool((villages["status"] == "unlinked").all()) and len(villages) > 0
+
+
+def _count(status: str) -> str:
+    return "无数据" if unknown else f"{int((villages['status'] == status).sum())} 个"
+
+
+row1, row2 = st.columns(2), st.columns(2)  # 2 × 2: nothing is cut on a 1024-px tablet
+row1[0].metric(
     "农村自来水普及率",
     f"{county['value']:.2f}%" if pd.notna(county["value"]) else "无数据",
     border=True,
     help=f"目标 ≥ {county['target']:g}%。依据：{county['source']}",
 )
-c2.metric("未通自来水自然村", int((villages["status"] == "off_network").sum()), border=True)
-c3.metric("水压不足自然村", int((villages["status"] == "low_pressure").sum()), border=True)
-low_pop = villages.loc[villages["status"] != "ok", "population"].sum()
-c4.metric("供水有问题的人口", f"{int(low_pop):,}", border=True)
+row1[1].metric("未通自来水自然村", _count("off_network"), border=True)
+row2[0].metric("水压不足自然村", _count("low_pressure"), border=True)
+low_pop = villages.loc[~villages["status"].isin(["ok", "unlinked"]), "population"].sum()
+row2[1].metric("供水有问题的人口", "无数据" if unknown else f"{int(low_pop):,} 人", border=True)
 
 hours = list(run.pressure_m.index)
 hour = st.select_slider(

@@ -1148,12 +1148,23 @@ def check_coords(
         return CoordsCandidate(coords, swapped, en, zh, road, inside)
 
     cands = [evaluate(*r) for r in raw]
+
+    def as_declared(c: CoordsCandidate) -> bool:
+        """Return True when ``c`` reads the values as declared (CGCS2000 = WGS84)."""
+        if decl is None or c.swapped:
+            return False
+        k = parse_coords(c.coords)
+        assert k is not None
+        if decl.kind in ("wgs84", "cgcs2000"):
+            return k.kind == "wgs84"
+        return k.kind == decl.kind and k.epsg == decl.epsg
+
     declared_c: CoordsCandidate | None = None
+    fits = False
     if decl is not None:
         text = _declared_text(decl)
-        same = [c for c in cands if not c.swapped and parse_coords(c.coords) == parse_coords(text)]
-        if decl.kind == "cgcs2000":  # the same positions as WGS84
-            same = [c for c in cands if not c.swapped and c.coords == "wgs84"]
+        same = [c for c in cands if as_declared(c)]
+        fits = bool(same)
         if same:
             declared_c = dataclasses_replace(same[0], coords=text)
         else:
@@ -1163,7 +1174,7 @@ def check_coords(
     if metric is not None:
         cands.sort(key=_rank_key)
     elif declared_c is not None:  # without references the declaration stays first
-        cands.sort(key=lambda c: c.coords != declared_c.coords or c.swapped)
+        cands.sort(key=lambda c: not as_declared(c))
     problems: list[Problem] = []
 
     def warn(zh: str, en: str, kind: ProblemKind = ProblemKind.CRS_MISSING) -> None:
@@ -1194,17 +1205,13 @@ def check_coords(
             ProblemKind.SWAPPED_LONLAT,
         )
     if decl is not None and declared_c is not None and best is not None:
-        if (
-            declared_c.road_median_m is None
-            and declared_c.inside_share is None
-            and not any(c.coords == declared_c.coords and not c.swapped for c in cands)
-        ):
+        if not fits:
             unit_zh = "经纬度" if decl.crs.is_geographic else "投影坐标（米）"
             warn(
                 f"声明的 {decl.label_zh} 是{unit_zh}，但数值不符：{best.reason_zh}",
                 f"the declared {decl.label} does not fit the values: {best.reason}",
             )
-        elif best.coords != declared_c.coords and _markedly_better(best, declared_c):
+        elif not as_declared(best) and _markedly_better(best, declared_c):
             warn(
                 f"按 {best.label_zh} 读取明显更吻合：{best.fit_zh()}；"
                 f"按声明的 {decl.label_zh}：{declared_c.fit_zh()}",

@@ -75,6 +75,7 @@ __all__ = [
     "read_delivery",
     "read_manifest",
     "scan_delivery",
+    "suggest_fields",
     "write_manifest",
 ]
 
@@ -202,6 +203,8 @@ class FileProposal:
         Required fields of the proposed layer no column provides, even with the suggestions.
     text : str
         The first lines of a 数据说明.
+    samples : mapping of str to tuple of str
+        Column → its first distinct values (for a field mapping to another layer).
     """
 
     path: str
@@ -223,6 +226,7 @@ class FileProposal:
     fields: tuple[FieldSuggestion, ...] = ()
     missing_fields: tuple[str, ...] = ()
     text: str = ""
+    samples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def field_mapping(self) -> dict[str, str]:
@@ -782,7 +786,22 @@ def _propose_layer(
         source_crs=None if frame.crs is None else _crs_text(frame.crs),
         fields=suggestions,
         missing_fields=missing,
+        samples={c: _samples(frame, c) for c in columns},
     )
+
+
+def suggest_fields(
+    proposal: FileProposal, layer: str
+) -> tuple[tuple[FieldSuggestion, ...], tuple[str, ...]]:
+    """Return a file's field suggestions for ``layer`` and the required fields still missing.
+
+    For when the user picks another layer than proposed; the suggestions are computed from
+    the columns and sample values the scan kept.
+    """
+    frame = pd.DataFrame(
+        {c: pd.Series(proposal.samples.get(c, ()), dtype=object) for c in proposal.columns}
+    )
+    return _suggest_fields(frame, list(proposal.columns), LAYERS[layer], proposal.encoding)
 
 
 def _crs_text(crs: object) -> str:

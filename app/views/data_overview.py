@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import problems_table
+from app.delivery import delivery_tab
 from app.state import DEMO_PATH, add_upload, datasets, dem_for, dem_resolution_m, set_dem
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from geo.terrain import read_dem
@@ -57,9 +58,19 @@ if dataset is None and not DEMO_PATH.exists():
         "或在下方上传数据。"
     )
 
-tab_info, tab_upload, tab_plan, tab_osm, tab_dem = st.tabs(
-    ["当前数据", "上传县级数据", "上传规划方案", "从 OpenStreetMap 导入", "高程数据（DEM）"]
+tab_info, tab_upload, tab_delivery, tab_plan, tab_osm, tab_dem = st.tabs(
+    [
+        "当前数据",
+        "上传县级数据",
+        "上传整县资料包",
+        "上传规划方案",
+        "从 OpenStreetMap 导入",
+        "高程数据（DEM）",
+    ]
 )
+
+with tab_delivery:
+    delivery_tab()
 
 with tab_dem:
     st.markdown(

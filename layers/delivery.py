@@ -49,7 +49,6 @@ from layers.dataset import Dataset
 from layers.errors import GapMapError, LayerError, LayerReadError, Problem, ProblemKind, Severity
 from layers.fields import ALIASES, LAYER_ALIASES, column_mapping, fold_name
 from layers.read import (  # the reader's own rules, so a scan sees what a read will
-    _LAYER_NAMES_ZH,
     FORMATS,
     _candidates,
     _format_of,
@@ -107,7 +106,7 @@ _EXTRA_NAMES: dict[str, tuple[str, ...]] = {
     "admin_villages": ("村委", "xingzhengcun", "xzc", "admin_village"),
     "natural_villages": ("自然村庄", "zirancun", "zrc", "natural_village", "village"),
     "relocation_sites": ("移民", "搬迁安置", "yimin", "anzhi", "relocation"),
-    "roads": ("路线", "交通", "daolu", "gonglu", "road", "lw"),
+    "roads": ("路线", "交通", "daolu", "gonglu", "road"),
     "clinics": ("卫生机构", "医疗卫生", "诊所", "weisheng", "yiliao", "clinic", "health"),
     "service_points": ("便民", "超市", "商业网点", "bianmin", "fuwu", "service", "shop"),
     "water_sources": ("shuiyuan",),
@@ -649,17 +648,19 @@ def _geometry_kind(frame: gpd.GeoDataFrame) -> str | None:
     return str(present.geom_type.mode().iloc[0])
 
 
-def _readme_hint(readme: str, path: str, role: str) -> tuple[str | None, str | None]:
-    """Return what the 数据说明 says about a file's coordinates: (declaration, the line)."""
+def _readme_hint(readme: str, path: str) -> tuple[str | None, str | None]:
+    """Return what the 数据说明 says about a file's coordinates: (declaration, the line).
+
+    The first line naming the file (its name without suffix) is used: an EPSG code, a web
+    map (高德/腾讯 → GCJ-02, 百度 → BD-09), WGS84, or CGCS2000 lon/lat (``2000`` without
+    投影/高斯/带, which would be Gauss-Krüger metres of an unstated zone).
+    """
     if not readme:
         return None, None
     stem = Path(path).name.split(".")[0]
-    names = [stem]
-    if role in LAYERS:
-        names += [LAYERS[role].title_zh, *_LAYER_NAMES_ZH.get(role, ())]
     for line in readme.splitlines():
         text = line.strip()
-        if not text or not any(n and n in text for n in names[:1]):
+        if not text or stem not in text:
             continue
         folded = text.casefold().replace(" ", "")
         if m := re.search(r"epsg[:：]?\s*(\d{4,5})", folded):
@@ -880,7 +881,7 @@ def scan_delivery(
             elif p.is_dir() or suffix in FORMATS:
                 items += _scan_data_file(p, rel, tmp / f"d{i}", label)
             elif suffix == ".inp":
-                items.append(_Item(rel, None, _inp_proposal(p, rel)))
+                items.append(_inp_item(p, rel))
             elif suffix in _DEM_SUFFIXES:
                 items.append(_Item(rel, None, _dem_proposal(p, rel)))
             elif suffix in _TEXT_SUFFIXES:
@@ -921,35 +922,37 @@ def _other(rel: str, fmt: str, *, found: int | None = None) -> FileProposal:
     return FileProposal(rel, None, fmt, IGNORE, en, zh)
 
 
-def _inp_proposal(path: Path, rel: str) -> FileProposal:
+def _inp_item(path: Path, rel: str) -> _Item:
+    """Return the water model as an item: its node coordinates as points, the title hint."""
     x, y, title = _inp_xy(path)
     hint = None
     if m := re.search(r"EPSG[:：]?\s*(\d{4,5})", title, flags=re.IGNORECASE):
         hint = f"EPSG:{m.group(1)}"
-    check = check_coords(x, y, declared=hint, file=Path(rel).name, layer=WATER_MODEL)
-    return FileProposal(
+    proposal = FileProposal(
         rel,
         None,
         "EPANET",
         WATER_MODEL,
         "EPANET input file (.inp)",
         "EPANET 管网模型文件（.inp）",
+        geometry_type="Point",
         feature_count=len(x),
-        coords=hint or (check.best.coords if check.best else None),
-        coords_check=check,
         coords_hint=f"[TITLE] {title[:120]}" if hint else None,
     )
+    points = gpd.GeoDataFrame(geometry=gpd.GeoSeries(shapely.points(x, y)))
+    return _Item(rel, None, proposal, points, declared=hint)
 
 
 def _dem_proposal(path: Path, rel: str) -> FileProposal:
+    import rasterio
+    import rasterio.errors
+
     crs = None
     try:
-        import rasterio
-
         with rasterio.open(path) as src:
             crs = None if src.crs is None else _crs_text(src.crs)
             shape = (src.height, src.width)
-    except Exception as err:  # rasterio raises many kinds; the file is not a raster then
+    except rasterio.errors.RasterioError as err:  # not a raster GDAL can open
         logger.info("%s is not a readable raster (%s)", rel, err)
         return _other(rel, "tif")
     return FileProposal(
@@ -985,16 +988,10 @@ def _propose_coords(items: list[_Item], readme: str) -> list[_Item]:
     for item in items:
         p = item.proposal
         if item.frame is None:
-            if p.role == WATER_MODEL:
-                hint, line = _readme_hint(readme, p.path, p.role)
-                if hint is not None and hint != p.coords:
-                    check = p.coords_check
-                    assert check is not None
-                    item.proposal = replace(p, coords=hint, coords_hint=line)
             continue
-        hint, line = _readme_hint(readme, p.path, p.role)
-        item.declared = p.source_crs if p.source_crs is not None else hint
-        item.proposal = replace(p, coords_hint=line)
+        hint, line = _readme_hint(readme, p.path)
+        item.declared = p.source_crs or item.declared or hint
+        item.proposal = replace(p, coords_hint=p.coords_hint or line)
         x, y = _centres(item.frame.geometry)
         item.proposal = replace(
             item.proposal,
@@ -1005,7 +1002,7 @@ def _propose_coords(items: list[_Item], readme: str) -> list[_Item]:
     county, roads = _references(items)
     for item in items:
         p = item.proposal
-        if item.frame is None or p.role not in LAYERS:
+        if item.frame is None or (p.role not in LAYERS and p.role != WATER_MODEL):
             continue
         x, y = _centres(item.frame.geometry)
         check = check_coords(

@@ -211,3 +211,28 @@ def test_load_applies_given_column_renames_before_the_aliases(folder):
     assert loaded.ok, loaded.errors
     assert loaded.provenance.field_mapping["安置区"] == "id"
     assert loaded.provenance.field_mapping["名称"] == "name"  # the automatic alias still applies
+
+
+def test_a_geopackage_in_a_delivery_is_proposed_layer_by_layer(tmp_path, demo_dataset):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "tongxin.gpkg").write_bytes(fx.DEMO.read_bytes())
+    scan = scan_delivery(folder)
+    roles = {p.sublayer: p.role for p in scan.files}
+    assert roles == {name: name for name in demo_dataset.layers}  # all 11, water included
+    assert all(p.coords is None for p in scan.files)  # EPSG:4326 in the file, nothing to do
+    ds = read_delivery(folder, scan.manifest()).dataset
+    assert ds.problems == () and ds.content_hash == demo_dataset.content_hash
+
+
+def test_the_water_models_crs_from_the_description_is_checked_against_its_values(tmp_path):
+    folder = fx.build(tmp_path / "d")
+    readme = folder / "数据说明.txt"
+    readme.write_text(
+        readme.read_text(encoding="utf-8").replace("坐标同道路", "坐标 EPSG:4544"), encoding="utf-8"
+    )
+    inp = scan_delivery(folder).proposal("供水管网.inp")
+    assert inp.coords_hint.startswith("供水管网.inp")
+    # the description says 4544 (no prefix) but the eastings carry zone 35: warned, 4523 proposed
+    assert inp.coords == "EPSG:4523"
+    assert inp.warnings_zh and "数值不符" in inp.warnings_zh[0]

@@ -12,6 +12,7 @@ The work is :mod:`layers.delivery`; this module only arranges widgets and sessio
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -131,7 +132,8 @@ def _proposal_table(scan: DeliveryScan) -> pd.DataFrame:
                 "文件坐标系": p.source_crs or "无",
                 "建议坐标系": COORDS_ZH.get(p.coords or "", p.coords or ""),
                 "坐标检测": _evidence(p),
-                "提示": "；".join(p.warnings_zh),
+                "提示": "；".join(p.warnings_zh)
+                or ("坐标系由数值检测得出，请确认" if p.coords_detected else ""),
             }
             for p in scan.files
         ]
@@ -189,8 +191,8 @@ def _field_editor(i: int, p: FileProposal, layer: str, renames: dict[str, str]) 
 def _file_block(i: int, p: FileProposal, previous: Manifest | None) -> ManifestEntry:
     role0, coords0, renames = _defaults(p, previous)
     title = f"{p.path}{'（' + p.sublayer + '）' if p.sublayer else ''} → {ROLE_ZH[role0]}"
-    warn = bool(p.warnings_zh or p.missing_fields)
-    with st.expander(("⚠ " if warn else "") + title, expanded=warn):
+    warn = bool(p.needs_confirmation or p.missing_fields)
+    with st.expander(("⚠ " if warn else "") + title, expanded=warn or bool(p.field_mapping)):
         role = st.selectbox(
             "图层",
             ROLES,
@@ -224,6 +226,11 @@ def _file_block(i: int, p: FileProposal, previous: Manifest | None) -> ManifestE
                     st.caption("各候选坐标系的吻合程度：" + "；".join(cands))
             for w in p.warnings_zh:
                 st.warning(w)
+            if p.coords_detected and not p.warnings_zh:
+                st.info(
+                    f"坐标系「{options.get(p.coords or '', p.coords)}」由 GapMap 根据坐标数值"
+                    "检测得出（文件和数据说明都没有写明），请核对后确认。"
+                )
         if role in LAYERS:
             if role != p.role or p.missing_fields or renames:
                 renames = _field_editor(i, p, role, renames)
@@ -291,18 +298,26 @@ def delivery_tab() -> None:
         return
     scan: DeliveryScan = state["scan"]
     st.subheader(f"识别结果 · {len(scan.files)} 个文件")
-    st.dataframe(_proposal_table(scan), hide_index=True, width="stretch", key="dl_proposals")
+    st.dataframe(
+        _proposal_table(scan),
+        hide_index=True,
+        width="stretch",
+        height=36 * (len(scan.files) + 1) + 3,
+        key="dl_proposals",
+    )
     if scan.readme:
         with st.expander("数据说明"):
             st.text(scan.readme)
     entries = [_file_block(i, p, state["previous"]) for i, p in enumerate(scan.files)]
     county = st.text_input("县名（数据集名称）", value=scan.name, key="dl_county")
     manifest = Manifest(entries=tuple(entries), county=county, notes=scan.manifest().notes)
-    warned = [p for p in scan.files if p.warnings_zh]
+    warned = [p for p in scan.files if p.needs_confirmation]
     confirmed = True
     if warned:
         confirmed = st.checkbox(
-            f"我已核对 {len(warned)} 个文件的坐标提示，按所选坐标系读取",
+            f"我已核对 {len(warned)} 个文件的坐标系（"
+            + "、".join(p.path for p in warned)
+            + "），按所选坐标系读取",
             key="dl_confirm",
         )
     col1, col2 = st.columns(2)
@@ -352,6 +367,7 @@ def delivery_tab() -> None:
 
 def _save(result, county: str) -> None:
     folder = saved_dir()
+    county = re.sub(r'[\\/:*?"<>|\s]+', "_", county).strip("._") or "county"  # a file name
     gpkg = folder / f"{county}.gpkg"
     try:
         write_layers(gpkg, dict(result.dataset.layers), inputs=result.dataset.inputs)

@@ -204,6 +204,9 @@ class FileProposal:
         The first lines of a 数据说明.
     samples : mapping of str to tuple of str
         Column → its first distinct values (for a field mapping to another layer).
+    coords_detected : bool
+        True when ``coords`` comes from the values alone (no file CRS or 数据说明 says so,
+        or they were contradicted): the user must confirm it.
     """
 
     path: str
@@ -226,6 +229,12 @@ class FileProposal:
     missing_fields: tuple[str, ...] = ()
     text: str = ""
     samples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    coords_detected: bool = False
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """True when the user must confirm the coordinates: a warning, or detected only."""
+        return bool(self.warnings_zh) or self.coords_detected
 
     @property
     def field_mapping(self) -> dict[str, str]:
@@ -899,6 +908,7 @@ def scan_delivery(
             else:
                 items.append(_Item(rel, None, _other(rel, suffix or "file")))
         items = _propose_coords(items, readme)
+    items.sort(key=lambda i: (ROLES.index(i.proposal.role), i.path, i.sublayer or ""))
     logger.info("scanned %s: %d files", source.name, len(items))
     return DeliveryScan(name=source.stem, files=tuple(i.proposal for i in items), readme=readme)
 
@@ -1016,7 +1026,10 @@ def _propose_coords(items: list[_Item], readme: str) -> list[_Item]:
             layer=p.role,
         )
         coords = _choose(item.declared, check, p.source_crs)
-        item.proposal = replace(p, coords_check=check, coords=coords)
+        detected = coords is not None and (
+            item.declared is None or parse_coords(coords) != parse_coords(item.declared)
+        )
+        item.proposal = replace(p, coords_check=check, coords=coords, coords_detected=detected)
     return items
 
 

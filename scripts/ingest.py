@@ -49,6 +49,8 @@ def _summary(scan: DeliveryScan) -> str:
         coords = p.coords or (f"文件自带（{p.source_crs}）" if p.source_crs else "—")
         lines.append(f"  {p.path}: {ROLE_ZH[p.role]}；坐标系 {coords}；{p.reason_zh}")
         lines += [f"    ⚠ {w}" for w in p.warnings_zh]
+        if p.coords_detected and not p.warnings_zh:
+            lines.append("    ⚠ 坐标系由坐标数值检测得出（文件和数据说明都没有写明），请核对")
         if p.missing_fields:
             lines.append(
                 f"    ⚠ 缺少必填字段：{'、'.join(p.missing_fields)}（请在清单 fields 中补充）"

@@ -59,6 +59,12 @@ def test_delivery_tab_scans_checks_and_saves_the_county(env, demo_dataset):
     assert mapping.loc["行政村", "对应字段"] == "admin_village_code"
     assert len(mapping.loc["行政村", "示例值"].split("、")[0]) == 12
 
+    # coordinates found from the values alone must be confirmed before 检查
+    assert at.button(key="delivery_check").disabled
+    confirm = at.checkbox(key="dl_confirm")
+    assert "卫生机构.xlsx" in confirm.label and "县界.geojson" not in confirm.label
+    confirm.check().run()
+    assert not at.button(key="delivery_check").disabled
     at.button(key="delivery_check").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("全部 8 个图层通过检查" in s.value for s in at.success)

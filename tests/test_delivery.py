@@ -65,6 +65,10 @@ def test_scan_proposes_the_layer_and_coordinates_of_every_file(scan):
     sp = by["便民设施.csv"].coords_check  # not in the 数据说明: found by the fit to the roads
     assert sp.best.coords == "bd09" and sp.best.road_median_m < 50
     assert by["高程.tif"].source_crs == "EPSG:4326"
+    # what only the values say must be confirmed; what the file or the 数据说明 says need not
+    detected = {p.path for p in scan.files if p.coords_detected}
+    assert detected == {"自然村.shp", "便民设施.csv", "供水管网.inp"}
+    assert {p.path for p in scan.files if p.needs_confirmation} == detected
     assert "同心县" in scan.readme
 
 

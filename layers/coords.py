@@ -1078,17 +1078,17 @@ def check_coords(
     if x.size == 0:
         return CoordsCheck("unknown", (), None, ("no coordinates",), ("没有坐标",), ())
     mx, my = float(np.median(x)), float(np.median(y))
-    where = (
-        f"median x={mx:,.4f}, y={my:,.4f}" if abs(mx) < 1000 else f"median x={mx:,.0f}, y={my:,.0f}"
-    )
+    fmt = ",.4f" if abs(mx) < 1000 else ",.0f"
+    where = f"median x={mx:{fmt}}, y={my:{fmt}}"
+    where_zh = f"x 中位数 {mx:{fmt}}，y 中位数 {my:{fmt}}"
     if looks_like_lonlat_in_china(x, y):
         unit = "degrees"
-        en, zh = f"lon/lat degrees in China ({where})", f"数值是中国境内的经纬度（度，{where}）"
+        en, zh = f"lon/lat degrees in China ({where})", f"数值是中国境内的经纬度（度，{where_zh}）"
         raw += [(k, False, en, zh) for k in ("wgs84", "gcj02", "bd09")]
     elif looks_like_lonlat_in_china(y, x):
         unit = "degrees"
         en = f"x holds latitudes and y longitudes ({where}): the axes are swapped"
-        zh = f"x 是纬度、y 是经度（{where}）：经纬度颠倒"
+        zh = f"x 是纬度、y 是经度（{where_zh}）：经纬度颠倒"
         raw += [(k, True, en, zh) for k in ("wgs84", "gcj02", "bd09")]
     for swapped, (a, b) in ((False, (x, y)), (True, (y, x))):
         codes = guess_projected_epsg(a, b)
@@ -1121,7 +1121,7 @@ def check_coords(
         findings.append(
             f"the values are neither lon/lat in China nor Gauss-Krüger metres ({where})"
         )
-        findings_zh.append(f"数值既不是中国境内的经纬度，也不像高斯投影坐标（{where}）")
+        findings_zh.append(f"数值既不是中国境内的经纬度，也不像高斯投影坐标（{where_zh}）")
     else:
         findings.append(raw[0][2])
         findings_zh.append(raw[0][3])

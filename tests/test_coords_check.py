@@ -114,3 +114,12 @@ def test_layer_check_takes_the_files_own_crs_as_the_declaration(demo_dataset, re
     check = check_layer_coords(shifted, boundary=county, roads=roads)
     assert check.declared.coords == "cgcs2000" and check.best.coords == "gcj02"
     assert check.problems
+
+
+def test_a_files_cgcs2000_crs_is_the_same_reading_as_wgs84(demo_dataset, refs):
+    county, _ = refs
+    x, y = _xy(demo_dataset["townships"].representative_point().to_frame("geometry"))
+    check = check_coords(x, y, declared=4490, boundary=county)
+    assert check.declared.coords == "cgcs2000" and check.best.coords == "wgs84"
+    assert check.problems == () and not check.needs_confirmation
+    assert "x 中位数" in check.findings_zh[0]

@@ -87,3 +87,24 @@ def test_delivery_tab_refuses_paths_outside_the_allowed_root(env, tmp_path_facto
     at.button(key="delivery_scan").click().run()
     assert not at.exception
     assert any("只能打开" in e.value for e in at.error)
+
+
+class _Upload:
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self._data = name, data
+
+    def getbuffer(self) -> bytes:
+        return self._data
+
+
+def test_uploads_become_a_zip_or_a_folder_delivery():
+    from app.delivery import _save_uploads
+
+    one = _save_uploads([_Upload("资料包.zip", b"PK")])
+    assert one.name == "资料包.zip" and one.read_bytes() == b"PK"
+    many = _save_uploads([_Upload("自然村.shp", b"s"), _Upload("../自然村.dbf", b"d")])
+    assert many.is_dir() and sorted(p.name for p in many.iterdir()) == ["自然村.dbf", "自然村.shp"]
+    for p in (one.parent, many):
+        for f in p.iterdir():
+            f.unlink()
+        p.rmdir()

@@ -240,3 +240,62 @@ def test_the_water_models_crs_from_the_description_is_checked_against_its_values
     # the description says 4544 (no prefix) but the eastings carry zone 35: warned, 4523 proposed
     assert inp.coords == "EPSG:4523"
     assert inp.warnings_zh and "数值不符" in inp.warnings_zh[0]
+
+
+def test_a_zipped_shapefile_in_a_subfolder_is_looked_into(tmp_path):
+    import zipfile
+
+    folder = fx.build(tmp_path / "d")
+    sub = folder / "矢量"
+    sub.mkdir()
+    with zipfile.ZipFile(sub / "自然村.zip", "w") as zf:
+        for part in sorted(folder.glob("自然村.*")):
+            zf.write(part, part.name)
+            part.unlink()
+    scan = scan_delivery(folder)
+    nv = scan.proposal("矢量/自然村.zip")
+    assert (nv.role, nv.coords, nv.encoding) == ("natural_villages", "EPSG:4544", "GBK")
+    ds = read_delivery(folder, scan.manifest()).dataset
+    assert ds.ok and len(ds["natural_villages"]) == 670
+    assert ds.provenance["natural_villages"]["member"] == "自然村.shp"
+
+
+@pytest.mark.parametrize(
+    ("stem", "layer"),
+    [
+        ("同心县自然村", "natural_villages"),
+        ("tongxin_daolu", "roads"),
+        ("乡镇卫生院", "clinics"),  # the longer name wins over 乡镇
+        ("XiangZhen_2025", "townships"),
+        ("移民安置点", "relocation_sites"),
+        ("640324县界", "county"),
+        ("bianmin_fuwu", "service_points"),
+        ("admin_villages", "admin_villages"),
+    ],
+)
+def test_layer_names_in_chinese_pinyin_and_english(stem, layer):
+    from layers.delivery import _name_scores
+
+    assert list(_name_scores(stem)) == [layer]
+
+
+def test_without_a_telling_name_the_fields_and_codes_decide(demo_dataset):
+    import geopandas as gpd
+
+    from layers.delivery import _propose_layer
+
+    def frame(layer: str, names: dict[str, str]) -> gpd.GeoDataFrame:
+        f = demo_dataset[layer]
+        return gpd.GeoDataFrame(
+            f.drop(columns="geometry").rename(columns=names), geometry=f.geometry
+        )
+
+    boundary = {"code": "XZQDM", "name": "XZQMC"}
+    # the same XZQDM/XZQMC fields: the 6- or 9-digit codes tell county from townships
+    for layer in ("county", "townships"):
+        p = _propose_layer("2025新增.geojson", None, "GeoJSON", frame(layer, boundary), None, "", 1)
+        assert p.role == layer, (layer, p.scores)
+    p = _propose_layer("新建.xlsx", None, "Excel", frame("clinics", {}), None, "", 1)
+    assert p.role == "clinics" and "必填字段 4/4" in p.reason_zh
+    nothing = gpd.GeoDataFrame({"备注": ["x"]}, geometry=[None])
+    assert _propose_layer("其他.csv", None, "CSV", nothing, None, "", 1).role == "ignore"

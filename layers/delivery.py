@@ -904,6 +904,8 @@ def _residual_shift(
     """Warn when converted points still fit the roads markedly better after a GCJ/BD inverse."""
     if roads is None or frame.crs is None or len(frame) == 0 or layer in ("county", "roads"):
         return []
+    if not (frame.geometry.geom_type == "Point").all():  # polygon centres say nothing here
+        return []
     x, y = _centres(frame.geometry)
     check = check_coords(x, y, declared="wgs84", boundary=county, roads=roads, file=file,
                          layer=layer)  # fmt: skip

@@ -282,9 +282,11 @@ def _read_zipped_dataset(path: Path, *, coords: str | int | None) -> Dataset:
         if len(found) != 1:
             names = [str(f.relative_to(root)) for f in found]
             raise LayerReadError(
-                f"{path.name} must hold exactly one .gpkg or .gdb county dataset, found {names}",
+                f"{path.name} must hold exactly one .gpkg or .gdb county dataset, found {names}; "
+                "read a folder/zip of mixed files with layers.delivery (scripts.ingest)",
                 zh=f"{path.name} 中应当只有一个 GeoPackage（.gpkg）或 FileGDB（.gdb）整县数据，"
-                f"实际找到：{names or '无'}；单个图层请在「单个图层」中上传",
+                f"实际找到：{names or '无'}；单个图层请在「单个图层」中上传，多种格式的整套资料"
+                "请在「上传整县资料包」中上传（或用 python -m scripts.ingest）",
             )
         dataset = read_dataset(found[0], coords=coords)
         # The extracted copy is gone after this block: layers are in memory already.

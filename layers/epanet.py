@@ -102,6 +102,7 @@ class WaterProblemKind(StrEnum):
     UNKNOWN_WATER_NODE = "unknown_water_node"
     UNKNOWN_ELEMENT = "unknown_element"
     INP_WARNING = "inp_warning"
+    INP_ERROR = "inp_error"
     EPANET_WARNING = "epanet_warning"
     OUTSIDE_COUNTY = "outside_county"
     NO_COORDINATES = "no_coordinates"

@@ -28,7 +28,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -864,6 +864,7 @@ def load(
     lon_column: str | None = None,
     lat_column: str | None = None,
     max_archive_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    columns: Mapping[str, str] | None = None,
 ) -> LayerLoad:
     """Read one GapMap layer from any supported file, without raising for content problems.
 
@@ -889,6 +890,10 @@ def load(
         Coordinate columns of a CSV/XLSX when their names are not recognised.
     max_archive_bytes : int
         Largest uncompressed size of a zip/kmz, bytes (default 2 GiB).
+    columns : mapping of str to str, optional
+        ``{column as read: GapMap field}`` renames applied before the automatic field-name
+        aliases, for columns the aliases do not know (a county's own names, names cut to
+        10 bytes by a Shapefile writer). Recorded in the provenance's ``field_mapping``.
 
     Returns
     -------
@@ -951,6 +956,9 @@ def load(
             max_archive_bytes=max_archive_bytes,
         )
 
+    given = {str(k): str(v) for k, v in (columns or {}).items() if k in raw.frame.columns}
+    if given:
+        raw.frame = raw.frame.rename(columns=given)
     placed = to_wgs84(raw.frame.geometry, declared, file=file, layer=layer)
     frame = gpd.GeoDataFrame(
         pd.DataFrame(raw.frame.drop(columns=raw.frame.geometry.name)),
@@ -977,7 +985,7 @@ def load(
         conversion=placed.conversion,
         encoding=raw.encoding,
         encoding_source=raw.encoding_source,
-        field_mapping=dict(norm.attrs.get("column_renames", {})),
+        field_mapping={**given, **norm.attrs.get("column_renames", {})},
         lonlat_columns=raw.lonlat_columns,
         feature_count=len(norm),
     )
@@ -1005,6 +1013,7 @@ def read(
     lon_column: str | None = None,
     lat_column: str | None = None,
     max_archive_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    columns: Mapping[str, str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read one GapMap layer; raise if it has any error.
 
@@ -1037,6 +1046,7 @@ def read(
         lon_column=lon_column,
         lat_column=lat_column,
         max_archive_bytes=max_archive_bytes,
+        columns=columns,
     )
     for p in loaded.problems:
         if p.severity is Severity.WARNING:

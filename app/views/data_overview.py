@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import problems_table
+from app.delivery import delivery_tab
 from app.state import DEMO_PATH, add_upload, datasets, dem_for, dem_resolution_m, set_dem
 from app.water_input import inp_upload_form
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
@@ -58,16 +59,20 @@ if dataset is None and not DEMO_PATH.exists():
         "或在下方上传数据。"
     )
 
-tab_info, tab_upload, tab_plan, tab_osm, tab_dem, tab_inp = st.tabs(
+tab_info, tab_upload, tab_delivery, tab_plan, tab_osm, tab_dem, tab_inp = st.tabs(
     [
         "当前数据",
         "上传县级数据",
+        "上传整县资料包",
         "上传规划方案",
         "从 OpenStreetMap 导入",
         "高程数据（DEM）",
         "供水模型（EPANET）",
     ]
 )
+
+with tab_delivery:
+    delivery_tab()
 
 with tab_inp:
     st.markdown(

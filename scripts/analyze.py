@@ -6,6 +6,10 @@ Usage::
         [--dem data/demo/tongxin_dem.tif]
         [--inp data/demo/tongxin.inp --inp-crs EPSG:4544 [--village-nodes table.csv]]
 
+A county's delivery as it comes (a folder or zip of Shapefiles, XLSX, GeoJSON, FileGDB, an
+``.inp`` and a DEM) is analysed in one command with the manifest ``scripts.ingest`` wrote
+for it: ``--data 资料包.zip --manifest 资料包清单.toml`` (its ``.inp`` and DEM come with it).
+
 With ``--inp`` the water bureau's EPANET model is the water network (it runs as given:
 pumps, valves, controls and demands kept); ``--inp-crs`` declares the coordinate system of
 its [COORDINATES] (an EPSG code, or ``schematic`` for a model without real coordinates,
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +46,9 @@ from geo.settings import load_settings
 from geo.terrain import read_dem, write_cog
 from geo.terrain_access import terrain_access
 from layers import GapMapError, LayerValidationError, read_dataset
+from layers.delivery import read_delivery
 from layers.epanet import read_inp, read_village_nodes
+from layers.manifest import read_manifest
 from layers.write import write_excel, write_layers
 
 log = logging.getLogger("gapmap.analyze")
@@ -71,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure becomes exit code 2 and a message (see the docstring)."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        return _main(argv)
+        with tempfile.TemporaryDirectory(prefix="gapmap-analyze-") as tmp:
+            return _main(argv, Path(tmp))
     except GapMapError as err:
         print(getattr(err, "zh", str(err)), file=sys.stderr)
         return 2
@@ -86,13 +94,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, tmp: Path) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.analyze",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", required=True, type=Path, help="county GeoPackage")
+    parser.add_argument(
+        "--data", required=True, type=Path, help="county GeoPackage (or a delivery: --manifest)"
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="the delivery's manifest (scripts.ingest): --data is then the delivery folder/zip",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--profile", default="default", help="settings profile: default, mofcom, or a .toml file"
@@ -124,7 +140,11 @@ def _main(argv: list[str] | None) -> int:
     t0 = time.perf_counter()
     try:
         settings = load_settings(args.profile)
-        dataset = read_dataset(args.data, coords=args.coords)
+        if args.manifest is not None:
+            manifest = read_manifest(args.manifest)
+            dataset = read_delivery(args.data, manifest, extras_dir=tmp).dataset
+        else:
+            dataset = read_dataset(args.data, coords=args.coords)
         if args.inp is not None:
             inp = read_inp(args.inp, crs=args.inp_crs)
             if args.village_nodes is not None:
@@ -135,7 +155,11 @@ def _main(argv: list[str] | None) -> int:
         if args.dem is not None:
             dataset = dataset.with_dem(args.dem)
         dataset.raise_if_errors()
-        dem = read_dem(args.dem, resolution_m=settings.terrain.resolution_m) if args.dem else None
+        dem = (
+            read_dem(dataset.dem, resolution_m=settings.terrain.resolution_m)
+            if dataset.dem is not None
+            else None
+        )
     except LayerValidationError as err:
         print(err.zh, file=sys.stderr)
         print(f"\n{len(err.problems)} problem(s); nothing was written.", file=sys.stderr)

@@ -141,3 +141,27 @@ def test_cli_schematic_model_reports_no_tap_rate(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "农村自来水普及率: 无数据" in proc.stdout and "对照表" in proc.stdout
+
+
+def test_cli_analyses_a_county_delivery_with_its_manifest(tmp_path):
+    """The zip as the county hands it over, plus its manifest: one command, the demo's figures."""
+    from dataclasses import replace
+
+    from layers.delivery import scan_delivery
+    from layers.manifest import DEM, IGNORE, write_manifest
+    from tests.fixtures import delivery as fx
+
+    zipped = fx.build_zip(tmp_path / "同心县资料包.zip")
+    proposed = scan_delivery(zipped).manifest(county="同心县")
+    # the DEM is left out here to keep the suite fast (terrain: test_cli_with_a_dem_...)
+    entries = tuple(replace(e, layer=IGNORE) if e.layer == DEM else e for e in proposed.entries)
+    manifest = write_manifest(tmp_path / "清单.toml", replace(proposed, entries=entries))
+    proc = run("--data", str(zipped), "--manifest", str(manifest), "--out",
+               str(tmp_path / "o"), "--quiet")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    demo = run("--data", str(DEMO / "tongxin.gpkg"), "--out", str(tmp_path / "d"), "--quiet")
+    assert demo.returncode == 0, demo.stderr
+    kpis = [line for line in proc.stdout.splitlines() if "目标" in line]
+    assert kpis == [line for line in demo.stdout.splitlines() if "目标" in line]
+    assert "农村自来水普及率: 98.1673%" in proc.stdout  # from the delivery's own .inp
+    assert "供水模型修改" in proc.stdout and "供水模型修改" not in demo.stdout

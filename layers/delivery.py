@@ -299,21 +299,18 @@ class DeliveryScan:
 
 def _with_water_model(dataset: Dataset, path: Path, coords: str | None) -> Dataset:
     """Attach the delivery's ``.inp`` (read with its declared CRS); a refusal is a problem."""
-    from layers.epanet import WaterProblemKind, read_inp
+    from layers.epanet import WaterProblemKind, model_problem, read_inp
 
     try:
         return dataset.with_water_model(read_inp(path, crs=coords))
     except GapMapError as exc:
-        refused = Problem(
-            kind=WaterProblemKind.INP_ERROR,  # type: ignore[arg-type]
+        refused = model_problem(
+            WaterProblemKind.INP_ERROR,
             file=path.name,
-            layer="inp",
-            row=None,
-            feature_id=None,
-            field=None,
-            message_zh=exc.zh,
+            zh=exc.zh,
             fix_zh="在清单中为该文件声明坐标系（coords），或修改模型后重新读取",
-            message=str(exc),
+            en=str(exc),
+            severity=Severity.ERROR,
         )
         return replace(dataset, problems=(*dataset.problems, refused))
 

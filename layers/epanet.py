@@ -51,6 +51,7 @@ __all__ = [
     "epanet_warnings",
     "extent_problems",
     "inp_from_bytes",
+    "model_problem",
     "parse_inp_crs",
     "read_inp",
     "read_village_nodes",
@@ -108,6 +109,34 @@ class WaterProblemKind(StrEnum):
     NO_COORDINATES = "no_coordinates"
     NOT_LINKABLE = "not_linkable"
     LOSSY_CONVERSION = "lossy_conversion"
+
+
+def model_problem(
+    kind: WaterProblemKind,
+    *,
+    file: str,
+    zh: str,
+    fix_zh: str,
+    en: str,
+    severity: Severity = Severity.WARNING,
+    layer: str = "inp",
+    field: str | None = None,
+    value: str | None = None,
+) -> Problem:
+    """Return a Problem about a whole model (no row, no feature): file, section, texts."""
+    return Problem(
+        kind=kind,  # type: ignore[arg-type]  # a network kind, see WaterProblemKind
+        file=file,
+        layer=layer,
+        row=None,
+        feature_id=None,
+        field=field,
+        message_zh=zh,
+        fix_zh=fix_zh,
+        message=en,
+        severity=severity,
+        value=value,
+    )
 
 
 # ------------------------------------------------------------------- EPANET's texts
@@ -341,17 +370,12 @@ def _parse(text: str, name: str) -> tuple[wntr.network.WaterNetworkModel, list[P
         notes = [" ".join(str(w.message).replace(str(src), name).split()) for w in caught]
     wn.name = name
     problems = [
-        Problem(
-            kind=WaterProblemKind.INP_WARNING,  # type: ignore[arg-type]
+        model_problem(
+            WaterProblemKind.INP_WARNING,
             file=name,
-            layer="inp",
-            row=None,
-            feature_id=None,
-            field=None,
-            message_zh=f"读取 EPANET 模型时的提示（原文：{note}）",
+            zh=f"读取 EPANET 模型时的提示（原文：{note}）",
             fix_zh="一般不影响计算；如有疑问请在 EPANET 中检查",
-            message=f"note while reading the .inp: {note}",
-            severity=Severity.WARNING,
+            en=f"note while reading the .inp: {note}",
         )
         for note in notes
     ]
@@ -497,17 +521,13 @@ def epanet_warnings(report: str, *, file: str) -> list[Problem]:
             else (f"，于 {shown[0]}" if shown else "")
         )
         problems.append(
-            Problem(
-                kind=WaterProblemKind.EPANET_WARNING,  # type: ignore[arg-type]
+            model_problem(
+                WaterProblemKind.EPANET_WARNING,
                 file=file,
                 layer="epanet",
-                row=None,
-                feature_id=None,
-                field=None,
-                message_zh=f"EPANET 计算警告：{zh}{when}（原文：{lines[key]}）",
+                zh=f"EPANET 计算警告：{zh}{when}（原文：{lines[key]}）",
                 fix_zh=fix,
-                message=f"EPANET warning ({len(times)}×): {lines[key]}",
-                severity=Severity.WARNING,
+                en=f"EPANET warning ({len(times)}×): {lines[key]}",
                 value=str(len(times)),
             )
         )
@@ -568,18 +588,14 @@ def extent_problems(
     out: list[Problem] = []
     if len(xy) and not has.all():
         out.append(
-            Problem(
-                kind=WaterProblemKind.NO_COORDINATES,  # type: ignore[arg-type]
+            model_problem(
+                WaterProblemKind.NO_COORDINATES,
                 file=file,
-                layer="inp",
-                row=None,
-                feature_id=None,
                 field="[COORDINATES]",
-                message_zh=f"模型中有 {int((~has).sum())} 个节点没有坐标，这些节点不上地图、"
+                zh=f"模型中有 {int((~has).sum())} 个节点没有坐标，这些节点不上地图、"
                 "不按距离接入自然村",
                 fix_zh="在 EPANET 中补齐 [COORDINATES]，或用村—节点对照表接入",
-                message=f"{int((~has).sum())} nodes have no coordinates in [COORDINATES]",
-                severity=Severity.WARNING,
+                en=f"{int((~has).sum())} nodes have no coordinates in [COORDINATES]",
             )
         )
     if not has.any():
@@ -613,18 +629,15 @@ def extent_problems(
     x1, y1 = np.nanmax(xy[has], axis=0)
     county_name = str(county["name"].iloc[0]) if "name" in county.columns else "本县"
     out.append(
-        Problem(
-            kind=WaterProblemKind.OUTSIDE_COUNTY,  # type: ignore[arg-type]
+        model_problem(
+            WaterProblemKind.OUTSIDE_COUNTY,
             file=file,
-            layer="inp",
-            row=None,
-            feature_id=None,
             field="[COORDINATES]",
-            message_zh=f"按声明的坐标系 {crs}，模型只有 {share:.0%} 的节点落在{county_name}"
+            zh=f"按声明的坐标系 {crs}，模型只有 {share:.0%} 的节点落在{county_name}"
             f"（含 {buffer_m / 1000:g} 公里缓冲）内：坐标范围 X {x0:.0f}–{x1:.0f}、"
             f"Y {y0:.0f}–{y1:.0f}{hint_zh}",
             fix_zh="重新选择正确的坐标系后再导入；模型不会被当作本县管网使用",
-            message=f"as {crs} only {share:.0%} of the nodes fall inside the county "
+            en=f"as {crs} only {share:.0%} of the nodes fall inside the county "
             f"(+{buffer_m / 1000:g} km): X {x0:.0f}–{x1:.0f}, Y {y0:.0f}–{y1:.0f}{hint_en}",
             severity=Severity.ERROR,
             value=f"{share:.3f}",

@@ -45,7 +45,7 @@ from geo.water.checks import (
     _value_problems,
 )
 from layers.dataset import Dataset
-from layers.epanet import InpModel, extent_problems
+from layers.epanet import InpModel, extent_problems, model_problem
 from layers.errors import NetworkError, Problem, Severity
 
 __all__ = ["ModelLayers", "WaterModel", "build_water_model", "model_layers", "with_changes"]
@@ -834,17 +834,12 @@ def _lost(model: WaterModel) -> list[Problem]:
     ]
     file = Path(model.source).name if model.source != "gis" else ""
     return [
-        Problem(
-            kind=WaterProblemKind.LOSSY_CONVERSION,  # type: ignore[arg-type]
+        model_problem(
+            WaterProblemKind.LOSSY_CONVERSION,
             file=file,
-            layer="inp",
-            row=None,
-            feature_id=None,
-            field=None,
-            message_zh=f"转换为 GIS 图层时会丢失模型中的{zh}",
+            zh=f"转换为 GIS 图层时会丢失模型中的{zh}",
             fix_zh="需要完整计算时请直接使用 EPANET 模型（.inp），不要用转换后的图层",
-            message=f"converting to GIS layers drops {en}; run the .inp itself instead",
-            severity=Severity.WARNING,
+            en=f"converting to GIS layers drops {en}; run the .inp itself instead",
         )
         for count, zh, en in parts
         if count

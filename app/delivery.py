@@ -38,6 +38,7 @@ from layers.delivery import (
     scan_delivery,
     suggest_fields,
 )
+from layers.epanet import CRS_CHOICES
 from layers.errors import GapMapError
 from layers.schema import LAYERS
 from layers.write import atomic_path, write_layers
@@ -58,6 +59,7 @@ COORDS_ZH = {
     "EPSG:4543": "CGCS2000 3度带 102°E 不带带号（EPSG:4543）",
 }
 """Coordinate choices offered per file (detected codes not listed here are added)."""
+_ASK_INP = "（请声明模型坐标系：.inp 文件本身没有坐标系）"
 
 UPLOAD_TYPES = [
     "zip", "geojson", "json", "shp", "shx", "dbf", "prj", "cpg", "xlsx", "csv", "kml",
@@ -202,7 +204,8 @@ def _file_block(i: int, p: FileProposal, previous: Manifest | None) -> ManifestE
         )
         coords = ""
         if role in LAYERS or role == WATER_MODEL:
-            options = dict(COORDS_ZH)
+            # an .inp has no CRS of its own and may be a drawing: EPANET's own choices
+            options = {"": _ASK_INP, **CRS_CHOICES} if role == WATER_MODEL else dict(COORDS_ZH)
             for c in p.coords_check.candidates if p.coords_check else ():
                 options.setdefault(c.coords, c.coords)
             options.setdefault(coords0, coords0)

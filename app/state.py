@@ -74,7 +74,9 @@ def _settings(profile: str) -> Settings:
 
 
 @st.cache_resource(show_spinner="正在读取高程数据…", max_entries=4)
-def _read_dem(path: str, resolution_m: float) -> Grid:
+def _read_dem(path: str, resolution_m: float, digest: str) -> Grid:
+    # ``digest`` (the SHA-256 of the DEM's bytes) is part of the cache key: a new DEM
+    # saved under the same path is read again
     return read_dem(path, resolution_m=resolution_m)
 
 
@@ -86,7 +88,9 @@ def dem_resolution_m(profile: str = "default") -> float:
 def dem_for(dataset: Dataset, *, profile: str = "default") -> Grid | None:
     """The DEM of ``dataset`` (:attr:`Dataset.dem`) on the analysis grid, or None."""
     res = _settings(profile).terrain.resolution_m
-    return _read_dem(str(dataset.dem), res) if dataset.dem is not None else None
+    if dataset.dem is None:
+        return None
+    return _read_dem(str(dataset.dem), res, dataset.dem_sha256)
 
 
 def set_dem(name: str, dataset: Dataset, path: str) -> None:

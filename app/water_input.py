@@ -29,6 +29,8 @@ def inp_upload_form(name: str, dataset: Dataset, *, key: str) -> None:
     The model is used only after it reads cleanly and lies inside the county (or is
     declared schematic); every refusal is a located Chinese message.
     """
+    if f"{key}_done" in st.session_state:
+        st.success(st.session_state.pop(f"{key}_done"))
     if dataset.water_model is not None:
         m = dataset.water_model
         where = "示意图（无真实坐标）" if m.schematic else m.crs
@@ -78,10 +80,10 @@ def inp_upload_form(name: str, dataset: Dataset, *, key: str) -> None:
         st.dataframe(problems_table(refused).fillna(""), hide_index=True, key=f"{key}_refused")
         return
     set_water_model(name, dataset, model)
-    st.success(
+    st.session_state[f"{key}_done"] = (
         f"已为「{name}」使用 EPANET 模型 {model.name}：水泵、阀门、控制规则和需水量按原模型计算。"
     )
-    st.rerun()
+    st.rerun()  # every page now runs the new model; the message shows after the rerun
 
 
 def model_notes(changes: tuple[str, ...], problems: list) -> pd.DataFrame:

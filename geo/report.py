@@ -51,10 +51,10 @@ VALUE_ZH: dict[str, dict[str, str]] = {
         "": "",
     },
 }
-VALUE_ZH["water_status"] = dict(REASONS_ZH)
+"""Chinese labels of result codes, per column."""
+VALUE_ZH["water_status"] = dict(REASONS_ZH)  # the water labels live with the water analysis
 VALUE_ZH["supply_class"] = dict(REASONS_ZH)
 VALUE_ZH["severity"] = {"error": "错误", "warning": "提示"}
-"""Chinese labels of result codes, per column."""
 
 COLUMN_ZH: dict[str, str] = {
     "id": "编号",
@@ -200,6 +200,8 @@ def _zh(frame: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         if out[col].dtype == bool:
             out[col] = np.where(out[col], "是", "否")
+        elif isinstance(out[col].dtype, pd.BooleanDtype):  # NA: no data, neither yes nor no
+            out[col] = out[col].map({True: "是", False: "否"}).fillna("无数据")
         elif pd.api.types.is_float_dtype(out[col]):
             out[col] = out[col].replace([np.inf, -np.inf], np.nan).round(3)
     rename = {}

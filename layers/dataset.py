@@ -149,9 +149,14 @@ class Dataset:
             h.update(b"".join(w if w is not None else b"\0" for w in wkb))
         if self.water_model is not None:
             h.update(b"\0water_model\0" + self.water_model.sha256.encode())
-        if self.dem is not None:
-            h.update(b"\0dem\0" + _file_sha256(self.dem).encode())
+        if self.dem_sha256:
+            h.update(b"\0dem\0" + self.dem_sha256.encode())
         return h.hexdigest()
+
+    @cached_property
+    def dem_sha256(self) -> str:
+        """SHA-256 (hex) of the DEM file's bytes; ``""`` without a DEM."""
+        return _file_sha256(self.dem) if self.dem is not None else ""
 
     def replace_layers(self, **frames: gpd.GeoDataFrame) -> Dataset:
         """Return a new Dataset with some layers replaced and everything re-validated.

@@ -175,14 +175,31 @@ EPANET_ERRORS_ZH: Mapping[int, str] = MappingProxyType(
 """Chinese for EPANET 2.2's input error codes (the original text is always kept beside)."""
 
 _WARNINGS_ZH = (
-    # (pattern of EPANET's warning text, Chinese, what to check)
+    # (pattern of EPANET's warning text, Chinese, what to check), first match wins
+    (r"negative pressure", "出现负压（供水水头不足）", "检查高处节点、水源水头和管径"),
     (r"system unbalanced", "水力计算未收敛（系统不平衡）", "检查水泵、阀门的设置和过小的管径"),
-    (r"negative pressures?", "出现负压（供水水头不足）", "检查高处节点、水源水头和管径"),
-    (r"system disconnected", "部分节点与水源断开", "检查关闭的管道、阀门或缺少的连接管"),
+    (
+        r"maximum trials|hydraulically unstable",
+        "超过最大迭代次数，系统可能水力不稳定",
+        "检查控制规则是否互相冲突、阀门设定是否合理",
+    ),
+    (
+        r"additional nodes disconnected",
+        "另有多个节点与水源断开",
+        "检查关闭的管道、阀门或缺少的连接管",
+    ),
+    (r"node disconnected", "节点与水源断开", "检查关闭的管道、阀门或缺少的连接管"),
+    (r"system disconnected", "管网因某条管段关闭而断开", "检查该管段的状态和控制规则"),
+    (r"exceeds maximum flow", "水泵流量超过其特性曲线的最大流量", "检查水泵特性曲线和下游用水"),
+    (r"cannot deliver head", "水泵扬程不足", "检查水泵特性曲线和控制规则"),
+    (r"cannot deliver (flow|pressure)", "阀门达不到设定的流量或压力", "检查阀门设定值"),
     (r"pumps? cannot deliver", "水泵无法提供所需的流量或扬程", "检查水泵特性曲线和控制规则"),
-    (r"valves? cannot deliver", "阀门无法提供所需的流量或压力", "检查阀门设定值"),
-    (r"hydraulically unstable", "系统可能水力不稳定", "检查控制规则是否互相冲突"),
+    (r"valves? cannot deliver", "阀门无法提供所需的流量", "检查阀门设定值"),
 )
+_ELEMENT = re.compile(
+    r"\b(Pump|Valve|PRV|PSV|PBV|FCV|TCV|GPV|Node|Link|Junction|Tank|Reservoir)\s+(\S+)"
+)
+_TIME = re.compile(r"\s*at\s+(\d+:\d\d:\d\d)\s*hrs")
 
 
 # ----------------------------------------------------------------------- the model
@@ -448,15 +465,25 @@ def read_village_nodes(path: str | os.PathLike[str]) -> dict[str, str]:
         The file cannot be read, a column is missing, or a village appears twice (row named).
     """
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".csv", ".txt", ".xlsx"}:
+        raise LayerReadError(
+            f"{path.name}: a village → node table must be a CSV or XLSX file",
+            zh=f"{path.name} 不是 CSV 或 XLSX 文件：请把村—节点对照表另存为 XLSX 或 UTF-8 CSV",
+        )
     try:
-        if path.suffix.lower() in {".xlsx", ".xls"}:
-            frame = pd.read_excel(path, dtype=str)
+        if suffix == ".xlsx":
+            frame = pd.read_excel(path, dtype=str, engine="openpyxl")
         else:
-            frame = pd.read_csv(path, dtype=str, encoding_errors="strict", encoding="utf-8-sig")
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+            try:
+                frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+            except UnicodeDecodeError:
+                frame = pd.read_csv(path, dtype=str, encoding="gb18030")
+    except (OSError, ValueError, UnicodeDecodeError, KeyError) as exc:
         raise LayerReadError(
             f"{path.name}: cannot be read as a village → node table ({exc})",
-            zh=f"{path.name} 无法读取为村—节点对照表（{exc}）：请另存为 UTF-8 CSV 或 XLSX",
+            zh=f"{path.name} 无法读取为村—节点对照表：文件可能已损坏，请重新另存为 XLSX 或 "
+            "UTF-8 CSV 后上传",
         ) from exc
     cols = {str(c).strip(): c for c in frame.columns}
     vcol = next((cols[c] for c in _VILLAGE_COLS if c in cols), None)
@@ -500,14 +527,19 @@ def epanet_warnings(report: str, *, file: str) -> list[Problem]:
     """
     found: dict[str, list[str]] = {}
     lines: dict[str, str] = {}
+    elements: dict[str, list[str]] = {}
     for line in report.splitlines():
-        m = re.search(r"WARNING:\s*(.*?)\s*(?:at\s+(\d+:\d\d:\d\d)\s*hrs)?\.?\s*$", line)
-        if not m:
+        if "WARNING:" not in line:
             continue
-        text = re.sub(r"\s+", " ", m.group(1)).strip()
-        key = re.sub(r"\b(Pump|Valve|Node|Link)\s+\S+", r"\1", text)
-        found.setdefault(key, []).append(m.group(2) or "")
+        text = " ".join(line.split("WARNING:", 1)[1].split())
+        at = _TIME.search(text)
+        key = _TIME.sub("", text).rstrip(".")
+        named = [f"{kind} {name}" for kind, name in _ELEMENT.findall(key)]
+        key = re.sub(r"\b\d+\b", "N", _ELEMENT.sub(r"\1", key))  # one record per kind
+        found.setdefault(key, []).append(at.group(1) if at else "")
         lines.setdefault(key, " ".join(line.split()))
+        elements.setdefault(key, [])
+        elements[key] += [e for e in named if e not in elements[key]]
     problems = []
     for key, times in found.items():
         zh, fix = next(
@@ -520,12 +552,18 @@ def epanet_warnings(report: str, *, file: str) -> list[Problem]:
             if len(shown) > 1
             else (f"，于 {shown[0]}" if shown else "")
         )
+        names = elements[key]
+        who = (
+            "，涉及 " + "、".join(names[:5]) + (f" 等 {len(names)} 个" if len(names) > 5 else "")
+            if names
+            else ""
+        )
         problems.append(
             model_problem(
                 WaterProblemKind.EPANET_WARNING,
                 file=file,
                 layer="epanet",
-                zh=f"EPANET 计算警告：{zh}{when}（原文：{lines[key]}）",
+                zh=f"EPANET 计算警告：{zh}{who}{when}（原文：{lines[key]}）",
                 fix_zh=fix,
                 en=f"EPANET warning ({len(times)}×): {lines[key]}",
                 value=str(len(times)),
@@ -600,7 +638,9 @@ def extent_problems(
         )
     if not has.any():
         return out
-    metric = county.to_crs(county.estimate_utm_crs())
+    from layers.crs import metric_crs
+
+    metric = county.to_crs(metric_crs(county))
     area = gpd.GeoSeries(metric.union_all().buffer(buffer_m), crs=metric.crs).to_crs(4326)
     area = area.iloc[0]
     shapely.prepare(area)
@@ -609,11 +649,12 @@ def extent_problems(
         return out
     hints = []
     for cand in CRS_CHOICES:
-        if cand in (SCHEMATIC, crs):
-            continue
-        s = _inside_share(xy[has], cand, area)
-        if s >= inside_min_share:
-            hints.append((s, cand))
+        for swapped in (False, True):  # survey exports often write X = northing first
+            if cand == SCHEMATIC or (cand == crs and not swapped):
+                continue
+            s = _inside_share(xy[has][:, ::-1] if swapped else xy[has], cand, area)
+            if s >= inside_min_share:
+                hints.append((s, cand + ("，但 X、Y 写反了，需在模型中交换" if swapped else "")))
     hints.sort(reverse=True)
     hint_zh = (
         "；按 " + "、".join(f"{c}（{s:.0%} 落在县内）" for s, c in hints[:3]) + " 解释则在县内"

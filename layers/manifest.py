@@ -190,7 +190,12 @@ class Manifest:
             coords = str(raw.get("coords", "")).strip() or None
             if coords is not None:
                 try:
-                    parse_coords(coords)
+                    if layer == WATER_MODEL:  # an EPSG code or schematic, as read_inp takes it
+                        from layers.epanet import parse_inp_crs
+
+                        parse_inp_crs(coords, file=path)
+                    else:
+                        parse_coords(coords)
                 except GapMapError as err:
                     errors.append(f"{where}: {err}")
                     errors_zh.append(f"{where_zh}：{err.zh}")

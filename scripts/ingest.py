@@ -65,6 +65,21 @@ def _copy(src: Path, dest: Path, inputs: tuple[Path, ...]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; any failure ends with exit code 2 and a message, never a traceback."""
+    try:
+        return _main(argv)
+    except Exception as err:  # GapMapErrors are handled inside; this is a bug's last stop
+        if "--debug" in (sys.argv[1:] if argv is None else argv):
+            raise
+        print(
+            f"GapMap 内部错误（{type(err).__name__}: {err}）。资料包中可能有未识别的问题；"
+            "请用 --debug 重新运行，并把输出反馈给开发者。",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.ingest",
         description=__doc__,
@@ -84,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         help="write the proposed manifest and go on without stopping for a check",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings only")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
@@ -145,10 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     for line in extras:
         print(f"  {line}")
     for p in warnings:
-        print(f"  提示 {p.file} / {ROLE_ZH.get(p.layer, p.layer)}：{p.message_zh}")
+        where = ROLE_ZH.get(p.layer, _OTHER_ZH.get(p.layer, p.layer))
+        print(f"  提示 {p.file} / {where}：{p.message_zh}")
     if result.unlisted:
         print("  清单中没有的文件（未读取）：" + "、".join(result.unlisted))
+    print(
+        "下一步（分析，含供水模型和高程数据）：\n"
+        f"  python -m scripts.analyze --data {delivery} --manifest {manifest_path} "
+        "--out <结果文件夹>"
+    )
     return 0
+
+
+_OTHER_ZH = {"inp": "供水管网模型", "epanet": "EPANET 计算"}
 
 
 if __name__ == "__main__":

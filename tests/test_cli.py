@@ -141,6 +141,11 @@ def test_cli_schematic_model_reports_no_tap_rate(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "农村自来水普及率: 无数据" in proc.stdout and "对照表" in proc.stdout
+    assert "供水水压不足的自然村: 无数据" in proc.stdout  # nothing known, nothing "达标"
+    assert "人均供水不足40升/日的自然村: 无数据" in proc.stdout
+    sheets = pd.read_excel(tmp_path / "o" / "report.xlsx", sheet_name=None)
+    water = sheets["汇总"].set_index("指标").loc["农村自来水普及率"]
+    assert water["是否达标"] == "无数据"
 
 
 def test_cli_analyses_a_county_delivery_with_its_manifest(tmp_path):

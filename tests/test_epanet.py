@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -174,20 +173,36 @@ def test_epanet_warnings_reach_the_run_in_chinese_with_the_original_text(tmp_pat
 
 
 def test_epanet_warning_grouping_by_hand():
+    """Lines as EPANET 2.2 writes them (seen in its reports of Net2, Net3 and ky10 overloaded)."""
     report = """
   WARNING: Negative pressures at 0:00:00 hrs.
      1:00:00: Balanced after 6 trials
   WARNING: Negative pressures at 5:00:00 hrs.
-  WARNING: System unbalanced at 7:00:00 hrs.
-  WARNING: Pump 10 open but cannot deliver flow at 8:00:00 hrs.
+  WARNING: Pump 10 open but exceeds maximum flow at 6:00:00 hrs.
+  WARNING: Pump 335 open but exceeds maximum flow at 7:00:00 hrs.
+  WARNING: Node 10 disconnected at 8:00:00 hrs
+  WARNING: Node 11 disconnected at 8:00:00 hrs
+  WARNING: 22 additional nodes disconnected at 8:00:00 hrs
+  WARNING: 3 additional nodes disconnected at 9:00:00 hrs
+  WARNING: System disconnected because of Link 29
+  WARNING: Maximum trials exceeded at 1:00:00 hrs. System may be hydraulically unstable.
+  WARNING: Maximum trials exceeded at 2:00:00 hrs. System may be hydraulically unstable.
+  WARNING: FCV V3 open but cannot deliver flow at 3:00:00 hrs.
+  WARNING: PRV V4 open but cannot deliver pressure at 4:00:00 hrs.
 """
-    found = {w.message_zh.split("（原文")[0]: w for w in epanet_warnings(report, file="m.inp")}
-    assert set(found) == {
+    found = [w.message_zh.split("（原文")[0] for w in epanet_warnings(report, file="m.inp")]
+    assert found == [
         "EPANET 计算警告：出现负压（供水水头不足），共 2 次（0:00:00 至 5:00:00）",
-        "EPANET 计算警告：水力计算未收敛（系统不平衡），于 7:00:00",
-        "EPANET 计算警告：EPANET 警告，于 8:00:00",
-    }
-    assert all(w.file == "m.inp" and w.severity == "warning" for w in found.values())
+        "EPANET 计算警告：水泵流量超过其特性曲线的最大流量，涉及 Pump 10、Pump 335，"
+        "共 2 次（6:00:00 至 7:00:00）",
+        "EPANET 计算警告：节点与水源断开，涉及 Node 10、Node 11，共 2 次（8:00:00 至 8:00:00）",
+        "EPANET 计算警告：另有多个节点与水源断开，共 2 次（8:00:00 至 9:00:00）",
+        "EPANET 计算警告：管网因某条管段关闭而断开，涉及 Link 29",
+        "EPANET 计算警告：超过最大迭代次数，系统可能水力不稳定，共 2 次（1:00:00 至 2:00:00）",
+        "EPANET 计算警告：阀门达不到设定的流量或压力，涉及 FCV V3，于 3:00:00",
+        "EPANET 计算警告：阀门达不到设定的流量或压力，涉及 PRV V4，于 4:00:00",
+    ]
+    assert all("EPANET 警告" not in m for m in found)  # every real kind has its Chinese
 
 
 # ---------------------------------------------------------------- village links
@@ -273,7 +288,11 @@ def test_schematic_model_is_simulated_not_mapped_and_links_by_table(demo, tmp_pa
     assert model.schematic and result.nodes.geometry.isna().all()
     assert result.pipes.geometry.isna().all()
     assert (result.villages["status"] == "unlinked").all()
-    assert np.isnan(result.county.iloc[0]["value"])  # 无数据, never 0 %
+    county = result.county
+    assert county["value"].isna().all() and county["met"].isna().all()  # 无数据, never 0 %
+    from geo.ledger.items import water_items
+
+    assert water_items(result).empty  # nothing known: no ledger item either
     assert any(p.kind == "not_linkable" and "无数据" in p.message_zh for p in model.problems)
     # with a village → node table the listed villages are linked by name
     ids = demo["natural_villages"]["id"].astype(str).tolist()
@@ -286,8 +305,14 @@ def test_schematic_model_is_simulated_not_mapped_and_links_by_table(demo, tmp_pa
     v = result.villages.set_index("id")
     assert list(v.loc[ids[:2], "node"]) == ["15", "35"]
     assert v.loc[ids[2], "node"] == ""  # River is a reservoir: never a village's node
-    assert (v.loc[ids[3:], "status"] == "off_network").all()
-    assert 0 < result.county.iloc[0]["value"] < 1
+    # a village the table does not list is not known to be off the pipe: 无数据, not 0 %
+    assert (v.loc[ids[2:], "status"] == "unlinked").all()
+    assert set(v.loc[ids[:2], "status"]) <= {"ok", "low_pressure"}
+    served = v.loc[ids[:2]]
+    expected = 100.0 * served.loc[served["status"] != "off_network", "population"].sum()
+    assert result.county.iloc[0]["value"] == pytest.approx(expected / served["population"].sum())
+    tw = result.rollup_townships
+    assert tw["rural_population"].sum() == served["population"].sum()  # known villages only
 
 
 def test_village_node_table_errors_are_located(tmp_path):
@@ -326,3 +351,17 @@ def test_water_error_is_kept_in_the_assessment_not_raised(tmp_path, demo):
     assert a.water.result is None and a.water.error is not None
     assert any(p.kind == "bad_length" for p in a.water.problems)
     assert "供水管网有 1 处错误" in a.water.error.zh
+
+
+def test_plan_pipes_not_in_the_countys_model_are_said_not_silently_dropped(demo):
+    from geo.plan import as_built
+
+    pipes = demo["water_pipes"]
+    plan = pipes.iloc[[0]].assign(name="PLAN_P", status="规划")
+    ds = demo.replace_layers(water_pipes=pd.concat([pipes, plan], ignore_index=True))
+    ds = ds.with_water_model(read_inp(DEMO / "tongxin.inp", crs="EPSG:4544"))
+    assert not [p for p in build_water_model(ds, SETTINGS).problems if p.field is None
+                and "PLAN_P" in p.message_zh]  # fmt: skip
+    built = build_water_model(as_built(ds), SETTINGS)
+    (said,) = [p for p in built.problems if "PLAN_P" in p.message_zh]
+    assert "不在 EPANET 模型中" in said.message_zh and said.severity == "warning"

@@ -643,7 +643,7 @@ def test_wntr_simulator_setting_and_fallback(monkeypatch):
     assert own.simulator == "WNTRSimulator"
     assert np.abs(own.pressure_m["J2"] - epanet.pressure_m["J2"]).max() < 1e-2
 
-    import geo.water as water
+    import geo.water.sim as water
 
     def broken(wn, file):
         raise RuntimeError("EPANET error 110: cannot solve network hydraulic equations")

@@ -164,7 +164,7 @@ def make_items(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame
     """Return a problem-item frame with exactly :data:`ITEM_COLUMNS` and normalised types.
 
     Missing text columns become ``""``, missing numbers NaN. Use it to build items for an
-    indicator that :func:`problem_items` does not know yet (e.g. water), then pass the
+    indicator that :func:`problem_items` does not know yet, then pass the
     frame through ``problem_items(..., extra=[frame])``.
 
     Raises
@@ -435,13 +435,13 @@ _BUILDERS = {
     "hard_road": _hard_road_items,
     "services": _service_items,
     "clinics": _clinic_items,
-    "water": lambda a: _water_assessment_items(a),
+    "water": lambda a: _water_assessment_items(a),  # water_items is defined below
 }
 
 
 def _water_assessment_items(a: Assessment) -> pd.DataFrame:
-    result = a.water.result if a.water is not None else None
-    return water_items(result) if result is not None else make_items([])
+    # problem_items calls it only when a.water is not None
+    return water_items(a.water.result) if a.water.result is not None else make_items([])
 
 
 def problem_items(a: Assessment, *, extra: Iterable[pd.DataFrame] = ()) -> pd.DataFrame:

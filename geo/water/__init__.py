@@ -64,7 +64,7 @@ from geo.water.coverage import (
     water_rollup,
 )
 from geo.water.model import ModelLayers, WaterModel, build_water_model, model_layers, with_changes
-from geo.water.sim import _SIMULATORS, WaterRun, run_hydraulics
+from geo.water.sim import WaterRun, run_hydraulics
 
 __all__ = [
     "REASONS_ZH",
@@ -84,4 +84,3 @@ __all__ = [
     "water_rollup",
     "with_changes",
 ]
-_ = _SIMULATORS  # the solver table (tests replace entries to simulate a failing solver)

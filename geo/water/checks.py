@@ -181,6 +181,20 @@ _TEXTS: dict[str, tuple[WaterProblemKind, str, str, str]] = {
         "village {name}: node {node!r} is a reservoir, tank or pump suction node; villages "
         "draw from junctions of the distribution network",
     ),
+    "unknown_table_village": (
+        WaterProblemKind.NOT_LINKABLE,
+        "村—节点对照表中的自然村 {shown} 不在自然村图层中，这些行未使用",
+        "改正对照表中的自然村编码（应与自然村图层的编号一致）",
+        "{n} villages of the village → node table ({shown}) are not in natural_villages; "
+        "those rows are not used",
+    ),
+    "pipes_not_in_model": (
+        WaterProblemKind.UNKNOWN_ELEMENT,
+        "供水管道图层中的管道 {shown} 不在 EPANET 模型中，未参与水力计算（计算按水务局的模型）",
+        "规划或新建的管道请在 EPANET 模型中添加后重新导入模型；或改回按供水图层建模",
+        "{n} pipes of the water_pipes layer ({shown}) are not in the EPANET model and are not "
+        "simulated (the model runs as given); add them to the model",
+    ),
     "schematic_unlinked": (
         WaterProblemKind.NOT_LINKABLE,
         "示意图模型（无真实坐标）没有村—节点对照表：只做水力计算，自来水普及率无法计算（无数据）",
@@ -223,6 +237,8 @@ _WARNING_KEYS = frozenset(
         "unknown_water_node_schematic",
         "not_linkable",
         "schematic_unlinked",
+        "unknown_table_village",
+        "pipes_not_in_model",
     }
 )
 

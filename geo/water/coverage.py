@@ -36,8 +36,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 STATUSES = ("ok", "off_network", "disconnected", "low_pressure", "capacity_short", "unlinked")
-"""Village status codes, in the order they take precedence (``ok`` last in the checks;
-``unlinked``: a schematic model without a village → node entry for the village, 无数据)."""
+"""Village status codes (``ok`` when no check fails). ``unlinked``: the model is schematic
+and its village → node table has no entry for the village, so nothing is known (无数据);
+such villages are left out of the rates, and a county with no known village gets NaN
+values and NA ``met`` for its indicators."""
 
 SUPPLY_CLASSES = ("ok", "basic", "short", "unknown")
 """Supply classes: 达标, 基本达标, 不达标, capacity unknown."""
@@ -201,17 +203,16 @@ def water_coverage(
         ["unknown", "ok", "basic"],
         default="short",
     )
-    unlinked = model.schematic and not on.any()  # a drawing with no village → node table
+    # a schematic model says nothing of a village missing from its village → node table
+    unlinked = ~on if model.schematic else np.zeros(len(vn), dtype=bool)
     flags = {
-        "unlinked": np.full(len(vn), unlinked, dtype=bool),
-        "off_network": ~on,
+        "unlinked": unlinked,
+        "off_network": ~on & ~unlinked,
         "disconnected": on & cut,
         "low_pressure": served & ~pressure_ok,
         "capacity_short": served & np.isin(supply_class, ("basic", "short")),
     }
     status = np.select(list(flags.values()), list(flags.keys()), default="ok")
-    if unlinked:
-        flags = {"unlinked": flags["unlinked"]}
     reason = np.full(len(vn), "", dtype=object)
     for code, mask in flags.items():
         reason = reason + np.where(mask, code + ";", "")
@@ -543,11 +544,15 @@ def water_rollup(
             },
         ]
     )
-    county["met"] = np.where(
+    if not (status != "unlinked").any():  # no village is known to the model: 无数据
+        county["value"] = np.nan
+    met = np.where(
         county["comparison"] == ">=",
         county["value"] >= county["target"],
         county["value"] <= county["target"],
     )
+    # 无数据 is neither met nor missed: NA in a nullable boolean column
+    county["met"] = pd.array(np.where(county["value"].isna(), None, met), dtype="boolean")
     return townships, admin_villages, county
 
 

@@ -454,9 +454,19 @@ def _link_villages(
         if "water_node" in villages.columns
         else np.full(n, "", dtype=object)
     )
+    stray: list[Problem] = []
     if table:
         listed = pd.Series(ids).map(dict(table)).to_numpy(dtype=object)
         explicit = np.where(pd.isna(listed), explicit, listed).astype(object)
+        unknown_ids = sorted(set(table) - set(ids))
+        if unknown_ids:  # a table row that names no village of the layer is not dropped silently
+            shown = "、".join(unknown_ids[:5]) + (
+                f" 等 {len(unknown_ids)} 个" if len(unknown_ids) > 5 else ""
+            )
+            stray.append(
+                _problem("unknown_table_village", layer="inp", feature_id=unknown_ids[0],
+                         shown=shown, n=len(unknown_ids))
+            )  # fmt: skip
     jpos = pd.Series(np.arange(len(jnames)), index=pd.Index(jnames, dtype=object))
     jpos = jpos[~jpos.index.duplicated()]
     where = jpos.reindex(explicit).to_numpy(dtype=float)
@@ -488,7 +498,7 @@ def _link_villages(
             ("unknown_water_node_schematic" if schematic else "unknown_water_node_none", missed),
         )
         for problem in _summarise(_flag(key, mask, frame, **flag, **fmt))
-    ]
+    ] + stray
     persons = np.nan_to_num(_num(villages, "households", 0.0) * ws.persons_per_household)
     if ws.demand_basis == "population":
         population = np.nan_to_num(_num(villages, "population", 0.0))
@@ -608,6 +618,19 @@ def build_water_model(
         )  # fmt: skip
         if model_crs is None and not (links["node"] != "").any() and len(links):
             link_problems.append(_problem("schematic_unlinked", layer="inp", file=file))
+        layer_pipes = dataset.get("water_pipes")
+        if layer_pipes is not None and "name" in layer_pipes.columns:
+            # e.g. a plan's new pipes: the user's model is what runs, so say they are not in it
+            built = layer_pipes
+            if "status" in built.columns:  # 规划 pipes are not built yet: nothing to say
+                built = built.loc[built["status"].fillna("现状").astype(str) != "规划"]
+            extra = sorted(set(built["name"].astype(str)) - set(wn.link_name_list))
+            if extra:
+                shown = "、".join(extra[:5]) + (f" 等 {len(extra)} 条" if len(extra) > 5 else "")
+                link_problems.append(
+                    _problem("pipes_not_in_model", layer="water_pipes", file=file,
+                             feature_id=extra[0], shown=shown, n=len(extra))
+                )  # fmt: skip
     else:
         frames, problems, metric = _gis_network(dataset)
         model_crs = metric.to_string()

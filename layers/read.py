@@ -41,7 +41,13 @@ import pyogrio.errors
 import shapely
 
 from layers.archive import DEFAULT_MAX_TOTAL_BYTES, extract_zip
-from layers.coords import CoordsDeclaration, parse_coords, to_wgs84
+from layers.coords import (
+    CHINA_LAT_DEG,
+    CHINA_LON_DEG,
+    CoordsDeclaration,
+    parse_coords,
+    to_wgs84,
+)
 from layers.errors import (
     LayerReadError,
     LayerValidationError,
@@ -51,9 +57,9 @@ from layers.errors import (
 )
 from layers.fields import fold_name
 from layers.schema import LAYERS, LayerSchema, get_schema
-from layers.validate import normalise_layer
+from layers.validate import normalise_layer, outside_china, remember_normalised
 
-__all__ = ["FORMATS", "LayerLoad", "Provenance", "list_sublayers", "load", "read"]
+__all__ = ["FORMATS", "LayerLoad", "Provenance", "layer_of", "list_sublayers", "load", "read"]
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +243,24 @@ def _layer_named_in(name: str) -> str | None:
             if c in folded and (best is None or len(c) > best[0]):
                 best = (len(c), schema.name)
     return None if best is None else best[1]
+
+
+def layer_of(name: str) -> tuple[str | None, int]:
+    """Return the GapMap layer a layer or file name stands for, and how surely.
+
+    Rank 0: the English name (``natural_villages``); 1: a Chinese name (``自然村``,
+    ``道路``, ``医疗机构`` ...); 2: a name holding one (``同心县自然村``). ``(None, 3)``
+    when nothing matches.
+    """
+    folded = _fold(name)
+    for schema in LAYERS.values():
+        if folded == _fold(schema.name):
+            return schema.name, 0
+    for schema in LAYERS.values():
+        if folded in {_fold(c) for c in _names_of(schema)}:
+            return schema.name, 1
+    inside = _layer_named_in(name)
+    return (inside, 2) if inside is not None else (None, 3)
 
 
 def _pick(names: list[str], schema: LayerSchema, wanted: str | None) -> str | None:
@@ -643,10 +667,27 @@ def _points_from_columns(
 
 
 def _clean_kml(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Drop LIBKML's rendering columns, empty ``Name``/``description``, positional ids.
+
+    An empty ``<name>`` must not hide a ``名称`` (or other name) column of the
+    ExtendedData; ``id`` values of the form ``<layer>.<n>`` numbered 1, 2, 3 … are the
+    feature positions GDAL made up for placemarks without an id, not ids: the column is
+    dropped, so that an id column of the ExtendedData (``编号`` …) is used, or a missing
+    id reported, rather than positions turned into ledger keys.
+    """
     drop = [c for c in _KML_STYLE_COLUMNS if c in frame.columns]
-    if "description" in frame.columns and not _has_text(frame["description"]):
-        drop.append("description")
-    return frame.drop(columns=drop)
+    for c in ("description", "Name"):
+        if c in frame.columns and not _has_text(frame[c]):
+            drop.append(c)
+    out = frame.drop(columns=drop)
+    if "id" in out.columns and len(out):
+        ids = out["id"].astype(object).where(out["id"].notna(), "").astype(str)
+        parts = ids.str.extract(r"^(.*)\.(\d+)$")
+        if parts[1].notna().all() and parts[0].nunique() == 1:
+            numbers = parts[1].astype(int).to_numpy()
+            if np.array_equal(numbers, np.arange(1, len(out) + 1)):
+                out = out.drop(columns="id")
+    return out
 
 
 def _has_text(series: pd.Series) -> bool:
@@ -768,6 +809,8 @@ def _read_source(
         chosen = [available[names.index(one)]]
 
     frames = [_read_one(source, p, name, enc, label=label) for p, name in chosen]
+    if source.driver == "LIBKML":
+        frames = [_clean_kml(f) if isinstance(f, gpd.GeoDataFrame) else f for f in frames]
     raw = _Raw(
         frame=gpd.GeoDataFrame(),
         sublayer="; ".join(n for _, n in chosen),
@@ -779,8 +822,6 @@ def _read_source(
     if all(isinstance(f, gpd.GeoDataFrame) for f in frames):
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         frame = gpd.GeoDataFrame(frame, geometry=frame.geometry.name, crs=frames[0].crs)
-        if source.driver == "LIBKML":
-            frame = _clean_kml(frame)
         raw.frame = frame.reset_index(drop=True)
         return raw
     table = pd.concat([pd.DataFrame(f) for f in frames], ignore_index=True)
@@ -794,6 +835,28 @@ def _read_source(
     )
     raw.frame, raw.problems, raw.lonlat_columns, raw.coordinate_rows = frame, problems, used, bad
     return raw
+
+
+def _mostly_swapped(geoms: gpd.GeoSeries, declared: CoordsDeclaration | None) -> bool:
+    """Return True when most features have a latitude where China's longitudes are, and back.
+
+    Only for lon/lat data (no CRS, or a geographic one, and no EPSG declaration).
+    """
+    if len(geoms) == 0 or (declared is not None and declared.kind == "epsg"):
+        return False
+    if geoms.crs is not None and not geoms.crs.is_geographic:
+        return False
+    bounds = shapely.bounds(geoms.to_numpy())
+    with np.errstate(invalid="ignore"):
+        x = (bounds[:, 0] + bounds[:, 2]) / 2
+        y = (bounds[:, 1] + bounds[:, 3]) / 2
+        present = np.isfinite(x) & np.isfinite(y)
+        swapped = (x >= CHINA_LAT_DEG[0]) & (x <= CHINA_LAT_DEG[1])
+        swapped &= (y >= CHINA_LON_DEG[0]) & (y <= CHINA_LON_DEG[1])
+        right = (x >= CHINA_LON_DEG[0]) & (x <= CHINA_LON_DEG[1])
+        right &= (y >= CHINA_LAT_DEG[0]) & (y <= CHINA_LAT_DEG[1])
+    n = int(present.sum())
+    return n > 0 and swapped.sum() > right.sum() and swapped.sum() >= n / 2
 
 
 # ---------------------------------------------------------------------------- public
@@ -951,21 +1014,32 @@ def load(
             max_archive_bytes=max_archive_bytes,
         )
 
-    placed = to_wgs84(raw.frame.geometry, declared, file=file, layer=layer)
+    if _mostly_swapped(raw.frame.geometry, declared):
+        # Longitude and latitude trade places (经纬度颠倒): say so, row by row, instead of
+        # "the values are not degrees"; the coordinates are left as they are.
+        geometry = raw.frame.geometry.set_crs(4326, allow_override=True)
+        source_crs = None if raw.frame.crs is None else raw.frame.crs.to_string()
+        conversion = "none: longitude and latitude look swapped (not converted)"
+        placed_problems: tuple[Problem, ...] = ()
+    else:
+        placed = to_wgs84(raw.frame.geometry, declared, file=file, layer=layer)
+        geometry, source_crs = placed.geometry, placed.source_crs
+        conversion, placed_problems = placed.conversion, placed.problems
     frame = gpd.GeoDataFrame(
         pd.DataFrame(raw.frame.drop(columns=raw.frame.geometry.name)),
-        geometry=placed.geometry.to_numpy(),
-        crs=placed.geometry.crs,
+        geometry=geometry.to_numpy(),
+        crs=geometry.crs,
     )
     norm, checked = normalise_layer(frame, layer, file=file)
-    if placed.problems:  # the reader's CRS message is the specific one
+    checked += outside_china(norm, layer, file=file)
+    if placed_problems:  # the reader's CRS message is the specific one
         checked = [p for p in checked if p.kind is not ProblemKind.CRS_MISSING]
     checked = [
         p
         for p in checked
         if not (p.kind is ProblemKind.EMPTY_GEOMETRY and p.row in raw.coordinate_rows)
     ]
-    problems = [*raw.problems, *placed.problems, *checked]
+    problems = [*raw.problems, *placed_problems, *checked]
     provenance = Provenance(
         file=str(path),
         format=source.format,
@@ -973,8 +1047,8 @@ def load(
         sublayer=raw.sublayer,
         member=member,
         declared_coords=None if declared is None else declared.label,
-        source_crs=placed.source_crs,
-        conversion=placed.conversion,
+        source_crs=source_crs,
+        conversion=conversion,
         encoding=raw.encoding,
         encoding_source=raw.encoding_source,
         field_mapping=dict(norm.attrs.get("column_renames", {})),
@@ -982,13 +1056,14 @@ def load(
         feature_count=len(norm),
     )
     norm.attrs["provenance"] = provenance.as_dict()
+    remember_normalised(norm, layer, file=file, problems=problems)
     n_err = sum(p.severity is Severity.ERROR for p in problems)
     logger.info(
         "loaded %s as %s: %d features, %s, %d errors, %d warnings",
         file,
         layer,
         len(norm),
-        placed.conversion,
+        conversion,
         n_err,
         len(problems) - n_err,
     )

@@ -85,7 +85,8 @@ LAYER_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
 )  # fmt: skip
 """Per-layer aliases, consulted before :data:`ALIASES`."""
 
-_UNIT_SUFFIX = re.compile(r"\s*[（(\[【][^）)\]】]*[）)\]】]\s*$")
+# a bracketed unit at the end, closed or cut off (路面宽度(米) cut to 10 bytes: 路面宽度()
+_UNIT_SUFFIX = re.compile(r"\s*[（(\[【][^）)\]】]*[）)\]】]?\s*$")
 
 
 def fold_name(column: str) -> str:

@@ -373,3 +373,26 @@ def test_households_check_ignores_missing_values():
     assert pd.api.types.is_integer_dtype(
         Dataset.from_frames({"natural_villages": frame})["natural_villages"]["households"]
     )
+
+
+@pytest.mark.parametrize("case", ["empty-roads", "outside-china", "missing-clinics", "自然村"])
+def test_cli_stops_with_a_located_message_not_a_traceback(tmp_path, tiny, capsys, case):
+    from scripts.analyze import main
+
+    frames = dict(tiny)
+    names = None
+    if case == "empty-roads":
+        frames["roads"] = tiny["roads"].iloc[0:0]
+    elif case == "outside-china":
+        frames = {k: v.set_geometry(v.geometry.translate(-100.0, 0.0)) for k, v in tiny.items()}
+    elif case == "missing-clinics":
+        del frames["clinics"]
+    else:  # Chinese layer names and a dataset that misses its natural villages' admin codes
+        names = {"natural_villages": "自然村", "roads": "道路", "clinics": "医疗机构"}
+        nv = tiny["natural_villages"].drop(columns="admin_village_code")
+        frames["natural_villages"] = nv
+    path = gpkg(frames, tmp_path / "县.gpkg", names)
+    assert main(["--data", str(path), "--out", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "县.gpkg" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -193,9 +193,14 @@ class Dataset:
 def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = None) -> Dataset:
     """Read every GapMap layer of a GeoPackage (or other multi-layer file) into a Dataset.
 
-    Layers whose names are GapMap layer names are read; other layers are ignored (and
-    logged). Each layer is normalised and validated, then the dataset is validated
-    across layers. Validation problems do not raise; check :attr:`Dataset.ok`.
+    Layers named like GapMap layers are read: the English name (``natural_villages``), a
+    Chinese name (``自然村``, ``道路``, ``医疗机构`` ...) or a name holding one
+    (``同心县自然村``); other layers are ignored (and logged). Each layer is normalised and
+    validated, then the dataset is validated across layers, and a core layer
+    (:data:`~layers.schema.CORE_LAYERS`) that is missing or empty, or a feature outside
+    China, is an error (``missing_layer``, ``empty_layer``, ``outside_china``) naming the
+    file. Validation problems do not raise; check :attr:`Dataset.ok` or call
+    :meth:`Dataset.raise_if_errors`.
 
     Parameters
     ----------

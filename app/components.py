@@ -53,9 +53,11 @@ def kpi_cards(county: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Non
     for col, row in zip(cols, county.itertuples(), strict=False):
         unit = "%" if row.unit == "%" else f" {row.unit}"
         value = f"{row.value:.1f}{unit}" if row.unit == "%" else f"{row.value:g}{unit}"
+        if pd.isna(row.value):
+            value = "无数据"
         cmp = "≥" if row.comparison == ">=" else "≤"
         delta = None
-        if base is not None and row.indicator in base.index:
+        if base is not None and row.indicator in base.index and pd.notna(row.value):
             change = row.value - float(base.loc[row.indicator, "value"])
             delta = f"{change:+.1f}{unit}（较现状）"
         col.metric(
@@ -66,7 +68,11 @@ def kpi_cards(county: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Non
             help=f"目标 {cmp} {row.target:g}{unit}。依据：{row.source}",
             border=True,
         )
-        verdict = ":green[**达标**]" if row.met else ":red[**未达标**]"
+        verdict = (
+            ":gray[**无数据**]"
+            if pd.isna(row.met)
+            else (":green[**达标**]" if row.met else ":red[**未达标**]")
+        )
         col.caption(f"{verdict}（目标 {cmp} {row.target:g}{unit}）")
 
 
@@ -84,13 +90,18 @@ def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return out.rename(columns={c: COLUMN_ZH.get(c, c) for c in out.columns})
 
 
+_LAYER_ZH = {"inp": "EPANET 模型", "epanet": "EPANET 计算", "what_if": "方案修改", "": ""}
+
+
 def problems_table(problems: list[Problem] | tuple[Problem, ...]) -> pd.DataFrame:
     """The validation report with Chinese headers, errors first."""
     rows = [
         {
             "级别": "错误" if p.severity == "error" else "提示",
             "文件": p.file,
-            "图层": LAYERS[p.layer].title_zh if p.layer in LAYERS else p.layer,
+            "图层": LAYERS[p.layer].title_zh
+            if p.layer in LAYERS
+            else _LAYER_ZH.get(p.layer, p.layer),
             "行": p.row,
             "编号": p.feature_id,
             "字段": p.field,

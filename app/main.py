@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -80,4 +81,19 @@ pages = {
 for key in ("dataset_name", "scenario", "township", "basemap", "tianditu_key"):
     if key in st.session_state:
         st.session_state[key] = st.session_state[key]
-st.navigation(pages).run()
+# Logged with the traceback when a page raises (the browser tests look for it in the log).
+# A comment, not a docstring: Streamlit's "magic" would print a bare string on the page.
+PAGE_FAILED = "GapMap page failed"
+try:
+    st.navigation(pages).run()
+except Exception as exc:  # a user never sees a Python trace; the log keeps it
+    from layers.errors import GapMapError
+
+    if isinstance(exc, GapMapError):
+        st.error(exc.zh)  # located, with how to fix it
+    else:
+        logging.getLogger("gapmap.app").exception(PAGE_FAILED)
+        st.error(
+            f"页面出错（{type(exc).__name__}），详细信息已记入服务器日志。请检查刚才上传或选择的"
+            "数据后重试；如仍出错，请把出错的时间和页面告诉系统管理员。"
+        )

@@ -15,14 +15,14 @@ import streamlit as st
 
 from app.maps.base import BASEMAPS, MapOptions
 from app.maps.builders import Scope
-from geo.assessment import Assessment, assess
+from geo.assessment import Assessment, WaterAssessment, assess
 from geo.ledger import Ledger
 from geo.plan import as_built, planned_counts
 from geo.settings import Settings, load_settings
 from geo.terrain import Grid, read_dem
 from geo.terrain_access import TerrainAccess, terrain_access
-from geo.water import WaterModel, WaterResult, WaterRun, assess_water
 from layers.dataset import Dataset, read_dataset
+from layers.epanet import InpModel
 from layers.schema import LAYERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +47,9 @@ SCENARIOS = {"current": "现状", "planned": "规划（规划项目建成后）"
 
 @st.cache_resource(show_spinner="正在读取演示数据…")
 def load_demo() -> Dataset:
-    """Read and validate the shipped 同心县 demo dataset once per server process."""
-    return read_dataset(DEMO_PATH)
+    """Read and validate the shipped 同心县 demo dataset (with its DEM) once per process."""
+    demo = read_dataset(DEMO_PATH)
+    return demo.with_dem(DEMO_DEM) if DEMO_DEM.exists() else demo
 
 
 def ledger_dir() -> Path:
@@ -73,7 +74,9 @@ def _settings(profile: str) -> Settings:
 
 
 @st.cache_resource(show_spinner="正在读取高程数据…", max_entries=4)
-def _read_dem(path: str, resolution_m: float) -> Grid:
+def _read_dem(path: str, resolution_m: float, digest: str) -> Grid:
+    # ``digest`` (the SHA-256 of the DEM's bytes) is part of the cache key: a new DEM
+    # saved under the same path is read again
     return read_dem(path, resolution_m=resolution_m)
 
 
@@ -83,22 +86,30 @@ def dem_resolution_m(profile: str = "default") -> float:
 
 
 def dem_for(dataset: Dataset, *, profile: str = "default") -> Grid | None:
-    """The DEM of ``dataset`` on the analysis grid, or None (the demo's, or an upload's)."""
+    """The DEM of ``dataset`` (:attr:`Dataset.dem`) on the analysis grid, or None."""
     res = _settings(profile).terrain.resolution_m
-    path = st.session_state.get("dems", {}).get(dataset.name)
-    if path is None and dataset.name == load_demo().name and DEMO_DEM.exists():
-        path = str(DEMO_DEM)
-    return _read_dem(str(path), res) if path else None
+    if dataset.dem is None:
+        return None
+    return _read_dem(str(dataset.dem), res, dataset.dem_sha256)
 
 
-def set_dem(dataset_name: str, path: str) -> None:
-    """Use the DEM file at ``path`` for the dataset named ``dataset_name`` (this session)."""
-    dems = dict(st.session_state.get("dems", {}))
-    dems[dataset_name] = path
-    st.session_state["dems"] = dems
+def set_dem(name: str, dataset: Dataset, path: str) -> None:
+    """Use the DEM file at ``path`` for the dataset ``name`` (this session).
+
+    The dataset becomes a new one (its content hash covers the DEM), so no cached result
+    of the old DEM is reused.
+    """
+    add_upload(name, dataset.with_dem(path))
 
 
-@st.cache_resource(show_spinner="正在分析（路网、通硬化路、一刻钟生活圈、医疗）…", max_entries=8)
+def set_water_model(name: str, dataset: Dataset, model: InpModel | None) -> None:
+    """Use the EPANET model ``model`` as the water network of the dataset ``name``."""
+    add_upload(name, dataset.with_water_model(model))
+
+
+@st.cache_resource(
+    show_spinner="正在分析（路网、通硬化路、一刻钟生活圈、医疗、供水）…", max_entries=8
+)
 def _assess(_dataset: Dataset, key: str, profile: str, _dem: Grid | None) -> Assessment:
     return assess(_dataset, _settings(profile), dem=_dem)
 
@@ -117,16 +128,9 @@ def terrain_for(dataset: Dataset, assessment: Assessment) -> TerrainAccess | Non
     return _terrain(dataset, assessment, f"{dataset.content_hash}:{id(assessment.terrain)}")
 
 
-@st.cache_resource(show_spinner="正在进行供水管网水力计算（EPANET，24 小时）…", max_entries=4)
-def _water(_dataset: Dataset, key: str, profile: str) -> tuple[WaterModel, WaterRun, WaterResult]:
-    return assess_water(_dataset, _settings(profile))
-
-
-def water_for(
-    dataset: Dataset, *, profile: str = "default"
-) -> tuple[WaterModel, WaterRun, WaterResult]:
-    """Return the (cached) water model, 24 h run and coverage of ``dataset``."""
-    return _water(dataset, f"{dataset.content_hash}:{profile}", profile)
+def water_for(dataset: Dataset, *, profile: str = "default") -> WaterAssessment | None:
+    """The water analysis of ``dataset`` (part of its cached assessment), or None."""
+    return assessment_for(dataset, profile=profile).water
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -145,8 +149,7 @@ def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
     With a DEM (:func:`dem_for`) the hard-road links follow the terrain.
     """
     dem = dem_for(dataset, profile=profile)
-    key = f"{dataset.content_hash}:{profile}:{'dem' if dem is not None else 'flat'}"
-    return _assess(dataset, key, profile, dem)
+    return _assess(dataset, f"{dataset.content_hash}:{profile}", profile, dem)
 
 
 def datasets() -> dict[str, Dataset]:
@@ -163,7 +166,8 @@ def add_upload(name: str, dataset: Dataset) -> None:
     uploads = dict(st.session_state.get("uploads", {}))
     uploads[name] = dataset
     st.session_state["uploads"] = uploads
-    st.session_state["dataset_name"] = name
+    if st.session_state.get("dataset_name") != name:  # the sidebar's widget may hold it already
+        st.session_state["dataset_name"] = name
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""Run every access analysis once on a dataset: graph, 通硬化路, 一刻钟, 医疗, roll-up.
+"""Run every analysis once on a dataset: graph, 通硬化路, 一刻钟, 医疗, 供水, roll-up.
 
 :func:`assess` builds the road graph once and hands it to each analysis; the app caches
-the result per (dataset hash, settings) and the CLI writes it out.
+the result per (dataset hash, settings) and the CLI writes it out. The water analysis runs
+when the dataset has a water network (its own EPANET model, or the water layers).
 """
 
 from __future__ import annotations
@@ -20,14 +21,76 @@ from geo.services import ServiceResult, isochrones, service_access
 from geo.settings import Settings
 from geo.terrain import Grid
 from geo.terrain_access import TerrainContext, terrain_context, terrain_links
+from geo.water import WaterModel, WaterResult, WaterRun, assess_water
 from layers.dataset import Dataset
+from layers.errors import GapMapError, Problem
 
-__all__ = ["STEPS", "Assessment", "assess"]
+__all__ = ["STEPS", "Assessment", "WaterAssessment", "assess", "has_water"]
 
 logger = logging.getLogger(__name__)
 
-STEPS = ("graph", "diagnostics", "hard_road", "services", "isochrones", "clinics", "rollup")
+STEPS = (
+    "graph",
+    "diagnostics",
+    "hard_road",
+    "services",
+    "isochrones",
+    "clinics",
+    "water",
+    "rollup",
+)
 """The steps of :func:`assess`, in order (for progress displays)."""
+
+
+@dataclass(frozen=True)
+class WaterAssessment:
+    """The water analysis of an :class:`Assessment`.
+
+    Attributes
+    ----------
+    model : WaterModel or None
+        The model that ran (None when it could not be built).
+    run : WaterRun or None
+        The 24 h hydraulics (None when the model has errors).
+    result : WaterResult or None
+        Coverage per village and the roll-up (None when the model has errors).
+    error : GapMapError or None
+        Why there is no result (the located problems are in ``error.problems`` when it
+        is a :class:`geo.water.WaterNetworkError`).
+    """
+
+    model: WaterModel | None
+    run: WaterRun | None = None
+    result: WaterResult | None = None
+    error: GapMapError | None = None
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Every water problem to show: the model's, EPANET's warnings, the error's."""
+        found = [
+            *(self.model.problems if self.model else ()),
+            *(self.run.warnings if self.run else ()),
+        ]
+        found += [p for p in getattr(self.error, "problems", ()) if p not in found]
+        return tuple(found)
+
+
+def has_water(dataset: Dataset) -> bool:
+    """Return True when the dataset has a water network (its own EPANET model or layers)."""
+    return dataset.water_model is not None or (
+        "water_nodes" in dataset and "water_pipes" in dataset
+    )
+
+
+def _water(dataset: Dataset, settings: Settings) -> WaterAssessment | None:
+    if not has_water(dataset):
+        return None
+    try:
+        model, run, result = assess_water(dataset, settings)
+    except GapMapError as exc:  # located problems, shown on the page and in the report
+        logger.warning("water analysis of %s stopped: %s", dataset.name, exc)
+        return WaterAssessment(model=None, error=exc)
+    return WaterAssessment(model=model, run=run, result=result)
 
 
 @dataclass(frozen=True)
@@ -51,6 +114,8 @@ class Assessment:
     terrain : TerrainContext or None
         Slope, walking friction and road-building cost on the DEM, when one was given;
         the hard-road links are then routed over it and 具备建设条件 judged by it.
+    water : WaterAssessment or None
+        The water analysis, when the dataset has a water network.
     """
 
     dataset_hash: str
@@ -63,6 +128,7 @@ class Assessment:
     clinics: ClinicResult
     rollup: Rollup
     terrain: TerrainContext | None = None
+    water: WaterAssessment | None = None
 
 
 def assess(
@@ -121,6 +187,8 @@ def assess(
     iso = isochrones(dataset, graph, settings)
     step("clinics")
     cl = clinic_gaps(dataset, graph, settings)
+    step("water")
+    water = _water(dataset, settings)
     step("rollup")
     roll = rollup(dataset, settings, hard_road=hard, services=svc, clinics=cl)
     return Assessment(
@@ -134,4 +202,5 @@ def assess(
         clinics=cl,
         rollup=roll,
         terrain=ctx,
+        water=water,
     )

@@ -350,7 +350,8 @@ def project_library(
     assessment : Assessment
         The assessment the items came from (quantities and unit costs).
     water : WaterResult, optional
-        The water coverage the ``water:`` items came from (pipe lengths).
+        The water coverage the ``water:`` items came from (pipe lengths); default the
+        assessment's own (:attr:`Assessment.water`).
     open_keys : iterable of str, optional
         Only items with these keys (e.g. the ledger's items that are not 已销号/豁免).
 
@@ -373,6 +374,8 @@ def project_library(
         rows += _facility_projects(by["services"], assessment)
     if "clinics" in by:
         rows += _clinic_projects(by["clinics"], assessment)
+    if water is None and assessment.water is not None:
+        water = assessment.water.result
     if "water" in by:
         rows += _water_projects(by["water"], water, assessment.settings.projects)
     out = _frame(rows)
@@ -692,7 +695,8 @@ def review_plan(
     before_items, after_items : DataFrame
         Their problem items (same indicators on both sides).
     water_before, water_after : WaterResult, optional
-        Water coverage of both datasets: their KPIs (农村自来水普及率 …) join the table.
+        Water coverage of both datasets (default: the assessments' own): their KPIs
+        (农村自来水普及率 …) join the table.
 
     Returns
     -------
@@ -700,6 +704,10 @@ def review_plan(
     """
     kb, ka = set(before_items["key"]), set(after_items["key"])
     kpis = compare_kpis(before.rollup.county, after.rollup.county)
+    if water_before is None and before.water is not None:
+        water_before = before.water.result
+    if water_after is None and after.water is not None:
+        water_after = after.water.result
     if water_before is not None and water_after is not None:
         water = compare_kpis(water_before.county, water_after.county)
         kpis = pd.concat([kpis, water], ignore_index=True)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from geo.assessment import Assessment
+from geo.water import REASONS_ZH
 
 __all__ = ["COLUMN_ZH", "VALUE_ZH", "report_sheets", "result_layers"]
 
@@ -51,6 +52,9 @@ VALUE_ZH: dict[str, dict[str, str]] = {
     },
 }
 """Chinese labels of result codes, per column."""
+VALUE_ZH["water_status"] = dict(REASONS_ZH)  # the water labels live with the water analysis
+VALUE_ZH["supply_class"] = dict(REASONS_ZH)
+VALUE_ZH["severity"] = {"error": "错误", "warning": "提示"}
 
 COLUMN_ZH: dict[str, str] = {
     "id": "编号",
@@ -135,6 +139,34 @@ COLUMN_ZH: dict[str, str] = {
     "component": "连通分量",
     "n_edges": "路段数",
     "node": "节点",
+    "water_status": "供水状态",
+    "water_reason": "供水问题",
+    "link": "接入方式",
+    "storeys": "层数",
+    "min_pressure_m": "日最低水压(米)",
+    "mean_pressure_m": "日平均水压(米)",
+    "required_head_m": "所需服务水头(米)",
+    "pressure_ok": "水压达标",
+    "supply_lpcd": "人均供水(升/人·日)",
+    "supply_class": "人均供水等级",
+    "villages": "自然村数",
+    "rural_population": "农村人口",
+    "population_on_pipe": "自来水入户人口",
+    "tap_rate_pct": "自来水普及率(%)",
+    "population_off_network": "未通自来水人口",
+    "population_low_pressure": "水压不足人口",
+    "villages_off_network": "未通自来水自然村数",
+    "villages_disconnected": "所接管网无水源自然村数",
+    "villages_low_pressure": "水压不足自然村数",
+    "villages_capacity_short": "水源水量不足自然村数",
+    "severity": "级别",
+    "file": "文件",
+    "layer": "图层",
+    "row": "行号",
+    "feature_id": "要素",
+    "field": "字段",
+    "message_zh": "问题",
+    "fix_zh": "修改方法",
 }
 """Chinese headers for report columns."""
 
@@ -156,6 +188,7 @@ def result_layers(a: Assessment) -> dict[str, pd.DataFrame]:
         "rollup_townships": a.rollup.townships,
         "rollup_admin_villages": a.rollup.admin_villages,
         "rollup_county": a.rollup.county,
+        **_water_frames(a),
     }
 
 
@@ -167,6 +200,8 @@ def _zh(frame: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         if out[col].dtype == bool:
             out[col] = np.where(out[col], "是", "否")
+        elif isinstance(out[col].dtype, pd.BooleanDtype):  # NA: no data, neither yes nor no
+            out[col] = out[col].map({True: "是", False: "否"}).fillna("无数据")
         elif pd.api.types.is_float_dtype(out[col]):
             out[col] = out[col].replace([np.inf, -np.inf], np.nan).round(3)
     rename = {}
@@ -180,13 +215,63 @@ def _zh(frame: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns=rename)
 
 
+def _water_frames(a: Assessment) -> dict[str, pd.DataFrame]:
+    """Return the water result as result layers (none without a water network)."""
+    w = a.water
+    if w is None or w.result is None:
+        return {}
+    r = w.result
+    return {
+        "water_villages": r.villages,
+        "water_nodes": r.nodes,
+        "water_pipes": r.pipes,
+        "water_townships": r.rollup_townships,
+        "water_admin_villages": r.rollup_admin_villages,
+        "water_county": r.county,
+    }
+
+
+def _water_sheets(a: Assessment) -> dict[str, pd.DataFrame]:
+    """Return the water sheets of ``report.xlsx``: villages, townships, problems, changes."""
+    w = a.water
+    if w is None:
+        return {}
+    rows = [p.as_dict() for p in w.problems]
+    notes = pd.DataFrame(
+        rows or None,
+        columns=["severity", "file", "layer", "row", "feature_id", "field", "message_zh", "fix_zh"],
+    )[["severity", "file", "layer", "row", "feature_id", "field", "message_zh", "fix_zh"]]
+    changes = list(w.model.changes) if w.model is not None else []
+    if changes:
+        notes = pd.concat(
+            [notes, pd.DataFrame({"severity": "warning", "message_zh": changes,
+                                  "fix_zh": "GapMap 对模型所做的修改（模型文件本身不变）"})],
+            ignore_index=True,
+        )  # fmt: skip
+    sheets = {"供水-模型问题与修改": _zh(notes)}
+    if w.result is not None:
+        v = w.result.villages.rename(columns={"status": "water_status", "reason": "water_reason"})
+        v["water_reason"] = v["water_reason"].map(
+            lambda codes: "；".join(REASONS_ZH.get(c, c) for c in str(codes).split(";") if c)
+        )
+        sheets = {
+            "供水-自然村": _zh(v.sort_values(["water_status", "township_code", "id"])),
+            "供水-乡镇": _zh(w.result.rollup_townships),
+            **sheets,
+        }
+    return sheets
+
+
 def report_sheets(a: Assessment) -> dict[str, pd.DataFrame]:
     """Return the sheets of ``report.xlsx``: Chinese headers and values; inf = blank."""
     hr = a.hard_road.villages
     settings = pd.DataFrame(a.settings.as_records())
     settings.loc[len(settings)] = {"section": "", "name": "dataset_hash", "value": a.dataset_hash}
+    county = a.rollup.county
+    if a.water is not None and a.water.result is not None:
+        county = pd.concat([county, a.water.result.county], ignore_index=True)
     return {
-        "汇总": _zh(a.rollup.county),
+        "汇总": _zh(county),
         "乡镇汇总": _zh(a.rollup.townships),
         "行政村汇总": _zh(a.rollup.admin_villages),
         "通硬化路": _zh(hr.sort_values(["status", "township_code", "id"])),
@@ -197,5 +282,6 @@ def report_sheets(a: Assessment) -> dict[str, pd.DataFrame]:
         "医疗-行政村": _zh(a.clinics.admin_villages),
         "医疗-可达性": _zh(a.clinics.villages),
         "路网拓扑问题": _zh(a.diagnostics),
+        **_water_sheets(a),
         "参数设置": settings.rename(columns={"section": "类别", "name": "参数", "value": "取值"}),
     }

@@ -30,6 +30,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace as dataclasses_replace
 from typing import Literal
 
 import geopandas as gpd
@@ -44,10 +45,14 @@ from layers.errors import CRSError, Problem, ProblemKind, Severity
 __all__ = [
     "CHINA_LAT_DEG",
     "CHINA_LON_DEG",
+    "CoordsCandidate",
+    "CoordsCheck",
     "CoordsDeclaration",
     "CoordsResult",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "check_coords",
+    "check_layer_coords",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "guess_projected_epsg",
@@ -858,3 +863,398 @@ def to_wgs84(
             value=declared.label,
         )
     return result(out)
+
+
+# ------------------------------------------------------------ coordinate sanity checks
+
+_SAMPLE_POINTS = 2000
+_MARKED_RATIO = 0.5  # an alternative is "markedly" better at half the road distance ...
+_MARKED_MIN_M = 50.0  # ... and at least this much nearer
+_MARKED_INSIDE = 0.2  # or with this much larger a share inside the county
+
+
+@dataclass(frozen=True)
+class CoordsCandidate:
+    """One reading of a layer's raw coordinates, with the evidence for it.
+
+    Attributes
+    ----------
+    coords : str
+        A declaration :func:`parse_coords` accepts (``"wgs84"``, ``"gcj02"``, ``"bd09"``,
+        ``"EPSG:4544"`` ...).
+    swapped : bool
+        True when the reading takes x as the latitude/northing (columns or axes swapped);
+        the file or the column choice must be fixed, a declaration cannot say it.
+    reason, reason_zh : str
+        What in the values supports the reading (English / Chinese).
+    road_median_m : float or None
+        Median distance (metres) from the converted features to the nearest reference road;
+        None without roads.
+    inside_share : float or None
+        Share (0–1) of converted features inside the reference county boundary; None
+        without a boundary.
+    """
+
+    coords: str
+    swapped: bool
+    reason: str
+    reason_zh: str
+    road_median_m: float | None = None
+    inside_share: float | None = None
+
+    @property
+    def label_zh(self) -> str:
+        """Chinese name of the reading (with 经纬度颠倒 when swapped)."""
+        decl = parse_coords(self.coords)
+        assert decl is not None
+        return decl.label_zh + ("（x、y 颠倒）" if self.swapped else "")
+
+    def fit_zh(self) -> str:
+        """Return the fit numbers in Chinese (empty without a reference)."""
+        parts = []
+        if self.road_median_m is not None:
+            parts.append(f"到路网距离中位数 {self.road_median_m:,.0f} 米")
+        if self.inside_share is not None:
+            parts.append(f"县界内 {100 * self.inside_share:.0f}%")
+        return "，".join(parts)
+
+
+@dataclass(frozen=True)
+class CoordsCheck:
+    """What a layer's raw coordinates look like, beyond what the file or user declares.
+
+    Attributes
+    ----------
+    unit : {"degrees", "metres", "unknown"}
+        What the values are (swapped readings included).
+    candidates : tuple of CoordsCandidate
+        Readings that fit the values, best first (by fit to the reference boundary and
+        roads when given; otherwise in a fixed order: as declared, WGS84, GCJ-02, BD-09,
+        EPSG:4544, 4545, 4507).
+    declared : CoordsCandidate or None
+        The declaration (or the file's CRS), evaluated the same way; None if there was none.
+    findings, findings_zh : tuple of str
+        Evidence, one sentence each (English / Chinese), for the user to confirm.
+    problems : tuple of Problem
+        Warnings when the declaration disagrees with the values or with the references
+        (a markedly better reading exists). Nothing is ever converted by this check.
+    """
+
+    unit: Literal["degrees", "metres", "unknown"]
+    candidates: tuple[CoordsCandidate, ...]
+    declared: CoordsCandidate | None
+    findings: tuple[str, ...]
+    findings_zh: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def best(self) -> CoordsCandidate | None:
+        """The best reading, or None when the values fit none."""
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """True when the user must confirm: a warning, no declaration, or an ambiguous guess."""
+        return bool(self.problems) or self.declared is None or self.best is None
+
+
+def _declared_text(decl: CoordsDeclaration) -> str:
+    return decl.kind if decl.kind != "epsg" else f"EPSG:{decl.epsg}"
+
+
+def _fit(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    coords: str,
+    *,
+    boundary_m: shapely.Geometry | None,
+    roads_tree: shapely.STRtree | None,
+    metric: CRS | None,
+) -> tuple[float | None, float | None]:
+    """Median road distance (m) and share inside the boundary after reading as ``coords``."""
+    if metric is None:
+        return None, None
+    pts = gpd.GeoSeries(shapely.points(x, y))
+    out = to_wgs84(pts, coords).geometry
+    if out.crs is None:
+        return None, None
+    with np.errstate(invalid="ignore", over="ignore"):
+        geoms = out.to_crs(metric).to_numpy()
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    cx, cy = shapely.get_x(geoms), shapely.get_y(geoms)
+    ok &= np.isfinite(cx) & np.isfinite(cy)
+    road = inside = None
+    if roads_tree is not None:
+        if ok.any():
+            _, dist = roads_tree.query_nearest(geoms[ok], return_distance=True, all_matches=False)
+            d = np.full(len(geoms), np.inf)
+            d[np.flatnonzero(ok)] = dist
+            road = float(np.median(d))
+        else:
+            road = float("inf")
+    if boundary_m is not None:
+        hit = np.zeros(len(geoms), dtype=bool)
+        hit[ok] = shapely.intersects(boundary_m, geoms[ok])
+        inside = float(hit.mean())
+    return road, inside
+
+
+def _rank_key(c: CoordsCandidate) -> tuple[float, float]:
+    inside = -round((c.inside_share or 0.0) / 0.05) if c.inside_share is not None else 0.0
+    road = c.road_median_m if c.road_median_m is not None else 0.0
+    return inside, road
+
+
+def _markedly_better(best: CoordsCandidate, ref: CoordsCandidate) -> bool:
+    if (
+        best.inside_share is not None
+        and ref.inside_share is not None
+        and best.inside_share - ref.inside_share >= _MARKED_INSIDE
+    ):
+        return True
+    if best.road_median_m is not None and ref.road_median_m is not None:
+        return (
+            best.road_median_m <= _MARKED_RATIO * ref.road_median_m
+            and ref.road_median_m - best.road_median_m >= _MARKED_MIN_M
+        )
+    return False
+
+
+def _digits(v: float) -> int:
+    return len(str(int(abs(v)))) if np.isfinite(v) else 0
+
+
+def check_coords(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    declared: str | int | CoordsDeclaration | None = None,
+    boundary: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    roads: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    file: str = "",
+    layer: str = "",
+    max_points: int = _SAMPLE_POINTS,
+) -> CoordsCheck:
+    """Say what raw coordinates are, with evidence; flag a declaration the values contradict.
+
+    Detects lon/lat degrees vs metres; Gauss-Krüger eastings with the zone prefix (8 digits,
+    ``35 512 345``) and without (6 digits); swapped axes (x holds the latitude/northing);
+    and, given reference layers, a systematic GCJ-02 or BD-09 offset: the candidate readings
+    are converted and compared by the median distance to the road network and by the
+    share of features inside the county boundary. A reading markedly better than the
+    declared one (half the road distance and ≥ 50 m nearer, or ≥ 20 points more inside
+    the county) gives a warning. Nothing is converted: the user confirms.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Raw coordinates of feature centres, in the file's units (before any conversion).
+    declared : str, int or CoordsDeclaration, optional
+        The user's declaration or the file's CRS as an EPSG code.
+    boundary : GeoDataFrame or GeoSeries, optional
+        The county boundary (any CRS), as a reference.
+    roads : GeoDataFrame or GeoSeries, optional
+        The road network (any CRS), as a reference.
+    file, layer : str
+        For the problem records.
+    max_points : int
+        At most this many features are compared (a fixed random sample).
+
+    Returns
+    -------
+    CoordsCheck
+    """
+    x, y = _as_float(x, y)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size > max_points:
+        pick = np.sort(np.random.default_rng(0).choice(x.size, max_points, replace=False))
+        x, y = x[pick], y[pick]
+    decl = parse_coords(declared)
+    findings: list[str] = []
+    findings_zh: list[str] = []
+    raw: list[tuple[str, bool, str, str]] = []  # coords, swapped, reason, reason_zh
+    unit: Literal["degrees", "metres", "unknown"] = "unknown"
+    if x.size == 0:
+        return CoordsCheck("unknown", (), None, ("no coordinates",), ("没有坐标",), ())
+    mx, my = float(np.median(x)), float(np.median(y))
+    fmt = ",.4f" if abs(mx) < 1000 else ",.0f"
+    where = f"median x={mx:{fmt}}, y={my:{fmt}}"
+    where_zh = f"x 中位数 {mx:{fmt}}，y 中位数 {my:{fmt}}"
+    if looks_like_lonlat_in_china(x, y):
+        unit = "degrees"
+        en, zh = f"lon/lat degrees in China ({where})", f"数值是中国境内的经纬度（度，{where_zh}）"
+        raw += [(k, False, en, zh) for k in ("wgs84", "gcj02", "bd09")]
+    elif looks_like_lonlat_in_china(y, x):
+        unit = "degrees"
+        en = f"x holds latitudes and y longitudes ({where}): the axes are swapped"
+        zh = f"x 是纬度、y 是经度（{where_zh}）：经纬度颠倒"
+        raw += [(k, True, en, zh) for k in ("wgs84", "gcj02", "bd09")]
+    for swapped, (a, b) in ((False, (x, y)), (True, (y, x))):
+        codes = guess_projected_epsg(a, b)
+        if not codes:
+            continue
+        unit = "metres"
+        ea = float(np.median(a))
+        if len(codes) == 1:
+            en = (
+                f"metres; the easting has {_digits(ea)} digits ({ea:,.0f}) starting with the "
+                f"zone number {int(ea // 1_000_000)}: Gauss-Krüger with the zone prefix"
+            )
+            zh = (
+                f"数值是米；东坐标 {_digits(ea)} 位（{ea:,.0f}），前两位 {int(ea // 1_000_000)} "
+                "是带号：带带号的高斯-克吕格投影"
+            )
+        else:
+            en = (
+                f"metres; the easting has {_digits(ea)} digits ({ea:,.0f}): Gauss-Krüger "
+                "without the zone prefix (which zone cannot be read from the values)"
+            )
+            zh = (
+                f"数值是米；东坐标 {_digits(ea)} 位（{ea:,.0f}）：不带带号的高斯-克吕格投影"
+                "（数值本身看不出是哪个带）"
+            )
+        if swapped:
+            en, zh = en + "; x and y are swapped", zh + "；x、y 颠倒"
+        raw += [(f"EPSG:{c}", swapped, en, zh) for c in codes]
+    if not raw:
+        findings.append(
+            f"the values are neither lon/lat in China nor Gauss-Krüger metres ({where})"
+        )
+        findings_zh.append(f"数值既不是中国境内的经纬度，也不像高斯投影坐标（{where_zh}）")
+    else:
+        findings.append(raw[0][2])
+        findings_zh.append(raw[0][3])
+
+    # references, in the metric CRS of the county (or of the roads)
+    metric = boundary_m = tree = None
+    refs = [r for r in (boundary, roads) if r is not None and len(r) and r.crs is not None]
+    if refs:
+        from layers.crs import metric_crs
+
+        metric = metric_crs(refs[0])
+        if boundary is not None and len(boundary) and boundary.crs is not None:
+            g = boundary.geometry if isinstance(boundary, gpd.GeoDataFrame) else boundary
+            boundary_m = shapely.union_all(shapely.make_valid(g.to_crs(metric).to_numpy()))
+            shapely.prepare(boundary_m)
+        if roads is not None and len(roads) and roads.crs is not None:
+            g = roads.geometry if isinstance(roads, gpd.GeoDataFrame) else roads
+            arr = g.to_crs(metric).to_numpy()
+            tree = shapely.STRtree(arr[~(shapely.is_missing(arr) | shapely.is_empty(arr))])
+
+    def evaluate(coords: str, swapped: bool, en: str, zh: str) -> CoordsCandidate:
+        a, b = (y, x) if swapped else (x, y)
+        road, inside = _fit(a, b, coords, boundary_m=boundary_m, roads_tree=tree, metric=metric)
+        return CoordsCandidate(coords, swapped, en, zh, road, inside)
+
+    cands = [evaluate(*r) for r in raw]
+
+    def as_declared(c: CoordsCandidate) -> bool:
+        """Return True when ``c`` reads the values as declared (CGCS2000 = WGS84)."""
+        if decl is None or c.swapped:
+            return False
+        k = parse_coords(c.coords)
+        assert k is not None
+        if decl.kind in ("wgs84", "cgcs2000"):
+            return k.kind == "wgs84"
+        return k.kind == decl.kind and k.epsg == decl.epsg
+
+    declared_c: CoordsCandidate | None = None
+    fits = False
+    if decl is not None:
+        text = _declared_text(decl)
+        same = [c for c in cands if as_declared(c)]
+        fits = bool(same)
+        if same:
+            declared_c = dataclasses_replace(same[0], coords=text)
+        else:
+            declared_c = CoordsCandidate(
+                text, False, "the declaration does not fit the values", "声明与数值不符"
+            )
+    if metric is not None:
+        cands.sort(key=_rank_key)
+    elif declared_c is not None:  # without references the declaration stays first
+        cands.sort(key=lambda c: not as_declared(c))
+    problems: list[Problem] = []
+
+    def warn(zh: str, en: str, kind: ProblemKind = ProblemKind.CRS_MISSING) -> None:
+        findings.append(en)
+        findings_zh.append(zh)
+        problems.append(
+            Problem(
+                kind=kind,
+                file=file,
+                layer=layer,
+                row=None,
+                feature_id=None,
+                field=None,
+                message_zh=zh,
+                fix_zh="请核对数据说明或坐标来源后确认坐标系声明；GapMap 不会自动改变坐标",
+                message=en + "; check the data description and confirm the declaration "
+                "(GapMap never converts silently)",
+                severity=Severity.WARNING,
+                value=None if declared_c is None else declared_c.coords,
+            )
+        )
+
+    best = cands[0] if cands else None
+    if best is not None and best.swapped:
+        warn(
+            f"坐标 x、y 颠倒：{best.reason_zh}",
+            f"x and y are swapped: {best.reason}",
+            ProblemKind.SWAPPED_LONLAT,
+        )
+    if decl is not None and declared_c is not None and best is not None:
+        if not fits:
+            unit_zh = "经纬度" if decl.crs.is_geographic else "投影坐标（米）"
+            warn(
+                f"声明的 {decl.label_zh} 是{unit_zh}，但数值不符：{best.reason_zh}",
+                f"the declared {decl.label} does not fit the values: {best.reason}",
+            )
+        elif not as_declared(best) and _markedly_better(best, declared_c):
+            warn(
+                f"按 {best.label_zh} 读取明显更吻合：{best.fit_zh()}；"
+                f"按声明的 {decl.label_zh}：{declared_c.fit_zh()}",
+                f"reading as {best.coords} fits markedly better ({_fit_en(best)}) than the "
+                f"declared {declared_c.coords} ({_fit_en(declared_c)})",
+            )
+    elif decl is None and best is not None and metric is None and len(cands) > 1:
+        findings.append("no reference layer: the candidates cannot be told apart by fit")
+        findings_zh.append(
+            "没有参照图层（县界、道路），无法比较各候选坐标系的吻合程度，请按数据说明确认"
+        )
+    return CoordsCheck(
+        unit, tuple(cands), declared_c, tuple(findings), tuple(findings_zh), tuple(problems)
+    )
+
+
+def _fit_en(c: CoordsCandidate) -> str:
+    parts = []
+    if c.road_median_m is not None:
+        parts.append(f"median distance to roads {c.road_median_m:,.0f} m")
+    if c.inside_share is not None:
+        parts.append(f"{100 * c.inside_share:.0f}% inside the county")
+    return ", ".join(parts) or "no reference"
+
+
+def check_layer_coords(
+    geoms: gpd.GeoSeries,
+    *,
+    declared: str | int | CoordsDeclaration | None = None,
+    boundary: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    roads: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    file: str = "",
+    layer: str = "",
+) -> CoordsCheck:
+    """:func:`check_coords` on a layer's geometries as read (feature-extent centres).
+
+    ``declared`` defaults to the series' own CRS (its EPSG code), so a file whose CRS
+    contradicts its values is flagged too.
+    """
+    if declared is None and geoms.crs is not None:
+        code = geoms.crs.to_epsg(min_confidence=70)
+        declared = code if code else None
+    x, y = _centres(geoms)
+    return check_coords(
+        x, y, declared=declared, boundary=boundary, roads=roads, file=file, layer=layer
+    )

@@ -13,10 +13,11 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
@@ -34,6 +35,9 @@ from layers.validate import (
     remember_normalised,
     validate_dataset,
 )
+
+if TYPE_CHECKING:  # layers.epanet imports WNTR: only where a model is read
+    from layers.epanet import InpModel
 
 __all__ = ["Dataset", "read_dataset"]
 
@@ -57,6 +61,11 @@ class Dataset:
         Human-readable name (file stem for a GeoPackage).
     inputs : tuple of Path
         Files the layers came from; writers refuse to overwrite them.
+    water_model : InpModel or None
+        The county's own EPANET model (:func:`layers.epanet.read_inp`), when it has one:
+        the water analysis then runs it instead of building one from the water layers.
+    dem : Path or None
+        The county's DEM (GeoTIFF), when it has one.
     """
 
     layers: Mapping[str, gpd.GeoDataFrame]
@@ -64,6 +73,8 @@ class Dataset:
     provenance: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     name: str = ""
     inputs: tuple[Path, ...] = ()
+    water_model: InpModel | None = None
+    dem: Path | None = None
 
     def __post_init__(self) -> None:
         ordered = {k: self.layers[k] for k in LAYER_ORDER if k in self.layers}
@@ -162,7 +173,11 @@ class Dataset:
 
     @cached_property
     def content_hash(self) -> str:
-        """SHA-256 (hex) of every layer's attributes and geometry, in layer order."""
+        """SHA-256 (hex) of every input, so no cache or snapshot mixes old and new inputs.
+
+        It covers each layer's attributes and geometry, the EPANET model (text, declared
+        CRS, village → node table) and the DEM file's bytes.
+        """
         h = hashlib.sha256()
         for layer, frame in self.layers.items():
             h.update(layer.encode())
@@ -171,23 +186,69 @@ class Dataset:
             h.update(pd.util.hash_pandas_object(attrs.astype(str), index=False).to_numpy())
             wkb = shapely.to_wkb(frame.geometry.to_numpy(), hex=False)
             h.update(b"".join(w if w is not None else b"\0" for w in wkb))
+        if self.water_model is not None:
+            h.update(b"\0water_model\0" + self.water_model.sha256.encode())
+        if self.dem_sha256:
+            h.update(b"\0dem\0" + self.dem_sha256.encode())
         return h.hexdigest()
+
+    @cached_property
+    def dem_sha256(self) -> str:
+        """SHA-256 (hex) of the DEM file's bytes; ``""`` without a DEM."""
+        return _file_sha256(self.dem) if self.dem is not None else ""
 
     def replace_layers(self, **frames: gpd.GeoDataFrame) -> Dataset:
         """Return a new Dataset with some layers replaced and everything re-validated.
 
-        Used for what-if plans: the original Dataset is unchanged.
+        Used for what-if plans: the original Dataset is unchanged (its water model and
+        DEM are carried over).
         """
         merged = dict(self.layers)
         merged.update(frames)
         new = Dataset.from_frames(merged, name=self.name)
+        problems = new.problems
+        if self.water_model is not None:
+            problems = (*problems, *_water_model_problems(self.water_model, new.layers))
         return Dataset(
             layers=new.layers,
-            problems=new.problems,
+            problems=problems,
             provenance=self.provenance,
             name=self.name,
             inputs=self.inputs,
+            water_model=self.water_model,
+            dem=self.dem,
         )
+
+    def with_water_model(self, model: InpModel | None) -> Dataset:
+        """Return a new Dataset that uses ``model`` as its water network (None: the layers').
+
+        The model's reader notes and its check against the county boundary
+        (:func:`layers.epanet.extent_problems`: a network outside the county is an error)
+        join :attr:`problems`.
+        """
+        kept = tuple(p for p in self.problems if p.layer not in ("inp", "epanet"))
+        extra = _water_model_problems(model, self.layers) if model is not None else []
+        return replace(self, problems=(*kept, *extra), water_model=model)
+
+    def with_dem(self, path: str | os.PathLike[str] | None) -> Dataset:
+        """Return a new Dataset whose DEM is the GeoTIFF at ``path`` (None: no DEM)."""
+        return replace(self, dem=Path(path).resolve() if path is not None else None)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _water_model_problems(model: InpModel, layers: Mapping[str, gpd.GeoDataFrame]) -> list[Problem]:
+    """Return the model's reader notes and its place check against the county layer."""
+    from layers.epanet import extent_problems
+
+    county = layers.get("county")
+    return [*model.problems, *extent_problems(model.node_xy, model.crs, county, file=model.name)]
 
 
 def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = None) -> Dataset:
@@ -303,9 +364,11 @@ def _read_zipped_dataset(path: Path, *, coords: str | int | None) -> Dataset:
         if len(found) != 1:
             names = [str(f.relative_to(root)) for f in found]
             raise LayerReadError(
-                f"{path.name} must hold exactly one .gpkg or .gdb county dataset, found {names}",
+                f"{path.name} must hold exactly one .gpkg or .gdb county dataset, found {names}; "
+                "read a folder/zip of mixed files with layers.delivery (scripts.ingest)",
                 zh=f"{path.name} 中应当只有一个 GeoPackage（.gpkg）或 FileGDB（.gdb）整县数据，"
-                f"实际找到：{names or '无'}；单个图层请在「单个图层」中上传",
+                f"实际找到：{names or '无'}；单个图层请在「单个图层」中上传，多种格式的整套资料"
+                "请在「上传整县资料包」中上传（或用 python -m scripts.ingest）",
             )
         try:
             dataset = read_dataset(found[0], coords=coords)

@@ -183,7 +183,9 @@ class LayerValidationError(LayerError):
         head = "\n".join(f"  - {p}" for p in errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
         head_zh = "\n".join(
-            f"  - {p.file or '内存'} / {p.layer} / 第{p.row}行 / {p.field or '几何'}: "
+            f"  - {p.file or '内存'} / {p.layer}"
+            + (f" / 第{p.row}行" if p.row is not None else "")
+            + f" / {p.field or '几何'}: "
             f"{p.message_zh}（{p.fix_zh}）"
             for p in errors[:20]
         )

@@ -77,6 +77,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from layers.crs import metric_crs
 from layers.errors import CRSError, LayerError, LayerReadError, Problem, ProblemKind, Severity
 from layers.schema import CLINIC_KINDS, SERVICE_KINDS
 from layers.validate import normalise_layer
@@ -1107,7 +1108,7 @@ def _metric_crs(frames: Mapping[str, gpd.GeoDataFrame], area: shapely.Geometry |
     if not pts:
         return "EPSG:32648"  # UTM 48N: Ningxia
     centre = shapely.multipoints(pts).centroid
-    return gpd.GeoSeries([centre], crs=4326).estimate_utm_crs().to_string()
+    return metric_crs(centre).to_string()
 
 
 def completeness_report(

@@ -30,7 +30,7 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -1107,6 +1107,7 @@ def load(
     lon_column: str | None = None,
     lat_column: str | None = None,
     max_archive_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    columns: Mapping[str, str] | None = None,
 ) -> LayerLoad:
     """Read one GapMap layer from any supported file, without raising for content problems.
 
@@ -1132,6 +1133,10 @@ def load(
         Coordinate columns of a CSV/XLSX when their names are not recognised.
     max_archive_bytes : int
         Largest uncompressed size of a zip/kmz, bytes (default 2 GiB).
+    columns : mapping of str to str, optional
+        ``{column as read: GapMap field}`` renames applied before the automatic field-name
+        aliases, for columns the aliases do not know (a county's own names, names cut to
+        10 bytes by a Shapefile writer). Recorded in the provenance's ``field_mapping``.
 
     Returns
     -------
@@ -1194,6 +1199,9 @@ def load(
             max_archive_bytes=max_archive_bytes,
         )
 
+    given = {str(k): str(v) for k, v in (columns or {}).items() if k in raw.frame.columns}
+    if given:
+        raw.frame = raw.frame.rename(columns=given)
     if _mostly_swapped(raw.frame.geometry, declared):
         # Longitude and latitude trade places (经纬度颠倒): say so, row by row, instead of
         # "the values are not degrees"; the coordinates are left as they are.
@@ -1231,7 +1239,7 @@ def load(
         conversion=conversion,
         encoding=raw.encoding,
         encoding_source=raw.encoding_source,
-        field_mapping=dict(norm.attrs.get("column_renames", {})),
+        field_mapping={**given, **norm.attrs.get("column_renames", {})},
         lonlat_columns=raw.lonlat_columns,
         feature_count=len(norm),
     )
@@ -1260,6 +1268,7 @@ def read(
     lon_column: str | None = None,
     lat_column: str | None = None,
     max_archive_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    columns: Mapping[str, str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read one GapMap layer; raise if it has any error.
 
@@ -1292,6 +1301,7 @@ def read(
         lon_column=lon_column,
         lat_column=lat_column,
         max_archive_bytes=max_archive_bytes,
+        columns=columns,
     )
     for p in loaded.problems:
         if p.severity is Severity.WARNING:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from layers.crs import metric_crs
 from layers.errors import Problem, ProblemKind, Severity
 from layers.fields import column_mapping
 from layers.schema import CORE_LAYERS, LAYER_ORDER, Field, LayerSchema, get_schema
@@ -780,7 +781,7 @@ def validate_dataset(
 
     county = frames.get("county")
     if county is not None and len(county) and county.crs is not None:
-        county_m = _local_metric(county)
+        county_m = county.to_crs(metric_crs(county))
         area = shapely.union_all(shapely.make_valid(county_m.geometry.to_numpy()))
         area = shapely.buffer(area, outside_tolerance_m)
         shapely.prepare(area)

@@ -4,14 +4,27 @@ Usage::
 
     python -m scripts.analyze --data data/demo/tongxin.gpkg --out out/ [--profile mofcom]
         [--dem data/demo/tongxin_dem.tif]
+        [--inp data/demo/tongxin.inp --inp-crs EPSG:4544 [--village-nodes table.csv]]
+
+A county's delivery as it comes (a folder or zip of Shapefiles, XLSX, GeoJSON, FileGDB, an
+``.inp`` and a DEM) is analysed in one command with the manifest ``scripts.ingest`` wrote
+for it: ``--data 资料包.zip --manifest 资料包清单.toml`` (its ``.inp`` and DEM come with it).
+
+With ``--inp`` the water bureau's EPANET model is the water network (it runs as given:
+pumps, valves, controls and demands kept); ``--inp-crs`` declares the coordinate system of
+its [COORDINATES] (an EPSG code, or ``schematic`` for a model without real coordinates,
+whose villages are linked only by ``--village-nodes``). Without ``--inp`` the water
+network is built from the dataset's water layers, when it has them. The water results go
+into ``results.gpkg`` (``water_*`` layers) and ``report.xlsx`` (``供水-*`` sheets).
 
 With ``--dem`` new road links follow the terrain (具备建设条件 by slope), and the terrain
 results are written too: ``terrain/slope_pct.tif`` and one walking-time surface per facility
 kind (``terrain/walk_min_*.tif``, Cloud-Optimised GeoTIFF), and the tables
 ``terrain_services``, ``terrain_clinics``, ``terrain_townships`` in ``results.gpkg``.
 
-Bad input stops with the full validation report and exit code 2; nothing is written.
-Outputs are written atomically (a temporary file, then a rename).
+Bad input stops with the full validation report and exit code 2; nothing is written. Any
+other failure also ends with exit code 2 and a message, never a traceback (``--debug``
+shows it). Outputs are written atomically (a temporary file, then a rename).
 """
 
 from __future__ import annotations
@@ -19,10 +32,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from geo.assessment import STEPS, assess
@@ -31,6 +46,9 @@ from geo.settings import load_settings
 from geo.terrain import read_dem, write_cog
 from geo.terrain_access import terrain_access
 from layers import GapMapError, LayerValidationError, read_dataset
+from layers.delivery import read_delivery
+from layers.epanet import read_inp, read_village_nodes
+from layers.manifest import read_manifest
 from layers.write import write_excel, write_layers
 
 log = logging.getLogger("gapmap.analyze")
@@ -51,17 +69,46 @@ STEP_ZH = {
     "services": "一刻钟生活圈",
     "isochrones": "等时圈",
     "clinics": "医疗空白点",
+    "water": "农村供水",
     "rollup": "逐级汇总",
 }
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every failure becomes exit code 2 and a message (see the docstring)."""
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gapmap-analyze-") as tmp:
+            return _main(argv, Path(tmp))
+    except GapMapError as err:
+        print(getattr(err, "zh", str(err)), file=sys.stderr)
+        return 2
+    except Exception as err:  # never a traceback for the user; --debug shows it
+        if debug:
+            raise
+        print(
+            f"GapMap 内部错误（{type(err).__name__}: {err}）。输入数据可能有未识别的问题；"
+            "请用 --debug 重新运行，并把输出反馈给开发者。",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _main(argv: list[str] | None, tmp: Path) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.analyze",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", required=True, type=Path, help="county GeoPackage")
+    parser.add_argument(
+        "--data", required=True, type=Path, help="county GeoPackage (or a delivery: --manifest)"
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="the delivery's manifest (scripts.ingest): --data is then the delivery folder/zip",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--profile", default="default", help="settings profile: default, mofcom, or a .toml file"
@@ -72,6 +119,20 @@ def main(argv: list[str] | None = None) -> int:
         help="coordinate declaration if the file has no CRS (wgs84, gcj02 ...)",
     )
     parser.add_argument("--dem", type=Path, default=None, help="DEM GeoTIFF (terrain analyses)")
+    parser.add_argument("--inp", type=Path, default=None, help="the county's EPANET model (.inp)")
+    parser.add_argument(
+        "--inp-crs",
+        default=None,
+        help="CRS of the .inp coordinates: an EPSG code (EPSG:4544) or 'schematic'; required "
+        "with --inp",
+    )
+    parser.add_argument(
+        "--village-nodes",
+        type=Path,
+        default=None,
+        help="CSV/XLSX: natural village id → junction of the .inp (id, node columns)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -79,9 +140,26 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         settings = load_settings(args.profile)
-        dataset = read_dataset(args.data, coords=args.coords)
+        if args.manifest is not None:
+            manifest = read_manifest(args.manifest)
+            dataset = read_delivery(args.data, manifest, extras_dir=tmp).dataset
+        else:
+            dataset = read_dataset(args.data, coords=args.coords)
+        if args.inp is not None:
+            inp = read_inp(args.inp, crs=args.inp_crs)
+            if args.village_nodes is not None:
+                inp = inp.with_village_nodes(read_village_nodes(args.village_nodes))
+            dataset = dataset.with_water_model(inp)
+        elif args.inp_crs or args.village_nodes:
+            parser.error("--inp-crs and --village-nodes go with --inp")
+        if args.dem is not None:
+            dataset = dataset.with_dem(args.dem)
         dataset.raise_if_errors()
-        dem = read_dem(args.dem, resolution_m=settings.terrain.resolution_m) if args.dem else None
+        dem = (
+            read_dem(dataset.dem, resolution_m=settings.terrain.resolution_m)
+            if dataset.dem is not None
+            else None
+        )
     except LayerValidationError as err:
         print(err.zh, file=sys.stderr)
         print(f"\n{len(err.problems)} problem(s); nothing was written.", file=sys.stderr)
@@ -122,13 +200,31 @@ def main(argv: list[str] | None = None) -> int:
     gpkg = write_layers(args.out / "results.gpkg", layers, inputs=dataset.inputs)
     xlsx = write_excel(args.out / "report.xlsx", report_sheets(result), inputs=dataset.inputs)
     county = result.rollup.county
+    water = result.water
+    if water is not None and water.result is not None:
+        county = pd.concat([county, water.result.county], ignore_index=True)
     print(f"读取 {t_read:.1f} s，分析 {t_analysis:.1f} s → {gpkg}、{xlsx}")
     for row in county.itertuples():
+        if pd.isna(row.value):
+            print(f"  {row.indicator}: 无数据（目标 {row.comparison} {row.target:g}{row.unit}）")
+            continue
         mark = "达标" if row.met else "未达标"
         print(
             f"  {row.indicator}: {row.value:g}{row.unit}（目标 {row.comparison} "
             f"{row.target:g}{row.unit}，{mark}）"
         )
+    if water is not None:
+        if water.model is not None:
+            for change in water.model.changes:
+                print(f"  供水模型修改：{change}")
+        warnings_ = [p for p in water.problems if p.severity == "warning"]
+        if warnings_:
+            print(f"  供水提示 {len(warnings_)} 条（详见 report.xlsx「供水-模型问题与修改」）：")
+            for p in warnings_[:10]:
+                print(f"    - {p.message_zh}")
+        if water.error is not None:
+            print(f"供水计算未完成（其他结果已写出）：\n{water.error.zh}", file=sys.stderr)
+            return 2
     return 0
 
 

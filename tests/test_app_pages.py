@@ -140,7 +140,7 @@ def test_water_page_shows_coverage_problem_villages_and_downloads():
     labels = [m.label for m in at.metric]
     assert "农村自来水普及率" in labels
     table = _table(at, "供水状态")
-    assert set(table["供水状态"]) <= {"未通自来水", "水压不足", "水源水量不足", "管网不连通"}
+    assert set(table["供水状态"]) <= {"未通自来水", "水压不足", "水源水量不足", "所接管网无水源"}
     assert len(table) > 0
     downloads = [b.label for b in at.get("download_button")]
     assert any(".inp" in x for x in downloads)
@@ -185,7 +185,9 @@ def test_village_sheet_lists_the_villages_ledger_items(tmp_path):
     at.selectbox(key="village_code").set_value(worst).run()
     assert not at.exception
     table = _table(at, "整改状态")
-    assert len(table) == int(a.rollup.admin_villages.set_index("code").loc[worst, "problems"])
+    water = a.water.result.rollup_admin_villages.set_index("code")["problems"]  # water items too
+    expected = a.rollup.admin_villages.set_index("code").loc[worst, "problems"] + water[worst]
+    assert len(table) == int(expected)
     assert set(table["整改状态"]) == {"待整改"}
     history = _table(at, "修改内容")
     assert len(history) == len(table)  # one 'created' event per item so far
@@ -251,15 +253,12 @@ def _draft_closes() -> int:
     """Items of the demo that its 规划 features close, computed without the app."""
     from geo.assessment import assess
     from geo.ledger import problem_items
-    from geo.ledger.items import water_items
     from geo.plan import as_built
     from geo.settings import Settings
-    from geo.water import assess_water
     from layers.dataset import read_dataset
 
     def keys(ds):
-        a = assess(ds, Settings())
-        return set(problem_items(a, extra=[water_items(assess_water(ds, Settings())[2])])["key"])
+        return set(problem_items(assess(ds, Settings()))["key"])  # water items included
 
     ds = read_dataset(ROOT / "data/demo/tongxin.gpkg")
     return len(keys(ds) - keys(as_built(ds)))
@@ -286,3 +285,21 @@ def test_terrain_switch_on_services_clinics_and_hard_road_pages():
     at.checkbox(key="hr_slope").check().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "新建连接线平均坡度(%)" in _table(at, "需新建(公里)").columns
+
+
+def test_water_page_runs_the_countys_own_inp_and_says_what_changed():
+    """A dataset whose water network is the water bureau's .inp (as after an upload)."""
+    from layers.dataset import read_dataset
+    from layers.epanet import read_inp
+
+    demo = read_dataset(ROOT / "data/demo/tongxin.gpkg")
+    own = demo.with_water_model(read_inp(ROOT / "data/demo/tongxin.inp", crs="EPSG:4544"))
+    at = AppTest.from_file(str(VIEWS / "water.py"), default_timeout=TIMEOUT)
+    at.session_state["uploads"] = {"演示数据": own}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("EPANET 模型 tongxin.inp" in c.value for c in at.caption)
+    values = {m.label: m.value for m in at.metric}
+    assert values["农村自来水普及率"] == "98.17%" and values["未通自来水自然村"] == "15 个"
+    notes = _table(at, "处理")
+    assert notes["内容"].str.contains("gapmap_rural").any()

@@ -92,3 +92,81 @@ def test_cli_with_a_dem_writes_terrain_surfaces_as_cogs(tmp_path):
     assert {"terrain_services", "terrain_clinics", "terrain_townships"} <= layers
     links = pyogrio.read_dataframe(out / "results.gpkg", layer="hard_road_links")
     assert "least_cost" in set(links["route"])
+
+
+# ------------------------------------------------------------- the county's own .inp
+
+DEMO = ROOT / "data" / "demo"
+NETWORKS = Path(__import__("wntr").__file__).parent / "library" / "networks"
+
+
+def test_cli_runs_the_countys_inp_and_writes_water(tmp_path):
+    out = tmp_path / "out"
+    proc = run(
+        "--data", str(DEMO / "tongxin.gpkg"), "--out", str(out), "--quiet",
+        "--inp", str(DEMO / "tongxin.inp"), "--inp-crs", "EPSG:4544",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "农村自来水普及率: 98.1673%" in proc.stdout and "供水模型修改" in proc.stdout
+    layers = {n for n, _ in pyogrio.list_layers(out / "results.gpkg")}
+    assert {"water_villages", "water_nodes", "water_pipes", "water_townships"} <= layers
+    v = pyogrio.read_dataframe(out / "results.gpkg", layer="water_villages")
+    assert (v["status"] == "off_network").sum() == 15 and (v["status"] == "low_pressure").sum() == 3
+    sheets = pd.read_excel(out / "report.xlsx", sheet_name=None)
+    assert {"供水-自然村", "供水-乡镇", "供水-模型问题与修改"} <= set(sheets)
+    assert set(sheets["供水-自然村"]["供水状态"]) == {"达标", "未通自来水", "水压不足"}
+    assert "农村自来水普及率" in set(sheets["汇总"]["指标"])
+
+
+def test_cli_asks_for_the_inp_crs_and_refuses_a_network_elsewhere(tmp_path):
+    data = ("--data", str(DEMO / "tongxin.gpkg"), "--quiet")
+    proc = run(*data, "--out", str(tmp_path / "a"), "--inp", str(DEMO / "tongxin.inp"))
+    assert proc.returncode == 2 and "请声明" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run(*data, "--out", str(tmp_path / "b"), "--inp", str(NETWORKS / "ky4.inp"),
+               "--inp-crs", "EPSG:3089")  # fmt: skip
+    assert proc.returncode == 2 and "落在同心县" in proc.stderr and "第None行" not in proc.stderr
+    assert not (tmp_path / "b").exists()
+    bad = Path(__import__("wntr").__file__).parent / "tests" / "networks_for_testing"
+    proc = run(*data, "--out", str(tmp_path / "c"), "--inp", str(bad / "bad_values.inp"),
+               "--inp-crs", "EPSG:4544")  # fmt: skip
+    assert proc.returncode == 2 and "第 56 行（[PIPES] 节）" in proc.stderr
+    proc = run(*data, "--out", str(tmp_path / "d"), "--inp-crs", "EPSG:4544")
+    assert proc.returncode == 2 and "go with --inp" in proc.stderr
+
+
+def test_cli_schematic_model_reports_no_tap_rate(tmp_path):
+    proc = run(
+        "--data", str(DEMO / "tongxin.gpkg"), "--out", str(tmp_path / "o"), "--quiet",
+        "--inp", str(NETWORKS / "Net3.inp"), "--inp-crs", "schematic",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "农村自来水普及率: 无数据" in proc.stdout and "对照表" in proc.stdout
+    assert "供水水压不足的自然村: 无数据" in proc.stdout  # nothing known, nothing "达标"
+    assert "人均供水不足40升/日的自然村: 无数据" in proc.stdout
+    sheets = pd.read_excel(tmp_path / "o" / "report.xlsx", sheet_name=None)
+    water = sheets["汇总"].set_index("指标").loc["农村自来水普及率"]
+    assert water["是否达标"] == "无数据"
+
+
+def test_cli_analyses_a_county_delivery_with_its_manifest(tmp_path):
+    """The zip as the county hands it over, plus its manifest: one command, the demo's figures."""
+    from dataclasses import replace
+
+    from layers.delivery import scan_delivery
+    from layers.manifest import DEM, IGNORE, write_manifest
+    from tests.fixtures import delivery as fx
+
+    zipped = fx.build_zip(tmp_path / "同心县资料包.zip")
+    proposed = scan_delivery(zipped).manifest(county="同心县")
+    # the DEM is left out here to keep the suite fast (terrain: test_cli_with_a_dem_...)
+    entries = tuple(replace(e, layer=IGNORE) if e.layer == DEM else e for e in proposed.entries)
+    manifest = write_manifest(tmp_path / "清单.toml", replace(proposed, entries=entries))
+    proc = run("--data", str(zipped), "--manifest", str(manifest), "--out",
+               str(tmp_path / "o"), "--quiet")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    demo = run("--data", str(DEMO / "tongxin.gpkg"), "--out", str(tmp_path / "d"), "--quiet")
+    assert demo.returncode == 0, demo.stderr
+    kpis = [line for line in proc.stdout.splitlines() if "目标" in line]
+    assert kpis == [line for line in demo.stdout.splitlines() if "目标" in line]
+    assert "农村自来水普及率: 98.1673%" in proc.stdout  # from the delivery's own .inp
+    assert "供水模型修改" in proc.stdout and "供水模型修改" not in demo.stdout

@@ -210,10 +210,12 @@ def test_problem_items_of_the_demo_county_agree_with_the_rollup():
     assert (
         by.size()["clinics"] == tw["cl_blank_admin_villages"].sum() + tw["cl_township_blank"].sum()
     )
+    assert by.size()["water"] == a.water.result.rollup_townships["problems"].sum()
     assert (
         items["key"]
         .str.fullmatch(
             r"hard_road:\d{12}-\d{2}|services:YM\d{2}:\w+|clinics:(admin_village:\d{12}|township:\d{9})"
+            r"|water:\d{12}-\d{2}"
         )
         .all()
     )
@@ -790,8 +792,11 @@ def test_water_items_are_exactly_the_failing_villages_and_go_through_the_ledger(
     assert len(items) == 18  # 15 off the network + 3 at low pressure, as planted
     low = items[items["cause"] == "low_pressure"]
     assert len(low) == 3 and low["description"].str.contains("低于所需 10 米").all()
-    everything = problem_items(assess(dataset, settings), extra=[items])
+    a = assess(dataset, settings)  # runs the water analysis itself: no extra= to remember
+    everything = problem_items(a)
     assert len(everything) == 33 + 18
+    from_assessment = everything.loc[everything["indicator"] == "water"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(from_assessment, items.reset_index(drop=True), check_dtype=False)
     ledger = Ledger(tmp_path)
     diff = ledger.record_snapshot(
         everything, user="测试", dataset_hash=dataset.content_hash, settings=settings

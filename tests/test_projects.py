@@ -5,7 +5,6 @@ import pytest
 
 from geo.assessment import assess
 from geo.ledger import problem_items
-from geo.ledger.items import water_items
 from geo.projects import PROJECT_COLUMNS, apply_projects, project_library, review_plan
 from geo.settings import Settings
 from geo.water import assess_water
@@ -98,8 +97,10 @@ def test_tiny_what_if_closes_what_it_builds(tiny):
 
 @pytest.fixture(scope="module")
 def demo_items(demo_dataset, demo_assessment):
-    _, _, water = assess_water(demo_dataset, demo_assessment.settings)
-    return problem_items(demo_assessment, extra=[water_items(water)]), water
+    water = demo_assessment.water.result
+    _, _, alone = assess_water(demo_dataset, demo_assessment.settings)
+    assert water.county.equals(alone.county)  # the assessment's water run is the same run
+    return problem_items(demo_assessment), water
 
 
 def test_demo_library_covers_every_item(demo_assessment, demo_items):
@@ -155,9 +156,8 @@ def test_demo_pipe_extensions_put_the_villages_on_the_network(demo_dataset, demo
     from geo.water import assess_water
 
     a = demo_assessment
-    _, _, water = assess_water(demo_dataset, a.settings)
-    items = problem_items(a, extra=[water_items(water)])
-    p = project_library(items, a, water=water)
+    items = problem_items(a)
+    p = project_library(items, a)
     pipes = p.loc[p["kind"] == "pipe"]
     after = apply_projects(demo_dataset, pipes, a)
     assert after.problems == ()
@@ -168,7 +168,7 @@ def test_demo_pipe_extensions_put_the_villages_on_the_network(demo_dataset, demo
     v = w2.villages.set_index("id").loc[pipes["village_code"]]
     assert (v["link"] == "explicit").all() and v["on_network"].all()
     assert not (v["status"] == "off_network").any()
-    review = review_plan(a, a, items, items, water_before=water, water_after=w2)
+    review = review_plan(a, a, items, items, water_before=a.water.result, water_after=w2)
     compare = review.kpis.set_index("indicator")
     assert compare.loc["农村自来水普及率", "planned"] == 100.0
     # hydraulics, not bookkeeping: the large village hung on a small junction lacks pressure

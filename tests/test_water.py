@@ -41,6 +41,7 @@ from geo.water import (
     with_changes,
 )
 from layers import Dataset
+from layers.epanet import read_inp
 from layers.errors import LayerReadError, NetworkError, Severity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +52,15 @@ METRIC = 4544
 E0, N0 = 560_000.0, 4_090_000.0  # near 同心县, in EPSG:4544 (as tests/fixtures/tiny_county)
 FT = 0.3048
 SETTINGS = Settings()
+INP_CRS = {"ky4.inp": "EPSG:3089", "ky10.inp": "EPSG:3089"}  # Kentucky single zone, US ft
+"""Declared CRS of the example models; Net1–3 are schematic, the rest GK CM 105°E."""
+
+
+def inp(path: Path, crs: str | None = None):
+    """Read an .inp with its CRS declared as a user would (Net1-3: schematic)."""
+    name = Path(path).name
+    default = "schematic" if name.startswith("Net") else INP_CRS.get(name, "EPSG:4544")
+    return read_inp(path, crs=crs or default)
 
 
 # ------------------------------------------------------------------------- helpers
@@ -185,7 +195,7 @@ def hand_pressures(multipliers: np.ndarray, hours: np.ndarray, q_mean: float):
     ids=lambda p: p.name,
 )
 def test_pressures_equal_epanet_run_directly(path, tmp_path):
-    model = build_water_model(Dataset(layers={}), SETTINGS, inp_path=path)
+    model = build_water_model(Dataset(layers={}), SETTINGS, inp=inp(path))
     assert not model.errors
     run = run_hydraulics(model, SETTINGS)
     assert run.simulator == "EPANET 2.2"
@@ -204,7 +214,7 @@ def test_gis_model_gis_round_trip_loses_nothing():
     """Demo layers → WNTR model (from_gis) → layers (to_gis): every value and vertex back."""
     names = ["natural_villages", "water_sources", "water_nodes", "water_pipes"]
     ds = Dataset.from_frames({n: gpd.read_file(DEMO / "tongxin.gpkg", layer=n) for n in names})
-    back = model_layers(build_water_model(ds, SETTINGS))
+    back = model_layers(build_water_model(ds, SETTINGS)).layers
     for layer, key, cols in (
         ("water_sources", "name", ["head_m", "capacity_m3d"]),
         ("water_nodes", "name", ["node_type", "elevation_m", "init_level_m", "min_level_m",
@@ -228,8 +238,18 @@ def test_gis_model_gis_round_trip_loses_nothing():
 
 def test_inp_gis_model_round_trip_net3():
     """Net3.inp → GapMap layers → GIS build: names, sizes, roughness, elevations, coordinates."""
-    ref = build_water_model(Dataset(layers={}), SETTINGS, inp_path=NETWORKS / "Net3.inp")
-    layers = model_layers(ref)
+    # Net3's coordinates are a drawing; declared as GK metres they convert like any other
+    ref = build_water_model(
+        Dataset(layers={}), SETTINGS, inp=inp(NETWORKS / "Net3.inp", crs="EPSG:4544")
+    )
+    converted = model_layers(ref)
+    layers = converted.layers
+    lost = " ".join(p.message_zh for p in converted.lost)
+    assert "2 台水泵" in lost and "控制规则" in lost and "L/s" in lost  # listed, not dropped
+    with pytest.raises(NetworkError, match="schematic"):
+        model_layers(
+            build_water_model(Dataset(layers={}), SETTINGS, inp=inp(NETWORKS / "Net3.inp"))
+        )
     ds = Dataset(layers=layers)
     rebuilt = build_water_model(ds, SETTINGS)
     a, b = ref.wn, rebuilt.wn
@@ -465,7 +485,7 @@ def test_malformed_inp_raises_a_located_bilingual_error(tmp_path):
         tmp_path, "坏模型.inp", SMALL_INP.format(title="t", elev=10, end="J9", dia=100)
     )
     with pytest.raises(LayerReadError) as exc:
-        build_water_model(Dataset(layers={}), SETTINGS, inp_path=bad_node)
+        build_water_model(Dataset(layers={}), SETTINGS, inp=inp(bad_node))
     assert "坏模型.inp 第 8 行" in exc.value.zh and "未定义的节点" in exc.value.zh
     assert "line 8" in str(exc.value) and exc.value.__cause__ is None
     assert "Traceback" not in exc.value.zh
@@ -473,19 +493,19 @@ def test_malformed_inp_raises_a_located_bilingual_error(tmp_path):
         tmp_path, "n.inp", SMALL_INP.format(title="t", elev="abc", end="J1", dia=100)
     )
     with pytest.raises(LayerReadError) as exc:
-        build_water_model(Dataset(layers={}), SETTINGS, inp_path=bad_number)
+        build_water_model(Dataset(layers={}), SETTINGS, inp=inp(bad_number))
     assert "n.inp 第 4 行" in exc.value.zh and "abc" in exc.value.zh
     with pytest.raises(LayerReadError) as exc:
-        build_water_model(Dataset(layers={}), SETTINGS, inp_path=WNTR_TESTS / "bad_syntax.inp")
+        build_water_model(Dataset(layers={}), SETTINGS, inp=inp(WNTR_TESTS / "bad_syntax.inp"))
     assert "第 330 行" in exc.value.zh and "[FOO]" in exc.value.zh
     with pytest.raises(LayerReadError, match="not found"):
-        build_water_model(Dataset(layers={}), SETTINGS, inp_path=tmp_path / "none.inp")
+        build_water_model(Dataset(layers={}), SETTINGS, inp=inp(tmp_path / "none.inp"))
 
 
 def test_inp_in_gb18030_and_zero_diameter(tmp_path):
     text = SMALL_INP.format(title="同心县 供水", elev=10, end="J1", dia=100)
     good = _write(tmp_path, "a.inp", text, encoding="gb18030")
-    model, run, _ = assess_water(Dataset(layers={}), SETTINGS, inp_path=good)
+    model, run, _ = assess_water(Dataset(layers={}), SETTINGS, inp=inp(good))
     assert model.problems == () and model.crs == "EPSG:4544"
     # 1 L/s through 1,000 m of DN100, C 130, all day (no pattern): 50 − loss − 10
     expected = 50.0 - hw_loss(1000, 1e-3, 0.1, 130) - 10.0
@@ -493,12 +513,12 @@ def test_inp_in_gb18030_and_zero_diameter(tmp_path):
     # WNTR's reader refuses a zero diameter itself; GapMap locates it
     zero = _write(tmp_path, "z.inp", SMALL_INP.format(title="t", elev=10, end="J1", dia=0))
     with pytest.raises(LayerReadError) as exc:
-        build_water_model(Dataset(layers={}), SETTINGS, inp_path=zero)
+        build_water_model(Dataset(layers={}), SETTINGS, inp=inp(zero))
     assert "z.inp 第 8 行" in exc.value.zh and "管段属性值不合法" in exc.value.zh
     # a zero length passes the reader: GapMap's own check stops the run
     short = _write(tmp_path, "s.inp", SMALL_INP.format(title="t", elev=10, end="J1", dia=100))
     short.write_text(short.read_text().replace("1000   100", "0   100"))
-    model = build_water_model(Dataset(layers={}), SETTINGS, inp_path=short)
+    model = build_water_model(Dataset(layers={}), SETTINGS, inp=inp(short))
     assert _kinds(model) == {"bad_length": Severity.ERROR}
     with pytest.raises(WaterNetworkError, match="length 0 m must be > 0"):
         run_hydraulics(model, SETTINGS)
@@ -560,10 +580,10 @@ def demo() -> tuple[Dataset, dict]:
     return Dataset.from_frames(frames, name="tongxin"), truth
 
 
-@pytest.mark.parametrize("inp", [None, DEMO / "tongxin.inp"], ids=["gis", "inp"])
-def test_demo_county_finds_the_planted_water_gaps(demo, inp):
+@pytest.mark.parametrize("inp_file", [None, DEMO / "tongxin.inp"], ids=["gis", "inp"])
+def test_demo_county_finds_the_planted_water_gaps(demo, inp_file):
     ds, truth = demo
-    model, run, result = assess_water(ds, SETTINGS, inp_path=inp)
+    model, run, result = assess_water(ds, SETTINGS, inp=inp(inp_file) if inp_file else None)
     assert model.problems == () and not model.disconnected_nodes
     v = result.villages
     assert sorted(v.loc[v["status"] == "off_network", "id"]) == truth["off_network"]
@@ -593,7 +613,7 @@ def test_demo_county_finds_the_planted_water_gaps(demo, inp):
     assert result.nodes.crs.to_epsg() == result.pipes.crs.to_epsg() == 4326
     minx, miny, maxx, maxy = result.pipes.total_bounds
     assert 105 < minx < maxx < 107 and 36 < miny < maxy < 38
-    if inp is None:  # the GIS build returns the layers' own geometries
+    if inp_file is None:  # the GIS build returns the layers' own geometries
         own = ds["water_pipes"].set_index("name").geometry
         assert result.pipes.set_index("name").geometry.geom_equals_exact(own, 0).all()
 
@@ -623,9 +643,9 @@ def test_wntr_simulator_setting_and_fallback(monkeypatch):
     assert own.simulator == "WNTRSimulator"
     assert np.abs(own.pressure_m["J2"] - epanet.pressure_m["J2"]).max() < 1e-2
 
-    import geo.water as water
+    import geo.water.sim as water
 
-    def broken(wn):
+    def broken(wn, file):
         raise RuntimeError("EPANET error 110: cannot solve network hydraulic equations")
 
     monkeypatch.setitem(water._SIMULATORS, "epanet", ("EPANET 2.2", broken))

@@ -7,24 +7,20 @@ import pandas as pd
 
 from app.maps.base import LegendItem, MapOptions, base_map, finish_map, geojson_layer, point_layer
 from app.maps.builders import Scope, add_outlines, view_bounds
-from geo.water import WaterResult
+from geo.water import REASONS_ZH, STATUSES, WaterResult
 from layers.dataset import Dataset
 
 __all__ = ["WATER_STATUS_COLORS", "WATER_STATUS_ZH", "build_water_map"]
 
-WATER_STATUS_ZH = {
-    "ok": "达标",
-    "off_network": "未通自来水",
-    "low_pressure": "水压不足",
-    "capacity_short": "水源水量不足",
-    "disconnected": "管网不连通",
-}
+WATER_STATUS_ZH = {code: REASONS_ZH[code] for code in STATUSES}
+"""Village water statuses in Chinese: the labels of :data:`geo.water.REASONS_ZH`."""
 WATER_STATUS_COLORS = {
     "ok": "#90caf9",
     "off_network": "#d32f2f",
     "low_pressure": "#f57c00",
     "capacity_short": "#8e24aa",
     "disconnected": "#6d4c41",
+    "unlinked": "#9e9e9e",
 }
 VELOCITY_STEPS = ((0.0, "#90caf9"), (0.3, "#42a5f5"), (0.6, "#1565c0"), (1.2, "#0d1b5e"))
 PRESSURE_STEPS = ((-1e9, "#b71c1c"), (0.0, "#ef6c00"), (1.0, "#fdd835"), (2.0, "#43a047"))

@@ -12,7 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from app.components import problems_table
+from app.delivery import delivery_tab
 from app.state import DEMO_PATH, add_upload, datasets, dem_for, dem_resolution_m, set_dem
+from app.water_input import inp_upload_form
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from geo.terrain import read_dem
 from layers.dataset import Dataset, read_dataset
@@ -57,9 +59,29 @@ if dataset is None and not DEMO_PATH.exists():
         "或在下方上传数据。"
     )
 
-tab_info, tab_upload, tab_plan, tab_osm, tab_dem = st.tabs(
-    ["当前数据", "上传县级数据", "上传规划方案", "从 OpenStreetMap 导入", "高程数据（DEM）"]
+tab_info, tab_upload, tab_delivery, tab_plan, tab_osm, tab_dem, tab_inp = st.tabs(
+    [
+        "当前数据",
+        "上传县级数据",
+        "上传整县资料包",
+        "上传规划方案",
+        "从 OpenStreetMap 导入",
+        "高程数据（DEM）",
+        "供水模型（EPANET）",
+    ]
 )
+
+with tab_delivery:
+    delivery_tab()
+
+with tab_inp:
+    st.markdown(
+        "水务局的 EPANET 模型（.inp）按原样计算：水泵、阀门、控制规则、用水模式和需水量都保留，"
+        "GapMap 只把模拟时长设为一天并关闭水质计算（页面列出每一处修改）。"
+        "导入时必须声明模型坐标系；不在本县范围内的模型会被拒绝并提示可能的坐标系。"
+    )
+    if dataset is not None:
+        inp_upload_form(name, dataset, key="data_inp")
 
 with tab_dem:
     st.markdown(
@@ -87,7 +109,7 @@ with tab_dem:
             if not np.isfinite(grid.data).any():
                 st.error("高程文件没有有效数值（全部为无数据值），请检查文件。")
             else:
-                set_dem(dataset.name, str(path))
+                set_dem(name, dataset, str(path))
                 st.success(f"已为「{name}」使用高程数据 {dem_up.name}。")
 with tab_info:
     if dataset is not None:

@@ -12,7 +12,7 @@ import streamlit as st
 from app.components import PRINT_CSS, history_table, problems_table, show_map
 from app.maps.base import LegendItem, base_map, finish_map, point_layer
 from app.maps.builders import add_outlines, view_bounds
-from app.state import ledger, ledger_dir, page_context, water_for
+from app.state import ledger, ledger_dir, page_context
 from geo.ledger import (
     INDICATOR_ZH,
     STATE_ZH,
@@ -25,7 +25,6 @@ from geo.ledger import (
     import_xlsx,
     problem_items,
 )
-from geo.ledger.items import water_items
 
 STATE_COLORS = {
     "open": "#d32f2f",
@@ -51,10 +50,7 @@ with st.expander("把本次分析结果记入台账（生成快照）", expanded
         "同一问题下次分析仍是同一条（编号 = 指标 + 单位代码）。已销号的问题再次出现会被标为复发。"
     )
     if st.button("记入台账", key="ledger_record", type="primary", disabled=not user):
-        extra = []
-        if "water_nodes" in ctx.scenario_dataset and "water_pipes" in ctx.scenario_dataset:
-            extra.append(water_items(water_for(ctx.scenario_dataset)[2]))
-        items = problem_items(ctx.assessment, extra=extra)
+        items = problem_items(ctx.assessment)  # water items come with the assessment
         diff = book.record_snapshot(
             items,
             user=user,

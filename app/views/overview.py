@@ -7,7 +7,7 @@ import streamlit as st
 
 from app.components import PRINT_CSS, kpi_cards, show_map, zh_table
 from app.maps.builders import build_overview_map
-from app.state import drill_down, page_context, water_for
+from app.state import drill_down, page_context
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -22,13 +22,12 @@ if ctx.scenario == "planned":
     )
 county_kpis = a.rollup.county
 baseline = ctx.baseline.rollup.county if ctx.baseline else None
-if "water_nodes" in ctx.dataset and "water_pipes" in ctx.dataset:
-    # 自来水普及率 (农村供水 page): the water model runs once per dataset and is cached.
-    tap = water_for(ctx.scenario_dataset)[2].county.iloc[[0]]
-    county_kpis = pd.concat([county_kpis, tap], ignore_index=True)
-    if baseline is not None:
-        tap_now = water_for(ctx.dataset)[2].county.iloc[[0]]
-        baseline = pd.concat([baseline, tap_now], ignore_index=True)
+if a.water is not None and a.water.result is not None:
+    # 自来水普及率 (农村供水 page): part of the cached assessment
+    county_kpis = pd.concat([county_kpis, a.water.result.county.iloc[[0]]], ignore_index=True)
+    before = ctx.baseline.water if ctx.baseline else None
+    if baseline is not None and before is not None and before.result is not None:
+        baseline = pd.concat([baseline, before.result.county.iloc[[0]]], ignore_index=True)
 kpi_cards(county_kpis, baseline)
 
 st.subheader("乡镇问题分布（点击乡镇进入该乡镇）")

@@ -9,10 +9,9 @@ import streamlit as st
 
 from app.components import PRINT_CSS, items_table, show_map
 from app.maps.projects import build_projects_map, build_siting_map
-from app.state import as_built_for, assessment_for, ledger, page_context, water_for
+from app.state import as_built_for, assessment_for, ledger, page_context
 from geo.assessment import Assessment, assess
 from geo.ledger import INDICATOR_ZH, Change, ConflictError, LedgerError, problem_items
-from geo.ledger.items import water_items
 from geo.plan import planned_counts
 from geo.projects import apply_projects, project_library, review_plan
 from geo.siting import SITING_KINDS, SitingResult, site_facilities
@@ -63,11 +62,8 @@ st.title(f"项目库与方案 · {ctx.township_name}")
 if ctx.scenario == "planned":
     st.info("侧栏选择了「规划」：本页以规划建成后的数据为现状，列出其余问题的项目。")
 dataset, a = ctx.scenario_dataset, ctx.assessment
-extra, water = [], None
-if "water_nodes" in dataset and "water_pipes" in dataset:
-    water = water_for(dataset)[2]
-    extra.append(water_items(water))
-items = problem_items(a, extra=extra)
+water = a.water.result if a.water is not None else None
+items = problem_items(a)
 book = ledger()
 in_book = book.items()
 open_keys = None
@@ -139,15 +135,7 @@ if plan.empty:
 else:
     digest = hashlib.sha256("|".join(sorted(plan["project_id"])).encode()).hexdigest()[:16]
     after_ds, after = _what_if(dataset, plan, a, f"{dataset.content_hash}:{digest}")
-    water_after = water_for(after_ds)[2] if water is not None else None
-    review = review_plan(
-        a,
-        after,
-        items,
-        problem_items(after, extra=[water_items(water_after)] if water_after else []),
-        water_before=water,
-        water_after=water_after,
-    )
+    review = review_plan(a, after, items, problem_items(after))
     kpi = review.kpis.assign(
         met_current=review.kpis["met_current"].map({True: "达标", False: "未达标"}),
         met_planned=review.kpis["met_planned"].map({True: "达标", False: "未达标"}),
@@ -214,15 +202,7 @@ if drafts:
     )
     draft_ds = as_built_for(ctx.dataset)
     draft_a = assessment_for(draft_ds)
-    draft_water = water_for(draft_ds)[2] if water is not None else None
-    draft = review_plan(
-        a,
-        draft_a,
-        items,
-        problem_items(draft_a, extra=[water_items(draft_water)] if draft_water else []),
-        water_before=water,
-        water_after=draft_water,
-    )
+    draft = review_plan(a, draft_a, items, problem_items(draft_a))
     st.markdown(f"规划草案可销号 **{len(draft.closed)}** 条问题，新产生 **{len(draft.new)}** 条。")
     if len(draft.closed) or len(draft.new):
         both = pd.concat([draft.closed.assign(kind="可销号"), draft.new.assign(kind="新产生")])

@@ -17,8 +17,8 @@ code, so that the same problem in the next analysis run is the same ledger item:
 ``clinics:township:<township code>``
     A township without a 卫生院.
 ``water:<natural village id>``
-    Reserved for the water analysis: build its frame with :func:`make_items` and pass it
-    through ``problem_items(..., extra=[frame])``.
+    A natural village whose water status is not ``ok`` (nor ``unlinked``, 无数据), from
+    the assessment's water analysis (:attr:`Assessment.water`): :func:`water_items`.
 
 What is *not* an item, as in :func:`geo.rollup.rollup` (whose ``problems`` counts the same
 units): villages below 20 households or excluded (搬迁撤并), width shortfalls on connected
@@ -164,7 +164,7 @@ def make_items(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame
     """Return a problem-item frame with exactly :data:`ITEM_COLUMNS` and normalised types.
 
     Missing text columns become ``""``, missing numbers NaN. Use it to build items for an
-    indicator that :func:`problem_items` does not know yet (e.g. water), then pass the
+    indicator that :func:`problem_items` does not know yet, then pass the
     frame through ``problem_items(..., extra=[frame])``.
 
     Raises
@@ -435,7 +435,13 @@ _BUILDERS = {
     "hard_road": _hard_road_items,
     "services": _service_items,
     "clinics": _clinic_items,
+    "water": lambda a: _water_assessment_items(a),  # water_items is defined below
 }
+
+
+def _water_assessment_items(a: Assessment) -> pd.DataFrame:
+    # problem_items calls it only when a.water is not None
+    return water_items(a.water.result) if a.water.result is not None else make_items([])
 
 
 def problem_items(a: Assessment, *, extra: Iterable[pd.DataFrame] = ()) -> pd.DataFrame:
@@ -446,8 +452,7 @@ def problem_items(a: Assessment, *, extra: Iterable[pd.DataFrame] = ()) -> pd.Da
     a : Assessment
         Output of :func:`geo.assessment.assess`. Analyses that are ``None`` are skipped.
     extra : iterable of DataFrame, optional
-        Items of other indicators, built with :func:`make_items` (the hook for water:
-        keys ``water:<natural village id>``).
+        Items of other indicators, built with :func:`make_items`.
 
     Returns
     -------
@@ -477,18 +482,19 @@ def problem_items(a: Assessment, *, extra: Iterable[pd.DataFrame] = ()) -> pd.Da
     return out
 
 
-_WATER_PROBLEM = {
-    "off_network": ("未通自来水", "延伸供水管网入户，或建设集中供水点"),
-    "low_pressure": ("供水水压不足", "加大支管管径、更换老化管道或增设加压设施"),
-    "capacity_short": ("水源水量不足", "扩建水源或从相邻管网调水"),
-    "disconnected": ("管网不连通（无水源）", "连通管网或为该片区配置水源"),
+_WATER_MEASURE = {
+    "off_network": "延伸供水管网入户，或建设集中供水点",
+    "low_pressure": "加大支管管径、更换老化管道或增设加压设施",
+    "capacity_short": "扩建水源或从相邻管网调水",
+    "disconnected": "连通管网或为该片区配置水源",
 }
+"""The measure per water status; the labels are :data:`geo.water.REASONS_ZH`'s."""
 
 
 def water_items(result: WaterResult, *, av_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Problem items of the 农村供水 analysis, one per natural village that fails.
 
-    Pass the frame to :func:`problem_items` through ``extra=``. Keys are
+    :func:`problem_items` includes them from the assessment's water analysis. Keys are
     ``water:<village id>``.
 
     Parameters
@@ -498,8 +504,10 @@ def water_items(result: WaterResult, *, av_names: Mapping[str, str] | None = Non
     av_names : mapping, optional
         Admin-village code → name (from the dataset's ``admin_villages``).
     """
+    from geo.water import REASONS_ZH
+
     v = result.villages
-    v = v.loc[v["status"] != "ok"]
+    v = v.loc[v["status"].isin(list(_WATER_MEASURE))]  # ok and unlinked (无数据) are no items
     tw_names = dict(
         zip(result.rollup_townships["code"], result.rollup_townships["name"], strict=True)
     )
@@ -515,7 +523,7 @@ def water_items(result: WaterResult, *, av_names: Mapping[str, str] | None = Non
         v["population"],
         strict=True,
     ):
-        label, fix = _WATER_PROBLEM.get(status, (status, ""))
+        label, fix = REASONS_ZH[status], _WATER_MEASURE[status]
         kind.append(label)
         if status == "low_pressure":
             desc.append(

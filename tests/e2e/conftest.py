@@ -90,6 +90,9 @@ def app_url() -> Iterator[str]:
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    # a page that raised showed the user a Chinese message, not a trace: the log has it
+    text = (ARTIFACTS / f"streamlit-{WORKER}.log").read_text(encoding="utf-8", errors="replace")
+    assert "GapMap page failed" not in text, f"a page raised; see streamlit-{WORKER}.log"
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ Screenshots go to test-artifacts/ (the CI keeps them); README shows a few copied
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -286,4 +287,55 @@ def test_terrain_surface_draws_offline(app_url, browser):
     page.screenshot(path=ARTIFACTS / "services_terrain_1366x1024_offline.png")
     assert errors == []
     assert all("127.0.0.1" not in u for u in blocked)
+    page.close()
+
+
+def _upload_inp(page, path: Path, *, crs_option: str | None = None, epsg: str = "") -> None:
+    """Upload an .inp on the 农村供水 page with a declared CRS, and press 检查并使用."""
+    exp = page.get_by_text("导入水务局的 EPANET 模型（.inp）")
+    if not page.get_by_text("EPANET 模型文件（.inp").is_visible():
+        exp.click()
+    box = page.locator("[data-testid='stFileUploader']").filter(has_text="EPANET 模型文件")
+    box.locator("input[type='file']").set_input_files(path)
+    wait_for_app(page)
+    if crs_option:
+        page.locator("[data-testid='stSelectbox']").filter(has_text="坐标系").click()
+        page.get_by_role("option", name=crs_option).click()
+        wait_for_app(page)
+    if epsg:
+        page.get_by_label("或填写其他 EPSG 代码").fill(epsg)
+        page.get_by_label("或填写其他 EPSG 代码").press("Enter")
+        wait_for_app(page)
+    page.get_by_role("button", name="检查并使用该模型").click()
+    wait_for_app(page)
+
+
+def test_water_bureau_inp_upload_on_the_water_page(app_url, browser):
+    """Bad files get located Chinese errors; Kentucky is refused over 同心; Net3 runs schematic."""
+    import wntr
+
+    tests = Path(wntr.__file__).parent / "tests" / "networks_for_testing"
+    nets = Path(wntr.__file__).parent / "library" / "networks"
+    page, blocked, errors, _ = _open(
+        browser, f"{app_url}/water", width=1024, height=768, offline=True
+    )
+    _upload_inp(page, tests / "bad_values.inp", epsg="EPSG:4544")
+    page.get_by_text("bad_values.inp 第 56 行（[PIPES] 节）").first.wait_for(timeout=60_000)
+    _upload_inp(page, nets / "ky4.inp", epsg="EPSG:3089")
+    page.get_by_text("ky4.inp 没有被采用").wait_for(timeout=60_000)
+    page.screenshot(path=ARTIFACTS / "water_inp_refused_1024x768.png", full_page=True)
+    page.get_by_label("或填写其他 EPSG 代码").fill("")
+    page.get_by_label("或填写其他 EPSG 代码").press("Enter")
+    wait_for_app(page)
+    _upload_inp(
+        page,
+        nets / "Net3.inp",
+        crs_option="无真实坐标（示意图模型）：只做水力计算，不上地图，按村—节点对照表接入",
+    )
+    page.get_by_text("Net3.inp 是示意图模型").wait_for(timeout=120_000)
+    page.get_by_text("2 台水泵").first.wait_for(timeout=60_000)
+    assert page.get_by_text("无数据").count() >= 1
+    page.get_by_text("农村自来水普及率").first.scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "water_inp_schematic_1024x768.png")
+    assert all("127.0.0.1" not in u for u in blocked) and errors == []
     page.close()

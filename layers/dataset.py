@@ -206,7 +206,15 @@ class Dataset:
         merged = dict(self.layers)
         merged.update(frames)
         new = Dataset.from_frames(merged, name=self.name)
-        problems = new.problems
+        # a core layer replaced by an empty one, or by features outside China, is an error
+        replaced = {k: new.layers[k] for k in frames if k in new.layers}
+        files = {k: str(v.attrs.get(SOURCE_FILE_ATTR, "")) for k, v in replaced.items()}
+        problems = (
+            *new.problems,
+            *analysis_problems(
+                replaced, files=files, required=[k for k in replaced if k in CORE_LAYERS]
+            ),
+        )
         if self.water_model is not None:
             problems = (*problems, *_water_model_problems(self.water_model, new.layers))
         return Dataset(

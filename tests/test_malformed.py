@@ -396,3 +396,12 @@ def test_cli_stops_with_a_located_message_not_a_traceback(tmp_path, tiny, capsys
     err = capsys.readouterr().err
     assert "县.gpkg" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_replacing_a_core_layer_by_an_empty_one_is_an_error(tmp_path, tiny):
+    base = read_dataset(gpkg(tiny, tmp_path / "c.gpkg"))
+    empty = corpus.write(tiny["clinics"].iloc[0:0], "gpkg", tmp_path, "医疗机构")
+    loaded = load(empty, layer="clinics")
+    new = base.replace_layers(clinics=loaded.frame)
+    (p,) = errors(new.problems, "empty_layer")
+    assert (p.layer, p.file) == ("clinics", "医疗机构.gpkg")

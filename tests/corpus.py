@@ -590,10 +590,6 @@ def layer_cases() -> list[Case]:
 # ----------------------------------------------------------------- format-specific cases
 
 
-def _gbk_names(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    return frame
-
-
 def shapefile_cases() -> list[Case]:
     """.cpg / .dbf variants: GBK, no .cpg, lying .cpg, mixed encodings, cut names."""
     cases: list[Case] = []

@@ -21,6 +21,10 @@ Rules (``../shared/STANDARDS.md`` §1, thresholds in :class:`geo.settings.HardRo
   ``no_road``: no road within ``snap_max_m``; the missing link is the straight line to
   the nearest hard road joined to the trunk (terrain-aware routing replaces the
   straight line when a DEM is used).
+- Trunk-class roads of unknown surface count as hard when ``trunk_unknown_surface_hard``
+  is on (the default: OSM leaves the surface of 国道/省道/县道 untagged); a village
+  connected only thanks to one keeps status ``connected`` with reason
+  ``unverified_surface`` (路面待核实) and ``surface_unverified`` True.
 - Width: the narrowest road on the connecting path vs ``lane_width_min_m``, reported in
   its own column, never as "not connected".
 - Cost: hardening km × ``harden_cost_wan_per_km`` + new km × ``new_road_cost_wan_per_km``.
@@ -64,7 +68,8 @@ class HardRoadResult:
         ``snap_dist_m`` (distance to the nearest existing road); ``trunk_dist_m`` (hard
         network distance to the trunk, NaN if not connected); ``harden_km`` and
         ``new_km`` (the missing link); ``cost_wan`` (万元); ``min_width_m`` (narrowest
-        road on the hard path) and ``width_ok``.
+        road on the hard path) and ``width_ok``; ``surface_unverified`` (connected only
+        through trunk roads of unknown surface counted as hard: 路面待核实).
     links : GeoDataFrame
         The missing links (EPSG:4326 lines): ``village_id``, ``kind`` (``harden`` or
         ``new``), ``length_km``, ``cost_wan``, ``road_ids``.
@@ -135,15 +140,29 @@ def _joined_to(graph: RoadGraph, mask: np.ndarray, seeds: np.ndarray) -> np.ndar
     return mask & joined[graph.edges["u"].to_numpy()]
 
 
+def hard_edges(graph: RoadGraph, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the edges counted as hard, and of those counted so only by assumption.
+
+    Hard: existing (现状) roads of a ``hard_surfaces`` surface, plus — when
+    ``trunk_unknown_surface_hard`` is on — trunk-class roads of unknown surface (未知);
+    the second mask is the latter (路面待核实).
+    """
+    hr = settings.hard_road
+    hard = graph.edge_mask(surfaces=hr.hard_surfaces)
+    assumed = np.zeros(graph.n_edges, dtype=bool)
+    if hr.trunk_unknown_surface_hard:
+        assumed = graph.edge_mask(surfaces=("未知",), classes=hr.trunk_classes)
+    return hard | assumed, assumed
+
+
 def trunk_joined_hard_edges(graph: RoadGraph, settings: Settings) -> np.ndarray:
     """Mask of existing hard-surfaced edges joined to the trunk network by hard roads.
 
     These are the roads a village must reach to count as 通硬化路 (and where a new link
     may end).
     """
-    hr = settings.hard_road
-    hard = graph.edge_mask(surfaces=hr.hard_surfaces)
-    trunk = graph.edge_mask(surfaces=hr.hard_surfaces, classes=hr.trunk_classes)
+    hard, _ = hard_edges(graph, settings)
+    trunk = hard & graph.edge_mask(classes=settings.hard_road.trunk_classes)
     return hard & _joined_to(graph, hard, trunk)
 
 
@@ -169,8 +188,8 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     villages = dataset["natural_villages"]
     n = len(villages)
     existing = graph.edge_mask()
-    hard = graph.edge_mask(surfaces=hr.hard_surfaces)
-    trunk = graph.edge_mask(surfaces=hr.hard_surfaces, classes=hr.trunk_classes)
+    hard, assumed = hard_edges(graph, settings)
+    trunk = hard & graph.edge_mask(classes=hr.trunk_classes)
 
     snap_any = snap(graph, villages.geometry, max_m=net.snap_max_m, edge_mask=existing)
     # A village reaches the hard network through the nearest hard road that is itself
@@ -190,7 +209,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     length = aug.length_m
     hard_piece = hard[aug.parent_edge]
     m_hard = aug.matrix(length, mask=hard)
-    cost_hard, _, pred_hard = shortest_from(m_hard, trunk_nodes, predecessors=True)
+    cost_hard, src_hard, pred_hard = shortest_from(m_hard, trunk_nodes, predecessors=True)
     assert pred_hard is not None
     trunk_dist = np.where(node_hard >= 0, cost_hard[np.maximum(node_hard, 0)], np.inf)
     connected = np.isfinite(trunk_dist)
@@ -204,6 +223,20 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     node_width[has_pred] = np.where(pieces >= 0, width[aug.parent_edge[pieces]], np.inf)
     path_width = _path_min(pred_hard, node_width)
     min_width = np.where(connected, path_width[np.maximum(node_hard, 0)], np.nan)
+    # 路面待核实: the hard path (or the road the village joins) is assumed hard
+    node_sure = np.ones(aug.n_nodes)
+    node_sure[has_pred] = np.where(pieces >= 0, ~assumed[aug.parent_edge[pieces]], 1.0)
+    path_sure = _path_min(pred_hard, node_sure)
+    snapped = snap_hard["edge"].to_numpy()
+    on_assumed = (snapped >= 0) & assumed[np.maximum(snapped, 0)]
+    sure_trunk = trunk_piece & ~assumed[aug.parent_edge]
+    sure_nodes = np.zeros(aug.n_nodes, dtype=bool)
+    sure_nodes[aug.u[sure_trunk]] = sure_nodes[aug.v[sure_trunk]] = True
+    reached = src_hard[np.maximum(node_hard, 0)]
+    via_assumed_trunk = ~sure_nodes[np.maximum(reached, 0)]
+    unverified = connected & (
+        (path_sure[np.maximum(node_hard, 0)] < 1) | on_assumed | via_assumed_trunk
+    )
     min_width = np.where(np.isinf(min_width), np.nan, min_width)  # on the trunk itself
 
     # scope
@@ -215,6 +248,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     scope = np.where(relocation, "excluded", np.where(below, "below_threshold", "target"))
 
     reason = np.full(n, "", dtype=object)
+    reason[unverified] = "unverified_surface"
     reason[relocation] = "relocation_planned"
     harden_km = np.zeros(n)
     new_km = np.zeros(n)
@@ -344,6 +378,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
             "cost_wan": cost,
             "min_width_m": min_width,
             "width_ok": ~(min_width < hr.lane_width_min_m),
+            "surface_unverified": unverified,
         },
         geometry=villages.geometry.to_numpy(),
         crs=villages.crs,

@@ -58,7 +58,9 @@ class Rollup:
         ``problems``, most first.
     county : DataFrame
         One row per indicator: ``indicator``, ``value``, ``unit``, ``target``,
-        ``comparison`` (``>=``/``<=``), ``met``, ``source``.
+        ``comparison`` (``>=``/``<=``), ``met``, ``source``, ``status`` (``达标``,
+        ``未达标``, or ``无数据`` when the indicator's layer is absent or empty: value NaN,
+        ``met`` False).
     """
 
     admin_villages: pd.DataFrame
@@ -128,7 +130,7 @@ def rollup(
             .sum()
         )
         av.update(g.astype(float))
-    if services is not None:
+    if services is not None and not services.no_data:
         u = pd.DataFrame(services.units.drop(columns="geometry"))
         u = u.loc[u["unit_kind"] == "relocation_site"]
         g = (
@@ -201,7 +203,9 @@ def rollup(
         rows.append(
             {
                 "indicator": "移民安置区一刻钟便民生活服务圈达标率",
-                "value": float(_rate(tw["sv_ok"].sum(), tw["sv_sites"].sum())),
+                "value": np.nan
+                if services.no_data
+                else float(_rate(tw["sv_ok"].sum(), tw["sv_sites"].sum())),
                 "unit": "%",
                 "target": 100.0,
                 "comparison": ">=",
@@ -227,6 +231,10 @@ def rollup(
         county["comparison"] == ">=",
         county["value"] >= county["target"],
         county["value"] <= county["target"],
+    )
+    # 无数据: no value (a facility layer absent or empty, STANDARDS §5): never met
+    county["status"] = np.where(
+        county["value"].isna(), "无数据", np.where(county["met"], "达标", "未达标")
     )
     county.attrs["tap_rate_target_pct"] = wt.tap_rate_target_pct
     return Rollup(admin_villages=av.reset_index(), townships=tw.reset_index(), county=county)

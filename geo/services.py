@@ -53,10 +53,15 @@ class ServiceResult:
     nearest : GeoDataFrame
         Long form: ``unit_id``, ``kind``, ``facility_id``, ``facility_name``, ``minutes``,
         ``distance_m``, ``limit_min``, ``ok``; geometry a straight line site → facility.
+    no_data : bool
+        True when the dataset has no ``service_points`` layer, or an empty one: the
+        indicator is 无数据 (STANDARDS §5), never "met" and never zero. The units are
+        still listed (all ``ok`` False, every kind missing) for the maps.
     """
 
     units: gpd.GeoDataFrame
     nearest: gpd.GeoDataFrame
+    no_data: bool = False
 
 
 def _units(dataset: Dataset, include_villages: bool) -> gpd.GeoDataFrame:
@@ -200,7 +205,7 @@ def service_access(
         has = nearest >= 0
         j = np.maximum(nearest, 0)
         out[f"{kind}_min"] = minutes
-        out[f"{kind}_id"] = np.where(has, fac_ids[j], "")
+        out[f"{kind}_id"] = _take(fac_ids, nearest)
         out[f"{kind}_ok"] = ok
         missing[:, k] = ~ok
         parts.append(
@@ -208,8 +213,8 @@ def service_access(
                 {
                     "unit_id": unit_ids,
                     "kind": kind,
-                    "facility_id": np.where(has, fac_ids[j], ""),
-                    "facility_name": np.where(has, fac_names[j], ""),
+                    "facility_id": _take(fac_ids, nearest),
+                    "facility_name": _take(fac_names, nearest),
                     "minutes": minutes,
                     "distance_m": minutes * m_per_min,
                     "limit_min": limit,
@@ -247,8 +252,20 @@ def service_access(
     for frame in (out, nearest_frame):
         frame.attrs["settings_profile"] = settings.profile
         frame.attrs["dataset_hash"] = dataset.content_hash
-    logger.info("services: %d units, %d 达标", n_u, int(out["ok"].sum()))
-    return ServiceResult(units=out, nearest=nearest_frame)
+    layer = dataset.get("service_points")
+    no_data = layer is None or len(layer) == 0
+    logger.info(
+        "services: %d units, %d 达标%s", n_u, int(out["ok"].sum()), " (无数据)" if no_data else ""
+    )
+    return ServiceResult(units=out, nearest=nearest_frame, no_data=bool(no_data))
+
+
+def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]`` where ``index >= 0``, else ``""`` (also when ``values`` is empty)."""
+    out = np.full(len(index), "", dtype=object)
+    has = index >= 0
+    out[has] = values[index[has]]
+    return out
 
 
 def isochrones(

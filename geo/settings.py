@@ -59,6 +59,13 @@ class HardRoadSettings:
     households_min: int = 20  # [S 001] 常住人口20户以上
     hard_surfaces: tuple[str, ...] = ("沥青", "水泥")  # [N] 沥青、水泥混凝土; 块石 optional [A]
     trunk_classes: tuple[str, ...] = ("国道", "省道", "县道", "乡道")  # [A] county network
+    # [A] A trunk-class road (trunk_classes) of unknown surface (未知) counts as hard, and
+    # the villages that rely on it are flagged 路面待核实 (reason ``unverified_surface``).
+    # Reason: OSM and many county road layers leave the surface of 国道/省道/县道 untagged
+    # (they are paved: Ningxia's 国省县道 are 沥青/水泥 throughout), so without this a
+    # county on OSM data is halved by missing tags. Village roads of unknown surface still
+    # never count as hard.
+    trunk_unknown_surface_hard: bool = True
     lane_width_min_m: float = 3.5  # [N] MOT 小交通量农村公路 single-lane pavement
     harden_cost_wan_per_km: float = 60.0  # [A] 万元/km to pave an existing gravel/earth road
     new_road_cost_wan_per_km: float = 120.0  # [A] 万元/km for a new 4.5 m cement road

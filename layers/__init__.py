@@ -29,13 +29,14 @@ from layers.errors import (
 )
 from layers.osm import OsmImport, completeness_report, fetch_osm, import_osm
 from layers.read import LayerLoad, Provenance, list_sublayers, load, read
-from layers.schema import LAYER_ORDER, LAYERS, Field, LayerSchema, get_schema
+from layers.schema import CORE_LAYERS, LAYER_ORDER, LAYERS, Field, LayerSchema, get_schema
 from layers.validate import normalise_layer, validate_dataset
 from layers.write import atomic_path, write_layers
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "CORE_LAYERS",
     "LAYERS",
     "LAYER_ORDER",
     "ArchiveError",

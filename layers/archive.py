@@ -9,7 +9,12 @@ saying which file, what and how to fix it:
 - symbolic-link members;
 - encrypted members (GapMap has no password to give);
 - more members, or more declared bytes, than the limits;
-- members whose compression ratio is over the limit (zip bombs);
+- members whose compression ratio is over the limit (zip bombs), and archives whose
+  members together are (many small members that add up to a bomb);
+- member paths nested deeper than :data:`DEFAULT_MAX_DEPTH` folders, or with a name
+  longer than :data:`MAX_NAME_BYTES` (a path longer than :data:`MAX_PATH_BYTES`);
+- two members of one name (also when they differ only in case), and a member that is a
+  file and a folder at once;
 - members that turn out larger than they declared while extracting (the declared sizes
   in a zip are not to be trusted; the actual bytes are counted as they are written);
 - corrupt archives and files that are not zips at all.
@@ -33,9 +38,12 @@ from pathlib import Path, PurePosixPath
 from layers.errors import ArchiveError
 
 __all__ = [
+    "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_FILES",
     "DEFAULT_MAX_RATIO",
     "DEFAULT_MAX_TOTAL_BYTES",
+    "MAX_NAME_BYTES",
+    "MAX_PATH_BYTES",
     "check_zip",
     "extract_zip",
 ]
@@ -47,7 +55,18 @@ DEFAULT_MAX_TOTAL_BYTES = 2 * 1024**3
 DEFAULT_MAX_FILES = 10_000
 """Most members accepted; a FileGDB holds a few dozen files per feature class."""
 DEFAULT_MAX_RATIO = 200
-"""Highest uncompressed/compressed ratio accepted for a member; zip bombs reach ~1000."""
+"""Highest uncompressed/compressed ratio accepted for a member, and for the archive as a
+whole once it expands past 1 MiB (so that many small members cannot add up to a bomb:
+2,000 members of 1 MiB − 1 byte each stay under any per-member check); zip bombs reach
+~1000."""
+DEFAULT_MAX_DEPTH = 32
+"""Most folder levels in a member's path; deliverables nest a few levels, not hundreds."""
+MAX_NAME_BYTES = 255
+"""Longest file or folder name (one path part), in UTF-8 bytes: the limit of most file
+systems (ext4, NTFS in UTF-16 units, APFS)."""
+MAX_PATH_BYTES = 1024
+"""Longest member path, in UTF-8 bytes (well under Linux's 4,096-byte PATH_MAX once the
+extraction folder is prefixed)."""
 
 _RATIO_MIN_BYTES = 1024 * 1024  # small members (a .cpg, an empty .dbf) compress absurdly well
 _CHUNK_BYTES = 1024 * 1024
@@ -84,7 +103,13 @@ def _decoded_name(info: zipfile.ZipInfo) -> str:
 
 
 def _members(
-    path: Path, zf: zipfile.ZipFile, *, max_total_bytes: int, max_files: int, max_ratio: float
+    path: Path,
+    zf: zipfile.ZipFile,
+    *,
+    max_total_bytes: int,
+    max_files: int,
+    max_ratio: float,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> list[_Member]:
     """Check every member's metadata; return them, or raise on the first refusal."""
     infos = zf.infolist()
@@ -134,6 +159,26 @@ def _members(
         parts = tuple(p for p in pure.parts if p not in ("", "."))
         if not parts:
             continue
+        if len(parts) - 1 > max_depth:
+            raise _error(
+                path,
+                f"member {name[:80]!r}… is nested {len(parts) - 1} folders deep, more than the "
+                f"limit of {max_depth}",
+                f"其中的“{name[:40]}…”嵌套了 {len(parts) - 1} 层文件夹，超过上限 {max_depth} 层",
+                "请把数据文件放在压缩包的顶层或少数几层文件夹中重新压缩",
+            )
+        long = [p for p in parts if len(p.encode("utf-8")) > MAX_NAME_BYTES]
+        if long or len(name.encode("utf-8")) > MAX_PATH_BYTES:
+            what = long[0] if long else name
+            raise _error(
+                path,
+                f"member {name[:80]!r} has a name of {len(what.encode('utf-8'))} bytes, more "
+                f"than the limit of {MAX_NAME_BYTES if long else MAX_PATH_BYTES} (file "
+                "systems cannot hold it)",
+                f"其中的“{name[:40]}…”名称过长（{len(what.encode('utf-8'))} 字节，上限 "
+                f"{MAX_NAME_BYTES if long else MAX_PATH_BYTES} 字节），无法解压",
+                "请把文件和文件夹改成较短的名称后重新压缩",
+            )
         size, packed = info.file_size, max(info.compress_size, 1)
         if size >= _RATIO_MIN_BYTES and size / packed > max_ratio:
             raise _error(
@@ -145,7 +190,50 @@ def _members(
                 "如确为正常数据，请解压后直接导入文件或 .gdb 文件夹",
             )
         members.append(_Member(info, name, parts, name.endswith("/") or info.is_dir()))
+    packed_total = max(sum(i.compress_size for i in infos), 1)
+    if declared >= _RATIO_MIN_BYTES and declared / packed_total > max_ratio:
+        raise _error(
+            path,
+            f"would unpack {packed_total:,} bytes into {declared:,}: a compression ratio of "
+            f"{declared / packed_total:.0f}:1 over all its members, over the limit of "
+            f"{max_ratio:g}:1 (a zip bomb?)",
+            f"全部文件的总压缩比为 {declared / packed_total:.0f}:1（{packed_total:,} 字节解压为 "
+            f"{declared:,} 字节），超过上限 {max_ratio:g}:1，疑似“压缩炸弹”",
+            "请检查压缩包来源；如确为正常数据，请解压后直接导入文件",
+        )
+    _check_clashes(path, members)
     return members
+
+
+def _check_clashes(path: Path, members: list[_Member]) -> None:
+    """Refuse two members with one name (any case) and a file that is also a folder."""
+    files: dict[tuple[str, ...], str] = {}
+    folders: dict[tuple[str, ...], str] = {}
+    for m in members:
+        key = tuple(p.casefold() for p in m.parts)
+        for depth in range(1, len(key) + (0 if not m.is_dir else 1)):
+            folders.setdefault(key[:depth], m.name)
+        if m.is_dir:
+            continue
+        if key in files:
+            raise _error(
+                path,
+                f"holds two members named {files[key]!r} and {m.name!r} (names differ at most "
+                "in case); which one is meant cannot be told",
+                f"其中有两个同名文件“{files[key]}”和“{m.name}”（仅大小写不同也算同名），"
+                "无法判断使用哪一个",
+                "请删除重复的文件后重新压缩",
+            )
+        files[key] = m.name
+    for key, name in files.items():
+        if key in folders:
+            raise _error(
+                path,
+                f"member {name!r} is a file and also a folder ({folders[key]!r} lies inside "
+                "it); it cannot be extracted",
+                f"其中的“{name}”既是文件又是文件夹（“{folders[key]}”在它下面），无法解压",
+                "请给文件或文件夹改名后重新压缩",
+            )
 
 
 def _open(path: Path) -> zipfile.ZipFile:
@@ -330,47 +418,8 @@ def extract_zip(
         root.mkdir(parents=True, exist_ok=True)
         root = root.resolve()
         created: list[Path] = []
-        total = 0
         try:
-            for m in members:
-                target = root.joinpath(*m.parts)
-                if not target.resolve().is_relative_to(root):  # belt and braces
-                    raise _error(
-                        path,
-                        f"member {m.name!r} would be written outside the extraction folder",
-                        f"其中的“{m.name}”路径指向解压目录之外，出于安全原因拒绝解压",
-                        "请检查压缩包来源，用相对路径重新压缩",
-                    )
-                for parent in reversed([target, *target.parents] if m.is_dir else target.parents):
-                    if parent == root or root not in parent.parents:
-                        continue
-                    if not parent.exists():
-                        parent.mkdir()
-                        created.append(parent)
-                if m.is_dir:
-                    continue
-                created.append(target)
-                try:
-                    with open(target, "wb") as out:
-                        for chunk in _stream(
-                            path,
-                            zf,
-                            m,
-                            written_before=total,
-                            max_total_bytes=max_total_bytes,
-                            max_ratio=max_ratio,
-                        ):
-                            out.write(chunk)
-                            total += len(chunk)
-                except ArchiveError:
-                    raise
-                except OSError as err:
-                    raise _error(
-                        path,
-                        f"member {m.name!r} cannot be written to {target} ({err})",
-                        f"其中的“{m.name}”无法解压到 {target}（{err}）",
-                        "请检查磁盘空间和文件夹权限，或压缩包中是否有同名的文件和文件夹",
-                    ) from err
+            _extract_members(path, zf, members, root, created, max_total_bytes, max_ratio)
         except BaseException:
             for p in reversed(created):
                 if p.is_dir() and not p.is_symlink():
@@ -378,5 +427,72 @@ def extract_zip(
                 else:
                     p.unlink(missing_ok=True)
             raise
-    logger.info("extracted %s: %d members, %d bytes", path.name, len(members), total)
+    logger.info("extracted %s: %d members", path.name, len(members))
     return root
+
+
+def _extract_members(
+    path: Path,
+    zf: zipfile.ZipFile,
+    members: list[_Member],
+    root: Path,
+    created: list[Path],
+    max_total_bytes: int,
+    max_ratio: float,
+) -> None:
+    """Write the checked members below ``root``, recording each path created."""
+    total = 0
+    for m in members:
+        try:
+            _extract_one(path, zf, m, root, created, total, max_total_bytes, max_ratio)
+        except ArchiveError:
+            raise
+        except OSError as err:  # a name the file system refuses, a full disk ...
+            raise _error(
+                path,
+                f"member {m.name[:120]!r} cannot be extracted ({err.strerror or err})",
+                f"其中的“{m.name[:60]}”无法解压（{err.strerror or err}）",
+                "请检查磁盘空间和文件夹权限，或压缩包中是否有同名的文件和文件夹、过长的名称",
+            ) from err
+        if not m.is_dir:
+            total += (root.joinpath(*m.parts)).stat().st_size
+
+
+def _extract_one(
+    path: Path,
+    zf: zipfile.ZipFile,
+    m: _Member,
+    root: Path,
+    created: list[Path],
+    total: int,
+    max_total_bytes: int,
+    max_ratio: float,
+) -> None:
+    """Write one member (a folder, or a file streamed against the limits)."""
+    target = root.joinpath(*m.parts)
+    if not target.resolve().is_relative_to(root):  # belt and braces
+        raise _error(
+            path,
+            f"member {m.name!r} would be written outside the extraction folder",
+            f"其中的“{m.name}”路径指向解压目录之外，出于安全原因拒绝解压",
+            "请检查压缩包来源，用相对路径重新压缩",
+        )
+    for parent in reversed([target, *target.parents] if m.is_dir else target.parents):
+        if parent == root or root not in parent.parents:
+            continue
+        if not parent.exists():
+            parent.mkdir()
+            created.append(parent)
+    if m.is_dir:
+        return
+    created.append(target)
+    with open(target, "wb") as out:
+        for chunk in _stream(
+            path,
+            zf,
+            m,
+            written_before=total,
+            max_total_bytes=max_total_bytes,
+            max_ratio=max_ratio,
+        ):
+            out.write(chunk)

@@ -7,6 +7,7 @@ The content hash identifies the data a result, a report or a ledger snapshot cam
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -24,8 +25,16 @@ import pyogrio
 import shapely
 
 from layers.errors import LayerReadError, LayerValidationError, Problem, Severity
-from layers.schema import LAYER_ORDER
-from layers.validate import normalise_layer, validate_dataset
+from layers.schema import CORE_LAYERS, LAYER_ORDER
+from layers.validate import (
+    PROBLEMS_ATTR,
+    SOURCE_FILE_ATTR,
+    analysis_problems,
+    normalise_layer,
+    normalised_as,
+    remember_normalised,
+    validate_dataset,
+)
 
 if TYPE_CHECKING:  # layers.epanet imports WNTR: only where a model is read
     from layers.epanet import InpModel
@@ -70,6 +79,9 @@ class Dataset:
     def __post_init__(self) -> None:
         ordered = {k: self.layers[k] for k in LAYER_ORDER if k in self.layers}
         object.__setattr__(self, "layers", MappingProxyType(ordered))
+        # A problem reported twice (a layer's own problems added again by a caller that
+        # merges a load's problems with the re-validated dataset's) is listed once.
+        object.__setattr__(self, "problems", tuple(dict.fromkeys(self.problems)))
         object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
 
     @classmethod
@@ -95,7 +107,17 @@ class Dataset:
         layers: dict[str, gpd.GeoDataFrame] = {}
         problems: list[Problem] = []
         for layer, frame in frames.items():
-            norm, probs = normalise_layer(frame, layer, file=files.get(layer, ""))
+            file = files.get(layer) or str(frame.attrs.get(SOURCE_FILE_ATTR, ""))
+            files[layer] = file
+            if normalised_as(frame) == layer:
+                # unchanged since layers.read.load (or an earlier Dataset) normalised it:
+                # its problems were found then, with its file; normalising again would
+                # report them anew, worse (a wrong type becomes a missing value)
+                layers[layer] = frame
+                problems += frame.attrs.get(PROBLEMS_ATTR, ())
+                continue
+            norm, probs = normalise_layer(frame, layer, file=file)
+            remember_normalised(norm, layer, file=file, problems=probs)
             layers[layer] = norm
             problems += probs
         problems += validate_dataset(layers, files=files)
@@ -111,9 +133,26 @@ class Dataset:
         """True when no problem is an error."""
         return not self.errors
 
-    def raise_if_errors(self) -> Dataset:
-        """Raise :class:`LayerValidationError` listing every problem if any is an error."""
-        LayerValidationError.raise_if_errors(self.problems)
+    def analysis_problems(self, *, required: tuple[str, ...] = CORE_LAYERS) -> tuple[Problem, ...]:
+        """Return the problems that keep this dataset from a county analysis.
+
+        Its own errors, plus ``missing_layer``/``empty_layer`` for each ``required`` layer
+        absent or without features and ``outside_china`` for features GapMap cannot
+        measure (see :func:`layers.validate.analysis_problems`).
+        """
+        files = {k: str(v.attrs.get(SOURCE_FILE_ATTR, "")) for k, v in self.layers.items()}
+        extra = analysis_problems(self.layers, files=files, required=required, name=self.name)
+        return tuple(dict.fromkeys([*self.problems, *extra]))
+
+    def raise_if_errors(self, *, required: tuple[str, ...] = CORE_LAYERS) -> Dataset:
+        """Raise :class:`LayerValidationError` unless the dataset can be analysed.
+
+        Raises when any problem is an error, when a ``required`` layer (default
+        :data:`~layers.schema.CORE_LAYERS`) is missing or empty, or when a feature lies
+        outside China; the exception lists every problem. Pass ``required=()`` for a
+        partial dataset (e.g. water layers only).
+        """
+        LayerValidationError.raise_if_errors(self.analysis_problems(required=required))
         return self
 
     def __getitem__(self, layer: str) -> gpd.GeoDataFrame:
@@ -167,7 +206,15 @@ class Dataset:
         merged = dict(self.layers)
         merged.update(frames)
         new = Dataset.from_frames(merged, name=self.name)
-        problems = new.problems
+        # a core layer replaced by an empty one, or by features outside China, is an error
+        replaced = {k: new.layers[k] for k in frames if k in new.layers}
+        files = {k: str(v.attrs.get(SOURCE_FILE_ATTR, "")) for k, v in replaced.items()}
+        problems = (
+            *new.problems,
+            *analysis_problems(
+                replaced, files=files, required=[k for k in replaced if k in CORE_LAYERS]
+            ),
+        )
         if self.water_model is not None:
             problems = (*problems, *_water_model_problems(self.water_model, new.layers))
         return Dataset(
@@ -215,9 +262,14 @@ def _water_model_problems(model: InpModel, layers: Mapping[str, gpd.GeoDataFrame
 def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = None) -> Dataset:
     """Read every GapMap layer of a GeoPackage (or other multi-layer file) into a Dataset.
 
-    Layers whose names are GapMap layer names are read; other layers are ignored (and
-    logged). Each layer is normalised and validated, then the dataset is validated
-    across layers. Validation problems do not raise; check :attr:`Dataset.ok`.
+    Layers named like GapMap layers are read: the English name (``natural_villages``), a
+    Chinese name (``自然村``, ``道路``, ``医疗机构`` ...) or a name holding one
+    (``同心县自然村``); other layers are ignored (and logged). Each layer is normalised and
+    validated, then the dataset is validated across layers, and a core layer
+    (:data:`~layers.schema.CORE_LAYERS`) that is missing or empty, or a feature outside
+    China, is an error (``missing_layer``, ``empty_layer``, ``outside_china``) naming the
+    file. Validation problems do not raise; check :attr:`Dataset.ok` or call
+    :meth:`Dataset.raise_if_errors`.
 
     Parameters
     ----------
@@ -247,8 +299,9 @@ def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = Non
             zh=f"{path.name} 无法作为 GeoPackage 或 FileGDB 打开：文件可能已损坏或格式不对，"
             "请重新导出后上传",
         ) from exc
-    wanted = [n for n in LAYER_ORDER if n in available]
-    ignored = sorted(set(available) - set(wanted))
+    chosen = _gapmap_layers(available)
+    wanted = [n for n in LAYER_ORDER if n in chosen]
+    ignored = sorted(set(available) - set(chosen.values()))
     if ignored:
         logger.info("%s: ignoring layers that are not GapMap layers: %s", path.name, ignored)
     if not wanted:
@@ -262,11 +315,13 @@ def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = Non
     problems: list[Problem] = []
     provenance: dict[str, Mapping[str, object]] = {}
     for layer in wanted:
-        loaded = load(path, layer=layer, coords=coords, sublayer=layer)
+        loaded = load(path, layer=layer, coords=coords, sublayer=chosen[layer])
         layers[layer] = loaded.frame
         problems += loaded.problems
         provenance[layer] = _as_mapping(loaded.provenance)
-    problems += validate_dataset(layers, files=dict.fromkeys(layers, path.name))
+    files = dict.fromkeys(layers, path.name)
+    problems += validate_dataset(layers, files=files)
+    problems += analysis_problems(layers, files=files, name=path.name)
     logger.info("read %s: %d layers, %d problems", path.name, len(layers), len(problems))
     return Dataset(
         layers=layers,
@@ -275,6 +330,36 @@ def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = Non
         name=path.stem,
         inputs=(path.resolve(),),
     )
+
+
+def _gapmap_layers(available: list[str]) -> dict[str, str]:
+    """Map GapMap layer names to the file's layers; exact names win.
+
+    A file's layer may be named in English, in Chinese (自然村, 道路, 医疗机构 ...), or
+    hold such a name (同心县自然村).
+    """
+    from layers.read import layer_of
+
+    chosen: dict[str, tuple[int, str]] = {}
+    for name in available:
+        layer, rank = layer_of(name)
+        if layer is None:
+            continue
+        if layer in chosen and chosen[layer][0] <= rank:
+            logger.warning(
+                "layers %r and %r both look like %s; using %r",
+                chosen[layer][1],
+                name,
+                layer,
+                chosen[layer][1],
+            )
+            continue
+        chosen[layer] = (rank, name)
+    return {k: v for k, (_, v) in chosen.items()}
+
+
+def _in_zip(p: Problem, zip_name: str) -> Problem:
+    return dataclasses.replace(p, file=f"{zip_name}/{p.file}" if p.file else zip_name)
 
 
 def _read_zipped_dataset(path: Path, *, coords: str | int | None) -> Dataset:
@@ -293,11 +378,24 @@ def _read_zipped_dataset(path: Path, *, coords: str | int | None) -> Dataset:
                 f"实际找到：{names or '无'}；单个图层请在「单个图层」中上传，多种格式的整套资料"
                 "请在「上传整县资料包」中上传（或用 python -m scripts.ingest）",
             )
-        dataset = read_dataset(found[0], coords=coords)
+        try:
+            dataset = read_dataset(found[0], coords=coords)
+        except LayerReadError as err:
+            raise LayerReadError(
+                f"{path.name}: {err}", zh=f"压缩文件 {path.name}：{err.zh}"
+            ) from err
+        member = found[0].relative_to(root).as_posix()
+        layers = {}
+        for layer, frame in dataset.layers.items():
+            frame.attrs[SOURCE_FILE_ATTR] = f"{path.name}/{member}"
+            frame.attrs[PROBLEMS_ATTR] = tuple(
+                _in_zip(p, path.name) for p in frame.attrs.get(PROBLEMS_ATTR, ())
+            )
+            layers[layer] = frame
         # The extracted copy is gone after this block: layers are in memory already.
         return Dataset(
-            layers=dataset.layers,
-            problems=dataset.problems,
+            layers=layers,
+            problems=tuple(_in_zip(p, path.name) for p in dataset.problems),
             provenance=dataset.provenance,
             name=dataset.name or path.stem,
             inputs=(path.resolve(),),

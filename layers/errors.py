@@ -97,6 +97,14 @@ class ProblemKind(StrEnum):
     CRS_MISSING = "crs_missing"
     UNKNOWN_CODE = "unknown_code"
     UNKNOWN_FIELD = "unknown_field"
+    MISSING_LAYER = "missing_layer"
+    EMPTY_LAYER = "empty_layer"
+    COORDINATE_RANGE = "coordinate_range"
+    OUTSIDE_CHINA = "outside_china"
+    INCONSISTENT_VALUES = "inconsistent_values"
+    DUPLICATE_FIELD = "duplicate_field"
+    MALFORMED_ROW = "malformed_row"
+    ENCODING = "encoding"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,18 +4,28 @@ County data arrives with columns such as ``户数``, ``路面类型`` or the pin
 of national data standards (``XZQDM``/``XZQMC`` for 行政区代码/名称, ``LMLX`` for 路面类型,
 ``XZDJ`` for 行政等级 ...). :func:`column_mapping` maps them to GapMap's English field
 names. Matching ignores case, surrounding blanks and a trailing unit in brackets
-(``路面宽度(米)``, ``路面宽度（m）``). A column that matches nothing is kept unchanged.
+(``路面宽度(米)``, ``路面宽度（m）``), and accepts the forms Shapefile writers cut field
+names to (10 bytes: ``admin_vill``, ``道路等``; :func:`truncated_aliases`). A column that
+matches nothing is kept unchanged.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 from types import MappingProxyType
 
 from layers.schema import LayerSchema
 
-__all__ = ["ALIASES", "LAYER_ALIASES", "column_mapping", "fold_name"]
+__all__ = [
+    "ALIASES",
+    "DBF_NAME_BYTES",
+    "LAYER_ALIASES",
+    "column_mapping",
+    "fold_name",
+    "truncated_aliases",
+]
 
 ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -75,7 +85,8 @@ LAYER_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
 )  # fmt: skip
 """Per-layer aliases, consulted before :data:`ALIASES`."""
 
-_UNIT_SUFFIX = re.compile(r"\s*[（(\[【][^）)\]】]*[）)\]】]\s*$")
+# a bracketed unit at the end, closed or cut off (路面宽度(米) cut to 10 bytes: 路面宽度()
+_UNIT_SUFFIX = re.compile(r"\s*[（(\[【][^）)\]】]*[）)\]】]?\s*$")
 
 
 def fold_name(column: str) -> str:
@@ -89,6 +100,49 @@ def fold_name(column: str) -> str:
     'xzqdm'
     """
     return _UNIT_SUFFIX.sub("", str(column).strip()).strip().lower()
+
+
+DBF_NAME_BYTES = 10
+"""A dBase (.dbf) field name holds at most 10 bytes: Shapefile writers cut longer names."""
+
+
+def _cut(name: str, encoding: str) -> str:
+    """``name`` cut to :data:`DBF_NAME_BYTES` bytes in ``encoding``, at a character boundary."""
+    try:
+        raw = name.encode(encoding)
+    except UnicodeEncodeError:
+        return name
+    return raw[:DBF_NAME_BYTES].decode(encoding, "ignore")
+
+
+@cache
+def truncated_aliases(layer: str) -> Mapping[str, str]:
+    """Folded names a Shapefile writer makes of a layer's field names and aliases → field.
+
+    QGIS, ArcGIS and GDAL cut a .dbf field name to 10 bytes: ``admin_village_code`` →
+    ``admin_vill``, UTF-8 ``道路等级`` (12 bytes) → ``道路等``, GBK ``所属行政村代码`` →
+    ``所属行政村`` (5 characters). Every name longer than 10 bytes in UTF-8 or GBK is cut
+    both ways; a cut form that two fields share, or that is already another field's full
+    name or alias, is left out (ambiguous).
+    """
+    from layers.schema import get_schema
+
+    schema = get_schema(layer)
+    layer_aliases = LAYER_ALIASES.get(layer, {})
+    full: dict[str, str] = {}
+    cut: dict[str, set[str]] = {}
+    for f in schema.fields:
+        names = (f.name, *layer_aliases.get(f.name, ()), *ALIASES.get(f.name, ()))
+        for n in names:
+            full.setdefault(fold_name(n), f.name)
+            for encoding in ("utf-8", "gbk"):
+                for form in (n, fold_name(n)):
+                    c = fold_name(_cut(form, encoding))
+                    if c and c != fold_name(n):
+                        cut.setdefault(c, set()).add(f.name)
+    return MappingProxyType(
+        {c: next(iter(fs)) for c, fs in cut.items() if len(fs) == 1 and c not in full}
+    )
 
 
 def column_mapping(columns: Iterable[str], schema: LayerSchema) -> dict[str, str]:
@@ -134,4 +188,13 @@ def column_mapping(columns: Iterable[str], schema: LayerSchema) -> dict[str, str
                     mapping[c] = field_name
                     taken.add(field_name)
                     break
+    # Pass 3: names a Shapefile writer cut to 10 bytes (admin_vill, 道路等 ...).
+    cut = truncated_aliases(schema.name)
+    for c in columns:
+        if c in mapping or folded[c] in schema.field_names:
+            continue
+        field_name = cut.get(folded[c])
+        if field_name is not None and field_name not in taken:
+            mapping[c] = field_name
+            taken.add(field_name)
     return mapping

@@ -26,8 +26,10 @@ from __future__ import annotations
 import codecs
 import logging
 import os
+import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,9 +42,16 @@ import pyogrio
 import pyogrio.errors
 import shapely
 
-from layers.archive import DEFAULT_MAX_TOTAL_BYTES, extract_zip
-from layers.coords import CoordsDeclaration, parse_coords, to_wgs84
+from layers.archive import DEFAULT_MAX_TOTAL_BYTES, check_zip, extract_zip
+from layers.coords import (
+    CHINA_LAT_DEG,
+    CHINA_LON_DEG,
+    CoordsDeclaration,
+    parse_coords,
+    to_wgs84,
+)
 from layers.errors import (
+    ArchiveError,
     LayerReadError,
     LayerValidationError,
     Problem,
@@ -51,9 +60,9 @@ from layers.errors import (
 )
 from layers.fields import fold_name
 from layers.schema import LAYERS, LayerSchema, get_schema
-from layers.validate import normalise_layer
+from layers.validate import normalise_layer, outside_china, remember_normalised
 
-__all__ = ["FORMATS", "LayerLoad", "Provenance", "list_sublayers", "load", "read"]
+__all__ = ["FORMATS", "LayerLoad", "Provenance", "layer_of", "list_sublayers", "load", "read"]
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +248,24 @@ def _layer_named_in(name: str) -> str | None:
     return None if best is None else best[1]
 
 
+def layer_of(name: str) -> tuple[str | None, int]:
+    """Return the GapMap layer a layer or file name stands for, and how surely.
+
+    Rank 0: the English name (``natural_villages``); 1: a Chinese name (``自然村``,
+    ``道路``, ``医疗机构`` ...); 2: a name holding one (``同心县自然村``). ``(None, 3)``
+    when nothing matches.
+    """
+    folded = _fold(name)
+    for schema in LAYERS.values():
+        if folded == _fold(schema.name):
+            return schema.name, 0
+    for schema in LAYERS.values():
+        if folded in {_fold(c) for c in _names_of(schema)}:
+            return schema.name, 1
+    inside = _layer_named_in(name)
+    return (inside, 2) if inside is not None else (None, 3)
+
+
 def _pick(names: list[str], schema: LayerSchema, wanted: str | None) -> str | None:
     """Pick one of ``names``: ``wanted`` exactly, the only one, or the one named like the layer."""
     folded = {n: _fold(n) for n in names}
@@ -294,45 +321,6 @@ def _utf8_but_cut(values: list[bytes]) -> bool:
     return True
 
 
-def _dbf_is_utf8(dbf: Path) -> bool:
-    """Return True when a .dbf's field names and records are UTF-8 (binary parts skipped).
-
-    Writers cut names to 10 bytes and values to their field width, often in the middle of
-    a 3-byte UTF-8 character; such a cut tail is accepted. Fast path: the whole record
-    area decodes; slow path: field by field over the first 20,000 records.
-    """
-    with open(dbf, "rb") as f:
-        head = f.read(32)
-        if len(head) < 32:
-            return True
-        n_records = int.from_bytes(head[4:8], "little")
-        header_len = int.from_bytes(head[8:10], "little")
-        record_len = int.from_bytes(head[10:12], "little")
-        descriptors = f.read(max(header_len - 32, 0))
-        fields = [
-            (descriptors[i : i + 11].split(b"\0", 1)[0], descriptors[i + 16])
-            for i in range(0, len(descriptors) - 31, 32)
-            if descriptors[i] != 0x0D
-        ]
-        if not _utf8_but_cut([name for name, _ in fields]):
-            return False
-        if _is_utf8(dbf, start=header_len):
-            return True
-        f.seek(header_len)
-        n = min(n_records, 20_000)
-        records = f.read(n * record_len)
-    for r in range(n):
-        rec = records[r * record_len : (r + 1) * record_len]
-        offset = 1  # the deletion flag
-        values = []
-        for _, width in fields:
-            values.append(rec[offset : offset + width].rstrip(b" "))
-            offset += width
-        if not _utf8_but_cut(values):
-            return False
-    return True
-
-
 def _cpg_encoding(text: str) -> str | None:
     t = text.strip().upper().replace("ANSI", "").strip()
     if not t:
@@ -352,23 +340,162 @@ def _cpg_encoding(text: str) -> str | None:
     return t
 
 
-def _shapefile_encoding(shp: Path, given: str | None) -> tuple[str | None, str]:
-    """Choose a .dbf's encoding: given, else .cpg, else UTF-8 if valid, else GBK."""
+_EVIDENCE_RECORDS = 50_000
+
+
+def _dbf_text_evidence(dbf: Path) -> tuple[bool, np.ndarray, np.ndarray]:
+    """Look at a .dbf's text bytes: are its field names UTF-8, which records are which.
+
+    Returns ``(names_utf8, utf8_rows, other_rows)``: 0-based records (of the first
+    50,000) whose text fields hold non-ASCII bytes that are valid UTF-8 (a value cut at
+    its field width is allowed), and records whose non-ASCII bytes are not (GBK, most
+    likely). All-ASCII records are evidence of nothing and in neither.
+    """
+    with open(dbf, "rb") as f:
+        head = f.read(32)
+        if len(head) < 32:
+            return True, np.array([], int), np.array([], int)
+        n_records = int.from_bytes(head[4:8], "little")
+        header_len = int.from_bytes(head[8:10], "little")
+        record_len = int.from_bytes(head[10:12], "little")
+        descriptors = f.read(max(header_len - 32, 0))
+        f.seek(header_len)
+        n = min(n_records, _EVIDENCE_RECORDS)
+        data = f.read(n * record_len)
+    fields = []
+    offset = 1  # the deletion flag
+    for i in range(0, len(descriptors) - 31, 32):
+        if descriptors[i] == 0x0D:
+            break
+        name = descriptors[i : i + 11].split(b"\0", 1)[0]
+        ftype, width = chr(descriptors[i + 11]), descriptors[i + 16]
+        fields.append((name, ftype, offset, width))
+        offset += width
+    names_utf8 = _utf8_but_cut([name for name, *_ in fields])
+    n = len(data) // max(record_len, 1)
+    if n == 0 or record_len == 0:
+        return names_utf8, np.array([], int), np.array([], int)
+    records = np.frombuffer(data[: n * record_len], dtype=np.uint8).reshape(n, record_len)
+    text = [(o, w) for _, t, o, w in fields if t == "C" and o + w <= record_len]
+    if not text:
+        return names_utf8, np.array([], int), np.array([], int)
+    cols = np.concatenate([np.arange(o, o + w) for o, w in text])
+    non_ascii = np.flatnonzero((records[:, cols] >= 0x80).any(axis=1))
+    valid = np.array(
+        [_chinese_utf8([records[r, o : o + w].tobytes() for o, w in text]) for r in non_ascii],
+        dtype=bool,
+    )
+    return names_utf8, non_ascii[valid], non_ascii[~valid]
+
+
+_CJK = re.compile(r"[\u2000-\u206f\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
+
+
+def _chinese_utf8(values: list[bytes]) -> bool:
+    """Return True when the values are UTF-8 whose non-ASCII characters are all Chinese.
+
+    Short GBK text is sometimes valid UTF-8 too (GBK 窄路 is UTF-8 "խ·"), but then it
+    decodes to Latin, Armenian or other letters, never to Chinese characters only.
+    """
+    for v in values:
+        try:
+            text, _ = codecs.utf_8_decode(v.rstrip(b" "), "strict", False)
+        except UnicodeDecodeError:
+            return False
+        rest = "".join(ch for ch in text if ord(ch) >= 0x80)
+        if rest and len(_CJK.findall(rest)) != len(rest):
+            return False
+    return True
+
+
+def _shapefile_encoding(
+    shp: Path, given: str | None, *, file: str, layer: str
+) -> tuple[str | None, str, list[Problem]]:
+    """Choose a .dbf's encoding from what its bytes are, the .cpg and the user.
+
+    ``encoding=`` wins. Otherwise the bytes decide when they can: records that are valid
+    UTF-8 with Chinese text are UTF-8 whatever the .cpg says (a .cpg that says 936 beside
+    a UTF-8 .dbf lies: reading it as GBK gives mojibake), and bytes that are not UTF-8
+    are GBK even if the .cpg says UTF-8 (each override is a warning). Records in both
+    encodings in one file (edited by two programs) are an error for the minority's rows.
+    All-ASCII files follow the .cpg, else UTF-8.
+    """
     if given:
-        return given, "given"
-    cpg = _sibling(shp, ".cpg")
-    if cpg is not None:
-        text = cpg.read_text(encoding="ascii", errors="replace")
-        enc = _cpg_encoding(text)
-        if enc is not None:
-            return enc, ".cpg"
-        logger.warning("%s: .cpg says %r, which is not an encoding; detecting", shp.name, text)
+        return given, "given", []
     dbf = _sibling(shp, ".dbf")
     if dbf is None:
-        return None, "no .dbf"
-    if _dbf_is_utf8(dbf):
-        return "UTF-8", "detected: no .cpg, .dbf is valid UTF-8"
-    return "GBK", "detected: no .cpg, .dbf is not UTF-8 (county data is usually GBK)"
+        return None, "no .dbf", []
+    cpg = _sibling(shp, ".cpg")
+    cpg_enc = None
+    if cpg is not None:
+        text = cpg.read_text(encoding="ascii", errors="replace")
+        cpg_enc = _cpg_encoding(text)
+        if cpg_enc is None:
+            logger.warning("%s: .cpg says %r, which is not an encoding; detecting", shp.name, text)
+    names_utf8, utf8_rows, other_rows = _dbf_text_evidence(dbf)
+
+    def problem(rows: list[int | None], zh: str, fix: str, en: str, sev: Severity) -> list:
+        return [
+            Problem(
+                kind=ProblemKind.ENCODING,
+                file=file,
+                layer=layer,
+                row=r,
+                feature_id=None,
+                field=None,
+                message_zh=zh,
+                fix_zh=fix,
+                message=en,
+                severity=sev,
+            )
+            for r in rows
+        ]
+
+    if len(utf8_rows) and len(other_rows):
+        major, minor = ("UTF-8", "GBK") if len(utf8_rows) >= len(other_rows) else ("GBK", "UTF-8")
+        rows = other_rows if major == "UTF-8" else utf8_rows
+        return (
+            major,
+            f"detected: mixed, {len(utf8_rows)} UTF-8 and {len(other_rows)} other records",
+            problem(
+                [int(r) + 1 for r in rows],
+                f"此行文字的编码（{minor}）与文件其余各行（{major}）不同，读出来是乱码",
+                "请在 GIS 软件中把整个图层统一为一种编码后重新导出（建议 UTF-8，并附 .cpg 文件）",
+                f"this record's text is {minor} while the rest of the file is {major}: it reads "
+                "as mojibake; re-export the layer in one encoding (UTF-8 with a .cpg)",
+                Severity.ERROR,
+            ),
+        )
+    is_utf8 = names_utf8 and not len(other_rows)
+    if cpg_enc is not None:
+        if cpg_enc != "UTF-8" and is_utf8 and len(utf8_rows):
+            return (
+                "UTF-8",
+                f"detected: .cpg says {cpg_enc} but the .dbf is UTF-8",
+                problem(
+                    [None],
+                    f".cpg 文件声明编码为 {cpg_enc}，但 .dbf 的内容是 UTF-8，已按 UTF-8 读取",
+                    "请核对读出的中文是否正确；删除或改正 .cpg 文件可消除此提示",
+                    f"the .cpg says {cpg_enc} but the .dbf text is UTF-8; read as UTF-8",
+                    Severity.WARNING,
+                ),
+            )
+        if cpg_enc == "UTF-8" and not is_utf8:
+            return (
+                "GBK",
+                "detected: .cpg says UTF-8 but the .dbf is not UTF-8",
+                problem(
+                    [None],
+                    ".cpg 文件声明编码为 UTF-8，但 .dbf 的内容不是 UTF-8，已按 GBK 读取",
+                    "请核对读出的中文是否正确；把 .cpg 改为 936（GBK）可消除此提示",
+                    "the .cpg says UTF-8 but the .dbf text is not UTF-8; read as GBK",
+                    Severity.WARNING,
+                ),
+            )
+        return cpg_enc, ".cpg", []
+    if is_utf8:
+        return "UTF-8", "detected: no .cpg, .dbf is valid UTF-8", []
+    return "GBK", "detected: no .cpg, .dbf is not UTF-8 (county data is usually GBK)", []
 
 
 def _csv_encoding(path: Path, given: str | None) -> tuple[str, str]:
@@ -498,15 +625,21 @@ def _read_one(
     if encoding and source.driver in ("ESRI Shapefile", "CSV"):
         kwargs["encoding"] = encoding
     try:
-        return _ogr(
-            "read",
-            label,
-            pyogrio.read_dataframe,
-            path,
-            layer=sublayer,
-            on_invalid="fix",
-            **kwargs,
-        )
+        with warnings.catch_warnings():
+            # GDAL's recoding complaint: the encoding was chosen from the bytes and any
+            # record it cannot decode is reported as an ``encoding`` problem instead
+            warnings.filterwarnings(
+                "ignore", message=".*couldn't be converted correctly", category=RuntimeWarning
+            )
+            return _ogr(
+                "read",
+                label,
+                pyogrio.read_dataframe,
+                path,
+                layer=sublayer,
+                on_invalid="fix",
+                **kwargs,
+            )
     except UnicodeDecodeError as err:
         raise _read_error(
             label,
@@ -643,10 +776,27 @@ def _points_from_columns(
 
 
 def _clean_kml(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Drop LIBKML's rendering columns, empty ``Name``/``description``, positional ids.
+
+    An empty ``<name>`` must not hide a ``名称`` (or other name) column of the
+    ExtendedData; ``id`` values of the form ``<layer>.<n>`` numbered 1, 2, 3 … are the
+    feature positions GDAL made up for placemarks without an id, not ids: the column is
+    dropped, so that an id column of the ExtendedData (``编号`` …) is used, or a missing
+    id reported, rather than positions turned into ledger keys.
+    """
     drop = [c for c in _KML_STYLE_COLUMNS if c in frame.columns]
-    if "description" in frame.columns and not _has_text(frame["description"]):
-        drop.append("description")
-    return frame.drop(columns=drop)
+    for c in ("description", "Name"):
+        if c in frame.columns and not _has_text(frame[c]):
+            drop.append(c)
+    out = frame.drop(columns=drop)
+    if "id" in out.columns and len(out):
+        ids = out["id"].astype(object).where(out["id"].notna(), "").astype(str)
+        parts = ids.str.extract(r"^(.*)\.(\d+)$")
+        if parts[1].notna().all() and parts[0].nunique() == 1:
+            numbers = parts[1].astype(int).to_numpy()
+            if np.array_equal(numbers, np.arange(1, len(out) + 1)):
+                out = out.drop(columns="id")
+    return out
 
 
 def _has_text(series: pd.Series) -> bool:
@@ -716,6 +866,7 @@ def _read_source(
     max_archive_bytes: int,
 ) -> _Raw:
     paths = [source.path]
+    enc_problems: list[Problem] = []
     if source.driver == "ESRI Shapefile":
         if _sibling(source.path, ".dbf") is None:
             raise _read_error(
@@ -725,7 +876,9 @@ def _read_source(
                 "Shapefile 缺少 .dbf 属性文件。请把 .shp、.shx、.dbf、.prj、.cpg 等文件"
                 "一起复制或压缩",
             )
-        enc, enc_source = _shapefile_encoding(source.path, encoding)
+        enc, enc_source, enc_problems = _shapefile_encoding(
+            source.path, encoding, file=file, layer=schema.name
+        )
         repaired = _repair_cut_names(source.path, enc, tmp)
         if repaired is not None:
             paths = [repaired]
@@ -733,6 +886,19 @@ def _read_source(
         enc, enc_source = _csv_encoding(source.path, encoding)
     else:
         enc, enc_source = "UTF-8", "format"
+    if source.driver == "XLSX":
+        # A damaged workbook reads partly (25 of 670 rows) without a word from GDAL: check
+        # every part of it (an .xlsx is a zip) before reading.
+        try:
+            check_zip(source.path, max_total_bytes=max_archive_bytes)
+        except ArchiveError as err:
+            raise _read_error(
+                label,
+                f"the workbook is damaged and cannot be read completely ({err}); open it in "
+                "Excel or WPS, save it again as .xlsx, and load that",
+                "Excel 文件已损坏，无法完整读取（只能读出部分行）。请在 Excel/WPS 中打开，"
+                "另存为 .xlsx 后重新导入",
+            ) from err
     if source.format == "KMZ":
         folder = extract_zip(source.path, tmp / "kmz", max_total_bytes=max_archive_bytes)
         paths = _kml_documents(folder)
@@ -768,19 +934,20 @@ def _read_source(
         chosen = [available[names.index(one)]]
 
     frames = [_read_one(source, p, name, enc, label=label) for p, name in chosen]
+    if source.driver == "LIBKML":
+        frames = [_clean_kml(f) if isinstance(f, gpd.GeoDataFrame) else f for f in frames]
     raw = _Raw(
         frame=gpd.GeoDataFrame(),
         sublayer="; ".join(n for _, n in chosen),
         encoding=enc,
         encoding_source=enc_source,
+        problems=enc_problems,
     )
     if len(frames) > 1:  # concatenating empty frames is deprecated in pandas
         frames = [f for f in frames if len(f)] or frames[:1]
     if all(isinstance(f, gpd.GeoDataFrame) for f in frames):
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         frame = gpd.GeoDataFrame(frame, geometry=frame.geometry.name, crs=frames[0].crs)
-        if source.driver == "LIBKML":
-            frame = _clean_kml(frame)
         raw.frame = frame.reset_index(drop=True)
         return raw
     table = pd.concat([pd.DataFrame(f) for f in frames], ignore_index=True)
@@ -792,8 +959,84 @@ def _read_source(
         lat_column=lat_column,
         spreadsheet=source.driver in ("CSV", "XLSX"),
     )
+    if source.driver == "CSV":
+        problems += _csv_row_problems(table, source.path, enc, file=file, layer=schema.name)
     raw.frame, raw.problems, raw.lonlat_columns, raw.coordinate_rows = frame, problems, used, bad
     return raw
+
+
+def _csv_row_problems(
+    table: pd.DataFrame, path: Path, encoding: str | None, *, file: str, layer: str
+) -> list[Problem]:
+    """Report a CSV whose records swallowed lines after them (an unmatched quote).
+
+    A ``"`` opening a field that never closes makes a CSV reader take the following lines,
+    up to the next quote, into that field or drop them: 670 rows read as 7. The file's
+    lines are counted; lines not accounted for by records or by line breaks inside
+    (properly quoted) cells are lost, and the first line with an odd number of quotes is
+    where it happened: one error there, at its field.
+    """
+    try:
+        text = path.read_text(encoding=encoding or "utf-8", errors="replace")
+    except OSError:
+        return []
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    inside = 0
+    for j in range(table.shape[1]):
+        col = table.iloc[:, j]
+        if col.dtype == object:
+            cells = col.astype(object).where(col.notna(), "").astype(str)
+            inside += int(cells.str.count("\n").sum())
+    lost = len(lines) - 1 - len(table) - inside
+    if lost <= 0:
+        return []
+    header = lines[0].split(",")
+    odd = [i for i, ln in enumerate(lines[1:], start=1) if ln.count('"') % 2]
+    row, field = (odd[0], None) if odd else (None, None)
+    if odd:
+        at = lines[odd[0]].index('"')
+        k = lines[odd[0]][:at].count(",")
+        field = header[k].strip().strip('"') if k < len(header) else None
+    where_zh = f"第 {row} 条记录（表格第 {row + 1} 行）" if row else "文件中"
+    return [
+        Problem(
+            kind=ProblemKind.MALFORMED_ROW,
+            file=file,
+            layer=layer,
+            row=row,
+            feature_id=None,
+            field=field,
+            message_zh=f'{where_zh}有不成对的英文引号（"），文件有 {len(lines) - 1} 行数据，'
+            f"只读出 {len(table)} 行：其后的 {lost} 行被并入一格或丢失",
+            fix_zh="请删除或补全该处的引号，或在 Excel/WPS 中打开后另存为 CSV 再导入",
+            message=f"{'record ' + str(row) if row else 'the file'} has an unmatched quote: "
+            f"{len(lines) - 1} data lines but {len(table)} records read ({lost} lines lost); "
+            "delete or close the quote",
+            value=lines[row][:80] if row else None,
+        )
+    ]
+
+
+def _mostly_swapped(geoms: gpd.GeoSeries, declared: CoordsDeclaration | None) -> bool:
+    """Return True when most features have a latitude where China's longitudes are, and back.
+
+    Only for lon/lat data (no CRS, or a geographic one, and no EPSG declaration).
+    """
+    if len(geoms) == 0 or (declared is not None and declared.kind == "epsg"):
+        return False
+    if geoms.crs is not None and not geoms.crs.is_geographic:
+        return False
+    bounds = shapely.bounds(geoms.to_numpy())
+    with np.errstate(invalid="ignore"):
+        x = (bounds[:, 0] + bounds[:, 2]) / 2
+        y = (bounds[:, 1] + bounds[:, 3]) / 2
+        present = np.isfinite(x) & np.isfinite(y)
+        swapped = (x >= CHINA_LAT_DEG[0]) & (x <= CHINA_LAT_DEG[1])
+        swapped &= (y >= CHINA_LON_DEG[0]) & (y <= CHINA_LON_DEG[1])
+        right = (x >= CHINA_LON_DEG[0]) & (x <= CHINA_LON_DEG[1])
+        right &= (y >= CHINA_LAT_DEG[0]) & (y <= CHINA_LAT_DEG[1])
+    n = int(present.sum())
+    return n > 0 and swapped.sum() > right.sum() and swapped.sum() >= n / 2
 
 
 # ---------------------------------------------------------------------------- public
@@ -959,21 +1202,32 @@ def load(
     given = {str(k): str(v) for k, v in (columns or {}).items() if k in raw.frame.columns}
     if given:
         raw.frame = raw.frame.rename(columns=given)
-    placed = to_wgs84(raw.frame.geometry, declared, file=file, layer=layer)
+    if _mostly_swapped(raw.frame.geometry, declared):
+        # Longitude and latitude trade places (经纬度颠倒): say so, row by row, instead of
+        # "the values are not degrees"; the coordinates are left as they are.
+        geometry = raw.frame.geometry.set_crs(4326, allow_override=True)
+        source_crs = None if raw.frame.crs is None else raw.frame.crs.to_string()
+        conversion = "none: longitude and latitude look swapped (not converted)"
+        placed_problems: tuple[Problem, ...] = ()
+    else:
+        placed = to_wgs84(raw.frame.geometry, declared, file=file, layer=layer)
+        geometry, source_crs = placed.geometry, placed.source_crs
+        conversion, placed_problems = placed.conversion, placed.problems
     frame = gpd.GeoDataFrame(
         pd.DataFrame(raw.frame.drop(columns=raw.frame.geometry.name)),
-        geometry=placed.geometry.to_numpy(),
-        crs=placed.geometry.crs,
+        geometry=geometry.to_numpy(),
+        crs=geometry.crs,
     )
     norm, checked = normalise_layer(frame, layer, file=file)
-    if placed.problems:  # the reader's CRS message is the specific one
+    checked += outside_china(norm, layer, file=file)
+    if placed_problems:  # the reader's CRS message is the specific one
         checked = [p for p in checked if p.kind is not ProblemKind.CRS_MISSING]
     checked = [
         p
         for p in checked
         if not (p.kind is ProblemKind.EMPTY_GEOMETRY and p.row in raw.coordinate_rows)
     ]
-    problems = [*raw.problems, *placed.problems, *checked]
+    problems = [*raw.problems, *placed_problems, *checked]
     provenance = Provenance(
         file=str(path),
         format=source.format,
@@ -981,8 +1235,8 @@ def load(
         sublayer=raw.sublayer,
         member=member,
         declared_coords=None if declared is None else declared.label,
-        source_crs=placed.source_crs,
-        conversion=placed.conversion,
+        source_crs=source_crs,
+        conversion=conversion,
         encoding=raw.encoding,
         encoding_source=raw.encoding_source,
         field_mapping={**given, **norm.attrs.get("column_renames", {})},
@@ -990,13 +1244,14 @@ def load(
         feature_count=len(norm),
     )
     norm.attrs["provenance"] = provenance.as_dict()
+    remember_normalised(norm, layer, file=file, problems=problems)
     n_err = sum(p.severity is Severity.ERROR for p in problems)
     logger.info(
         "loaded %s as %s: %d features, %s, %d errors, %d warnings",
         file,
         layer,
         len(norm),
-        placed.conversion,
+        conversion,
         n_err,
         len(problems) - n_err,
     )

@@ -40,6 +40,7 @@ from types import MappingProxyType
 from typing import Literal
 
 __all__ = [
+    "CORE_LAYERS",
     "LAYERS",
     "LAYER_ORDER",
     "Field",
@@ -390,6 +391,24 @@ LAYERS: Mapping[str, LayerSchema] = MappingProxyType({s.name: s for s in _SCHEMA
 
 LAYER_ORDER: tuple[str, ...] = tuple(s.name for s in _SCHEMAS)
 """Layer names in dependency order (boundaries first)."""
+
+
+CORE_LAYERS: tuple[str, ...] = (
+    "county",
+    "townships",
+    "admin_villages",
+    "natural_villages",
+    "roads",
+    "clinics",
+)
+"""Layers a county analysis cannot do without: each must be present and non-empty.
+
+The county boundary places everything; townships and admin villages are the roll-up
+units; natural villages and roads are the 通硬化路 analysis; clinics are the blank-spot
+analysis (an empty clinics layer would make every admin village a blank spot). The other
+layers are optional: an absent facility layer gives its analysis's 无数据 answer
+(STANDARDS §5), never "met" and never zero.
+"""
 
 
 def get_schema(layer: str) -> LayerSchema:

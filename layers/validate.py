@@ -16,6 +16,7 @@ data; :meth:`LayerValidationError.raise_if_errors` turns a list into an exceptio
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -28,9 +29,20 @@ import shapely
 from layers.crs import metric_crs
 from layers.errors import Problem, ProblemKind, Severity
 from layers.fields import column_mapping
-from layers.schema import Field, LayerSchema, get_schema
+from layers.schema import CORE_LAYERS, LAYER_ORDER, Field, LayerSchema, get_schema
 
-__all__ = ["OUTSIDE_TOLERANCE_M", "normalise_layer", "validate_dataset"]
+__all__ = [
+    "NORMALISED_ATTR",
+    "OUTSIDE_TOLERANCE_M",
+    "PROBLEMS_ATTR",
+    "SOURCE_FILE_ATTR",
+    "analysis_problems",
+    "normalise_layer",
+    "normalised_as",
+    "outside_china",
+    "remember_normalised",
+    "validate_dataset",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +56,43 @@ county, swapped coordinates, a projected value read as degrees) is kilometres of
 # China's extent with a margin, for telling swapped lon/lat from wrong data.
 _CHINA_LON = (73.0, 136.0)
 _CHINA_LAT = (3.0, 54.0)
+
+NORMALISED_ATTR = "gapmap_normalised"
+"""``frame.attrs`` key: (GapMap layer, content fingerprint) when the frame was normalised."""
+PROBLEMS_ATTR = "gapmap_problems"
+"""``frame.attrs`` key: the tuple of the layer's own problems, found when it was normalised."""
+SOURCE_FILE_ATTR = "gapmap_file"
+"""``frame.attrs`` key: the file name its problems carry (``county.zip/county.gpkg``)."""
+
+
+def _fingerprint(frame: gpd.GeoDataFrame) -> str:
+    h = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    h.update(pd.util.hash_pandas_object(attrs.astype(str), index=False).to_numpy())
+    wkb = shapely.to_wkb(frame.geometry.to_numpy(), hex=False)
+    h.update(b"".join(w if w is not None else b"\0" for w in wkb))
+    return h.hexdigest()
+
+
+def remember_normalised(
+    frame: gpd.GeoDataFrame, layer: str, *, file: str, problems: Iterable[Problem]
+) -> None:
+    """Record in ``frame.attrs`` that it is normalised as ``layer``, its file and problems."""
+    frame.attrs[NORMALISED_ATTR] = (layer, _fingerprint(frame))
+    frame.attrs[SOURCE_FILE_ATTR] = file
+    frame.attrs[PROBLEMS_ATTR] = tuple(problems)
+
+
+def normalised_as(frame: gpd.GeoDataFrame) -> str | None:
+    """Return the layer a frame was normalised as, if it has not changed since; else None."""
+    mark = frame.attrs.get(NORMALISED_ATTR)
+    if not isinstance(mark, tuple) or len(mark) != 2:
+        return None
+    return str(mark[0]) if mark[1] == _fingerprint(frame) else None
+
+
+# Layers whose households and population count the same people (each household ≥ 1).
+_HOUSEHOLD_LAYERS = ("admin_villages", "natural_villages", "relocation_sites")
 
 _TRUE = {"是", "1", "true", "t", "y", "yes", "有", "√", "1.0"}
 _FALSE = {"否", "0", "false", "f", "n", "no", "无", "", "×", "0.0"}
@@ -235,6 +284,18 @@ class _LayerChecker:
                 values=text,
             )
         values = num.to_numpy(dtype=float)
+        infinite = np.isinf(values)
+        if infinite.any():  # "inf", "-Infinity", 1e999: a number, but not a value
+            self.add(
+                ProblemKind.WRONG_TYPE,
+                np.flatnonzero(infinite),
+                field=f.name,
+                zh=f"“{title}”为无穷大（inf），不是有效数值",
+                fix="请填写实际的数值",
+                en=f"{f.name!r} is infinite ({'inf'}); fill in the actual number",
+                values=text,
+            )
+            values = np.where(infinite, np.nan, values)
         if f.dtype == "int":
             frac = np.isfinite(values) & (np.floor(values) != values)
             if frac.any():
@@ -355,6 +416,10 @@ class _LayerChecker:
             return
         bounds = shapely.bounds(arr)
         with np.errstate(invalid="ignore"):
+            impossible = present & (
+                (np.abs(bounds[:, [0, 2]]) > 180).any(axis=1)
+                | (np.abs(bounds[:, [1, 3]]) > 90).any(axis=1)
+            )
             cx = (bounds[:, 0] + bounds[:, 2]) / 2
             cy = (bounds[:, 1] + bounds[:, 3]) / 2
             in_lon = (cx >= _CHINA_LON[0]) & (cx <= _CHINA_LON[1])
@@ -377,9 +442,22 @@ class _LayerChecker:
                     & (np.abs(cy) <= _CHINA_LAT[1])
                 )
             )
-        if not (swapped.any() or hemisphere.any()):
+            # a lat over 90 that is a swapped pair is reported as swapped, not as impossible
+            impossible &= ~swapped
+        if not (swapped.any() or hemisphere.any() or impossible.any()):
             return
         coords = pd.Series([f"{x:.6f}, {y:.6f}" for x, y in zip(cx, cy, strict=True)])
+        if impossible.any():
+            self.add(
+                ProblemKind.COORDINATE_RANGE,
+                np.flatnonzero(impossible),
+                field=None,
+                zh="坐标超出经纬度的取值范围（纬度应在 ±90°、经度应在 ±180° 以内）",
+                fix="请核对该要素的坐标：是否多输或少输了数字、是否把投影坐标当作经纬度",
+                en="coordinates outside the possible range (latitude beyond ±90° or "
+                "longitude beyond ±180°); check the digits of this feature",
+                values=coords,
+            )
         if swapped.any():
             self.add(
                 ProblemKind.SWAPPED_LONLAT,
@@ -437,9 +515,27 @@ def normalise_layer(
     if geom_name is None:
         raise TypeError("normalise_layer needs a GeoDataFrame with an active geometry")
     attrs = frame.drop(columns=[geom_name])
+    checker = _LayerChecker(frame, schema, file)
+    names = pd.Index([str(c) for c in attrs.columns])
+    if names.duplicated().any():
+        # Two columns of one name (CSV/XLSX headers): which one is meant cannot be told.
+        for c in dict.fromkeys(names[names.duplicated()]):
+            checker.add(
+                ProblemKind.DUPLICATE_FIELD,
+                None,
+                field=c,
+                zh=f"有 {int((names == c).sum())} 列都叫“{c}”，无法判断使用哪一列",
+                fix="请删除重复的列或给它们改成不同的列名（只保留一列）",
+                en=f"{int((names == c).sum())} columns are named {c!r}; rename or delete "
+                "all but one",
+            )
+        attrs = attrs.loc[:, ~names.duplicated(keep="first")]
+    attrs.columns = [str(c) for c in attrs.columns]
     mapping = column_mapping(attrs.columns, schema)
     attrs = attrs.rename(columns=mapping)
-    checker = _LayerChecker(frame, schema, file)
+    renamed = pd.Index(attrs.columns)
+    if renamed.duplicated().any():  # an alias landing on a column already present
+        attrs = attrs.loc[:, ~renamed.duplicated(keep="first")]
 
     if frame.crs is None:
         checker.add(
@@ -488,6 +584,23 @@ def normalise_layer(
                 fix="每个要素的编号必须唯一，请修改重复的编号",
                 en=f"duplicate {id_field!r}; ids must be unique",
                 values=ids,
+            )
+
+    if {"households", "population"} <= set(out) and schema.name in _HOUSEHOLD_LAYERS:
+        hh = out["households"].to_numpy(dtype=float, na_value=np.nan)
+        pop = out["population"].to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            more = (hh >= 0) & (pop >= 0) & (hh > pop)  # NaN and negatives: reported above
+        if more.any():
+            checker.add(
+                ProblemKind.INCONSISTENT_VALUES,
+                np.flatnonzero(more),
+                field="households",
+                zh="户数大于人口数（每户至少一人）",
+                fix="请核对户数和人口两列是否填反、是否多输了数字",
+                en="households exceed population (each household has at least one "
+                "person); check whether the two columns are swapped",
+                values=pd.Series([f"{a:g} > {b:g}" for a, b in zip(hh, pop, strict=True)]),
             )
 
     unknown = [c for c in attrs.columns if c not in schema.field_names]
@@ -630,12 +743,14 @@ def validate_dataset(
                 en=f"{field!r} refers to a code that is not in layer {target!r}",
             )
 
-    if "admin_villages" in frames:
+    # a layer without its code column is reported by normalise_layer (missing_field);
+    # codes that refer to it cannot be checked then
+    if "admin_villages" in frames and "code" in frames["admin_villages"]:
         av_codes = set(_as_text(frames["admin_villages"]["code"]))
         for layer in ("natural_villages", "relocation_sites", "clinics"):
             check_codes(layer, "admin_village_code", av_codes, "admin_villages")
         check_codes("clinics", "serves_codes", av_codes, "admin_villages", multi=True)
-    if "townships" in frames:
+    if "townships" in frames and "code" in frames["townships"]:
         tw_codes = set(_as_text(frames["townships"]["code"]))
         check_codes("admin_villages", "township_code", tw_codes, "townships")
         check_codes("clinics", "township_code", tw_codes, "townships")
@@ -699,4 +814,130 @@ def validate_dataset(
                     en="feature lies outside the county boundary; check the declared "
                     "coordinate system and lon/lat order",
                 )
+    return problems
+
+
+# ------------------------------------------------------------------------ analysable
+
+
+def outside_china(frame: gpd.GeoDataFrame, layer: str, *, file: str = "") -> list[Problem]:
+    """List the features of a layer (EPSG:4326) that lie outside China, one error each.
+
+    GapMap measures in China's CGCS2000 Gauss-Krüger zones (73.5–136.5°E); a feature
+    outside China is a wrong coordinate declaration or a feature of another place. Features
+    already reported by :func:`normalise_layer` (swapped, wrong hemisphere, impossible
+    degrees) are not listed again. Frames without a geographic CRS are skipped.
+    """
+    if frame.crs is None or not frame.crs.is_geographic or len(frame) == 0:
+        return []
+    arr = frame.geometry.to_numpy()
+    present = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
+    bounds = shapely.bounds(arr)
+    with np.errstate(invalid="ignore"):
+        cx = (bounds[:, 0] + bounds[:, 2]) / 2
+        cy = (bounds[:, 1] + bounds[:, 3]) / 2
+        in_china = (
+            (cx >= _CHINA_LON[0]) & (cx <= _CHINA_LON[1]) & (cy >= _CHINA_LAT[0])
+            & (cy <= _CHINA_LAT[1])
+        )  # fmt: skip
+        mirrored = (  # swapped or wrong hemisphere: normalise_layer says which
+            (np.abs(cy) >= _CHINA_LON[0]) & (np.abs(cy) <= _CHINA_LON[1])
+            & (np.abs(cx) >= _CHINA_LAT[0]) & (np.abs(cx) <= _CHINA_LAT[1])
+        ) | (
+            (np.abs(cx) >= _CHINA_LON[0]) & (np.abs(cx) <= _CHINA_LON[1])
+            & (np.abs(cy) >= _CHINA_LAT[0]) & (np.abs(cy) <= _CHINA_LAT[1])
+        )  # fmt: skip
+        impossible = (np.abs(bounds[:, [0, 2]]) > 180).any(axis=1) | (
+            np.abs(bounds[:, [1, 3]]) > 90
+        ).any(axis=1)
+    far = np.flatnonzero(present & ~in_china & ~mirrored & ~impossible)
+    id_field = get_schema(layer).id_field
+    ids = _as_text(frame[id_field]).to_numpy() if id_field in frame else None
+    return [
+        _problem(
+            ProblemKind.OUTSIDE_CHINA,
+            file=file,
+            layer=layer,
+            row=int(pos) + 1,
+            feature_id=None if ids is None else ids[pos],
+            field=None,
+            zh="坐标不在中国境内（经度应约在 73°–136°E、纬度约在 3°–54°N 之间）",
+            fix="请核对坐标系声明（WGS84/GCJ-02/BD-09/高斯投影带及其带号）和经纬度列，"
+            "或删除不属于本县的要素",
+            en="coordinates lie outside China (73–136°E, 3–54°N), where GapMap has no "
+            "metric zone; check the declared coordinate system and the lon/lat columns",
+            value=f"{cx[pos]:.6f}, {cy[pos]:.6f}",
+        )
+        for pos in far
+    ]
+
+
+def analysis_problems(
+    frames: Mapping[str, gpd.GeoDataFrame],
+    *,
+    files: Mapping[str, str] | None = None,
+    required: Iterable[str] = CORE_LAYERS,
+    name: str = "",
+) -> list[Problem]:
+    """List what keeps a set of layers from being analysed as a county, one error each.
+
+    A county analysis needs every ``required`` layer, each with at least one feature
+    (an empty clinics layer would make every admin village a blank spot; an empty roads
+    layer no network), and every feature inside China.
+
+    Parameters
+    ----------
+    frames : mapping of str to GeoDataFrame
+        Normalised layers by name (EPSG:4326).
+    files : mapping of str to str, optional
+        File name of each layer (and ``""`` → the dataset's file, for a missing layer).
+    required : iterable of str
+        Layers that must be present and non-empty; default :data:`~layers.schema.CORE_LAYERS`.
+    name : str
+        The dataset's file name, for problems about a layer that is absent.
+
+    Returns
+    -------
+    list of Problem
+        ``missing_layer``, ``empty_layer`` and ``outside_china`` errors.
+    """
+    files = dict(files or {})
+    problems: list[Problem] = []
+    for layer in required:
+        schema = get_schema(layer)
+        where = files.get(layer) or name
+        if layer not in frames:
+            problems.append(
+                _problem(
+                    ProblemKind.MISSING_LAYER,
+                    file=where,
+                    layer=layer,
+                    row=None,
+                    feature_id=None,
+                    field=None,
+                    zh=f"缺少“{schema.title_zh}”图层（{layer}），无法进行分析",
+                    fix=f"请在数据中增加“{schema.title_zh}”图层；图层名可用 {layer} 或"
+                    f"“{schema.title_zh}”",
+                    en=f"layer {layer!r} ({schema.title_zh}) is missing; a county analysis "
+                    f"needs it: add a layer named {layer!r} or {schema.title_zh!r}",
+                )
+            )
+        elif len(frames[layer]) == 0:
+            problems.append(
+                _problem(
+                    ProblemKind.EMPTY_LAYER,
+                    file=where,
+                    layer=layer,
+                    row=None,
+                    feature_id=None,
+                    field=None,
+                    zh=f"“{schema.title_zh}”图层（{layer}）没有任何要素，分析结果将毫无意义",
+                    fix="请检查导出时是否选错了图层、是否设置了过滤条件，补齐要素后重新导入",
+                    en=f"layer {layer!r} has no features; an analysis on it would be "
+                    "meaningless: export the layer again with its features",
+                )
+            )
+    for layer, frame in frames.items():
+        if layer in LAYER_ORDER:
+            problems += outside_china(frame, layer, file=files.get(layer, name))
     return problems

@@ -14,6 +14,7 @@ literally in this file.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -586,9 +587,13 @@ def _villages_on(roads: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
 def test_engine_runs_on_imported_roads_and_unknown_surface_is_never_hard(imports):
     roads = imports["helsinki"].frames["roads"]
     villages = _villages_on(roads, 40)
-    settings = load_settings()
+    default = load_settings()
+    # unknown surfaces are never hard, not even on trunk-class roads
+    settings = dataclasses.replace(
+        default, hard_road=dataclasses.replace(default.hard_road, trunk_unknown_surface_hard=False)
+    )
 
-    def connected(frame: gpd.GeoDataFrame) -> np.ndarray:
+    def connected(frame: gpd.GeoDataFrame, settings=settings) -> np.ndarray:
         dataset = Dataset.from_frames({"roads": frame, "natural_villages": villages})
         assert dataset.ok, dataset.errors[:3]
         graph = build_graph(dataset["roads"], crs=METRIC)
@@ -605,6 +610,10 @@ def test_engine_runs_on_imported_roads_and_unknown_surface_is_never_hard(imports
     # ... and with every surface untagged, none does: 未知 is never counted as hard
     unknown = roads.assign(surface="未知")
     assert connected(unknown).sum() == 0
+    # by default, trunk-class roads of unknown surface count as hard (路面待核实): more
+    # villages connect than without, never more than had every surface been asphalt
+    assumed = connected(roads, default)
+    assert (assumed >= as_imported).all() and (assumed <= connected(paved)).all()
 
 
 # ------------------------------------------------------ boundary, townships, report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -144,12 +145,43 @@ CASES = {
     ),
     ProblemKind.CRS_MISSING: ("natural_villages", lambda: nv(crs=None), None, None),
     ProblemKind.UNKNOWN_FIELD: ("natural_villages", lambda: nv(备注=["", "", ""]), None, "备注"),
+    ProblemKind.COORDINATE_RANGE: (
+        "natural_villages",
+        lambda: nv(
+            geometry=[shapely.Point(TX, TY), shapely.Point(TX, 97.0), shapely.Point(TX, TY)]
+        ),
+        2,
+        None,
+    ),
+    ProblemKind.INCONSISTENT_VALUES: (
+        "natural_villages",
+        lambda: nv(households=[25, 151, 12]),
+        2,
+        "households",
+    ),
+    ProblemKind.DUPLICATE_FIELD: (
+        "natural_villages",
+        lambda: gpd.GeoDataFrame(
+            pd.concat([nv().drop(columns="geometry"), nv()[["name"]]], axis=1),
+            geometry=nv().geometry,
+        ),
+        None,
+        "name",
+    ),
 }
 DATASET_KINDS = {ProblemKind.OUTSIDE_COUNTY, ProblemKind.UNKNOWN_CODE}
+# analysis_problems (tests/test_malformed.py) and reader kinds (tests/test_read.py, the corpus)
+OTHER_KINDS = {
+    ProblemKind.MISSING_LAYER,
+    ProblemKind.EMPTY_LAYER,
+    ProblemKind.OUTSIDE_CHINA,
+    ProblemKind.MALFORMED_ROW,
+    ProblemKind.ENCODING,
+}
 
 
 def test_every_problem_kind_has_a_case():
-    assert set(CASES) | DATASET_KINDS == set(ProblemKind)
+    assert set(CASES) | DATASET_KINDS | OTHER_KINDS == set(ProblemKind)
 
 
 @pytest.mark.parametrize("kind", list(CASES), ids=str)

@@ -60,7 +60,7 @@ class Rollup:
         One row per indicator: ``indicator``, ``value``, ``unit``, ``target``,
         ``comparison`` (``>=``/``<=``), ``met``, ``source``, ``status`` (``达标``,
         ``未达标``, or ``无数据`` when the indicator's layer is absent or empty: value NaN,
-        ``met`` False).
+        ``met`` NA in its nullable boolean column).
     """
 
     admin_villages: pd.DataFrame
@@ -227,14 +227,14 @@ def rollup(
     county = pd.DataFrame(
         rows, columns=["indicator", "value", "unit", "target", "comparison", "source"]
     )
-    county["met"] = np.where(
+    met = np.where(
         county["comparison"] == ">=",
         county["value"] >= county["target"],
         county["value"] <= county["target"],
     )
-    # 无数据: no value (a facility layer absent or empty, STANDARDS §5): never met
-    county["status"] = np.where(
-        county["value"].isna(), "无数据", np.where(county["met"], "达标", "未达标")
-    )
+    # 无数据: no value (a facility layer absent or empty, STANDARDS §5): neither met nor
+    # missed, NA in a nullable boolean column (as geo.water's indicators)
+    county["met"] = pd.array(np.where(county["value"].isna(), None, met), dtype="boolean")
+    county["status"] = np.where(county["value"].isna(), "无数据", np.where(met, "达标", "未达标"))
     county.attrs["tap_rate_target_pct"] = wt.tap_rate_target_pct
     return Rollup(admin_villages=av.reset_index(), townships=tw.reset_index(), county=county)

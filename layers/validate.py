@@ -641,16 +641,6 @@ def normalise_layer(
 # ------------------------------------------------------------------------- dataset
 
 
-def _local_metric(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Project to an azimuthal equidistant CRS centred on the frame (metres).
-
-    Only used for the outside-county tolerance, where a few metres do not matter; the
-    analyses choose their metric CRS in :mod:`geo.crs`.
-    """
-    lon0, lat0 = frame.to_crs(4326).union_all().centroid.coords[0]
-    return frame.to_crs(f"+proj=aeqd +lat_0={lat0:.6f} +lon_0={lon0:.6f} +datum=WGS84 +units=m")
-
-
 def validate_dataset(
     frames: Mapping[str, gpd.GeoDataFrame],
     *,

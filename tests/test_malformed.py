@@ -71,7 +71,7 @@ def test_absent_or_empty_service_points_give_no_data_not_a_crash(tmp_path, tiny,
     result = assess(dataset, Settings())
     assert result.services.no_data
     row = result.rollup.county.set_index("indicator").loc["移民安置区一刻钟便民生活服务圈达标率"]
-    assert np.isnan(row["value"]) and not row["met"] and row["status"] == "无数据"
+    assert np.isnan(row["value"]) and pd.isna(row["met"]) and row["status"] == "无数据"
     assert result.rollup.admin_villages["sv_not_ok"].sum() == 0  # not counted as problems
 
 

@@ -553,6 +553,7 @@ def water_rollup(
     )
     # 无数据 is neither met nor missed: NA in a nullable boolean column
     county["met"] = pd.array(np.where(county["value"].isna(), None, met), dtype="boolean")
+    county["status"] = np.where(county["value"].isna(), "无数据", np.where(met, "达标", "未达标"))
     return townships, admin_villages, county
 
 

@@ -319,8 +319,13 @@ def test_water_bureau_inp_upload_on_the_water_page(app_url, browser):
     page, blocked, errors, _ = _open(
         browser, f"{app_url}/water", width=1024, height=768, offline=True
     )
-    _upload_inp(page, tests / "bad_values.inp", epsg="EPSG:4544")
-    page.get_by_text("bad_values.inp 第 56 行（[PIPES] 节）").first.wait_for(timeout=60_000)
+    for name, where in (
+        ("bad_values.inp", "第 56 行（[PIPES] 节）"),
+        ("bad_syntax.inp", "第 330 行（[FOO] 节）"),
+        ("bad_times.inp", "第 324 行（[TIMES] 节）"),
+    ):  # WNTR's own bad files: located, in Chinese, on the page
+        _upload_inp(page, tests / name, epsg="EPSG:4544")
+        page.get_by_text(f"{name} {where}").first.wait_for(timeout=60_000)
     _upload_inp(page, nets / "ky4.inp", epsg="EPSG:3089")
     page.get_by_text("ky4.inp 没有被采用").wait_for(timeout=60_000)
     page.screenshot(path=ARTIFACTS / "water_inp_refused_1024x768.png", full_page=True)
@@ -337,5 +342,13 @@ def test_water_bureau_inp_upload_on_the_water_page(app_url, browser):
     assert page.get_by_text("无数据").count() >= 1
     page.get_by_text("农村自来水普及率").first.scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / "water_inp_schematic_1024x768.png")
+    # Kentucky's ky10 as a drawing: it runs with its 13 pumps and 5 valves, and EPANET's
+    # own warnings are listed
+    _upload_inp(page, nets / "ky10.inp")  # the schematic choice is still selected
+    page.get_by_text("13 台水泵、5 个阀门").first.wait_for(timeout=120_000)
+    page.get_by_text("模型提示").first.click()
+    # the notes table is a canvas grid: its cells are in the DOM for accessibility, hidden
+    page.get_by_text("系统不平衡").first.wait_for(state="attached", timeout=60_000)
+    page.screenshot(path=ARTIFACTS / "water_inp_ky10_1024x768.png")
     assert all("127.0.0.1" not in u for u in blocked) and errors == []
     page.close()

@@ -114,7 +114,9 @@ def write_excel(
     """Write DataFrames as sheets of one XLSX workbook, atomically.
 
     Columns are sized to their content (CJK characters count double) and the header row
-    is frozen, so the workbook is readable as opened.
+    is frozen, so the workbook is readable as opened. Every text is stored as text: a
+    village name or a note that starts with ``=`` (``=HYPERLINK(…)``) never becomes a live
+    formula (CSV/formula injection, OWASP), and the value reads back unchanged.
 
     Parameters
     ----------
@@ -133,6 +135,10 @@ def write_excel(
             frame.to_excel(xl, sheet_name=name[:31], index=False)
             ws = xl.sheets[name[:31]]
             ws.freeze_panes = "A2"
+            for row in ws.iter_rows():
+                for cell in row:
+                    if cell.data_type == "f":  # openpyxl's reading of a text that starts "="
+                        cell.data_type = "s"
             for i, col in enumerate(frame.columns, start=1):
                 texts = [str(col), *map(str, frame[col].head(200).tolist())]
                 width = max(sum(2 if ord(ch) > 0x2E80 else 1 for ch in t) for t in texts)

@@ -6,4 +6,6 @@ if [ ! -f data/demo/tongxin.gpkg ]; then
   echo "[gapmap] building the 同心县 demo data" >&2
   python -m scripts.build_demo
 fi
-exec streamlit run app/main.py --server.port "${PORT:-8501}" --server.headless true "$@"
+# Local mode: listens on this machine only (127.0.0.1); no login, so not on the network.
+exec streamlit run app/main.py --server.port "${PORT:-8501}" --server.address 127.0.0.1 \
+  --server.headless true "$@"

@@ -167,6 +167,30 @@ def test_ledger_page_records_a_snapshot_and_changes_a_state(tmp_path, monkeypatc
     assert any("整改台账" in x for x in labels)
 
 
+def test_ledger_snapshot_in_the_planned_scenario_records_the_current_state(tmp_path, monkeypatch):
+    """With the sidebar on 规划, 记入台账 still records 现状: a plan closes no real item."""
+    from geo.assessment import assess
+    from geo.ledger import Ledger, problem_items
+    from geo.plan import as_built
+    from geo.settings import load_settings
+    from layers.dataset import read_dataset
+
+    monkeypatch.setenv("GAPMAP_LEDGER_DIR", str(tmp_path / "ledger"))
+    at = AppTest.from_file(str(VIEWS / "ledger.py"), default_timeout=TIMEOUT)
+    at.session_state["scenario"] = "planned"
+    at.run()
+    assert any("快照只记录全县的现状数据" in i.value for i in at.info)
+    at.text_input(key="ledger_user").input("测试员").run()
+    at.button(key="ledger_record").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    demo = read_dataset(ROOT / "data/demo/tongxin.gpkg")
+    now = set(problem_items(assess(demo, load_settings()))["key"])
+    planned = set(problem_items(assess(as_built(demo), load_settings()))["key"])
+    assert now != planned  # the demo's plan closes something, so the test can tell them apart
+    recorded = Ledger(tmp_path / "ledger").items()
+    assert set(recorded["key"]) == now
+
+
 def test_village_sheet_lists_the_villages_ledger_items(tmp_path):
     from geo.assessment import assess
     from geo.ledger import Ledger, problem_items

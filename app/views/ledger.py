@@ -49,14 +49,22 @@ with st.expander("把本次分析结果记入台账（生成快照）", expanded
         "按当前数据和参数运行的各项检查，每个不达标的自然村/安置区/行政村/乡镇成为一条问题；"
         "同一问题下次分析仍是同一条（编号 = 指标 + 单位代码）。已销号的问题再次出现会被标为复发。"
     )
-    if st.button("记入台账", key="ledger_record", type="primary", disabled=not user):
-        items = problem_items(ctx.assessment)  # water items come with the assessment
+    # a snapshot is an observation of the county as it is: never of a plan (a planned road
+    # must not close a real ledger item); a plan's effect is the 项目库与方案 plan review
+    observed = ctx.baseline if ctx.scenario == "planned" and ctx.baseline else ctx.assessment
+    if ctx.scenario == "planned":
+        st.info(
+            "侧栏选择了「规划」：快照只记录全县的现状数据，不记录规划；规划的效果请在"
+            "「项目库与方案」页对比查看。"
+        )
+    if st.button("记入台账（全县现状）", key="ledger_record", type="primary", disabled=not user):
+        items = problem_items(observed)  # water items come with the assessment
         diff = book.record_snapshot(
             items,
             user=user,
-            dataset_hash=ctx.assessment.dataset_hash,
-            settings=ctx.assessment.settings,
-            note=f"{ctx.name}（{'规划' if ctx.scenario == 'planned' else '现状'}）",
+            dataset_hash=observed.dataset_hash,
+            settings=observed.settings,
+            note=f"{ctx.name}（现状）",
         )
         st.success(
             f"已记入快照：新增 {len(diff.new)}，持续 {len(diff.persisting)}，"

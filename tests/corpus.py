@@ -909,7 +909,7 @@ def _check_assessment(*, services_no_data: bool = False) -> Callable[[object], s
             return f"通硬化路率 {None if not len(hr) else hr['value']} != {want}"
         sv = _indicator(result, "一刻钟")
         if services_no_data:
-            if len(sv) and (bool(sv["met"]) or np.isfinite(float(sv["value"]))):
+            if len(sv) and (not pd.isna(sv["met"]) or np.isfinite(float(sv["value"]))):
                 return (
                     f"services without facilities gave {sv['value']} (met={sv['met']}), not 无数据"
                 )

@@ -137,8 +137,12 @@ else:
     after_ds, after = _what_if(dataset, plan, a, f"{dataset.content_hash}:{digest}")
     review = review_plan(a, after, items, problem_items(after))
     kpi = review.kpis.assign(
-        met_current=review.kpis["met_current"].map({True: "达标", False: "未达标"}),
-        met_planned=review.kpis["met_planned"].map({True: "达标", False: "未达标"}),
+        met_current=review.kpis["met_current"]
+        .map({True: "达标", False: "未达标"})
+        .fillna("无数据"),
+        met_planned=review.kpis["met_planned"]
+        .map({True: "达标", False: "未达标"})
+        .fillna("无数据"),
     ).rename(
         columns={
             "indicator": "指标",

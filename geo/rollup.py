@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from geo.clinics import ClinicResult
+from geo.indicators import judge
 from geo.roads import HardRoadResult
 from geo.services import ServiceResult
 from geo.settings import Settings
@@ -227,14 +228,6 @@ def rollup(
     county = pd.DataFrame(
         rows, columns=["indicator", "value", "unit", "target", "comparison", "source"]
     )
-    met = np.where(
-        county["comparison"] == ">=",
-        county["value"] >= county["target"],
-        county["value"] <= county["target"],
-    )
-    # 无数据: no value (a facility layer absent or empty, STANDARDS §5): neither met nor
-    # missed, NA in a nullable boolean column (as geo.water's indicators)
-    county["met"] = pd.array(np.where(county["value"].isna(), None, met), dtype="boolean")
-    county["status"] = np.where(county["value"].isna(), "无数据", np.where(met, "达标", "未达标"))
+    county = judge(county)  # met (NA for 无数据) and status, as every indicator table
     county.attrs["tap_rate_target_pct"] = wt.tap_rate_target_pct
     return Rollup(admin_villages=av.reset_index(), townships=tw.reset_index(), county=county)

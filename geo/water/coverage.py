@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.indicators import judge
 from geo.settings import Settings
 from geo.water.checks import _components
 from geo.water.model import WaterModel, _node_xy, _transform_xy, _village_frame, build_water_model
@@ -546,15 +547,7 @@ def water_rollup(
     )
     if not (status != "unlinked").any():  # no village is known to the model: 无数据
         county["value"] = np.nan
-    met = np.where(
-        county["comparison"] == ">=",
-        county["value"] >= county["target"],
-        county["value"] <= county["target"],
-    )
-    # 无数据 is neither met nor missed: NA in a nullable boolean column
-    county["met"] = pd.array(np.where(county["value"].isna(), None, met), dtype="boolean")
-    county["status"] = np.where(county["value"].isna(), "无数据", np.where(met, "达标", "未达标"))
-    return townships, admin_villages, county
+    return townships, admin_villages, judge(county)
 
 
 # ------------------------------------------------------------------------ conveniences

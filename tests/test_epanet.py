@@ -356,15 +356,39 @@ def test_water_error_is_kept_in_the_assessment_not_raised(tmp_path, demo):
     assert "供水管网有 1 处错误" in a.water.error.zh
 
 
-def test_plan_pipes_not_in_the_countys_model_are_said_not_silently_dropped(demo):
+def test_a_plans_pipe_joins_the_countys_model_in_the_planned_scenario(demo):
+    """A 规划 pipe to an off-network village: built into the county's .inp when taken as built."""
     from geo.plan import as_built
 
-    pipes = demo["water_pipes"]
-    plan = pipes.iloc[[0]].assign(name="PLAN_P", status="规划")
-    ds = demo.replace_layers(water_pipes=pd.concat([pipes, plan], ignore_index=True))
-    ds = ds.with_water_model(read_inp(DEMO / "tongxin.inp", crs="EPSG:4544"))
-    assert not [p for p in build_water_model(ds, SETTINGS).problems if p.field is None
-                and "PLAN_P" in p.message_zh]  # fmt: skip
-    built = build_water_model(as_built(ds), SETTINGS)
-    (said,) = [p for p in built.problems if "PLAN_P" in p.message_zh]
-    assert "不在 EPANET 模型中" in said.message_zh and said.severity == "warning"
+    inp = read_inp(DEMO / "tongxin.inp", crs="EPSG:4544")
+    _, _, before = assess_water(demo.with_water_model(inp), SETTINGS)
+    v = before.villages.set_index("id")
+    target = sorted(v.index[v["status"] == "off_network"])[0]
+    village = demo["natural_villages"].set_index("id").loc[target]
+    nodes, pipes = demo["water_nodes"], demo["water_pipes"]
+    junctions = nodes[nodes["node_type"] == "Junction"].to_crs(4544)
+    here = gpd.GeoSeries([village.geometry], crs=4326).to_crs(4544).iloc[0]
+    nearest = junctions.geometry.distance(here).idxmin()
+    new_node = nodes.loc[[nearest]].assign(
+        name="PLAN_J", geometry=[village.geometry], status="规划"
+    )
+    new_pipe = pipes.iloc[[0]].assign(
+        name="PLAN_P", start_node_name=nodes.loc[nearest, "name"], end_node_name="PLAN_J",
+        length_m=float(junctions.geometry.distance(here).min()), diameter_mm=63.0, status="规划",
+        geometry=[shapely.LineString([nodes.loc[nearest].geometry, village.geometry])],
+    )  # fmt: skip
+    orphan = pipes.iloc[[1]].assign(name="PLAN_X", end_node_name="NOWHERE", status="规划")
+    plan = demo.replace_layers(
+        water_nodes=pd.concat([nodes, new_node], ignore_index=True),
+        water_pipes=pd.concat([pipes, new_pipe, orphan], ignore_index=True),
+    ).with_water_model(inp)
+    now = build_water_model(plan, SETTINGS)
+    assert "PLAN_P" not in now.wn.link_name_list  # not built yet: the model as given
+    model, _, built = assess_water(as_built(plan), SETTINGS)
+    assert "PLAN_P" in model.wn.link_name_list and "PLAN_J" in model.wn.junction_name_list
+    said = " ".join(model.changes)
+    assert "PLAN_P：" in said and "在新节点 PLAN_J 上添加村庄用水量" in said
+    assert built.villages.set_index("id").loc[target, "status"] in {"ok", "low_pressure"}
+    assert built.county.iloc[0]["value"] > before.county.iloc[0]["value"]
+    (orphaned,) = [p for p in model.problems if "PLAN_X" in p.message_zh]
+    assert "不在 EPANET 模型中" in orphaned.message_zh  # its end node exists nowhere: said

@@ -190,7 +190,8 @@ _TEXTS: dict[str, tuple[WaterProblemKind, str, str, str]] = {
     ),
     "pipes_not_in_model": (
         WaterProblemKind.UNKNOWN_ELEMENT,
-        "供水管道图层中的管道 {shown} 不在 EPANET 模型中，未参与水力计算（计算按水务局的模型）",
+        "供水管道图层中的管道 {shown} 不在 EPANET 模型中，未参与水力计算（计算按水务局的"
+        "模型；缺少端点节点、管径，或与模型差别太大，不能自动加入）",
         "规划或新建的管道请在 EPANET 模型中添加后重新导入模型；或改回按供水图层建模",
         "{n} pipes of the water_pipes layer ({shown}) are not in the EPANET model and are not "
         "simulated (the model runs as given); add them to the model",

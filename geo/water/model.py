@@ -555,6 +555,81 @@ def _inp_network(
     return wn, problems, changes
 
 
+_NEW_PIPES_MAX_SHARE = 0.2
+"""Above this share of the layer's pipes missing from the model, the layers are another
+network (an old GIS, say), not a plan on the model: nothing is added, it is reported."""
+
+
+def _layer_pipes_into(
+    wn: wntr.network.WaterNetworkModel, dataset: Dataset, crs: str | None, file: str
+) -> tuple[set[str], list[str], list[Problem]]:
+    """Add the built water-layer pipes that the user's model lacks (a plan's or a project's).
+
+    Their new end nodes come from ``water_nodes`` (elevation, position). Returns the new
+    junctions, the changes (Chinese) and the problems (pipes that could not be added).
+    """
+    pipes = dataset.get("water_pipes")
+    if pipes is None or not len(pipes) or "name" not in pipes.columns:
+        return set(), [], []
+    if "status" in pipes.columns:  # 规划 pipes are not built yet
+        pipes = pipes.loc[pipes["status"].fillna("现状").astype(str) != "规划"]
+    missing = pipes.loc[~pipes["name"].astype(str).isin(set(wn.link_name_list))]
+    if missing.empty:
+        return set(), [], []
+    names = missing["name"].astype(str).tolist()
+    shown = "、".join(names[:5]) + (f" 等 {len(names)} 条" if len(names) > 5 else "")
+    if len(missing) > _NEW_PIPES_MAX_SHARE * len(pipes):
+        return set(), [], [
+            _problem("pipes_not_in_model", layer="water_pipes", file=file, feature_id=names[0],
+                     shown=shown, n=len(names))
+        ]  # fmt: skip
+    nodes = dataset.get("water_nodes")
+    by_name = nodes.set_index(nodes["name"].astype(str)) if nodes is not None else None
+    added: set[str] = set()
+    changes: list[str] = []
+    skipped: list[str] = []
+    metric = metric_crs(missing)
+    for (_, row), length in zip(
+        missing.iterrows(), missing.to_crs(metric).length.to_numpy(), strict=True
+    ):
+        ends = [str(row.get(k) or "").strip() for k in ("start_node_name", "end_node_name")]
+        ok = True
+        for node in ends:
+            if node in wn.node_name_list:
+                continue
+            if by_name is None or node not in by_name.index or not _valid_id(pd.Series([node]))[0]:
+                ok = False
+                break
+            at = by_name.loc[[node]].iloc[0]
+            xy = None
+            if crs is not None and at.geometry is not None and not at.geometry.is_empty:
+                g = gpd.GeoSeries([at.geometry], crs=nodes.crs).to_crs(crs).iloc[0]
+                xy = (g.x, g.y)
+            wn.add_junction(node, elevation=_cell(at, "elevation_m", 0.0), coordinates=xy)
+            added.add(node)
+        dia = _cell(row, "diameter_mm")
+        if not ok or not dia > 0 or ends[0] == ends[1]:
+            skipped.append(str(row["name"]))
+            continue
+        pipe_len = _cell(row, "length_m", float(length))
+        wn.add_pipe(
+            str(row["name"]), ends[0], ends[1], length=pipe_len, diameter=dia / 1000.0,
+            roughness=_cell(row, "roughness", 130.0),
+        )  # fmt: skip
+        changes.append(
+            f"按供水管道图层加入模型中没有的管道 {row['name']}：{ends[0]} → {ends[1]}，"
+            f"DN{dia:g}，长 {pipe_len:.0f} m（规划或项目的新管道）"
+        )
+    problems = []
+    if skipped:
+        shown = "、".join(skipped[:5]) + (f" 等 {len(skipped)} 条" if len(skipped) > 5 else "")
+        problems.append(
+            _problem("pipes_not_in_model", layer="water_pipes", file=file,
+                     feature_id=skipped[0], shown=shown, n=len(skipped))
+        )  # fmt: skip
+    return added, changes, problems
+
+
 def build_water_model(
     dataset: Dataset,
     settings: Settings,
@@ -609,6 +684,8 @@ def build_water_model(
         if given is not None and given is not dataset.water_model:
             xy = _node_xy(wn, list(wn.node_name_list))
             problems += extent_problems(xy, inp.crs, dataset.get("county"), file=file)
+        new_nodes, more, not_added = _layer_pipes_into(wn, dataset, model_crs, file)
+        changes += more
         suction = {wn.get_link(p).start_node_name for p in wn.pump_name_list}
         jnames = np.asarray([j for j in wn.junction_name_list if j not in suction], dtype=object)
         others = frozenset({*wn.reservoir_name_list, *wn.tank_name_list, *suction})
@@ -618,19 +695,17 @@ def build_water_model(
         )  # fmt: skip
         if model_crs is None and not (links["node"] != "").any() and len(links):
             link_problems.append(_problem("schematic_unlinked", layer="inp", file=file))
-        layer_pipes = dataset.get("water_pipes")
-        if layer_pipes is not None and "name" in layer_pipes.columns:
-            # e.g. a plan's new pipes: the user's model is what runs, so say they are not in it
-            built = layer_pipes
-            if "status" in built.columns:  # 规划 pipes are not built yet: nothing to say
-                built = built.loc[built["status"].fillna("现状").astype(str) != "规划"]
-            extra = sorted(set(built["name"].astype(str)) - set(wn.link_name_list))
-            if extra:
-                shown = "、".join(extra[:5]) + (f" 等 {len(extra)} 条" if len(extra) > 5 else "")
-                link_problems.append(
-                    _problem("pipes_not_in_model", layer="water_pipes", file=file,
-                             feature_id=extra[0], shown=shown, n=len(extra))
-                )  # fmt: skip
+        link_problems += not_added
+        # villages hung on a new junction were not in the model's demands: add theirs
+        joined = links["node"].isin(new_nodes).to_numpy()
+        links.loc[joined, "demand_added"] = True
+        for jn, group in links.loc[joined].groupby("node"):
+            q = float(group["demand_lps"].sum())
+            wn.get_node(jn).add_demand(q / 1000.0, PATTERN_NAME, DEMAND_CATEGORY)
+            changes.append(
+                f"在新节点 {jn} 上添加村庄用水量 {q:.2f} L/s（按模式 {PATTERN_NAME}，"
+                f"{'、'.join(group['id'].astype(str))}）"
+            )
     else:
         frames, problems, metric = _gis_network(dataset)
         model_crs = metric.to_string()

@@ -291,64 +291,81 @@ def test_terrain_surface_draws_offline(app_url, browser):
 
 
 def _upload_inp(page, path: Path, *, crs_option: str | None = None, epsg: str = "") -> None:
-    """Upload an .inp on the 农村供水 page with a declared CRS, and press 检查并使用."""
-    exp = page.get_by_text("导入水务局的 EPANET 模型（.inp）")
+    """Declare the CRS, upload an .inp on the 农村供水 page, and press 检查并使用."""
     if not page.get_by_text("EPANET 模型文件（.inp").is_visible():
-        exp.click()
-    box = page.locator("[data-testid='stFileUploader']").filter(has_text="EPANET 模型文件")
-    box.locator("input[type='file']").set_input_files(path)
-    wait_for_app(page)
+        page.get_by_text("导入水务局的 EPANET 模型（.inp）").click()
     if crs_option:
         page.locator("[data-testid='stSelectbox']").filter(has_text="坐标系").click()
         page.get_by_role("option", name=crs_option).click()
         wait_for_app(page)
-    if epsg:
-        page.get_by_label("或填写其他 EPSG 代码").fill(epsg)
-        page.get_by_label("或填写其他 EPSG 代码").press("Enter")
+    field = page.get_by_label("或填写其他 EPSG 代码")
+    if field.input_value() != epsg:
+        field.fill(epsg)
+        field.press("Enter")
         wait_for_app(page)
+    box = page.locator("[data-testid='stFileUploader']").filter(has_text="EPANET 模型文件")
+    box.locator("input[type='file']").set_input_files(path)
+    box.get_by_text(path.name).wait_for(timeout=60_000)  # the upload has arrived
+    wait_for_app(page)
     page.get_by_role("button", name="检查并使用该模型").click()
     wait_for_app(page)
 
 
-def test_water_bureau_inp_upload_on_the_water_page(app_url, browser):
-    """Bad files get located Chinese errors; Kentucky is refused over 同心; Net3 runs schematic."""
+def _inp_page(browser, app_url: str):
     import wntr
 
-    tests = Path(wntr.__file__).parent / "tests" / "networks_for_testing"
-    nets = Path(wntr.__file__).parent / "library" / "networks"
+    root = Path(wntr.__file__).parent
     page, blocked, errors, _ = _open(
         browser, f"{app_url}/water", width=1024, height=768, offline=True
     )
-    for name, where in (
-        ("bad_values.inp", "第 56 行（[PIPES] 节）"),
-        ("bad_syntax.inp", "第 330 行（[FOO] 节）"),
-        ("bad_times.inp", "第 324 行（[TIMES] 节）"),
-    ):  # WNTR's own bad files: located, in Chinese, on the page
-        _upload_inp(page, tests / name, epsg="EPSG:4544")
-        page.get_by_text(f"{name} {where}").first.wait_for(timeout=60_000)
-    _upload_inp(page, nets / "ky4.inp", epsg="EPSG:3089")
-    page.get_by_text("ky4.inp 没有被采用").wait_for(timeout=60_000)
-    page.screenshot(path=ARTIFACTS / "water_inp_refused_1024x768.png", full_page=True)
-    page.get_by_label("或填写其他 EPSG 代码").fill("")
-    page.get_by_label("或填写其他 EPSG 代码").press("Enter")
-    wait_for_app(page)
-    _upload_inp(
+    return (
         page,
-        nets / "Net3.inp",
-        crs_option="无真实坐标（示意图模型）：只做水力计算，不上地图，按村—节点对照表接入",
+        blocked,
+        errors,
+        root / "tests" / "networks_for_testing",
+        root / "library" / "networks",
     )
-    page.get_by_text("Net3.inp 是示意图模型").wait_for(timeout=120_000)
-    page.get_by_text("2 台水泵").first.wait_for(timeout=60_000)
-    assert page.get_by_text("无数据").count() >= 1
-    page.get_by_text("农村自来水普及率").first.scroll_into_view_if_needed()
-    page.screenshot(path=ARTIFACTS / "water_inp_schematic_1024x768.png")
-    # Kentucky's ky10 as a drawing: it runs with its 13 pumps and 5 valves, and EPANET's
-    # own warnings are listed
-    _upload_inp(page, nets / "ky10.inp")  # the schematic choice is still selected
-    page.get_by_text("13 台水泵、5 个阀门").first.wait_for(timeout=120_000)
-    page.get_by_text("模型提示").first.click()
-    # the notes table is a canvas grid: its cells are in the DOM for accessibility, hidden
-    page.get_by_text("系统不平衡").first.wait_for(state="attached", timeout=60_000)
-    page.screenshot(path=ARTIFACTS / "water_inp_ky10_1024x768.png")
+
+
+def test_water_bureau_inp_errors_and_refusal_on_the_water_page(app_url, browser):
+    """WNTR's bad files get located Chinese errors; Kentucky is refused over 同心."""
+    page, blocked, errors, tests, nets = _inp_page(browser, app_url)
+    try:
+        for name, where in (
+            ("bad_values.inp", "第 56 行（[PIPES] 节）"),
+            ("bad_syntax.inp", "第 330 行（[FOO] 节）"),
+            ("bad_times.inp", "第 324 行（[TIMES] 节）"),
+        ):  # WNTR's own bad files: located, in Chinese, on the page
+            _upload_inp(page, tests / name, epsg="EPSG:4544")
+            page.get_by_text(f"{name} {where}").first.wait_for(timeout=120_000)
+        _upload_inp(page, nets / "ky4.inp", epsg="EPSG:3089")
+        page.get_by_text("ky4.inp 没有被采用").wait_for(timeout=120_000)
+    finally:
+        page.screenshot(path=ARTIFACTS / "water_inp_refused_1024x768.png")
+    assert all("127.0.0.1" not in u for u in blocked) and errors == []
+    page.close()
+
+
+SCHEMATIC_ZH = "无真实坐标（示意图模型）：只做水力计算，不上地图，按村—节点对照表接入"
+
+
+def test_water_bureau_schematic_models_run_on_the_water_page(app_url, browser):
+    """Net3 and ky10 declared schematic run as given: no map, 无数据, EPANET's warnings."""
+    page, blocked, errors, _, nets = _inp_page(browser, app_url)
+    try:
+        _upload_inp(page, nets / "Net3.inp", crs_option=SCHEMATIC_ZH)
+        page.get_by_text("已为「演示数据」使用 EPANET 模型 Net3.inp").wait_for(timeout=240_000)
+        page.get_by_text("Net3.inp 是示意图模型").wait_for(timeout=240_000)
+        page.get_by_text("2 台水泵").first.wait_for(timeout=60_000)
+        assert page.get_by_text("无数据").count() >= 1
+        page.get_by_text("农村自来水普及率").first.scroll_into_view_if_needed()
+        page.screenshot(path=ARTIFACTS / "water_inp_schematic_1024x768.png")
+        # Kentucky's ky10 as a drawing: its 13 pumps and 5 valves run, EPANET's warnings shown
+        _upload_inp(page, nets / "ky10.inp")  # the schematic choice is still selected
+        page.get_by_text("13 台水泵、5 个阀门").first.wait_for(timeout=240_000)
+        # the notes table is a canvas grid: its cells are in the DOM for accessibility, hidden
+        page.get_by_text("系统不平衡").first.wait_for(state="attached", timeout=60_000)
+    finally:
+        page.screenshot(path=ARTIFACTS / "water_inp_ky10_1024x768.png")
     assert all("127.0.0.1" not in u for u in blocked) and errors == []
     page.close()

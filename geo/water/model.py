@@ -555,6 +555,26 @@ def _inp_network(
     return wn, problems, changes
 
 
+def _add_village_demand(
+    wn: wntr.network.WaterNetworkModel, links: pd.DataFrame, mask: np.ndarray
+) -> list[str]:
+    """Put the demand of the villages in ``mask`` on their (new) junctions; say so.
+
+    ``links`` (a :attr:`WaterModel.village_nodes` frame) is updated in place:
+    ``demand_added`` becomes True for those villages.
+    """
+    links.loc[mask, "demand_added"] = True
+    changes = []
+    for jn, group in links.loc[mask].groupby("node"):
+        q = float(group["demand_lps"].sum())
+        wn.get_node(jn).add_demand(q / 1000.0, PATTERN_NAME, DEMAND_CATEGORY)
+        changes.append(
+            f"在新节点 {jn} 上添加村庄用水量 {q:.2f} L/s（按模式 {PATTERN_NAME}，"
+            f"{'、'.join(group['id'].astype(str))}）"
+        )
+    return changes
+
+
 _NEW_PIPES_MAX_SHARE = 0.2
 """Above this share of the layer's pipes missing from the model, the layers are another
 network (an old GIS, say), not a plan on the model: nothing is added, it is reported."""
@@ -697,15 +717,7 @@ def build_water_model(
             link_problems.append(_problem("schematic_unlinked", layer="inp", file=file))
         link_problems += not_added
         # villages hung on a new junction were not in the model's demands: add theirs
-        joined = links["node"].isin(new_nodes).to_numpy()
-        links.loc[joined, "demand_added"] = True
-        for jn, group in links.loc[joined].groupby("node"):
-            q = float(group["demand_lps"].sum())
-            wn.get_node(jn).add_demand(q / 1000.0, PATTERN_NAME, DEMAND_CATEGORY)
-            changes.append(
-                f"在新节点 {jn} 上添加村庄用水量 {q:.2f} L/s（按模式 {PATTERN_NAME}，"
-                f"{'、'.join(group['id'].astype(str))}）"
-            )
+        changes += _add_village_demand(wn, links, links["node"].isin(new_nodes).to_numpy())
     else:
         frames, problems, metric = _gis_network(dataset)
         model_crs = metric.to_string()
@@ -872,14 +884,7 @@ def with_changes(
         vn.loc[idx, "node"] = np.asarray(new_junctions, dtype=object)[nearest]
         vn.loc[idx, "link"] = "nearest"
         vn.loc[idx, "snap_dist_m"] = d
-        vn.loc[idx, "demand_added"] = True
-        for jn, q in vn.loc[idx].groupby("node")["demand_lps"].sum().items():
-            wn.get_node(jn).add_demand(q / 1000.0, PATTERN_NAME, DEMAND_CATEGORY)
-            linked = vn.loc[idx[vn.loc[idx, "node"] == jn], "id"].astype(str).tolist()
-            changes.append(
-                f"在新节点 {jn} 上添加村庄用水量 {q:.2f} L/s（按模式 {PATTERN_NAME}，"
-                f"{'、'.join(linked)}）"
-            )
+        changes += _add_village_demand(wn, vn, vn.index.isin(idx))
     file = "" if model.source == "gis" else Path(model.source).name
     graph_problems, disconnected = _graph_problems(wn, file, layer)
     return replace(

@@ -528,6 +528,19 @@ def test_attach_evidence_copies_the_file(sqlite_ledger, tmp_path):
     )  # the refused copy is gone
 
 
+def test_evidence_names_with_line_breaks_or_path_parts_stay_one_file(sqlite_ledger, tmp_path):
+    """A browser-given name like "a\\nledger.sqlite" must not add a second evidence path."""
+    _record(sqlite_ledger, ["e:2"])
+    odd = tmp_path / "照片\n..\\ledger.sqlite\t.jpg"
+    odd.write_bytes(b"x")
+    item = sqlite_ledger.attach_evidence("e:2", odd, user="u", expected_version=1)
+    (rel,) = item["evidence"].splitlines()  # one path, not two
+    assert rel.startswith("evidence/e_2/") and "\n" not in rel and "\\" not in rel
+    stored = sqlite_ledger.evidence_dir.parent / rel
+    assert stored.read_bytes() == b"x"
+    assert stored.resolve().is_relative_to(sqlite_ledger.evidence_dir.resolve())
+
+
 # ------------------------------------------------------------------ two processes, crashes
 
 

@@ -208,7 +208,8 @@ if event.selection.rows:
     for rel in evidence:
         path = (root / rel).resolve() if root is not None else None
         name = Path(rel).name.split("_", 1)[-1]
-        inside = path is not None and path.is_relative_to(root.resolve())
+        # only files inside the evidence folder are offered (never the database beside it)
+        inside = path is not None and path.is_relative_to(book.evidence_dir.resolve())
         if inside and path.is_file():
             if path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}:
                 st.image(str(path), caption=name, width=320)

@@ -1285,7 +1285,10 @@ class Ledger:
             raise LedgerError(f"no such file: {src}", zh=f"找不到文件：{src}")
         safe = re.sub(r"[^0-9A-Za-z_\-\u4e00-\u9fff]+", "_", key)
         stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        dest = self.evidence_dir / safe / f"{stamp}_{src.name}"
+        # an uploaded name is text from a browser: no line breaks (the evidence list is one
+        # path per line), no control characters, no path parts, and a sane length
+        name = re.sub(r"[\x00-\x1f\x7f/\\:]+", "_", src.name).strip(" .")[-120:] or "file"
+        dest = self.evidence_dir / safe / f"{stamp}_{name}"
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".upload.", dir=dest.parent)
         os.close(fd)

@@ -315,12 +315,10 @@ def _decode(raw: bytes, name: str) -> tuple[str, str]:
 def _section_of(text: str, line_no: int) -> str | None:
     """Return the ``[SECTION]`` that line ``line_no`` (1-based) of ``text`` belongs to."""
     section = None
-    for k, line in enumerate(text.splitlines()[:line_no], start=1):
+    for line in text.splitlines()[:line_no]:
         m = re.match(r"\s*\[([A-Za-z_]+)\]", line)
         if m:
             section = m.group(1).upper()
-        if k >= line_no:
-            break
     return section
 
 

@@ -50,6 +50,7 @@ from layers.delivery import read_delivery
 from layers.epanet import read_inp, read_village_nodes
 from layers.manifest import read_manifest
 from layers.write import write_excel, write_layers
+from scripts.guard import guarded
 
 log = logging.getLogger("gapmap.analyze")
 
@@ -76,22 +77,12 @@ STEP_ZH = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure becomes exit code 2 and a message (see the docstring)."""
-    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
-    try:
+
+    def run() -> int:
         with tempfile.TemporaryDirectory(prefix="gapmap-analyze-") as tmp:
             return _main(argv, Path(tmp))
-    except GapMapError as err:
-        print(getattr(err, "zh", str(err)), file=sys.stderr)
-        return 2
-    except Exception as err:  # never a traceback for the user; --debug shows it
-        if debug:
-            raise
-        print(
-            f"GapMap 内部错误（{type(err).__name__}: {err}）。输入数据可能有未识别的问题；"
-            "请用 --debug 重新运行，并把输出反馈给开发者。",
-            file=sys.stderr,
-        )
-        return 2
+
+    return guarded(run, argv, inputs_zh="输入数据")
 
 
 def _main(argv: list[str] | None, tmp: Path) -> int:

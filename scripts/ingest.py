@@ -39,6 +39,7 @@ from layers.delivery import (
 )
 from layers.errors import GapMapError, LayerValidationError, Severity
 from layers.write import atomic_path, write_layers
+from scripts.guard import guarded
 
 log = logging.getLogger("gapmap.ingest")
 
@@ -66,17 +67,7 @@ def _copy(src: Path, dest: Path, inputs: tuple[Path, ...]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; any failure ends with exit code 2 and a message, never a traceback."""
-    try:
-        return _main(argv)
-    except Exception as err:  # GapMapErrors are handled inside; this is a bug's last stop
-        if "--debug" in (sys.argv[1:] if argv is None else argv):
-            raise
-        print(
-            f"GapMap 内部错误（{type(err).__name__}: {err}）。资料包中可能有未识别的问题；"
-            "请用 --debug 重新运行，并把输出反馈给开发者。",
-            file=sys.stderr,
-        )
-        return 2
+    return guarded(lambda: _main(argv), argv, inputs_zh="资料包中")
 
 
 def _main(argv: list[str] | None) -> int:

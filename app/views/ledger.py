@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from geo.ledger.permissions import Action, allowed_fields, allowed_transitions, may, refusal
 
+from app.auth import current_actor
 from app.components import PRINT_CSS, history_table, problems_table, show_map
 from app.maps.base import LegendItem, base_map, finish_map, point_layer
 from app.maps.builders import add_outlines, view_bounds
@@ -23,7 +25,6 @@ from geo.ledger import (
     State,
     export_xlsx,
     import_xlsx,
-    problem_items,
 )
 
 STATE_COLORS = {
@@ -41,37 +42,45 @@ if ctx is None:
     st.stop()
 book = ledger()
 st.title(f"问题清单 · 整改台账 · {ctx.township_name}")
-st.caption(f"台账数据库：{ledger_dir()}（只追加、不删除；每次修改都留痕）")
-user = st.text_input("填报人", key="ledger_user", placeholder="姓名或单位（记入修改记录）")
+actor = current_actor()  # every write carries the logged-in user, never a typed name
+st.caption(
+    f"操作人：{actor.label}　·　台账数据库：{ledger_dir()}（只追加、不删除；每次修改都留痕）"
+)
 
-with st.expander("把本次分析结果记入台账（生成快照）", expanded=book.items().empty):
-    st.markdown(
-        "按当前数据和参数运行的各项检查，每个不达标的自然村/安置区/行政村/乡镇成为一条问题；"
-        "同一问题下次分析仍是同一条（编号 = 指标 + 单位代码）。已销号的问题再次出现会被标为复发。"
-    )
-    # a snapshot is an observation of the county as it is: never of a plan (a planned road
-    # must not close a real ledger item); a plan's effect is the 项目库与方案 plan review
-    observed = ctx.baseline if ctx.scenario == "planned" and ctx.baseline else ctx.assessment
-    if ctx.scenario == "planned":
-        st.info(
-            "侧栏选择了「规划」：快照只记录全县的现状数据，不记录规划；规划的效果请在"
-            "「项目库与方案」页对比查看。"
+
+def _snapshot_section() -> None:
+    """Record the county's 现状 as a snapshot (a county-level action of the administrator)."""
+    with st.expander(
+        "把本次分析结果记入台账（全县现状快照，县级操作）", expanded=book.items().empty
+    ):
+        st.markdown(
+            "按当前数据和参数运行的各项检查，全县每个不达标的自然村/安置区/行政村/乡镇成为一条"
+            "问题（与侧栏所选乡镇无关）；同一问题下次分析仍是同一条（编号 = 指标 + 单位代码）。"
+            "已销号的问题再次出现会被标为复发。"
         )
-    if st.button("记入台账（全县现状）", key="ledger_record", type="primary", disabled=not user):
-        items = problem_items(observed)  # water items come with the assessment
-        diff = book.record_snapshot(
-            items,
-            user=user,
-            dataset_hash=observed.dataset_hash,
-            settings=observed.settings,
-            note=f"{ctx.name}（现状）",
-        )
-        st.success(
-            f"已记入快照：新增 {len(diff.new)}，持续 {len(diff.persisting)}，"
-            f"本次未再出现 {len(diff.disappeared)}（建议验收销号），复发 {len(diff.reopened)}。"
-        )
-    if not user:
-        st.caption("请先填写填报人。")
+        # a snapshot is an observation of the county as it is: never of a plan (a planned
+        # road must not close a real ledger item); a plan's effect is the plan review
+        observed = ctx.baseline if ctx.scenario == "planned" and ctx.baseline else ctx.assessment
+        if ctx.scenario == "planned":
+            st.info(
+                "侧栏选择了「规划」：快照只记录全县的现状数据，不记录规划；规划的效果请在"
+                "「项目库与方案」页对比查看。"
+            )
+        if st.button("记入台账（全县现状）", key="ledger_record", type="primary"):
+            try:
+                diff = book.record_snapshot(observed, actor=actor, note=f"{ctx.name}（现状）")
+            except LedgerError as exc:
+                st.error(exc.zh)
+                return
+            st.success(
+                f"已记入全县快照：新增 {len(diff.new)}，持续 {len(diff.persisting)}，"
+                f"本次未再出现 {len(diff.disappeared)}（建议验收销号），"
+                f"复发 {len(diff.reopened)}。"
+            )
+
+
+if may(actor, Action.SNAPSHOT):
+    _snapshot_section()
 
 items = book.items(township=ctx.scope.township_code)
 if items.empty:
@@ -126,6 +135,70 @@ if not pts.empty:
     legend = [LegendItem(STATE_COLORS[s.value], STATE_ZH[s]) for s in State]
     show_map(finish_map(m, legend, title="问题整改状态"), key="ledger_map", height=460)
 
+
+def _edit_form(row: pd.Series, current: State, options: list[str], editable: frozenset) -> None:
+    """The edit form of one item: only the states and fields the actor's role may set."""
+    key = row["key"]
+    with st.form(f"edit_{key}"):
+        to = st.selectbox(
+            "整改状态", options, format_func=lambda s: STATE_ZH[State(s)], key="ledger_to"
+        )
+        admin_only = "reason" not in editable
+        reason = st.text_input(
+            "原因说明（暂缓、豁免、重新打开时必填）",
+            value=row.get("reason") or "",
+            disabled=admin_only,
+        )
+        unit = st.text_input(
+            "责任单位",
+            value=row.get("responsible_unit") or "",
+            disabled="responsible_unit" not in editable,
+        )
+        measure = st.text_area(
+            "整改措施",
+            value=row.get("measure") or row["suggested_measure"] or "",
+            disabled="measure" not in editable,
+        )
+        deadline = st.date_input(
+            "完成时限",
+            value=dt.date.fromisoformat(row["deadline"]) if row.get("deadline") else None,
+            disabled="deadline" not in editable,
+        )
+        notes = st.text_area("备注", value=row.get("notes") or "")
+        save = st.form_submit_button("保存", type="primary")
+    if not save:
+        return
+    typed = {
+        "responsible_unit": unit or None,
+        "measure": measure or None,
+        "deadline": deadline.isoformat() if deadline else None,
+        "notes": notes or None,
+        "reason": reason or None,
+    }
+    # only what the user changed is sent (a role may not even resend a field it cannot set)
+    before = {**{f: row.get(f) or None for f in typed}, "measure": row.get("measure") or None}
+    fields = {f: v for f, v in typed.items() if v != before[f] and (f in editable or f == "notes")}
+    try:
+        if to != current.value:
+            fields.pop("reason", None)
+            reason_arg = typed["reason"] if "reason" in editable else None
+            book.transition(
+                key,
+                to,
+                actor=actor,
+                expected_version=int(row["version"]),
+                reason=reason_arg,
+                **fields,
+            )
+        else:
+            book.update(key, actor=actor, expected_version=int(row["version"]), **fields)
+    except (ConflictError, IllegalTransitionError, LedgerError) as exc:
+        st.error(getattr(exc, "zh", "") or str(exc))
+    else:
+        st.success("已保存。")
+        st.rerun()
+
+
 table = pd.DataFrame(
     {
         "问题编号": shown["key"],
@@ -158,50 +231,14 @@ if event.selection.rows:
     )
     st.caption(row["description"])
     current = State(row["state"])
-    options = [current.value, *sorted(s.value for s in TRANSITIONS[current])]
-    with st.form(f"edit_{key}"):
-        to = st.selectbox(
-            "整改状态", options, format_func=lambda s: STATE_ZH[State(s)], key="ledger_to"
-        )
-        reason = st.text_input(
-            "原因说明（暂缓、豁免、重新打开时必填）", value=row.get("reason") or ""
-        )
-        unit = st.text_input("责任单位", value=row.get("responsible_unit") or "")
-        measure = st.text_area(
-            "整改措施", value=row.get("measure") or row["suggested_measure"] or ""
-        )
-        deadline = st.date_input(
-            "完成时限",
-            value=dt.date.fromisoformat(row["deadline"]) if row.get("deadline") else None,
-        )
-        notes = st.text_area("备注", value=row.get("notes") or "")
-        save = st.form_submit_button("保存", type="primary", disabled=not user)
-    if save:
-        fields = {
-            "responsible_unit": unit,
-            "measure": measure,
-            "deadline": deadline.isoformat() if deadline else None,
-            "notes": notes,
-        }
-        try:
-            if to != current.value:
-                book.transition(
-                    key,
-                    to,
-                    user=user,
-                    expected_version=int(row["version"]),
-                    reason=reason or None,
-                    **fields,
-                )
-            else:
-                book.update(
-                    key, user=user, expected_version=int(row["version"]), reason=reason, **fields
-                )
-        except (ConflictError, IllegalTransitionError, LedgerError) as exc:
-            st.error(getattr(exc, "zh", "") or str(exc))
-        else:
-            st.success("已保存。")
-            st.rerun()
+    moves = allowed_transitions(actor, row)  # only the moves this role may make on this item
+    options = [current.value, *sorted(s.value for s in moves & TRANSITIONS[current])]
+    editable = allowed_fields(actor)
+    denied = refusal(actor, Action.UPDATE, row, fields=editable or {"notes"})
+    if len(options) == 1 and denied is not None:
+        st.info(f"您（{actor.label}）对该问题只能查看：{denied[1]}。")
+    else:
+        _edit_form(row, current, options, editable)
     st.markdown("**佐证材料**（整改前后照片、验收单等）")
     evidence = [e for e in str(row.get("evidence") or "").splitlines() if e]
     root = book.evidence_dir.parent if book.evidence_dir is not None else None
@@ -219,26 +256,29 @@ if event.selection.rows:
                 )
         else:
             st.caption(f"{name}（文件不在台账文件夹中）")
-    proof = st.file_uploader(
-        "上传佐证材料",
-        type=["jpg", "jpeg", "png", "webp", "pdf", "docx", "xlsx"],
-        # a new key after each upload empties the box, so a file is not attached twice
-        key=f"ledger_evidence_{key}_{st.session_state.get('evidence_uploads', 0)}",
-    )
-    if proof is not None and st.button("添加到该问题", key="ledger_evidence_go", disabled=not user):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(proof.name).name
-            path.write_bytes(proof.getbuffer())
-            try:
-                book.attach_evidence(key, path, user=user, expected_version=int(row["version"]))
-            except (ConflictError, LedgerError) as exc:
-                st.error(getattr(exc, "zh", "") or str(exc))
-            else:
-                st.session_state["evidence_uploads"] = (
-                    st.session_state.get("evidence_uploads", 0) + 1
-                )
-                st.toast(f"已添加佐证材料：{proof.name}")
-                st.rerun()
+    if may(actor, Action.EVIDENCE, row):
+        proof = st.file_uploader(
+            "上传佐证材料",
+            type=["jpg", "jpeg", "png", "webp", "pdf", "docx", "xlsx"],
+            # a new key after each upload empties the box, so a file is not attached twice
+            key=f"ledger_evidence_{key}_{st.session_state.get('evidence_uploads', 0)}",
+        )
+        if proof is not None and st.button("添加到该问题", key="ledger_evidence_go"):
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / Path(proof.name).name
+                path.write_bytes(proof.getbuffer())
+                try:
+                    book.attach_evidence(
+                        key, path, actor=actor, expected_version=int(row["version"])
+                    )
+                except (ConflictError, LedgerError) as exc:
+                    st.error(getattr(exc, "zh", "") or str(exc))
+                else:
+                    st.session_state["evidence_uploads"] = (
+                        st.session_state.get("evidence_uploads", 0) + 1
+                    )
+                    st.toast(f"已添加佐证材料：{proof.name}")
+                    st.rerun()
     st.markdown("**修改记录**")
     history_table(book.history(key), key="ledger_history")
 
@@ -247,20 +287,21 @@ with tempfile.TemporaryDirectory() as tmp:
     out = export_xlsx(book, Path(tmp) / "整改台账.xlsx", township=ctx.scope.township_code)
     data = out.read_bytes()
 st.download_button("下载整改台账（XLSX）", data, file_name="整改台账.xlsx", key="ledger_export")
-up = st.file_uploader("上传修改后的台账（XLSX）", type=["xlsx"], key="ledger_import")
-if up is not None and st.button("检查并导入", key="ledger_import_go", disabled=not user):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(up.name).name
-        path.write_bytes(up.getbuffer())
-        result = import_xlsx(book, path, user=user)
-    if result.applied:
-        st.success(f"已导入 {len(result.changes)} 处修改。")
-    else:
-        st.error("台账有错误，未导入任何修改：请按下表逐行修正后重新上传。")
-    if result.problems:
-        st.dataframe(
-            problems_table(result.problems),
-            hide_index=True,
-            width="stretch",
-            key="ledger_import_problems",
-        )
+if may(actor, Action.IMPORT):  # a township or department imports only its own rows
+    up = st.file_uploader("上传修改后的台账（XLSX）", type=["xlsx"], key="ledger_import")
+    if up is not None and st.button("检查并导入", key="ledger_import_go"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(up.name).name
+            path.write_bytes(up.getbuffer())
+            result = import_xlsx(book, path, actor=actor)
+        if result.applied:
+            st.success(f"已导入 {len(result.changes)} 处修改。")
+        else:
+            st.error("台账有错误，未导入任何修改：请按下表逐行修正后重新上传。")
+        if result.problems:
+            st.dataframe(
+                problems_table(result.problems),
+                hide_index=True,
+                width="stretch",
+                key="ledger_import_problems",
+            )

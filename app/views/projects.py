@@ -6,7 +6,9 @@ import hashlib
 
 import pandas as pd
 import streamlit as st
+from geo.ledger.permissions import Action, may
 
+from app.auth import current_actor
 from app.components import PRINT_CSS, items_table, show_map
 from app.maps.projects import build_projects_map, build_siting_map
 from app.state import as_built_for, assessment_for, ledger, page_context
@@ -170,29 +172,32 @@ else:
         items_table(changed.drop(columns="key"), key="plan_left")
     if len(review.closed):
         items_table(review.closed.drop(columns="description"), key="plan_closed", height=220)
-    user = st.text_input("填报人", key="plan_user", placeholder="采纳方案时记入台账")
+    actor = current_actor()
     in_ledger = plan.loc[plan["item_key"].isin(set(in_book["key"]))] if len(in_book) else plan[:0]
-    if st.button(
-        f"采纳方案：把 {len(in_ledger)} 个项目记入台账的「关联项目」",
-        key="plan_accept",
-        disabled=not user or in_ledger.empty,
-    ):
-        version = in_book.set_index("key")["version"]
-        changes = [
-            Change(
-                p.item_key,
-                int(version[p.item_key]),
-                None,
-                {"project": f"{p.project_id}：{p.content}，估算 {p.cost_wan:.1f} 万元"},
-            )
-            for p in in_ledger.itertuples()
-        ]
-        try:
-            book.apply_changes(changes, user=user)
-        except (ConflictError, LedgerError) as exc:
-            st.error(getattr(exc, "zh", "") or str(exc))
-        else:
-            st.success(f"已记入 {len(changes)} 条问题的关联项目。")
+    if may(actor, Action.ACCEPT_PLAN):  # a county-level decision: the administrator
+        if st.button(
+            f"采纳方案：把 {len(in_ledger)} 个项目记入台账的「关联项目」",
+            key="plan_accept",
+            disabled=in_ledger.empty,
+        ):
+            version = in_book.set_index("key")["version"]
+            changes = [
+                Change(
+                    p.item_key,
+                    int(version[p.item_key]),
+                    None,
+                    {"project": f"{p.project_id}：{p.content}，估算 {p.cost_wan:.1f} 万元"},
+                )
+                for p in in_ledger.itertuples()
+            ]
+            try:
+                book.apply_changes(changes, actor=actor)
+            except (ConflictError, LedgerError) as exc:
+                st.error(getattr(exc, "zh", "") or str(exc))
+            else:
+                st.success(f"已记入 {len(changes)} 条问题的关联项目。")
+    else:
+        st.caption(f"采纳方案（记入台账的关联项目）由县级管理员办理；您是{actor.label}。")
     if in_ledger.empty:
         st.caption("台账中还没有这些问题：先在「问题清单·整改台账」页把分析结果记入台账。")
 

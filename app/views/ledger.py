@@ -23,8 +23,8 @@ from geo.ledger import (
     State,
     export_xlsx,
     import_xlsx,
-    problem_items,
 )
+from layers.store.actors import Actor
 
 STATE_COLORS = {
     "open": "#d32f2f",
@@ -58,14 +58,8 @@ with st.expander("把本次分析结果记入台账（生成快照）", expanded
             "「项目库与方案」页对比查看。"
         )
     if st.button("记入台账（全县现状）", key="ledger_record", type="primary", disabled=not user):
-        items = problem_items(observed)  # water items come with the assessment
-        diff = book.record_snapshot(
-            items,
-            user=user,
-            dataset_hash=observed.dataset_hash,
-            settings=observed.settings,
-            note=f"{ctx.name}（现状）",
-        )
+        # the assessment itself (not its items): the ledger refuses a 规划 one
+        diff = book.record_snapshot(observed, actor=Actor.local(), note=f"{ctx.name}（现状）")
         st.success(
             f"已记入快照：新增 {len(diff.new)}，持续 {len(diff.persisting)}，"
             f"本次未再出现 {len(diff.disappeared)}（建议验收销号），复发 {len(diff.reopened)}。"
@@ -188,14 +182,18 @@ if event.selection.rows:
                 book.transition(
                     key,
                     to,
-                    user=user,
+                    actor=Actor.local(),
                     expected_version=int(row["version"]),
                     reason=reason or None,
                     **fields,
                 )
             else:
                 book.update(
-                    key, user=user, expected_version=int(row["version"]), reason=reason, **fields
+                    key,
+                    actor=Actor.local(),
+                    expected_version=int(row["version"]),
+                    reason=reason,
+                    **fields,
                 )
         except (ConflictError, IllegalTransitionError, LedgerError) as exc:
             st.error(getattr(exc, "zh", "") or str(exc))
@@ -230,7 +228,9 @@ if event.selection.rows:
             path = Path(tmp) / Path(proof.name).name
             path.write_bytes(proof.getbuffer())
             try:
-                book.attach_evidence(key, path, user=user, expected_version=int(row["version"]))
+                book.attach_evidence(
+                    key, path, actor=Actor.local(), expected_version=int(row["version"])
+                )
             except (ConflictError, LedgerError) as exc:
                 st.error(getattr(exc, "zh", "") or str(exc))
             else:
@@ -252,7 +252,7 @@ if up is not None and st.button("检查并导入", key="ledger_import_go", disab
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(up.name).name
         path.write_bytes(up.getbuffer())
-        result = import_xlsx(book, path, user=user)
+        result = import_xlsx(book, path, actor=Actor.local())
     if result.applied:
         st.success(f"已导入 {len(result.changes)} 处修改。")
     else:

@@ -17,6 +17,7 @@ from geo.projects import apply_projects, project_library, review_plan
 from geo.siting import SITING_KINDS, SitingResult, site_facilities
 from layers.dataset import Dataset
 from layers.schema import LAYERS
+from layers.store.actors import Actor
 
 CLOSED_STATES = {"closed", "exempt"}
 TABLE_ZH = {
@@ -188,7 +189,7 @@ else:
             for p in in_ledger.itertuples()
         ]
         try:
-            book.apply_changes(changes, user=user)
+            book.apply_changes(changes, actor=Actor.local(), accept_plan=True)
         except (ConflictError, LedgerError) as exc:
             st.error(getattr(exc, "zh", "") or str(exc))
         else:

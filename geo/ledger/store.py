@@ -970,8 +970,6 @@ class Ledger:
         """
         actor = _require_actor(actor)
         changes = list(changes)
-        if accept_plan:
-            self._check(actor, Action.ACCEPT_PLAN, audit_fields={"items": len(changes)})
         cleaned = [clean_fields(c.fields) for c in changes]
         now, today = self._now(), self._today()
         action = _action or (Action.ACCEPT_PLAN if accept_plan else None)

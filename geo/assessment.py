@@ -8,13 +8,14 @@ when the dataset has a water network (its own EPANET model, or the water layers)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 
 from geo.clinics import ClinicResult, clinic_gaps
 from geo.network import RoadGraph, build_graph, network_diagnostics
+from geo.plan import planned_as_built
 from geo.roads import HardRoadResult, hard_road_access
 from geo.rollup import Rollup, rollup
 from geo.services import ServiceResult, isochrones, service_access
@@ -116,6 +117,9 @@ class Assessment:
         the hard-road links are then routed over it and 具备建设条件 judged by it.
     water : WaterAssessment or None
         The water analysis, when the dataset has a water network.
+    planned_as_built : mapping of str to int
+        规划 features taken as built (:func:`geo.plan.as_built`), per layer; empty for an
+        assessment of observed (现状) data.
     """
 
     dataset_hash: str
@@ -129,6 +133,12 @@ class Assessment:
     rollup: Rollup
     terrain: TerrainContext | None = None
     water: WaterAssessment | None = None
+    planned_as_built: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def scenario(self) -> str:
+        """``current`` (现状) or ``planned`` (规划: planned features taken as built)."""
+        return "planned" if self.planned_as_built else "current"
 
 
 def assess(
@@ -203,4 +213,5 @@ def assess(
         rollup=roll,
         terrain=ctx,
         water=water,
+        planned_as_built=planned_as_built(dataset),
     )

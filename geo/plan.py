@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 
 import geopandas as gpd
 import pandas as pd
@@ -19,12 +20,32 @@ from layers.dataset import Dataset
 from layers.errors import LayerError
 from layers.schema import LAYERS
 
-__all__ = ["PLAN_LAYERS", "as_built", "compare_kpis", "merge_plan", "planned_counts"]
+__all__ = [
+    "AS_BUILT_KEY",
+    "PLAN_LAYERS",
+    "as_built",
+    "compare_kpis",
+    "merge_plan",
+    "planned_as_built",
+    "planned_counts",
+]
 
 logger = logging.getLogger(__name__)
 
 PLAN_LAYERS = ("roads", "clinics", "service_points", "water_pipes")
 """Layers whose features can be planned (``status`` 现状/规划)."""
+
+AS_BUILT_KEY = "planned_as_built"
+"""Provenance key of a layer in which :func:`as_built` took planned features as built."""
+
+
+def planned_as_built(dataset: Dataset) -> dict[str, int]:
+    """Return the 规划 features :func:`as_built` took as built, per layer (empty: 现状)."""
+    return {
+        layer: int(p[AS_BUILT_KEY])
+        for layer, p in dataset.provenance.items()
+        if isinstance(p, Mapping) and p.get(AS_BUILT_KEY)
+    }
 
 
 def planned_counts(dataset: Dataset) -> dict[str, int]:
@@ -105,7 +126,19 @@ def as_built(dataset: Dataset) -> Dataset:
         planned = frame["status"] == "规划"
         if planned.any():
             changed[name] = frame.assign(status=frame["status"].where(~planned, "现状"))
-    return dataset.replace_layers(**changed) if changed else dataset
+    if not changed:
+        return dataset
+    built = dataset.replace_layers(**changed)
+    # say so in the provenance: an assessment of this dataset is of the 规划 scenario, and
+    # the ledger refuses to record it as an observation (a planned road closes no item)
+    marked = {
+        layer: {
+            **built.provenance.get(layer, {}),
+            AS_BUILT_KEY: int((frame["status"] == "规划").sum()),
+        }
+        for layer, frame in ((n, dataset[n]) for n in changed)
+    }
+    return replace(built, provenance={**built.provenance, **marked})
 
 
 def compare_kpis(current: pd.DataFrame, planned: pd.DataFrame) -> pd.DataFrame:

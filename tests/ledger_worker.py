@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import event
 
 from geo.ledger import ConflictError, Ledger, make_items
+from layers.store.actors import Actor
 
 
 def _wait_for(path: Path, timeout_s: float = 30.0) -> None:
@@ -43,7 +44,9 @@ def _edit(args: argparse.Namespace) -> None:
     _wait_for(Path(args.go))
     edit = {args.field: args.value}
     try:
-        item = ledger.update(args.key, user=args.user, expected_version=version, **edit)
+        item = ledger.update(
+            args.key, actor=Actor.of(args.user, "admin"), expected_version=version, **edit
+        )
         print(json.dumps({"outcome": "won", "version": int(item["version"])}), flush=True)
         return
     except ConflictError as exc:
@@ -55,7 +58,9 @@ def _edit(args: argparse.Namespace) -> None:
             flush=True,
         )
     fresh = int(ledger.item(args.key)["version"])
-    item = ledger.update(args.key, user=args.user, expected_version=fresh, **edit)
+    item = ledger.update(
+        args.key, actor=Actor.of(args.user, "admin"), expected_version=fresh, **edit
+    )
     print(json.dumps({"outcome": "retried", "version": int(item["version"])}), flush=True)
 
 
@@ -79,7 +84,9 @@ def _crash_snapshot(args: argparse.Namespace) -> None:
             "description": [f"{i}{filler}" for i in range(args.n)],
         }
     )
-    ledger.record_snapshot(items, user="crash", dataset_hash="crash", settings={"p": 1})
+    ledger.record_snapshot(
+        items, actor=Actor.of("crash", "admin"), dataset_hash="crash", settings={"p": 1}
+    )
     print(json.dumps({"outcome": "not killed"}), flush=True)
 
 
@@ -88,7 +95,9 @@ def _crash_loop(args: argparse.Namespace) -> None:
     i = 0
     while True:
         version = int(ledger.item(args.key)["version"])
-        ledger.update(args.key, user="loop", expected_version=version, notes=f"第{i}次")
+        ledger.update(
+            args.key, actor=Actor.of("loop", "admin"), expected_version=version, notes=f"第{i}次"
+        )
         if i == 0:
             Path(args.marker).touch()
         i += 1

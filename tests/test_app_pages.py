@@ -196,12 +196,13 @@ def test_village_sheet_lists_the_villages_ledger_items(tmp_path):
     from geo.ledger import Ledger, problem_items
     from geo.settings import load_settings
     from layers.dataset import read_dataset
+    from layers.store.actors import Actor
 
     dataset = read_dataset(ROOT / "data/demo/tongxin.gpkg")
     settings = load_settings()
     a = assess(dataset, settings)
     Ledger(tmp_path / "ledger").record_snapshot(
-        problem_items(a), user="测试", dataset_hash=a.dataset_hash, settings=settings
+        problem_items(a), actor=Actor.local(), dataset_hash=a.dataset_hash, settings=settings
     )
     worst = a.rollup.admin_villages.sort_values("problems")["code"].iloc[-1]
     at = AppTest.from_file(str(VIEWS / "village.py"), default_timeout=TIMEOUT)

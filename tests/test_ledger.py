@@ -39,6 +39,7 @@ from geo.ledger.store import REASON_REQUIRED
 from geo.ledger.xlsx import EXPORT_COLUMNS, OFFICE_COLUMNS, SHEET, ledger_table
 from geo.settings import load_settings
 from layers import Dataset, read_dataset
+from layers.store.actors import Actor
 from tests.fixtures import tiny_county as tc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +90,10 @@ def runs(tiny):
     # R04 back to gravel (NV03 fails again), R01 paved again, 丙村 keeps its doctor
     s3 = assess(_variant(dataset, doctors={"C3": 1}), settings)
     return s1, s2, s3
+
+
+def _admin(name):
+    return Actor.of(name, "admin")
 
 
 PG_URL = os.environ.get("GAPMAP_TEST_PG_URL", "")
@@ -153,7 +158,7 @@ def _synthetic(keys):
 
 
 def _record(led, keys, user="测试"):
-    return led.record_snapshot(_synthetic(keys), user=user, dataset_hash="h", settings={})
+    return led.record_snapshot(_synthetic(keys), actor=_admin(user), dataset_hash="h", settings={})
 
 
 def _n_events(led):
@@ -242,12 +247,12 @@ def test_water_hook_and_item_checks(runs):
 
 def test_snapshot_sequence_new_persisting_disappeared_reopened(ledger, runs):
     s1, s2, s3 = runs
-    d1 = ledger.record_snapshot(s1, user="张三")
+    d1 = ledger.record_snapshot(s1, actor=_admin("张三"))
     assert (d1.a, d1.b) == (None, 1)
     assert set(d1.new) == BASE_KEYS and d1.counts()["persisting"] == 0
     assert (ledger.items()["state"] == "open").all()
 
-    d2 = ledger.record_snapshot(s2, user="张三", note="二季度")
+    d2 = ledger.record_snapshot(s2, actor=_admin("张三"), note="二季度")
     assert (d2.a, d2.b) == (1, 2)
     assert d2.new == ("hard_road:NV01",)
     assert set(d2.disappeared) == {"hard_road:NV03", "clinics:admin_village:640399200201"}
@@ -263,19 +268,27 @@ def test_snapshot_sequence_new_persisting_disappeared_reopened(ledger, runs):
     v = 1
     for state in ("整改中", "已整改待验收", "已销号"):
         v = ledger.transition(
-            "hard_road:NV03", state, user="李四", expected_version=v, closed_on="2026-05-20"
+            "hard_road:NV03",
+            state,
+            actor=_admin("李四"),
+            expected_version=v,
+            closed_on="2026-05-20",
         )["version"]
     assert ledger.item("hard_road:NV03")["closed_on"] == "2026-05-20"
-    ledger.transition("services:S1:药店", "整改中", user="王五", expected_version=1)
-    ledger.transition("services:S1:药店", "已整改待验收", user="王五", expected_version=2)
+    ledger.transition("services:S1:药店", "整改中", actor=_admin("王五"), expected_version=1)
+    ledger.transition("services:S1:药店", "已整改待验收", actor=_admin("王五"), expected_version=2)
     ledger.transition(
-        "hard_road:NV05", "暂缓", user="李四", expected_version=1, reason="纳入2027年计划"
+        "hard_road:NV05", "暂缓", actor=_admin("李四"), expected_version=1, reason="纳入2027年计划"
     )
     ledger.transition(
-        "services:S2:综合超市", "豁免", user="李四", expected_version=1, reason="安置点规模小"
+        "services:S2:综合超市",
+        "豁免",
+        actor=_admin("李四"),
+        expected_version=1,
+        reason="安置点规模小",
     )
 
-    d3 = ledger.record_snapshot(s3, user="张三")
+    d3 = ledger.record_snapshot(s3, actor=_admin("张三"))
     assert d3.reopened == ("hard_road:NV03",)  # 已销号, fails again: flagged
     assert d3.disappeared == ("hard_road:NV01",)
     assert d3.new == () and len(d3.persisting) == 8
@@ -333,9 +346,9 @@ def test_snapshot_sequence_new_persisting_disappeared_reopened(ledger, runs):
 
 
 def test_the_same_run_twice_is_the_same_items(ledger, runs):
-    ledger.record_snapshot(runs[0], user="张三")
+    ledger.record_snapshot(runs[0], actor=_admin("张三"))
     before = _n_events(ledger)
-    d = ledger.record_snapshot(runs[0], user="张三")
+    d = ledger.record_snapshot(runs[0], actor=_admin("张三"))
     assert set(d.persisting) == BASE_KEYS and d.new == d.disappeared == d.reopened == ()
     assert _n_events(ledger) == before
 
@@ -352,7 +365,9 @@ def _drive(led, key, target):
     }
     v = 1
     for step in paths[target]:
-        v = led.transition(key, step, user="u", expected_version=v, reason="理由")["version"]
+        v = led.transition(key, step, actor=_admin("u"), expected_version=v, reason="理由")[
+            "version"
+        ]
     return v
 
 
@@ -364,12 +379,12 @@ def test_every_transition_is_allowed_or_refused_as_declared(ledger):
         key = f"t:{i}"
         v = _drive(ledger, key, a)
         if b in TRANSITIONS[a]:
-            item = ledger.transition(key, b, user="u", expected_version=v, reason="理由")
+            item = ledger.transition(key, b, actor=_admin("u"), expected_version=v, reason="理由")
             assert item["state"] == b and item["version"] == v + 1
         else:
             refused += 1
             with pytest.raises(IllegalTransitionError) as info:
-                ledger.transition(key, b, user="u", expected_version=v, reason="理由")
+                ledger.transition(key, b, actor=_admin("u"), expected_version=v, reason="理由")
             assert f"不能从“{a.zh}”直接改为“{b.zh}”" in info.value.zh
             assert ledger.item(key)["version"] == v  # nothing written
     assert sum(map(len, TRANSITIONS.values())) == 14  # the moves drawn in geo.ledger.states
@@ -381,17 +396,21 @@ def test_reasons_are_required_where_declared(ledger):
     _record(ledger, ["r:1", "r:2", "r:3"])
     for state in REASON_REQUIRED:
         with pytest.raises(IllegalTransitionError, match="needs a reason") as info:
-            ledger.transition("r:1", state, user="u", expected_version=1, reason="  ")
+            ledger.transition("r:1", state, actor=_admin("u"), expected_version=1, reason="  ")
         assert "必须填写原因说明" in info.value.zh
-    ledger.transition("r:1", "暂缓", user="u", expected_version=1, reason="资金未落实")
+    ledger.transition("r:1", "暂缓", actor=_admin("u"), expected_version=1, reason="资金未落实")
     with pytest.raises(IllegalTransitionError):  # cannot blank the reason while 暂缓
-        ledger.update("r:1", user="u", expected_version=2, reason="")
-    assert ledger.transition("r:1", "待整改", user="u", expected_version=2)["reason"] is None
+        ledger.update("r:1", actor=_admin("u"), expected_version=2, reason="")
+    assert (
+        ledger.transition("r:1", "待整改", actor=_admin("u"), expected_version=2)["reason"] is None
+    )
     # reopening a 已销号 item by hand needs a reason and counts as a reopening
     v = _drive(ledger, "r:2", State.CLOSED)
     with pytest.raises(IllegalTransitionError):
-        ledger.transition("r:2", "待整改", user="u", expected_version=v)
-    item = ledger.transition("r:2", "待整改", user="u", expected_version=v, reason="验收有误")
+        ledger.transition("r:2", "待整改", actor=_admin("u"), expected_version=v)
+    item = ledger.transition(
+        "r:2", "待整改", actor=_admin("u"), expected_version=v, reason="验收有误"
+    )
     assert item["reopen_count"] == 1 and item["closed_on"] is None
 
 
@@ -403,7 +422,7 @@ def test_fields_users_dates_and_unknown_items(sqlite_ledger):
     _record(led, ["f:1"])
     item = led.update(
         "f:1",
-        user="赵六",
+        actor=_admin("赵六"),
         expected_version=1,
         responsible_unit=" 县交通运输局 ",
         deadline="2026年9月30日",
@@ -414,37 +433,44 @@ def test_fields_users_dates_and_unknown_items(sqlite_ledger):
     assert item["evidence"] == "evidence/a.jpg\nevidence/b.pdf"
     assert item["updated_by"] == "赵六" and item["updated_at"].startswith("2026-06-30T17:00")
     # a no-op edit writes no event
-    assert led.update("f:1", user="赵六", expected_version=2, project="XM-2026-001")["version"] == 2
+    assert (
+        led.update("f:1", actor=_admin("赵六"), expected_version=2, project="XM-2026-001")[
+            "version"
+        ]
+        == 2
+    )
     with pytest.raises(LedgerError, match="not a date") as info:
-        led.update("f:1", user="u", expected_version=2, deadline="下个月")
+        led.update("f:1", actor=_admin("u"), expected_version=2, deadline="下个月")
     assert "不是有效日期" in info.value.zh
     with pytest.raises(LedgerError, match="unknown ledger field"):
-        led.update("f:1", user="u", expected_version=2, state="closed")
+        led.update("f:1", actor=_admin("u"), expected_version=2, state="closed")
     with pytest.raises(LedgerError, match="closed_on"):
-        led.update("f:1", user="u", expected_version=2, closed_on="2026-07-01")
-    with pytest.raises(LedgerError, match="name of the user"):
-        led.update("f:1", user=" ", expected_version=2, notes="x")
+        led.update("f:1", actor=_admin("u"), expected_version=2, closed_on="2026-07-01")
+    with pytest.raises(LedgerError, match="actor=Actor"):
+        led.update("f:1", actor=" ", expected_version=2, notes="x")
     with pytest.raises(ItemNotFoundError) as info:
-        led.transition("f:404", "整改中", user="u", expected_version=1)
+        led.transition("f:404", "整改中", actor=_admin("u"), expected_version=1)
     assert "没有编号为“f:404”" in info.value.zh
     with pytest.raises(ItemNotFoundError):
         led.history("f:404")
     # 销号日期 defaults to today in China time (17:00 UTC on 30 June is 1 July in Ningxia)
     v = 2
     for step in ("整改中", "已整改待验收", "已销号"):
-        v = led.transition("f:1", step, user="u", expected_version=v)["version"]
+        v = led.transition("f:1", step, actor=_admin("u"), expected_version=v)["version"]
     assert led.item("f:1")["closed_on"] == "2026-07-01"
     led.close()
 
 
 def test_stale_version_is_a_conflict_and_the_refused_edit_is_kept(ledger):
     _record(ledger, ["c:1"])
-    ledger.update("c:1", user="甲", expected_version=1, notes="甲的备注")
+    ledger.update("c:1", actor=_admin("甲"), expected_version=1, notes="甲的备注")
     with pytest.raises(ConflictError) as info:
-        ledger.transition("c:1", "整改中", user="乙", expected_version=1, responsible_unit="乙单位")
+        ledger.transition(
+            "c:1", "整改中", actor=_admin("乙"), expected_version=1, responsible_unit="乙单位"
+        )
     err = info.value
-    assert (err.expected_version, err.actual_version, err.changed_by) == (1, 2, "甲")
-    assert "已被 甲 于" in err.zh and "本次修改未保存" in err.zh
+    assert (err.expected_version, err.actual_version, err.changed_by) == (1, 2, "甲（县级管理员）")
+    assert "已被 甲（县级管理员） 于" in err.zh and "本次修改未保存" in err.zh
     item = ledger.item("c:1")
     assert item["notes"] == "甲的备注" and item["responsible_unit"] is None
     hist = ledger.history("c:1", include_rejected=True)
@@ -455,14 +481,14 @@ def test_stale_version_is_a_conflict_and_the_refused_edit_is_kept(ledger):
 
 def test_apply_changes_is_all_or_nothing(ledger):
     _record(ledger, ["b:1", "b:2"])
-    ledger.update("b:2", user="甲", expected_version=1, notes="先改")
+    ledger.update("b:2", actor=_admin("甲"), expected_version=1, notes="先改")
     with pytest.raises(ConflictError):
         ledger.apply_changes(
             [
                 Change("b:1", 1, State.IN_PROGRESS, {"responsible_unit": "单位"}),
                 Change("b:2", 1, None, {"notes": "后改"}),
             ],
-            user="乙",
+            actor=_admin("乙"),
         )
     assert ledger.item("b:1")["version"] == 1 and ledger.item("b:1")["state"] == "open"
     assert ledger.item("b:2")["notes"] == "先改"
@@ -480,7 +506,8 @@ def test_history_is_append_only_and_versions_unique_in_the_database(ledger):
             "UPDATE events SET state = 'closed'",
             "DELETE FROM events",
             "DELETE FROM snapshots",
-            "UPDATE snapshot_items SET description = ''",
+            "UPDATE snapshot_items SET text_hash = ''",
+            "UPDATE item_texts SET description = ''",
         ]
         if not sqlite:
             statements.append("TRUNCATE events CASCADE")
@@ -517,12 +544,12 @@ def test_attach_evidence_copies_the_file(sqlite_ledger, tmp_path):
     _record(sqlite_ledger, ["e:1"])
     photo = tmp_path / "路面.jpg"
     photo.write_bytes(b"\xff\xd8jpeg")
-    item = sqlite_ledger.attach_evidence("e:1", photo, user="u", expected_version=1)
+    item = sqlite_ledger.attach_evidence("e:1", photo, actor=_admin("u"), expected_version=1)
     (rel,) = item["evidence"].splitlines()
     assert rel.startswith("evidence/e_1/") and rel.endswith("_路面.jpg")
     assert (sqlite_ledger.evidence_dir.parent / rel).read_bytes() == b"\xff\xd8jpeg"
     with pytest.raises(ConflictError):
-        sqlite_ledger.attach_evidence("e:1", photo, user="u", expected_version=1)
+        sqlite_ledger.attach_evidence("e:1", photo, actor=_admin("u"), expected_version=1)
     assert (
         len(list((sqlite_ledger.evidence_dir / "e_1").iterdir())) == 1
     )  # the refused copy is gone
@@ -533,7 +560,7 @@ def test_evidence_names_with_line_breaks_or_path_parts_stay_one_file(sqlite_ledg
     _record(sqlite_ledger, ["e:2"])
     odd = tmp_path / "照片\n..\\ledger.sqlite\t.jpg"
     odd.write_bytes(b"x")
-    item = sqlite_ledger.attach_evidence("e:2", odd, user="u", expected_version=1)
+    item = sqlite_ledger.attach_evidence("e:2", odd, actor=_admin("u"), expected_version=1)
     (rel,) = item["evidence"].splitlines()  # one path, not two
     assert rel.startswith("evidence/e_2/") and "\n" not in rel and "\\" not in rel
     stored = sqlite_ledger.evidence_dir.parent / rel
@@ -602,7 +629,7 @@ def test_two_editors_in_two_processes_one_wins_none_is_lost(ledger, tmp_path):
 
 def test_killing_a_writer_mid_snapshot_leaves_the_ledger_consistent(sqlite_ledger, tmp_path):
     _record(sqlite_ledger, ["k:1", "k:2"])
-    sqlite_ledger.transition("k:1", "整改中", user="u", expected_version=1)
+    sqlite_ledger.transition("k:1", "整改中", actor=_admin("u"), expected_version=1)
     before = sqlite_ledger.items()
     marker = tmp_path / "mid-write"
     proc = _worker("crash-snapshot", "--db", sqlite_ledger.path, "--marker", marker, "--n", 6000)
@@ -655,9 +682,13 @@ def test_killing_an_editor_at_a_random_moment_loses_only_the_unfinished_edit(
 
 
 def test_export_in_the_county_layout(ledger, runs, tmp_path):
-    ledger.record_snapshot(runs[0], user="张三")
+    ledger.record_snapshot(runs[0], actor=_admin("张三"))
     ledger.transition(
-        "hard_road:NV03", "整改中", user="李四", expected_version=1, responsible_unit="交通局"
+        "hard_road:NV03",
+        "整改中",
+        actor=_admin("李四"),
+        expected_version=1,
+        responsible_unit="交通局",
     )
     out = export_xlsx(ledger, tmp_path / "out" / "台账.xlsx")
     assert sorted(p.name for p in out.parent.iterdir()) == ["台账.xlsx"]  # atomic, no temp
@@ -693,7 +724,7 @@ def _edit_sheet(path, edits):
 
 
 def test_import_edits_back(ledger, runs, tmp_path):
-    ledger.record_snapshot(runs[0], user="张三")
+    ledger.record_snapshot(runs[0], actor=_admin("张三"))
     path = export_xlsx(ledger, tmp_path / "台账.xlsx")
     rows = _edit_sheet(
         path,
@@ -708,7 +739,7 @@ def test_import_edits_back(ledger, runs, tmp_path):
             ("hard_road:NV04", "问题描述"): "改了描述",  # read-only: a warning, not imported
         },
     )
-    result = import_xlsx(ledger, path, user="县乡村振兴局")
+    result = import_xlsx(ledger, path, actor=_admin("县乡村振兴局"))
     assert result.applied and result.errors == () and result.rows == 10
     assert len(result.changes) == 3
     (warning,) = result.problems
@@ -730,12 +761,12 @@ def test_import_edits_back(ledger, runs, tmp_path):
     assert cur.loc["hard_road:NV04", "description"].startswith("附近无道路")
     assert ledger.history("hard_road:NV03").iloc[-1]["user"] == "县乡村振兴局"
     # importing the same workbook again: its versions are now stale
-    again = import_xlsx(ledger, path, user="县乡村振兴局")
+    again = import_xlsx(ledger, path, actor=_admin("县乡村振兴局"))
     assert not again.applied and {p.feature_id for p in again.errors} >= {"hard_road:NV03"}
 
 
 def test_import_with_bad_rows_applies_nothing(ledger, runs, tmp_path):
-    ledger.record_snapshot(runs[0], user="张三")
+    ledger.record_snapshot(runs[0], actor=_admin("张三"))
     path = export_xlsx(ledger, tmp_path / "台账.xlsx")
     rows = _edit_sheet(
         path,
@@ -749,10 +780,10 @@ def test_import_with_bad_rows_applies_nothing(ledger, runs, tmp_path):
             ("services:S2:综合超市", "责任单位"): "县商务局",  # a good row: still not applied
         },
     )
-    ledger.update("clinics:township:640399200", user="他人", expected_version=1, notes="x")
+    ledger.update("clinics:township:640399200", actor=_admin("他人"), expected_version=1, notes="x")
     _edit_sheet(path, {("clinics:township:640399200", "责任单位"): "县卫健局"})
     events = _n_events(ledger)
-    result = import_xlsx(ledger, path, user="县乡村振兴局")
+    result = import_xlsx(ledger, path, actor=_admin("县乡村振兴局"))
     assert not result.applied
     got = {(p.row, p.field, p.kind) for p in result.errors}
     assert got == {
@@ -776,12 +807,12 @@ def test_import_with_bad_rows_applies_nothing(ledger, runs, tmp_path):
 
 
 def test_import_needs_the_key_columns(sqlite_ledger, runs, tmp_path):
-    sqlite_ledger.record_snapshot(runs[0], user="张三")
+    sqlite_ledger.record_snapshot(runs[0], actor=_admin("张三"))
     path = tmp_path / "手填.xlsx"
     pd.DataFrame({"序号": [1], "乡镇": ["甲镇"], "整改状态": ["整改中"]}).to_excel(
         path, index=False
     )
-    result = import_xlsx(sqlite_ledger, path, user="u")
+    result = import_xlsx(sqlite_ledger, path, actor=_admin("u"))
     assert not result.applied
     assert {(p.field, p.kind) for p in result.errors} == {
         ("问题编号", "missing_field"),
@@ -812,6 +843,6 @@ def test_water_items_are_exactly_the_failing_villages_and_go_through_the_ledger(
     pd.testing.assert_frame_equal(from_assessment, items.reset_index(drop=True), check_dtype=False)
     ledger = Ledger(tmp_path)
     diff = ledger.record_snapshot(
-        everything, user="测试", dataset_hash=dataset.content_hash, settings=settings
+        everything, actor=_admin("测试"), dataset_hash=dataset.content_hash, settings=settings
     )
     assert len(diff.new) == 51

@@ -7,6 +7,7 @@ import pytest
 import shapely
 
 from layers import LayerReadError, atomic_path, write_layers
+from layers.store.actors import Actor
 
 
 def frame(n):
@@ -83,7 +84,7 @@ def test_report_and_ledger_exports_escape_formulas(tmp_path):
     a = assess(Dataset.from_frames(frames), Settings())
     report = write_excel(tmp_path / "report.xlsx", report_sheets(a))
     ledger = Ledger(tmp_path / "ledger")
-    ledger.record_snapshot(problem_items(a), user="测试", dataset_hash=a.dataset_hash,
+    ledger.record_snapshot(problem_items(a), actor=Actor.local(), dataset_hash=a.dataset_hash,
                            settings=a.settings)  # fmt: skip
     book = export_xlsx(ledger, tmp_path / "ledger.xlsx")
     for path in (report, book):

@@ -4,13 +4,18 @@
   with a stable key (indicator + unit code) and Chinese 问题类型/问题描述/整改措施.
 - :mod:`geo.ledger.states` — the states (待整改 → 整改中 → 已整改待验收 → 已销号, 暂缓,
   豁免), the allowed transitions, and the ledger errors.
+- :mod:`geo.ledger.permissions` — who may do what (the role matrix): :func:`may`,
+  :func:`allowed_transitions`, :class:`PermissionDeniedError`.
 - :mod:`geo.ledger.store` — :class:`Ledger`: snapshots, append-only event history,
-  optimistic locking, snapshot diffs (SQLAlchemy Core; SQLite in WAL mode by default).
+  optimistic locking, snapshot diffs, permission checks and their audit (the database
+  itself is :mod:`layers.store.ledger`).
 - :mod:`geo.ledger.xlsx` — export to the county office's XLSX layout and import edits back
   with row-level validation.
 """
 
+from geo.ledger.fields import FIELDS, FIELDS_ZH, parse_date
 from geo.ledger.items import INDICATOR_ZH, ITEM_COLUMNS, check_items, make_items, problem_items
+from geo.ledger.permissions import PermissionDeniedError, allowed_transitions, may
 from geo.ledger.states import (
     STATE_ZH,
     TRANSITIONS,
@@ -21,11 +26,12 @@ from geo.ledger.states import (
     State,
     parse_state,
 )
-from geo.ledger.store import FIELDS, Change, Ledger, SnapshotDiff
+from geo.ledger.store import Change, Ledger, SnapshotDiff
 from geo.ledger.xlsx import ImportResult, export_xlsx, import_xlsx, read_xlsx
 
 __all__ = [
     "FIELDS",
+    "FIELDS_ZH",
     "INDICATOR_ZH",
     "ITEM_COLUMNS",
     "STATE_ZH",
@@ -37,12 +43,16 @@ __all__ = [
     "ItemNotFoundError",
     "Ledger",
     "LedgerError",
+    "PermissionDeniedError",
     "SnapshotDiff",
     "State",
+    "allowed_transitions",
     "check_items",
     "export_xlsx",
     "import_xlsx",
     "make_items",
+    "may",
+    "parse_date",
     "parse_state",
     "problem_items",
     "read_xlsx",

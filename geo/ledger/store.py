@@ -1,68 +1,46 @@
-"""The 整改台账 store: snapshots, problem items and their append-only history.
+"""The 整改台账 service: snapshots, problem items, their append-only history, and who may act.
 
-Storage model (SQLAlchemy Core; SQLite by default, PostgreSQL/PostGIS by URL later):
+The rules live here (states, permissions, diffs, frames); the database (tables, engine,
+transactions, queries, migrations) is :mod:`layers.store.ledger`, the evidence files
+:mod:`layers.store.evidence`.
 
-``snapshots``
-    One row per analysis run: id, time (UTC ISO-8601), user, dataset hash, settings used.
-``snapshot_items``
-    The problem items of each snapshot (:func:`geo.ledger.items.problem_items`), as found.
-``items``
-    The registry of item keys ever seen, with the snapshot that first found each.
-``events``
-    Every change to an item, as a row with the item's whole state *after* the change
-    (``created``, ``reopened``, ``transition``, ``update``), numbered ``version`` 1, 2, …
-    per item. The current state of an item is its latest event; nothing is updated or
-    deleted (database triggers refuse UPDATE and DELETE on every table, on SQLite and on
-    PostgreSQL, where TRUNCATE is refused too).
-``rejected``
-    Edits refused because of a version conflict, kept for the audit trail.
+Every write takes an :class:`~layers.store.actors.Actor` (``actor=``): the ledger records its
+username (and 王明（乡镇填报员）, its label), checks the role matrix of
+:mod:`geo.ledger.permissions` and keeps a refused write in the ``refusals`` audit table
+(:meth:`Ledger.history` with ``include_rejected=True``). On PostgreSQL each write also runs
+as the actor's own database role, so that row-level security enforces the same matrix.
 
 Optimistic locking: every edit names the ``expected_version`` it was made on. Inside one
 write transaction the store reads the latest event, refuses a stale version with
-:class:`ConflictError`, and appends version + 1. A unique ``(item_key, version)``
-constraint makes a lost race fail in the database too (PostgreSQL, READ COMMITTED), so two
-editors in two processes can never both win. SQLite runs in WAL mode with a busy timeout;
-write transactions start with ``BEGIN IMMEDIATE`` so concurrent writers queue instead of
-failing, and a killed writer leaves the database as of its last commit.
+:class:`ConflictError` (kept in the ``rejected`` table), and appends version + 1. A unique
+``(item_key, version)`` constraint makes a lost race fail in the database too. Multi-item
+edits lock their items in sorted order (no deadlocks); SQLite writers queue on
+``BEGIN IMMEDIATE``. Disk full, read-only or busy databases raise a :class:`LedgerError`
+saying so in Chinese (台账…), never a database trace.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import re
-import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy import (
-    DDL,
-    Column,
-    Float,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    event,
-    func,
-    select,
-)
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import func, select
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import IntegrityError
 
+from geo.ledger import permissions
+from geo.ledger.fields import FIELDS, FIELDS_ZH, clean_fields, parse_date
 from geo.ledger.items import ITEM_COLUMNS, make_items
+from geo.ledger.permissions import Action, PermissionDeniedError
 from geo.ledger.states import (
     OPEN_STATES,
     REASON_REQUIRED,
@@ -76,6 +54,22 @@ from geo.ledger.states import (
     parse_state,
     parse_states,
 )
+from layers.store import evidence as evidence_files
+from layers.store.actors import Actor
+from layers.store.errors import StoreError
+from layers.store.ledger import (
+    DEFAULT_FILENAME,
+    NUMERIC_COLUMNS,
+    LedgerDB,
+    events,
+    refusals,
+    rejected,
+    resolve_url,
+    snapshots,
+)
+from layers.store.ledger import (
+    items as items_registry,
+)
 
 if TYPE_CHECKING:
     from geo.assessment import Assessment
@@ -87,6 +81,7 @@ __all__ = [
     "DEFAULT_FILENAME",
     "FIELDS",
     "FIELDS_ZH",
+    "REASON_REQUIRED",
     "Change",
     "Ledger",
     "SnapshotDiff",
@@ -95,38 +90,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
-DEFAULT_FILENAME = "gapmap_ledger.sqlite"
-"""File name of the ledger when a folder is given."""
+T = TypeVar("T")
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 """China Standard Time (no DST): the calendar of 销号日期 defaults; event times stay UTC."""
-
-FIELDS: tuple[str, ...] = (
-    "measure",
-    "responsible_unit",
-    "deadline",
-    "project",
-    "notes",
-    "evidence",
-    "reason",
-    "closed_on",
-)
-"""Fields a person edits: 整改措施, 责任单位, 完成时限 (date), 关联项目, 备注, 佐证材料
-(attachment paths, one per line), 原因说明 (required for 暂缓/豁免), 销号日期 (date)."""
-
-FIELDS_ZH: Mapping[str, str] = {
-    "measure": "整改措施",
-    "responsible_unit": "责任单位",
-    "deadline": "完成时限",
-    "project": "关联项目",
-    "notes": "备注",
-    "evidence": "佐证材料",
-    "reason": "原因说明",
-    "closed_on": "销号日期",
-    "state": "整改状态",
-}
-"""Chinese names of the editable fields (and of ``state``)."""
 
 ACTION_ZH: Mapping[str, str] = {
     "created": "新发现",
@@ -134,8 +101,9 @@ ACTION_ZH: Mapping[str, str] = {
     "transition": "状态变更",
     "update": "信息修改",
     "conflict": "修改冲突，未保存",
+    **{str(a): f"无权{z}，未保存" for a, z in permissions.ACTION_ZH.items()},
 }
-"""Chinese label of each event action."""
+"""Chinese label of each event action (and of each refused action)."""
 
 CHANGE_ZH: Mapping[str, str] = {
     "new": "新增问题",
@@ -145,189 +113,7 @@ CHANGE_ZH: Mapping[str, str] = {
 }
 """Chinese label of each kind of change between two snapshots."""
 
-_DATE_FIELDS = ("deadline", "closed_on")
-_DATE_RE = (
-    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T].*)?"
-    r"|(\d{4})(\d{2})(\d{2})"
-)
-
-metadata = MetaData()
-
-ledger_meta = Table(
-    "ledger_meta",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
-
-snapshots = Table(
-    "snapshots",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("created_at", String(40), nullable=False),
-    Column("created_by", String(200), nullable=False),
-    Column("dataset_hash", String(128), nullable=False),
-    Column("settings_profile", String(200), nullable=False),
-    Column("settings_json", Text, nullable=False),
-    Column("n_items", Integer, nullable=False),
-    Column("note", Text, nullable=False),
-)
-
-items_table = Table(
-    "items",
-    metadata,
-    Column("item_key", String(300), primary_key=True),
-    Column("indicator", String(64), nullable=False),
-    Column("unit_kind", String(64), nullable=False),
-    Column("unit_code", String(200), nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("first_snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=False),
-)
-
-_NUMERIC = ("households", "population", "cost_wan", "lon", "lat")
-snapshot_items = Table(
-    "snapshot_items",
-    metadata,
-    Column("snapshot_id", Integer, ForeignKey("snapshots.id"), primary_key=True),
-    Column("item_key", String(300), ForeignKey("items.item_key"), primary_key=True),
-    *[
-        Column(c, Float if c in _NUMERIC else Text, nullable=True)
-        for c in ITEM_COLUMNS
-        if c != "key"
-    ],
-    sa.Index("ix_snapshot_items_key", "item_key", "snapshot_id"),
-)
-
-events = Table(
-    "events",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("item_key", String(300), ForeignKey("items.item_key"), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("at", String(40), nullable=False),
-    Column("by_user", String(200), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("from_state", String(32), nullable=True),
-    Column("state", String(32), nullable=False),
-    Column("snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=True),
-    *[Column(f, String(10) if f in _DATE_FIELDS else Text, nullable=True) for f in FIELDS],
-    Column("reopen_count", Integer, nullable=False),
-    Column("changes", Text, nullable=False),
-    UniqueConstraint("item_key", "version", name="uq_events_item_version"),
-    sa.CheckConstraint("version >= 1", name="ck_events_version"),
-    sa.Index("ix_events_snapshot", "snapshot_id", "action"),
-)
-
-rejected = Table(
-    "rejected",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("item_key", String(300), ForeignKey("items.item_key"), nullable=False),
-    Column("at", String(40), nullable=False),
-    Column("by_user", String(200), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("expected_version", Integer, nullable=False),
-    Column("actual_version", Integer, nullable=True),
-    Column("to_state", String(32), nullable=True),
-    Column("changes", Text, nullable=False),
-)
-
-# Append-only in the database itself, not only in this code: UPDATE and DELETE (and, on
-# PostgreSQL, TRUNCATE) on any ledger table are refused by triggers.
-event.listen(
-    metadata,
-    "before_create",
-    DDL(
-        "CREATE OR REPLACE FUNCTION gapmap_append_only() RETURNS trigger "
-        "LANGUAGE plpgsql AS $$ BEGIN "
-        "RAISE EXCEPTION 'the GapMap ledger is append-only (%% on %%)', TG_OP, TG_TABLE_NAME; "
-        "END $$"
-    ).execute_if(dialect="postgresql"),
-)
-for _table in metadata.sorted_tables:
-    for _op in ("UPDATE", "DELETE"):
-        event.listen(
-            _table,
-            "after_create",
-            DDL(
-                f"CREATE TRIGGER IF NOT EXISTS {_table.name}_no_{_op.lower()} "
-                f"BEFORE {_op} ON {_table.name} "
-                "BEGIN SELECT RAISE(ABORT, 'the GapMap ledger is append-only'); END"
-            ).execute_if(dialect="sqlite"),
-        )
-    event.listen(
-        _table,
-        "after_create",
-        DDL(
-            f"CREATE TRIGGER {_table.name}_append_only BEFORE UPDATE OR DELETE ON "
-            f"{_table.name} FOR EACH ROW EXECUTE FUNCTION gapmap_append_only(); "
-            f"CREATE TRIGGER {_table.name}_no_truncate BEFORE TRUNCATE ON {_table.name} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION gapmap_append_only()"
-        ).execute_if(dialect="postgresql"),
-    )
-
-
-# --------------------------------------------------------------------------- values
-
-
-def parse_date(value: object, *, field_name: str = "date") -> str | None:
-    """Return an ISO date ``YYYY-MM-DD`` from a date, datetime or text, or None if blank.
-
-    Text may be ``2026-06-30``, ``2026/6/30``, ``2026.6.30``, ``20260630`` or
-    ``2026年6月30日`` (a time part after the date is ignored).
-
-    Raises
-    ------
-    LedgerError
-        For anything that is not a calendar date.
-    """
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        if pd.isna(value):
-            return None
-        return value.date().isoformat()
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value).strip()
-    if not text:
-        return None
-    m = re.fullmatch(_DATE_RE, text)
-    try:
-        if m is None:
-            raise ValueError(text)
-        y, mo, d = (g for g in m.groups() if g is not None)
-        return date(int(y), int(mo), int(d)).isoformat()
-    except ValueError:
-        zh = FIELDS_ZH.get(field_name, field_name)
-        raise LedgerError(
-            f"{field_name}: {value!r} is not a date; write it as YYYY-MM-DD",
-            zh=f"{zh}“{value}”不是有效日期，请按 2026-06-30 的格式填写",
-        ) from None
-
-
-def _clean_fields(fields: Mapping[str, Any]) -> dict[str, str | None]:
-    unknown = sorted(set(fields) - set(FIELDS))
-    if unknown:
-        raise LedgerError(
-            f"unknown ledger field(s) {unknown}; editable fields are {list(FIELDS)} "
-            "(change the state with transition())",
-            zh=f"无法修改的字段：{'、'.join(unknown)}",
-        )
-    out: dict[str, str | None] = {}
-    for name, value in fields.items():
-        if name in _DATE_FIELDS:
-            out[name] = parse_date(value, field_name=name)
-        elif name == "evidence" and isinstance(value, list | tuple):
-            paths = [str(p).strip() for p in value if str(p).strip()]
-            out[name] = "\n".join(paths) or None
-        elif value is None or (isinstance(value, float) and np.isnan(value)):
-            out[name] = None
-        else:
-            out[name] = str(value).strip() or None
-    return out
+_NUMERIC = NUMERIC_COLUMNS
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -348,6 +134,28 @@ def _settings_json(settings: Any) -> tuple[str, str]:
             zh="快照必须记录分析所用的参数设置",
         )
     return json.dumps(records, ensure_ascii=False, default=str), profile
+
+
+def _require_actor(actor: Any) -> Actor:
+    if not isinstance(actor, Actor):
+        raise LedgerError(
+            f"every ledger change needs actor=Actor(...) (who is logged in), got {actor!r}",
+            zh="台账的每一次修改都要记录登录用户（操作人）",
+        )
+    return actor
+
+
+def _observed_only(source: Any) -> None:
+    """Refuse an assessment of the 规划 scenario (planned features taken as built)."""
+    planned = dict(getattr(source, "planned_as_built", {}) or {})
+    if planned or getattr(source, "scenario", "current") != "current":
+        what = "、".join(f"{k} {v}" for k, v in planned.items()) or "规划"
+        raise LedgerError(
+            f"a snapshot records observed (现状) data only; this assessment takes planned "
+            f"features as built ({what}): record the assessment of the 现状 dataset instead",
+            zh="快照只能记录现状数据：当前分析把规划项目当作已建成（规划情景），不能记入台账。"
+            "规划的效果请在「项目库与方案」页对比查看；请切换到「现状」后再记入台账。",
+        )
 
 
 # --------------------------------------------------------------------------- results
@@ -430,58 +238,11 @@ class Change:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
-# --------------------------------------------------------------------------- the store
-
-
-def _resolve_url(url_or_path: str | os.PathLike[str] | URL) -> tuple[URL, Path | None]:
-    if isinstance(url_or_path, URL):
-        url = url_or_path
-    elif isinstance(url_or_path, str) and "://" in url_or_path:
-        url = make_url(url_or_path)
-    else:
-        path = Path(url_or_path).expanduser()
-        if path.is_dir() or not path.suffix:
-            path.mkdir(parents=True, exist_ok=True)
-            path = path / DEFAULT_FILENAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        url = URL.create("sqlite", database=str(path.resolve()))
-    db = url.database
-    folder = (
-        Path(db).parent if url.get_backend_name() == "sqlite" and db and db != ":memory:" else None
-    )
-    return url, folder
-
-
-def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
-    engine = sa.create_engine(
-        url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # SQLAlchemy emits BEGIN itself (below), so that reads are repeatable and writes
-        # take the write lock up front (BEGIN IMMEDIATE) instead of failing on upgrade
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        if url.database not in (None, "", ":memory:"):
-            mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                logger.warning("ledger %s: journal mode %s, not WAL", url.database, mode)
-        cur.execute("PRAGMA synchronous = FULL")
-        cur.execute("PRAGMA foreign_keys = ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("gapmap_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
+# --------------------------------------------------------------------------- the service
 
 
 class Ledger:
-    """The 问题清单/整改台账 of one county: snapshots, items, history.
+    """The 问题清单/整改台账 of one county: snapshots, items, history, permissions.
 
     Parameters
     ----------
@@ -495,6 +256,9 @@ class Ledger:
         How long a writer waits for another writer's lock before giving up.
     clock : callable, optional
         Returns the current time (aware datetime); for tests.
+    migrate_on_open : bool, optional
+        Bring the schema to its head on open (default: always on SQLite; on PostgreSQL
+        when the connecting role owns the schema, else ``python -m scripts.db upgrade``).
 
     Notes
     -----
@@ -509,8 +273,9 @@ class Ledger:
         evidence_dir: str | os.PathLike[str] | None = None,
         busy_timeout_s: float = 30.0,
         clock: Callable[[], datetime] | None = None,
+        migrate_on_open: bool | None = None,
     ) -> None:
-        self.url, folder = _resolve_url(url_or_path)
+        self.url, folder = resolve_url(url_or_path)
         self.path: Path | None = (
             Path(self.url.database) if folder is not None and self.url.database else None
         )
@@ -520,35 +285,20 @@ class Ledger:
             else (folder / "evidence" if folder else None)
         )
         self._clock = clock or (lambda: datetime.now(UTC))
-        if self.url.get_backend_name() == "sqlite":
-            self.engine = _sqlite_engine(self.url, busy_timeout_s)
-        else:
-            self.engine = sa.create_engine(self.url, pool_pre_ping=True)
-        with self._write() as conn:
-            metadata.create_all(conn)
-            stored = conn.execute(
-                select(ledger_meta.c.value).where(ledger_meta.c.name == "schema_version")
-            ).scalar_one_or_none()
-            if stored is None:
-                conn.execute(
-                    ledger_meta.insert(),
-                    [
-                        {"name": "schema_version", "value": SCHEMA_VERSION},
-                        {"name": "created_at", "value": self._now()},
-                    ],
-                )
-            elif stored != SCHEMA_VERSION:
-                raise LedgerError(
-                    f"ledger {self.url!r} has schema version {stored}; this GapMap reads "
-                    f"version {SCHEMA_VERSION}: upgrade GapMap",
-                    zh=f"台账文件版本（{stored}）与本软件不符，请升级 GapMap",
-                )
+        self._roles: dict[tuple[str, str, tuple, tuple], str | None] = {}
+        try:
+            self.db = LedgerDB(
+                self.url, busy_timeout_s=busy_timeout_s, migrate_on_open=migrate_on_open
+            )
+        except StoreError as exc:
+            raise LedgerError(str(exc), zh=exc.zh) from exc
+        self.engine = self.db.engine
 
     # -- plumbing ------------------------------------------------------------------
 
     def close(self) -> None:
         """Close every pooled connection."""
-        self.engine.dispose()
+        self.db.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -565,74 +315,114 @@ class Ledger:
     def _today(self) -> str:
         return self._clock().astimezone(CHINA_TZ).date().isoformat()
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """Open a write transaction (BEGIN IMMEDIATE on SQLite); commit on success."""
+    def _write(self, body: Callable[[Connection], T], *, actor: Actor | None, lock_keys=()) -> T:
+        role = self._db_role(actor) if actor is not None else None
         try:
-            with self.engine.connect() as conn:
-                conn.execution_options(gapmap_write=True)
-                with conn.begin():
-                    yield conn
-        except OperationalError as exc:
-            if "locked" in str(exc).lower() or "busy" in str(exc).lower():
-                raise LedgerError(
-                    f"the ledger is busy (another user is writing): {exc.orig}; try again",
-                    zh="台账正被其他用户写入，请稍后重试",
-                ) from exc
-            raise
+            return self.db.write(body, db_role=role, lock_keys=lock_keys)
+        except StoreError as exc:
+            raise LedgerError(str(exc), zh=exc.zh) from exc
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def _read(self, body: Callable[[Connection], T]) -> T:
+        try:
+            return self.db.read(body)
+        except StoreError as exc:
+            raise LedgerError(str(exc), zh=exc.zh) from exc
+
+    # -- actors ------------------------------------------------------------------------
+
+    def register_actor(self, actor: Actor) -> str | None:
+        """Create or update the actor's database role (PostgreSQL; no-op on SQLite).
+
+        Idempotent: call it at login and when an account is created or changed. On
+        PostgreSQL the role ``gapmap_u_<hash>`` (NOLOGIN, member of ``gapmap_<role>``) is
+        what the ledger's writes for this actor run as (``SET LOCAL ROLE``), so that
+        row-level security applies the role matrix in the database too.
+
+        Returns
+        -------
+        str or None
+            The database role, or None on SQLite.
+        """
+        actor = _require_actor(actor)
+        ident = (actor.username, str(actor.role), tuple(sorted(actor.townships)),
+                 tuple(sorted(actor.indicators)))  # fmt: skip
+        try:
+            role = self.db.register_actor(
+                username=actor.username,
+                role=str(actor.role),
+                townships=actor.townships,
+                indicators=actor.indicators,
+            )
+        except StoreError as exc:
+            raise LedgerError(
+                f"cannot register {actor.username} in the ledger database: {exc}",
+                zh=f"无法在台账数据库中登记用户 {actor.label}：{exc.zh}"
+                "（需由数据库管理员登记，或使用有建角色权限的数据库账号）",
+            ) from exc
+        self._roles[ident] = role
+        return role
+
+    def _db_role(self, actor: Actor) -> str | None:
+        if not self.db.row_security:
+            return None
+        ident = (actor.username, str(actor.role), tuple(sorted(actor.townships)),
+                 tuple(sorted(actor.indicators)))  # fmt: skip
+        if ident not in self._roles:
+            self.register_actor(actor)
+        return self._roles[ident]
+
+    def _refuse(self, exc: PermissionDeniedError, *, to_state=None, fields=None) -> None:
+        """Keep a refused write in the audit table (never hiding the refusal itself)."""
+        actor = exc.actor
+
+        def body(conn: Connection) -> None:
+            conn.execute(
+                refusals.insert().values(
+                    at=self._now(),
+                    by_user=actor.username,
+                    by_label=actor.label,
+                    role=str(actor.role),
+                    item_key=exc.key,
+                    action=str(exc.action),
+                    to_state=to_state.value if isinstance(to_state, State) else to_state,
+                    changes=json.dumps(fields or {}, ensure_ascii=False, default=str),
+                    reason=exc.zh,
+                )
+            )
+
+        try:
+            self._write(body, actor=actor)
+        except Exception:
+            logger.exception("could not audit the refused %s of %s", exc.action, exc.key)
+        logger.warning("refused: %s", exc)
+
+    def _check(
+        self,
+        actor: Actor,
+        action: Action,
+        item: Mapping[str, Any] | None = None,
+        *,
+        to_state: State | None = None,
+        fields: Iterable[str] = (),
+        audit_fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        try:
+            permissions.check(actor, action, item, to_state=to_state, fields=fields)
+        except PermissionDeniedError as exc:
+            self._refuse(exc, to_state=to_state, fields=audit_fields)
+            raise
 
     # -- reading ---------------------------------------------------------------------
 
-    def _latest_events(self, conn: Connection, keys: Sequence[str] | None) -> pd.DataFrame:
-        last = select(events.c.item_key, func.max(events.c.version).label("v")).group_by(
-            events.c.item_key
-        )
-        if keys is not None:
-            last = last.where(events.c.item_key.in_(list(keys)))
-        last = last.subquery()
-        q = select(events).join(
-            last, sa.and_(events.c.item_key == last.c.item_key, events.c.version == last.c.v)
-        )
-        return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(events.c.keys()))
-
-    def _latest_found(self, conn: Connection, keys: Sequence[str] | None) -> pd.DataFrame:
-        last = select(
-            snapshot_items.c.item_key,
-            func.min(snapshot_items.c.snapshot_id).label("first_seen"),
-            func.max(snapshot_items.c.snapshot_id).label("last_seen"),
-        ).group_by(snapshot_items.c.item_key)
-        if keys is not None:
-            last = last.where(snapshot_items.c.item_key.in_(list(keys)))
-        last = last.subquery()
-        q = select(snapshot_items, last.c.first_seen).join(
-            last,
-            sa.and_(
-                snapshot_items.c.item_key == last.c.item_key,
-                snapshot_items.c.snapshot_id == last.c.last_seen,
-            ),
-        )
-        cols = [*snapshot_items.c.keys(), "first_seen"]
-        return pd.DataFrame(conn.execute(q).mappings().all(), columns=cols)
-
     def _frame(self, conn: Connection, keys: Sequence[str] | None = None) -> pd.DataFrame:
-        ev = self._latest_events(conn, keys)
-        found = self._latest_found(conn, keys).rename(
+        ev = self.db.latest_events(conn, keys)
+        found = self.db.latest_found(conn, keys).rename(
             columns={"snapshot_id": "last_seen", "measure": "suggested_measure"}
         )
         latest = conn.execute(select(func.max(snapshots.c.id))).scalar()
         out = ev.merge(found, on="item_key", how="left", validate="one_to_one")
-        out = out.rename(
-            columns={
-                "item_key": "key",
-                "at": "updated_at",
-                "by_user": "updated_by",
-            }
-        )
+        out = out.rename(columns={"item_key": "key", "at": "updated_at", "by_user": "updated_by"})
+        out["updated_by_label"] = out["by_label"].where(out["by_label"].notna(), out["updated_by"])
         out["state_zh"] = out["state"].map(lambda s: STATE_ZH[State(s)])
         out["reopened"] = out["reopen_count"].astype(int) > 0
         out["in_latest"] = out["last_seen"].notna() & (out["last_seen"] == latest)
@@ -655,6 +445,7 @@ class Ledger:
             "suggest_close",
             "updated_at",
             "updated_by",
+            "updated_by_label",
         ]
         for c in ITEM_COLUMNS:
             if c in out and c not in _NUMERIC and c != "key":
@@ -690,10 +481,10 @@ class Ledger:
             ``suggested_measure`` (from the latest snapshot that found it),
             ``reopen_count``/``reopened``, ``first_seen``/``last_seen`` (snapshot ids),
             ``in_latest`` (found by the latest snapshot), ``suggest_close`` (open but no
-            longer found: 建议验收销号), ``updated_at`` (UTC) and ``updated_by``.
+            longer found: 建议验收销号), ``updated_at`` (UTC), ``updated_by`` (username)
+            and ``updated_by_label`` (王明（乡镇填报员）).
         """
-        with self._read() as conn:
-            out = self._frame(conn)
+        out = self._read(self._frame)
         if state is not None:
             out = out[out["state"].isin([str(s) for s in parse_states(state)])]
         if township is not None:
@@ -710,8 +501,7 @@ class Ledger:
         ------
         ItemNotFoundError
         """
-        with self._read() as conn:
-            out = self._frame(conn, [key])
+        out = self._read(lambda conn: self._frame(conn, [key]))
         if out.empty:
             raise ItemNotFoundError(key)
         return out.to_dict("records")[0]
@@ -723,55 +513,66 @@ class Ledger:
         ----------
         key : str
         include_rejected : bool
-            Also list edits refused for a version conflict (``outcome`` ``rejected``).
+            Also list edits refused for a version conflict (``outcome`` ``rejected``) and
+            writes refused by the role rules (``outcome`` ``refused``).
 
         Returns
         -------
         DataFrame
-            ``version``, ``at`` (UTC), ``user``, ``action``/``action_zh``,
-            ``from_state``, ``state``/``state_zh``, ``snapshot_id``, the fields after the
-            event, ``changes`` (dict field → [old, new]), ``changes_zh`` (readable),
-            ``outcome`` (``applied``/``rejected``) and ``expected_version``.
+            ``version``, ``at`` (UTC), ``user`` (username), ``user_label`` (王明（乡镇填报员）),
+            ``action``/``action_zh``, ``from_state``, ``state``/``state_zh``,
+            ``snapshot_id``, the fields after the event, ``changes`` (dict field →
+            [old, new]), ``changes_zh`` (readable), ``outcome``
+            (``applied``/``rejected``/``refused``) and ``expected_version``.
         """
-        with self._read() as conn:
-            ev = pd.DataFrame(
-                conn.execute(
-                    select(events).where(events.c.item_key == key).order_by(events.c.version)
-                )
-                .mappings()
-                .all(),
-                columns=list(events.c.keys()),
+
+        def body(conn: Connection) -> tuple[pd.DataFrame, ...]:
+            def frame(table: sa.Table, order: sa.Column) -> pd.DataFrame:
+                rows = conn.execute(select(table).where(table.c.item_key == key).order_by(order))
+                return pd.DataFrame(rows.mappings().all(), columns=list(table.c.keys()))
+
+            return (
+                frame(events, events.c.version),
+                frame(rejected, rejected.c.id),
+                frame(refusals, refusals.c.id),
             )
-            rej = pd.DataFrame(
-                conn.execute(
-                    select(rejected).where(rejected.c.item_key == key).order_by(rejected.c.id)
-                )
-                .mappings()
-                .all(),
-                columns=list(rejected.c.keys()),
-            )
+
+        ev, rej, ref = self._read(body)
         if ev.empty:
             raise ItemNotFoundError(key)
         ev["outcome"] = "applied"
         ev["expected_version"] = ev["version"] - 1
+        extra = []
         if include_rejected and not rej.empty:
             rej = rej.rename(columns={"to_state": "state"}).assign(outcome="rejected")
-            ev = pd.concat([ev, rej.drop(columns=["id", "actual_version"])], ignore_index=True)
+            extra.append(rej.drop(columns=["id", "actual_version"]))
+        if include_rejected and not ref.empty:
+            ref = ref.rename(columns={"to_state": "state"}).assign(outcome="refused")
+            extra.append(ref.drop(columns=["id", "role"]))
+        if extra:
+            ev = pd.concat([ev, *extra], ignore_index=True)
             ev = ev.sort_values(["at", "outcome"], kind="stable")
         ev = ev.rename(columns={"by_user": "user", "item_key": "key"})
+        ev["user_label"] = ev["by_label"].where(ev["by_label"].notna(), ev["user"])
         ev["changes"] = ev["changes"].map(json.loads)
+        reason = ev["reason"] if "reason" in ev else pd.Series("", index=ev.index)
         ev["changes_zh"] = [
-            _changes_zh(c) if o == "applied" else _attempt_zh(s, c)
-            for c, o, s in zip(ev["changes"], ev["outcome"], ev["state"], strict=True)
+            _changes_zh(c)
+            if o == "applied"
+            else (f"{r}（{_attempt_zh(s, c)}）" if o == "refused" else _attempt_zh(s, c))
+            for c, o, s, r in zip(ev["changes"], ev["outcome"], ev["state"], reason, strict=True)
         ]
         ev["action_zh"] = ev["action"].map(ACTION_ZH)
         ev["state_zh"] = ev["state"].map(lambda s: STATE_ZH[State(s)] if isinstance(s, str) else "")
         for c in ("version", "snapshot_id", "expected_version", "reopen_count"):
             ev[c] = pd.to_numeric(ev[c]).astype("Int64")
+        # a refusal's ``reason`` column is why it was refused, not the item's 原因说明
+        ev.loc[ev["outcome"] == "refused", "reason"] = None
         cols = [
             "version",
             "at",
             "user",
+            "user_label",
             "action",
             "action_zh",
             "from_state",
@@ -787,28 +588,32 @@ class Ledger:
         ]
         return ev[cols].reset_index(drop=True)
 
+    def refusals(self) -> pd.DataFrame:
+        """Return every write refused by the role rules (the audit), oldest first."""
+        return self._read(
+            lambda conn: pd.DataFrame(
+                conn.execute(select(refusals).order_by(refusals.c.id)).mappings().all(),
+                columns=list(refusals.c.keys()),
+            )
+        )
+
     def snapshots(self) -> pd.DataFrame:
         """Return every snapshot: ``id``, ``created_at`` (UTC), ``created_by``,
         ``dataset_hash``, ``settings_profile``, ``settings`` (records), ``n_items``, ``note``.
         """  # noqa: D205
-        with self._read() as conn:
-            s = pd.DataFrame(
+        s = self._read(
+            lambda conn: pd.DataFrame(
                 conn.execute(select(snapshots).order_by(snapshots.c.id)).mappings().all(),
                 columns=list(snapshots.c.keys()),
             )
+        )
         s["settings"] = s["settings_json"].map(json.loads)
         return s.drop(columns="settings_json")
 
     def snapshot_items(self, snapshot_id: int) -> pd.DataFrame:
         """Return the problem items as found by one snapshot (columns ``ITEM_COLUMNS``)."""
-        with self._read() as conn:
-            rows = conn.execute(
-                select(snapshot_items)
-                .where(snapshot_items.c.snapshot_id == snapshot_id)
-                .order_by(snapshot_items.c.item_key)
-            )
-            frame = pd.DataFrame(rows.mappings().all(), columns=list(snapshot_items.c.keys()))
-        return make_items(frame.rename(columns={"item_key": "key"}))
+        frame = self._read(lambda conn: self.db.found_in(conn, snapshot_id))
+        return make_items(frame.drop(columns="snapshot_id").rename(columns={"item_key": "key"}))
 
     # -- snapshots ---------------------------------------------------------------------
 
@@ -816,24 +621,30 @@ class Ledger:
         self,
         source: Assessment | pd.DataFrame,
         *,
-        user: str,
+        actor: Actor,
         dataset_hash: str | None = None,
         settings: Any = None,
         note: str = "",
     ) -> SnapshotDiff:
-        """Record an analysis run and update the items it found, in one transaction.
+        """Record an analysis run of the county's 现状 data and update the items it found.
 
         New keys become items in 待整改; a 已销号 item found again is reopened (待整改,
         ``reopened`` event); open items found again persist unchanged; items no longer
-        found are left as they are (see :attr:`SnapshotDiff.disappeared`).
+        found are left as they are (see :attr:`SnapshotDiff.disappeared`). One transaction.
+
+        A snapshot is a county-level action (administrators only) and an observation: an
+        assessment of the 规划 scenario (planned features taken as built,
+        :func:`geo.plan.as_built`) is refused, so that a planned road never makes a real
+        item "disappear" (建议验收销号).
 
         Parameters
         ----------
         source : Assessment or DataFrame
             An assessment (its items come from :func:`~geo.ledger.items.problem_items`)
-            or a problem-item frame (:data:`~geo.ledger.items.ITEM_COLUMNS`).
-        user : str
-            Who ran the analysis.
+            or a problem-item frame (:data:`~geo.ledger.items.ITEM_COLUMNS`) of observed
+            data.
+        actor : Actor
+            Who records it (an administrator).
         dataset_hash : str, optional
             The data version (:attr:`layers.Dataset.content_hash`); taken from the
             assessment if not given, required with a frame.
@@ -846,10 +657,20 @@ class Ledger:
         -------
         SnapshotDiff
             The previous snapshot against this one.
+
+        Raises
+        ------
+        PermissionDeniedError
+            If the actor is not an administrator (the refusal is audited).
+        LedgerError
+            For a 规划 assessment, or without the dataset hash and settings.
         """
+        actor = _require_actor(actor)
+        self._check(actor, Action.SNAPSHOT, audit_fields={"note": note})
         if isinstance(source, pd.DataFrame):
             found = make_items(source)
         else:
+            _observed_only(source)
             from geo.ledger.items import problem_items
 
             found = problem_items(source)
@@ -860,10 +681,11 @@ class Ledger:
                 "a snapshot needs the dataset hash and the settings it was computed with",
                 zh="快照必须记录数据版本（数据哈希）和参数设置",
             )
-        _require_user(user)
         settings_json, profile = _settings_json(settings)
         now = self._now()
-        with self._write() as conn:
+        user = actor.username
+
+        def body(conn: Connection) -> SnapshotDiff:
             prev = conn.execute(select(func.max(snapshots.c.id))).scalar()
             sid = conn.execute(
                 snapshots.insert().values(
@@ -877,42 +699,41 @@ class Ledger:
                 )
             ).inserted_primary_key[0]
             keys = found["key"].tolist()
-            current = self._latest_events(conn, keys).set_index("item_key")
+            current = self.db.latest_events(conn, keys).set_index("item_key")
             new = found.loc[~found["key"].isin(current.index)]
             if len(new):
                 conn.execute(
-                    items_table.insert(),
+                    items_registry.insert(),
                     [
                         {
                             "item_key": k,
                             "indicator": i,
                             "unit_kind": u,
                             "unit_code": c,
+                            "township_code": t or None,
                             "created_at": now,
                             "first_snapshot_id": sid,
                         }
-                        for k, i, u, c in zip(
+                        for k, i, u, c, t in zip(
                             new["key"],
                             new["indicator"],
                             new["unit_kind"],
                             new["unit_code"],
+                            new["township_code"],
                             strict=True,
                         )
                     ],
                 )
-            if len(found):
-                rows = _records(found.rename(columns={"key": "item_key"}))
-                conn.execute(snapshot_items.insert(), [{**r, "snapshot_id": sid} for r in rows])
+            self.db.insert_found(conn, sid, _records(found))
+            common = {"at": now, "by_user": user, "by_label": actor.label, "snapshot_id": sid}
             created = [
                 {
+                    **common,
                     "item_key": k,
                     "version": 1,
-                    "at": now,
-                    "by_user": user,
                     "action": "created",
                     "from_state": None,
                     "state": State.OPEN.value,
-                    "snapshot_id": sid,
                     **dict.fromkeys(FIELDS),
                     "measure": m or None,
                     "reopen_count": 0,
@@ -926,14 +747,12 @@ class Ledger:
             reopened = [
                 {
                     **{f: _none(row[f]) for f in FIELDS},
+                    **common,
                     "item_key": k,
                     "version": int(row["version"]) + 1,
-                    "at": now,
-                    "by_user": user,
                     "action": "reopened",
                     "from_state": State.CLOSED.value,
                     "state": State.OPEN.value,
-                    "snapshot_id": sid,
                     "closed_on": None,
                     "reopen_count": int(row["reopen_count"]) + 1,
                     "changes": json.dumps(
@@ -954,10 +773,12 @@ class Ledger:
                         "another snapshot was recorded at the same time; record this one again",
                         zh="其他用户正在同时保存分析快照，请重新保存",
                     ) from exc
-            diff = self._diff(conn, prev, sid)
+            return self._diff(conn, prev, sid)
+
+        diff = self._write(body, actor=actor)
         logger.info(
             "snapshot %s: %d items (%s)",
-            sid,
+            diff.b,
             len(found),
             ", ".join(f"{k} {v}" for k, v in diff.counts().items()),
         )
@@ -971,8 +792,7 @@ class Ledger:
         LedgerError
             If a snapshot does not exist or ``a`` is not earlier than ``b``.
         """
-        with self._read() as conn:
-            return self._diff(conn, snapshot_a, snapshot_b)
+        return self._read(lambda conn: self._diff(conn, snapshot_a, snapshot_b))
 
     def _diff(self, conn: Connection, a: int | None, b: int) -> SnapshotDiff:
         ids = set(conn.execute(select(snapshots.c.id)).scalars())
@@ -984,16 +804,7 @@ class Ledger:
                 f"compare an earlier snapshot with a later one (got {a} and {b})",
                 zh="请用较早的快照与较晚的快照比较",
             )
-
-        def found(s: int | None) -> pd.DataFrame:
-            if s is None:
-                return pd.DataFrame(columns=list(snapshot_items.c.keys()))
-            q = select(snapshot_items).where(snapshot_items.c.snapshot_id == s)
-            return pd.DataFrame(
-                conn.execute(q).mappings().all(), columns=list(snapshot_items.c.keys())
-            )
-
-        fa, fb = found(a), found(b)
+        fa, fb = self.db.found_in(conn, a), self.db.found_in(conn, b)
         ka, kb = set(fa["item_key"]), set(fb["item_key"])
         back = (
             set(
@@ -1014,7 +825,7 @@ class Ledger:
             **dict.fromkeys(back, "reopened"),
         }
         rows = pd.concat([fb, fa.loc[fa["item_key"].isin(ka - kb)]], ignore_index=True)
-        cur = self._latest_events(conn, list(change)).set_index("item_key")
+        cur = self.db.latest_events(conn, list(change)).set_index("item_key")
         cur = cur.reindex(rows["item_key"])
         frame = pd.DataFrame(
             {
@@ -1058,7 +869,7 @@ class Ledger:
         key: str,
         to_state: State | str,
         *,
-        user: str,
+        actor: Actor,
         expected_version: int,
         reason: str | None = None,
         **fields: Any,
@@ -1070,8 +881,9 @@ class Ledger:
         key : str
         to_state : State or str
             Code or Chinese label.
-        user : str
-            Who makes the change.
+        actor : Actor
+            Who makes the change (its role must allow the move:
+            :func:`geo.ledger.permissions.allowed_transitions`).
         expected_version : int
             The ``version`` the user saw; a newer one in the ledger raises
             :class:`ConflictError` and nothing is saved.
@@ -1089,21 +901,22 @@ class Ledger:
 
         Raises
         ------
-        ConflictError, IllegalTransitionError, ItemNotFoundError, LedgerError
+        ConflictError, IllegalTransitionError, ItemNotFoundError, PermissionDeniedError,
+        LedgerError
         """
         change = Change(key, expected_version, parse_state(to_state), {**fields, "reason": reason})
-        self.apply_changes([change], user=user)
+        self.apply_changes([change], actor=actor)
         return self.item(key)
 
     def update(
-        self, key: str, *, user: str, expected_version: int, **fields: Any
+        self, key: str, *, actor: Actor, expected_version: int, **fields: Any
     ) -> dict[str, Any]:
         """Edit an item's fields without changing its state.
 
         Parameters
         ----------
         key : str
-        user : str
+        actor : Actor
         expected_version : int
             As in :meth:`transition`.
         **fields
@@ -1116,13 +929,28 @@ class Ledger:
 
         Raises
         ------
-        ConflictError, ItemNotFoundError, LedgerError
+        ConflictError, ItemNotFoundError, PermissionDeniedError, LedgerError
         """
-        self.apply_changes([Change(key, expected_version, None, fields)], user=user)
+        self.apply_changes([Change(key, expected_version, None, fields)], actor=actor)
         return self.item(key)
 
-    def apply_changes(self, changes: Iterable[Change], *, user: str) -> list[int]:
+    def apply_changes(
+        self,
+        changes: Iterable[Change],
+        *,
+        actor: Actor,
+        accept_plan: bool = False,
+        _action: Action | None = None,
+    ) -> list[int]:
         """Apply several edits all together or not at all (one transaction).
+
+        Parameters
+        ----------
+        changes : iterable of Change
+        actor : Actor
+            Who makes them; every change is checked against the role matrix.
+        accept_plan : bool
+            The edits accept a plan (关联项目 of the 项目库与方案 page): administrators only.
 
         Returns
         -------
@@ -1134,24 +962,38 @@ class Ledger:
         ConflictError
             On the first stale ``expected_version``; nothing is applied and the refused
             edit is kept in the ``rejected`` table.
+        PermissionDeniedError
+            On the first change the actor may not make; nothing is applied and the refusal
+            is kept in the ``refusals`` table.
         IllegalTransitionError, ItemNotFoundError, LedgerError
             Nothing is applied.
         """
-        _require_user(user)
+        actor = _require_actor(actor)
         changes = list(changes)
-        cleaned = [_clean_fields(c.fields) for c in changes]
+        cleaned = [clean_fields(c.fields) for c in changes]
         now, today = self._now(), self._today()
+        action = _action or (Action.ACCEPT_PLAN if accept_plan else None)
+
+        def body(conn: Connection) -> list[int]:
+            return [
+                self._apply_one(conn, c, f, actor=actor, now=now, today=today, action=action)
+                for c, f in zip(changes, cleaned, strict=True)
+            ]
+
         try:
-            with self._write() as conn:
-                versions = [
-                    self._apply_one(conn, c, f, user=user, now=now, today=today)
-                    for c, f in zip(changes, cleaned, strict=True)
-                ]
+            return self._write(body, actor=actor, lock_keys=[c.key for c in changes])
         except ConflictError as exc:
             bad = next(c for c in changes if c.key == exc.key)
-            self._log_rejected(bad, exc, user=user, now=now)
+            self._log_rejected(bad, exc, actor=actor, now=now)
             raise
-        return versions
+        except PermissionDeniedError as exc:
+            bad = next((c for c in changes if c.key == exc.key), None)
+            self._refuse(
+                exc,
+                to_state=bad.to_state if bad else None,
+                fields=clean_fields(bad.fields) if bad else None,
+            )
+            raise
 
     def _apply_one(
         self,
@@ -1159,32 +1001,44 @@ class Ledger:
         change: Change,
         fields: dict[str, str | None],
         *,
-        user: str,
+        actor: Actor,
         now: str,
         today: str,
+        action: Action | None,
     ) -> int:
         key = change.key
-        # the registry row is locked (SELECT … FOR UPDATE on a server; SQLite already
-        # holds the write lock) so that editors of one item queue up
-        exists = conn.execute(
-            select(items_table.c.item_key).where(items_table.c.item_key == key).with_for_update()
-        ).scalar_one_or_none()
-        if exists is None:
+        reg = conn.execute(
+            select(
+                items_registry.c.item_key,
+                items_registry.c.indicator,
+                items_registry.c.township_code,
+            ).where(items_registry.c.item_key == key)
+        ).first()
+        if reg is None:
             raise ItemNotFoundError(key)
-        cur = self._latest_events(conn, [key]).iloc[0]
+        cur = self.db.latest_events(conn, [key]).iloc[0]
+        old_state = State(cur["state"])
+        scope = {
+            "key": key,
+            "state": old_state.value,
+            "indicator": reg.indicator,
+            "township_code": reg.township_code or "",
+        }
+        kind = action or (Action.TRANSITION if change.to_state is not None else Action.UPDATE)
+        permissions.check(actor, kind, scope, to_state=change.to_state)
         version = int(cur["version"])
         if version != int(change.expected_version):
             raise ConflictError(
                 key,
                 int(change.expected_version),
                 version,
-                changed_by=str(cur["by_user"]),
+                changed_by=str(_none(cur["by_label"]) or cur["by_user"]),
                 changed_at=str(cur["at"]),
             )
-        old_state = State(cur["state"])
         old = {f: _none(cur[f]) for f in FIELDS}
         new = {**old}
         reopen_count = int(cur["reopen_count"])
+        automatic: set[str] = set()
         if change.to_state is None:
             if "closed_on" in fields and old_state is not State.CLOSED:
                 raise LedgerError(
@@ -1192,18 +1046,22 @@ class Ledger:
                     zh=f"问题 {key} 尚未销号，不能填写销号日期",
                 )
             new.update(fields)
-            state, action = old_state, "update"
+            state, event_action = old_state, "update"
             if state in REASON_REQUIRED and not new["reason"]:
                 raise IllegalTransitionError(key, state, state, missing_reason=True)
         else:
-            state, action = change.to_state, "transition"
+            state, event_action = change.to_state, "transition"
             if state not in TRANSITIONS[old_state]:
                 raise IllegalTransitionError(key, old_state, state)
             new.update(fields)
             new["reason"] = fields.get("reason")
+            if fields.get("reason") is None:
+                automatic.add("reason")  # a move clears the reason of the state left
             needs_reason = state in REASON_REQUIRED or old_state is State.CLOSED
             if needs_reason and not new["reason"]:
                 raise IllegalTransitionError(key, old_state, state, missing_reason=True)
+            if not fields.get("closed_on"):
+                automatic.add("closed_on")  # today's date on 销号, cleared otherwise
             if state is State.CLOSED:
                 new["closed_on"] = fields.get("closed_on") or today
             else:
@@ -1211,6 +1069,9 @@ class Ledger:
             if old_state is State.CLOSED:
                 reopen_count += 1
         diff = {f: [old[f], new[f]] for f in FIELDS if old[f] != new[f]}
+        permissions.check(
+            actor, kind, scope, to_state=change.to_state, fields=set(diff) - automatic
+        )
         if state is not old_state:
             diff = {"state": [old_state.value, state.value], **diff}
         if not diff:
@@ -1221,8 +1082,9 @@ class Ledger:
                     item_key=key,
                     version=version + 1,
                     at=now,
-                    by_user=user,
-                    action=action,
+                    by_user=actor.username,
+                    by_label=actor.label,
+                    action=event_action,
                     from_state=old_state.value,
                     state=state.value,
                     snapshot_id=None,
@@ -1235,22 +1097,25 @@ class Ledger:
             raise ConflictError(key, int(change.expected_version), None) from exc
         return version + 1
 
-    def _log_rejected(self, change: Change, exc: ConflictError, *, user: str, now: str) -> None:
+    def _log_rejected(self, change: Change, exc: ConflictError, *, actor: Actor, now: str) -> None:
         try:
-            cleaned = _clean_fields(change.fields)
-            with self._write() as conn:
-                conn.execute(
+            cleaned = clean_fields(change.fields)
+            self._write(
+                lambda conn: conn.execute(
                     rejected.insert().values(
                         item_key=change.key,
                         at=now,
-                        by_user=user,
+                        by_user=actor.username,
+                        by_label=actor.label,
                         action="conflict",
                         expected_version=int(change.expected_version),
                         actual_version=exc.actual_version,
                         to_state=change.to_state.value if change.to_state else None,
                         changes=json.dumps(cleaned, ensure_ascii=False),
                     )
-                )
+                ),
+                actor=actor,
+            )
         except Exception:  # the audit row must never hide the conflict itself
             logger.exception("could not log the rejected edit of %s", change.key)
 
@@ -1261,50 +1126,44 @@ class Ledger:
         key: str,
         source: str | os.PathLike[str],
         *,
-        user: str,
+        actor: Actor,
         expected_version: int,
     ) -> dict[str, Any]:
         """Copy a photo or file into the evidence folder and add it to the item's evidence.
 
         The file is copied to ``<evidence_dir>/<key>/<UTC time>_<name>`` (atomically); the
         item's ``evidence`` gains that path, relative to the evidence folder's parent. On a
-        version conflict the copy is removed and :class:`ConflictError` raised.
+        version conflict or a refusal the copy is removed and the error raised.
 
         Returns
         -------
         dict
             The item after the change.
         """
+        actor = _require_actor(actor)
         if self.evidence_dir is None:
             raise LedgerError(
                 "this ledger has no evidence folder; pass evidence_dir= to Ledger()",
                 zh="未设置佐证材料文件夹",
             )
-        src = Path(source)
-        if not src.is_file():
-            raise LedgerError(f"no such file: {src}", zh=f"找不到文件：{src}")
-        safe = re.sub(r"[^0-9A-Za-z_\-\u4e00-\u9fff]+", "_", key)
-        stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        # an uploaded name is text from a browser: no line breaks (the evidence list is one
-        # path per line), no control characters, no path parts, and a sane length
-        name = re.sub(r"[\x00-\x1f\x7f/\\:]+", "_", src.name).strip(" .")[-120:] or "file"
-        dest = self.evidence_dir / safe / f"{stamp}_{name}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".upload.", dir=dest.parent)
-        os.close(fd)
+        current = self.item(key)
+        self._check(actor, Action.EVIDENCE, current, fields={"evidence"},
+                    audit_fields={"evidence": Path(source).name})  # fmt: skip
         try:
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dest)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            dest = evidence_files.store_file(
+                source, folder=self.evidence_dir, key=key, at=self._clock()
+            )
+        except evidence_files.EvidenceError as exc:
+            raise LedgerError(str(exc), zh=exc.zh) from exc
         rel = dest.relative_to(self.evidence_dir.parent).as_posix()
-        current = self.item(key)["evidence"]
-        paths = [p for p in (current or "").splitlines() if p] + [rel]
+        paths = [p for p in (current["evidence"] or "").splitlines() if p] + [rel]
+        change = Change(key, expected_version, None, {"evidence": paths})
         try:
-            return self.update(key, user=user, expected_version=expected_version, evidence=paths)
+            self.apply_changes([change], actor=actor, _action=Action.EVIDENCE)
         except Exception:
-            dest.unlink(missing_ok=True)
+            evidence_files.remove(dest)
             raise
+        return self.item(key)
 
     # -- checks ------------------------------------------------------------------------
 
@@ -1317,8 +1176,9 @@ class Ledger:
         (暂缓/豁免 have a reason, 已销号 has a 销号日期).
         """
         bad: list[str] = []
-        with self._read() as conn:
-            if self.engine.dialect.name == "sqlite":
+
+        def body(conn: Connection) -> pd.DataFrame:
+            if self.db.dialect == "sqlite":
                 res = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
                 if res != ["ok"]:
                     bad.append(f"sqlite integrity_check: {res[:5]}")
@@ -1336,7 +1196,7 @@ class Ledger:
             gaps = [k for k, n, lo, hi in per if lo != 1 or hi != n]
             if gaps:
                 bad.append(f"version gaps in {gaps[:5]}")
-            registry = set(conn.execute(select(items_table.c.item_key)).scalars())
+            registry = set(conn.execute(select(items_registry.c.item_key)).scalars())
             without = registry - {k for k, *_ in per}
             if without:
                 bad.append(f"items without events: {sorted(without)[:5]}")
@@ -1351,15 +1211,12 @@ class Ledger:
             )
             if first:
                 bad.append(f"first events that are not 'created': {first[:5]}")
-            counts = conn.execute(
-                select(snapshots.c.id, snapshots.c.n_items, func.count(snapshot_items.c.item_key))
-                .select_from(snapshots.outerjoin(snapshot_items))
-                .group_by(snapshots.c.id, snapshots.c.n_items)
-            ).all()
-            short = [sid for sid, n, m in counts if n != m]
+            short = [sid for sid, n, m in self.db.snapshot_counts(conn) if n != m]
             if short:
                 bad.append(f"snapshots missing items: {short}")
-            cur = self._latest_events(conn, None)
+            return self.db.latest_events(conn, None)
+
+        cur = self._read(body)
         if len(cur):
             states = cur["state"]
             unknown = cur.loc[~states.isin([s.value for s in State]), "item_key"].tolist()
@@ -1385,14 +1242,6 @@ def _none(value: Any) -> Any:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     return value
-
-
-def _require_user(user: str) -> None:
-    if not str(user or "").strip():
-        raise LedgerError(
-            "every ledger change needs the name of the user who makes it",
-            zh="请填写操作人姓名（台账的每一次修改都要记录操作人）",
-        )
 
 
 def _changes_zh(changes: Mapping[str, Sequence[Any]]) -> str:

@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.ledger import permissions
+from geo.ledger.fields import parse_date
+from geo.ledger.permissions import Action, PermissionDeniedError
 from geo.ledger.states import (
     REASON_REQUIRED,
     STATE_ZH,
@@ -35,8 +38,9 @@ from geo.ledger.states import (
     beijing_time,
     parse_state,
 )
-from geo.ledger.store import Change, Ledger, parse_date
+from geo.ledger.store import Change, Ledger
 from layers.errors import Problem, ProblemKind, Severity
+from layers.store.actors import Actor
 from layers.write import atomic_path, write_excel
 
 __all__ = [
@@ -243,12 +247,17 @@ class ImportResult:
         True when the changes were saved (all of them, in one transaction).
     rows : int
         Rows read.
+    refused : tuple of Change
+        Edits of rows the importing user may not change (another township's items, a
+        state move its role may not make): not applied, each listed in ``problems`` and
+        kept in the ledger's refusal audit.
     """
 
     changes: tuple[Change, ...]
     problems: tuple[Problem, ...]
     applied: bool
     rows: int
+    refused: tuple[Change, ...] = ()
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -519,18 +528,20 @@ def import_xlsx(
     ledger: Ledger,
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
-    user: str,
+    actor: Actor,
     dry_run: bool = False,
 ) -> ImportResult:
-    """Import edits from a ledger workbook: all rows or none.
+    """Import edits from a ledger workbook: all permitted rows or none.
 
     Parameters
     ----------
     ledger : Ledger
     source : path or DataFrame
         An XLSX exported by :func:`export_xlsx` and edited, or its :func:`read_xlsx` frame.
-    user : str
-        Who imports (recorded on every event).
+    actor : Actor
+        Who imports (recorded on every event). A township or department user imports the
+        rows of its own items only: an edited row of another item is refused (listed in
+        :attr:`ImportResult.refused` and ``problems``, audited), the others are applied.
     dry_run : bool
         Only check.
 
@@ -540,15 +551,58 @@ def import_xlsx(
         ``applied`` is False when any row has an error (nothing is written), when
         ``dry_run``, or when another user changed an item between the check and the save
         (that row then carries the problem).
+
+    Raises
+    ------
+    PermissionDeniedError
+        If the actor's role may not import at all (viewer, verifier); audited.
     """
+    ledger._check(actor, Action.IMPORT)
     file = "" if isinstance(source, pd.DataFrame) else Path(source).name
-    result = check_import(ledger, source, file=file)
+    frame = source if isinstance(source, pd.DataFrame) else read_xlsx(source)
+    result = check_import(ledger, frame, file=file)
+    row_of = (
+        {k: int(r) for r, k in frame["问题编号"].map(_text).items() if k is not None}
+        if ("问题编号" in frame.columns)
+        else {}
+    )
+    current = ledger.items().set_index("key")
+    kept, refused, problems = [], [], list(result.problems)
+    for change in result.changes:
+        item = {"key": change.key, **current.loc[change.key].to_dict()}
+        fields = {k for k, v in change.fields.items() if not (k == "reason" and v is None)}
+        if not change.fields.get("closed_on"):
+            fields.discard("closed_on")  # 销号 defaults to today: not an edit of the row
+        why = permissions.refusal(
+            actor, Action.IMPORT, item, to_state=change.to_state, fields=fields
+        )
+        if why is None:
+            kept.append(change)
+            continue
+        refused.append(change)
+        exc = PermissionDeniedError(actor, Action.IMPORT, change.key, *why)
+        problems.append(
+            Problem(
+                kind=ProblemKind.VALUE_NOT_ALLOWED,
+                file=file,
+                layer=SHEET,
+                row=row_of.get(change.key),
+                feature_id=change.key,
+                field="问题编号",
+                message_zh=f"无权修改本行：{why[1]}，本行未导入",
+                fix_zh="只填写本人负责的问题；其他问题请由负责的乡镇/部门或县级管理员办理",
+                message=f"row refused: {why[0]}",
+                severity=Severity.WARNING,
+            )
+        )
+        if not dry_run:
+            ledger._refuse(exc, to_state=change.to_state, fields=dict(change.fields))
+    result = ImportResult(tuple(kept), tuple(problems), False, result.rows, tuple(refused))
     if result.errors or dry_run or not result.changes:
         return result
     try:
-        ledger.apply_changes(result.changes, user=user)
-    except (ConflictError, IllegalTransitionError) as exc:
-        frame = source if isinstance(source, pd.DataFrame) else read_xlsx(source)
+        ledger.apply_changes(result.changes, actor=actor, _action=Action.IMPORT)
+    except (ConflictError, IllegalTransitionError, PermissionDeniedError) as exc:
         rows = frame.index[frame["问题编号"].map(_text) == exc.key]
         problem = Problem(
             kind=ProblemKind.VALUE_NOT_ALLOWED,
@@ -561,6 +615,8 @@ def import_xlsx(
             fix_zh="请重新导出台账后再填写本行",
             message=str(exc),
         )
-        return ImportResult(result.changes, (*result.problems, problem), False, result.rows)
+        return ImportResult(
+            result.changes, (*result.problems, problem), False, result.rows, result.refused
+        )
     logger.info("imported %d ledger edits from %s", len(result.changes), file or "a frame")
-    return ImportResult(result.changes, result.problems, True, result.rows)
+    return ImportResult(result.changes, result.problems, True, result.rows, result.refused)

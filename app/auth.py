@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -201,14 +201,21 @@ def _actor_from_headers() -> Actor:
 # -- the gate --------------------------------------------------------------------------------
 
 
-def require_login() -> Actor:
+def require_login(pages: Mapping[str, Iterable[Any]] | None = None) -> Actor:
     """Return the logged-in actor; in server mode without one, show only the login page.
 
     Call once in ``app/main.py`` before ``st.navigation``. Local mode: returns
     :meth:`Actor.local` and draws nothing. Server mode: a valid session (or OIDC identity,
     or trusted header) gives the actor and draws who is logged in (and 退出登录) in the
     sidebar; otherwise the login page is the only page and the script stops.
+
+    Parameters
+    ----------
+    pages : mapping of section → st.Page, optional
+        The app's navigation: a deep link to one of its pages (``/ledger``) then shows the
+        login page at that address (no "page not found"), and the page itself after login.
     """
+    _PATHS[:] = [p.url_path for section in (pages or {}).values() for p in section]
     if mode() == "local":
         actor = Actor.local()
         st.session_state[_ACTOR] = actor
@@ -325,13 +332,25 @@ def _cookie_script() -> None:
 # -- pages -------------------------------------------------------------------------------------
 
 
-def _login_gate() -> None:
-    """Show the login page as the only page of the app, then stop the script."""
+_PATHS: list[str] = []  # the url paths of the app's pages (require_login's pages)
+
+
+def _only(page: Callable[[], None], title: str) -> None:
+    """Run ``page`` as the only page: at ``/login`` and at every address of the app's pages."""
+    paths = [p for p in dict.fromkeys([*_PATHS, "password", "accounts"]) if p and p != "login"]
     st.navigation(
-        [st.Page(_login_page, title="登录", icon=":material/login:", url_path="login")],
+        [
+            st.Page(page, title=title, icon=":material/login:", url_path="login", default=True),
+            *(st.Page(page, title=title, url_path=p, visibility="hidden") for p in paths),
+        ],
         position="hidden",
     ).run()
     st.stop()
+
+
+def _login_gate() -> None:
+    """Show the login page as the only page of the app, then stop the script."""
+    _only(_login_page, "登录")
 
 
 def _login_page() -> None:

@@ -88,7 +88,7 @@ try:
     from app.auth import account_pages, require_login
 
     # server mode: the login page is the only page until someone logs in (local: nothing)
-    pages.update(account_pages(require_login()))
+    pages.update(account_pages(require_login(pages)))
     st.navigation(pages).run()
 except Exception as exc:  # a user never sees a Python trace; the log keeps it
     from layers.errors import GapMapError

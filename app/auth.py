@@ -61,6 +61,7 @@ _ACTOR = "_gapmap_auth_actor"
 _SOURCE = "_gapmap_auth_source"
 _COOKIE_TODO = "_gapmap_auth_cookie"  # "set" or "clear": done by the next run's script
 _NOTICE = "_gapmap_auth_notice"
+_REFUSED = "_gapmap_auth_refused"
 
 CLAIM_ENV = {
     "username": ("GAPMAP_OIDC_USERNAME_CLAIM", "preferred_username"),
@@ -164,7 +165,8 @@ def actor_from_claims(
     if not username:
         raise AuthError(
             f"{source}: the identity has no {names['username']!r} claim",
-            zh=f"统一身份认证未提供用户名（{names['username']}），无法登录。请联系管理员。",
+            zh=f"{'反向代理' if source == '代理' else '统一身份认证'}未提供用户名"
+            f"（{names['username']}），无法登录。请联系管理员。",
         )
     role = value("role")
     if isinstance(role, list | tuple):  # e.g. Keycloak roles as a list: the one GapMap knows
@@ -189,6 +191,18 @@ def actor_from_claims(
         )
     except ActorError as err:
         raise AuthError(f"{source}: {err}", zh=f"身份认证信息不完整：{err.zh}") from err
+
+
+def _claimed_name() -> str:
+    """The username an identity claims (for the audit of a refusal), or ``?``."""
+    try:
+        if identity_source() == "headers":
+            return st.context.headers.get(_names(HEADER_ENV)["username"]) or "?"
+        claims = st.user.to_dict()
+    except Exception:  # nothing to name
+        return "?"
+    name = claims.get(_names(CLAIM_ENV)["username"]) or claims.get("sub")
+    return str(name or "?")
 
 
 def _actor_from_headers() -> Actor:
@@ -224,12 +238,21 @@ def require_login(pages: Mapping[str, Iterable[Any]] | None = None) -> Actor:
     try:
         actor, source = _identify()
     except GapMapError as err:  # an identity that may not use the app (no role claim, …)
+        if not st.session_state.get(_REFUSED):
+            st.session_state[_REFUSED] = True
+            account_store().record_external(
+                "login_failed", _claimed_name(), reason="no_role", detail=err.zh, client=_client()
+            )
         _refuse(err.zh)
         raise AssertionError("unreachable") from None
     if actor is None:
         _login_gate()
         raise AssertionError("unreachable")
     if st.session_state.get(_ACTOR) != actor:
+        if source != "accounts":  # built-in logins are audited by the account store
+            account_store().record_external(
+                "login_ok", actor.username, reason=source, detail=actor.label, client=_client()
+            )
         _register(actor)
     st.session_state[_ACTOR], st.session_state[_SOURCE] = actor, source
     _sidebar(actor, source)

@@ -360,3 +360,12 @@ def test_accounts_frame(store, admin):
     assert frame.loc["王明", "role_zh"] == "乡镇填报员"
     assert frame.loc["王明", "last_login"] is not None
     assert frame.loc["王明", "created_by"] == "县管理员"
+
+
+def test_external_logins_are_audited(store):
+    store.record_external("login_ok", "wangming", reason="oidc", client="10.0.0.9")
+    store.record_external("login_failed", "stranger", reason="no_role")
+    audit = store.audit()
+    assert audit["reason_zh"].tolist() == ["无有效角色", "统一身份认证"]
+    with pytest.raises(ValueError):
+        store.record_external("account_created", "x")

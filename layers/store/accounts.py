@@ -90,6 +90,9 @@ REASON_ZH = MappingProxyType(
         "locked": "账户已锁定",
         "disabled": "账户已停用",
         "not_admin": "非管理员",
+        "oidc": "统一身份认证",
+        "headers": "反向代理",
+        "no_role": "无有效角色",
     }
 )
 
@@ -583,6 +586,21 @@ class AccountStore:
                 .values(revoked_at=now)
             )
             self._event(conn, "logout", row.username, by=row.username, client=client)
+
+    def record_external(
+        self, event: str, username: str, *, reason: str = "", detail: str = "", client: str = ""
+    ) -> None:
+        """Audit a login made elsewhere (OpenID Connect, a trusted proxy).
+
+        ``event`` is ``login_ok``, ``login_failed`` or ``logout``; ``reason`` says where or
+        why (``oidc``, ``headers``, ``no_role``).
+        """
+        if event not in ("login_ok", "login_failed", "logout"):
+            raise ValueError(f"not an external login event: {event!r}")
+        with self.engine.begin() as conn:
+            self._event(
+                conn, event, username, by=username, reason=reason, detail=detail, client=client
+            )
 
     # -- reading -----------------------------------------------------------------------------
 

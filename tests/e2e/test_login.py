@@ -15,7 +15,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -36,17 +35,19 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(name: str, env: dict[str, str], *, cwd: Path = ROOT) -> Iterator[str]:
-    """Run ``streamlit run app/main.py`` with ``env`` on a free port; yield its URL."""
-    port = _free_port()
+def serve(
+    name: str, env: dict[str, str], *, port: int | None = None, args: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """Run ``streamlit run app/main.py`` with ``env`` (and ``args``); yield its URL."""
+    port = port or _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"streamlit-{name}-{WORKER}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
              "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+             "--server.headless", "true", "--browser.gatherUsageStats", "false", *args],
+            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

@@ -156,6 +156,7 @@ def actor_from_claims(
         not fit the role.
     """
     names = dict(names or _names(CLAIM_ENV))
+    where = "反向代理" if source == "代理" else "统一身份认证"
 
     def value(field: str) -> Any:
         got = claims.get(names[field])
@@ -165,7 +166,7 @@ def actor_from_claims(
     if not username:
         raise AuthError(
             f"{source}: the identity has no {names['username']!r} claim",
-            zh=f"{'反向代理' if source == '代理' else '统一身份认证'}未提供用户名"
+            zh=f"{where}未提供用户名"
             f"（{names['username']}），无法登录。请联系管理员。",
         )
     role = value("role")
@@ -175,7 +176,7 @@ def actor_from_claims(
     if not role:
         raise AuthError(
             f"{source}: user {username!r} has no valid {names['role']!r} claim",
-            zh=f"用户「{username}」在统一身份认证中没有 GapMap 角色（{names['role']}），"
+            zh=f"用户「{username}」在{where}中没有 GapMap 角色（{names['role']}），"
             "不能使用本系统。请县级管理员在身份认证系统中为其分配角色。",
         )
     towns = value("townships") or ()

@@ -166,8 +166,7 @@ def actor_from_claims(
     if not username:
         raise AuthError(
             f"{source}: the identity has no {names['username']!r} claim",
-            zh=f"{where}未提供用户名"
-            f"（{names['username']}），无法登录。请联系管理员。",
+            zh=f"{where}未提供用户名（{names['username']}），无法登录。请联系管理员。",
         )
     role = value("role")
     if isinstance(role, list | tuple):  # e.g. Keycloak roles as a list: the one GapMap knows

@@ -85,6 +85,10 @@ for key in ("dataset_name", "scenario", "township", "basemap", "tianditu_key"):
 # A comment, not a docstring: Streamlit's "magic" would print a bare string on the page.
 PAGE_FAILED = "GapMap page failed"
 try:
+    from app.auth import account_pages, require_login
+
+    # server mode: the login page is the only page until someone logs in (local: nothing)
+    pages.update(account_pages(require_login(pages)))
     st.navigation(pages).run()
 except Exception as exc:  # a user never sees a Python trace; the log keeps it
     from layers.errors import GapMapError

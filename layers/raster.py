@@ -37,7 +37,8 @@ def cog_path(
     *,
     inputs: Iterable[str | os.PathLike[str]] = (),
     blocksize: int = 512,
-    overview_resampling: str = "average",
+    overview_resampling: str | None = "average",
+    **options: str,
 ) -> Iterator[Path]:
     """Yield a scratch GeoTIFF path; on success translate it to a COG at ``path``, atomically.
 
@@ -49,8 +50,11 @@ def cog_path(
         Files that must not be overwritten (the data the user loaded).
     blocksize : int
         COG tile edge in pixels.
-    overview_resampling : str
-        GDAL resampling of the overviews (``average`` for continuous values).
+    overview_resampling : str or None
+        GDAL resampling of the overviews (``average`` for continuous values); None for the
+        COG driver's default.
+    **options
+        Further COG creation options (``BIGTIFF="IF_SAFER"``).
 
     Yields
     ------
@@ -65,14 +69,11 @@ def cog_path(
     scratch = Path(name)
     try:
         yield scratch
+        if overview_resampling is not None:
+            options = {**options, "overview_resampling": overview_resampling}
         with atomic_path(path, inputs=inputs) as tmp:
             rasterio.shutil.copy(
-                scratch,
-                tmp,
-                driver="COG",
-                compress="DEFLATE",
-                blocksize=blocksize,
-                overview_resampling=overview_resampling,
+                scratch, tmp, driver="COG", compress="DEFLATE", blocksize=blocksize, **options
             )
         logger.info("wrote %s", path.name)
     finally:

@@ -25,4 +25,8 @@ RUN useradd --create-home gapmap && chown -R gapmap /app
 USER gapmap
 EXPOSE 8501
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://localhost:8501/_stcore/health')"
-CMD ["streamlit", "run", "app/main.py", "--server.port=8501", "--server.address=0.0.0.0", "--server.headless=true"]
+# Inside the container the app must listen on the container's interface, so publish the port
+# on the host's loopback only (README): `docker run -p 127.0.0.1:8501:8501 gapmap`. Local mode
+# has no login; a county server runs scripts/server.sh (login, PostgreSQL) behind nginx + TLS.
+ENV GAPMAP_HOST=0.0.0.0
+CMD ["sh", "-c", "exec streamlit run app/main.py --server.port=8501 --server.address=\"$GAPMAP_HOST\" --server.headless=true --client.showErrorDetails=\"$( [ \"$GAPMAP_MODE\" = server ] && echo none || echo full )\""]

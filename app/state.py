@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.maps.base import BASEMAPS, MapOptions
+from app.maps.base import BASEMAPS, MapOptions, env_tianditu_key
 from app.maps.builders import Scope
 from geo.assessment import Assessment, WaterAssessment, assess
 from geo.ledger import Ledger
@@ -255,12 +255,18 @@ def page_context() -> PageContext | None:
             key="basemap",
             help="无网络时选「无底图」：县界、乡镇界和全部图层仍可显示。",
         )
+        # server mode: never the server's key (it would reach every browser); the user's own
         key = st.text_input(
             "天地图密钥 tk",
-            value=os.environ.get("TIANDITU_KEY", ""),
+            value=env_tianditu_key(),
             type="password",
             key="tianditu_key",
-            help="在 https://console.tianditu.gov.cn 申请；也可设置环境变量 TIANDITU_KEY。",
+            help="在 https://console.tianditu.gov.cn 申请；"
+            + (
+                "服务器模式下请填写您本人的密钥（只保存在本次登录的会话中）。"
+                if os.environ.get("GAPMAP_MODE", "").strip().lower() == "server"
+                else "也可设置环境变量 TIANDITU_KEY。"
+            ),
         )
     return PageContext(
         name=name,

@@ -23,6 +23,7 @@ __all__ = [
     "HardRoadSettings",
     "NetworkSettings",
     "ProjectSettings",
+    "ServerSettings",
     "ServiceSettings",
     "Settings",
     "TerrainSettings",
@@ -176,6 +177,22 @@ class ProjectSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """Server mode (``scripts/server.sh``): uploads, login sessions and lockout.
+
+    Read by ``scripts/server.sh`` (``--server.maxUploadSize``) and by the login
+    (:mod:`layers.store.accounts`); local mode has no login and ignores the session and
+    lockout numbers.
+    """
+
+    max_upload_mb: int = 200  # [A] a county GeoPackage with DEM; nginx client_max_body_size too
+    session_idle_hours: float = 8.0  # [A] a login ends after a working day without use
+    session_absolute_hours: float = 168.0  # [A] and after 7 days whatever the use
+    lockout_failures: int = 5  # [A] failed passwords in a row before the account is locked
+    lockout_minutes: float = 15.0  # [A] how long the lock lasts (and the window counted)
+
+
+@dataclass(frozen=True)
 class Settings:
     """All GapMap settings: one frozen object, printed with every result."""
 
@@ -187,6 +204,7 @@ class Settings:
     water: WaterSettings = field(default_factory=WaterSettings)
     projects: ProjectSettings = field(default_factory=ProjectSettings)
     terrain: TerrainSettings = field(default_factory=TerrainSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def as_records(self) -> list[dict[str, Any]]:
         """Return ``[{"section", "name", "value"}]`` rows for a report's settings sheet."""
@@ -246,7 +264,7 @@ def load_settings(profile: str | Path = "default") -> Settings:
     profile : str or path
         ``"default"``, ``"mofcom"``, or the path of a TOML file whose tables are named
         ``network``, ``hard_road``, ``services``, ``clinics``, ``water``, ``projects``,
-        ``terrain`` and whose keys are setting names (unit in the name). A
+        ``terrain``, ``server`` and whose keys are setting names (unit in the name). A
         ``base = "mofcom"`` key starts from a profile.
 
     Raises

@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +59,7 @@ from skimage.graph import MCP_Geometric
 
 from geo.crs import gk3_zone_epsg
 from layers.errors import LayerError
+from layers.raster import cog_path
 
 __all__ = [
     "OCTILE_MAX_RATIO",
@@ -334,13 +334,6 @@ def hillshade(dem: Grid, *, azimuth_deg: float = 315.0, altitude_deg: float = 45
     return out
 
 
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tif", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def write_cog(
     grid: Grid, path: str | os.PathLike[str], *, nodata: float = np.nan, dtype: str = "float32"
 ) -> Path:
@@ -349,40 +342,25 @@ def write_cog(
     Written to a temporary file beside ``path`` and renamed: a crash leaves no half file.
     """
     path = Path(path)
-    tmp = _atomic_target(path)
-    tmp_cog = tmp.with_suffix(".cog.tif")
-    try:
-        profile = {
-            "driver": "GTiff",
-            "height": grid.shape[0],
-            "width": grid.shape[1],
-            "count": 1,
-            "dtype": dtype,
-            "crs": grid.crs.to_wkt(),
-            "transform": grid.transform,
-            "nodata": nodata,
-            "tiled": True,
-            "blockxsize": 512,
-            "blockysize": 512,
-            "compress": "deflate",
-        }
-        data = grid.data.astype(dtype)
-        if not np.isnan(nodata):
-            data = np.where(np.isnan(grid.data), nodata, data).astype(dtype)
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(data, 1)
-        rasterio.shutil.copy(
-            tmp,
-            tmp_cog,
-            driver="COG",
-            compress="DEFLATE",
-            blocksize=512,
-            overview_resampling="average",
-        )
-        os.replace(tmp_cog, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp_cog.unlink(missing_ok=True)
+    profile = {
+        "driver": "GTiff",
+        "height": grid.shape[0],
+        "width": grid.shape[1],
+        "count": 1,
+        "dtype": dtype,
+        "crs": grid.crs.to_wkt(),
+        "transform": grid.transform,
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+    }
+    data = grid.data.astype(dtype)
+    if not np.isnan(nodata):
+        data = np.where(np.isnan(grid.data), nodata, data).astype(dtype)
+    with cog_path(path) as scratch, rasterio.open(scratch, "w", **profile) as dst:
+        dst.write(data, 1)
     return path
 
 
@@ -410,60 +388,49 @@ def slope_to_cog(
     if units not in {"degrees", "percent"}:
         raise ValueError(f"units must be 'degrees' or 'percent', got {units!r}")
     dst_path = Path(dst_path)
-    tmp = _atomic_target(dst_path)
-    tmp_cog = tmp.with_suffix(".cog.tif")
-    try:
-        with rasterio.open(src_path) as src:
-            t = src.transform
-            if t.b != 0 or t.d != 0 or not math.isclose(t.a, -t.e, rel_tol=1e-9):
-                raise LayerError(
-                    f"{src_path}: slope_to_cog needs a north-up grid of square cells",
-                    zh="计算坡度需要正北朝上、方形像元的投影坐标栅格，请先重投影",
-                )
-            res = float(t.a)
-            profile = {
-                "driver": "GTiff",
-                "height": src.height,
-                "width": src.width,
-                "count": 1,
-                "dtype": "float32",
-                "crs": src.crs,
-                "transform": t,
-                "nodata": np.nan,
-                "tiled": True,
-                "blockxsize": 512,
-                "blockysize": 512,
-                "compress": "deflate",
-                "BIGTIFF": "IF_SAFER",
-            }
-            with rasterio.open(tmp, "w", **profile) as dst:
-                for r0 in range(0, src.height, tile):
-                    for c0 in range(0, src.width, tile):
-                        h = min(tile, src.height - r0)
-                        w = min(tile, src.width - c0)
-                        # one-cell halo, clipped at the raster's edge (NaN outside)
-                        rr0, cc0 = max(r0 - 1, 0), max(c0 - 1, 0)
-                        rr1 = min(r0 + h + 1, src.height)
-                        cc1 = min(c0 + w + 1, src.width)
-                        block = src.read(
-                            1, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0), masked=True
-                        )
-                        z = np.full((h + 2, w + 2), np.nan, dtype=np.float32)
-                        z[rr0 - r0 + 1 : rr1 - r0 + 1, cc0 - c0 + 1 : cc1 - c0 + 1] = block.filled(
-                            np.nan
-                        )
-                        deg, pct, _ = slope_aspect(z, res_m=res)
-                        out = deg if units == "degrees" else pct
-                        dst.write(
-                            out[1:-1, 1:-1].astype(np.float32), 1, window=Window(c0, r0, w, h)
-                        )
-        rasterio.shutil.copy(
-            tmp, tmp_cog, driver="COG", compress="DEFLATE", blocksize=512, BIGTIFF="IF_SAFER"
-        )
-        os.replace(tmp_cog, dst_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp_cog.unlink(missing_ok=True)
+    with (
+        cog_path(dst_path, overview_resampling=None, BIGTIFF="IF_SAFER") as scratch,
+        rasterio.open(src_path) as src,
+    ):
+        t = src.transform
+        if t.b != 0 or t.d != 0 or not math.isclose(t.a, -t.e, rel_tol=1e-9):
+            raise LayerError(
+                f"{src_path}: slope_to_cog needs a north-up grid of square cells",
+                zh="计算坡度需要正北朝上、方形像元的投影坐标栅格，请先重投影",
+            )
+        res = float(t.a)
+        profile = {
+            "driver": "GTiff",
+            "height": src.height,
+            "width": src.width,
+            "count": 1,
+            "dtype": "float32",
+            "crs": src.crs,
+            "transform": t,
+            "nodata": np.nan,
+            "tiled": True,
+            "blockxsize": 512,
+            "blockysize": 512,
+            "compress": "deflate",
+            "BIGTIFF": "IF_SAFER",
+        }
+        with rasterio.open(scratch, "w", **profile) as dst:
+            for r0 in range(0, src.height, tile):
+                for c0 in range(0, src.width, tile):
+                    h = min(tile, src.height - r0)
+                    w = min(tile, src.width - c0)
+                    # one-cell halo, clipped at the raster's edge (NaN outside)
+                    rr0, cc0 = max(r0 - 1, 0), max(c0 - 1, 0)
+                    rr1 = min(r0 + h + 1, src.height)
+                    cc1 = min(c0 + w + 1, src.width)
+                    block = src.read(1, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0), masked=True)
+                    z = np.full((h + 2, w + 2), np.nan, dtype=np.float32)
+                    z[rr0 - r0 + 1 : rr1 - r0 + 1, cc0 - c0 + 1 : cc1 - c0 + 1] = block.filled(
+                        np.nan
+                    )
+                    deg, pct, _ = slope_aspect(z, res_m=res)
+                    out = deg if units == "degrees" else pct
+                    dst.write(out[1:-1, 1:-1].astype(np.float32), 1, window=Window(c0, r0, w, h))
     return dst_path
 
 

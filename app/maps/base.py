@@ -4,6 +4,10 @@ Every map has a Chinese legend, a layer control, a scale bar, a 定位 (locate) 
 inspections, a full-screen button, and fits the area it shows. Basemaps: 天地图 (needs a
 key: ``TIANDITU_KEY`` env var or the app setting), OpenStreetMap, and 无底图 (no tiles: the
 county and township outlines are the basemap; works with no network at all).
+
+A 天地图 key travels to the browser inside every tile URL. In server mode
+(``GAPMAP_MODE=server``) the server's ``TIANDITU_KEY`` is therefore never used: each user
+enters their own key, kept in their session only (:func:`env_tianditu_key`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "add_legend",
     "base_map",
     "cross_layer",
+    "env_tianditu_key",
     "finish_map",
     "geojson_layer",
     "point_layer",
@@ -57,7 +62,8 @@ class MapOptions:
     basemap : {"plain", "osm", "tianditu"}
         The basemap shown first; the others stay in the layer control.
     tianditu_key : str
-        天地图 key; empty means read ``TIANDITU_KEY`` from the environment.
+        天地图 key; empty means read ``TIANDITU_KEY`` from the environment (local mode
+        only: in server mode the environment's key is never sent to a browser).
     simplify_m : float
         Polygon simplification tolerance for display, metres.
     height_px : int
@@ -72,10 +78,21 @@ class MapOptions:
 
     @property
     def key(self) -> str:
-        """The 天地图 key in use (setting first, then the environment; none when offline)."""
+        """The 天地图 key in use (the user's, then the local environment's; none offline)."""
         if self.offline:
             return ""
-        return self.tianditu_key or os.environ.get("TIANDITU_KEY", "")
+        return self.tianditu_key or env_tianditu_key()
+
+
+def env_tianditu_key() -> str:
+    """The ``TIANDITU_KEY`` of the environment, in local mode; ``""`` in server mode.
+
+    In server mode (``GAPMAP_MODE=server``) a page would hand the server's key to every
+    visitor (it is part of each tile URL), so there each user gives their own.
+    """
+    if os.environ.get("GAPMAP_MODE", "").strip().lower() == "server":
+        return ""
+    return os.environ.get("TIANDITU_KEY", "")
 
 
 @dataclass(frozen=True)

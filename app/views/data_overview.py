@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,16 +14,20 @@ import streamlit as st
 
 from app.components import problems_table
 from app.delivery import delivery_tab
-from app.state import DEMO_PATH, add_upload, datasets, dem_for, dem_resolution_m, set_dem
+from app.state import DEMO_PATH, ROOT, add_upload, datasets, dem_for, dem_resolution_m, set_dem
 from app.water_input import inp_upload_form
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from geo.terrain import read_dem
 from layers.dataset import Dataset, read_dataset
 from layers.errors import GapMapError
+from layers.raster import keep_bytes
 from layers.schema import LAYER_ORDER, LAYERS
 from layers.write import write_layers
 
 T = TypeVar("T")
+
+UPLOAD_DIR = Path(os.environ.get("GAPMAP_UPLOAD_DIR", ROOT / "out" / "uploads"))
+"""Where uploaded DEMs are kept (``<sha256>.tif``, once per content); not the system /tmp."""
 
 COORDS = {
     "": "按文件自带坐标系（无则按 WGS84 经纬度）",
@@ -98,15 +103,16 @@ with tab_dem:
         )
     dem_up = st.file_uploader("高程文件（GeoTIFF）", type=["tif", "tiff"], key="dem_upload")
     if dem_up is not None and dataset is not None and st.button("检查并使用", key="dem_go"):
-        folder = Path(tempfile.mkdtemp(prefix="gapmap-dem-"))
-        path = folder / Path(dem_up.name).name
-        path.write_bytes(dem_up.getbuffer())
+        # kept once per content under the managed uploads folder (never the system /tmp)
+        path = keep_bytes(bytes(dem_up.getbuffer()), folder=UPLOAD_DIR, suffix=".tif")
         try:
             grid = read_dem(path, resolution_m=dem_resolution_m())
         except GapMapError as exc:
+            path.unlink(missing_ok=True)  # a rejected file is not kept
             st.error(getattr(exc, "zh", "") or str(exc))
         else:
             if not np.isfinite(grid.data).any():
+                path.unlink(missing_ok=True)
                 st.error("高程文件没有有效数值（全部为无数据值），请检查文件。")
             else:
                 set_dem(name, dataset, str(path))

@@ -306,12 +306,10 @@ def _register(actor: Actor) -> None:
     from app.state import ledger
 
     led = ledger()
-    # TODO(lead): drop the hasattr once STORE's Ledger.register_actor is merged into main.
-    if hasattr(led, "register_actor"):
-        try:
-            led.register_actor(actor)
-        except Exception:  # logged; the ledger then refuses this user's writes itself
-            logger.exception("could not register %s with the ledger", actor.username)
+    try:
+        led.register_actor(actor)
+    except Exception:  # logged; the ledger then refuses this user's writes itself
+        logger.exception("could not register %s with the ledger", actor.username)
 
 
 # -- cookie ------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ HISTORY_ZH = {
     "version": "版本",
     "at": "时间(UTC)",
     "problem": "问题类型",
-    "user": "填报人",
+    "user_label": "操作人",  # the logged-in user and role, as the ledger recorded them
     "action_zh": "操作",
     "state_zh": "状态",
     "changes_zh": "修改内容",

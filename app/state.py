@@ -57,15 +57,39 @@ def ledger_dir() -> Path:
     return Path(os.environ.get("GAPMAP_LEDGER_DIR", ROOT / "out" / "ledger"))
 
 
+def server_db_url() -> str | None:
+    """The server database (``GAPMAP_DB_URL``) in server mode; None in local mode."""
+    if os.environ.get("GAPMAP_MODE", "").strip().lower() != "server":
+        return None
+    return os.environ.get("GAPMAP_DB_URL", "").strip() or None
+
+
 @st.cache_resource(show_spinner=False)
-def _ledger(folder: str) -> Ledger:
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    return Ledger(Path(folder))
+def _ledger(where: str, evidence: str | None) -> Ledger:
+    if "://" not in where:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        return Ledger(Path(where))
+    return Ledger(where, evidence_dir=evidence)
 
 
 def ledger() -> Ledger:
-    """The 整改台账 (one SQLite file in :func:`ledger_dir`, shared by every session)."""
-    return _ledger(str(ledger_dir()))
+    """The 整改台账, shared by every session.
+
+    Local mode: one SQLite file in :func:`ledger_dir`. Server mode with ``GAPMAP_DB_URL``:
+    the server's PostgreSQL (row-level security by user), evidence files in
+    ``GAPMAP_EVIDENCE_DIR`` (default ``out/evidence``).
+    """
+    url = server_db_url()
+    if url is None:
+        return _ledger(str(ledger_dir()), None)
+    evidence = os.environ.get("GAPMAP_EVIDENCE_DIR", str(ROOT / "out" / "evidence"))
+    return _ledger(url, evidence)
+
+
+def ledger_place() -> str:
+    """Where the ledger is, for the page caption (never a password)."""
+    book = ledger()
+    return str(ledger_dir()) if book.path is not None else "服务器数据库"
 
 
 @st.cache_resource(show_spinner=False)

@@ -99,17 +99,20 @@ chmod 600 "$ENV_FILE"
 # --- 4. roles and the database ---------------------------------------------------------------
 # owner: owns the schema and runs the migrations; app: what the app logs in as (no DDL on
 # what it did not create, no DROP); neither is a superuser. A password is set only when the
-# role is new or the password was just generated (the env file was missing).
+# role is new or the password was just generated (the env file was missing). The owner has
+# CREATEROLE for one function of the ledger (gapmap_register_actor, SECURITY DEFINER), which
+# makes each user's NOLOGIN role for row-level security; the app role never has it.
 pg -d postgres -v owner="$DB_OWNER" -v app="$DB_APP" -v owner_pw="$OWNER_PW" \
   -v app_pw="$APP_PW" -v reset="$NEW_PW" -v db="$DB_NAME" <<'SQL'
 SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner') AS new_owner,
        NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') AS new_app,
        NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') AS new_db \gset
 \if :new_owner
-CREATE ROLE :"owner" LOGIN NOSUPERUSER NOCREATEDB PASSWORD :'owner_pw';
+CREATE ROLE :"owner" LOGIN NOSUPERUSER NOCREATEDB CREATEROLE PASSWORD :'owner_pw';
 \elif :reset
 ALTER ROLE :"owner" LOGIN PASSWORD :'owner_pw';
 \endif
+ALTER ROLE :"owner" CREATEROLE;
 \if :new_app
 CREATE ROLE :"app" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'app_pw';
 \elif :reset
@@ -161,13 +164,12 @@ GRANT SELECT, INSERT ON dataset_versions, dataset_layers, dataset_files, dataset
   TO :"app";
 GRANT USAGE, CREATE ON SCHEMA gapmap_datasets TO :"app";
 \endif
--- ledger: membership in the row-level-security groups, so the app can SET ROLE per user
-SELECT string_agg(format('GRANT %I TO %I', rolname, :'app'), '; ') AS grant_groups
-  FROM pg_roles
- WHERE rolname IN ('gapmap_admin', 'gapmap_township', 'gapmap_department',
-                   'gapmap_verifier', 'gapmap_viewer') \gset
-\if :{?grant_groups}
-:grant_groups;
+-- ledger: the app may register its users' database roles (gapmap_register_actor, a
+-- SECURITY DEFINER function of the owner) and then SET ROLE to them; it is a member of no
+-- group role itself, and cannot create roles
+SELECT to_regrole('gapmap_registrar') IS NOT NULL AS has_registrar \gset
+\if :has_registrar
+GRANT gapmap_registrar TO :"app";
 \endif
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT ON TABLES TO :"app";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT USAGE ON SEQUENCES TO :"app";

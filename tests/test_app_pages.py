@@ -154,7 +154,6 @@ def test_ledger_page_records_a_snapshot_and_changes_a_state(tmp_path, monkeypatc
     at = AppTest.from_file(str(VIEWS / "ledger.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    at.text_input(key="ledger_user").input("测试员").run()
     at.button(key="ledger_record").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("新增 51" in s.value for s in at.success)  # 33 access + 18 water problems
@@ -180,7 +179,6 @@ def test_ledger_snapshot_in_the_planned_scenario_records_the_current_state(tmp_p
     at.session_state["scenario"] = "planned"
     at.run()
     assert any("快照只记录全县的现状数据" in i.value for i in at.info)
-    at.text_input(key="ledger_user").input("测试员").run()
     at.button(key="ledger_record").click().run()
     assert not at.exception, [e.value for e in at.exception]
     demo = read_dataset(ROOT / "data/demo/tongxin.gpkg")

@@ -101,7 +101,7 @@ def test_a_ledger_made_by_the_old_code_is_upgraded_on_open_losing_nothing(tmp_pa
         assert "alembic_version" not in sa.inspect(conn).get_table_names()
     with Ledger(folder) as led:
         with led.engine.connect() as conn:
-            assert migrate.current_heads(conn) == {"ledger_0003"}
+            assert migrate.current_heads(conn) == {"ledger_0004"}
             n_texts = conn.exec_driver_sql("SELECT count(*) FROM item_texts").scalar()
             towns = conn.exec_driver_sql("SELECT DISTINCT township_code FROM items").scalars()
             assert set(towns) == {"640399100"}  # backfilled

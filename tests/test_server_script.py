@@ -227,22 +227,12 @@ def test_server_sh_sets_up_the_database_and_a_second_run_changes_nothing(server_
     assert tables[("public", "dataset_versions")] == owner
     assert tables[("public", "alembic_version")] == owner
     assert {e[0] for e in state["events"]} == {"gapmap_no_drop", "gapmap_no_alter"}
+    # the app role is a member of gapmap_registrar only (it registers users' roles through
+    # the owner's SECURITY DEFINER function, then SET ROLE to them); the owner may create
+    # roles for that function
     groups = {g for g, m in state["members"] if m == app}
-    superuser = sa.create_engine(PG_URL)
-    with superuser.connect() as conn:
-        existing = set(
-            conn.execute(
-                sa.text("SELECT rolname FROM pg_roles WHERE rolname LIKE 'gapmap\\_%'")
-            ).scalars()
-        )
-    superuser.dispose()
-    assert groups == existing & {
-        "gapmap_admin",
-        "gapmap_township",
-        "gapmap_department",
-        "gapmap_verifier",
-        "gapmap_viewer",
-    }
+    assert groups == {"gapmap_registrar"}
+    assert by_name[owner][3]  # CREATEROLE
     if (ROOT / "scripts" / "users.py").exists():
         assert (
             stat.S_IMODE(
@@ -281,6 +271,24 @@ def test_server_sh_sets_up_the_database_and_a_second_run_changes_nothing(server_
             sql,
             err.value,
         )
+    app_engine.dispose()
+
+    # the app role registers a user's database role (no CREATEROLE of its own) and may then
+    # act as it, and only as it
+    from geo.ledger import Ledger
+
+    township = Actor.of("乡镇甲", Role.TOWNSHIP, townships=["640324100"])
+    with Ledger(secrets["GAPMAP_DB_URL"], evidence_dir=Path(server_env["GAPMAP_HOME"])) as book:
+        db_role = book.register_actor(township)
+        assert db_role == book.db.db_role_of("乡镇甲")
+        assert book.register_actor(township) == db_role  # idempotent
+    app_engine = sa.create_engine(secrets["GAPMAP_DB_URL"])
+    with app_engine.begin() as conn:
+        conn.exec_driver_sql(f'SET LOCAL ROLE "{db_role}"')
+        assert conn.exec_driver_sql("SELECT current_user").scalar() == db_role
+    with app_engine.begin() as conn, pytest.raises(sa.exc.DBAPIError) as err:
+        conn.exec_driver_sql("CREATE ROLE gapmap_u_forged NOLOGIN")
+    assert err.value.orig.sqlstate == "42501"
     app_engine.dispose()
 
     # a second run keeps passwords, roles, grants and tables (no new event, no new version)

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from geo.ledger.permissions import Action, allowed_fields, allowed_transitions, may, refusal
 
 from app.auth import current_actor
 from app.components import PRINT_CSS, history_table, problems_table, show_map
 from app.maps.base import LegendItem, base_map, finish_map, point_layer
 from app.maps.builders import add_outlines, view_bounds
-from app.state import ledger, ledger_dir, page_context
+from app.state import ledger, ledger_place, page_context
 from geo.ledger import (
     INDICATOR_ZH,
     STATE_ZH,
@@ -26,6 +25,7 @@ from geo.ledger import (
     export_xlsx,
     import_xlsx,
 )
+from geo.ledger.permissions import Action, allowed_fields, allowed_transitions, may, refusal
 
 STATE_COLORS = {
     "open": "#d32f2f",
@@ -44,7 +44,7 @@ book = ledger()
 st.title(f"问题清单 · 整改台账 · {ctx.township_name}")
 actor = current_actor()  # every write carries the logged-in user, never a typed name
 st.caption(
-    f"操作人：{actor.label}　·　台账数据库：{ledger_dir()}（只追加、不删除；每次修改都留痕）"
+    f"操作人：{actor.label}　·　台账数据库：{ledger_place()}（只追加、不删除；每次修改都留痕）"
 )
 
 

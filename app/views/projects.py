@@ -6,7 +6,6 @@ import hashlib
 
 import pandas as pd
 import streamlit as st
-from geo.ledger.permissions import Action, may
 
 from app.auth import current_actor
 from app.components import PRINT_CSS, items_table, show_map
@@ -14,6 +13,7 @@ from app.maps.projects import build_projects_map, build_siting_map
 from app.state import as_built_for, assessment_for, ledger, page_context
 from geo.assessment import Assessment, assess
 from geo.ledger import INDICATOR_ZH, Change, ConflictError, LedgerError, problem_items
+from geo.ledger.permissions import Action, may
 from geo.plan import planned_counts
 from geo.projects import apply_projects, project_library, review_plan
 from geo.siting import SITING_KINDS, SitingResult, site_facilities
@@ -191,7 +191,7 @@ else:
                 for p in in_ledger.itertuples()
             ]
             try:
-                book.apply_changes(changes, actor=actor)
+                book.apply_changes(changes, actor=actor, accept_plan=True)
             except (ConflictError, LedgerError) as exc:
                 st.error(getattr(exc, "zh", "") or str(exc))
             else:

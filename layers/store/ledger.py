@@ -570,35 +570,15 @@ class LedgerDB:
         """
         if not self.row_security:
             return None
-        db_role = self.db_role_of(username)
         towns, inds = sorted(set(townships)), sorted(set(indicators))
 
         def body(conn: Connection) -> str:
-            exists = conn.exec_driver_sql(
-                "SELECT 1 FROM pg_roles WHERE rolname = %(r)s", {"r": db_role}
-            ).scalar()
-            if not exists:
-                conn.exec_driver_sql(f'CREATE ROLE "{db_role}" NOLOGIN')
-            for group in ("admin", "township", "department", "verifier", "viewer"):
-                verb = "GRANT" if group == role else "REVOKE"
-                prep = "TO" if verb == "GRANT" else "FROM"
-                conn.exec_driver_sql(f'{verb} gapmap_{group} {prep} "{db_role}"')
-            conn.exec_driver_sql(f'GRANT "{db_role}" TO current_user')
-            row = conn.execute(
-                select(ledger_actors).where(ledger_actors.c.username == username)
-            ).first()
-            values = {"role": role, "townships": towns, "indicators": inds}
-            if row is None:
-                conn.execute(
-                    ledger_actors.insert().values(db_role=db_role, username=username, **values)
-                )
-            elif (row.role, list(row.townships), list(row.indicators)) != (role, towns, inds):
-                conn.execute(
-                    ledger_actors.update()
-                    .where(ledger_actors.c.username == username)
-                    .values(**values)
-                )
-            return db_role
+            # the SECURITY DEFINER function of migration ledger_0004: the app's login needs
+            # no CREATEROLE (on PostgreSQL 15 that would let it grant itself the owner)
+            return conn.execute(
+                sa.text("SELECT gapmap_register_actor(:u, :r, :t, :i)"),
+                {"u": username, "r": role, "t": towns, "i": inds},
+            ).scalar_one()
 
         return self.write(body)
 

@@ -217,12 +217,10 @@ def test_offline_html_opens_from_disk_with_no_network(browser, kind):
 
 def test_ledger_page_records_the_problems_and_maps_them(app_url, browser):
     page, _, errors, _ = _open(browser, f"{app_url}/ledger", width=1366, height=1024, offline=True)
-    page.get_by_label("填报人").fill("测试员")
-    page.get_by_label("填报人").press("Enter")
     wait_for_app(page)
     # the 记入台账 panel is open while the ledger is empty
     page.get_by_role("button", name="记入台账").click()
-    page.get_by_text("已记入快照").wait_for(timeout=60_000)
+    page.get_by_text("已记入全县快照").wait_for(timeout=60_000)
     wait_for_app(page)
     assert _map_features(page)["paths"] > 0
     page.screenshot(path=ARTIFACTS / "ledger_1366x1024_offline.png")
@@ -233,12 +231,10 @@ def test_ledger_page_records_the_problems_and_maps_them(app_url, browser):
 def test_ledger_item_takes_a_photo_as_evidence(app_url, browser, tmp_path):
     """Select a problem in the table, upload a photo: it is stored and shown on the item."""
     page, _, errors, _ = _open(browser, f"{app_url}/ledger", width=1366, height=1024, offline=True)
-    page.get_by_label("填报人").fill("测试员")
-    page.get_by_label("填报人").press("Enter")
     wait_for_app(page)
     if page.get_by_role("button", name="记入台账").is_visible():
         page.get_by_role("button", name="记入台账").click()
-        page.get_by_text("已记入快照").wait_for(timeout=60_000)
+        page.get_by_text("已记入全县快照").wait_for(timeout=60_000)
         wait_for_app(page)
     grid = page.locator("[data-testid='stDataFrame']").first
     grid.scroll_into_view_if_needed()

@@ -43,6 +43,8 @@ if ctx is None:
 book = ledger()
 st.title(f"问题清单 · 整改台账 · {ctx.township_name}")
 actor = current_actor()  # every write carries the logged-in user, never a typed name
+if notice := st.session_state.pop("ledger_notice", None):
+    st.success(notice)
 st.caption(
     f"操作人：{actor.label}　·　台账数据库：{ledger_place()}（只追加、不删除；每次修改都留痕）"
 )
@@ -195,7 +197,8 @@ def _edit_form(row: pd.Series, current: State, options: list[str], editable: fro
     except (ConflictError, IllegalTransitionError, LedgerError) as exc:
         st.error(getattr(exc, "zh", "") or str(exc))
     else:
-        st.success("已保存。")
+        # the rerun below redraws the page with the new version: say so on that run
+        st.session_state["ledger_notice"] = f"已保存：{row['problem_type']} · {key}"
         st.rerun()
 
 

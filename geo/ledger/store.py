@@ -101,9 +101,13 @@ ACTION_ZH: Mapping[str, str] = {
     "transition": "状态变更",
     "update": "信息修改",
     "conflict": "修改冲突，未保存",
-    **{str(a): f"无权{z}，未保存" for a, z in permissions.ACTION_ZH.items()},
 }
-"""Chinese label of each event action (and of each refused action)."""
+"""Chinese label of each event action."""
+
+REFUSED_ZH: Mapping[str, str] = {
+    str(a): f"无权{z}，未保存" for a, z in permissions.ACTION_ZH.items()
+}
+"""Chinese label of each refused action (history rows with outcome ``refused``)."""
 
 CHANGE_ZH: Mapping[str, str] = {
     "new": "新增问题",
@@ -562,7 +566,11 @@ class Ledger:
             else (f"{r}（{_attempt_zh(s, c)}）" if o == "refused" else _attempt_zh(s, c))
             for c, o, s, r in zip(ev["changes"], ev["outcome"], ev["state"], reason, strict=True)
         ]
-        ev["action_zh"] = ev["action"].map(ACTION_ZH)
+        ev["action_zh"] = (
+            ev["action"]
+            .map(ACTION_ZH)
+            .where(ev["outcome"] != "refused", ev["action"].map(REFUSED_ZH))
+        )
         ev["state_zh"] = ev["state"].map(lambda s: STATE_ZH[State(s)] if isinstance(s, str) else "")
         for c in ("version", "snapshot_id", "expected_version", "reopen_count"):
             ev[c] = pd.to_numeric(ev[c]).astype("Int64")

@@ -1,0 +1,146 @@
+"""A township editor on the county server, in Debian's headless Chromium (issue 14).
+
+The app runs in server mode on a real PostgreSQL (row-level security on): 王明 of 下马关镇
+logs in, moves one of his township's items 待整改 → 整改中, cannot change an item of another
+township (the page offers no form, and the ledger's database would refuse it too), and logs
+out. What the browser did is then read back from the ledger itself.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from tests.e2e.conftest import ARTIFACTS, ROOT, wait_for_app
+from tests.e2e.test_login import _login, _login_form, serve
+
+pytestmark = pytest.mark.e2e
+
+PG_URL = os.environ.get("GAPMAP_TEST_PG_URL", "")
+PW = "gapmap-secret-1"
+TOWN, TOWN_NAME = "640324103", "下马关镇"
+
+
+@pytest.fixture(scope="module")
+def county_server(tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """Server mode on a fresh PostgreSQL database with accounts and one recorded snapshot."""
+    if not PG_URL:
+        pytest.skip("set GAPMAP_TEST_PG_URL (.ci/run does) to run the county server test")
+    from geo.assessment import assess
+    from geo.ledger import Ledger
+    from geo.settings import load_settings
+    from layers.dataset import read_dataset
+    from layers.store import migrate
+    from layers.store.accounts import AccountStore
+
+    admin_engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"gapmap_e2e_{uuid.uuid4().hex[:10]}"
+    with admin_engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = sa.create_engine(url)
+        migrate.upgrade(engine)  # as the owner, like scripts/server.sh (python -m scripts.db)
+        engine.dispose()
+        with AccountStore(url) as store:
+            admin = store.add_first_admin("admin", password=PW, display_name="李县")
+            store.add("王明", role="township", password=PW, townships=[TOWN], by=admin)
+        demo = read_dataset(ROOT / "data" / "demo" / "tongxin.gpkg")
+        evidence = tmp_path_factory.mktemp("evidence")
+        with Ledger(url, evidence_dir=evidence) as book:
+            book.record_snapshot(assess(demo, load_settings()), actor=admin, note="演示（现状）")
+        env = {"GAPMAP_MODE": "server", "GAPMAP_DB_URL": url, "GAPMAP_EVIDENCE_DIR": str(evidence)}
+        with serve("county", env) as app:
+            yield app, url
+    finally:
+        with admin_engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin_engine.dispose()
+
+
+def _select_first_row(page) -> None:
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
+
+
+def test_township_editor_changes_its_item_not_another_townships(county_server, browser):
+    from geo.ledger import Ledger
+
+    app, url = county_server
+    ctx = browser.new_context(viewport={"width": 1366, "height": 1024})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(app + "/ledger")
+    _login_form(page)
+    _login(page, "王明", PW)
+    page.get_by_text("已登录").wait_for(timeout=120_000)
+    page.get_by_role("heading", name="问题清单 · 整改台账").first.wait_for(timeout=180_000)
+    wait_for_app(page, timeout_ms=180_000)
+    text = page.locator("[data-testid='stMain']").inner_text()
+    assert "操作人：王明（乡镇填报员）" in text
+    assert "记入台账" not in text  # a snapshot is the administrator's county-level action
+
+    # the whole county is listed, township by township: the first row is 豫海镇's
+    with Ledger(url) as book:
+        first = book.items().iloc[0]
+    assert first["township_code"] != TOWN
+    _select_first_row(page)
+    wait_for_app(page)
+    page.get_by_text("只能查看").wait_for(timeout=60_000)
+    assert page.get_by_role("button", name="保存").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "township-other-item.png"), full_page=True)
+
+    # his own township: the form offers 整改中 and saves it as him
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(
+        has_text="乡镇"
+    ).click()
+    page.get_by_role("option", name=f"{TOWN_NAME}（{TOWN}）").click()
+    wait_for_app(page, timeout_ms=120_000)
+    with Ledger(url) as book:
+        mine = book.items(township=TOWN).iloc[0]
+    assert mine["state"] == "open"
+    _select_first_row(page)
+    page.get_by_role("button", name="保存").wait_for(timeout=60_000)
+    wait_for_app(page)  # the rest of the item (history, evidence) is drawn on the same run
+    state_box = page.locator("[data-testid='stSelectbox']").filter(has_text="整改状态")
+    for _ in range(3):  # a late rerun redraws the select and closes its list: open it again
+        state_box.click()
+        try:
+            page.get_by_role("option", name="整改中").wait_for(timeout=10_000)
+            break
+        except Exception:
+            wait_for_app(page)
+    options = page.get_by_role("option").all_inner_texts()
+    assert sorted(options) == sorted(["待整改", "整改中"])  # no 暂缓/豁免 for his role
+    page.get_by_role("option", name="整改中").click()
+    page.get_by_label("责任单位").fill("下马关镇人民政府")
+    page.get_by_role("button", name="保存").click()
+    wait_for_app(page)
+    page.screenshot(path=str(ARTIFACTS / "township-own-item-saved.png"), full_page=True)
+    page.get_by_text("已保存").wait_for(timeout=60_000)
+    wait_for_app(page)
+    page.screenshot(path=str(ARTIFACTS / "township-own-item-saved.png"), full_page=True)
+    with Ledger(url) as book:
+        after = book.item(mine["key"])
+        untouched = book.item(first["key"])
+        hist = book.history(mine["key"], include_rejected=True)
+    # one applied move, labelled as such (not as a refusal) and nothing refused
+    assert hist["action_zh"].tolist() == ["新发现", "状态变更"], hist
+    assert set(hist["outcome"]) == {"applied"}
+    assert after["state"] == "in_progress" and after["responsible_unit"] == "下马关镇人民政府"
+    assert after["updated_by"] == "王明" and after["updated_by_label"] == "王明（乡镇填报员）"
+    assert untouched["version"] == first["version"]
+
+    page.get_by_role("button", name="退出登录").click()
+    page.get_by_label("用户名").wait_for(timeout=60_000)
+    assert "问题清单" not in page.locator("[data-testid='stApp']").inner_text()
+    assert errors == []
+    ctx.close()

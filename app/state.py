@@ -24,6 +24,7 @@ from geo.terrain_access import TerrainAccess, terrain_access
 from layers.dataset import Dataset, read_dataset
 from layers.epanet import InpModel
 from layers.schema import LAYERS
+from layers.store.datasets import DatasetStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_PATH = Path(os.environ.get("GAPMAP_DEMO", ROOT / "data" / "demo" / "tongxin.gpkg"))
@@ -84,6 +85,39 @@ def ledger() -> Ledger:
         return _ledger(str(ledger_dir()), None)
     evidence = os.environ.get("GAPMAP_EVIDENCE_DIR", str(ROOT / "out" / "evidence"))
     return _ledger(url, evidence)
+
+
+@st.cache_resource(show_spinner=False)
+def _dataset_store(url: str, files: str) -> DatasetStore:
+    return DatasetStore(url, files_dir=files)
+
+
+def dataset_store() -> DatasetStore | None:
+    """The county's dataset versions (PostGIS) in server mode on PostgreSQL, else None."""
+    url = server_db_url()
+    if url is None or not url.startswith("postgresql"):
+        return None
+    return _dataset_store(url, os.environ.get("GAPMAP_FILES_DIR", str(ROOT / "out" / "files")))
+
+
+@st.cache_resource(show_spinner="正在读取本县已采纳的数据版本…", max_entries=2)
+def _accepted(_store: DatasetStore, where: str, version: int) -> Dataset:
+    # ``where`` (the database) and ``version`` are the cache key; a version never changes
+    return _store.read(version)
+
+
+ACCEPTED_NAME = "本县数据（已采纳）"
+
+
+def accepted_dataset() -> Dataset | None:
+    """The county's accepted dataset version (server mode), read once per version."""
+    store = dataset_store()
+    if store is None:
+        return None
+    version = store.accepted_version()
+    if version is None:
+        return None
+    return _accepted(store, store.engine.url.render_as_string(hide_password=True), version)
 
 
 def ledger_place() -> str:
@@ -179,6 +213,9 @@ def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
 def datasets() -> dict[str, Dataset]:
     """All datasets the user can switch between: the demo and this session's uploads."""
     out: dict[str, Dataset] = {}
+    accepted = accepted_dataset()  # server mode: the county's accepted version comes first
+    if accepted is not None:
+        out[ACCEPTED_NAME] = accepted
     if DEMO_PATH.exists():
         out[DEMO_NAME] = load_demo()
     out.update(st.session_state.get("uploads", {}))

@@ -12,9 +12,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app.auth import current_actor
 from app.components import problems_table
 from app.delivery import delivery_tab
-from app.state import DEMO_PATH, ROOT, add_upload, datasets, dem_for, dem_resolution_m, set_dem
+from app.state import (
+    ACCEPTED_NAME,
+    DEMO_PATH,
+    ROOT,
+    add_upload,
+    dataset_store,
+    datasets,
+    dem_for,
+    dem_resolution_m,
+    set_dem,
+)
 from app.water_input import inp_upload_form
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from geo.terrain import read_dem
@@ -22,6 +33,8 @@ from layers.dataset import Dataset, read_dataset
 from layers.errors import GapMapError
 from layers.raster import keep_bytes
 from layers.schema import LAYER_ORDER, LAYERS
+from layers.store.actors import Role
+from layers.store.datasets import DatasetStore
 from layers.write import write_layers
 
 T = TypeVar("T")
@@ -64,7 +77,8 @@ if dataset is None and not DEMO_PATH.exists():
         "或在下方上传数据。"
     )
 
-tab_info, tab_upload, tab_delivery, tab_plan, tab_osm, tab_dem, tab_inp = st.tabs(
+store = dataset_store()  # server mode on PostgreSQL: the county's versions in PostGIS
+tabs = st.tabs(
     [
         "当前数据",
         "上传县级数据",
@@ -73,8 +87,74 @@ tab_info, tab_upload, tab_delivery, tab_plan, tab_osm, tab_dem, tab_inp = st.tab
         "从 OpenStreetMap 导入",
         "高程数据（DEM）",
         "供水模型（EPANET）",
+        *(["数据版本（服务器）"] if store is not None else []),
     ]
 )
+tab_info, tab_upload, tab_delivery, tab_plan, tab_osm, tab_dem, tab_inp = tabs[:7]
+
+VERSIONS_ZH = {
+    "version": "版本",
+    "name": "数据集",
+    "uploaded_by_label": "上传人",
+    "uploaded_at": "上传时间(UTC)",
+    "note": "说明",
+    "layers": "图层数",
+    "features": "要素数",
+    "accepted": "本县数据",
+    "accepted_by": "采纳人",
+    "accepted_at": "采纳时间(UTC)",
+}
+
+
+def _versions_tab(store: DatasetStore, dataset: Dataset | None, name: str | None) -> None:
+    """The county's dataset versions: kept, never overwritten; the administrator accepts one."""
+    actor = current_actor()
+    st.markdown(
+        "服务器上保存的每一版数据都原样保留（不覆盖、不删除）；县级管理员采纳的那一版是全县的"
+        "「本县数据」：问题清单的快照只记录它的现状。"
+    )
+    versions = store.versions()
+    if versions.empty:
+        st.info("服务器上还没有数据版本。")
+    else:
+        shown = versions[list(VERSIONS_ZH)].rename(columns=VERSIONS_ZH)
+        shown["本县数据"] = shown["本县数据"].map({True: "✔ 已采纳", False: ""})
+        st.dataframe(shown, hide_index=True, width="stretch", key="versions_table")
+    if actor.role is not Role.ADMIN:
+        st.caption(f"保存和采纳数据版本由县级管理员办理；您是{actor.label}。")
+        return
+    if dataset is not None and name != ACCEPTED_NAME:
+        note = st.text_input("版本说明", key="version_note", placeholder="如：2026年二季度数据更新")
+        if st.button(f"把当前数据集「{name}」保存为新版本", key="version_put"):
+            try:
+                version = store.put(dataset, by=actor, note=note)
+            except GapMapError as exc:
+                st.error(exc.zh)
+            else:
+                st.success(f"已保存为第 {version} 版（尚未采纳）。")
+                st.rerun()
+    if not versions.empty:
+        pending = versions.loc[~versions["accepted"], "version"].tolist()
+        if pending:
+            chosen = st.selectbox(
+                "采纳哪一版为本县数据",
+                pending,
+                format_func=lambda v: f"第 {v} 版",
+                key="version_choice",
+            )
+            if st.button("采纳为本县数据", key="version_accept", type="primary"):
+                try:
+                    store.accept(int(chosen), by=actor)
+                except GapMapError as exc:
+                    st.error(exc.zh)
+                else:
+                    st.session_state["dataset_name"] = ACCEPTED_NAME
+                    st.rerun()
+
+
+if store is not None:
+    with tabs[7]:
+        _versions_tab(store, dataset, name)
 
 with tab_delivery:
     delivery_tab()

@@ -13,7 +13,14 @@ from app.auth import current_actor
 from app.components import PRINT_CSS, history_table, problems_table, show_map
 from app.maps.base import LegendItem, base_map, finish_map, point_layer
 from app.maps.builders import add_outlines, view_bounds
-from app.state import ledger, ledger_place, page_context
+from app.state import (
+    accepted_dataset,
+    assessment_for,
+    dataset_store,
+    ledger,
+    ledger_place,
+    page_context,
+)
 from geo.ledger import (
     INDICATOR_ZH,
     STATE_ZH,
@@ -63,6 +70,20 @@ def _snapshot_section() -> None:
         # a snapshot is an observation of the county as it is: never of a plan (a planned
         # road must not close a real ledger item); a plan's effect is the plan review
         observed = ctx.baseline if ctx.scenario == "planned" and ctx.baseline else ctx.assessment
+        store = dataset_store()
+        if store is not None:  # server mode: the county's accepted dataset, nothing else
+            county = accepted_dataset()
+            if county is None:
+                st.warning(
+                    "服务器模式下快照只记录已采纳的本县数据：请先在「数据」页的「数据版本」中"
+                    "保存并采纳本县数据。"
+                )
+                return
+            observed = assessment_for(county)
+            st.caption(
+                f"快照记录已采纳的本县数据（第 {store.accepted_version()} 版）的现状，"
+                "与侧栏所选的数据集无关。"
+            )
         if ctx.scenario == "planned":
             st.info(
                 "侧栏选择了「规划」：快照只记录全县的现状数据，不记录规划；规划的效果请在"

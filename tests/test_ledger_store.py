@@ -151,20 +151,61 @@ def test_a_read_only_ledger_is_a_clear_error_not_a_trace(tmp_path):
         assert led.item("r:1")["version"] == 1  # reading still works
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod")
-def test_a_chmod_read_only_copy_is_a_clear_error(tmp_path):
-    with Ledger(tmp_path / "data") as led:
-        led.record_snapshot(_items(["r:1"]), actor=ADMIN, dataset_hash="h", settings={})
-    for p in (tmp_path / "data").iterdir():
-        if p.is_file():
-            p.chmod(0o444)
-    (tmp_path / "data").chmod(0o555)
-    try:
-        with pytest.raises(LedgerError) as info:
-            Ledger(tmp_path / "data").update("r:1", actor=ADMIN, expected_version=1, notes="x")
-        assert "台账" in info.value.zh
-    finally:
-        (tmp_path / "data").chmod(0o755)
+_RO_EDIT = """
+import sys
+from geo.ledger import Ledger, LedgerError
+from layers.store.actors import Actor
+try:
+    Ledger(sys.argv[1]).update(
+        "r:1", actor=Actor.of("county_admin", "admin"), expected_version=1, notes="x"
+    )
+except LedgerError as exc:
+    print("LEDGER-ERROR", exc.zh)
+else:
+    print("WROTE")
+"""
+
+
+def test_a_read_only_folder_or_filesystem_is_a_clear_error(tmp_path):
+    """chmod for a normal user; for root (whom chmod does not stop), a read-only mount."""
+    folder = tmp_path / "data"
+    if os.geteuid() != 0:
+        with Ledger(folder) as led:
+            led.record_snapshot(_items(["r:1"]), actor=ADMIN, dataset_hash="h", settings={})
+        for p in folder.iterdir():
+            if p.is_file():
+                p.chmod(0o444)
+        folder.chmod(0o555)
+        try:
+            run = subprocess.run(
+                [sys.executable, "-c", _RO_EDIT, str(folder)],
+                cwd=ROOT, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+        finally:
+            folder.chmod(0o755)
+    else:  # a private mount namespace: a tmpfs with the ledger, remounted read-only
+        folder.mkdir()
+        make = (
+            "import sys; from geo.ledger import Ledger, make_items; "
+            "from layers.store.actors import Actor; "
+            "from tests.test_ledger_store import _items; "
+            "Ledger(sys.argv[1]).record_snapshot(_items(['r:1']), "
+            "actor=Actor.of('county_admin', 'admin'), dataset_hash='h', settings={})"
+        )
+        script = (
+            f'set -e; mount -t tmpfs gapmap-ro "{folder}"; '
+            f'"{sys.executable}" -c "$MAKE" "{folder}"; '
+            f'mount -o remount,ro "{folder}"; '
+            f'"{sys.executable}" -c "$EDIT" "{folder}"'
+        )
+        run = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "MAKE": make, "EDIT": _RO_EDIT},
+        )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "LEDGER-ERROR" in run.stdout and "台账" in run.stdout, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path):

@@ -309,8 +309,13 @@ class LedgerDB:
         self.dialect = self.engine.dialect.name
         try:
             self._migrate(migrate_on_open)
-        except Exception:
+        except Exception as exc:
             self.engine.dispose()
+            # a folder or file that cannot be opened or written (read-only, full, missing)
+            # is a clear error at open, not a driver trace
+            err = self.error(exc)
+            if err is not None:
+                raise err from exc
             raise
 
     # -- errors and transactions ----------------------------------------------------

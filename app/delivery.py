@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -79,9 +80,26 @@ def _server_root() -> Path | None:
     return Path(root).resolve() if root else None
 
 
+UPLOADS = Path(os.environ.get("GAPMAP_UPLOAD_DIR", ROOT / "out" / "uploads")) / "delivery"
+"""Where a session's uploaded delivery files are kept while it works on them."""
+KEEP_S = 24 * 3600
+"""Uploaded deliveries older than this (seconds) are removed when another one is uploaded."""
+
+
 def _save_uploads(uploads: list) -> Path:
-    """Write uploads into a private folder kept for the session; return the delivery path."""
-    folder = Path(tempfile.mkdtemp(prefix="gapmap-delivery-upload-"))
+    """Write uploads into a private folder kept for the session; return the delivery path.
+
+    The session's previous upload folder is removed, and so is any other older than
+    :data:`KEEP_S` (a session that ended without cleaning up): nothing piles up on disk.
+    """
+    UPLOADS.mkdir(parents=True, exist_ok=True)
+    previous = st.session_state.pop("_delivery_folder", None)
+    now = time.time()
+    for old in UPLOADS.iterdir():
+        if old.is_dir() and (str(old) == previous or now - old.stat().st_mtime > KEEP_S):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=UPLOADS))
+    st.session_state["_delivery_folder"] = str(folder)
     for up in uploads:
         (folder / Path(up.name).name).write_bytes(up.getbuffer())
     zips = [p for p in folder.iterdir() if p.suffix.lower() == ".zip"]

@@ -97,14 +97,20 @@ class _Upload:
         return self._data
 
 
-def test_uploads_become_a_zip_or_a_folder_delivery():
-    from app.delivery import _save_uploads
+def test_uploads_become_a_zip_or_a_folder_delivery_and_do_not_pile_up(tmp_path, monkeypatch):
+    import os
+    import time
 
-    one = _save_uploads([_Upload("资料包.zip", b"PK")])
+    import app.delivery as delivery
+
+    monkeypatch.setattr(delivery, "UPLOADS", tmp_path / "delivery")
+    stale = tmp_path / "delivery" / "upload-stale"
+    stale.mkdir(parents=True)
+    os.utime(stale, (time.time() - 2 * delivery.KEEP_S,) * 2)  # a session that never came back
+    one = delivery._save_uploads([_Upload("资料包.zip", b"PK")])
     assert one.name == "资料包.zip" and one.read_bytes() == b"PK"
-    many = _save_uploads([_Upload("自然村.shp", b"s"), _Upload("../自然村.dbf", b"d")])
+    assert not stale.exists()
+    many = delivery._save_uploads([_Upload("自然村.shp", b"s"), _Upload("../自然村.dbf", b"d")])
     assert many.is_dir() and sorted(p.name for p in many.iterdir()) == ["自然村.dbf", "自然村.shp"]
-    for p in (one.parent, many):
-        for f in p.iterdir():
-            f.unlink()
-        p.rmdir()
+    assert not one.parent.exists()  # the session's previous upload is gone
+    assert [p.name for p in (tmp_path / "delivery").iterdir()] == [many.name]

@@ -101,7 +101,7 @@ def test_a_ledger_made_by_the_old_code_is_upgraded_on_open_losing_nothing(tmp_pa
         assert "alembic_version" not in sa.inspect(conn).get_table_names()
     with Ledger(folder) as led:
         with led.engine.connect() as conn:
-            assert migrate.current_heads(conn) == {"ledger_0004"}
+            assert migrate.current_heads(conn) == {"ledger_0005"}
             n_texts = conn.exec_driver_sql("SELECT count(*) FROM item_texts").scalar()
             towns = conn.exec_driver_sql("SELECT DISTINCT township_code FROM items").scalars()
             assert set(towns) == {"640399100"}  # backfilled
@@ -130,6 +130,25 @@ def test_identical_item_texts_are_stored_once(tmp_path):
             assert conn.exec_driver_sql("SELECT count(*) FROM item_texts").scalar() == 50
             assert conn.exec_driver_sql("SELECT count(*) FROM snapshot_items").scalar() == 250
         assert len(led.snapshot_items(5)) == 50 and led.verify() == []
+
+
+def test_snapshot_settings_are_stored_once_and_read_back(tmp_path):
+    settings = load_settings()
+    other = {"profile": "县里的设置", "hard_road": {"min_households": 30}}
+    with Ledger(tmp_path / "data") as led:
+        for i, chosen in enumerate([settings, settings, other, settings]):
+            led.record_snapshot(_items(["s:1"]), actor=ADMIN, dataset_hash=f"h{i}", settings=chosen)
+        with led.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM settings_texts").scalar() == 2
+            assert (
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM snapshots WHERE settings_json <> ''"
+                ).scalar()
+                == 0
+            )
+        read = led.snapshots()["settings"].tolist()
+    assert read[0] == read[1] == read[3] != read[2]
+    assert {"section": "", "name": "hard_road", "value": {"min_households": 30}} in read[2]
 
 
 def _fault(led, pragma):

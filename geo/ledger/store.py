@@ -21,6 +21,7 @@ saying so in Chinese (台账…), never a database trace.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -65,6 +66,7 @@ from layers.store.ledger import (
     refusals,
     rejected,
     resolve_url,
+    settings_texts,
     snapshots,
 )
 from layers.store.ledger import (
@@ -609,14 +611,24 @@ class Ledger:
         """Return every snapshot: ``id``, ``created_at`` (UTC), ``created_by``,
         ``dataset_hash``, ``settings_profile``, ``settings`` (records), ``n_items``, ``note``.
         """  # noqa: D205
+        q = (
+            select(snapshots, settings_texts.c.settings_json.label("shared_json"))
+            .select_from(
+                snapshots.outerjoin(
+                    settings_texts, settings_texts.c.settings_hash == snapshots.c.settings_hash
+                )
+            )
+            .order_by(snapshots.c.id)
+        )
         s = self._read(
             lambda conn: pd.DataFrame(
-                conn.execute(select(snapshots).order_by(snapshots.c.id)).mappings().all(),
-                columns=list(snapshots.c.keys()),
+                conn.execute(q).mappings().all(), columns=[*snapshots.c.keys(), "shared_json"]
             )
         )
-        s["settings"] = s["settings_json"].map(json.loads)
-        return s.drop(columns="settings_json")
+        # snapshots before ledger_0005 keep their own JSON; later ones share settings_texts
+        text = s["settings_json"].where(s["settings_json"].fillna("") != "", s["shared_json"])
+        s["settings"] = text.map(json.loads)
+        return s.drop(columns=["settings_json", "shared_json", "settings_hash"])
 
     def snapshot_items(self, snapshot_id: int) -> pd.DataFrame:
         """Return the problem items as found by one snapshot (columns ``ITEM_COLUMNS``)."""
@@ -693,15 +705,30 @@ class Ledger:
         now = self._now()
         user = actor.username
 
+        settings_hash = hashlib.sha256(settings_json.encode("utf-8")).hexdigest()
+
         def body(conn: Connection) -> SnapshotDiff:
             prev = conn.execute(select(func.max(snapshots.c.id))).scalar()
+            # the settings once per distinct content (they rarely change between snapshots)
+            known = conn.execute(
+                select(settings_texts.c.settings_hash).where(
+                    settings_texts.c.settings_hash == settings_hash
+                )
+            ).scalar_one_or_none()
+            if known is None:
+                conn.execute(
+                    settings_texts.insert().values(
+                        settings_hash=settings_hash, settings_json=settings_json
+                    )
+                )
             sid = conn.execute(
                 snapshots.insert().values(
                     created_at=now,
                     created_by=user,
                     dataset_hash=dataset_hash,
                     settings_profile=profile,
-                    settings_json=settings_json,
+                    settings_json="",
+                    settings_hash=settings_hash,
                     n_items=len(found),
                     note=note,
                 )

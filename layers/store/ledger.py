@@ -114,10 +114,18 @@ snapshots = Table(
     Column("created_by", String(200), nullable=False),
     Column("dataset_hash", String(128), nullable=False),
     Column("settings_profile", String(200), nullable=False),
-    Column("settings_json", Text, nullable=False),
+    Column("settings_json", Text, nullable=False),  # "" since ledger_0005: settings_hash
     Column("n_items", Integer, nullable=False),
     Column("note", Text, nullable=False),
+    Column("settings_hash", String(64), nullable=True),
 )
+settings_texts = Table(
+    "settings_texts",
+    metadata,
+    Column("settings_hash", String(64), primary_key=True),
+    Column("settings_json", Text, nullable=False),
+)
+"""The settings of snapshots, stored once per distinct content (SHA-256 of the JSON)."""
 items = Table(
     "items",
     metadata,

@@ -207,6 +207,7 @@ def test_admin_sees_account_admin_page(server_url, browser):
     page.goto(server_url + "/accounts")
     page.get_by_role("heading", name="账户管理").wait_for(timeout=60_000)
     wait_for_app(page)
-    assert page.locator("[data-testid='stDataFrame']").count() >= 1  # the accounts table
+    # the accounts table (a canvas grid: attached, not "visible" to Playwright)
+    page.locator("[data-testid='stDataFrame']").first.wait_for(state="attached", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "login-admin-accounts.png"), full_page=True)
     ctx.close()

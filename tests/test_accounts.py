@@ -6,10 +6,8 @@ database of its own (created from that server, dropped afterwards).
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,8 +17,8 @@ from argon2 import PasswordHasher
 from layers.store.accounts import BAD_LOGIN_ZH, AccountStore, AuthError
 from layers.store.actors import Actor, ActorError, Role
 from layers.store.migrate import upgrade
+from tests.pg import PG_URL, fresh_database
 
-PG_URL = os.environ.get("GAPMAP_TEST_PG_URL", "")
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # tests only
 PW = "gapmap-secret-1"
 TOWN = "640324103"
@@ -57,20 +55,8 @@ def db_url(request, tmp_path):
         engine.dispose()
         yield url
         return
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"gapmap_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = sa.make_url(PG_URL).set(database=name)
-        engine = sa.create_engine(url)
-        upgrade(engine)  # as the owner, as scripts/db.py upgrade does in server mode
-        engine.dispose()
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_database() as url:  # migrated as the owner, as scripts/db.py upgrade does
+        yield url
 
 
 @pytest.fixture

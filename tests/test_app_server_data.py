@@ -7,19 +7,16 @@ editor sees the versions but may neither save nor accept.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from layers.store.actors import Actor, Role
+from tests.pg import PG_URL, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEWS = ROOT / "app" / "views"
-PG_URL = os.environ.get("GAPMAP_TEST_PG_URL", "")
 TIMEOUT = 240
 ACTOR_KEY = "_gapmap_auth_actor"  # app.auth keeps the logged-in actor here
 
@@ -28,29 +25,12 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="set GAPMAP_TEST_PG_URL (.ci/
 
 @pytest.fixture
 def server_db(tmp_path, monkeypatch):
-    from layers.store import migrate
-
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"gapmap_appsrv_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
-        conn.commit()
-    migrate.upgrade(engine)
-    engine.dispose()
-    monkeypatch.setenv("GAPMAP_MODE", "server")
-    monkeypatch.setenv("GAPMAP_DB_URL", url)
-    monkeypatch.setenv("GAPMAP_EVIDENCE_DIR", str(tmp_path / "evidence"))
-    monkeypatch.setenv("GAPMAP_FILES_DIR", str(tmp_path / "files"))
-    try:
+    with fresh_database(prefix="gapmap_appsrv") as url:
+        monkeypatch.setenv("GAPMAP_MODE", "server")
+        monkeypatch.setenv("GAPMAP_DB_URL", url)
+        monkeypatch.setenv("GAPMAP_EVIDENCE_DIR", str(tmp_path / "evidence"))
+        monkeypatch.setenv("GAPMAP_FILES_DIR", str(tmp_path / "files"))
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _page(name: str, actor: Actor) -> AppTest:

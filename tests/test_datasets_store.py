@@ -6,8 +6,6 @@ test gets a database of its own.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,7 +17,6 @@ from geopandas.testing import assert_geodataframe_equal
 
 from layers.dataset import read_dataset
 from layers.epanet import read_inp
-from layers.store import migrate
 from layers.store.actors import Actor, Role
 from layers.store.datasets import (
     SCHEMA,
@@ -28,8 +25,8 @@ from layers.store.datasets import (
     DatasetStoreError,
     layer_sha256,
 )
+from tests.pg import PG_URL, fresh_database
 
-PG_URL = os.environ.get("GAPMAP_TEST_PG_URL", "")
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
 pytestmark = pytest.mark.skipif(
@@ -44,20 +41,8 @@ TOWNSHIP = Actor.of("wangming", Role.TOWNSHIP, townships=["640324103"])
 @pytest.fixture
 def pg_url():
     """A fresh, migrated database (PostGIS created by the superuser, as server.sh does)."""
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"gapmap_test_ds_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(PG_URL).set(database=name)
-    engine = sa.create_engine(url)
-    try:
-        migrate.upgrade(engine)
-        yield url
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_database(prefix="gapmap_test_ds") as url:
+        yield sa.make_url(url)
 
 
 @pytest.fixture
@@ -227,15 +212,7 @@ def test_refuses_sqlite_and_an_unmigrated_database(tmp_path):
     with pytest.raises(DatasetStoreError) as err:
         DatasetStore(f"sqlite:///{tmp_path / 'x.db'}")
     assert "PostgreSQL" in err.value.zh
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"gapmap_test_ds_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
+    with fresh_database(migrated=False) as url:
         with pytest.raises(DatasetStoreError) as err:
-            DatasetStore(sa.make_url(PG_URL).set(database=name))
+            DatasetStore(url)
         assert "scripts.db upgrade" in err.value.zh
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()

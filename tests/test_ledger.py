@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import openpyxl
@@ -41,6 +40,7 @@ from geo.settings import load_settings
 from layers import Dataset, read_dataset
 from layers.store.actors import Actor
 from tests.fixtures import tiny_county as tc
+from tests.pg import PG_URL, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo" / "tongxin.gpkg"
@@ -96,10 +96,6 @@ def _admin(name):
     return Actor.of(name, "admin")
 
 
-PG_URL = os.environ.get("GAPMAP_TEST_PG_URL", "")
-"""e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``: also run on a server."""
-
-
 @pytest.fixture
 def sqlite_ledger(tmp_path):
     with Ledger(tmp_path / "data") as led:
@@ -123,18 +119,8 @@ def ledger(request, tmp_path):
         with Ledger(tmp_path / "data") as led:
             yield led
         return
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"gapmap_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = sa.make_url(PG_URL).set(database=name)
-        with Ledger(url, evidence_dir=tmp_path / "evidence") as led:
-            yield led
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_database() as url, Ledger(url, evidence_dir=tmp_path / "evidence") as led:
+        yield led
 
 
 def _db(led):

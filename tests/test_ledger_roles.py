@@ -6,9 +6,6 @@ same matrix to raw SQL: see test_row_level_security_refuses_another_townships_it
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -28,8 +25,8 @@ from geo.ledger import (
 )
 from geo.ledger.permissions import Action
 from layers.store.actors import Actor
+from tests.pg import PG_URL, fresh_database
 
-PG_URL = os.environ.get("GAPMAP_TEST_PG_URL", "")
 T1, T2 = "640324103", "640324104"
 
 ADMIN = Actor.of("county_admin", "admin", display_name="县管理员")
@@ -112,18 +109,8 @@ def ledger(request, tmp_path):
         with Ledger(tmp_path / "data") as led:
             yield led
         return
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"gapmap_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = sa.make_url(PG_URL).set(database=name)
-        with Ledger(url, evidence_dir=tmp_path / "evidence") as led:
-            yield led
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_database() as url, Ledger(url, evidence_dir=tmp_path / "evidence") as led:
+        yield led
 
 
 def _prepare(ledger):
@@ -258,72 +245,60 @@ def test_actor_is_required_and_typed_names_are_refused(ledger):
 
 @pytest.mark.skipif(not PG_URL, reason="set GAPMAP_TEST_PG_URL")
 def test_row_level_security_refuses_another_townships_item(tmp_path):
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"gapmap_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = sa.make_url(PG_URL).set(database=name)
-        with Ledger(url, evidence_dir=tmp_path / "ev") as led:
-            role = led.register_actor(TOWN)
-            assert role == led.register_actor(TOWN)  # idempotent
-            led.record_snapshot(
-                _items([("hard_road:A1", "A"), ("water:B1", "B")]),
-                actor=ADMIN,
-                dataset_hash="h",
-                settings={},
-            )
-            cols = (
-                "item_key, version, at, by_user, action, from_state, state, reopen_count, changes"
+    with fresh_database() as url, Ledger(url, evidence_dir=tmp_path / "ev") as led:
+        role = led.register_actor(TOWN)
+        assert role == led.register_actor(TOWN)  # idempotent
+        led.record_snapshot(
+            _items([("hard_road:A1", "A"), ("water:B1", "B")]),
+            actor=ADMIN,
+            dataset_hash="h",
+            settings={},
+        )
+        cols = "item_key, version, at, by_user, action, from_state, state, reopen_count, changes"
+
+        def insert(conn, key, by_user, to_state="in_progress"):
+            conn.exec_driver_sql(
+                f"INSERT INTO events ({cols}) VALUES (%(k)s, 2, 'now', %(u)s, "
+                "'transition', 'open', %(s)s, 0, '{}')",
+                {"k": key, "u": by_user, "s": to_state},
             )
 
-            def insert(conn, key, by_user, to_state="in_progress"):
-                conn.exec_driver_sql(
-                    f"INSERT INTO events ({cols}) VALUES (%(k)s, 2, 'now', %(u)s, "
-                    "'transition', 'open', %(s)s, 0, '{}')",
-                    {"k": key, "u": by_user, "s": to_state},
-                )
-
-            engine = sa.create_engine(url)
-            try:
-                for key, by_user, to_state, ok in [
-                    ("water:B1", TOWN.username, "in_progress", False),  # another township
-                    ("hard_road:A1", "county_admin", "in_progress", False),  # forged by_user
-                    ("hard_road:A1", TOWN.username, "closed", False),  # a verifier's move
-                    ("hard_road:A1", TOWN.username, "in_progress", True),  # its own item
-                ]:
-                    with engine.connect() as conn:
-                        conn.begin()
-                        conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
-                        if ok:
-                            insert(conn, key, by_user, to_state)
-                            conn.commit()
-                            continue
-                        with pytest.raises(sa.exc.DBAPIError) as info:
-                            insert(conn, key, by_user, to_state)
-                        assert info.value.orig.sqlstate == "42501", (key, by_user)
-                        conn.rollback()
-                # and a township role cannot write a snapshot at all
-                with engine.connect() as conn, conn.begin():
+        engine = sa.create_engine(url)
+        try:
+            for key, by_user, to_state, ok in [
+                ("water:B1", TOWN.username, "in_progress", False),  # another township
+                ("hard_road:A1", "county_admin", "in_progress", False),  # forged by_user
+                ("hard_road:A1", TOWN.username, "closed", False),  # a verifier's move
+                ("hard_road:A1", TOWN.username, "in_progress", True),  # its own item
+            ]:
+                with engine.connect() as conn:
+                    conn.begin()
                     conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+                    if ok:
+                        insert(conn, key, by_user, to_state)
+                        conn.commit()
+                        continue
                     with pytest.raises(sa.exc.DBAPIError) as info:
-                        conn.exec_driver_sql(
-                            "INSERT INTO snapshots (created_at, created_by, dataset_hash, "
-                            "settings_profile, settings_json, n_items, note) VALUES "
-                            "('now', 'wangming', 'h', '', '[]', 0, '')"
-                        )
-                    assert info.value.orig.sqlstate == "42501"
-            finally:
-                engine.dispose()
-            assert led.item("hard_road:A1")["state"] == "in_progress"
-            assert led.item("water:B1")["state"] == "open"
-            # through the API the same refusal is a clear error first
-            with pytest.raises(PermissionDeniedError):
-                led.update("water:B1", actor=TOWN, expected_version=1, notes="x")
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+                        insert(conn, key, by_user, to_state)
+                    assert info.value.orig.sqlstate == "42501", (key, by_user)
+                    conn.rollback()
+            # and a township role cannot write a snapshot at all
+            with engine.connect() as conn, conn.begin():
+                conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+                with pytest.raises(sa.exc.DBAPIError) as info:
+                    conn.exec_driver_sql(
+                        "INSERT INTO snapshots (created_at, created_by, dataset_hash, "
+                        "settings_profile, settings_json, n_items, note) VALUES "
+                        "('now', 'wangming', 'h', '', '[]', 0, '')"
+                    )
+                assert info.value.orig.sqlstate == "42501"
+        finally:
+            engine.dispose()
+        assert led.item("hard_road:A1")["state"] == "in_progress"
+        assert led.item("water:B1")["state"] == "open"
+        # through the API the same refusal is a clear error first
+        with pytest.raises(PermissionDeniedError):
+            led.update("water:B1", actor=TOWN, expected_version=1, notes="x")
 
 
 def test_item_columns_of_the_store_are_the_items_columns():

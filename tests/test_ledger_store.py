@@ -19,6 +19,7 @@ from layers import Dataset
 from layers.store import migrate
 from layers.store.actors import Actor
 from tests.fixtures import tiny_county as tc
+from tests.pg import PG_URL, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = Actor.of("county_admin", "admin", display_name="县管理员")
@@ -250,32 +251,20 @@ def test_layers_never_imports_geo():
     assert out.stdout.strip() == "[]"
 
 
-PG_URL = os.environ.get("GAPMAP_TEST_PG_URL", "")
-
-
 @pytest.mark.skipif(not PG_URL, reason="set GAPMAP_TEST_PG_URL")
 def test_concurrent_multi_item_edits_in_random_order_lose_nothing_and_never_deadlock(tmp_path):
-    import uuid
 
     from scripts.bench_ledger_load import run_load
 
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"gapmap_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
+    with fresh_database() as url:
         out = run_load(
-            sa.make_url(PG_URL).set(database=name),
+            url,
             users=4,
             edits=25,
             items=8,
             townships=1,  # everyone edits the same 8 items: conflicts and lock contention
             evidence_dir=tmp_path / "ev",
         )
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
     assert out["errors"] == [] and out["lost"] == [] and out["unreported"] == []
     assert out["saves"] + out["conflicts"] == 100 and out["saves"] > 0
     assert out["verify"] == []

@@ -8,19 +8,16 @@ out. What the browser did is then read back from the ledger itself.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from tests.e2e.conftest import ARTIFACTS, ROOT, wait_for_app
 from tests.e2e.test_login import _login, _login_form, serve
+from tests.pg import PG_URL, fresh_database
 
 pytestmark = pytest.mark.e2e
 
-PG_URL = os.environ.get("GAPMAP_TEST_PG_URL", "")
 PW = "gapmap-secret-1"
 TOWN, TOWN_NAME = "640324103", "下马关镇"
 
@@ -34,18 +31,9 @@ def county_server(tmp_path_factory) -> Iterator[tuple[str, str]]:
     from geo.ledger import Ledger
     from geo.settings import load_settings
     from layers.dataset import read_dataset
-    from layers.store import migrate
     from layers.store.accounts import AccountStore
 
-    admin_engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"gapmap_e2e_{uuid.uuid4().hex[:10]}"
-    with admin_engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        engine = sa.create_engine(url)
-        migrate.upgrade(engine)  # as the owner, like scripts/server.sh (python -m scripts.db)
-        engine.dispose()
+    with fresh_database(prefix="gapmap_e2e") as url:  # migrated, as scripts/db.py does
         with AccountStore(url) as store:
             admin = store.add_first_admin("admin", password=PW, display_name="李县")
             store.add("王明", role="township", password=PW, townships=[TOWN], by=admin)
@@ -56,10 +44,6 @@ def county_server(tmp_path_factory) -> Iterator[tuple[str, str]]:
         env = {"GAPMAP_MODE": "server", "GAPMAP_DB_URL": url, "GAPMAP_EVIDENCE_DIR": str(evidence)}
         with serve("county", env) as app:
             yield app, url
-    finally:
-        with admin_engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin_engine.dispose()
 
 
 def _select_first_row(page) -> None:

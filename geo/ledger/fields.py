@@ -15,19 +15,11 @@ import numpy as np
 import pandas as pd
 
 from geo.ledger.states import LedgerError
+from layers.store.ledger import EVENT_FIELDS
 
 __all__ = ["DATE_FIELDS", "FIELDS", "FIELDS_ZH", "clean_fields", "parse_date"]
 
-FIELDS: tuple[str, ...] = (
-    "measure",
-    "responsible_unit",
-    "deadline",
-    "project",
-    "notes",
-    "evidence",
-    "reason",
-    "closed_on",
-)
+FIELDS: tuple[str, ...] = EVENT_FIELDS  # the editable columns the ledger stores
 """Fields a person edits: 整改措施, 责任单位, 完成时限 (date), 关联项目, 备注, 佐证材料
 (attachment paths, one per line), 原因说明 (required for 暂缓/豁免), 销号日期 (date)."""
 

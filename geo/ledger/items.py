@@ -39,6 +39,7 @@ import shapely
 
 from geo.ledger.states import LedgerError
 from geo.report import VALUE_ZH
+from layers.store.ledger import ITEM_COLUMNS as STORED_ITEM_COLUMNS
 
 if TYPE_CHECKING:
     from geo.assessment import Assessment
@@ -54,27 +55,7 @@ __all__ = [
     "water_items",
 ]
 
-ITEM_COLUMNS: tuple[str, ...] = (
-    "key",
-    "indicator",
-    "unit_kind",
-    "unit_code",
-    "township_code",
-    "township_name",
-    "admin_village_code",
-    "admin_village_name",
-    "village_code",
-    "village_name",
-    "problem_type",
-    "description",
-    "measure",
-    "cause",
-    "households",
-    "population",
-    "cost_wan",
-    "lon",
-    "lat",
-)
+ITEM_COLUMNS: tuple[str, ...] = STORED_ITEM_COLUMNS  # the ledger stores exactly these
 """Columns of a problem-item frame.
 
 ``key`` stable item key; ``indicator`` (``hard_road``/``services``/``clinics``/``water``);

@@ -16,6 +16,4 @@ if [ -n "$NEED" ]; then
 fi
 ruff check .
 ruff format --check .
-# 3 workers on 2 cores: the browser tests spend most of their time waiting on an app server,
-# so a third worker fills those waits (measured: see the session notes)
-exec python -m pytest -n "${GAPMAP_TEST_WORKERS:-3}" "$@"
+exec python -m pytest -n "${GAPMAP_TEST_WORKERS:-2}" "$@"

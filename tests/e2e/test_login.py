@@ -158,7 +158,7 @@ def test_wrong_password_shows_the_chinese_error(server_url, browser):
 def test_township_login_reload_logout(server_url, browser):
     ctx = _context(browser)
     page = ctx.new_page()
-    page.goto(server_url)
+    page.goto(server_url + "/data")  # a page without the county analysis
     _login_form(page)
     _login(page, "王明", PW)
     page.get_by_text("已登录").wait_for(timeout=120_000)
@@ -200,7 +200,7 @@ def test_township_login_reload_logout(server_url, browser):
 def test_admin_sees_account_admin_page(server_url, browser):
     ctx = _context(browser)
     page = ctx.new_page()
-    page.goto(server_url)
+    page.goto(server_url + "/accounts")
     _login_form(page)
     _login(page, "admin", PW)
     page.get_by_text("已登录").wait_for(timeout=120_000)

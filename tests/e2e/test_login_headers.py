@@ -42,7 +42,7 @@ def _open(browser, url: str, headers: dict[str, str]):
 def test_proxy_headers_name_the_user(proxied_app, browser):
     ctx, page = _open(
         browser,
-        proxied_app,
+        proxied_app + "/data",  # a page without the county analysis: the sidebar is the test
         {
             "X-Forwarded-User": "zhang",
             "X-Forwarded-Name": quote("张验收"),  # UTF-8, percent-encoded by the proxy

@@ -291,7 +291,7 @@ class Ledger:
             else (folder / "evidence" if folder else None)
         )
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._roles: dict[tuple[str, str, tuple, tuple], str | None] = {}
+        self._roles: dict[Actor, str | None] = {}  # registered actors → database role
         try:
             self.db = LedgerDB(
                 self.url, busy_timeout_s=busy_timeout_s, migrate_on_open=migrate_on_open
@@ -350,8 +350,6 @@ class Ledger:
             The database role, or None on SQLite.
         """
         actor = _require_actor(actor)
-        ident = (actor.username, str(actor.role), tuple(sorted(actor.townships)),
-                 tuple(sorted(actor.indicators)))  # fmt: skip
         try:
             role = self.db.register_actor(
                 username=actor.username,
@@ -365,17 +363,15 @@ class Ledger:
                 zh=f"无法在台账数据库中登记用户 {actor.label}：{exc.zh}"
                 "（需由数据库管理员登记，或使用有建角色权限的数据库账号）",
             ) from exc
-        self._roles[ident] = role
+        self._roles[actor] = role
         return role
 
     def _db_role(self, actor: Actor) -> str | None:
         if not self.db.row_security:
             return None
-        ident = (actor.username, str(actor.role), tuple(sorted(actor.townships)),
-                 tuple(sorted(actor.indicators)))  # fmt: skip
-        if ident not in self._roles:
+        if actor not in self._roles:  # an Actor is frozen and hashable: its own cache key
             self.register_actor(actor)
-        return self._roles[ident]
+        return self._roles[actor]
 
     def _refuse(self, exc: PermissionDeniedError, *, to_state=None, fields=None) -> None:
         """Keep a refused write in the audit table (never hiding the refusal itself)."""

@@ -128,10 +128,17 @@ def block_remote(page) -> list[str]:
 
 
 def wait_for_app(page, *, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished running the script (no running indicator)."""
+    """Wait until Streamlit has run the script at least once and is not running it now.
+
+    ``data-test-script-state`` is ``initial`` until the first run starts: a page looked at
+    then is still blank (no running indicator yet either), so that state counts as busy.
+    """
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && document.querySelector('[data-testid=\"stMainBlockContainer\"]')",
+        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " const state = app && app.getAttribute('data-test-script-state');"
+        " return !['initial', 'running', 'rerunRequested'].includes(state)"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && document.querySelector('[data-testid=\"stMainBlockContainer\"]'); }",
         timeout=timeout_ms,
     )

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import ARTIFACTS, LEDGER_DIR, ROOT, block_remote, wait_for_app
 
@@ -236,12 +237,23 @@ def test_ledger_item_takes_a_photo_as_evidence(app_url, browser, tmp_path):
         page.get_by_role("button", name="记入台账").click()
         page.get_by_text("已记入全县快照").wait_for(timeout=60_000)
         wait_for_app(page)
-    grid = page.locator("[data-testid='stDataFrame']").first
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
-    page.get_by_text("佐证材料").first.wait_for(timeout=60_000)
+    # the ledger's own grid (its key names it), not whichever table renders first
+    grid = page.locator(".st-key-ledger_table [data-testid='stDataFrame']")
+    grid.locator("canvas").first.wait_for(state="attached", timeout=60_000)
+    proof = page.get_by_text("佐证材料").first
+    for _ in range(3):  # a click while the grid is still drawing selects nothing: click again
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
+        try:
+            proof.wait_for(timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            wait_for_app(page)
+            if proof.is_visible():
+                break
+    proof.wait_for(timeout=20_000)
     from PIL import Image
 
     photo = tmp_path / "整改后照片.png"

@@ -20,12 +20,16 @@ from typing import Any
 
 __all__ = [
     "ClinicSettings",
+    "EducationSettings",
+    "ElderlySettings",
+    "EnvironmentSettings",
     "HardRoadSettings",
     "NetworkSettings",
     "ProjectSettings",
     "ServerSettings",
     "ServiceSettings",
     "Settings",
+    "TargetSettings",
     "TerrainSettings",
     "WaterSettings",
     "load_settings",
@@ -174,6 +178,94 @@ class ProjectSettings:
     pipe_diameter_mm: float = 63.0  # [A] DN63 PE: the what-if's new branch to a village
     booster_cost_wan: float = 40.0  # [A] a small 加压泵站 or 高位水池
     source_cost_wan: float = 200.0  # [A] 水源扩建 (a well or a connection to a 规模化 plant)
+    # [A] one new public facility of each kind (building or fit-out, not land)
+    public_facility_cost_wan: MappingProxyType[str, float] = field(
+        default_factory=lambda: _frozen_map(
+            {
+                "小学": 800.0,
+                "初中": 2000.0,
+                "九年一贯制学校": 2500.0,
+                "幼儿园": 300.0,
+                "公共文化室": 20.0,
+                "日间照料中心": 60.0,
+                "互助幸福院": 40.0,
+                "老饭桌": 10.0,
+                "综合服务中心": 50.0,
+                "卫生室": 35.0,
+            }
+        )
+    )
+    station_5g_wan: float = 30.0  # [A] one 5G macro site serving an admin village
+    gigabit_village_wan: float = 15.0  # [A] 千兆光纤 to one village (OLT port, trunk fibre)
+    sewage_village_wan: float = 120.0  # [A] 一体化污水处理设施 and pipes for one admin village
+    waste_point_wan: float = 5.0  # [A] one 垃圾收集点 with bins and a collection contract
+    toilet_household_wan: float = 0.5  # [A] 户厕改造 per household (¥5,000)
+    housing_rebuild_household_wan: float = 4.0  # [A] 危房改造 per household (¥40,000)
+    water_works_upgrade_wan: float = 150.0  # [A] 净化消毒 / storage upgrade of one water works
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """The county targets every indicator row is judged against (one place, STANDARDS Targets).
+
+    Rates in per cent; counts as numbers of units. Sources in the comments; the indicator
+    table (:mod:`geo.indicators.table`) reads its targets from here and nowhere else.
+    """
+
+    hard_road_rate_pct: float = 100.0  # [S 001] 具备条件的20户以上自然村通硬化路: 有序推进
+    services_rate_pct: float = 100.0  # [S 001, 004] 移民村(社区)一刻钟便民生活服务圈 built
+    clinic_blank_max: float = 0.0  # [S 001] 乡村两级医疗卫生机构和人员空白点 动态清零 (约束性)
+    tap_rate_pct: float = 98.0  # [S 001] 2025 农村自来水普及率
+    tap_rate_2020_pct: float = 91.0  # [S 001] 2020 baseline
+    water_guarantee_pct: float = 95.0  # [S 001 text] 城乡供水保证率
+    water_quality_pct: float = 90.0  # [S 001 text] 水质达标率
+    site_public_rate_pct: float = 100.0  # [S 001] 移民安置区 配套完善 学校、幼儿园、文化室 …
+    primary_school_rate_pct: float = 100.0  # [A] every village within the 小学 service radius
+    junior_school_rate_pct: float = 100.0  # [A] every village within the 初中 service radius
+    kindergarten_rate_pct: float = 100.0  # [A] every unit (admin village / township) has one
+    elderly_care_rate_pct: float = 100.0  # [S 004, A] villages above the threshold have one
+    telecom_5g_rate_pct: float = 80.0  # [S 001] 2025 行政村通5G ≥ 80 %
+    gigabit_key_village_rate_pct: float = 100.0  # [S 001] 千兆光纤 全区重点村全覆盖
+    sewage_rate_pct: float = 40.0  # [S 001 指标表 13] 2025 农村生活污水治理率 40 %
+    sewage_rate_2020_pct: float = 20.5  # [S 001 指标表 13] 2020 baseline
+    waste_rate_pct: float = 95.0  # [S 001 指标表 12] 2025 农村生活垃圾处理率 > 95 %
+    waste_rate_2020_pct: float = 90.0  # [S 001 指标表 12] 2020 baseline
+    # [S 001 指标表 11] 农村卫生厕所普及率 稳步提高: judged against the previous snapshot's
+    # rate when the ledger has one, else against this baseline (2020, as printed: 20.5)
+    toilet_rate_baseline_pct: float = 20.5
+    unsafe_housing_max: float = 0.0  # [S 001 指标表 10] 农村危窑危房 动态清零 (约束性)
+
+
+@dataclass(frozen=True)
+class EducationSettings:
+    """义务教育就近入学 and 幼儿园 (STANDARDS §5)."""
+
+    primary_radius_m: float = 2500.0  # [N] 建标109-2008 as we read it: rural 小学 ≤ 2.5 km
+    junior_radius_m: float = 5000.0  # [N] 建标109-2008: rural 初中 ≤ 5 km
+    # [A] distance along the road network (walk graph); "straight" for straight-line
+    distance_basis: str = "network"
+    # [A] the unit that must have a 幼儿园 in it: "township" or "admin_village"
+    kindergarten_unit: str = "township"
+    kindergarten_min_population: int = 0  # [A] admin villages below this are not required
+
+
+@dataclass(frozen=True)
+class ElderlySettings:
+    """农村养老: 互助幸福院 / 日间照料中心 / 老饭桌 per admin village (STANDARDS §5)."""
+
+    kinds: tuple[str, ...] = ("互助幸福院", "日间照料中心", "老饭桌")  # [S 004]
+    min_population: int = 800  # [A] admin villages with at least this 常住人口 need one
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """人居环境: 生活污水、生活垃圾、卫生厕所 (STANDARDS §5)."""
+
+    # [A] a natural village within this straight-line distance of a 垃圾收集点 / 转运站 has
+    # its waste collected; an admin village is 处理 when all its natural villages are
+    waste_point_max_m: float = 2000.0
+    # [A] an admin village whose 卫生厕所 share is below this is a problem item
+    toilet_village_min_pct: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -205,6 +297,10 @@ class Settings:
     projects: ProjectSettings = field(default_factory=ProjectSettings)
     terrain: TerrainSettings = field(default_factory=TerrainSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    targets: TargetSettings = field(default_factory=TargetSettings)
+    education: EducationSettings = field(default_factory=EducationSettings)
+    elderly: ElderlySettings = field(default_factory=ElderlySettings)
+    environment: EnvironmentSettings = field(default_factory=EnvironmentSettings)
 
     def as_records(self) -> list[dict[str, Any]]:
         """Return ``[{"section", "name", "value"}]`` rows for a report's settings sheet."""
@@ -264,7 +360,8 @@ def load_settings(profile: str | Path = "default") -> Settings:
     profile : str or path
         ``"default"``, ``"mofcom"``, or the path of a TOML file whose tables are named
         ``network``, ``hard_road``, ``services``, ``clinics``, ``water``, ``projects``,
-        ``terrain``, ``server`` and whose keys are setting names (unit in the name). A
+        ``terrain``, ``server``, ``targets``, ``education``, ``elderly``, ``environment``
+        and whose keys are setting names (unit in the name). A
         ``base = "mofcom"`` key starts from a profile.
 
     Raises

@@ -67,6 +67,22 @@ ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "max_level_m": ("最高水位", "max_level"),
         "tank_diameter_m": ("水池直径",),
         "title": ("水源名称",),
+        "key_village": ("重点村", "是否重点村", "SFZDC"),
+        "has_5g": ("通5G", "是否通5G", "5G覆盖", "5G", "SFT5G"),
+        "has_gigabit": ("通千兆光纤", "千兆光纤", "是否通千兆", "千兆宽带", "SFTQZ"),
+        "sewage_treated": ("生活污水治理", "污水治理", "生活污水得到治理", "是否治理污水",
+                           "WSZL"),
+        "waste_treated": ("生活垃圾处理", "垃圾处理", "生活垃圾得到收运处理", "垃圾收运",
+                          "LJCL"),
+        "toilet_households": ("卫生厕所户数", "卫厕户数", "改厕户数", "WCHS"),
+        "primary_children": ("小学适龄儿童数", "小学适龄儿童", "小学生数", "XXSL"),
+        "junior_children": ("初中适龄少年数", "初中适龄少年", "初中生数", "CZSL"),
+        "guarantee_rate_pct": ("供水保证率", "保证率", "GSBZL"),
+        "quality_pass_pct": ("水质达标率", "水质合格率", "SZDBL"),
+        "boarding": ("寄宿制", "是否寄宿", "寄宿", "SFJS"),
+        "village_id": ("所属自然村编号", "ZRCBH"),
+        "rectified": ("已改造", "是否改造", "改造完成", "已销号", "SFGZ"),
+        "operator": ("运营商", "YYS"),
         "source": ("来源", "数据来源", "LY", "SJLY"),
     }
 )  # fmt: skip
@@ -81,6 +97,9 @@ LAYER_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
                       "name": ("XZQMC", "乡镇名称", "乡镇名", "XZMC")},
         "admin_villages": {"code": ("XZQDM", "行政村代码", "村代码", "区划代码", "代码", "CDM"),
                            "name": ("XZQMC", "行政村名称", "行政村名", "村名", "CMC")},
+        # a house's own number is its id; 自然村编号 there names the village it stands in
+        "housing_survey": {"id": ("房屋编号", "户编号", "FWBH"),
+                           "village_id": ("自然村编号", "所在自然村编号")},
     }
 )  # fmt: skip
 """Per-layer aliases, consulted before :data:`ALIASES`."""

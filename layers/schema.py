@@ -25,7 +25,19 @@ water_sources     point                   name, kind, head_m, capacity_m3d
 water_nodes       point                   name, node_type, elevation_m (+ tank levels)
 water_pipes       line                    name, start_node_name, end_node_name,
                                           length_m, diameter_mm, roughness
+public_facilities point                   id, name, kind (学校, 幼儿园, 养老, 文化 …),
+                                          boarding, serves_codes
+telecom_coverage  polygon                 id, kind (5G, 千兆光纤, 4G)
+env_facilities    point                   id, name, kind (污水处理站, 垃圾收集点 …),
+                                          serves_codes
+housing_survey    point                   id, admin_village_code, kind (危房/危窑),
+                                          rectified
 ================  ======================  ===========================================
+
+Optional attributes without a default (``key_village``, ``has_5g``, ``sewage_treated`` …
+on admin villages, ``primary_children`` on natural villages, ``quality_pass_pct`` on
+water sources) are NA where absent or empty: the indicator that needs them says 无数据
+(STANDARDS §5), never 否 and never 0.
 
 Water layers map one to one onto WNTR's GIS conversion (``wntr.network.from_gis``):
 ``water_sources`` are reservoirs (``base_head`` = ``head_m``), ``water_nodes`` are
@@ -221,6 +233,44 @@ NODE_TYPE_ALIASES = {
 PIPE_STATUSES = ("Open", "Closed", "CV")
 PIPE_STATUS_ALIASES = {"开": "Open", "open": "Open", "关": "Closed", "closed": "Closed"}
 
+PUBLIC_KINDS = (
+    "小学", "初中", "九年一贯制学校", "幼儿园", "公共文化室", "日间照料中心", "互助幸福院",
+    "老饭桌", "综合服务中心", "其他",
+)  # fmt: skip
+PUBLIC_KIND_ALIASES = {
+    "村小": "小学", "完小": "小学", "完全小学": "小学", "中心小学": "小学", "教学点": "小学",
+    "小学校": "小学", "中学": "初中", "初级中学": "初中", "初中学校": "初中",
+    "九年制学校": "九年一贯制学校", "九年一贯制": "九年一贯制学校", "九年制": "九年一贯制学校",
+    "中心幼儿园": "幼儿园", "村幼儿园": "幼儿园", "学前教育": "幼儿园", "幼儿园(所)": "幼儿园",
+    "文化室": "公共文化室", "文化活动室": "公共文化室", "综合文化服务中心": "公共文化室",
+    "农家书屋": "公共文化室", "文化广场": "公共文化室",
+    "日间照料": "日间照料中心", "日间照料站": "日间照料中心", "老年日间照料中心": "日间照料中心",
+    "幸福院": "互助幸福院", "农村互助幸福院": "互助幸福院", "老年幸福院": "互助幸福院",
+    "老年饭桌": "老饭桌", "长者食堂": "老饭桌", "老年餐桌": "老饭桌", "爱心食堂": "老饭桌",
+    "便民服务中心": "综合服务中心", "党群服务中心": "综合服务中心", "为民服务中心": "综合服务中心",
+    "综合服务站": "综合服务中心", "村级综合服务中心": "综合服务中心",
+}  # fmt: skip
+
+TELECOM_KINDS = ("5G", "千兆光纤", "4G")
+TELECOM_KIND_ALIASES = {
+    "5g": "5G", "5G网络": "5G", "5g网络": "5G", "千兆": "千兆光纤", "光纤": "千兆光纤",
+    "千兆宽带": "千兆光纤", "ftth": "千兆光纤", "4g": "4G", "4G网络": "4G",
+}  # fmt: skip
+
+ENV_KINDS = ("污水处理站", "垃圾收集点", "垃圾转运站", "公共厕所", "其他")
+ENV_KIND_ALIASES = {
+    "污水处理厂": "污水处理站", "污水站": "污水处理站", "一体化污水处理设备": "污水处理站",
+    "污水处理设施": "污水处理站", "垃圾收集房": "垃圾收集点", "垃圾收集池": "垃圾收集点",
+    "垃圾箱": "垃圾收集点", "垃圾池": "垃圾收集点", "收集点": "垃圾收集点",
+    "垃圾中转站": "垃圾转运站", "转运站": "垃圾转运站", "公厕": "公共厕所", "厕所": "公共厕所",
+}  # fmt: skip
+
+HOUSING_KINDS = ("危房", "危窑")
+HOUSING_KIND_ALIASES = {
+    "危窑洞": "危窑", "窑洞": "危窑", "危旧窑洞": "危窑", "危旧房": "危房", "C级危房": "危房",
+    "D级危房": "危房", "农村危房": "危房",
+}  # fmt: skip
+
 CODE6, CODE9, CODE12 = r"\d{6}", r"\d{9}", r"\d{12}"
 
 
@@ -270,6 +320,15 @@ _SCHEMAS = (
             _count("households", "常住户数", required=False),
             Field("kind", "str", False, "类别", allowed=ADMIN_VILLAGE_KINDS,
                   value_aliases=ADMIN_VILLAGE_KIND_ALIASES, default="村委会"),
+            # per-village attributes of the 通信 and 人居环境 indicators (STANDARDS §5):
+            # no default, so an absent column or an empty cell is 无数据, never 否 or 0
+            Field("key_village", "bool", False, "重点村"),
+            Field("has_5g", "bool", False, "通5G"),
+            Field("has_gigabit", "bool", False, "通千兆光纤"),
+            Field("sewage_treated", "bool", False, "生活污水得到治理"),
+            Field("waste_treated", "bool", False, "生活垃圾得到收运处理"),
+            Field("toilet_households", "int", False, "卫生厕所户数", min_value=0,
+                  max_value=1_000_000),
             _source(),
         ),
     ),
@@ -284,6 +343,11 @@ _SCHEMAS = (
             Field("relocation_planned", "bool", False, "规划搬迁撤并", default=False),
             Field("storeys", "int", False, "主要建筑层数", min_value=1, max_value=30, default=1),
             Field("water_node", "str", False, "供水节点", default=""),
+            # 义务教育就近入学: school-age children where the county has them (else 无数据)
+            Field("primary_children", "int", False, "小学适龄儿童数", min_value=0,
+                  max_value=100_000),
+            Field("junior_children", "int", False, "初中适龄少年数", min_value=0,
+                  max_value=100_000),
             _source(),
         ),
     ),
@@ -351,6 +415,11 @@ _SCHEMAS = (
             Field("head_m", "float", True, "总水头(米)", min_value=0, max_value=9000),
             Field("capacity_m3d", "float", True, "供水能力(立方米/日)", min_value=0,
                   max_value=10_000_000),
+            # the water works' own statistics (STANDARDS §5, 供水): absent = 无数据
+            Field("guarantee_rate_pct", "float", False, "供水保证率(%)", min_value=0,
+                  max_value=100),
+            Field("quality_pass_pct", "float", False, "水质达标率(%)", min_value=0,
+                  max_value=100),
             _source(),
         ),
     ),
@@ -381,6 +450,58 @@ _SCHEMAS = (
             Field("initial_status", "str", False, "初始状态", allowed=PIPE_STATUSES,
                   value_aliases=PIPE_STATUS_ALIASES, default="Open"),
             _status(),
+            _source(),
+        ),
+    ),
+    LayerSchema(
+        "public_facilities", "公共服务设施", POINT, id_field="id",
+        fields=(
+            Field("id", "str", True, "设施编号"),
+            Field("name", "str", True, "名称"),
+            Field("kind", "str", True, "设施类别", allowed=PUBLIC_KINDS,
+                  value_aliases=PUBLIC_KIND_ALIASES),
+            Field("admin_village_code", "str", False, "所在行政村代码", pattern=CODE12,
+                  default=""),
+            Field("township_code", "str", False, "所在乡镇代码", pattern=CODE9, default=""),
+            Field("boarding", "bool", False, "寄宿制", default=False),
+            Field("serves_codes", "str", False, "服务范围行政村代码(分号分隔)", default=""),
+            _status(),
+            _source(),
+        ),
+    ),
+    LayerSchema(
+        "telecom_coverage", "通信覆盖", POLYGON, id_field="id",
+        fields=(
+            Field("id", "str", True, "覆盖区编号"),
+            Field("kind", "str", True, "网络类别", allowed=TELECOM_KINDS,
+                  value_aliases=TELECOM_KIND_ALIASES),
+            Field("operator", "str", False, "运营商", default=""),
+            _status(),
+            _source(),
+        ),
+    ),
+    LayerSchema(
+        "env_facilities", "环卫设施", POINT, id_field="id",
+        fields=(
+            Field("id", "str", True, "设施编号"),
+            Field("name", "str", True, "名称"),
+            Field("kind", "str", True, "设施类别", allowed=ENV_KINDS,
+                  value_aliases=ENV_KIND_ALIASES),
+            Field("serves_codes", "str", False, "服务的行政村代码(分号分隔)", default=""),
+            _status(),
+            _source(),
+        ),
+    ),
+    LayerSchema(
+        "housing_survey", "农村住房安全排查", POINT, id_field="id",
+        fields=(
+            Field("id", "str", True, "房屋编号"),
+            Field("admin_village_code", "str", True, "行政村代码", pattern=CODE12),
+            Field("village_id", "str", False, "自然村编号", default=""),
+            Field("kind", "str", True, "危房类别", allowed=HOUSING_KINDS,
+                  value_aliases=HOUSING_KIND_ALIASES),
+            Field("households", "int", False, "户数", min_value=1, max_value=1000, default=1),
+            Field("rectified", "bool", False, "已改造", default=False),
             _source(),
         ),
     ),

@@ -266,9 +266,12 @@ class _LayerChecker:
                     en=f"{f.name!r} must be yes/no (是/否, 1/0, true/false)",
                     values=text,
                 )
+            if f.default is None:  # no default: an empty value is unknown (NA), not 否
+                nullable = pd.Series(pd.array(is_true, dtype="boolean"), index=raw.index)
+                nullable[empty] = pd.NA
+                return nullable
             out = pd.Series(is_true, index=raw.index)
-            if f.default is not None:
-                out[empty] = bool(f.default)
+            out[empty] = bool(f.default)
             return out
         # numbers
         num = pd.to_numeric(text.where(~empty, None), errors="coerce")

@@ -12,6 +12,7 @@ file with any subset of the fields, in sections named like the nested dataclasse
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "ElderlySettings",
     "EnvironmentSettings",
     "HardRoadSettings",
+    "IndicatorSpec",
     "NetworkSettings",
     "ProjectSettings",
     "ServerSettings",
@@ -285,6 +287,102 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class IndicatorSpec:
+    """A county's own indicator of the common kind: a unit must reach a facility kind.
+
+    Written in a TOML profile as an ``[[indicators]]`` table, no code needed::
+
+        [[indicators]]
+        code = "post_logistics"
+        name_zh = "行政村到村级寄递物流服务点"
+        layer = "service_points"
+        kinds = ["物流配送站点"]
+        unit_kind = "admin_village"
+        mode = "drive"
+        max_time_min = 30
+
+    Attributes
+    ----------
+    code : str
+        Stable ASCII code (``[a-z][a-z0-9_]*``), the ledger key prefix.
+    name_zh : str
+        The indicator's Chinese name (KPI card, report row).
+    layer : str
+        The facility layer (``service_points``, ``public_facilities``, ``clinics`` …).
+    kinds : tuple of str
+        Facility kinds that count (values of the layer's ``kind``); empty = every kind.
+    unit_kind : str
+        ``natural_village``, ``relocation_site`` or ``admin_village`` (its seat: the
+        largest natural village, else the admin village's own point).
+    mode : str
+        ``walk`` or ``drive`` (network time, ``max_time_min``), ``straight`` (straight
+        line, ``max_distance_m``) or ``network_m`` (road distance, ``max_distance_m``).
+    max_time_min, max_distance_m : float or None
+        The limit, by ``mode``.
+    target_pct : float
+        Share of units within the limit the county must reach.
+    problem_zh, measure_zh : str
+        问题类型 and 整改措施 of the ledger items (defaults derived from ``name_zh``).
+    cost_wan : float
+        Cost of one new facility (万元), for the 项目库.
+    source : str
+        Where the rule comes from (printed with the indicator).
+    department : str
+        The 行业部门 answering for it (a key of ``layers.store.actors.DEPARTMENTS``), or
+        empty: the county admin only.
+    """
+
+    code: str
+    name_zh: str
+    layer: str = "service_points"
+    kinds: tuple[str, ...] = ()
+    unit_kind: str = "admin_village"
+    mode: str = "walk"
+    max_time_min: float | None = None
+    max_distance_m: float | None = None
+    target_pct: float = 100.0
+    problem_zh: str = ""
+    measure_zh: str = ""
+    cost_wan: float = 0.0
+    source: str = "县级自定义指标（设置文件）"
+    department: str = ""
+
+
+_SPEC_MODES = ("walk", "drive", "straight", "network_m")
+_SPEC_UNITS = ("natural_village", "relocation_site", "admin_village")
+
+
+def _indicator_spec(raw: dict[str, Any], i: int) -> IndicatorSpec:
+    """Return one ``[[indicators]]`` table as a checked :class:`IndicatorSpec`."""
+    known = {f.name for f in fields(IndicatorSpec)}
+    where = f"[[indicators]] #{i + 1}"
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    for key in ("code", "name_zh"):
+        if not str(raw.get(key, "")).strip():
+            raise ValueError(f"{where}: {key!r} is required")
+    code = str(raw["code"])
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", code):
+        raise ValueError(f"{where}: code {code!r} must be lower-case ASCII ([a-z][a-z0-9_]*)")
+    mode = str(raw.get("mode", "walk"))
+    if mode not in _SPEC_MODES:
+        raise ValueError(f"{where} ({code}): mode {mode!r} not one of {list(_SPEC_MODES)}")
+    unit = str(raw.get("unit_kind", "admin_village"))
+    if unit not in _SPEC_UNITS:
+        raise ValueError(f"{where} ({code}): unit_kind {unit!r} not one of {list(_SPEC_UNITS)}")
+    limit = "max_distance_m" if mode in {"straight", "network_m"} else "max_time_min"
+    if raw.get(limit) is None:
+        raise ValueError(f"{where} ({code}): mode {mode!r} needs {limit}")
+    values = dict(raw)
+    values["kinds"] = tuple(str(k) for k in raw.get("kinds", ()))
+    for key in ("max_time_min", "max_distance_m", "target_pct", "cost_wan"):
+        if values.get(key) is not None:
+            values[key] = float(values[key])
+    return IndicatorSpec(**values)
+
+
+@dataclass(frozen=True)
 class Settings:
     """All GapMap settings: one frozen object, printed with every result."""
 
@@ -301,12 +399,16 @@ class Settings:
     education: EducationSettings = field(default_factory=EducationSettings)
     elderly: ElderlySettings = field(default_factory=ElderlySettings)
     environment: EnvironmentSettings = field(default_factory=EnvironmentSettings)
+    # a county's own indicators ([[indicators]] tables of its TOML profile)
+    indicators: tuple[IndicatorSpec, ...] = ()
 
     def as_records(self) -> list[dict[str, Any]]:
         """Return ``[{"section", "name", "value"}]`` rows for a report's settings sheet."""
         rows: list[dict[str, Any]] = [{"section": "", "name": "profile", "value": self.profile}]
+        for spec in self.indicators:
+            rows.append({"section": "indicators", "name": spec.code, "value": repr(spec)})
         for f in fields(self):
-            if f.name == "profile":
+            if f.name in {"profile", "indicators"}:
                 continue
             section = getattr(self, f.name)
             for sf in fields(section):
@@ -380,9 +482,20 @@ def load_settings(profile: str | Path = "default") -> Settings:
         data = _PROFILES[str(profile)]
         base = Settings()
         name = str(profile)
+    data = dict(data)
+    specs = data.pop("indicators", None)
     sections = {f.name for f in fields(Settings)} - {"profile"}
     unknown = sorted(set(data) - sections)
     if unknown:
         raise ValueError(f"unknown settings section(s) {unknown}; known: {sorted(sections)}")
-    updates = {k: _apply(getattr(base, k), v) for k, v in data.items()}
+    updates: dict[str, Any] = {k: _apply(getattr(base, k), v) for k, v in data.items()}
+    if specs is not None:
+        if not isinstance(specs, list):
+            raise ValueError("indicators must be an array of tables: [[indicators]]")
+        parsed = tuple(_indicator_spec(dict(raw), i) for i, raw in enumerate(specs))
+        codes = [p.code for p in parsed]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise ValueError(f"[[indicators]]: code(s) {repeated} given twice")
+        updates["indicators"] = (*base.indicators, *parsed)
     return replace(base, profile=name, **updates)

@@ -65,5 +65,30 @@ def test_every_setting_is_printed_with_the_results():
     assert len(rows) == 1 + sum(
         len(dataclasses.fields(getattr(Settings(), f.name)))
         for f in dataclasses.fields(Settings)
-        if f.name != "profile"
+        if f.name not in {"profile", "indicators"}
+    )  # plus one row per county indicator: none in the default profile
+
+
+def test_a_county_profile_adds_its_own_indicators_and_rejects_bad_ones(tmp_path):
+    good = tmp_path / "county.toml"
+    good.write_text(
+        '[[indicators]]\ncode = "post_logistics"\nname_zh = "到村级寄递物流服务点"\n'
+        'kinds = ["物流配送站点"]\nmode = "drive"\nmax_time_min = 30\n',
+        encoding="utf-8",
     )
+    s = load_settings(good)
+    (spec,) = s.indicators
+    assert (spec.code, spec.kinds, spec.mode, spec.max_time_min) == (
+        "post_logistics", ("物流配送站点",), "drive", 30.0,
+    )  # fmt: skip
+    assert ("indicators", "post_logistics") in {(r["section"], r["name"]) for r in s.as_records()}
+    bad = tmp_path / "bad.toml"
+    for body, says in [
+        ('[[indicators]]\ncode = "x"\nname_zh = "x"\nmode = "fly"\nmax_time_min = 1\n', "mode"),
+        ('[[indicators]]\ncode = "x"\nname_zh = "x"\nmode = "straight"\n', "max_distance_m"),
+        ('[[indicators]]\ncode = "X-1"\nname_zh = "x"\nmax_time_min = 1\n', "lower-case"),
+        ('[[indicators]]\ncode = "x"\nname_zh = "x"\nmax_time_min = 1\nlimit = 2\n', "unknown"),
+    ]:
+        bad.write_text(body, encoding="utf-8")
+        with pytest.raises(ValueError, match=says):
+            load_settings(bad)

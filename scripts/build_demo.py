@@ -2501,6 +2501,35 @@ def assemble(world: World, links, clinics, services, net: WaterNet, wn) -> dict:
     frames["water_sources"] = _gdf(rows, "water_sources", geoms)
     frames["water_nodes"] = _gdf(water["nodes"][0], "water_nodes", water["nodes"][1])
     frames["water_pipes"] = _gdf(water["pipes"][0], "water_pipes", water["pipes"][1])
+    return add_public(world, frames)
+
+
+def add_public(world: World, frames: dict[str, gpd.GeoDataFrame]) -> dict:
+    """Add the issue-15 layers and attributes (:mod:`scripts.demo_public`) to ``frames``.
+
+    Draws from its own generator, so the original layers keep every value; only the new
+    optional columns of admin villages, natural villages and water sources are filled
+    (``has_5g`` and ``waste_treated`` stay NA: those come from their layers).
+    """
+    from scripts.demo_public import build_public
+
+    pub = build_public(world, frames)
+    frames = dict(frames)
+    for layer, key, attrs in (
+        ("admin_villages", "code", pub.admin_attrs),
+        ("natural_villages", "id", pub.village_attrs),
+        ("water_sources", "name", pub.source_attrs),
+    ):
+        frame = frames[layer].copy()
+        for col in attrs.columns:
+            values = frame[key].map(attrs[col])
+            if attrs[col].isna().all():
+                values = pd.Series(pd.NA, index=frame.index, dtype="boolean")
+            frame[col] = values
+        frames[layer] = frame
+    for layer, (rows, geoms) in pub.layers.items():
+        frames[layer] = _gdf(rows, layer, geoms)
+    world.truth["public"] = pub.truth
     return {k: frames[k] for k in LAYER_ORDER}
 
 
@@ -2577,6 +2606,7 @@ def make_truth(world: World, frames: dict, settings: Settings, units: pd.DataFra
         "services": world.truth["services"],
         "clinics": world.truth["clinics"],
         "water": water,
+        "public": world.truth["public"],
     }
 
 

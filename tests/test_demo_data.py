@@ -2,7 +2,10 @@
 
 ``tongxin_truth.json`` lists what ``scripts/build_demo.py`` planted on purpose; these tests
 run GapMap's own analyses (and EPANET through WNTR) on the committed files and check that
-they find exactly those gaps. The real reference numbers come from
+they find exactly those gaps. The issue-15 gaps (schools, elderly care, 5G and fibre,
+sewage, waste, toilets, unsafe housing, water works; the truth's ``public`` section) are
+checked independently of GapMap: straight lines and networkx on the roads. The real
+reference numbers come from
 ``/work/shared/DATA_SOURCES.md``: the Tianditu boundary of 640324 measures 4,411 km² in
 EPSG:6933; china-division 2.7.0 (NBS 统计用区划代码 2023) lists 11 townships and 153
 village-level units (142 村委会, 11 社区) for the county.
@@ -372,3 +375,254 @@ def test_rebuild_is_deterministic(tmp_path, frames, truth):
         )
         assert new.geometry.geom_equals_exact(frame.geometry, tolerance=0).all(), name
     assert (tmp_path / "tongxin.inp").read_text() == INP.read_text()
+
+
+# ----------------------------------------------- issue 15: the seeds' other indicators
+#
+# Independent of GapMap's analyses: straight lines in EPSG:4544 and networkx shortest
+# paths on the existing roads, each point joined to the nearest road within 200 m at its
+# projection (not at a vertex), against tongxin_truth.json's ``public`` section.
+
+SNAP_MAX_M = 200.0
+
+
+@pytest.fixture(scope="module")
+def public(truth) -> dict:
+    return truth["public"]
+
+
+@pytest.fixture(scope="module")
+def metric(frames) -> dict[str, gpd.GeoDataFrame]:
+    return {name: frame.to_crs(METRIC) for name, frame in frames.items()}
+
+
+class _RoadOracle:
+    """networkx shortest walking distances along the existing roads (metres)."""
+
+    def __init__(self, roads: gpd.GeoDataFrame) -> None:
+        import networkx as nx
+
+        self.nx = nx
+        lines = roads.loc[roads["status"] == "现状"].geometry.to_numpy()
+        self.lines = lines
+        self.tree = shapely.STRtree(lines)
+        g = nx.Graph()
+        for line in lines:
+            c = np.round(shapely.get_coordinates(line), 2)
+            for a, b in zip(map(tuple, c[:-1]), map(tuple, c[1:]), strict=True):
+                if a != b:
+                    w = float(np.hypot(a[0] - b[0], a[1] - b[1]))
+                    if not g.has_edge(a, b) or g[a][b]["weight"] > w:
+                        g.add_edge(a, b, weight=w)
+        self.graph = g
+
+    def _join(self, g, name: object, p: shapely.Point) -> bool:
+        j = self.tree.query_nearest(p, max_distance=SNAP_MAX_M, all_matches=False)
+        if len(j) == 0:
+            return False
+        line = self.lines[int(j[0])]
+        c = np.round(shapely.get_coordinates(line), 2)
+        cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(c, axis=0).T))])
+        s = line.project(p)
+        k = int(np.clip(np.searchsorted(cum, s) - 1, 0, len(c) - 2))
+        off = p.distance(line)
+        g.add_edge(name, tuple(c[k]), weight=off + max(s - cum[k], 0.0))
+        g.add_edge(name, tuple(c[k + 1]), weight=off + max(cum[k + 1] - s, 0.0))
+        return True
+
+    def nearest(self, sources: gpd.GeoSeries, targets: gpd.GeoSeries) -> np.ndarray:
+        """Each target's distance to its nearest source (inf where unreachable)."""
+        g = self.graph.copy()
+        src = [("s", i) for i, p in enumerate(sources) if self._join(g, ("s", i), p)]
+        names = []
+        for i, p in enumerate(targets):
+            names.append(("t", i) if self._join(g, ("t", i), p) else None)
+        dist = self.nx.multi_source_dijkstra_path_length(g, src, weight="weight")
+        return np.array([dist.get(n, np.inf) if n is not None else np.inf for n in names])
+
+
+@pytest.fixture(scope="module")
+def oracle(metric) -> _RoadOracle:
+    return _RoadOracle(metric["roads"])
+
+
+def _served_by_boarding(pub: gpd.GeoDataFrame, kinds: tuple[str, ...]) -> set[str]:
+    b = pub.loc[pub["kind"].isin(kinds) & (pub["boarding"] == 1) & (pub["status"] == "现状")]
+    return {c for codes in b["serves_codes"] for c in codes.split(";") if c}
+
+
+def test_fifteen_layers_and_new_attributes(frames, dataset, public):
+    assert len(LAYER_ORDER) == 15
+    for layer in ("public_facilities", "telecom_coverage", "env_facilities", "housing_survey"):
+        assert len(frames[layer]) > 0, layer
+    av = dataset["admin_villages"]
+    # 5G and waste come from their layers: the attributes are NA (无数据), not 否
+    assert av["has_5g"].isna().all() and av["waste_treated"].isna().all()
+    for col in ("key_village", "has_gigabit", "sewage_treated", "toilet_households"):
+        assert av[col].notna().all(), col
+    nv = dataset["natural_villages"]
+    assert nv["primary_children"].notna().all() and nv["junior_children"].notna().all()
+    assert (nv["primary_children"] < nv["population"]).all()
+    ws = dataset["water_sources"]
+    assert ws[["guarantee_rate_pct", "quality_pass_pct"]].notna().all().all()
+    counts = frames["public_facilities"]["kind"].value_counts().to_dict()
+    assert counts == {k: v for k, v in public["counts"]["public_facilities"].items() if v}
+    assert len(frames["telecom_coverage"]) == public["counts"]["telecom_coverage"]
+    assert len(frames["housing_survey"]) == public["counts"]["housing_survey"]
+
+
+def test_primary_school_gaps(metric, oracle, public):
+    pub, nv = metric["public_facilities"], metric["natural_villages"]
+    schools = pub.loc[pub["kind"].isin(["小学", "九年一贯制学校"]) & (pub["status"] == "现状")]
+    d = oracle.nearest(schools.geometry, nv.geometry)
+    boarding = _served_by_boarding(pub, ("小学", "九年一贯制学校"))
+    served = nv["admin_village_code"].isin(boarding).to_numpy()
+    ep = public["edu_primary"]
+    problem = sorted(nv["id"][~served & ~(d <= 2500.0)])
+    assert problem == ep["problem"] and 2 <= len(problem) <= 8
+    straight = shapely.distance(
+        nv.geometry.to_numpy()[:, None], schools.geometry.to_numpy()[None]
+    ).min(axis=1)
+    assert (straight[nv["id"].isin(problem).to_numpy()] > 2500.0).all()
+    # some villages beyond the radius are served by a boarding 中心小学's serves_codes
+    beyond = sorted(nv["id"][served & (straight > 2500.0)])
+    assert set(ep["beyond_radius_boarding"]) <= set(beyond) and len(beyond) >= 5
+    host = pub.loc[pub["boarding"] == 1].set_index("admin_village_code")
+    for code, serves in ep["boarding_serves"].items():
+        row = host.loc[[code]]
+        row = row.loc[row["kind"] == "小学"].iloc[0]
+        assert row["serves_codes"].split(";") == serves
+    kids = nv.set_index("id").loc[problem, "primary_children"]
+    assert kids.sum() == ep["children_beyond_problem"] > 0
+
+
+def test_junior_school_gaps(metric, oracle, public):
+    pub, nv = metric["public_facilities"], metric["natural_villages"]
+    schools = pub.loc[pub["kind"].isin(["初中", "九年一贯制学校"]) & (pub["status"] == "现状")]
+    d = oracle.nearest(schools.geometry, nv.geometry)
+    served = nv["admin_village_code"].isin(_served_by_boarding(pub, ("初中",))).to_numpy()
+    ej = public["edu_junior"]
+    assert sorted(nv["id"][~served & ~(d <= 5000.0)]) == ej["problem"]
+    assert (
+        sorted(set(nv.set_index("id").loc[ej["problem"], "admin_village_code"]))
+        == ej["left_out_admin_villages"]
+    )
+    # every township has its boarding 初中
+    tw = pub.loc[(pub["kind"] == "初中") & (pub["boarding"] == 1), "township_code"]
+    assert set(tw) == set(metric["townships"]["code"])
+
+
+def test_kindergarten_gap_is_one_township(metric, public):
+    pub = metric["public_facilities"]
+    kg = pub.loc[(pub["kind"] == "幼儿园") & (pub["status"] == "现状")]
+    tw = metric["townships"].set_index("code")
+    by_code = set(tw.index) - set(kg["township_code"])
+    inside = {c for c, poly in tw.geometry.items() if not kg.within(poly.buffer(1.0)).any()}
+    assert sorted(by_code) == sorted(inside) == public["kindergarten"]["townships_without"]
+    assert sorted(set(kg["admin_village_code"])) == public["kindergarten"]["admin_villages_with"]
+
+
+def test_elderly_care_gaps(frames, public):
+    pub, av = frames["public_facilities"], frames["admin_villages"]
+    care = pub.loc[
+        pub["kind"].isin(["互助幸福院", "日间照料中心", "老饭桌"]) & (pub["status"] == "现状")
+    ]
+    need = av.loc[av["population"] >= 800]
+    lacking = sorted(need.loc[~need["code"].isin(care["admin_village_code"]), "code"])
+    assert lacking == public["elderly_care"]["problem"] and len(lacking) == 3
+    # 公共文化室 and 综合服务中心 in every admin village
+    for kind in ("公共文化室", "综合服务中心"):
+        assert set(pub.loc[pub["kind"] == kind, "admin_village_code"]) == set(av["code"]), kind
+
+
+def test_relocation_site_public_facility_gaps(metric, oracle, public):
+    pub, sites = metric["public_facilities"], metric["relocation_sites"]
+    clinics = metric["clinics"]
+    existing = pub.loc[pub["status"] == "现状"]
+    kinds = {
+        "学校": existing.loc[existing["kind"].isin(["小学", "初中", "九年一贯制学校"])].geometry,
+        "卫生室": clinics.loc[
+            (clinics["kind"] == "卫生室") & (clinics["status"] == "现状")
+        ].geometry,
+    }
+    for kind in ("幼儿园", "公共文化室", "日间照料中心", "综合服务中心"):
+        kinds[kind] = existing.loc[existing["kind"] == kind].geometry
+    missing: dict[str, list[str]] = {}
+    for kind, geoms in kinds.items():
+        d = oracle.nearest(geoms, sites.geometry)
+        for sid, dist in zip(sites["id"], d, strict=True):
+            if dist > 1125.0:  # 15 min at 4.5 km/h
+                missing.setdefault(sid, []).append(kind)
+    assert (
+        missing
+        == public["site_public"]["problem"]
+        == {"YM02": ["幼儿园"], "YM07": ["日间照料中心"]}
+    )
+
+
+def test_telecom_5g_and_gigabit(metric, frames, public):
+    tc, av = metric["telecom_coverage"], metric["admin_villages"]
+    five = shapely.union_all(tc.loc[tc["kind"] == "5G"].geometry.to_numpy())
+    covered = shapely.contains(five, av.geometry.to_numpy())
+    t5 = public["telecom_5g"]
+    assert sorted(av["code"][~covered]) == t5["without_5g"]
+    rate = 100 * covered.mean()
+    assert rate == pytest.approx(t5["rate_pct"], abs=0.01) and 80.0 <= rate < 90.0
+    key = frames["admin_villages"].loc[frames["admin_villages"]["key_village"] == 1]
+    tg = public["telecom_gigabit"]
+    assert sorted(key["code"]) == tg["key_villages"]
+    assert sorted(key.loc[key["has_gigabit"] != 1, "code"]) == tg["problem"]
+    fibre = shapely.union_all(tc.loc[tc["kind"] == "千兆光纤"].geometry.to_numpy())
+    inside = shapely.contains(fibre, av.geometry.to_numpy())
+    assert (inside == (frames["admin_villages"]["has_gigabit"] == 1).to_numpy()).all()
+
+
+def test_sewage_waste_and_toilets(metric, frames, public):
+    av = frames["admin_villages"]
+    treated = av["sewage_treated"] == 1
+    sw = public["sewage"]
+    assert 100 * treated.mean() == pytest.approx(sw["rate_pct"], abs=0.01) and sw["rate_pct"] >= 40
+    assert sorted(av.loc[~treated, "code"]) == sw["untreated"]
+    env = frames["env_facilities"]
+    stations = env.loc[env["kind"] == "污水处理站", "serves_codes"]
+    assert {c for s in stations for c in s.split(";")} == set(av.loc[treated, "code"])
+    # waste: a natural village more than 2 km from every collection point
+    envm, nv = metric["env_facilities"], metric["natural_villages"]
+    pts = envm.loc[envm["kind"].isin(["垃圾收集点", "垃圾转运站"])].geometry.to_numpy()
+    d = shapely.distance(nv.geometry.to_numpy()[:, None], pts[None]).min(axis=1)
+    far = nv.loc[d > 2000.0]
+    ws = public["waste"]
+    assert sorted(far["id"]) == sorted(ws["villages_beyond"])
+    assert sorted(set(far["admin_village_code"])) == ws["problem"]
+    assert 100 * (1 - len(ws["problem"]) / len(av)) > 95
+    # toilets
+    pct = 100 * av["toilet_households"] / av["households"]
+    tl = public["toilets"]
+    assert sorted(av.loc[pct < 60.0, "code"]) == tl["problem"]
+    rate = 100 * av["toilet_households"].sum() / av["households"].sum()
+    assert rate == pytest.approx(tl["county_rate_pct"], abs=0.01)
+
+
+def test_unsafe_housing_and_water_works(metric, frames, public):
+    hs, nv = metric["housing_survey"], metric["natural_villages"].set_index("id")
+    assert hs["village_id"].isin(nv.index).all()
+    assert (
+        hs["admin_village_code"] == nv.loc[hs["village_id"], "admin_village_code"].to_numpy()
+    ).all()
+    d = shapely.distance(hs.geometry.to_numpy(), nv.loc[hs["village_id"]].geometry.to_numpy())
+    assert (d < 200).all()
+    open_ = hs.loc[hs["rectified"] == 0]
+    uh = public["unsafe_housing"]
+    assert sorted(set(open_["admin_village_code"])) == uh["problem"] and len(uh["problem"]) == 3
+    for code, rec in uh["unrectified"].items():
+        rows = open_.loc[open_["admin_village_code"] == code]
+        assert (len(rows), int(rows["households"].sum())) == (rec["dwellings"], rec["households"])
+    ws = frames["water_sources"].set_index("name")
+    assert (
+        sorted(ws.index[ws["quality_pass_pct"] < 90])
+        == public["water_quality"]["problem"]
+        == ["R3"]
+    )
+    assert (ws["guarantee_rate_pct"] >= 95).all()
+    w = np.average(ws["quality_pass_pct"], weights=ws["capacity_m3d"])
+    assert w == pytest.approx(public["water_quality"]["weighted_pct"], abs=0.01) and w >= 90

@@ -218,7 +218,7 @@ class _Builder:
 
         After the seat schools, a village committee with natural villages beyond a walk
         of 2.3 km is either put in its township's boarding 中心小学's ``serves_codes``
-        (about half of them) or given 教学点 (greedy cover). A few villages beyond 2.7 km
+        (four in five) or given 教学点 (greedy cover). A few villages beyond 2.7 km
         in a straight line are planted as gaps: neither boarding nor near a school.
         """
         rng = self.rng
@@ -304,11 +304,7 @@ class _Builder:
             boarding.setdefault(c[:9], []).append(c)
         for row in self.facilities:
             t = row["township_code"]
-            if (
-                row["kind"] == "小学"
-                and t in boarding
-                and row["admin_village_code"] == self.hosts[t]
-            ):
+            if t in boarding and row["name"].endswith("中心小学"):
                 row["boarding"] = True
                 row["serves_codes"] = ";".join(boarding[t])
         planted = sorted(planted)
@@ -645,29 +641,37 @@ class _Builder:
             p = self.on_grid(code) if admin.loc[code, "site"] else self.beside(
                 self.seat_xy(code) + rng.normal(0, 200, 2))  # fmt: skip
             self.env.append(_env("污水处理站", f"{admin.loc[code, 'name']}污水处理站", p, [code]))
-        # waste: a 垃圾收集点 at each seat, more near far villages, planted gaps
+        # waste: a 垃圾收集点 at each seat and near every far village; then a few of the
+        # added points removed where the villages left behind are all beyond 2.4 km
         nv = self.nv
         xy = nv[["x", "y"]].to_numpy(dtype=float)
         points = [self.beside(self.seat_xy(c), jitter_m=60) for c in admin.index]
-        d0 = straight(np.array(points), xy)
-        cand = np.flatnonzero((d0 > WASTE_GAP_M + 400) & ~nv["in_site"].to_numpy())
-        cand = cand[rng.permutation(len(cand))]
-        planted: list[int] = []
-        for i in cand:
-            if nv["admin_code"].iloc[i] not in {nv["admin_code"].iloc[j] for j in planted}:
-                planted.append(int(i))
-        planted = planted[: N_WASTE_GAPS + 3]
         while True:
             d = straight(np.array(points), xy)
-            planted = [i for i in planted if d[i] > WASTE_GAP_M]
-            surplus = planted[N_WASTE_GAPS:]
-            planted = planted[:N_WASTE_GAPS]
-            todo = np.setdiff1d(np.flatnonzero(d > WASTE_M - MARGIN_M), planted)
-            todo = np.union1d(todo, surplus).astype(int)
+            todo = np.flatnonzero(d > WASTE_M - MARGIN_M)
             if len(todo) == 0:
                 break
-            for i in todo[np.argsort(-d[todo])][:1]:
-                points.append(self.beside(xy[i], off_m=25.0))
+            i = int(todo[np.argmax(d[todo])])
+            points.append(self.beside(xy[i], off_m=25.0))
+        planted: list[int] = []
+        kept = np.ones(len(points), dtype=bool)
+        for k in rng.permutation(np.arange(len(admin), len(points))):
+            if len(planted) >= N_WASTE_GAPS:
+                break
+            kept[k] = False
+            d = straight(np.array(points)[kept], xy)
+            new = np.setdiff1d(np.flatnonzero(d > WASTE_M - MARGIN_M), planted)
+            avs = set(av_ for av_ in nv["admin_code"].iloc[planted])
+            if (
+                len(new) == 1
+                and d[new[0]] > WASTE_GAP_M
+                and nv["admin_code"].iloc[new[0]] not in avs
+                and not nv["in_site"].iloc[new[0]]
+            ):
+                planted.append(int(new[0]))
+            else:
+                kept[k] = True
+        points = [p for p, keep in zip(points, kept, strict=True) if keep]
         for k, p in enumerate(points):
             code = admin.index[k] if k < len(admin) else nv["admin_code"].iloc[
                 int(np.argmin(np.hypot(*(xy - p).T)))]  # fmt: skip
@@ -743,12 +747,12 @@ class _Builder:
         for vid, v in picks.iterrows():
             kind = "危窑" if v["township_code"] in HILL_TOWNSHIPS and rng.random() < 0.7 else "危房"
             rows.append((vid, v, kind, 1, True))
+        # three committees with dwellings left: one in the loess hills (危窑), two elsewhere
+        pool = self.rural.loc[~self.rural["site"]].index.difference(list(self.hosts.values()))
+        hill = pool[pool.str[:9].isin(HILL_TOWNSHIPS)]
+        flat = pool[~pool.str[:9].isin(HILL_TOWNSHIPS)]
         open_villages = sorted(
-            rng.choice(
-                sorted(set(self.rural.index[~self.rural["site"]]) - set(self.hosts.values())),
-                3,
-                replace=False,
-            ).tolist()
+            [str(rng.choice(hill)), *rng.choice(flat, 2, replace=False).tolist()]
         )
         left = {}
         for code, n in zip(open_villages, (2, 2, 1), strict=True):

@@ -653,9 +653,14 @@ def validate_dataset(
     """Check what needs more than one layer, listing every problem.
 
     Checks: features outside the county boundary (``county`` layer, with a tolerance),
-    admin-village codes that are not in ``admin_villages``, township codes not in
-    ``townships``, admin-village codes whose first nine digits disagree with their
-    township (warning), water node names that are not in ``water_nodes``/``water_sources``.
+    admin-village codes that are not in ``admin_villages`` (``admin_village_code`` of
+    natural villages, relocation sites, clinics, public facilities and the housing survey;
+    every code of a ``serves_codes`` list of clinics, public and environmental
+    facilities), township codes not in ``townships``, admin-village codes whose first nine
+    digits disagree with their township (warning; admin villages and public facilities),
+    housing-survey ``village_id`` values that name no natural village, and ones whose
+    natural village lies in another admin village (warning), water node names that are
+    not in ``water_nodes``/``water_sources``.
 
     Parameters
     ----------
@@ -706,17 +711,24 @@ def validate_dataset(
             )
 
     def check_codes(
-        layer: str, field: str, valid: set[str], target: str, *, multi: bool = False
+        layer: str,
+        field: str,
+        valid: set[str],
+        target: str,
+        *,
+        multi: bool = False,
+        fix: str | None = None,
     ) -> None:
         frame = frames.get(layer)
         if frame is None or field not in frame:
             return
         text = _as_text(frame[field])
         if multi:
-            bad_mask = [
-                any(c and c not in valid for c in re.split(r"[;；,，\s]+", t)) for t in text
+            unknown = [
+                [c for c in re.split(r"[;；,，\s]+", t) if c and c not in valid] for t in text
             ]
-            bad = np.flatnonzero(bad_mask)
+            bad = np.flatnonzero([bool(u) for u in unknown])
+            text = pd.Series([";".join(u) for u in unknown], index=text.index, dtype=object)
         else:
             checkable = text != ""
             pattern = get_schema(layer).field(field).pattern
@@ -732,7 +744,7 @@ def validate_dataset(
                 kind=ProblemKind.UNKNOWN_CODE,
                 values=text,
                 zh=f"“{field}”中的代码在{title}图层中不存在",
-                fix=f"请核对代码，或先在{title}图层中补充该单位",
+                fix=fix or f"请核对代码，或先在{title}图层中补充该单位",
                 en=f"{field!r} refers to a code that is not in layer {target!r}",
             )
 
@@ -740,13 +752,34 @@ def validate_dataset(
     # codes that refer to it cannot be checked then
     if "admin_villages" in frames and "code" in frames["admin_villages"]:
         av_codes = set(_as_text(frames["admin_villages"]["code"]))
-        for layer in ("natural_villages", "relocation_sites", "clinics"):
+        for layer in _ADMIN_CODE_LAYERS:
             check_codes(layer, "admin_village_code", av_codes, "admin_villages")
-        check_codes("clinics", "serves_codes", av_codes, "admin_villages", multi=True)
+        for layer in _SERVES_LAYERS:
+            check_codes(
+                layer,
+                "serves_codes",
+                av_codes,
+                "admin_villages",
+                multi=True,
+                fix="请核对分号分隔的 12 位行政村代码（问题值列出不存在的代码），删除已撤并的村，"
+                "或先在行政村图层中补充该村",
+            )
     if "townships" in frames and "code" in frames["townships"]:
         tw_codes = set(_as_text(frames["townships"]["code"]))
-        check_codes("admin_villages", "township_code", tw_codes, "townships")
-        check_codes("clinics", "township_code", tw_codes, "townships")
+        for layer in ("admin_villages", "clinics", "public_facilities"):
+            check_codes(layer, "township_code", tw_codes, "townships")
+    if "natural_villages" in frames and "id" in frames["natural_villages"]:
+        nv = frames["natural_villages"]
+        nv_ids = set(_as_text(nv["id"]))
+        check_codes(
+            "housing_survey",
+            "village_id",
+            nv_ids,
+            "natural_villages",
+            fix="请核对自然村编号（与自然村图层的编号一致），不知道所在自然村时留空",
+        )
+        _housing_village_mismatch(frames, nv, add_rows)
+    _public_township_mismatch(frames, add_rows)
     if "admin_villages" in frames and {"code", "township_code"} <= set(frames["admin_villages"]):
         av = frames["admin_villages"]
         code, tw = _as_text(av["code"]), _as_text(av["township_code"])
@@ -808,6 +841,65 @@ def validate_dataset(
                     "coordinate system and lon/lat order",
                 )
     return problems
+
+
+_ADMIN_CODE_LAYERS = (
+    "natural_villages",
+    "relocation_sites",
+    "clinics",
+    "public_facilities",
+    "housing_survey",
+)
+"""Layers whose ``admin_village_code`` must name an admin village."""
+_SERVES_LAYERS = ("clinics", "public_facilities", "env_facilities")
+"""Layers whose ``serves_codes`` list admin villages."""
+
+
+def _housing_village_mismatch(frames, nv: gpd.GeoDataFrame, add_rows) -> None:
+    """Warn where a surveyed dwelling's natural village lies in another admin village."""
+    hs = frames.get("housing_survey")
+    if hs is None or not {"village_id", "admin_village_code"} <= set(hs):
+        return
+    if "admin_village_code" not in nv:
+        return
+    owner = dict(zip(_as_text(nv["id"]), _as_text(nv["admin_village_code"]), strict=True))
+    vid, code = _as_text(hs["village_id"]), _as_text(hs["admin_village_code"])
+    theirs = vid.map(owner)
+    bad = np.flatnonzero((theirs.notna() & (code != "") & (theirs != code)).to_numpy())
+    if len(bad):
+        add_rows(
+            "housing_survey",
+            bad,
+            "village_id",
+            kind=ProblemKind.INCONSISTENT_VALUES,
+            severity=Severity.WARNING,
+            values=pd.Series([f"{v} → {t}" for v, t in zip(vid, theirs, strict=True)]),
+            zh="所在自然村属于另一个行政村，与本行的行政村代码不一致",
+            fix="请核对行政村代码或自然村编号（问题值为“自然村编号 → 其所属行政村代码”）",
+            en="the dwelling's natural village belongs to another admin village than its "
+            "admin_village_code",
+        )
+
+
+def _public_township_mismatch(frames, add_rows) -> None:
+    """Warn where a public facility's admin-village code is not in its township."""
+    pub = frames.get("public_facilities")
+    if pub is None or not {"admin_village_code", "township_code"} <= set(pub):
+        return
+    code, tw = _as_text(pub["admin_village_code"]), _as_text(pub["township_code"])
+    bad = np.flatnonzero(((code != "") & (tw != "") & (code.str[:9] != tw)).to_numpy())
+    if len(bad):
+        add_rows(
+            "public_facilities",
+            bad,
+            "township_code",
+            kind=ProblemKind.UNKNOWN_CODE,
+            severity=Severity.WARNING,
+            values=tw,
+            zh="所在行政村代码前9位与所在乡镇代码不一致",
+            fix="请核对所在行政村代码或所在乡镇代码（统计用区划代码前9位即乡镇代码）",
+            en="first nine digits of admin_village_code differ from township_code",
+        )
 
 
 # ------------------------------------------------------------------------ analysable

@@ -319,3 +319,137 @@ def test_many_problems_in_one_layer_are_all_reported():
     err = LayerValidationError(problems)
     assert "100 validation error(s)" in str(err)
     assert err.zh.startswith("发现 100 个数据问题")
+
+
+# ------------------------------------------------- issue 15: the new layers across layers
+
+
+def _small_county():
+    """County, one township, two admin villages and three natural villages (normalised)."""
+    townships = gpd.GeoDataFrame(
+        {"code": ["640324100"], "name": ["豫海镇"]},
+        geometry=[shapely.box(TX - 0.2, TY - 0.2, TX + 0.2, TY + 0.2)],
+        crs=4326,
+    )
+    admin = gpd.GeoDataFrame(
+        {
+            "code": ["640324100201", "640324100202"],
+            "name": ["A", "B"],
+            "township_code": ["640324100"] * 2,
+            "village_class": ["集聚提升"] * 2,
+            "population": [500, 600],
+        },
+        geometry=[shapely.Point(TX, TY), shapely.Point(TX + 0.02, TY)],
+        crs=4326,
+    )
+    villages = nv(admin_village_code=["640324100201", "640324100201", "640324100202"])
+    return {"county": _county(), "townships": townships, "admin_villages": admin,
+            "natural_villages": villages}  # fmt: skip
+
+
+def test_new_layers_unknown_codes_and_ids_are_located_errors():
+    pub = gpd.GeoDataFrame(
+        {
+            "id": ["G1", "G2", "G3", "G4"],
+            "name": ["A小学", "中心小学", "幼儿园", "文化室"],
+            "kind": ["小学", "小学", "幼儿园", "文化室"],
+            "admin_village_code": ["640324100201", "640324100299", "", "640324100202"],
+            "township_code": ["640324100", "640324100", "640324999", "640324101"],
+            "boarding": ["否", "是", "", ""],
+            "serves_codes": ["", "640324100201；640324100288,640324100202", "", ""],
+        },
+        geometry=[shapely.Point(TX, TY)] * 3 + [shapely.Point(TX + 0.3, TY)],
+        crs=4326,
+    )
+    env = gpd.GeoDataFrame(
+        {
+            "id": ["H1", "H2"],
+            "name": ["污水站", "收集点"],
+            "kind": ["污水处理站", "垃圾池"],
+            "serves_codes": ["640324100201;640324100277", ""],
+        },
+        geometry=[shapely.Point(TX, TY)] * 2,
+        crs=4326,
+    )
+    housing = gpd.GeoDataFrame(
+        {
+            "id": ["W1", "W2", "W3", "W4"],
+            "admin_village_code": ["640324100201", "640324100266", "640324100202", "640324100201"],
+            "village_id": ["NV1", "NV1", "NV1", "NVX"],
+            "kind": ["危房", "危窑洞", "危房", "危房"],
+            "rectified": ["是", "否", "否", ""],
+        },
+        geometry=[shapely.Point(TX, TY)] * 4,
+        crs=4326,
+    )
+    far = shapely.box(TX + 1, TY, TX + 1.1, TY + 0.1)  # 0.8° east of the county box
+    tele = gpd.GeoDataFrame(
+        {"id": ["5G-1", "5G-2"], "kind": ["5G网络", "5G"]},
+        geometry=[shapely.box(TX, TY, TX + 0.05, TY + 0.05), far],
+        crs=4326,
+    )
+    frames = {**_small_county(), "public_facilities": pub, "telecom_coverage": tele,
+              "env_facilities": env, "housing_survey": housing}  # fmt: skip
+    norm = {}
+    for k, v in frames.items():
+        norm[k], own = normalise_layer(v, k)
+        assert [p for p in own if p.severity is Severity.ERROR] == [], k
+    files = {k: f"{k}.shp" for k in frames}
+    problems = validate_dataset(norm, files=files)
+    got = {(p.layer, p.kind, p.row, p.field, p.severity, p.value) for p in problems}
+    err, warn = Severity.ERROR, Severity.WARNING
+    code, out, odd = (
+        ProblemKind.UNKNOWN_CODE,
+        ProblemKind.OUTSIDE_COUNTY,
+        ProblemKind.INCONSISTENT_VALUES,
+    )
+    assert got == {
+        ("public_facilities", code, 2, "admin_village_code", err, "640324100299"),
+        ("public_facilities", code, 2, "serves_codes", err, "640324100288"),
+        ("public_facilities", code, 3, "township_code", err, "640324999"),
+        ("public_facilities", code, 4, "township_code", err, "640324101"),
+        ("public_facilities", code, 4, "township_code", warn, "640324101"),  # 202 is in 100
+        ("public_facilities", out, 4, None, err, "8.7 km"),
+        ("env_facilities", code, 1, "serves_codes", err, "640324100277"),
+        ("housing_survey", code, 2, "admin_village_code", err, "640324100266"),
+        ("housing_survey", code, 4, "village_id", err, "NVX"),
+        ("housing_survey", odd, 2, "village_id", warn, "NV1 → 640324100201"),
+        ("housing_survey", odd, 3, "village_id", warn, "NV1 → 640324100201"),
+        ("telecom_coverage", out, 2, None, err, "71.0 km"),
+    }
+    # every problem is located and says how to fix it, in Chinese
+    for p in problems:
+        assert p.file == f"{p.layer}.shp" and p.feature_id and p.message_zh and p.fix_zh
+    serves = next(
+        p for p in problems if p.field == "serves_codes" and p.layer == "public_facilities"
+    )
+    assert serves.feature_id == "G2" and "分号分隔" in serves.fix_zh
+    vid = next(p for p in problems if p.field == "village_id" and p.severity is err)
+    assert "自然村编号" in vid.fix_zh and vid.feature_id == "W4"
+
+
+def test_new_layers_normalise_aliases_and_nullable_attributes():
+    pub, problems = normalise_layer(
+        gpd.GeoDataFrame(
+            {"编号": ["G1"], "名称": ["韦州中学"], "类型": ["初级中学"], "寄宿制": ["是"]},
+            geometry=[shapely.Point(TX, TY)],
+            crs=4326,
+        ),
+        "public_facilities",
+    )
+    assert problems == []
+    assert pub.loc[0, "kind"] == "初中" and bool(pub.loc[0, "boarding"]) is True
+    av, problems = normalise_layer(
+        gpd.GeoDataFrame(
+            {"code": ["640324100201", "640324100202"], "name": ["A", "B"],
+             "township_code": ["640324100"] * 2, "village_class": ["集聚提升"] * 2,
+             "population": [500, 600], "通5G": ["是", ""], "卫生厕所户数": [120, None]},
+            geometry=[shapely.Point(TX, TY)] * 2,
+            crs=4326,
+        ),
+        "admin_villages",
+    )  # fmt: skip
+    assert problems == []
+    assert av["has_5g"].tolist()[0] is True and av["has_5g"].isna().tolist() == [False, True]
+    assert av["toilet_households"].isna().tolist() == [False, True]
+    assert av["sewage_treated"].isna().all()  # absent column: 无数据, not 否

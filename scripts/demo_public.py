@@ -575,10 +575,15 @@ class _Builder:
             if not part.is_empty:
                 geoms.append(shapely.simplify(part, 20.0))
                 rows.append({"id": f"QZ-{t}", "kind": "千兆光纤", "operator": "中国电信"})
-        geoms = [_polygonal(g) for g in geoms]
-        rows = pd.DataFrame(rows)
-        rows["status"] = "现状"
-        frame = pd.DataFrame(rows)
+        # one feature per polygon part (a layer of Polygons, as a Shapefile reads back)
+        parts, part_rows = [], []
+        for g, row in zip(geoms, rows, strict=True):
+            pieces = sorted(shapely.get_parts(_polygonal(g)), key=lambda q: -q.area)
+            for k, piece in enumerate(pieces, start=1):
+                parts.append(piece)
+                part_rows.append({**row, "id": f"{row['id']}-{k:02d}", "status": "现状"})
+        geoms = parts
+        frame = pd.DataFrame(part_rows)
         # consistency with the attributes
         five = shapely.union_all(
             [g for g, k in zip(geoms, frame["kind"], strict=True) if k == "5G"]

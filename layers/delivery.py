@@ -108,6 +108,10 @@ _EXTRA_NAMES: dict[str, tuple[str, ...]] = {
     "water_sources": ("shuiyuan",),
     "water_nodes": ("供水点", "jiedian"),
     "water_pipes": ("管线", "guanwang", "guandao", "pipe"),
+    "public_facilities": ("学校点", "养老", "xuexiao", "youeryuan", "yanglao", "school"),
+    "telecom_coverage": ("基站", "tongxinfugai", "5gfugai", "telecom", "coverage"),
+    "env_facilities": ("垃圾", "污水", "huanwei", "wushui", "laji", "sewage", "waste"),
+    "housing_survey": ("危旧房", "weifang", "weiyao", "unsafe_housing", "housing"),
 }
 _README_NAMES = ("说明", "readme", "read_me", "metadata", "元数据", "清单")
 _TEXT_SUFFIXES = (".txt", ".md")

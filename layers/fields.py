@@ -99,7 +99,21 @@ LAYER_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
                            "name": ("XZQMC", "行政村名称", "行政村名", "村名", "CMC")},
         # a house's own number is its id; 自然村编号 there names the village it stands in
         "housing_survey": {"id": ("房屋编号", "户编号", "FWBH"),
-                           "village_id": ("自然村编号", "所在自然村编号")},
+                           "village_id": ("自然村编号", "所在自然村编号", "自然村代码"),
+                           "kind": ("危房类别", "危房类型", "房屋类别", "鉴定类别", "WFLB"),
+                           "households": ("涉及户数", "户数"),
+                           "rectified": ("是否完成改造", "改造情况", "已改造")},
+        "public_facilities": {"id": ("学校编号", "学校代码", "设施编号"),
+                              "name": ("学校名称", "设施名称"),
+                              "kind": ("学校类型", "学校类别", "办学类型", "设施类型", "XXLX"),
+                              "boarding": ("寄宿制", "是否寄宿制", "寄宿制学校", "是否寄宿"),
+                              "serves_codes": ("服务范围", "服务村", "服务行政村", "划片范围",
+                                               "学区范围", "服务行政村代码")},
+        "telecom_coverage": {"id": ("覆盖区编号", "编号"),
+                             "kind": ("网络类型", "网络类别", "网络制式", "覆盖类型", "WLLX"),
+                             "operator": ("运营商", "所属运营商", "YYS")},
+        "env_facilities": {"serves_codes": ("服务范围", "服务村", "服务行政村", "服务行政村代码",
+                                            "收集范围")},
     }
 )  # fmt: skip
 """Per-layer aliases, consulted before :data:`ALIASES`."""

@@ -477,3 +477,106 @@ def test_layers_are_picked_by_the_longest_layer_name_they_contain(tmp_path, fram
     pyogrio.write_dataframe(frames["townships"], path, layer="同心县乡镇界")
     assert load(path, layer="townships").provenance.sublayer == "同心县乡镇界"
     assert load(path, layer="clinics").provenance.sublayer == "乡镇卫生院"
+
+
+# ------------------------------------------------- issue 15: the new layers by name and field
+
+SCHOOLS = [  # 学校.shp as a county education bureau gives it (GBK, names ≤ 10 bytes)
+    {"学校编号": "X1", "学校名称": "韦州中学", "学校类型": "初级中学", "是否寄宿": "是",
+     "村代码": "640324102203", "乡镇代码": "640324102", "服务范围": "640324102203；640324102204"},
+    {"学校编号": "X2", "学校名称": "马家湾教学点", "学校类型": "教学点", "是否寄宿": "否",
+     "村代码": "640324102204", "乡镇代码": "640324102", "服务范围": ""},
+    {"学校编号": "X3", "学校名称": "同德九年制学校", "学校类型": "九年制", "是否寄宿": "",
+     "村代码": "640324101222", "乡镇代码": "640324101", "服务范围": ""},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["学校", "同心县中小学", "幼儿园"])
+def test_school_shapefile_is_read_as_public_facilities(tmp_path, name):
+    frame = gpd.GeoDataFrame(
+        SCHOOLS,
+        geometry=[shapely.Point(106.2 + 0.01 * i, 37.1) for i in range(3)],
+        crs=4326,
+    )
+    path = tmp_path / f"{name}.shp"
+    pyogrio.write_dataframe(frame, path, encoding="GBK")
+    from layers.read import layer_of
+
+    assert layer_of(name)[0] == "public_facilities"
+    loaded = load(path, layer="public_facilities")
+    assert [p for p in loaded.problems if p.severity is Severity.ERROR] == []
+    f = loaded.frame
+    assert f["id"].tolist() == ["X1", "X2", "X3"]
+    assert f["kind"].tolist() == ["初中", "小学", "九年一贯制学校"]
+    assert f["boarding"].tolist() == [True, False, False]  # empty = default 否
+    assert f["serves_codes"].iloc[0] == "640324102203；640324102204"
+    assert f["township_code"].tolist() == ["640324102", "640324102", "640324101"]
+
+
+def test_housing_survey_csv_with_points_and_chinese_columns(tmp_path):
+    path = tmp_path / "危房排查.csv"
+    rows = [
+        "房屋编号,行政村代码,自然村编号,危房类别,涉及户数,是否完成改造,经度,纬度",
+        "F1,640324104205,640324104205-02,危窑洞,2,否,106.3512,36.8201",
+        "F2,640324104205,640324104205-04,D级,,是,106.3561,36.8233",
+        "F3,640324105209,,C级危房,1,,106.1022,37.0014",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    loaded = load(path, layer="housing_survey", coords="wgs84")
+    assert loaded.problems == []
+    f = loaded.frame
+    assert f["id"].tolist() == ["F1", "F2", "F3"]
+    assert f["village_id"].tolist() == ["640324104205-02", "640324104205-04", ""]
+    assert f["kind"].tolist() == ["危窑", "危房", "危房"]
+    assert f["households"].tolist() == [2, 1, 1]  # empty = default 1
+    assert f["rectified"].tolist() == [False, True, False]
+    assert f.geometry.x.iloc[0] == pytest.approx(106.3512)
+
+
+def test_housing_survey_xlsx_and_telecom_geojson(tmp_path):
+    path = tmp_path / "农村危房.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["户编号", "行政村代码", "危房类型", "已改造", "经度", "纬度"])
+    ws.append(["H1", "640324201213", "危窑", "否", 106.41, 36.73])
+    wb.save(path)
+    f = read(path, layer="housing_survey", coords="wgs84")
+    assert f[["id", "kind"]].values.tolist() == [["H1", "危窑"]] and not f["rectified"].iloc[0]
+    cover = gpd.GeoDataFrame(
+        {
+            "覆盖区编号": ["C1", "C2"],
+            "网络类型": ["5G网络", "千兆"],
+            "所属运营商": ["移动", "电信"],
+        },
+        geometry=[shapely.box(106.0, 37.0, 106.1, 37.1), shapely.box(106.2, 37.0, 106.3, 37.1)],
+        crs=4326,
+    )
+    gj = tmp_path / "5G覆盖.geojson"
+    pyogrio.write_dataframe(cover, gj, driver="GeoJSON")
+    from layers.read import layer_of
+
+    assert layer_of("5G覆盖")[0] == "telecom_coverage"
+    assert layer_of("同心县环卫设施")[0] == "env_facilities"
+    assert layer_of("危房排查")[0] == "housing_survey"
+    t = read(gj, layer="telecom_coverage")
+    assert t[["id", "kind", "operator"]].values.tolist() == [
+        ["C1", "5G", "移动"],
+        ["C2", "千兆光纤", "电信"],
+    ]
+
+
+def test_admin_village_attributes_by_pinyin_code_and_chinese_name(tmp_path):
+    path = tmp_path / "行政村.csv"
+    rows = [
+        "XZQDM,XZQMC,XZDM,CZFL,CZRK,SFZDC,SFT5G,千兆光纤,WSZL,LJCL,WCHS,经度,纬度",
+        "640324100201,A村,640324100,集聚提升,800,是,1,否,,是,120,105.91,36.98",
+        "640324100202,B村,640324100,集聚提升,600,否,,,否,,,105.92,36.98",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    f = read(path, layer="admin_villages", coords="wgs84")
+    assert f["key_village"].tolist() == [True, False]
+    assert f["has_5g"].tolist()[0] is True and f["has_5g"].isna().tolist() == [False, True]
+    assert f["has_gigabit"].tolist()[0] is False and f["has_gigabit"].isna().tolist()[1]
+    assert f["sewage_treated"].isna().tolist() == [True, False]
+    assert f["waste_treated"].isna().tolist() == [False, True]
+    assert f["toilet_households"].isna().tolist() == [False, True]

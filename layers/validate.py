@@ -96,6 +96,9 @@ _HOUSEHOLD_LAYERS = ("admin_villages", "natural_villages", "relocation_sites")
 
 _TRUE = {"是", "1", "true", "t", "y", "yes", "有", "√", "1.0"}
 _FALSE = {"否", "0", "false", "f", "n", "no", "无", "", "×", "0.0"}
+# the words county ledgers use for done / not done (危房 已改造, 污水 已治理, 5G 已覆盖)
+_TRUE |= {"已改造", "已完成", "已销号", "已治理", "已覆盖", "已通", "寄宿"}
+_FALSE |= {"未改造", "未完成", "未销号", "未治理", "未覆盖", "未通", "走读"}
 _DTYPE_ZH = {"str": "文本", "int": "整数", "float": "数值", "bool": "是/否"}
 
 

@@ -237,7 +237,7 @@ def test_a_geopackage_in_a_delivery_is_proposed_layer_by_layer(tmp_path, demo_da
     (folder / "tongxin.gpkg").write_bytes(fx.DEMO.read_bytes())
     scan = scan_delivery(folder)
     roles = {p.sublayer: p.role for p in scan.files}
-    assert roles == {name: name for name in demo_dataset.layers}  # all 11, water included
+    assert roles == {name: name for name in demo_dataset.layers}  # all 15, water included
     assert all(p.coords is None for p in scan.files)  # EPSG:4326 in the file, nothing to do
     ds = read_delivery(folder, scan.manifest()).dataset
     assert ds.problems == () and ds.content_hash == demo_dataset.content_hash
@@ -285,6 +285,16 @@ def test_a_zipped_shapefile_in_a_subfolder_is_looked_into(tmp_path):
         ("640324县界", "county"),
         ("bianmin_fuwu", "service_points"),
         ("admin_villages", "admin_villages"),
+        ("学校", "public_facilities"),
+        ("同心县中小学分布", "public_facilities"),
+        ("农村互助幸福院", "public_facilities"),
+        ("5G覆盖", "telecom_coverage"),
+        ("千兆光纤覆盖范围", "telecom_coverage"),
+        ("环卫设施", "env_facilities"),
+        ("垃圾收集点2025", "env_facilities"),
+        ("危房排查", "housing_survey"),
+        ("农村危窑危房台账", "housing_survey"),
+        ("weifang_2025", "housing_survey"),
     ],
 )
 def test_layer_names_in_chinese_pinyin_and_english(stem, layer):
@@ -313,3 +323,84 @@ def test_without_a_telling_name_the_fields_and_codes_decide(demo_dataset):
     assert p.role == "clinics" and "必填字段 4/4" in p.reason_zh
     nothing = gpd.GeoDataFrame({"备注": ["x"]}, geometry=[None])
     assert _propose_layer("其他.csv", None, "CSV", nothing, None, "", 1).role == "ignore"
+
+
+# ------------------------------------------------- issue 15: the new layers in a delivery
+
+_SCHOOL_COLUMNS = {
+    "id": "学校编号", "name": "学校名称", "kind": "学校类型",
+    "admin_village_code": "所在行政村代码", "township_code": "所在乡镇代码",
+    "boarding": "寄宿制", "serves_codes": "服务范围", "status": "状态", "source": "来源",
+}  # fmt: skip
+_HOUSING_COLUMNS = {
+    "id": "房屋编号", "admin_village_code": "行政村代码", "village_id": "自然村编号",
+    "kind": "危房类别", "households": "户数", "rectified": "是否改造", "source": "来源",
+}  # fmt: skip
+_ENV_COLUMNS = {"id": "设施编号", "name": "设施名称", "kind": "设施类别",
+                "serves_codes": "服务行政村", "status": "状态", "source": "来源"}  # fmt: skip
+_TELECOM_COLUMNS = {"id": "覆盖区编号", "kind": "网络类型", "operator": "运营商", "status": "状态",
+                    "source": "来源"}  # fmt: skip
+
+
+def _with_new_layers(folder: Path, demo) -> Path:
+    """Add the issue-15 files, with Chinese file and column names, to a delivery folder."""
+    import pyogrio
+
+    def table(layer: str, names: dict[str, str]) -> pd.DataFrame:
+        frame = demo[layer]
+        out = pd.DataFrame(frame.drop(columns="geometry")).rename(columns=names)
+        out["经度"] = [repr(float(v)) for v in frame.geometry.x]
+        out["纬度"] = [repr(float(v)) for v in frame.geometry.y]
+        return out
+
+    schools = table("public_facilities", _SCHOOL_COLUMNS)
+    schools["寄宿制"] = np.where(schools["寄宿制"], "是", "否")
+    schools.to_excel(folder / "学校.xlsx", index=False)
+    housing = table("housing_survey", _HOUSING_COLUMNS)
+    housing["是否改造"] = np.where(housing["是否改造"], "已改造", "未改造")  # as ledgers write it
+    housing.to_excel(folder / "危房排查.xlsx", index=False)
+    table("env_facilities", _ENV_COLUMNS).to_csv(
+        folder / "环卫设施.csv", index=False, encoding="utf-8"
+    )
+    cover = demo["telecom_coverage"].rename(columns=_TELECOM_COLUMNS)
+    pyogrio.write_dataframe(cover, folder / "5G覆盖.geojson", driver="GeoJSON")
+    return folder
+
+
+NEW_FILES = {
+    "学校.xlsx": "public_facilities",
+    "危房排查.xlsx": "housing_survey",
+    "环卫设施.csv": "env_facilities",
+    "5G覆盖.geojson": "telecom_coverage",
+}
+
+
+def test_a_delivery_with_the_new_layers_in_chinese_is_recognised_and_read(tmp_path, demo_dataset):
+    import pyogrio
+
+    demo = {n: pyogrio.read_dataframe(fx.DEMO, layer=n) for n in NEW_FILES.values()}
+    folder = _with_new_layers(fx.build(tmp_path / "同心县资料包"), demo)
+    scan = scan_delivery(folder)
+    got = {p.path: p.role for p in scan.files if p.path in NEW_FILES}
+    assert got == NEW_FILES
+    school = scan.proposal("学校.xlsx")
+    mapped = {s.column: s.field for s in school.fields}
+    assert mapped["学校类型"] == "kind" and mapped["寄宿制"] == "boarding"
+    assert mapped["服务范围"] == "serves_codes" and school.missing_fields == ()
+    assert scan.proposal("危房排查.xlsx").coords in (None, "wgs84")
+    manifest = scan.manifest(county="同心县")
+    assert "危房排查.xlsx" in manifest.to_toml()
+    ds = read_delivery(folder, manifest).dataset
+    errors = [p for p in ds.problems if p.severity is Severity.ERROR]
+    assert errors == []
+    for layer in NEW_FILES.values():
+        got, want = ds[layer], demo_dataset[layer]
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(got.drop(columns="geometry")),
+            pd.DataFrame(want.drop(columns="geometry")),
+            obj=layer,
+        )
+        dist = shapely.hausdorff_distance(
+            got.to_crs(4544).geometry.to_numpy(), want.to_crs(4544).geometry.to_numpy()
+        )
+        assert np.nanmax(dist) <= 0.5, layer

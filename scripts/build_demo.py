@@ -16,8 +16,12 @@ sums (see ``/work/shared/DATA_SOURCES.md`` and ``data/README.md``):
 
 Everything else is synthesised with a fixed seed and carries ``source = '模拟'``: township
 polygons, village positions and sizes, roads, relocation sites, clinics, shops and the
-water network. Gaps are planted on purpose and listed, with their numbers, in
-``tongxin_truth.json`` so that tests can check that GapMap's analyses find them.
+water network; and (:mod:`scripts.demo_public`, from its own generator so the eleven
+original layers never change) schools, kindergartens, elderly care and village centres,
+5G/4G/fibre coverage, sewage plants and waste points, the unsafe-housing survey and the
+new attributes of admin villages, natural villages and water sources. Gaps are planted on
+purpose and listed, with their numbers, in ``tongxin_truth.json`` (the issue-15 ones in
+its ``public`` section) so that tests can check that GapMap's analyses find them.
 
 Outputs (written atomically): ``tongxin.gpkg`` (every GapMap layer, EPSG:4326),
 ``tongxin.inp`` (the water network as an EPANET model written by WNTR),

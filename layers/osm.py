@@ -50,6 +50,12 @@ returns it as a DataFrame for the app). In short:
   settles it (``…卫生院`` → 卫生院, ``…卫生室/卫生站`` → 卫生室, ``…诊所/医院`` → 其他).
 - natural_villages: ``place=village|hamlet|isolated_dwelling``; households unknown (NA,
   flagged ``households_missing``), population from ``population`` when tagged.
+- public_facilities (only when asked for, :data:`OSM_OPTIONAL_LAYERS`): ``amenity=school``
+  → 小学 (uncertain), ``amenity=kindergarten`` → 幼儿园, ``amenity=social_facility`` with
+  ``social_facility:for=senior`` → 日间照料中心 (uncertain), ``amenity=community_centre`` →
+  综合服务中心 (uncertain); a Chinese name settles it (``…九年一贯制…``, ``…初中/初级中学``,
+  ``…小学/教学点``, ``…幸福院``, ``…文化…`` → 公共文化室 …). Boarding and catchments are
+  not in OSM: 寄宿制 stays 否 and ``serves_codes`` empty.
 
 Every output frame is EPSG:4326 with GapMap field names and allowed values, plus
 ``osm_type``, ``osm_id``, ``source='OSM'``, ``osm_date``, ``uncertain`` and ``flags``.
@@ -85,6 +91,7 @@ from layers.validate import normalise_layer
 __all__ = [
     "LANE_WIDTH_M",
     "OSM_LAYERS",
+    "OSM_OPTIONAL_LAYERS",
     "STEPS",
     "SURVEY_FIELDS",
     "TAG_TABLE",
@@ -100,7 +107,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 OSM_LAYERS: tuple[str, ...] = ("roads", "service_points", "clinics", "natural_villages")
-"""The GapMap layers OSM can provide."""
+"""The GapMap layers an OSM import builds by default."""
+
+OSM_OPTIONAL_LAYERS: tuple[str, ...] = ("public_facilities",)
+"""Layers OSM can also provide when asked (``layers=``): schools, kindergartens, elderly
+care and community centres are sparse in rural China's OSM, so they are not built unless
+requested, and every kind there is a guess for the user to check unless a Chinese name
+settles it."""
 
 STEPS: tuple[str, ...] = ("read", "map", "clip", "report", "validate")
 """The steps of :func:`import_osm`, in order (for progress displays)."""
@@ -256,6 +269,28 @@ TAG_TABLE: tuple[TagRule, ...] = (
     _R("clinics", "kind", "name", "*卫生站*", "卫生室"),
     _R("clinics", "kind", "name", "*诊所*", "其他", True, note="private clinic"),
     _R("clinics", "kind", "name", "*医院*", "其他", True, note="hospital, not a 卫生院"),
+    # public facilities (optional layer): keys first, then a Chinese name settles the kind
+    _R("public_facilities", "kind", "amenity", "school", "小学", True, note="小学 or 中学?"),
+    _R("public_facilities", "kind", "amenity", "kindergarten", "幼儿园"),
+    _R("public_facilities", "kind", "amenity", "social_facility", "日间照料中心", True,
+       note="only with social_facility:for=senior"),
+    _R("public_facilities", "kind", "amenity", "community_centre", "综合服务中心", True,
+       note="党群服务中心 or 文化室?"),
+    _R("public_facilities", "kind", "name", "*九年一贯制*", "九年一贯制学校"),
+    _R("public_facilities", "kind", "name", "*九年制*", "九年一贯制学校"),
+    _R("public_facilities", "kind", "name", "*初级中学*", "初中"),
+    _R("public_facilities", "kind", "name", "*初中*", "初中"),
+    _R("public_facilities", "kind", "name", "*中学*", "初中", True, note="may be a 高中"),
+    _R("public_facilities", "kind", "name", "*小学*", "小学"),
+    _R("public_facilities", "kind", "name", "*教学点*", "小学"),
+    _R("public_facilities", "kind", "name", "*幼儿园*", "幼儿园"),
+    _R("public_facilities", "kind", "name", "*幸福院*", "互助幸福院"),
+    _R("public_facilities", "kind", "name", "*日间照料*", "日间照料中心"),
+    _R("public_facilities", "kind", "name", "*老饭桌*", "老饭桌"),
+    _R("public_facilities", "kind", "name", "*长者食堂*", "老饭桌"),
+    _R("public_facilities", "kind", "name", "*文化*", "公共文化室", note="文化室/文化活动中心"),
+    _R("public_facilities", "kind", "name", "*党群服务*", "综合服务中心"),
+    _R("public_facilities", "kind", "name", "*便民服务中心*", "综合服务中心"),
     # natural villages
     _R("natural_villages", "id", "place", "village", "自然村"),
     _R("natural_villages", "id", "place", "hamlet", "自然村"),
@@ -293,13 +328,17 @@ _SURFACE_OTHER = next(r for r in _rules("roads", "surface") if r.value == "(othe
 _SERVICE = _rules("service_points", "kind")
 _CLINIC_KEYS = [r for r in _rules("clinics", "kind") if r.key != "name"]
 _CLINIC_NAMES = _rules("clinics", "kind", "name")
+_PUBLIC_KEYS = [r for r in _rules("public_facilities", "kind") if r.key != "name"]
+_PUBLIC_NAMES = _rules("public_facilities", "kind", "name")
+_SENIOR_KEY = "social_facility:for"
 _PLACES = tuple(r.value for r in _rules("natural_villages", "id", "place"))
 _NOT_BUS = ("railway", "train", "tram", "subway", "light_rail", "monorail")
 
 # Tags the readers keep (everything else is dropped at the source).
 _POINT_PAIRS: tuple[tuple[str, str], ...] = tuple(
     dict.fromkeys(
-        [(r.key, r.value) for r in (*_SERVICE, *_CLINIC_KEYS)] + [("place", v) for v in _PLACES]
+        [(r.key, r.value) for r in (*_SERVICE, *_CLINIC_KEYS, *_PUBLIC_KEYS)]
+        + [("place", v) for v in _PLACES]
     )
 )
 _ROAD_HIGHWAYS = frozenset((*_HIGHWAY, *_PLANNED))
@@ -309,7 +348,7 @@ _ROAD_KEYS = (
 )  # fmt: skip
 _KEEP_KEYS = tuple(
     dict.fromkeys(
-        [*_ROAD_KEYS, "name:en", "population", "bus", "type", *_NOT_BUS]
+        [*_ROAD_KEYS, "name:en", "population", "bus", "type", _SENIOR_KEY, *_NOT_BUS]
         + [k for k, _ in _POINT_PAIRS]
     )
 )
@@ -959,6 +998,39 @@ def _map_clinics(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return _point_frame(f, kind, unc, tag, extra, [("doctors_missing", np.ones(n, bool))])
 
 
+def _settle_by_name(
+    f: pd.DataFrame, kind: pd.Series, unc: pd.Series, tag: pd.Series, rules: Sequence[TagRule]
+) -> None:
+    """Settle the kind by a Chinese name (the first rule whose text it holds), in place."""
+    names = _col(f, "name").fillna("") + " " + _col(f, "name:zh").fillna("")
+    settled = pd.Series(False, index=f.index)
+    for r in rules:
+        hit = names.str.contains(r.value.strip("*"), regex=False) & ~settled
+        kind[hit] = r.target
+        unc[hit] = r.uncertain
+        tag[hit] = tag[hit] + f"; name={r.value}"
+        settled |= hit
+
+
+def _map_public(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    kind, unc, tag = _match(features, _PUBLIC_KEYS)
+    m = kind.notna().to_numpy()
+    f = features.loc[m]
+    kind, unc, tag = kind[m].copy(), unc[m].copy(), tag[m].copy()
+    _settle_by_name(f, kind, unc, tag, _PUBLIC_NAMES)
+    # a social facility is elderly care when tagged for seniors or named so (…幸福院)
+    social = (_col(f, "amenity") == "social_facility").to_numpy()
+    senior = _col(f, _SENIOR_KEY).fillna("").str.contains("senior").to_numpy()
+    named = tag.str.contains("; name=", regex=False).to_numpy()
+    keep = (
+        ~social | senior | (named & kind.isin(["互助幸福院", "日间照料中心", "老饭桌"]).to_numpy())
+    )
+    f, kind, unc, tag = f.loc[keep], kind[keep], unc[keep], tag[keep]
+    extra = {"admin_village_code": "", "township_code": "", "boarding": False,
+             "serves_codes": "", "status": "现状"}  # fmt: skip
+    return _point_frame(f, kind, unc, tag, extra, [])
+
+
 def _map_villages(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     place = _col(features, "place")
     m = place.isin(_PLACES).to_numpy()
@@ -1015,6 +1087,7 @@ def map_features(
         "service_points": _map_services,
         "clinics": _map_clinics,
         "natural_villages": _map_villages,
+        "public_facilities": _map_public,
     }
     return {layer: builders[layer](features) for layer in layers}
 
@@ -1278,11 +1351,12 @@ def _survey_problems(frames: Mapping[str, gpd.GeoDataFrame], file: str) -> list[
 
 def _check_layers(layers: Sequence[str]) -> tuple[str, ...]:
     layers = tuple(layers)
-    bad = [x for x in layers if x not in OSM_LAYERS]
+    known = (*OSM_LAYERS, *OSM_OPTIONAL_LAYERS)
+    bad = [x for x in layers if x not in known]
     if bad:
         raise LayerError(
-            f"OSM import cannot build {bad}; choose from {list(OSM_LAYERS)}",
-            zh=f"OSM 导入不能生成图层 {bad}，可选：{'、'.join(OSM_LAYERS)}",
+            f"OSM import cannot build {bad}; choose from {list(known)}",
+            zh=f"OSM 导入不能生成图层 {bad}，可选：{'、'.join(known)}",
         )
     return layers
 
@@ -1311,10 +1385,11 @@ def _finish(
             )
     tw = _polygons(townships, "townships")
     av = _polygons(admin_villages, "admin_villages")
-    if "clinics" in frames:
-        c = frames["clinics"]
-        c["township_code"] = _codes(c, tw)
-        c["admin_village_code"] = _codes(c, av)
+    for layer in ("clinics", "public_facilities"):
+        if layer in frames:
+            c = frames[layer]
+            c["township_code"] = _codes(c, tw)
+            c["admin_village_code"] = _codes(c, av)
     if "natural_villages" in frames:
         v = frames["natural_villages"]
         v["admin_village_code"] = _codes(v, av)

@@ -404,3 +404,35 @@ def test_a_delivery_with_the_new_layers_in_chinese_is_recognised_and_read(tmp_pa
             got.to_crs(4544).geometry.to_numpy(), want.to_crs(4544).geometry.to_numpy()
         )
         assert np.nanmax(dist) <= 0.5, layer
+
+
+def test_manifest_roles_and_fields_of_the_new_layers():
+    from layers.manifest import ROLE_ZH, ROLES
+
+    for layer, title in (
+        ("public_facilities", "公共服务设施"),
+        ("telecom_coverage", "通信覆盖"),
+        ("env_facilities", "环卫设施"),
+        ("housing_survey", "农村住房安全排查"),
+    ):
+        assert layer in ROLES and ROLE_ZH[layer] == title
+    text = """version = 1
+county = "同心县"
+[[files]]
+path = "危房排查.xlsx"
+layer = "housing_survey"
+coords = "gcj02"
+[files.fields]
+"户主编号" = "id"
+"所在组" = "village_id"
+"""
+    manifest = Manifest.from_toml(text, source="同心县.toml")
+    (entry,) = manifest.entries
+    assert entry.layer == "housing_survey" and entry.fields == {
+        "户主编号": "id",
+        "所在组": "village_id",
+    }
+    assert Manifest.from_toml(manifest.to_toml()).entries == manifest.entries
+    with pytest.raises(LayerError) as err:
+        Manifest.from_toml(text.replace('"village_id"', '"doctors"'), source="同心县.toml")
+    assert "doctors" in err.value.zh and "农村住房安全排查" in err.value.zh

@@ -79,6 +79,9 @@ def test_layers_have_exactly_the_schema_fields_in_wgs84(frames):
 def test_every_layer_validates_with_zero_problems(dataset):
     assert dataset.problems == ()
     assert set(dataset.layers) == set(LAYER_ORDER)
+    from layers.dataset import read_dataset
+
+    assert read_dataset(GPKG).problems == ()  # the reader's cross-layer and analysis checks too
 
 
 def test_files_are_small():

@@ -38,9 +38,12 @@ from layers.dataset import Dataset
 __all__ = [
     "ACCESS_MODES",
     "existing_facilities",
+    "facilities_per_unit",
     "facility_access_outcomes",
     "nearest_facility",
     "seat_points",
+    "served_by",
+    "split_codes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -89,6 +92,72 @@ def existing_facilities(
     if kinds and "kind" in frame:
         keep &= frame["kind"].astype(str).isin(list(kinds)).to_numpy()
     return frame.loc[keep]
+
+
+def split_codes(text: object) -> list[str]:
+    """Return the codes of a ``serves_codes`` value (separated by ; ； , ， or spaces)."""
+    return [c for c in str(text or "").replace("；", ";").replace("，", ";").replace(
+        ",", ";").replace(" ", ";").split(";") if c.strip()]  # fmt: skip
+
+
+def served_by(facilities: pd.DataFrame) -> pd.Series:
+    """Return, per admin village code, the ids (、-joined) of facilities serving it.
+
+    From the facilities' ``serves_codes``; an empty Series when none lists any code.
+    """
+    if facilities is None or facilities.empty or "serves_codes" not in facilities:
+        return pd.Series(dtype=str)
+    pairs = pd.DataFrame(
+        {"id": facilities["id"].astype(str).to_numpy(),
+         "code": [split_codes(t) for t in facilities["serves_codes"]]}
+    ).explode("code").dropna()  # fmt: skip
+    if pairs.empty:
+        return pd.Series(dtype=str)
+    return pairs.groupby("code")["id"].agg("、".join)
+
+
+def facilities_per_unit(
+    facilities: gpd.GeoDataFrame, units: pd.DataFrame, *, code_field: str
+) -> pd.Series:
+    """Count facilities per unit: by their ``code_field``, else by lying in the unit polygon.
+
+    Parameters
+    ----------
+    facilities : GeoDataFrame
+        Facilities with ``code_field`` (``admin_village_code`` or ``township_code``,
+        empty where unknown) and a geometry.
+    units : DataFrame
+        :func:`geo.indicators.outcomes.unit_frame` rows (``unit_code``, ``geometry`` in
+        EPSG:4326); units given as points only match by code.
+    code_field : str
+        The facilities' field naming the unit they belong to.
+
+    Returns
+    -------
+    Series
+        Number of facilities per ``unit_code`` (0 where none), in the order of ``units``.
+    """
+    codes = (
+        facilities[code_field].fillna("").astype(str)
+        if code_field in facilities
+        else pd.Series("", index=facilities.index)
+    )
+    known = set(units["unit_code"])
+    matched = codes.where(codes.isin(known), "")
+    loose = (matched == "").to_numpy()
+    if loose.any() and len(units):
+        polys = gpd.GeoDataFrame(
+            {"unit_code": units["unit_code"].to_numpy()},
+            geometry=gpd.GeoSeries(units["geometry"].to_numpy(), crs=4326),
+        )
+        polys = polys.loc[polys.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
+        pts = facilities.loc[loose, ["geometry"]].to_crs(4326)
+        if len(polys) and len(pts):
+            hit = gpd.sjoin(pts, polys, how="left", predicate="within")
+            hit = hit[~hit.index.duplicated()]
+            matched.loc[loose] = hit["unit_code"].reindex(pts.index).fillna("").to_numpy()
+    counts = matched[matched != ""].value_counts()
+    return units["unit_code"].map(counts).fillna(0).astype(int)
 
 
 def seat_points(dataset: Dataset) -> gpd.GeoSeries:
@@ -288,6 +357,9 @@ def nearest_facility(
     row[reach] = lookup.reindex(src[o_nodes[reach]]).to_numpy()
     assert pred is not None
     dist = _path_lengths(pred, length, np.where(reach, o_nodes, -1))
+    # zero-length pieces carry a 1e-9 weight to stay in the matrix: report them as 0
+    minutes[minutes < 1e-6] = 0.0
+    dist[dist < 1e-6] = 0.0
     out["minutes"], out["distance_m"], out["row"] = minutes, dist, row
     out["reason"] = np.select([reach, ~on], ["", "off_network"], default="unreachable")
     return out

@@ -300,7 +300,9 @@ def outcome_sheet(a: Assessment, code: str) -> pd.DataFrame:
     """
     if a.indicators is None or code not in a.indicators.table:
         return pd.DataFrame(columns=list(OUTCOME_COLUMNS_ZH.values()))
-    rows = a.indicators.of(code).dropna(axis=1, how="all")
+    rows = a.indicators.of(code)
+    # the x_* columns of the other indicators are all NaN here
+    rows = rows.drop(columns=[c for c in rows if c.startswith("x_") and rows[c].isna().all()])
     order = rows["status"].map({"problem": 0, "no_data": 1, "ok": 2, "exempt": 3})
     rows = rows.iloc[np.lexsort((rows["key"].to_numpy(), order.to_numpy()))]
     out = rows.assign(

@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 
 from geo.indicators.judge import judge
-from geo.indicators.outcomes import make_outcomes, unit_frame
+from geo.indicators.outcomes import (
+    OUTCOME_COLUMNS,
+    OUTCOME_STATUSES,
+    UNIT_KINDS,
+    make_outcomes,
+    unit_frame,
+)
 from layers.errors import GapMapError
 
 if TYPE_CHECKING:
@@ -265,6 +271,32 @@ def _missing_layers(dataset: Dataset, layers: tuple[str, ...]) -> list[str]:
     return out
 
 
+_NUMBER_COLUMNS = ("households", "population", "cost_wan", "lon", "lat", "value", "limit")
+
+
+def _normalised(frame: pd.DataFrame) -> bool:
+    """Return True for a frame :func:`make_outcomes` made (columns, dtypes) and valid."""
+    cols = list(frame.columns)
+    n = len(OUTCOME_COLUMNS)
+    if cols[:n] != list(OUTCOME_COLUMNS) or not all(str(c).startswith("x_") for c in cols[n:]):
+        return False
+    if not isinstance(frame.index, pd.RangeIndex):
+        return False
+    numbers = [*_NUMBER_COLUMNS, *cols[n:]]
+    if any(frame[c].dtype != np.float64 for c in numbers):
+        return False
+    text = [c for c in OUTCOME_COLUMNS if c not in _NUMBER_COLUMNS]
+    if any(frame[c].isna().any() for c in text):
+        return False
+    keys = frame["key"]
+    return (
+        set(frame["status"].unique()) <= set(OUTCOME_STATUSES)
+        and set(frame["unit_kind"].unique()) <= set(UNIT_KINDS)
+        and bool((keys != "").all())
+        and keys.is_unique
+    )
+
+
 def _outcomes_of(ind: Indicator, inp: IndicatorInputs) -> pd.DataFrame:
     missing = _missing_layers(inp.dataset, ind.layers)
     if missing:
@@ -274,7 +306,9 @@ def _outcomes_of(ind: Indicator, inp: IndicatorInputs) -> pd.DataFrame:
         return no_data_outcomes(
             inp.dataset, code=ind.code, unit_kind=ind.unit_kind, reason_zh=f"无数据：缺少{names}"
         )
-    frame = make_outcomes(ind.outcomes(inp))
+    frame = ind.outcomes(inp)
+    if not _normalised(frame):  # the analyses' own make_outcomes frames pass as they are
+        frame = make_outcomes(frame)
     wrong = sorted(set(frame["indicator"]) - {ind.code})
     bad_keys = int((~frame["key"].str.startswith(f"{ind.code}:")).sum())
     if wrong or bad_keys:

@@ -173,6 +173,10 @@ _UNIT_LAYER = {
 }
 
 
+_UNIT_CACHE: dict[tuple[str, str], pd.DataFrame] = {}
+_UNIT_CACHE_MAX = 32
+
+
 def unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
     """Return the location columns of every unit of one kind, indexed by ``unit_code``.
 
@@ -204,6 +208,17 @@ def unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
             f"unknown unit kind {unit_kind!r}; use one of {list(UNIT_KINDS)}",
             zh=f"未知单元类型“{unit_kind}”",
         )
+    # every indicator of a table asks for the same units: build each kind once per dataset
+    # (keyed by its content hash), hand out copies
+    cache_key = (dataset.content_hash, unit_kind)
+    if cache_key not in _UNIT_CACHE:
+        if len(_UNIT_CACHE) >= _UNIT_CACHE_MAX:
+            _UNIT_CACHE.pop(next(iter(_UNIT_CACHE)))
+        _UNIT_CACHE[cache_key] = _unit_frame(dataset, unit_kind)
+    return _UNIT_CACHE[cache_key].copy()
+
+
+def _unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
     layer, id_field = _UNIT_LAYER[unit_kind]
     columns = [
         "unit_kind", "unit_code", "township_code", "township_name", "admin_village_code",

@@ -41,7 +41,6 @@ water_quality   water_source     capacity-weighted %     water_quality_pct ≥
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -378,7 +377,11 @@ BUILTIN_CODES: tuple[str, ...] = tuple(i.code for i in _BUILTIN)
 
 
 def _analysis(path: str) -> Outcomes:
-    """Wrap ``module:function`` (``f(dataset, graph, settings)``) as an ``outcomes`` callable."""
+    """Wrap ``module:function`` (``f(dataset, graph, settings)``) as an ``outcomes`` callable.
+
+    The module is imported on first use: the analyses import :mod:`geo.indicators`
+    themselves (the outcome frame), so importing them here would be circular.
+    """
     module, name = path.split(":")
 
     def outcomes(inp: IndicatorInputs) -> pd.DataFrame:
@@ -388,13 +391,6 @@ def _analysis(path: str) -> Outcomes:
     outcomes.__name__ = name
     outcomes.__qualname__ = f"{module}.{name}"
     return outcomes
-
-
-def _available(path: str) -> bool:
-    module, name = path.split(":")
-    if importlib.util.find_spec(module) is None:
-        return False
-    return hasattr(importlib.import_module(module), name)
 
 
 # (code, name_zh, problem_zh, group, unit_kind, layers, analysis, rule, unit, target,
@@ -473,8 +469,6 @@ def _seed_indicators(settings: Settings) -> tuple[Indicator, ...]:
         src,
         dept,
     ) in _SEED_ROWS:
-        if not _available(path):  # until the analysis lands (geo.access … of issue 15)
-            continue
         if code == "kindergarten":  # the unit that must have one is a setting
             unit = settings.education.kindergarten_unit
             layers = (_UNIT_LAYER[unit],)

@@ -73,15 +73,21 @@ def test_county_value_rules_by_hand():
             ("B", "ok", np.nan, 5.0),  # no value: left out of the weighted mean
             ("C", "no_data", 50.0, 100.0),  # never counted
             ("D", "exempt", 0.0, 100.0),
+            ("E", "ok", 90.0, 0.0),  # E: one kind ok, one 无数据: not known to be complete
+            ("E", "no_data", np.nan, 0.0),
+            ("F", "problem", 10.0, 0.0),  # F: a problem whatever else is unknown
+            ("F", "no_data", np.nan, 0.0),
         ]
     )
-    assert county_value(rows, "share_ok") == pytest.approx(100 * 3 / 4)
-    assert county_value(rows, "share_ok_units") == pytest.approx(50.0)  # B of A, B
-    assert county_value(rows, "problems") == 1.0
+    assert county_value(rows, "share_ok") == pytest.approx(100 * 4 / 6)
+    assert county_value(rows, "share_ok_units") == pytest.approx(100 / 3)  # B of A, B, F
+    assert county_value(rows, "problems") == 2.0
     assert county_value(rows, "weighted_mean") == pytest.approx(
         (100 * 10 + 20 * 30 + 80 * 60) / (10 + 30 + 60)
     )
-    assert county_value(rows, lambda f: float(len(f))) == 6.0
+    assert county_value(rows, lambda f: float(len(f))) == 10.0
+    partly = _rows([("E", "ok", 1.0, 1.0), ("E", "no_data", 1.0, 1.0)])
+    assert np.isnan(county_value(partly, "share_ok_units"))  # never 达标 on half the data
     nothing = _rows([("C", "no_data", 1.0, 1.0), ("D", "exempt", 1.0, 1.0)])
     for rule in ("share_ok", "share_ok_units", "problems", "weighted_mean"):
         assert np.isnan(county_value(nothing, rule)), rule  # 无数据, never 0
@@ -204,16 +210,21 @@ def test_a_profile_indicator_appears_in_rollup_items_and_report(tiny, tmp_path):
 
 def test_an_absent_layer_is_no_data_never_met_never_zero(tiny):
     _, settings = tiny
-    bare = Dataset.from_frames(
-        {k: v for k, v in tc.build().items() if k != "service_points"}, name="bare"
-    )
+    gone = {"service_points", "public_facilities"}
+    bare = Dataset.from_frames({k: v for k, v in tc.build().items() if k not in gone}, name="bare")
     a = assess(bare, settings)
     county = a.rollup.county.set_index("code")
-    for code in ("services", "water"):  # no shops; no water network in the tiny county
+    # site_public still sees the 卫生室 (clinics layer): both beyond the walk, so the
+    # sites are known to fail; the other kinds are 无数据, never 达标
+    site = a.indicators.of("site_public")
+    assert set(site.loc[site["status"] != "no_data", "key"].str.split(":").str[2]) == {"卫生室"}
+    assert county.loc["site_public", "value"] == 0.0
+    for code in ("services", "water", "edu_primary", "edu_junior", "elderly_care"):
         assert np.isnan(county.loc[code, "value"]), code
         assert county.loc[code, "status"] == "无数据" and pd.isna(county.loc[code, "met"])
         rows = a.indicators.of(code)
-        assert len(rows) > 0 and (rows["status"] == "no_data").all()
+        assert (rows["status"] == "no_data").any()
+        assert set(rows["status"]) <= {"no_data", "exempt"}  # 搬迁撤并 villages stay exempt
     assert not problem_items(a)["indicator"].isin(["services", "water"]).any()
     assert (a.rollup.admin_villages["problems_services"] == 0).all()
 

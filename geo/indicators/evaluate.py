@@ -63,7 +63,9 @@ VALUE_RULES: tuple[str, ...] = ("share_ok", "share_ok_units", "problems", "weigh
     ``100 · ok / (ok + problem)`` rows (%), no_data and exempt rows left out.
 ``share_ok_units``
     The same over units (``unit_code``): a unit with several rows (a relocation site and
-    each facility kind) is ok only when all its judged rows are ok.
+    each facility kind) is a problem when any row is, ok when every row is ok; a unit
+    with no_data rows and no problem is left out (not known to be complete: a site
+    whose 卫生室 is near but whose schools are 无数据 is not 达标).
 ``problems``
     The number of problem rows (a count, e.g. 空白点).
 ``weighted_mean``
@@ -243,9 +245,15 @@ def county_value(outcomes: pd.DataFrame, rule: str | Callable[[pd.DataFrame], fl
     if rule == "share_ok":
         return 100.0 * float(ok.sum()) / float(judged.sum())
     if rule == "share_ok_units":
-        per_unit = pd.DataFrame({"unit": outcomes["unit_code"].to_numpy(), "bad": judged & ~ok})
-        per_unit = per_unit.loc[judged].groupby("unit", sort=False)["bad"].any()
-        return 100.0 * float((~per_unit).sum()) / float(len(per_unit))
+        status = outcomes["status"].to_numpy()
+        per_unit = pd.DataFrame(
+            {"unit": outcomes["unit_code"].to_numpy(), "bad": status == "problem",
+             "unknown": status == "no_data", "ok": status == "ok"}
+        ).groupby("unit", sort=False)[["bad", "unknown", "ok"]].any()  # fmt: skip
+        bad = per_unit["bad"]
+        good = per_unit["ok"] & ~bad & ~per_unit["unknown"]  # every row known and ok
+        n = int(bad.sum() + good.sum())
+        return 100.0 * float(good.sum()) / n if n else float("nan")
     if rule == "problems":
         return float((outcomes["status"] == "problem").sum())
     if rule == "weighted_mean":
@@ -282,11 +290,8 @@ def _normalised(frame: pd.DataFrame) -> bool:
         return False
     if not isinstance(frame.index, pd.RangeIndex):
         return False
-    numbers = [*_NUMBER_COLUMNS, *cols[n:]]
-    if any(frame[c].dtype != np.float64 for c in numbers):
-        return False
-    text = [c for c in OUTCOME_COLUMNS if c not in _NUMBER_COLUMNS]
-    if any(frame[c].isna().any() for c in text):
+    dtypes = frame.dtypes
+    if any(dtypes[c] != np.float64 for c in (*_NUMBER_COLUMNS, *cols[n:])):
         return False
     keys = frame["key"]
     return (
@@ -355,6 +360,9 @@ def evaluate(table: IndicatorTable, inp: IndicatorInputs) -> IndicatorResults:
         )
         logger.debug("indicator %s: %d rows in %.3f s", ind.code, len(frame), seconds[ind.code])
     frames = [f for f in frames if len(f)]
+    # the same columns in every frame (other indicators' x_* as NaN): a fast concat
+    extra = list(dict.fromkeys(c for f in frames for c in f.columns if c not in OUTCOME_COLUMNS))
+    frames = [f.reindex(columns=[*OUTCOME_COLUMNS, *extra]) for f in frames]
     outcomes = pd.concat(frames, ignore_index=True) if frames else make_outcomes([])
     county = pd.DataFrame(rows, columns=[c for c in COUNTY_COLUMNS if c not in {"met", "status"}])
     county = judge(county)[list(COUNTY_COLUMNS)]

@@ -117,12 +117,10 @@ def make_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFr
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     n = len(frame)
     data: dict[str, Any] = {}  # built whole, then one frame: no column-by-column inserts
-    for col in _TEXT:
-        data[col] = (
-            frame[col].fillna("").astype(str).to_numpy(dtype=object)
-            if col in frame
-            else np.full(n, "", dtype=object)
-        )
+    index = pd.RangeIndex(n)
+    blank = pd.Series([""] * n, index=index, dtype=str)
+    for col in _TEXT:  # pandas strings throughout: no round trip through Python objects
+        data[col] = frame[col].fillna("").astype(str).set_axis(index) if col in frame else blank
     for col in _NUMBERS:
         data[col] = (
             pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
@@ -132,9 +130,9 @@ def make_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFr
     for col in (c for c in frame.columns if str(c).startswith("x_")):
         data[col] = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
     order = [*OUTCOME_COLUMNS, *(c for c in data if c not in OUTCOME_COLUMNS)]
-    out = pd.DataFrame({c: data[c] for c in order}, index=pd.RangeIndex(n))
-    bad_status = sorted(set(out["status"]) - set(OUTCOME_STATUSES))
-    bad_kind = sorted(set(out["unit_kind"]) - set(UNIT_KINDS))
+    out = pd.DataFrame({c: data[c] for c in order}, index=index)
+    bad_status = sorted(set(out["status"].unique()) - set(OUTCOME_STATUSES))
+    bad_kind = sorted(set(out["unit_kind"].unique()) - set(UNIT_KINDS))
     keys = out["key"]
     empty = int((keys.str.strip() == "").sum())
     dup = sorted(set(keys[keys.duplicated()]))

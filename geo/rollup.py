@@ -1,8 +1,11 @@
 """Roll analyses up: natural village → admin village → township → county, against targets.
 
-Counts, rates, households and population affected per unit, and the county's indicators
-compared with the Ningxia targets (``../shared/STANDARDS.md``, "Targets"). Every analysis
-is optional: pass the results you have.
+Counts, rates, households and population affected per unit (``hr_*``, ``sv_*``, ``cl_*``
+from the base analyses, for the maps and pages), the problem rows of every indicator of
+the indicator table per unit (``problems_<code>``, the ledger's items by construction),
+and one county row per indicator (:func:`geo.indicators.evaluate`: value, target from
+``settings.targets``, 达标 / 未达标 / 无数据). Every analysis is optional: pass the results
+you have.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from geo.assessment import assess
 from geo.indicators import (
     BUILTIN_CODES,
     county_value,
+    indicator_projects,
     indicator_table,
     judge,
     make_outcomes,
@@ -195,6 +196,9 @@ def test_a_profile_indicator_appears_in_rollup_items_and_report(tiny, tmp_path):
     assert len(mine) == (rows["status"] == "problem").sum()
     assert a.rollup.townships["problems_post_logistics"].sum() == len(mine)
     assert (mine["cost_wan"] == 8.0).all()
+    projects = pd.DataFrame(indicator_projects(mine, a))
+    assert projects["item_key"].tolist() == mine["key"].tolist()
+    assert (projects["cost_wan"] == 8.0).all() and (projects["content"] != "").all()
     assert indicator_names(a)["post_logistics"] == "到村级寄递物流服务点"
     sheets = report_sheets(a)
     assert "到村级寄递物流服务点" in set(sheets["汇总"]["指标"])
@@ -267,6 +271,21 @@ def test_demo_rollup_counts_are_the_ledger_items_per_indicator(demo_assessment):
     assert summary["指标"].is_unique
     assert set(a.rollup.county["indicator"]) <= set(summary["指标"])
     assert "农村自来水普及率" in set(a.rollup.county["indicator"])
+
+
+def test_builtin_projects_are_the_project_library_rows(demo_assessment):
+    from geo.projects import project_library
+
+    items = problem_items(demo_assessment)
+    rows = pd.DataFrame(indicator_projects(items, demo_assessment)).set_index("item_key")
+    library = project_library(items, demo_assessment).set_index("item_key")
+    builtin = rows.loc[rows["indicator"].isin(BUILTIN_CODES)]
+    assert set(builtin.index) == set(library.index) and len(library) > 0
+    pd.testing.assert_series_equal(
+        builtin["cost_wan"].astype(float).sort_index(),
+        library["cost_wan"].sort_index(),
+        check_names=False,
+    )
 
 
 def test_every_indicator_has_a_department_that_answers_for_it():

@@ -34,6 +34,7 @@ from geo.indicators.table import (
     IndicatorTable,
     builtin_table,
     generic_projects,
+    indicator_projects,
     indicator_table,
     spec_indicator,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "county_value",
     "evaluate",
     "generic_projects",
+    "indicator_projects",
     "indicator_table",
     "judge",
     "make_outcomes",

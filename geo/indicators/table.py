@@ -64,6 +64,7 @@ __all__ = [
     "IndicatorTable",
     "builtin_table",
     "generic_projects",
+    "indicator_projects",
     "indicator_table",
     "spec_indicator",
 ]
@@ -291,6 +292,30 @@ def generic_projects(items: pd.DataFrame, a: Assessment) -> list[dict]:
                 "geometry": point,
             }
         )
+    return rows
+
+
+def indicator_projects(items: pd.DataFrame, a: Assessment) -> list[dict]:
+    """Return the 项目库 rows of problem items, each indicator's by its own ``projects``.
+
+    Parameters
+    ----------
+    items : DataFrame
+        Problem items (:func:`geo.ledger.problem_items`) of ``a``.
+    a : Assessment
+        The assessment (its table: :attr:`Assessment.indicators`).
+
+    Returns
+    -------
+    list of dict
+        :mod:`geo.projects` row dicts (rank them with the library's rule); items of an
+        indicator without ``projects`` or not in the table make none.
+    """
+    table = a.indicators.table if a.indicators is not None else IndicatorTable(_BUILTIN)
+    rows: list[dict] = []
+    for code, group in items.groupby("indicator", sort=False):
+        if code in table and table.get(code).projects is not None:
+            rows += table.get(code).projects(group, a)
     return rows
 
 

@@ -271,6 +271,10 @@ def test_demo_rollup_counts_are_the_ledger_items_per_indicator(demo_assessment):
     assert summary["指标"].is_unique
     assert set(a.rollup.county["indicator"]) <= set(summary["指标"])
     assert "农村自来水普及率" in set(a.rollup.county["indicator"])
+    # the table's tap rate is the water analysis' own, from the same outcome rows
+    tap = a.rollup.county.set_index("code").loc["water", "value"]
+    assert tap == pytest.approx(a.water.result.county.iloc[0]["value"], rel=1e-12)
+    assert tap == pytest.approx(98.1673, abs=1e-4)  # the demo's figure (test_cli)
 
 
 def test_builtin_projects_are_the_project_library_rows(demo_assessment):

@@ -13,12 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from geo.assessment import assess
+from geo.indicators import BUILTIN_CODES, builtin_table
 from geo.ledger import (
     STATE_ZH,
     TRANSITIONS,
@@ -82,13 +84,19 @@ def _variant(dataset, *, paved=(), gravel=(), doctors=None):
 
 @pytest.fixture(scope="module")
 def runs(tiny):
-    """Three analysis runs of the tiny county (see test_snapshot_sequence)."""
+    """Three analysis runs of the tiny county (see test_snapshot_sequence).
+
+    The four built-in indicators only (the workflow's hand-made keys); the snapshot's
+    indicator rows are tested with the whole table.
+    """
     dataset, settings = tiny
-    s1 = assess(dataset, settings)
+    table = builtin_table()
+    s1 = assess(dataset, settings, table=table)
     # R04 paved (NV03 fixed), 丙村's clinic gets a doctor, R01 turned to gravel (NV01 new)
-    s2 = assess(_variant(dataset, paved=["R04"], gravel=["R01"], doctors={"C3": 1}), settings)
+    changed = _variant(dataset, paved=["R04"], gravel=["R01"], doctors={"C3": 1})
+    s2 = assess(changed, settings, table=table)
     # R04 back to gravel (NV03 fails again), R01 paved again, 丙村 keeps its doctor
-    s3 = assess(_variant(dataset, doctors={"C3": 1}), settings)
+    s3 = assess(_variant(dataset, doctors={"C3": 1}), settings, table=table)
     return s1, s2, s3
 
 
@@ -180,13 +188,13 @@ def test_problem_items_of_the_tiny_county_by_hand(runs):
     assert items.loc["clinics:township:640399200", "description"] == "乙乡无乡镇卫生院"
     # a point on each unit, near the fixture county (≈ 105.67°E 36.95°N)
     assert items["lon"].between(105.6, 105.8).all() and items["lat"].between(36.9, 37.1).all()
-    # the same units the roll-up counts as problems, per admin village and township
-    units = problem_items(a).drop_duplicates(["indicator", "unit_code"])
-    per_av = units.loc[units["unit_kind"] != "township"].groupby("admin_village_code").size()
+    # the roll-up counts exactly these items, per admin village and township
+    all_items = problem_items(a)
+    per_av = all_items.loc[all_items["unit_kind"] != "township"].groupby("admin_village_code")
     roll = a.rollup.admin_villages.set_index("code")["problems"]
-    assert per_av.reindex(roll.index, fill_value=0).tolist() == roll.astype(int).tolist()
+    assert per_av.size().reindex(roll.index, fill_value=0).tolist() == roll.astype(int).tolist()
     tw = a.rollup.townships.set_index("code")["problems"]
-    per_tw = units.groupby("township_code").size()
+    per_tw = all_items.groupby("township_code").size()
     assert per_tw.reindex(tw.index, fill_value=0).tolist() == tw.astype(int).tolist()
 
 
@@ -202,17 +210,26 @@ def test_problem_items_of_the_demo_county_agree_with_the_rollup():
         by.size()["clinics"] == tw["cl_blank_admin_villages"].sum() + tw["cl_township_blank"].sum()
     )
     assert by.size()["water"] == a.water.result.rollup_townships["problems"].sum()
+    # the roll-up's problem counts are the ledger's items, per indicator (services: one
+    # per missing kind, not one per site)
+    for code in a.indicators.table.codes:
+        assert tw[f"problems_{code}"].sum() == by.size().get(code, 0), code
+    assert tw["problems"].sum() == len(items)
+    assert by.size()["services"] > by["unit_code"].nunique()["services"]  # a site lacks 2+
+    builtin = items.loc[items["indicator"].isin(BUILTIN_CODES)]
     assert (
-        items["key"]
+        builtin["key"]
         .str.fullmatch(
             r"hard_road:\d{12}-\d{2}|services:YM\d{2}:\w+|clinics:(admin_village:\d{12}|township:\d{9})"
             r"|water:\d{12}-\d{2}"
         )
         .all()
     )
+    assert (items["key"].str.split(":").str[0] == items["indicator"]).all()  # every indicator
     assert (items["description"] != "").all() and (items["measure"] != "").all()
     assert items["problem_type"].str.len().gt(0).all()
-    assert (items.loc[items["indicator"] != "clinics", "village_name"] != "").all()
+    below = items["unit_kind"].isin(["natural_village", "relocation_site"])
+    assert (items.loc[below, "village_name"] != "").all()
     hr = items.loc[items["indicator"] == "hard_road"]
     assert hr["description"].str.contains(r"需(?:硬化|新建) [\d.]+ 公里，估算 [\d.]+ 万元").all()
 
@@ -226,6 +243,41 @@ def test_water_hook_and_item_checks(runs):
     with pytest.raises(LedgerError, match="unique") as info:
         problem_items(runs[0], extra=[make_items([{"key": "hard_road:NV03"}])])
     assert "重复" in info.value.zh
+
+
+def test_snapshots_keep_the_county_indicators_for_the_next_judgement(sqlite_ledger, tiny):
+    """农村卫生厕所普及率 稳步提高: the previous snapshot's value becomes the target."""
+    from geo.indicators import with_previous
+
+    dataset, settings = tiny
+    s1 = assess(dataset, settings)  # the whole table, 卫生厕所 included
+    s2 = assess(_variant(dataset, paved=["R04"]), settings)
+    led = sqlite_ledger
+    d1 = led.record_snapshot(s1, actor=_admin("张三"))
+    stored = led.snapshot_indicators(d1.b).set_index("code")
+    assert set(stored.index) == set(s1.indicators.table.codes)
+    county = s1.rollup.county.set_index("code")
+    for code in stored.index:
+        want = county.loc[code, "value"]
+        got = stored.loc[code, "value"]
+        assert (np.isnan(got) and np.isnan(want)) or got == pytest.approx(want), code
+        assert stored.loc[code, "status"] == county.loc[code, "status"]
+    # the run just recorded is not its own past; none before it
+    assert led.previous_indicators(dataset_hash=s1.dataset_hash) is None
+    d2 = led.record_snapshot(s2, actor=_admin("张三"))
+    previous = led.previous_indicators(dataset_hash=s2.dataset_hash)
+    assert set(previous["snapshot_id"]) == {d1.b}
+    toilets_before = float(stored.loc["toilets", "value"])
+    assert np.isfinite(toilets_before)  # the tiny county has 卫生厕所 figures
+    judged = with_previous(s2.rollup.county, previous).set_index("code")
+    assert judged.loc["toilets", "target"] == pytest.approx(toilets_before)
+    assert judged.loc["hard_road", "target"] == s2.settings.targets.hard_road_rate_pct
+    # a frame of items carries no indicator rows
+    d3 = led.record_snapshot(
+        problem_items(s2), actor=_admin("张三"), dataset_hash="h3", settings={}
+    )
+    assert led.snapshot_indicators(d3.b).empty
+    assert set(led.previous_indicators()["snapshot_id"]) == {d2.b}
 
 
 # ------------------------------------------------------------------ snapshots, diffs, workflow

@@ -47,11 +47,12 @@ def test_a_planned_road_never_closes_a_ledger_item(tmp_path):
     roads = dataset["roads"].copy()
     roads.loc[roads["id"] == "R04", ["surface", "status"]] = ["水泥", "规划"]
     draft = dataset.replace_layers(roads=roads)
-    assert planned_counts(draft) == {"roads": 1}
+    # the tiny county also plans three public facilities (F3, F6, F11)
+    assert planned_counts(draft) == {"roads": 1, "public_facilities": 3}
     settings = load_settings()
     observed, planned = assess(draft, settings), assess(as_built(draft), settings)
     assert observed.scenario == "current" and planned.scenario == "planned"
-    assert planned.planned_as_built == {"roads": 1}
+    assert planned.planned_as_built == {"roads": 1, "public_facilities": 3}
     with Ledger(tmp_path / "data") as led:
         led.record_snapshot(observed, actor=ADMIN)
         assert led.item("hard_road:NV03")["state"] == "open"  # gravel today
@@ -102,7 +103,7 @@ def test_a_ledger_made_by_the_old_code_is_upgraded_on_open_losing_nothing(tmp_pa
         assert "alembic_version" not in sa.inspect(conn).get_table_names()
     with Ledger(folder) as led:
         with led.engine.connect() as conn:
-            assert migrate.current_heads(conn) == {"ledger_0005"}
+            assert migrate.current_heads(conn) == {"ledger_0006"}
             n_texts = conn.exec_driver_sql("SELECT count(*) FROM item_texts").scalar()
             towns = conn.exec_driver_sql("SELECT DISTINCT township_code FROM items").scalars()
             assert set(towns) == {"640399100"}  # backfilled

@@ -22,7 +22,7 @@ def test_planned_paving_raises_the_rate_only_in_the_planned_scenario(dataset):
     roads = dataset["roads"].copy()
     roads.loc[roads["id"] == "R04", ["surface", "status"]] = ["水泥", "规划"]
     draft = dataset.replace_layers(roads=roads)
-    assert planned_counts(draft) == {"roads": 1}
+    assert planned_counts(draft) == {"roads": 1, "public_facilities": 3}  # F3, F6, F11
     settings = load_settings()
     now, after = assess(draft, settings), assess(as_built(draft), settings)
     table = compare_kpis(now.rollup.county, after.rollup.county).set_index("indicator")
@@ -68,3 +68,16 @@ def test_merge_plan_appends_a_planned_clinic_and_closes_the_blank_spot(dataset):
 def test_merge_plan_refuses_layers_that_cannot_be_planned(dataset):
     with pytest.raises(LayerError, match="plan layers"):
         merge_plan(dataset, {"natural_villages": dataset["natural_villages"]})
+
+
+def test_planned_public_facilities_count_only_in_the_planned_scenario(dataset):
+    """F11 老饭桌 (规划) in 乙村 (1,500 residents): a problem now, served once it is built."""
+    settings = load_settings()
+    now, after = assess(dataset, settings), assess(as_built(dataset), settings)
+    assert after.planned_as_built == {"public_facilities": 3}
+    key = "elderly_care:640399100202"
+    before_row = now.indicators.of("elderly_care").set_index("key").loc[key]
+    after_row = after.indicators.of("elderly_care").set_index("key").loc[key]
+    assert (before_row["status"], after_row["status"]) == ("problem", "ok")
+    table = compare_kpis(now.rollup.county, after.rollup.county).set_index("indicator")
+    assert table.loc["行政村养老服务设施覆盖率", "change"] > 0

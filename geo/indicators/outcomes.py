@@ -115,19 +115,24 @@ def make_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFr
         :data:`UNIT_KINDS`, or keys are empty or repeated.
     """
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    out = pd.DataFrame(index=range(len(frame)))
-    for col in _TEXT:
-        out[col] = frame[col].fillna("").astype(str).to_numpy() if col in frame else ""
+    n = len(frame)
+    data: dict[str, Any] = {}  # built whole, then one frame: no column-by-column inserts
+    index = pd.RangeIndex(n)
+    blank = pd.Series([""] * n, index=index, dtype=str)
+    for col in _TEXT:  # pandas strings throughout: no round trip through Python objects
+        data[col] = frame[col].fillna("").astype(str).set_axis(index) if col in frame else blank
     for col in _NUMBERS:
-        out[col] = (
-            pd.to_numeric(frame[col], errors="coerce").astype(float).to_numpy()
+        data[col] = (
+            pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
             if col in frame
-            else np.nan
+            else np.full(n, np.nan)
         )
     for col in (c for c in frame.columns if str(c).startswith("x_")):
-        out[col] = pd.to_numeric(frame[col], errors="coerce").astype(float).to_numpy()
-    bad_status = sorted(set(out["status"]) - set(OUTCOME_STATUSES))
-    bad_kind = sorted(set(out["unit_kind"]) - set(UNIT_KINDS))
+        data[col] = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+    order = [*OUTCOME_COLUMNS, *(c for c in data if c not in OUTCOME_COLUMNS)]
+    out = pd.DataFrame({c: data[c] for c in order}, index=index)
+    bad_status = sorted(set(out["status"].unique()) - set(OUTCOME_STATUSES))
+    bad_kind = sorted(set(out["unit_kind"].unique()) - set(UNIT_KINDS))
     keys = out["key"]
     empty = int((keys.str.strip() == "").sum())
     dup = sorted(set(keys[keys.duplicated()]))
@@ -166,6 +171,10 @@ _UNIT_LAYER = {
 }
 
 
+_UNIT_CACHE: dict[tuple[str, str], pd.DataFrame] = {}
+_UNIT_CACHE_MAX = 32
+
+
 def unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
     """Return the location columns of every unit of one kind, indexed by ``unit_code``.
 
@@ -197,6 +206,17 @@ def unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
             f"unknown unit kind {unit_kind!r}; use one of {list(UNIT_KINDS)}",
             zh=f"未知单元类型“{unit_kind}”",
         )
+    # every indicator of a table asks for the same units: build each kind once per dataset
+    # (keyed by its content hash), hand out copies
+    cache_key = (dataset.content_hash, unit_kind)
+    if cache_key not in _UNIT_CACHE:
+        if len(_UNIT_CACHE) >= _UNIT_CACHE_MAX:
+            _UNIT_CACHE.pop(next(iter(_UNIT_CACHE)))
+        _UNIT_CACHE[cache_key] = _unit_frame(dataset, unit_kind)
+    return _UNIT_CACHE[cache_key].copy()
+
+
+def _unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
     layer, id_field = _UNIT_LAYER[unit_kind]
     columns = [
         "unit_kind", "unit_code", "township_code", "township_name", "admin_village_code",

@@ -127,6 +127,28 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
+def _indicator_rows(county: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """County rows as stored with a snapshot (none without an indicator ``code``)."""
+    if county is None or county.empty or "code" not in county:
+        return []
+
+    def number(x: Any) -> float | None:
+        return None if x is None or pd.isna(x) else float(x)
+
+    return [
+        {
+            "code": str(r["code"]),
+            "indicator": str(r["indicator"]),
+            "value": number(r["value"]),
+            "unit": str(r.get("unit", "")),
+            "target": number(r.get("target")),
+            "comparison": str(r.get("comparison", "")),
+            "status": str(r.get("status", "")),
+        }
+        for r in county.drop_duplicates("code").to_dict("records")
+    ]
+
+
 def _settings_json(settings: Any) -> tuple[str, str]:
     if hasattr(settings, "as_records"):
         records = settings.as_records()
@@ -631,6 +653,38 @@ class Ledger:
         frame = self._read(lambda conn: self.db.found_in(conn, snapshot_id))
         return make_items(frame.drop(columns="snapshot_id").rename(columns={"item_key": "key"}))
 
+    def snapshot_indicators(self, snapshot_id: int) -> pd.DataFrame:
+        """Return the county indicator rows one snapshot stored.
+
+        Columns ``snapshot_id``, ``code``, ``indicator``, ``value`` (NaN: 无数据),
+        ``unit``, ``target``, ``comparison``, ``status``; empty for a snapshot recorded
+        without an assessment or before the ledger stored them.
+        """
+        frame = self._read(lambda conn: self.db.indicators_of(conn, snapshot_id))
+        for col in ("value", "target"):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+        return frame
+
+    def previous_indicators(self, *, dataset_hash: str | None = None) -> pd.DataFrame | None:
+        """Return the county rows of the latest snapshot that has them, or None.
+
+        Parameters
+        ----------
+        dataset_hash : str, optional
+            Skip snapshots of this data version: the assessment being judged (so that
+            recording it does not make it its own "previous" value).
+
+        Returns
+        -------
+        DataFrame or None
+            As :meth:`snapshot_indicators`; for
+            :func:`geo.indicators.with_previous` (农村卫生厕所普及率 稳步提高).
+        """
+        sid = self._read(
+            lambda conn: self.db.latest_indicator_snapshot(conn, other_than=dataset_hash)
+        )
+        return None if sid is None else self.snapshot_indicators(int(sid))
+
     # -- snapshots ---------------------------------------------------------------------
 
     def record_snapshot(
@@ -641,6 +695,7 @@ class Ledger:
         dataset_hash: str | None = None,
         settings: Any = None,
         note: str = "",
+        county: pd.DataFrame | None = None,
     ) -> SnapshotDiff:
         """Record an analysis run of the county's 现状 data and update the items it found.
 
@@ -668,6 +723,10 @@ class Ledger:
             The settings used; taken from the assessment if not given.
         note : str
             Free text (e.g. "2026年二季度数据更新").
+        county : DataFrame, optional
+            The county indicator rows (``code``, ``indicator``, ``value``, ``unit``,
+            ``target``, ``comparison``, ``status``) to keep with the snapshot; taken
+            from the assessment's roll-up if not given (:meth:`previous_indicators`).
 
         Returns
         -------
@@ -692,6 +751,7 @@ class Ledger:
             found = problem_items(source)
             dataset_hash = dataset_hash or source.dataset_hash
             settings = settings if settings is not None else source.settings
+            county = county if county is not None else source.rollup.county
         if not dataset_hash or settings is None:
             raise LedgerError(
                 "a snapshot needs the dataset hash and the settings it was computed with",
@@ -702,6 +762,7 @@ class Ledger:
         user = actor.username
 
         settings_hash = hashlib.sha256(settings_json.encode("utf-8")).hexdigest()
+        indicator_rows = _indicator_rows(county)
 
         def body(conn: Connection) -> SnapshotDiff:
             prev = conn.execute(select(func.max(snapshots.c.id))).scalar()
@@ -729,6 +790,7 @@ class Ledger:
                     note=note,
                 )
             ).inserted_primary_key[0]
+            self.db.insert_indicators(conn, sid, indicator_rows)
             keys = found["key"].tolist()
             current = self.db.latest_events(conn, keys).set_index("item_key")
             new = found.loc[~found["key"].isin(current.index)]

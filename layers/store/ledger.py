@@ -12,6 +12,7 @@ Tables
 ``item_texts``      the problem data of an item as found (类型, 描述, 措施, 户数 …), stored
                     once per distinct content (``text_hash`` = SHA-256 of the values).
 ``snapshot_items``  which items each snapshot found: (snapshot, item, text_hash).
+``snapshot_indicators`` each snapshot's county indicator rows (code, value, target, status).
 ``events``          every change to an item, the whole state after it, ``version`` 1, 2, …
 ``rejected``        edits refused for a version conflict.
 ``refusals``        writes refused by the role rules (who, which item, what, when).
@@ -44,6 +45,7 @@ from layers.store.errors import RETRYABLE, StoreError, StoreFault, classify, tra
 __all__ = [
     "DEFAULT_FILENAME",
     "EVENT_FIELDS",
+    "INDICATOR_COLUMNS",
     "ITEM_COLUMNS",
     "NUMERIC_COLUMNS",
     "TEXT_COLUMNS",
@@ -143,6 +145,23 @@ item_texts = Table(
     Column("text_hash", String(64), primary_key=True),
     *[Column(c, Float if c in NUMERIC_COLUMNS else Text, nullable=True) for c in TEXT_COLUMNS],
 )
+snapshot_indicators = Table(
+    "snapshot_indicators",
+    metadata,
+    Column("snapshot_id", Integer, primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("indicator", Text, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("unit", Text, nullable=False),
+    Column("target", Float, nullable=True),
+    Column("comparison", String(8), nullable=False),
+    Column("status", Text, nullable=False),
+)
+"""The county indicator rows of each snapshot (since ledger_0006; NULL value: 无数据)."""
+INDICATOR_COLUMNS: tuple[str, ...] = (
+    "code", "indicator", "value", "unit", "target", "comparison", "status",
+)  # fmt: skip
+"""Columns of a snapshot's stored county rows (:meth:`LedgerDB.indicators_of`)."""
 snapshot_items = Table(
     "snapshot_items",
     metadata,
@@ -545,6 +564,35 @@ class LedgerDB:
             else:
                 conn.execute(item_texts.insert(), fresh)
         conn.execute(snapshot_items.insert(), refs)
+
+    @staticmethod
+    def insert_indicators(conn: Connection, snapshot_id: int, rows: list[dict[str, Any]]) -> None:
+        """Store a snapshot's county indicator rows (:data:`INDICATOR_COLUMNS` each)."""
+        if rows:
+            values = [{c: r[c] for c in INDICATOR_COLUMNS} for r in rows]
+            conn.execute(
+                snapshot_indicators.insert(), [{"snapshot_id": snapshot_id, **v} for v in values]
+            )
+
+    @staticmethod
+    def indicators_of(conn: Connection, snapshot_id: int) -> pd.DataFrame:
+        """Return the county indicator rows one snapshot stored (empty before ledger_0006)."""
+        q = (
+            select(snapshot_indicators)
+            .where(snapshot_indicators.c.snapshot_id == snapshot_id)
+            .order_by(snapshot_indicators.c.code)
+        )
+        return _frame(conn.execute(q), ["snapshot_id", *INDICATOR_COLUMNS])
+
+    @staticmethod
+    def latest_indicator_snapshot(conn: Connection, *, other_than: str | None = None) -> int | None:
+        """Return the latest snapshot with stored indicator rows (not of ``other_than`` data)."""
+        q = select(func.max(snapshot_indicators.c.snapshot_id)).select_from(
+            snapshot_indicators.join(snapshots, snapshots.c.id == snapshot_indicators.c.snapshot_id)
+        )
+        if other_than is not None:
+            q = q.where(snapshots.c.dataset_hash != other_than)
+        return conn.execute(q).scalar()
 
     @staticmethod
     def snapshot_counts(conn: Connection) -> list[tuple[int, int, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import folium
 import pandas as pd
@@ -13,7 +14,7 @@ from geo.report import COLUMN_ZH, VALUE_ZH
 from layers.errors import Problem
 from layers.schema import LAYERS
 
-__all__ = ["PRINT_CSS", "kpi_cards", "problems_table", "show_map", "zh_table"]
+__all__ = ["KPI_CSS", "PRINT_CSS", "kpi_cards", "problems_table", "show_map", "zh_table"]
 
 PRINT_CSS = """
 <style>
@@ -46,34 +47,99 @@ def show_map(m: folium.Map, *, key: str, height: int = 560, returned: tuple[str,
     return out or {}
 
 
-def kpi_cards(county: pd.DataFrame, baseline: pd.DataFrame | None = None) -> None:
-    """One st.metric per county KPI: value, target, and (plan review) change vs 现状."""
-    cols = st.columns(max(len(county), 1))
-    base = baseline.set_index("indicator") if baseline is not None else None
-    for col, row in zip(cols, county.itertuples(), strict=False):
-        unit = "%" if row.unit == "%" else f" {row.unit}"
-        value = f"{row.value:.1f}{unit}" if row.unit == "%" else f"{row.value:g}{unit}"
-        if pd.isna(row.value):
-            value = "无数据"
-        cmp = "≥" if row.comparison == ">=" else "≤"
-        delta = None
-        if base is not None and row.indicator in base.index and pd.notna(row.value):
-            change = row.value - float(base.loc[row.indicator, "value"])
-            delta = f"{change:+.1f}{unit}（较现状）"
-        col.metric(
-            row.indicator,
-            value,
-            delta=delta,
-            delta_color="normal" if row.comparison == ">=" else "inverse",
-            help=f"目标 {cmp} {row.target:g}{unit}。依据：{row.source}",
-            border=True,
-        )
-        verdict = (
-            ":gray[**无数据**]"
-            if pd.isna(row.met)
-            else (":green[**达标**]" if row.met else ":red[**未达标**]")
-        )
-        col.caption(f"{verdict}（目标 {cmp} {row.target:g}{unit}）")
+KPI_CSS = """
+<style>
+/* KPI grid: four cards a row on a 1024-px tablet; long names wrap, numbers stay on one line */
+[class*="st-key-kpi_"] [data-testid="stMetricValue"] {font-size: 1.7rem;}
+[class*="st-key-kpi_"] [data-testid="stMetricLabel"] p {white-space: normal !important;}
+/* 无数据: grey, never mistaken for a result */
+[class*="st-key-kpi_nodata_"] [data-testid="stMetricValue"] {color: #8a8a8a;}
+</style>
+"""
+
+_CMP_ZH = {">=": "≥", "<=": "≤", ">": "＞"}
+
+
+def _kpi_value(value: float, unit: str) -> str:
+    if pd.isna(value):
+        return "无数据"
+    if unit == "%":
+        return f"{value:.1f}%"
+    return f"{value:g} {unit}".strip()
+
+
+def kpi_cards(
+    county: pd.DataFrame,
+    baseline: pd.DataFrame | None = None,
+    *,
+    per_row: int = 4,
+    group_zh: Mapping[str, str] | None = None,
+    key: str = "county",
+) -> None:
+    """County KPI cards in a grid that wraps, grouped: value, target, verdict, change.
+
+    Parameters
+    ----------
+    county : DataFrame
+        County indicator rows: ``indicator`` (Chinese name), ``value`` (NaN = 无数据),
+        ``unit``, ``target``, ``comparison`` (``>=``, ``<=``, ``>``), ``source``, ``met``
+        (NA = 无数据); optional ``code`` (matches the baseline by code) and ``group``
+        (one heading per group, in order of first appearance).
+    baseline : DataFrame, optional
+        The same rows for 现状 (plan review): each card shows the change as its delta.
+    per_row : int
+        Cards per row (4 is readable on a 1024×768 tablet).
+    group_zh : mapping, optional
+        Chinese heading of each ``group`` code (default: the code itself).
+    key : str
+        Part of the cards' container keys (``kpi_<key>_<n>``, ``kpi_nodata_<key>_<n>``):
+        unique on the page.
+    """
+    st.markdown(KPI_CSS, unsafe_allow_html=True)
+    by = "code" if "code" in county.columns else "indicator"
+    base = None
+    if baseline is not None and by in baseline.columns:
+        base = baseline.set_index(by)
+    if "group" in county.columns and county["group"].nunique() > 1:
+        sections = list(dict.fromkeys(county["group"]))
+        parts = [(g, county.loc[county["group"] == g]) for g in sections]
+    else:
+        parts = [("", county)]
+    n = 0
+    for group, rows in parts:
+        if group:
+            st.markdown(f"**{(group_zh or {}).get(group, group)}**")
+        records = list(rows.itertuples())
+        for start in range(0, len(records), per_row):
+            cols = st.columns(per_row)
+            for col, row in zip(cols, records[start : start + per_row], strict=False):
+                unit = str(row.unit)
+                shown_unit = "%" if unit == "%" else f" {unit}"
+                cmp = _CMP_ZH.get(str(row.comparison), str(row.comparison))
+                missing = pd.isna(row.value)
+                delta = None
+                ident = getattr(row, by)
+                if base is not None and ident in base.index and not missing:
+                    before = pd.to_numeric(base.loc[ident, "value"], errors="coerce")
+                    if pd.notna(before):
+                        delta = f"{row.value - float(before):+.1f}{shown_unit}（较现状）"
+                target = f"目标 {cmp} {row.target:g}{shown_unit}"
+                box = col.container(key=f"kpi_{'nodata_' if missing else ''}{key}_{n}")
+                n += 1
+                box.metric(
+                    row.indicator,
+                    _kpi_value(row.value, unit),
+                    delta=delta,
+                    delta_color="inverse" if str(row.comparison) == "<=" else "normal",
+                    help=f"{target}。依据：{row.source}",
+                    border=True,
+                )
+                verdict = (
+                    ":gray[**无数据**]"
+                    if pd.isna(row.met)
+                    else (":green[**达标**]" if row.met else ":red[**未达标**]")
+                )
+                box.caption(f"{verdict}（{target}）")
 
 
 def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -10,11 +10,22 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app.maps.indicators import UNIT_KIND_ZH
+from geo.indicators.outcomes import OUTCOME_STATUS_ZH
 from geo.report import COLUMN_ZH, VALUE_ZH
 from layers.errors import Problem
 from layers.schema import LAYERS
 
-__all__ = ["KPI_CSS", "PRINT_CSS", "kpi_cards", "problems_table", "show_map", "zh_table"]
+__all__ = [
+    "KPI_CSS",
+    "OUTCOMES_ZH",
+    "PRINT_CSS",
+    "kpi_cards",
+    "outcomes_table",
+    "problems_table",
+    "show_map",
+    "zh_table",
+]
 
 PRINT_CSS = """
 <style>
@@ -268,3 +279,71 @@ def access_mode(label: str, *, key: str, available: bool, container=st) -> str:
         "（越野步速 ×0.6）。"
         + ("" if available else "当前数据集没有高程数据（DEM），请在「数据」页上传。"),
     )
+
+
+OUTCOMES_ZH = {
+    "indicator_zh": "指标",
+    "unit_zh": "单元",
+    "township_name": "乡镇",
+    "admin_village_name": "行政村",
+    "village_name": "自然村/安置区",
+    "status_zh": "结果",
+    "value_text": "现值",
+    "limit_text": "标准",
+    "description": "说明",
+    "measure": "整改措施",
+}
+"""Chinese headers of an outcome table (:func:`outcomes_table`)."""
+
+
+def _measured(value: float, unit: str, status: str) -> str:
+    if pd.isna(value):
+        return "无数据" if status == "no_data" else "—"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{text} {unit}".strip()
+
+
+def outcomes_table(
+    outcomes: pd.DataFrame, *, names_zh: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Return outcome rows for display: Chinese headers, 无数据 spelt out, problems first.
+
+    Parameters
+    ----------
+    outcomes : DataFrame
+        Outcome rows (:data:`geo.indicators.outcomes.OUTCOME_COLUMNS`) of one or more
+        indicators.
+    names_zh : mapping, optional
+        Indicator code → Chinese name; with it the table has an 指标 column.
+
+    Returns
+    -------
+    DataFrame
+        Columns of :data:`OUTCOMES_ZH` (指标 only with ``names_zh``); 现值 reads 无数据
+        for a ``no_data`` row; rows sorted 未达标, 无数据, 达标, 不纳入, then by place.
+    """
+    order = {"problem": 0, "no_data": 1, "ok": 2, "exempt": 3}
+    out = outcomes.assign(
+        _order=outcomes["status"].map(order),
+        status_zh=outcomes["status"].map(OUTCOME_STATUS_ZH),
+        unit_zh=outcomes["unit_kind"].map(UNIT_KIND_ZH).fillna(outcomes["unit_kind"]),
+        value_text=[
+            _measured(v, u, s)
+            for v, u, s in zip(
+                outcomes["value"], outcomes["value_unit"], outcomes["status"], strict=True
+            )
+        ],
+        limit_text=[
+            _measured(v, u, "")
+            for v, u in zip(outcomes["limit"], outcomes["value_unit"], strict=True)
+        ],
+    )
+    if names_zh is not None:
+        out["indicator_zh"] = out["indicator"].map(names_zh).fillna(out["indicator"])
+    sort = ["_order", "township_code", "admin_village_code", "village_code", "key"]
+    if names_zh is not None:
+        out["_ind"] = out["indicator"].map({c: i for i, c in enumerate(names_zh)})
+        sort = ["_ind", *sort]
+    out = out.sort_values(sort, kind="stable")
+    cols = [c for c in OUTCOMES_ZH if c in out.columns]
+    return out[cols].rename(columns=OUTCOMES_ZH).reset_index(drop=True)

@@ -193,3 +193,17 @@ def test_texts_from_user_files_are_escaped_and_the_map_works_from_disk(dataset):
     page = self_contained_html(m)
     assert "/app/static" not in page
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', page)
+
+
+def test_outcome_table_spells_out_no_data_and_puts_problems_first(dataset):
+    from app.components import outcomes_table
+
+    out = _outcomes(dataset, "natural_village", STATUSES)
+    out.loc[out["status"] == "no_data", "value"] = float("nan")
+    table = outcomes_table(out, names_zh={"test": "小学就近入学"})
+    heads = "指标 单元 乡镇 行政村 自然村/安置区 结果 现值 标准 说明 整改措施"
+    assert " ".join(table.columns) == heads
+    assert list(table["结果"].iloc[:3]) == ["未达标", "无数据", "达标"]
+    assert table["现值"].iloc[1] == "无数据" and table["现值"].iloc[0] == "12 分钟"
+    assert table["标准"].iloc[0] == "10 分钟" and set(table["指标"]) == {"小学就近入学"}
+    assert table["结果"].iloc[-1] == "不纳入" and len(table) == 12

@@ -1,8 +1,10 @@
-"""Run every analysis once on a dataset: graph, 通硬化路, 一刻钟, 医疗, 供水, roll-up.
+"""Run every analysis once on a dataset: graph, 通硬化路, 一刻钟, 医疗, 供水, indicators, roll-up.
 
 :func:`assess` builds the road graph once and hands it to each analysis; the app caches
 the result per (dataset hash, settings) and the CLI writes it out. The water analysis runs
-when the dataset has a water network (its own EPANET model, or the water layers).
+when the dataset has a water network (its own EPANET model, or the water layers). Then the
+indicator table (:mod:`geo.indicators.table`) is evaluated on those results: its outcome
+rows are the problem list, its county rows the roll-up's.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import pandas as pd
 
 from geo.clinics import ClinicResult, clinic_gaps
+from geo.indicators import (
+    IndicatorInputs,
+    IndicatorResults,
+    IndicatorTable,
+    evaluate,
+    indicator_table,
+)
 from geo.network import RoadGraph, build_graph, network_diagnostics
 from geo.plan import planned_as_built
 from geo.roads import HardRoadResult, hard_road_access
@@ -38,6 +48,7 @@ STEPS = (
     "isochrones",
     "clinics",
     "water",
+    "indicators",
     "rollup",
 )
 """The steps of :func:`assess`, in order (for progress displays)."""
@@ -120,6 +131,10 @@ class Assessment:
     planned_as_built : mapping of str to int
         规划 features taken as built (:func:`geo.plan.as_built`), per layer; empty for an
         assessment of observed (现状) data.
+    indicators : IndicatorResults or None
+        The indicator table evaluated (:func:`geo.indicators.evaluate`): its
+        ``table``, every indicator's ``outcomes`` (the problem rows are the 问题清单)
+        and the ``county`` rows (= :attr:`Rollup.county`).
     """
 
     dataset_hash: str
@@ -134,11 +149,32 @@ class Assessment:
     terrain: TerrainContext | None = None
     water: WaterAssessment | None = None
     planned_as_built: Mapping[str, int] = field(default_factory=dict)
+    indicators: IndicatorResults | None = None
 
     @property
     def scenario(self) -> str:
         """``current`` (现状) or ``planned`` (规划: planned features taken as built)."""
         return "planned" if self.planned_as_built else "current"
+
+    @property
+    def table(self) -> IndicatorTable | None:
+        """The indicator table this assessment evaluated (None when built by hand)."""
+        return self.indicators.table if self.indicators is not None else None
+
+    @property
+    def county_kpis(self) -> pd.DataFrame:
+        """Every county KPI row: one per table indicator, then the water diagnostics.
+
+        :attr:`Rollup.county` (the table's rows, 农村自来水普及率 among them) followed by
+        the rows of the water analysis' own county table that the table does not have
+        (供水水压不足的自然村, 人均供水不足的自然村), so nothing is shown twice.
+        """
+        county = self.rollup.county
+        if self.water is None or self.water.result is None:
+            return county
+        extra = self.water.result.county
+        extra = extra.loc[~extra["indicator"].isin(set(county["indicator"]))]
+        return pd.concat([county, extra], ignore_index=True)
 
 
 def assess(
@@ -148,6 +184,7 @@ def assess(
     progress: Callable[[str], None] | None = None,
     graph: RoadGraph | None = None,
     dem: Grid | None = None,
+    table: IndicatorTable | None = None,
 ) -> Assessment:
     """Run all access analyses on ``dataset``.
 
@@ -165,6 +202,10 @@ def assess(
         Elevations on the analysis grid (:func:`geo.terrain.read_dem`): new road links
         follow the terrain and villages beyond its limits are not 具备建设条件
         (:func:`geo.terrain_access.terrain_links`).
+    table : IndicatorTable, optional
+        The indicators to evaluate after the base analyses (default
+        :func:`geo.indicators.indicator_table` of ``settings``): they drive the roll-up's
+        problem counts and county rows, the problem list and the report.
 
     Returns
     -------
@@ -199,8 +240,23 @@ def assess(
     cl = clinic_gaps(dataset, graph, settings)
     step("water")
     water = _water(dataset, settings)
+    step("indicators")
+    table = table if table is not None else indicator_table(settings)
+    water_result = water.result if water is not None else None
+    inp = IndicatorInputs(
+        dataset, graph, settings, hard_road=hard, services=svc, clinics=cl, water=water_result
+    )
+    results = evaluate(table, inp)
     step("rollup")
-    roll = rollup(dataset, settings, hard_road=hard, services=svc, clinics=cl)
+    roll = rollup(
+        dataset,
+        settings,
+        hard_road=hard,
+        services=svc,
+        clinics=cl,
+        water=water_result,
+        indicators=results,
+    )
     return Assessment(
         dataset_hash=dataset.content_hash,
         settings=settings,
@@ -214,4 +270,5 @@ def assess(
         terrain=ctx,
         water=water,
         planned_as_built=planned_as_built(dataset),
+        indicators=results,
     )

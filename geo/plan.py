@@ -32,8 +32,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PLAN_LAYERS = ("roads", "clinics", "service_points", "water_pipes")
-"""Layers whose features can be planned (``status`` 现状/规划)."""
+PLAN_LAYERS = (
+    "roads",
+    "clinics",
+    "service_points",
+    "water_pipes",
+    "public_facilities",
+    "env_facilities",
+)
+"""Layers whose features can be planned (``status`` 现状/规划): roads, clinics, shops and
+stops, water pipes, schools / kindergartens / elderly-care and other public facilities, and
+sewage stations / waste points / public toilets."""
 
 AS_BUILT_KEY = "planned_as_built"
 """Provenance key of a layer in which :func:`as_built` took planned features as built."""
@@ -86,7 +95,8 @@ def merge_plan(dataset: Dataset, plan: Mapping[str, gpd.GeoDataFrame]) -> Datase
     if unknown:
         raise LayerError(
             f"plan layers must be among {PLAN_LAYERS}, got {unknown}",
-            zh=f"规划方案只能包含道路、卫生室、商店和供水管道图层，不能包含：{'、'.join(unknown)}",
+            zh="规划方案只能包含道路、医疗机构、便民服务设施、供水管道、公共服务设施和环卫设施"
+            f"图层，不能包含：{'、'.join(unknown)}",
         )
     merged = {}
     for name, frame in plan.items():

@@ -12,9 +12,24 @@ import numpy as np
 import pandas as pd
 
 from geo.assessment import Assessment
+from geo.indicators import (
+    BUILTIN_CODES,
+    GROUP_ZH,
+    OUTCOME_COLUMNS_ZH,
+    OUTCOME_STATUS_ZH,
+    IndicatorTable,
+)
 from geo.water import REASONS_ZH
 
-__all__ = ["COLUMN_ZH", "VALUE_ZH", "report_sheets", "result_layers"]
+__all__ = [
+    "COLUMN_ZH",
+    "VALUE_ZH",
+    "indicator_sheet_name",
+    "outcome_sheet",
+    "problem_sheet",
+    "report_sheets",
+    "result_layers",
+]
 
 VALUE_ZH: dict[str, dict[str, str]] = {
     "status": {
@@ -40,7 +55,15 @@ VALUE_ZH: dict[str, dict[str, str]] = {
         "dangle_gap": "疑似断头（数字化缺口）",
         "component": "孤立路网",
     },
-    "unit_kind": {"relocation_site": "移民安置区", "natural_village": "自然村"},
+    "unit_kind": {
+        "relocation_site": "移民安置区",
+        "natural_village": "自然村",
+        "admin_village": "行政村",
+        "township": "乡镇",
+        "water_source": "水厂（水源）",
+        "county": "县",
+    },
+    "group": dict(GROUP_ZH),
     "cl_status": {
         "ok": "达标",
         "no_clinic": "无卫生室",
@@ -134,6 +157,8 @@ COLUMN_ZH: dict[str, str] = {
     "comparison": "比较",
     "met": "是否达标",
     "source": "依据",
+    "group": "分组",
+    "department": "行业部门",
     "section": "类别",
     "gap_m": "缺口(米)",
     "component": "连通分量",
@@ -262,26 +287,88 @@ def _water_sheets(a: Assessment) -> dict[str, pd.DataFrame]:
     return sheets
 
 
+def indicator_sheet_name(table: IndicatorTable, code: str) -> str:
+    """Return the report sheet name of one indicator's outcome rows (≤ 31 characters)."""
+    return f"指标-{table.get(code).problem_zh}"[:31]
+
+
+def outcome_sheet(a: Assessment, code: str) -> pd.DataFrame:
+    """Return one indicator's outcome rows as a sheet: Chinese headers and statuses.
+
+    Every unit the indicator judged (达标 / 未达标 / 无数据 / 不纳入), with the value, the
+    limit, the description and, for problems, the measure and cost.
+    """
+    if a.indicators is None or code not in a.indicators.table:
+        return pd.DataFrame(columns=list(OUTCOME_COLUMNS_ZH.values()))
+    rows = a.indicators.of(code).dropna(axis=1, how="all")
+    order = rows["status"].map({"problem": 0, "no_data": 1, "ok": 2, "exempt": 3})
+    rows = rows.iloc[np.lexsort((rows["key"].to_numpy(), order.to_numpy()))]
+    out = rows.assign(
+        status=rows["status"].map(OUTCOME_STATUS_ZH),
+        indicator=rows["indicator"].map(a.indicators.table.names_zh),
+        unit_kind=rows["unit_kind"].map(VALUE_ZH["unit_kind"]).fillna(rows["unit_kind"]),
+    ).replace([np.inf, -np.inf], np.nan)
+    return out.rename(columns=dict(OUTCOME_COLUMNS_ZH)).reset_index(drop=True)
+
+
+def problem_sheet(a: Assessment) -> pd.DataFrame:
+    """Return the 问题清单 of every indicator of the table (Chinese headers)."""
+    from geo.ledger.items import ITEM_COLUMNS_ZH, problem_items
+
+    items = problem_items(a)
+    names = a.indicators.table.names_zh if a.indicators is not None else {}
+    items = items.assign(
+        indicator=items["indicator"].map(names).fillna(items["indicator"]),
+        unit_kind=items["unit_kind"].map(VALUE_ZH["unit_kind"]).fillna(items["unit_kind"]),
+    )
+    return items.rename(columns=dict(ITEM_COLUMNS_ZH))
+
+
+def _problem_headers(table: IndicatorTable) -> dict[str, str]:
+    return {f"problems_{i.code}": f"问题数-{i.problem_zh}" for i in table}
+
+
 def report_sheets(a: Assessment) -> dict[str, pd.DataFrame]:
-    """Return the sheets of ``report.xlsx``: Chinese headers and values; inf = blank."""
-    hr = a.hard_road.villages
+    """Return the sheets of ``report.xlsx``: Chinese headers and values; inf = blank.
+
+    Derived from the assessment's indicator table: the county sheet (汇总) has one row per
+    indicator (then the water diagnostics), the 问题清单 the problem rows of every
+    indicator, the roll-up sheets a problem count per indicator; the detail sheets of a
+    built-in indicator (通硬化路, 一刻钟生活圈, 医疗, 供水) and one outcome sheet per other
+    indicator (``指标-<name>``) appear when the table has the indicator.
+    """
+    table = a.table
+    codes = set(table.codes) if table is not None else set(BUILTIN_CODES)
     settings = pd.DataFrame(a.settings.as_records())
     settings.loc[len(settings)] = {"section": "", "name": "dataset_hash", "value": a.dataset_hash}
-    county = a.rollup.county
-    if a.water is not None and a.water.result is not None:
-        county = pd.concat([county, a.water.result.county], ignore_index=True)
-    return {
+    county = a.county_kpis if "water" in codes else a.rollup.county
+    headers = _problem_headers(table) if table is not None else {}
+    sheets: dict[str, pd.DataFrame] = {
         "汇总": _zh(county),
-        "乡镇汇总": _zh(a.rollup.townships),
-        "行政村汇总": _zh(a.rollup.admin_villages),
-        "通硬化路": _zh(hr.sort_values(["status", "township_code", "id"])),
-        "缺失路段": _zh(a.hard_road.links),
-        "一刻钟生活圈": _zh(a.services.units),
-        "生活圈最近设施": _zh(a.services.nearest),
-        "医疗-乡镇": _zh(a.clinics.townships),
-        "医疗-行政村": _zh(a.clinics.admin_villages),
-        "医疗-可达性": _zh(a.clinics.villages),
-        "路网拓扑问题": _zh(a.diagnostics),
-        **_water_sheets(a),
-        "参数设置": settings.rename(columns={"section": "类别", "name": "参数", "value": "取值"}),
+        "乡镇汇总": _zh(a.rollup.townships).rename(columns=headers),
+        "行政村汇总": _zh(a.rollup.admin_villages).rename(columns=headers),
     }
+    if table is not None:
+        sheets["问题清单"] = problem_sheet(a)
+    if "hard_road" in codes:
+        hr = a.hard_road.villages
+        sheets["通硬化路"] = _zh(hr.sort_values(["status", "township_code", "id"]))
+        sheets["缺失路段"] = _zh(a.hard_road.links)
+    if "services" in codes:
+        sheets["一刻钟生活圈"] = _zh(a.services.units)
+        sheets["生活圈最近设施"] = _zh(a.services.nearest)
+    if "clinics" in codes:
+        sheets["医疗-乡镇"] = _zh(a.clinics.townships)
+        sheets["医疗-行政村"] = _zh(a.clinics.admin_villages)
+        sheets["医疗-可达性"] = _zh(a.clinics.villages)
+    sheets["路网拓扑问题"] = _zh(a.diagnostics)
+    if "water" in codes:
+        sheets.update(_water_sheets(a))
+    if table is not None:
+        for code in table.codes:
+            if code not in BUILTIN_CODES:
+                sheets[indicator_sheet_name(table, code)] = outcome_sheet(a, code)
+    sheets["参数设置"] = settings.rename(
+        columns={"section": "类别", "name": "参数", "value": "取值"}
+    )
+    return sheets

@@ -8,16 +8,20 @@ is optional: pass the results you have.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from geo.clinics import ClinicResult
-from geo.indicators import judge
+from geo.indicators import IndicatorInputs, IndicatorResults, builtin_table, evaluate
 from geo.roads import HardRoadResult
 from geo.services import ServiceResult
 from geo.settings import Settings
 from layers.dataset import Dataset
+
+if TYPE_CHECKING:
+    from geo.water import WaterResult
 
 __all__ = ["Rollup", "rollup"]
 
@@ -53,15 +57,20 @@ class Rollup:
     admin_villages : DataFrame
         One row per admin village: ``code``, ``name``, ``township_code`` and the counts
         (``hr_*`` 通硬化路, ``sv_*`` 一刻钟, ``cl_*`` 医疗), ``hr_rate_pct``,
-        ``sv_rate_pct``, ``cl_status`` and ``problems`` (items for the problem list).
+        ``sv_rate_pct``, ``cl_status``, ``problems_<code>`` per indicator of the table
+        (its problem rows in the admin village: the ledger items) and ``problems``
+        (their sum).
     townships : DataFrame
-        The same counts summed per township, plus ``cl_township_blank``; sorted by
-        ``problems``, most first.
+        The same counts per township (problem rows by ``township_code``, so township-level
+        units such as a township without a 卫生院 count here), plus
+        ``cl_township_blank``; sorted by ``problems``, most first.
     county : DataFrame
-        One row per indicator: ``indicator``, ``value``, ``unit``, ``target``,
-        ``comparison`` (``>=``/``<=``), ``met``, ``source``, ``status`` (``达标``,
-        ``未达标``, or ``无数据`` when the indicator's layer is absent or empty: value NaN,
-        ``met`` NA in its nullable boolean column).
+        One row per indicator of the table, in its order
+        (:data:`geo.indicators.COUNTY_COLUMNS`): ``indicator`` (中文名), ``value``,
+        ``unit``, ``target`` (``settings.targets``), ``comparison`` (``>=``/``<=``/``>``),
+        ``source``, ``met``, ``status`` (``达标``, ``未达标``, or ``无数据`` when the
+        indicator's layer is absent or empty: value NaN, ``met`` NA in its nullable
+        boolean column), ``code``, ``group``, ``department``.
     """
 
     admin_villages: pd.DataFrame
@@ -81,6 +90,8 @@ def rollup(
     hard_road: HardRoadResult | None = None,
     services: ServiceResult | None = None,
     clinics: ClinicResult | None = None,
+    water: WaterResult | None = None,
+    indicators: IndicatorResults | None = None,
 ) -> Rollup:
     """Aggregate analysis results per admin village, township and county.
 
@@ -92,12 +103,27 @@ def rollup(
         Targets and thresholds (printed with the indicators).
     hard_road, services, clinics : results, optional
         Outputs of :func:`geo.roads.hard_road_access`, :func:`geo.services.service_access`
-        and :func:`geo.clinics.clinic_gaps`.
+        and :func:`geo.clinics.clinic_gaps` (the ``hr_*``, ``sv_*``, ``cl_*`` counts).
+    water : WaterResult, optional
+        The water coverage (:func:`geo.water.water_coverage`).
+    indicators : IndicatorResults, optional
+        The evaluated indicator table (:func:`geo.indicators.evaluate`): the problem
+        counts and the county rows. Default: the built-in indicators of the results
+        given (those not given are left out).
 
     Returns
     -------
     Rollup
     """
+    if indicators is None:
+        given = {"hard_road": hard_road, "services": services, "clinics": clinics, "water": water}
+        table = builtin_table()
+        table = table.without(*(c for c in table.codes if given.get(c) is None))
+        inp = IndicatorInputs(
+            dataset, None, settings, hard_road=hard_road, services=services, clinics=clinics,
+            water=water,
+        )  # fmt: skip
+        indicators = evaluate(table, inp)
     admin = dataset["admin_villages"]
     av = pd.DataFrame(
         {
@@ -168,12 +194,11 @@ def rollup(
         )
         av.update(g.astype(float))
 
-    av["problems"] = av["hr_not_connected"] + av["sv_not_ok"] + av["cl_blank_admin_villages"]
     av["hr_rate_pct"] = _rate(av["hr_connected"], av["hr_target"])
     av["sv_rate_pct"] = _rate(av["sv_ok"], av["sv_sites"])
 
     townships = dataset["townships"]
-    sums = av.groupby("township_code")[[*_COUNT_COLUMNS, "problems"]].sum()
+    sums = av.groupby("township_code")[_COUNT_COLUMNS].sum()
     tw = pd.DataFrame(
         {"code": townships["code"].to_numpy(), "name": townships["name"].to_numpy()}
     ).set_index("code")
@@ -182,52 +207,21 @@ def rollup(
     if clinics is not None:
         blank_tw = clinics.townships.set_index("code")["blank"]
         tw["cl_township_blank"] = blank_tw.reindex(tw.index).fillna(False).astype(float)
-    tw["problems"] = tw["problems"] + tw["cl_township_blank"]
     tw["hr_rate_pct"] = _rate(tw["hr_connected"], tw["hr_target"])
     tw["sv_rate_pct"] = _rate(tw["sv_ok"], tw["sv_sites"])
-    tw = tw.sort_values(["problems", "hr_not_connected"], ascending=False)
 
-    hr, wt = settings.hard_road, settings.water
-    rows = []
-    if hard_road is not None:
-        rows.append(
-            {
-                "indicator": "20户以上自然村通硬化路率",
-                "value": float(_rate(tw["hr_connected"].sum(), tw["hr_target"].sum())),
-                "unit": "%",
-                "target": hr.target_rate_pct,
-                "comparison": ">=",
-                "source": "宁夏衔接“十四五”规划（有序推进）；2022年底全区99.5%",
-            }
+    # problems: the problem rows of every indicator's outcomes (= the ledger's items)
+    problems = indicators.problems
+    codes = [f"problems_{c}" for c in indicators.table.codes]
+    for frame, by in ((av, "admin_village_code"), (tw, "township_code")):
+        counts = (
+            pd.crosstab(problems[by], problems["indicator"])
+            .reindex(index=frame.index, columns=list(indicators.table.codes), fill_value=0)
+            .astype(float)
         )
-    if services is not None:
-        rows.append(
-            {
-                "indicator": "移民安置区一刻钟便民生活服务圈达标率",
-                "value": np.nan
-                if services.no_data
-                else float(_rate(tw["sv_ok"].sum(), tw["sv_sites"].sum())),
-                "unit": "%",
-                "target": 100.0,
-                "comparison": ">=",
-                "source": "宁夏衔接“十四五”规划；中卫市百万移民致富提升行动",
-            }
-        )
-    if clinics is not None:
-        blanks = float(tw["cl_township_blank"].sum() + tw["cl_blank_admin_villages"].sum())
-        rows.append(
-            {
-                "indicator": "乡村两级医疗卫生机构和人员空白点",
-                "value": blanks,
-                "unit": "个",
-                "target": 0.0,
-                "comparison": "<=",
-                "source": "宁夏衔接“十四五”规划指标表（约束性，动态清零）",
-            }
-        )
-    county = pd.DataFrame(
-        rows, columns=["indicator", "value", "unit", "target", "comparison", "source"]
-    )
-    county = judge(county)  # met (NA for 无数据) and status, as every indicator table
-    county.attrs["tap_rate_target_pct"] = wt.tap_rate_target_pct
+        for code in indicators.table.codes:
+            frame[f"problems_{code}"] = counts[code].to_numpy()
+        frame["problems"] = frame[codes].sum(axis=1) if codes else 0.0
+    tw = tw.sort_values(["problems", "hr_not_connected"], ascending=False)
+    county = indicators.county.copy()
     return Rollup(admin_villages=av.reset_index(), townships=tw.reset_index(), county=county)

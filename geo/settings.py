@@ -77,7 +77,6 @@ class HardRoadSettings:
     harden_cost_wan_per_km: float = 60.0  # [A] 万元/km to pave an existing gravel/earth road
     new_road_cost_wan_per_km: float = 120.0  # [A] 万元/km for a new 4.5 m cement road
     national_rate_2022_pct: float = 99.5  # [N] Ningxia 具备条件 20户以上自然村通硬化路率, end-2022
-    target_rate_pct: float = 100.0  # [S 001] 有序推进 (all villages that meet the conditions)
 
 
 @dataclass(frozen=True)
@@ -118,8 +117,6 @@ class WaterSettings:
     service_head_m: float = 10.0  # [N] one storey
     service_head_per_storey_m: float = 4.0  # [N] each extra storey
     snap_max_m: float = 500.0  # [A] village to nearest junction without an explicit link
-    tap_rate_target_pct: float = 98.0  # [S 001] 2025 农村自来水普及率
-    tap_rate_2020_pct: float = 91.0  # [S 001]
     # [A] rural diurnal demand multipliers for hours 0–23 (mean 1.0; morning and evening
     # peaks, as in data/demo/tongxin.inp); GapMap divides them by their mean before use
     diurnal_pattern: tuple[float, ...] = (
@@ -430,13 +427,27 @@ _PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+_MOVED: dict[tuple[str, str], str] = {
+    ("HardRoadSettings", "target_rate_pct"): "[targets] hard_road_rate_pct",
+    ("WaterSettings", "tap_rate_target_pct"): "[targets] tap_rate_pct",
+    ("WaterSettings", "tap_rate_2020_pct"): "[targets] tap_rate_2020_pct",
+}
+"""Settings that moved to :class:`TargetSettings` (every target in one place)."""
+
+
 def _apply(section: Any, values: dict[str, Any]) -> Any:
     known = {f.name: f for f in fields(section)}
     unknown = sorted(set(values) - set(known))
     if unknown:
+        moved = [
+            f"{name} is now {_MOVED[(type(section).__name__, name)]}"
+            for name in unknown
+            if (type(section).__name__, name) in _MOVED
+        ]
         raise ValueError(
             f"unknown setting(s) {unknown} in section {type(section).__name__}; "
-            f"known: {sorted(known)}"
+            + (f"{'; '.join(moved)}; " if moved else "")
+            + f"known: {sorted(known)}"
         )
     cast: dict[str, Any] = {}
     for name, value in values.items():

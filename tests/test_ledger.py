@@ -180,13 +180,13 @@ def test_problem_items_of_the_tiny_county_by_hand(runs):
     assert items.loc["clinics:township:640399200", "description"] == "乙乡无乡镇卫生院"
     # a point on each unit, near the fixture county (≈ 105.67°E 36.95°N)
     assert items["lon"].between(105.6, 105.8).all() and items["lat"].between(36.9, 37.1).all()
-    # the same units the roll-up counts as problems, per admin village and township
-    units = problem_items(a).drop_duplicates(["indicator", "unit_code"])
-    per_av = units.loc[units["unit_kind"] != "township"].groupby("admin_village_code").size()
+    # the roll-up counts exactly these items, per admin village and township
+    all_items = problem_items(a)
+    per_av = all_items.loc[all_items["unit_kind"] != "township"].groupby("admin_village_code")
     roll = a.rollup.admin_villages.set_index("code")["problems"]
-    assert per_av.reindex(roll.index, fill_value=0).tolist() == roll.astype(int).tolist()
+    assert per_av.size().reindex(roll.index, fill_value=0).tolist() == roll.astype(int).tolist()
     tw = a.rollup.townships.set_index("code")["problems"]
-    per_tw = units.groupby("township_code").size()
+    per_tw = all_items.groupby("township_code").size()
     assert per_tw.reindex(tw.index, fill_value=0).tolist() == tw.astype(int).tolist()
 
 
@@ -202,6 +202,12 @@ def test_problem_items_of_the_demo_county_agree_with_the_rollup():
         by.size()["clinics"] == tw["cl_blank_admin_villages"].sum() + tw["cl_township_blank"].sum()
     )
     assert by.size()["water"] == a.water.result.rollup_townships["problems"].sum()
+    # the roll-up's problem counts are the ledger's items, per indicator (services: one
+    # per missing kind, not one per site)
+    for code in a.indicators.table.codes:
+        assert tw[f"problems_{code}"].sum() == by.size().get(code, 0), code
+    assert tw["problems"].sum() == len(items)
+    assert by.size()["services"] > by["unit_code"].nunique()["services"]  # a site lacks 2+
     assert (
         items["key"]
         .str.fullmatch(

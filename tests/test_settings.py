@@ -15,7 +15,7 @@ def test_defaults_follow_standards():
     assert s.network.walk_speed_kmh == 4.5
     assert s.services.limit_min("药店") == 15.0
     assert s.clinics.clinic_max_time_min == 30.0
-    assert s.water.demand_lpcd == 40.0 and s.water.tap_rate_target_pct == 98.0
+    assert s.water.demand_lpcd == 40.0 and s.targets.tap_rate_pct == 98.0
 
 
 def test_settings_are_frozen():
@@ -47,7 +47,13 @@ def test_toml_profile_overrides_and_extends(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "match"),
-    [("[hard_road]\nhouseholds = 30\n", "unknown setting"), ("[roads]\nx = 1\n", "section")],
+    [
+        ("[hard_road]\nhouseholds = 30\n", "unknown setting"),
+        ("[roads]\nx = 1\n", "section"),
+        # targets live in [targets] only: the old names say where they went
+        ("[water]\ntap_rate_target_pct = 90\n", r"now \[targets\] tap_rate_pct"),
+        ("[hard_road]\ntarget_rate_pct = 90\n", r"now \[targets\] hard_road_rate_pct"),
+    ],
 )
 def test_unknown_names_are_refused(tmp_path, text, match):
     path = tmp_path / "bad.toml"

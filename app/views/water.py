@@ -40,7 +40,7 @@ if water.result is None:
 model, run, result = water.model, water.run, water.result
 source = "供水图层" if model.source == "gis" else f"EPANET 模型 {model.source}"
 st.caption(
-    f"规则：自来水入户人口 ÷ 农村人口 ≥ {ws.tap_rate_target_pct:g}%（2025 年目标）；"
+    f"规则：自来水入户人口 ÷ 农村人口 ≥ {result.county['target'].iloc[0]:g}%（2025 年目标）；"
     "节点最低服务水头"
     f" {ws.service_head_m:g} m（每多一层加 {ws.service_head_per_storey_m:g} m）；人均供水 ≥"
     f" {ws.demand_lpcd:g} L/人·日 达标、≥ {ws.demand_basic_lpcd:g} 基本达标。"

@@ -115,17 +115,24 @@ def make_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFr
         :data:`UNIT_KINDS`, or keys are empty or repeated.
     """
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    out = pd.DataFrame(index=range(len(frame)))
+    n = len(frame)
+    data: dict[str, Any] = {}  # built whole, then one frame: no column-by-column inserts
     for col in _TEXT:
-        out[col] = frame[col].fillna("").astype(str).to_numpy() if col in frame else ""
-    for col in _NUMBERS:
-        out[col] = (
-            pd.to_numeric(frame[col], errors="coerce").astype(float).to_numpy()
+        data[col] = (
+            frame[col].fillna("").astype(str).to_numpy(dtype=object)
             if col in frame
-            else np.nan
+            else np.full(n, "", dtype=object)
+        )
+    for col in _NUMBERS:
+        data[col] = (
+            pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+            if col in frame
+            else np.full(n, np.nan)
         )
     for col in (c for c in frame.columns if str(c).startswith("x_")):
-        out[col] = pd.to_numeric(frame[col], errors="coerce").astype(float).to_numpy()
+        data[col] = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+    order = [*OUTCOME_COLUMNS, *(c for c in data if c not in OUTCOME_COLUMNS)]
+    out = pd.DataFrame({c: data[c] for c in order}, index=pd.RangeIndex(n))
     bad_status = sorted(set(out["status"]) - set(OUTCOME_STATUSES))
     bad_kind = sorted(set(out["unit_kind"]) - set(UNIT_KINDS))
     keys = out["key"]

@@ -14,9 +14,18 @@
 """
 
 from geo.ledger.fields import FIELDS, FIELDS_ZH, parse_date
-from geo.ledger.items import INDICATOR_ZH, ITEM_COLUMNS, check_items, make_items, problem_items
+from geo.ledger.items import (
+    INDICATOR_ZH,
+    ITEM_COLUMNS,
+    check_items,
+    indicator_names,
+    make_items,
+    problem_items,
+)
 from geo.ledger.permissions import PermissionDeniedError, allowed_transitions, may
 from geo.ledger.states import (
+    CLOSED_STATES,
+    OPEN_STATES,
     STATE_ZH,
     TRANSITIONS,
     ConflictError,
@@ -24,16 +33,20 @@ from geo.ledger.states import (
     ItemNotFoundError,
     LedgerError,
     State,
+    is_closed,
+    is_open,
     parse_state,
 )
 from geo.ledger.store import Change, Ledger, SnapshotDiff
 from geo.ledger.xlsx import ImportResult, export_xlsx, import_xlsx, read_xlsx
 
 __all__ = [
+    "CLOSED_STATES",
     "FIELDS",
     "FIELDS_ZH",
     "INDICATOR_ZH",
     "ITEM_COLUMNS",
+    "OPEN_STATES",
     "STATE_ZH",
     "TRANSITIONS",
     "Change",
@@ -50,6 +63,9 @@ __all__ = [
     "check_items",
     "export_xlsx",
     "import_xlsx",
+    "indicator_names",
+    "is_closed",
+    "is_open",
     "make_items",
     "may",
     "parse_date",

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from layers.errors import GapMapError
 
 __all__ = [
+    "CLOSED_STATES",
     "OPEN_STATES",
     "REASON_REQUIRED",
     "STATE_ZH",
@@ -34,6 +35,8 @@ __all__ = [
     "LedgerError",
     "State",
     "beijing_time",
+    "is_closed",
+    "is_open",
     "parse_state",
     "parse_states",
 ]
@@ -71,6 +74,22 @@ OPEN_STATES: frozenset[State] = frozenset(
     {State.OPEN, State.IN_PROGRESS, State.AWAITING_ACCEPTANCE}
 )
 """States in which an item still needs work (the 问题清单 proper)."""
+
+CLOSED_STATES: frozenset[State] = frozenset({State.CLOSED, State.EXEMPT})
+"""States in which an item needs no more work: 已销号 and 豁免 (the 项目库 leaves them out).
+
+Neither open nor closed: 暂缓 (deferred: no work now, but not finished either)."""
+
+
+def is_open(state: str | State) -> bool:
+    """Return True for a state in :data:`OPEN_STATES` (code or Chinese label)."""
+    return parse_state(state) in OPEN_STATES
+
+
+def is_closed(state: str | State) -> bool:
+    """Return True for a state in :data:`CLOSED_STATES` (code or Chinese label)."""
+    return parse_state(state) in CLOSED_STATES
+
 
 REASON_REQUIRED: frozenset[State] = frozenset({State.DEFERRED, State.EXEMPT})
 """States an item may only be in with a non-empty ``reason``."""

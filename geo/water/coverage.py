@@ -413,7 +413,7 @@ def water_rollup(
     villages : DataFrame
         :attr:`WaterResult.villages`.
     settings : Settings
-        ``settings.water.tap_rate_target_pct`` and the per-capita standard.
+        ``settings.targets.tap_rate_pct`` and the per-capita standard.
 
     Returns
     -------
@@ -430,7 +430,7 @@ def water_rollup(
         ``indicator``, ``value``, ``unit``, ``target``, ``comparison``, ``source``,
         ``met``: 农村自来水普及率 (first), 水压不足的自然村, 人均供水不达标的自然村.
     """
-    ws = settings.water
+    ws, tg = settings.water, settings.targets
     v = pd.DataFrame(villages.drop(columns="geometry", errors="ignore"))
     pop = pd.to_numeric(v["population"], errors="coerce").fillna(0.0)
     status = v["status"].astype(str)
@@ -520,10 +520,10 @@ def water_rollup(
                 "indicator": "农村自来水普及率",
                 "value": float(tap),
                 "unit": "%",
-                "target": ws.tap_rate_target_pct,
+                "target": tg.tap_rate_pct,
                 "comparison": ">=",
-                "source": f"宁夏衔接“十四五”规划指标表（预期性）：2025年{ws.tap_rate_target_pct:g}%"
-                f"（2020年{ws.tap_rate_2020_pct:g}%）",
+                "source": f"宁夏衔接“十四五”规划指标表（预期性）：2025年{tg.tap_rate_pct:g}%"
+                f"（2020年{tg.tap_rate_2020_pct:g}%）",
             },
             {
                 "indicator": "供水水压不足的自然村",

@@ -62,10 +62,20 @@ DEPARTMENTS: Mapping[str, frozenset[str]] = MappingProxyType(
         "交通局": frozenset({"hard_road"}),
         "商务局": frozenset({"services"}),
         "卫健局": frozenset({"clinics"}),
-        "水务局": frozenset({"water"}),
+        "水务局": frozenset({"water", "water_guarantee", "water_quality"}),
+        "教育局": frozenset({"edu_primary", "edu_junior", "kindergarten"}),
+        "民政局": frozenset({"elderly_care"}),
+        "通信管理局": frozenset({"telecom_5g", "telecom_gigabit"}),
+        "生态环境局": frozenset({"sewage"}),
+        "农业农村局": frozenset({"waste", "toilets"}),
+        "住建局": frozenset({"unsafe_housing"}),
+        "乡村振兴局": frozenset({"site_public"}),
     }
 )
-"""The departments (行业部门) and the indicator codes of the ledger each one answers for."""
+"""The departments (行业部门) and the indicator codes of the ledger each one answers for.
+
+Every indicator of the default table (:func:`geo.indicators.indicator_table`) names its
+department, and that department lists its code here."""
 
 
 def parse_role(value: str | Role) -> Role:

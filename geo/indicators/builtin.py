@@ -1,0 +1,643 @@
+"""The four indicators GapMap computed first, as outcome frames of their analyses' results.
+
+Adapters from :class:`geo.roads.HardRoadResult`, :class:`geo.services.ServiceResult`,
+:class:`geo.clinics.ClinicResult` and :class:`geo.water.WaterResult` to the outcome contract
+(:mod:`geo.indicators.outcomes`): every unit judged, ok / exempt / no_data rows as well as
+the problems. The problem rows keep the ledger keys and texts the problem list had before
+the indicator table (existing 整改台账 keep matching):
+
+``hard_road:<natural village id>``
+    A 20户以上 natural village (具备条件) not joined by hard road (problem); connected
+    target villages are ok, villages below 20 households or excluded (搬迁撤并, terrain)
+    exempt. Width shortfalls on connected villages are not problems (cause ``narrow``).
+``services:<relocation site id>:<kind>``
+    One row per relocation site and required kind (综合超市/便利菜店/药店/公交站点 …):
+    problem when the kind is not within its walking limit. Each missing kind is its own
+    item (its own measure, unit and acceptance). Natural villages assessed with
+    ``include_villages`` are not judged (the 生活圈 target is set for relocation sites).
+``clinics:admin_village:<code>``, ``clinics:township:<code>``
+    A blank admin village (no 卫生室, or one without a qualified doctor) or a township
+    without a 卫生院 (problem); admin villages short of doctors but not blank are ok
+    (cause ``short_of_doctors``); the 卫生院's own village and villages served by a
+    neighbour's clinic by agreement are exempt.
+``water:<natural village id>``
+    A natural village whose water status is off_network / low_pressure / capacity_short /
+    disconnected (problem); ``ok`` villages are ok, ``unlinked`` ones (not in the model)
+    no_data; every natural village is no_data without a water network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from geo.indicators.evaluate import no_data_outcomes
+from geo.indicators.outcomes import make_outcomes
+
+if TYPE_CHECKING:
+    from geo.assessment import Assessment
+    from geo.indicators.evaluate import IndicatorInputs
+    from geo.water import WaterResult
+    from layers.dataset import Dataset
+
+__all__ = [
+    "SERVICE_MEASURE_ZH",
+    "WATER_MEASURE_ZH",
+    "clinic_outcomes",
+    "clinic_projects",
+    "hard_road_outcomes",
+    "hard_road_projects",
+    "service_outcomes",
+    "service_projects",
+    "tap_rate_pct",
+    "water_outcomes",
+    "water_projects",
+    "water_result_outcomes",
+]
+
+SERVICE_MEASURE_ZH: Mapping[str, str] = {
+    "综合超市": "引进或新建综合超市（连锁便民超市网点）",
+    "便利菜店": "设置便利菜店或生鲜菜品销售点",
+    "药店": "设置社区药店，或在村卫生室设药品零售点",
+    "公交站点": "增设公交站点，或调整公交线路经停安置区",
+    "电商网店": "设置电商服务网点",
+    "物流配送站点": "设置物流配送（快递）站点",
+}
+"""整改措施 of a missing 生活圈 facility kind (after "在安置区步行N分钟范围内")."""
+
+WATER_MEASURE_ZH: Mapping[str, str] = {
+    "off_network": "延伸供水管网入户，或建设集中供水点",
+    "low_pressure": "加大支管管径、更换老化管道或增设加压设施",
+    "capacity_short": "扩建水源或从相邻管网调水",
+    "disconnected": "连通管网或为该片区配置水源",
+}
+"""The measure per water status (problem statuses); labels are :data:`geo.water.REASONS_ZH`."""
+
+
+def _km(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x < 1 else f"{x:.1f}"
+
+
+def _wan(x: float) -> str:
+    return f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
+def _num(x: Any) -> str:
+    return "" if x is None or pd.isna(x) else f"{float(x):g}"
+
+
+def _people(hh: pd.Series, pop: pd.Series) -> pd.Series:
+    """``（25户95人）`` per row (vectorised :func:`_num` of both)."""
+    return "（" + _nums(hh) + "户" + _nums(pop) + "人）"
+
+
+def _nums(x: pd.Series) -> pd.Series:
+    v = pd.to_numeric(pd.Series(x), errors="coerce").astype(float)
+    return pd.Series([f"{f:g}" for f in v.fillna(0.0)], index=v.index).where(v.notna(), "")
+
+
+def _names(dataset: Dataset) -> tuple[pd.Series, pd.Series]:
+    """Admin-village and township code → name (empty Series when a layer is absent)."""
+
+    def names(layer: str) -> pd.Series:
+        frame = dataset.get(layer)
+        if frame is None:
+            return pd.Series(dtype=str)
+        out = pd.Series(
+            frame["name"].astype(str).to_numpy(), index=frame["code"].astype(str).to_numpy()
+        )
+        return out[~out.index.duplicated()]
+
+    return names("admin_villages"), names("townships")
+
+
+def _lonlat(frame: Any) -> tuple[np.ndarray, np.ndarray]:
+    from geo.indicators.outcomes import _points
+
+    return _points(frame.geometry)
+
+
+def _where_village(
+    v: pd.DataFrame,
+    tw_names: Mapping[str, str] | pd.Series,
+    av_names: Mapping[str, str] | pd.Series,
+) -> dict[str, object]:
+    """Location columns of rows about natural villages (the unit is the village)."""
+    tw = v["township_code"].astype(str)
+    av = v["admin_village_code"].astype(str)
+    return {
+        "unit_kind": "natural_village",
+        "unit_code": v["id"].astype(str).to_numpy(),
+        "township_code": tw.to_numpy(),
+        "township_name": tw.map(tw_names).fillna("").to_numpy(),
+        "admin_village_code": av.to_numpy(),
+        "admin_village_name": av.map(av_names).fillna("").to_numpy(),
+        "village_code": v["id"].astype(str).to_numpy(),
+        "village_name": v["name"].astype(str).to_numpy(),
+    }
+
+
+# ------------------------------------------------------------------------- 通硬化路
+
+
+def _hard_road_problem_texts(
+    v: pd.DataFrame, roads: pd.Series, width_m: float
+) -> tuple[list[str], list[str]]:
+    """问题描述 and 整改措施 of the villages not joined by hard road (as the ledger has them)."""
+    from geo.report import VALUE_ZH  # geo.report imports geo.assessment, which imports us
+
+    reasons = VALUE_ZH["reason"]
+    harden = v["harden_km"].fillna(0.0).to_numpy(dtype=float)
+    new = v["new_km"].fillna(0.0).to_numpy(dtype=float)
+    cost = v["cost_wan"].to_numpy(dtype=float)
+    desc, measure = [], []
+    for vid, reason, h, n, c, hh, pop in zip(
+        v["id"], v["reason"], harden, new, cost, v["households"], v["population"], strict=True
+    ):
+        need = []
+        if h > 0:
+            need.append(f"需硬化 {_km(h)} 公里")
+        if n > 0:
+            need.append(f"需新建 {_km(n)} 公里")
+        if np.isfinite(c):
+            need.append(f"估算 {_wan(c)} 万元")
+        desc.append(
+            "，".join([reasons.get(reason, reason), *need]) + f"（{_num(hh)}户{_num(pop)}人）"
+        )
+        steps = []
+        if h > 0:
+            ids = roads.get(vid, "")
+            where = f"（道路 {ids}）" if ids else ""
+            if reason == "unverified_surface":
+                steps.append(f"实地核实 {_km(h)} 公里路面类型{where}，如为砂石/土路则硬化")
+            else:
+                steps.append(f"硬化现有砂石/土路 {_km(h)} 公里{where}")
+        if n > 0:
+            gap = "打通断头路" if reason == "network_gap" else "接入干线路网"
+            steps.append(f"新建硬化连接线 {_km(n)} 公里，{gap}")
+        steps.append(f"路面宽度不低于 {width_m:g} 米")
+        measure.append("；".join(steps))
+    return desc, measure
+
+
+def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
+    """Outcome rows of 20户以上自然村通硬化路: one per natural village.
+
+    ``value`` is the missing link (公里: to harden + to build; 0 for connected villages,
+    NaN for exempt ones); problem rows carry the costed description and measure.
+    """
+    from geo.report import VALUE_ZH
+
+    r = inp.hard_road
+    if r is None:
+        return no_data_outcomes(
+            inp.dataset, code="hard_road", unit_kind="natural_village", reason_zh="未计算通硬化路"
+        )
+    v = r.villages
+    av_names, tw_names = _names(inp.dataset)
+    scope = v["scope"].astype(str)
+    connected = v["connected"].astype(bool)
+    problem = ((scope == "target") & ~connected).to_numpy()
+    ok = ((scope == "target") & connected).to_numpy()
+    status = np.select([problem, ok], ["problem", "ok"], "exempt")
+    width_ok = v["width_ok"].fillna(True).astype(bool).to_numpy()
+    reason = v["reason"].fillna("").astype(str)
+    people = _people(v["households"], v["population"]).to_numpy()
+    labels = VALUE_ZH["reason"]
+    scope_zh = scope.map(VALUE_ZH["scope"]).fillna(scope).to_numpy()
+    reason_zh = reason.map(labels).fillna(reason).to_numpy()
+    width = inp.settings.hard_road.lane_width_min_m
+    desc = np.where(
+        ok,
+        np.where(width_ok, "已通硬化路", f"已通硬化路，路面宽度不足 {width:g} 米") + people,
+        np.where(reason_zh != "", scope_zh + "：" + reason_zh, scope_zh) + people,
+    ).astype(object)
+    measure = np.full(len(v), "", dtype=object)
+    cost = np.full(len(v), np.nan)
+    if problem.any():
+        links = r.links
+        roads = (
+            links.loc[links["kind"] == "harden"]
+            .groupby("village_id")["road_ids"]
+            .agg(lambda s: "、".join(x for ids in s for x in str(ids).split(";") if x))
+            if len(links)
+            else pd.Series(dtype=str)
+        )
+        d, m = _hard_road_problem_texts(pd.DataFrame(v.loc[problem]), roads, width)
+        desc[problem], measure[problem] = d, m
+        cost[problem] = v["cost_wan"].to_numpy(dtype=float)[problem]
+    link_km = v["harden_km"].fillna(0.0).to_numpy(dtype=float) + v["new_km"].fillna(0.0).to_numpy(
+        dtype=float
+    )
+    cause = np.select(
+        [problem, ok & ~width_ok, ok],
+        [reason.to_numpy(), "narrow", ""],
+        np.where(reason != "", reason, scope).astype(object),
+    )
+    lon, lat = _lonlat(v)
+    return make_outcomes(
+        pd.DataFrame(
+            {
+                "key": ("hard_road:" + v["id"].astype(str)).to_numpy(),
+                "indicator": "hard_road",
+                **_where_village(v, tw_names, av_names),
+                "problem_type": np.where(problem, "未通硬化路", ""),
+                "description": desc,
+                "measure": measure,
+                "cause": cause,
+                "households": v["households"].to_numpy(),
+                "population": v["population"].to_numpy(),
+                "cost_wan": cost,
+                "lon": lon,
+                "lat": lat,
+                "status": status,
+                "value": np.where(status == "exempt", np.nan, np.where(ok, 0.0, link_km)),
+                "limit": 0.0,
+                "value_unit": "公里",
+            }
+        )
+    )
+
+
+# ------------------------------------------------------------------------- 一刻钟生活圈
+
+
+def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
+    """Outcome rows of 一刻钟便民生活服务圈: one per relocation site and required kind.
+
+    ``value`` the walking minutes to the nearest facility of the kind (inf: none
+    reachable), ``limit`` the kind's limit; all rows no_data when the dataset has no
+    facilities (:attr:`ServiceResult.no_data`).
+    """
+    svc_settings = inp.settings.services
+    r = inp.services
+    if r is None:
+        return no_data_outcomes(
+            inp.dataset, code="services", unit_kind="relocation_site", reason_zh="未计算生活圈"
+        )
+    u = r.units
+    u = u.loc[u["unit_kind"] == "relocation_site"]
+    av_names, tw_names = _names(inp.dataset)
+    lon, lat = _lonlat(u)
+    u = pd.DataFrame(u.drop(columns=u.geometry.name)).assign(lon=lon, lat=lat)
+    kinds = [k for k in svc_settings.required_kinds if f"{k}_ok" in u]
+    if u.empty or not kinds:
+        return make_outcomes([])
+    near = pd.DataFrame(r.nearest.drop(columns=r.nearest.geometry.name))
+    near = near.drop_duplicates(["unit_id", "kind"]).set_index(["unit_id", "kind"])
+    frames = []
+    for kind in kinds:  # a handful of kinds; each step is vectorised over the sites
+        limit = svc_settings.limit_min(kind)
+        ids = u["unit_id"].astype(str)
+        idx = pd.MultiIndex.from_arrays([u["unit_id"], np.full(len(u), kind)])
+        fac = near["facility_name"].reindex(idx).fillna("").astype(str).to_numpy()
+        metres = near["distance_m"].reindex(idx).astype(float).to_numpy()
+        minutes = u[f"{kind}_min"].to_numpy(dtype=float)
+        ok = u[f"{kind}_ok"].astype(bool).to_numpy()
+        desc = []
+        for good, m, f, d, on_net, snap_m, pop in zip(
+            ok,
+            minutes,
+            fac,
+            metres,
+            u["on_network"],
+            u["snap_dist_m"],
+            u["population"],
+            strict=True,
+        ):
+            km = f"约 {_km(d / 1000)} 公里，" if np.isfinite(d) else ""
+            if good:
+                desc.append(
+                    f"步行{limit:g}分钟内有{kind}：{f or kind}{km}步行 {m:.0f} 分钟"
+                    f"（安置 {_num(pop)} 人）"
+                )
+                continue
+            head = f"步行{limit:g}分钟内无{kind}"
+            if not on_net:
+                tail = f"安置区未接入步行路网（距最近道路 {float(snap_m):.0f} 米）"
+            elif np.isfinite(m):
+                tail = f"最近的{f or kind}{km}需步行 {m:.0f} 分钟"
+            else:
+                tail = f"路网可达范围内没有{kind}"
+            desc.append(f"{head}，{tail}（安置 {_num(pop)} 人）")
+        tw = u["township_code"].astype(str)
+        av = u["admin_village_code"].astype(str)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "key": ("services:" + ids + f":{kind}").to_numpy(),
+                    "indicator": "services",
+                    "unit_kind": "relocation_site",
+                    "unit_code": ids.to_numpy(),
+                    "township_code": tw.to_numpy(),
+                    "township_name": tw.map(tw_names).fillna("").to_numpy(),
+                    "admin_village_code": av.to_numpy(),
+                    "admin_village_name": av.map(av_names).fillna("").to_numpy(),
+                    "village_code": ids.to_numpy(),
+                    "village_name": u["name"].astype(str).to_numpy(),
+                    "problem_type": np.where(ok, "", f"一刻钟生活圈缺{kind}"),
+                    "description": desc,
+                    "measure": np.where(
+                        ok,
+                        "",
+                        f"在安置区步行{limit:g}分钟范围内"
+                        + SERVICE_MEASURE_ZH.get(kind, f"布设{kind}"),
+                    ),
+                    "cause": np.where(ok, "", f"missing:{kind}"),
+                    "population": u["population"].to_numpy(),
+                    "lon": u["lon"].to_numpy(),
+                    "lat": u["lat"].to_numpy(),
+                    "status": np.where(ok, "ok", "problem"),
+                    "value": minutes,
+                    "limit": limit,
+                    "value_unit": "分钟",
+                }
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)
+    if r.no_data:  # no facility layer: nothing is known to be missing (STANDARDS §5)
+        out = out.assign(
+            status="no_data",
+            problem_type="",
+            measure="",
+            cause="no_layer",
+            value=np.nan,
+            description="无数据：缺少便民服务设施图层（service_points）",
+        )
+    return make_outcomes(out)
+
+
+# ------------------------------------------------------------------------- 医疗空白点
+
+
+def clinic_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
+    """Outcome rows of 乡村两级医疗卫生机构和人员空白点: every township and admin village.
+
+    Townships: ``value`` the number of 卫生院 (limit 1). Admin villages: ``value`` the
+    qualified doctors of its 卫生室 (``limit`` the doctors required).
+    """
+    r = inp.clinics
+    if r is None:
+        return no_data_outcomes(
+            inp.dataset, code="clinics", unit_kind="admin_village", reason_zh="未计算医疗空白点"
+        )
+    _, tw_names = _names(inp.dataset)
+    av = r.admin_villages
+    blank = av["blank"].astype(bool).to_numpy()
+    st = av["status"].astype(str).to_numpy()
+    names = av["name"].astype(str)
+    pop = _nums(av["population"]).to_numpy()
+    need = np.maximum(pd.to_numeric(av["doctors_required"]).fillna(0).astype(int), 1).to_numpy()
+    doctors = pd.to_numeric(av["doctors"], errors="coerce").fillna(0).astype(int).to_numpy()
+    n_clinics = pd.to_numeric(av["n_clinics"], errors="coerce").fillna(0).astype(int).to_numpy()
+    names_a = names.to_numpy().astype(object)
+    need_s = need.astype(str).astype(object)
+    served = av["served_by"].fillna("").astype(str).to_numpy().astype(object)
+    no_clinic, no_doctor = st == "no_clinic", blank & (st != "no_clinic")
+    exempt = ~blank & np.isin(st, ["exempt_host", "exempt_shared"])
+    short = st == "short_of_doctors"
+    desc = np.select(
+        [no_clinic, no_doctor, st == "exempt_host", st == "exempt_shared", short],
+        [
+            names_a + "无村卫生室，也无邻村联合设置（常住 " + pop + " 人）",
+            names_a + "卫生室无合格村医，应配 " + need_s + " 人（常住 " + pop + " 人）",
+            names_a + "为乡镇卫生院所在村，不单设村卫生室",
+            names_a + "与邻村联合设置卫生室（" + served + "）",
+            names_a
+            + "有村卫生室 "
+            + n_clinics.astype(str).astype(object)
+            + " 处，合格村医 "
+            + doctors.astype(str).astype(object)
+            + " 人，少于应配 "
+            + need_s
+            + " 人（常住 "
+            + pop
+            + " 人）",
+        ],
+        names_a
+        + "有村卫生室 "
+        + n_clinics.astype(str).astype(object)
+        + " 处，合格村医 "
+        + doctors.astype(str).astype(object)
+        + " 人（常住 "
+        + pop
+        + " 人）",
+    )
+    measure = np.select(
+        [no_clinic, no_doctor],
+        [
+            "建设村卫生室并配备至少 " + need_s + " 名合格村医，或与邻村联合设置（签订协议并备案）",
+            "配备至少 "
+            + need_s
+            + " 名合格村医（乡村医生或执业（助理）医师），可由乡镇卫生院派驻或定期巡诊过渡",
+        ],
+        "",
+    )
+    lon, lat = _lonlat(av)
+    code = av["code"].astype(str)
+    twc = av["township_code"].astype(str)
+    villages = pd.DataFrame(
+        {
+            "key": ("clinics:admin_village:" + code).to_numpy(),
+            "indicator": "clinics",
+            "unit_kind": "admin_village",
+            "unit_code": code.to_numpy(),
+            "township_code": twc.to_numpy(),
+            "township_name": twc.map(tw_names).fillna("").to_numpy(),
+            "admin_village_code": code.to_numpy(),
+            "admin_village_name": names.to_numpy(),
+            "problem_type": np.select([no_clinic, no_doctor], ["村卫生室空白", "村医空白"], ""),
+            "description": desc,
+            "measure": measure,
+            "cause": st,
+            "population": av["population"].to_numpy(),
+            "lon": lon,
+            "lat": lat,
+            "status": np.select([blank, exempt], ["problem", "exempt"], "ok"),
+            "value": doctors.astype(float),
+            "limit": need.astype(float),
+            "value_unit": "人",
+        }
+    )
+    tw = r.townships
+    tblank = tw["blank"].astype(bool).to_numpy()
+    tnames = tw["name"].astype(str)
+    n_hc = pd.to_numeric(tw["n_health_centres"], errors="coerce").fillna(0).astype(int)
+    lon, lat = _lonlat(tw)
+    tcode = tw["code"].astype(str)
+    townships = pd.DataFrame(
+        {
+            "key": ("clinics:township:" + tcode).to_numpy(),
+            "indicator": "clinics",
+            "unit_kind": "township",
+            "unit_code": tcode.to_numpy(),
+            "township_code": tcode.to_numpy(),
+            "township_name": tnames.to_numpy(),
+            "problem_type": np.where(tblank, "乡镇卫生院空白", ""),
+            "description": np.where(
+                tblank,
+                (tnames + "无乡镇卫生院").to_numpy(),
+                (tnames + "有乡镇卫生院 " + n_hc.astype(str) + " 处").to_numpy(),
+            ),
+            "measure": np.where(
+                tblank,
+                "设置乡镇卫生院并配备执业（助理）医师，或经批准由邻近乡镇卫生院托管",
+                "",
+            ),
+            "cause": np.where(tblank, "no_health_centre", "ok"),
+            "lon": lon,
+            "lat": lat,
+            "status": np.where(tblank, "problem", "ok"),
+            "value": n_hc.astype(float).to_numpy(),
+            "limit": 1.0,
+            "value_unit": "个",
+        }
+    )
+    return make_outcomes(pd.concat([townships, villages], ignore_index=True))
+
+
+# ------------------------------------------------------------------------- 农村供水
+
+
+def water_result_outcomes(
+    result: WaterResult, *, av_names: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Outcome rows of 农村供水 from a water coverage result: one per natural village.
+
+    ``value`` the day's minimum pressure (米), ``limit`` the head the village needs;
+    ``x_weight`` the rural population counted by the tap rate (0 for ``unlinked``
+    villages) and ``x_served`` the part of it on a connected network (the county value
+    is ``100 · Σ x_served / Σ x_weight``, :func:`geo.water.water_rollup`'s tap rate).
+
+    Parameters
+    ----------
+    result : geo.water.WaterResult
+        Coverage from :func:`geo.water.water_coverage`.
+    av_names : mapping, optional
+        Admin-village code → name (default: the result's own roll-up names).
+    """
+    from geo.water import REASONS_ZH
+
+    v = result.villages
+    tw_names = dict(
+        zip(result.rollup_townships["code"], result.rollup_townships["name"], strict=True)
+    )
+    av_names = av_names or dict(
+        zip(result.rollup_admin_villages["code"], result.rollup_admin_villages["name"], strict=True)
+    )
+    status = v["status"].astype(str).to_numpy()
+    problem = np.isin(status, list(WATER_MEASURE_ZH))
+    desc, measure, kind = [], [], []
+    for st, p_min, need, lpcd, pop in zip(
+        status,
+        v["min_pressure_m"],
+        v["required_head_m"],
+        v["supply_lpcd"],
+        v["population"],
+        strict=True,
+    ):
+        if st not in WATER_MEASURE_ZH:
+            kind.append("")
+            measure.append("")
+            if st == "ok":
+                desc.append(
+                    f"自来水入户，日最低水压 {_num(round(p_min, 1))} 米（所需 {_num(need)} 米），"
+                    f"人均供水 {_num(round(lpcd, 1))} 升/日（{_num(pop)}人）"
+                )
+            else:
+                desc.append(f"{REASONS_ZH.get(st, st)}（无数据）")
+            continue
+        label, fix = REASONS_ZH[st], WATER_MEASURE_ZH[st]
+        kind.append(label)
+        if st == "low_pressure":
+            desc.append(
+                f"日最低水压 {_num(round(p_min, 1))} 米，低于所需 {_num(need)} 米（{_num(pop)}人）"
+            )
+        elif st == "capacity_short":
+            desc.append(f"人均供水 {_num(round(lpcd, 1))} 升/日（{_num(pop)}人）")
+        else:
+            desc.append(f"{label}（{_num(pop)}人）")
+        measure.append(fix)
+    lon, lat = _lonlat(v)
+    pop = pd.to_numeric(v["population"], errors="coerce").fillna(0.0).to_numpy()
+    served = v["on_network"].astype(bool).to_numpy() & (status != "disconnected")
+    known = status != "unlinked"
+    return make_outcomes(
+        pd.DataFrame(
+            {
+                "key": ("water:" + v["id"].astype(str)).to_numpy(),
+                "indicator": "water",
+                **_where_village(v, tw_names, av_names),
+                "problem_type": kind,
+                "description": desc,
+                "measure": measure,
+                "cause": status,
+                "households": v["households"].to_numpy(),
+                "population": v["population"].to_numpy(),
+                "lon": lon,
+                "lat": lat,
+                "status": np.select([problem, status == "ok"], ["problem", "ok"], "no_data"),
+                "value": pd.to_numeric(v["min_pressure_m"], errors="coerce").to_numpy(),
+                "limit": pd.to_numeric(v["required_head_m"], errors="coerce").to_numpy(),
+                "value_unit": "米",
+                "x_weight": np.where(known, pop, 0.0),
+                "x_served": np.where(served, pop, 0.0),
+            }
+        )
+    )
+
+
+def water_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
+    """Outcome rows of 农村供水 (:func:`water_result_outcomes`); no_data without a network."""
+    if inp.water is None:
+        return no_data_outcomes(
+            inp.dataset,
+            code="water",
+            unit_kind="natural_village",
+            reason_zh="无数据：没有供水管网（EPANET 模型或供水图层）或供水计算未完成",
+        )
+    av_names, _ = _names(inp.dataset)
+    return water_result_outcomes(inp.water, av_names=av_names.to_dict() or None)
+
+
+def tap_rate_pct(outcomes: pd.DataFrame) -> float:
+    """County 农村自来水普及率 (%): population on a connected network ÷ rural population."""
+    if "x_weight" not in outcomes or "x_served" not in outcomes:
+        return float("nan")
+    total = float(outcomes["x_weight"].sum())
+    return 100.0 * float(outcomes["x_served"].sum()) / total if total > 0 else float("nan")
+
+
+# ------------------------------------------------------------------------- projects
+
+
+def hard_road_projects(items: pd.DataFrame, a: Assessment) -> list[dict]:
+    """项目库 rows of ``hard_road`` items (:mod:`geo.projects`: harden / new links)."""
+    from geo import projects
+
+    return projects._road_projects(items, a)
+
+
+def service_projects(items: pd.DataFrame, a: Assessment) -> list[dict]:
+    """项目库 rows of ``services`` items (:mod:`geo.projects`: one facility per item)."""
+    from geo import projects
+
+    return projects._facility_projects(items, a)
+
+
+def clinic_projects(items: pd.DataFrame, a: Assessment) -> list[dict]:
+    """项目库 rows of ``clinics`` items (:mod:`geo.projects`: clinic, doctors, 卫生院)."""
+    from geo import projects
+
+    return projects._clinic_projects(items, a)
+
+
+def water_projects(items: pd.DataFrame, a: Assessment) -> list[dict]:
+    """项目库 rows of ``water`` items (:mod:`geo.projects`: pipe, booster, source)."""
+    from geo import projects
+
+    water = a.water.result if a.water is not None else None
+    return projects._water_projects(items, water, a.settings.projects)

@@ -87,7 +87,7 @@ def kpi_cards(
     group_zh: Mapping[str, str] | None = None,
     key: str = "county",
 ) -> None:
-    """County KPI cards in a grid that wraps, grouped: value, target, verdict, change.
+    """County KPI cards in a grid that wraps, by group: value, target, verdict, change.
 
     Parameters
     ----------
@@ -95,7 +95,8 @@ def kpi_cards(
         County indicator rows: ``indicator`` (Chinese name), ``value`` (NaN = 无数据),
         ``unit``, ``target``, ``comparison`` (``>=``, ``<=``, ``>``), ``source``, ``met``
         (NA = 无数据); optional ``code`` (matches the baseline by code) and ``group``
-        (one heading per group, in order of first appearance).
+        (a group's cards kept together, groups in order of first appearance, each card
+        tagged with its group's name).
     baseline : DataFrame, optional
         The same rows for 现状 (plan review): each card shows the change as its delta.
     per_row : int
@@ -111,46 +112,44 @@ def kpi_cards(
     base = None
     if baseline is not None and by in baseline.columns:
         base = baseline.set_index(by)
-    if "group" in county.columns and county["group"].nunique() > 1:
-        sections = list(dict.fromkeys(county["group"]))
-        parts = [(g, county.loc[county["group"] == g]) for g in sections]
-    else:
-        parts = [("", county)]
-    n = 0
-    for group, rows in parts:
-        if group:
-            st.markdown(f"**{(group_zh or {}).get(group, group)}**")
-        records = list(rows.itertuples())
-        for start in range(0, len(records), per_row):
-            cols = st.columns(per_row)
-            for col, row in zip(cols, records[start : start + per_row], strict=False):
-                unit = str(row.unit)
-                shown_unit = "%" if unit == "%" else f" {unit}"
-                cmp = _CMP_ZH.get(str(row.comparison), str(row.comparison))
-                missing = pd.isna(row.value)
-                delta = None
-                ident = getattr(row, by)
-                if base is not None and ident in base.index and not missing:
-                    before = pd.to_numeric(base.loc[ident, "value"], errors="coerce")
-                    if pd.notna(before):
-                        delta = f"{row.value - float(before):+.1f}{shown_unit}（较现状）"
-                target = f"目标 {cmp} {row.target:g}{shown_unit}"
-                box = col.container(key=f"kpi_{'nodata_' if missing else ''}{key}_{n}")
-                n += 1
-                box.metric(
-                    row.indicator,
-                    _kpi_value(row.value, unit),
-                    delta=delta,
-                    delta_color="inverse" if str(row.comparison) == "<=" else "normal",
-                    help=f"{target}。依据：{row.source}",
-                    border=True,
-                )
-                verdict = (
-                    ":gray[**无数据**]"
-                    if pd.isna(row.met)
-                    else (":green[**达标**]" if row.met else ":red[**未达标**]")
-                )
-                box.caption(f"{verdict}（{target}）")
+    grouped = "group" in county.columns
+    if grouped:  # one group's cards together, groups in order of first appearance
+        first = {g: i for i, g in enumerate(dict.fromkeys(county["group"]))}
+        county = county.iloc[county["group"].map(first).to_numpy().argsort(kind="stable")]
+    records = list(county.itertuples())
+    for start in range(0, len(records), per_row):
+        cols = st.columns(per_row)
+        for n, (col, row) in enumerate(
+            zip(cols, records[start : start + per_row], strict=False), start=start
+        ):
+            unit = str(row.unit)
+            shown_unit = "%" if unit == "%" else f" {unit}"
+            cmp = _CMP_ZH.get(str(row.comparison), str(row.comparison))
+            missing = pd.isna(row.value)
+            delta = None
+            ident = getattr(row, by)
+            if base is not None and ident in base.index and not missing:
+                before = pd.to_numeric(base.loc[ident, "value"], errors="coerce")
+                if pd.notna(before):
+                    delta = f"{row.value - float(before):+.1f}{shown_unit}（较现状）"
+            target = f"目标 {cmp} {row.target:g}{shown_unit}"
+            box = col.container(key=f"kpi_{'nodata_' if missing else ''}{key}_{n}")
+            if grouped:
+                box.caption(f":gray[{(group_zh or {}).get(row.group, row.group)}]")
+            box.metric(
+                row.indicator,
+                _kpi_value(row.value, unit),
+                delta=delta,
+                delta_color="inverse" if str(row.comparison) == "<=" else "normal",
+                help=f"{target}。依据：{row.source}",
+                border=True,
+            )
+            verdict = (
+                ":gray[**无数据**]"
+                if pd.isna(row.met)
+                else (":green[**达标**]" if row.met else ":red[**未达标**]")
+            )
+            box.caption(f"{verdict}（{target}）")
 
 
 def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -36,7 +36,7 @@ import pandas as pd
 
 from geo.assessment import Assessment, assess
 from geo.ledger import Change, problem_items
-from geo.ledger.states import OPEN_STATES, State
+from geo.ledger.states import CLOSED_STATES
 from geo.projects import PlanReview, apply_projects, project_library, review_plan
 from layers.dataset import Dataset
 
@@ -56,13 +56,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-# Closed = neither open nor 暂缓 (a deferred item still needs its project, only later):
-# {"closed", "exempt"}, derived from the ledger's one definition of the states.
-_CLOSED_CODES = frozenset(
-    s.value for s in State if s not in OPEN_STATES and s is not State.DEFERRED
-)
-
-
 def open_keys(items: pd.DataFrame, ledger_items: pd.DataFrame) -> set[str] | None:
     """Keys of the problem items that still need a project.
 
@@ -78,12 +71,15 @@ def open_keys(items: pd.DataFrame, ledger_items: pd.DataFrame) -> set[str] | Non
     -------
     set of str or None
         ``None`` when the ledger is empty (every item is open); otherwise the keys the
-        ledger holds in a state that is not closed (已销号, 豁免), plus the keys
+        ledger holds in a state that is not closed
+        (:data:`geo.ledger.states.CLOSED_STATES`: 已销号, 豁免; 暂缓 still needs its
+        project, only later), plus the keys
         of ``items`` the ledger does not hold at all.
     """
     if ledger_items.empty:
         return None
-    still_open = ledger_items.loc[~ledger_items["state"].astype(str).isin(_CLOSED_CODES), "key"]
+    closed = ledger_items["state"].astype(str).isin({s.value for s in CLOSED_STATES})
+    still_open = ledger_items.loc[~closed, "key"]
     return set(still_open) | (set(items["key"]) - set(ledger_items["key"]))
 
 

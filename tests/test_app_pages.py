@@ -122,6 +122,16 @@ def test_export_page_offers_three_downloads():
     assert any("results.gpkg" in x for x in labels)
     assert any("report.xlsx" in x for x in labels)
     assert any("离线地图包" in x for x in labels)
+    # report.xlsx has a sheet of every seed indicator of the table (geo.report decides)
+    from geo.indicators.table import indicator_table
+    from geo.report import indicator_sheet_name
+    from geo.settings import Settings
+
+    table = indicator_table(Settings())
+    sheets = next(m.value for m in at.markdown if "指标-" in m.value).split("、")
+    seeds = [i.code for i in table if i.code not in {"hard_road", "services", "clinics", "water"}]
+    assert len(seeds) >= 13  # the four have detail sheets of their own
+    assert {indicator_sheet_name(table, c) for c in seeds} <= set(sheets)
 
 
 @pytest.mark.parametrize(
@@ -208,8 +218,8 @@ def test_village_sheet_lists_the_villages_ledger_items(tmp_path):
     at.selectbox(key="village_code").set_value(worst).run()
     assert not at.exception
     table = _table(at, "整改状态")
-    water = a.water.result.rollup_admin_villages.set_index("code")["problems"]  # water items too
-    expected = a.rollup.admin_villages.set_index("code").loc[worst, "problems"] + water[worst]
+    # the roll-up counts every indicator's problems of the table, water's among them
+    expected = a.rollup.admin_villages.set_index("code").loc[worst, "problems"]
     assert len(table) == int(expected)
     assert set(table["整改状态"]) == {"待整改"}
     history = _table(at, "修改内容")
@@ -225,7 +235,7 @@ def test_plan_review_shows_the_change_against_the_current_state(page):
     assert all(m.proto.delta == "" for m in at.metric)
     at.sidebar.radio(key="scenario").set_value("planned").run()
     assert not at.exception, [e.value for e in at.exception]
-    deltas = [m.proto.delta for m in at.metric]
+    deltas = [m.proto.delta for m in at.metric if m.value != "无数据"]  # 无数据: no change
     assert deltas and all("较现状" in d for d in deltas)
     if page == "hard_road":
         rate = next(m for m in at.metric if m.label == "通硬化路率")
@@ -326,3 +336,32 @@ def test_water_page_runs_the_countys_own_inp_and_says_what_changed():
     assert values["农村自来水普及率"] == "98.17%" and values["未通自来水自然村"] == "15 个"
     notes = _table(at, "处理")
     assert notes["内容"].str.contains("gapmap_rural").any()
+
+
+def test_indicators_page_maps_and_tables_every_other_indicator_of_the_table():
+    from geo.indicators.table import GROUP_ZH, indicator_table
+    from geo.settings import Settings
+
+    at = _page("indicators")
+    table = indicator_table(Settings())
+    box = at.selectbox(key="indicator_code")
+    own_pages = {"hard_road", "services", "clinics", "water"}
+    expect = [i for i in table if i.code not in own_pages]
+    # one entry per indicator, labelled with its group, the page's groups first
+    assert sorted(box.options) == sorted(f"{GROUP_ZH[i.group]} · {i.name_zh}" for i in expect)
+    assert box.options[0].startswith("教育")
+    for code in ("edu_primary", "telecom_5g", "toilets", "water_quality", "site_public"):
+        at.selectbox(key="indicator_code").set_value(code).run()
+        assert not at.exception, [e.value for e in at.exception]
+        card = next(m for m in at.metric if m.label == table.get(code).name_zh)
+        counts = {m.label: int(m.value) for m in at.metric if m.label != card.label}
+        assert counts["判定单元"] == sum(counts[k] for k in ("达标", "未达标", "无数据", "不纳入"))
+        shown = _table(at, "结果")
+        assert set(shown["结果"]) <= {"达标", "未达标", "无数据", "不纳入"}
+        assert (shown.loc[shown["结果"] == "无数据", "现值"] == "无数据").all()
+        if card.value == "无数据":
+            assert counts["达标"] == counts["未达标"] == 0  # never met, never zero
+    # only the problems
+    at.multiselect(key="indicator_status").set_value(["problem"]).run()
+    assert not at.exception
+    assert set(_table(at, "结果")["结果"]) <= {"未达标"}

@@ -37,6 +37,10 @@ PRINT_CSS = """
 }
 /* Tablet: keep metric labels readable and wrap rather than overflow. */
 [data-testid="stMetricLabel"] p {white-space: normal !important; font-size: 0.95rem;}
+/* A 1024-px tablet with the sidebar open: the page's side margins go to the content. */
+@media (max-width: 1100px) {
+  [data-testid="stMainBlockContainer"] {padding-left: 1.25rem; padding-right: 1.25rem;}
+}
 </style>
 """
 
@@ -61,8 +65,11 @@ def show_map(m: folium.Map, *, key: str, height: int = 560, returned: tuple[str,
 KPI_CSS = """
 <style>
 /* KPI grid: four cards a row on a 1024-px tablet; long names wrap, numbers stay on one line */
-[class*="st-key-kpi_"] [data-testid="stMetricValue"] {font-size: 1.7rem;}
+[class*="st-key-kpi_"] [data-testid="stMetricValue"] {font-size: 1.6rem;}
+[class*="st-key-kpi_"] [data-testid="stMetricLabel"] p {font-size: 0.9rem;}
 [class*="st-key-kpi_"] [data-testid="stMetricLabel"] p {white-space: normal !important;}
+/* two lines of name in every card, so the cards of a row are of one height */
+[class*="st-key-kpi_"] [data-testid="stMetricLabel"] {min-height: 2.9em; align-items: flex-start;}
 /* 无数据: grey, never mistaken for a result */
 [class*="st-key-kpi_nodata_"] [data-testid="stMetricValue"] {color: #8a8a8a;}
 </style>

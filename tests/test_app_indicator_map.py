@@ -104,17 +104,19 @@ def test_admin_villages_are_polygons_where_the_layer_has_them(dataset):
     assert "达标（3）" in html and "未达标（1）" in html
 
 
-def test_a_site_judged_per_kind_shows_its_worst_status_and_every_description(dataset):
+def test_a_site_judged_per_kind_fails_if_one_kind_fails_rows_without_data_left_out(dataset):
     sites = unit_frame(dataset, "relocation_site").drop(columns="geometry")
     rows = []
     for code in sites["unit_code"]:
         for kind, status in (("学校", "ok"), ("幼儿园", "problem"), ("卫生室", "no_data")):
+            if code != sites["unit_code"].iloc[0] and status == "problem":
+                status = "ok"
             rows.append(
                 {
                     **sites.loc[code].to_dict(),
                     "key": f"site_public:{code}:{kind}",
                     "indicator": "site_public",
-                    "status": status if code == sites["unit_code"].iloc[0] else "ok",
+                    "status": status,
                     "description": f"{kind}{status}",
                     "measure": "新建幼儿园" if status == "problem" else "",
                 }
@@ -124,9 +126,13 @@ def test_a_site_judged_per_kind_shows_its_worst_status_and_every_description(dat
     assert len(units) == len(sites)
     first, second = units.iloc[0], units.iloc[1]
     assert first["status"] == "problem" and first["n_rows"] == 3 and first["n_problems"] == 1
-    assert first["description"] == "幼儿园problem；卫生室no_data；学校ok"  # worst first
+    assert first["description"] == "幼儿园problem；学校ok；卫生室no_data"  # problems first
     assert first["measure"] == "新建幼儿园" and first["value_text"] == ""
+    # ok and 无数据: 达标, as the county value (share_ok_units) counts it
     assert second["status"] == "ok" and second["n_problems"] == 0
+    assert second["description"] == "学校ok；幼儿园ok；卫生室no_data"
+    only_missing = make_outcomes(out.loc[out["status"] == "no_data"])
+    assert set(unit_outcomes(only_missing)["status"]) == {"no_data"}
     html = _render(build_indicator_map(dataset, out, title="配套", options=MapOptions()))
     shown = _units(html)
     assert shown[first["name"]]["status_zh"] == "未达标"

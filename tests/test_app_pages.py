@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -354,8 +355,13 @@ def test_indicators_page_maps_and_tables_every_other_indicator_of_the_table():
         at.selectbox(key="indicator_code").set_value(code).run()
         assert not at.exception, [e.value for e in at.exception]
         card = next(m for m in at.metric if m.label == table.get(code).name_zh)
-        counts = {m.label: int(m.value) for m in at.metric if m.label != card.label}
-        assert counts["判定单元"] == sum(counts[k] for k in ("达标", "未达标", "无数据", "不纳入"))
+        line = next(m.value for m in at.markdown if "按单元统计" in m.value)
+        total = int(re.search(r"共 \*\*([\d,]+)\*\* 个单元", line).group(1).replace(",", ""))
+        counts = {
+            k: int(re.search(k + r" \*\*([\d,]+)\*\*", line).group(1).replace(",", ""))
+            for k in ("达标", "未达标", "无数据", "不纳入")
+        }
+        assert total == sum(counts.values()) > 0
         shown = _table(at, "结果")
         assert set(shown["结果"]) <= {"达标", "未达标", "无数据", "不纳入"}
         assert (shown.loc[shown["结果"] == "无数据", "现值"] == "无数据").all()

@@ -4,9 +4,10 @@ Every indicator of the indicator table gives an outcome frame
 (:data:`geo.indicators.outcomes.OUTCOME_COLUMNS`, one row per unit judged). This module
 draws one: admin villages and townships as their polygons where the layer has polygons,
 natural villages, relocation sites and water works as points at the row's ``lon``/``lat``.
-A unit judged several times (a relocation site per facility kind) gets the worst status of
-its rows (未达标, then 无数据, then 达标, then 不纳入) and a popup with every row's
-description. Like every GapMap map it works offline (vendored Leaflet, 无底图 basemap).
+A unit judged several times (a relocation site per facility kind) is shown as 未达标 if
+any row fails, else 达标 if any row was judged, else 无数据 (:data:`STATUS_ORDER`, the
+county value's rule), with a popup of every row's description. Like every GapMap map it
+works offline (vendored Leaflet, 无底图 basemap).
 """
 
 from __future__ import annotations
@@ -38,8 +39,12 @@ STATUS_COLORS: dict[str, str] = {
 }
 """Colour of each outcome status (green, red, grey, purple: as on the hard-road map)."""
 
-STATUS_ORDER: tuple[str, ...] = ("problem", "no_data", "ok", "exempt")
-"""Worst first: the status a unit with several outcome rows is shown with."""
+STATUS_ORDER: tuple[str, ...] = ("problem", "ok", "no_data", "exempt")
+"""The status a unit with several outcome rows is shown with: the first its rows have.
+
+未达标 if any row fails; else 达标 if any row was judged (rows without data are left
+out, as the county value's ``share_ok_units`` rule leaves them out); else 无数据; else
+不纳入. So the map, the unit counts and the county value agree."""
 
 UNIT_KIND_ZH: dict[str, str] = {
     "natural_village": "自然村",
@@ -84,7 +89,7 @@ def _joined(values: pd.Series) -> str:
 
 
 def unit_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per unit of an outcome frame, with its worst status.
+    """Return one row per unit of an outcome frame, with its status (:data:`STATUS_ORDER`).
 
     Parameters
     ----------
@@ -96,10 +101,11 @@ def unit_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         One row per (``unit_kind``, ``unit_code``), in first-seen order: the location
         columns of its first row (``township_*``, ``admin_village_*``, ``village_*``,
-        ``lon``, ``lat``), ``status`` (the worst of its rows by :data:`STATUS_ORDER`),
-        ``status_zh``, ``n_rows`` and ``n_problems``, ``description`` and ``measure``
-        (the rows' texts, worst rows first, joined by ``；``), ``value_text`` and
-        ``limit_text`` (the value and limit with their unit, for a unit judged once;
+        ``lon``, ``lat``), ``status`` (the first of its rows' statuses in
+        :data:`STATUS_ORDER`), ``status_zh``, ``n_rows`` and ``n_problems``,
+        ``description`` and ``measure`` (the rows' texts in that order, joined by
+        ``；``), ``value_text`` and ``limit_text`` (the value and limit with their
+        unit, for a unit judged once;
         empty for a unit judged per sub-unit) and ``name`` (the unit's name: natural
         village / site, else admin village, else township, else its code).
     """
@@ -211,7 +217,7 @@ def build_indicator_map(
             geom = gpd.GeoSeries(area_of.where(area_of.notna(), geom), index=rows.index)
         frame = gpd.GeoDataFrame(rows, geometry=geom.to_numpy(), crs=4326)
         frame = frame.loc[frame.geometry.notna() & ~frame.geometry.is_empty]
-        for status in reversed(STATUS_ORDER):  # the worst is added last: drawn on top
+        for status in ("exempt", "no_data", "ok", "problem"):  # problems drawn on top
             part = frame.loc[frame["status"] == status]
             if part.empty:
                 continue

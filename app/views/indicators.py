@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components import PRINT_CSS, kpi_cards, metric_row, outcomes_table, show_map
+from app.components import PRINT_CSS, kpi_cards, outcomes_table, show_map
 from app.maps.builders import Scope
 from app.maps.indicators import STATUS_ORDER, build_indicator_map, unit_outcomes
 from app.state import page_context
@@ -63,8 +63,8 @@ if ctx.scope.township_code is not None:
     mine = mine.loc[above | (mine["township_code"] == ctx.scope.township_code)]
 
 
-def _counts(frame) -> dict[str, float]:
-    # per unit, as on the map: a site judged per facility kind counts once, by its worst
+def _counts(frame) -> dict[str, int]:
+    # per unit, as on the map: a site judged per facility kind counts once
     status = unit_outcomes(frame)["status"]
     return {
         "判定单元": len(status),
@@ -82,9 +82,30 @@ if ctx.baseline is not None:
         above = prev["unit_kind"].isin(["water_source", "county"])
         prev = prev.loc[above | (prev["township_code"] == ctx.scope.township_code)]
     before = _counts(prev)
-with right:
-    st.caption("判定单元数" + (f"（{ctx.township_name}）" if ctx.scope.township_code else ""))
-    metric_row(_counts(mine), before, formats={}, lower_is_better=frozenset({"未达标", "无数据"}))
+# a line of counts, not cards: it wraps on a 1024-px tablet instead of cutting numbers
+now = _counts(mine)
+parts = []
+for label, color in (
+    ("达标", "green"),
+    ("未达标", "red"),
+    ("无数据", "gray"),
+    ("不纳入", "violet"),
+):
+    change = ""
+    if before is not None and now[label] != before[label]:
+        change = f"（较现状 {now[label] - before[label]:+d}）"
+    parts.append(f":{color}[{label} **{now[label]:,}**{change}]")
+with right.container(border=True, key="indicator_counts"):
+    st.markdown(
+        "**按单元统计**"
+        + (f"（{ctx.township_name}）" if ctx.scope.township_code else "")
+        + f"：共 **{now['判定单元']:,}** 个单元  \n"
+        + " · ".join(parts)
+    )
+    st.caption(
+        "同一单元判定多项（如安置区的各类设施）时：有一项未达标即为未达标；否则按已判定的项计，"
+        "无数据的项不计（与全县数值的算法一致）。"
+    )
 
 st.subheader("分布图")
 m = build_indicator_map(

@@ -51,8 +51,8 @@ def village_outcomes(a: Assessment, code: str, township_code: str) -> pd.DataFra
     DataFrame
         :func:`app.components.outcomes_table` of the rows whose ``admin_village_code`` is
         ``code`` (the village, its natural villages and relocation sites) or that judge
-        its township, in the table's indicator order; empty when the table was not
-        evaluated.
+        its township: 未达标 rows first, then 无数据, then the others, each in the
+        table's indicator order; empty when the table was not evaluated.
     """
     results = getattr(a, "indicators", None)
     if results is None:
@@ -63,7 +63,10 @@ def village_outcomes(a: Assessment, code: str, township_code: str) -> pd.DataFra
         | ((o["unit_kind"] == "township") & (o["unit_code"] == township_code))
     ]
     names = dict(zip(results.county["code"], results.county["indicator"], strict=True))
-    return outcomes_table(mine, names_zh=names).drop(columns=["乡镇", "行政村"])
+    table = outcomes_table(mine, names_zh=names).drop(columns=["乡镇", "行政村"])
+    # what needs a visit first: 未达标, then 无数据, then the rest (each in table order)
+    first = table["结果"].map({"未达标": 0, "无数据": 1}).fillna(2)
+    return table.iloc[first.to_numpy().argsort(kind="stable")].reset_index(drop=True)
 
 
 def village_sheet(dataset: Dataset, a: Assessment, code: str) -> VillageSheet:

@@ -115,6 +115,25 @@ def test_village_sheet_search_and_download():
     assert _table(at, "户数").shape[0] >= 1
     assert at.get("download_button")
     assert any("台账中没有本村的问题" in c.value for c in at.caption)
+    # every indicator's outcome for the village, water's too, problems first
+    at.text_input(key="village_query").input("").run()
+    worst = at.selectbox(key="village_code").value
+    table = _table(at, "指标")
+    assert {"农村自来水普及率", "20户以上自然村通硬化路率", "行政村通5G比例"} <= set(table["指标"])
+    assert table["结果"].iloc[0] == "未达标"
+    assert (table.loc[table["结果"] == "无数据", "现值"] == "无数据").all()
+    from geo.assessment import assess
+    from geo.settings import Settings
+    from layers.dataset import read_dataset
+
+    a = assess(read_dataset(ROOT / "data/demo/tongxin.gpkg"), Settings())
+    o = a.indicators.outcomes
+    town = worst[:9]  # the township's rows (卫生院, 幼儿园 by township) belong to the sheet
+    mine = (o["admin_village_code"] == worst) | (
+        (o["unit_kind"] == "township") & (o["unit_code"] == town)
+    )
+    problems = o.loc[mine & (o["status"] == "problem")]
+    assert (table["结果"] == "未达标").sum() == len(problems) > 0
 
 
 def test_export_page_offers_three_downloads():

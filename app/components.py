@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import folium
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app.maps.indicators import UNIT_KIND_ZH
+from geo.indicators.outcomes import OUTCOME_STATUS_ZH
 from geo.report import COLUMN_ZH, VALUE_ZH
 from layers.errors import Problem
 from layers.schema import LAYERS
 
-__all__ = ["PRINT_CSS", "kpi_cards", "problems_table", "show_map", "zh_table"]
+__all__ = [
+    "KPI_CSS",
+    "OUTCOMES_ZH",
+    "PRINT_CSS",
+    "kpi_cards",
+    "outcomes_table",
+    "problems_table",
+    "show_map",
+    "zh_table",
+]
 
 PRINT_CSS = """
 <style>
@@ -25,6 +37,10 @@ PRINT_CSS = """
 }
 /* Tablet: keep metric labels readable and wrap rather than overflow. */
 [data-testid="stMetricLabel"] p {white-space: normal !important; font-size: 0.95rem;}
+/* A 1024-px tablet with the sidebar open: the page's side margins go to the content. */
+@media (max-width: 1100px) {
+  [data-testid="stMainBlockContainer"] {padding-left: 1.25rem; padding-right: 1.25rem;}
+}
 </style>
 """
 
@@ -46,34 +62,101 @@ def show_map(m: folium.Map, *, key: str, height: int = 560, returned: tuple[str,
     return out or {}
 
 
-def kpi_cards(county: pd.DataFrame, baseline: pd.DataFrame | None = None) -> None:
-    """One st.metric per county KPI: value, target, and (plan review) change vs 现状."""
-    cols = st.columns(max(len(county), 1))
-    base = baseline.set_index("indicator") if baseline is not None else None
-    for col, row in zip(cols, county.itertuples(), strict=False):
-        unit = "%" if row.unit == "%" else f" {row.unit}"
-        value = f"{row.value:.1f}{unit}" if row.unit == "%" else f"{row.value:g}{unit}"
-        if pd.isna(row.value):
-            value = "无数据"
-        cmp = "≥" if row.comparison == ">=" else "≤"
-        delta = None
-        if base is not None and row.indicator in base.index and pd.notna(row.value):
-            change = row.value - float(base.loc[row.indicator, "value"])
-            delta = f"{change:+.1f}{unit}（较现状）"
-        col.metric(
-            row.indicator,
-            value,
-            delta=delta,
-            delta_color="normal" if row.comparison == ">=" else "inverse",
-            help=f"目标 {cmp} {row.target:g}{unit}。依据：{row.source}",
-            border=True,
-        )
-        verdict = (
-            ":gray[**无数据**]"
-            if pd.isna(row.met)
-            else (":green[**达标**]" if row.met else ":red[**未达标**]")
-        )
-        col.caption(f"{verdict}（目标 {cmp} {row.target:g}{unit}）")
+KPI_CSS = """
+<style>
+/* KPI grid: four cards a row on a 1024-px tablet; long names wrap, numbers stay on one line */
+[class*="st-key-kpi_"] [data-testid="stMetricValue"] {font-size: 1.6rem;}
+[class*="st-key-kpi_"] [data-testid="stMetricLabel"] p {font-size: 0.9rem;}
+[class*="st-key-kpi_"] [data-testid="stMetricLabel"] p {white-space: normal !important;}
+/* two lines of name in every card, so the cards of a row are of one height */
+[class*="st-key-kpi_"] [data-testid="stMetricLabel"] {min-height: 2.9em; align-items: flex-start;}
+/* 无数据: grey, never mistaken for a result */
+[class*="st-key-kpi_nodata_"] [data-testid="stMetricValue"] {color: #8a8a8a;}
+</style>
+"""
+
+_CMP_ZH = {">=": "≥", "<=": "≤", ">": "＞"}
+
+
+def _kpi_value(value: float, unit: str) -> str:
+    if pd.isna(value):
+        return "无数据"
+    if unit == "%":
+        return f"{value:.1f}%"
+    return f"{value:g} {unit}".strip()
+
+
+def kpi_cards(
+    county: pd.DataFrame,
+    baseline: pd.DataFrame | None = None,
+    *,
+    per_row: int = 4,
+    group_zh: Mapping[str, str] | None = None,
+    key: str = "county",
+) -> None:
+    """County KPI cards in a grid that wraps, by group: value, target, verdict, change.
+
+    Parameters
+    ----------
+    county : DataFrame
+        County indicator rows: ``indicator`` (Chinese name), ``value`` (NaN = 无数据),
+        ``unit``, ``target``, ``comparison`` (``>=``, ``<=``, ``>``), ``source``, ``met``
+        (NA = 无数据); optional ``code`` (matches the baseline by code) and ``group``
+        (a group's cards kept together, groups in order of first appearance, each card
+        tagged with its group's name).
+    baseline : DataFrame, optional
+        The same rows for 现状 (plan review): each card shows the change as its delta.
+    per_row : int
+        Cards per row (4 is readable on a 1024×768 tablet).
+    group_zh : mapping, optional
+        Chinese heading of each ``group`` code (default: the code itself).
+    key : str
+        Part of the cards' container keys (``kpi_<key>_<n>``, ``kpi_nodata_<key>_<n>``):
+        unique on the page.
+    """
+    st.markdown(KPI_CSS, unsafe_allow_html=True)
+    by = "code" if "code" in county.columns else "indicator"
+    base = None
+    if baseline is not None and by in baseline.columns:
+        base = baseline.set_index(by)
+    grouped = "group" in county.columns
+    if grouped:  # one group's cards together, groups in order of first appearance
+        first = {g: i for i, g in enumerate(dict.fromkeys(county["group"]))}
+        county = county.iloc[county["group"].map(first).to_numpy().argsort(kind="stable")]
+    records = list(county.itertuples())
+    for start in range(0, len(records), per_row):
+        cols = st.columns(per_row)
+        for n, (col, row) in enumerate(
+            zip(cols, records[start : start + per_row], strict=False), start=start
+        ):
+            unit = str(row.unit)
+            shown_unit = "%" if unit == "%" else f" {unit}"
+            cmp = _CMP_ZH.get(str(row.comparison), str(row.comparison))
+            missing = pd.isna(row.value)
+            delta = None
+            ident = getattr(row, by)
+            if base is not None and ident in base.index and not missing:
+                before = pd.to_numeric(base.loc[ident, "value"], errors="coerce")
+                if pd.notna(before):
+                    delta = f"{row.value - float(before):+.1f}{shown_unit}（较现状）"
+            target = f"目标 {cmp} {row.target:g}{shown_unit}"
+            box = col.container(key=f"kpi_{'nodata_' if missing else ''}{key}_{n}")
+            if grouped:
+                box.caption(f":gray[{(group_zh or {}).get(row.group, row.group)}]")
+            box.metric(
+                row.indicator,
+                _kpi_value(row.value, unit),
+                delta=delta,
+                delta_color="inverse" if str(row.comparison) == "<=" else "normal",
+                help=f"{target}。依据：{row.source}",
+                border=True,
+            )
+            verdict = (
+                ":gray[**无数据**]"
+                if pd.isna(row.met)
+                else (":green[**达标**]" if row.met else ":red[**未达标**]")
+            )
+            box.caption(f"{verdict}（{target}）")
 
 
 def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -202,3 +285,71 @@ def access_mode(label: str, *, key: str, available: bool, container=st) -> str:
         "（越野步速 ×0.6）。"
         + ("" if available else "当前数据集没有高程数据（DEM），请在「数据」页上传。"),
     )
+
+
+OUTCOMES_ZH = {
+    "indicator_zh": "指标",
+    "unit_zh": "单元",
+    "township_name": "乡镇",
+    "admin_village_name": "行政村",
+    "village_name": "自然村/安置区",
+    "status_zh": "结果",
+    "value_text": "现值",
+    "limit_text": "标准",
+    "description": "说明",
+    "measure": "整改措施",
+}
+"""Chinese headers of an outcome table (:func:`outcomes_table`)."""
+
+
+def _measured(value: float, unit: str, status: str) -> str:
+    if pd.isna(value):
+        return "无数据" if status == "no_data" else "—"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{text} {unit}".strip()
+
+
+def outcomes_table(
+    outcomes: pd.DataFrame, *, names_zh: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Return outcome rows for display: Chinese headers, 无数据 spelt out, problems first.
+
+    Parameters
+    ----------
+    outcomes : DataFrame
+        Outcome rows (:data:`geo.indicators.outcomes.OUTCOME_COLUMNS`) of one or more
+        indicators.
+    names_zh : mapping, optional
+        Indicator code → Chinese name; with it the table has an 指标 column.
+
+    Returns
+    -------
+    DataFrame
+        Columns of :data:`OUTCOMES_ZH` (指标 only with ``names_zh``); 现值 reads 无数据
+        for a ``no_data`` row; rows sorted 未达标, 无数据, 达标, 不纳入, then by place.
+    """
+    order = {"problem": 0, "no_data": 1, "ok": 2, "exempt": 3}
+    out = outcomes.assign(
+        _order=outcomes["status"].map(order),
+        status_zh=outcomes["status"].map(OUTCOME_STATUS_ZH),
+        unit_zh=outcomes["unit_kind"].map(UNIT_KIND_ZH).fillna(outcomes["unit_kind"]),
+        value_text=[
+            _measured(v, u, s)
+            for v, u, s in zip(
+                outcomes["value"], outcomes["value_unit"], outcomes["status"], strict=True
+            )
+        ],
+        limit_text=[
+            _measured(v, u, "")
+            for v, u in zip(outcomes["limit"], outcomes["value_unit"], strict=True)
+        ],
+    )
+    if names_zh is not None:
+        out["indicator_zh"] = out["indicator"].map(names_zh).fillna(out["indicator"])
+    sort = ["_order", "township_code", "admin_village_code", "village_code", "key"]
+    if names_zh is not None:
+        out["_ind"] = out["indicator"].map({c: i for i, c in enumerate(names_zh)})
+        sort = ["_ind", *sort]
+    out = out.sort_values(sort, kind="stable")
+    cols = [c for c in OUTCOMES_ZH if c in out.columns]
+    return out[cols].rename(columns=OUTCOMES_ZH).reset_index(drop=True)

@@ -49,6 +49,12 @@ pages = {
             url_path="water",
         ),
         st.Page(
+            VIEWS / "indicators.py",
+            title="更多指标",
+            icon=":material/analytics:",
+            url_path="indicators",
+        ),
+        st.Page(
             VIEWS / "village.py",
             title="一村一图",
             icon=":material/holiday_village:",

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import folium
 import pandas as pd
 
-from app.components import zh_table
+from app.components import outcomes_table, zh_table
 from app.maps.assets import self_contained_html
 from app.maps.builders import CLINIC_STATUS_ZH
 from geo.assessment import Assessment
 from layers.dataset import Dataset
 
-__all__ = ["VillageSheet", "village_sheet", "village_sheet_html"]
+__all__ = ["VillageSheet", "village_outcomes", "village_sheet", "village_sheet_html"]
 
 
 @dataclass(frozen=True)
 class VillageSheet:
-    """The checks of one admin village: header facts and tables with Chinese headers."""
+    """The checks of one admin village: header facts and tables with Chinese headers.
+
+    ``indicators`` is every indicator's outcome for the village, its natural villages and
+    sites, and its township's township-level rows (:func:`village_outcomes`).
+    """
 
     code: str
     name: str
@@ -27,6 +31,42 @@ class VillageSheet:
     facts: dict[str, str]
     natural_villages: pd.DataFrame
     sites: pd.DataFrame
+    indicators: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def village_outcomes(a: Assessment, code: str, township_code: str) -> pd.DataFrame:
+    """Every indicator's outcome rows for one admin village, for display.
+
+    Parameters
+    ----------
+    a : Assessment
+        With the indicator table evaluated (``a.indicators``).
+    code : str
+        The admin village's code.
+    township_code : str
+        Its township: township-level rows (卫生院, 幼儿园 per township …) are included.
+
+    Returns
+    -------
+    DataFrame
+        :func:`app.components.outcomes_table` of the rows whose ``admin_village_code`` is
+        ``code`` (the village, its natural villages and relocation sites) or that judge
+        its township: 未达标 rows first, then 无数据, then the others, each in the
+        table's indicator order; empty when the table was not evaluated.
+    """
+    results = getattr(a, "indicators", None)
+    if results is None:
+        return pd.DataFrame()
+    o = results.outcomes
+    mine = o.loc[
+        (o["admin_village_code"] == code)
+        | ((o["unit_kind"] == "township") & (o["unit_code"] == township_code))
+    ]
+    names = dict(zip(results.county["code"], results.county["indicator"], strict=True))
+    table = outcomes_table(mine, names_zh=names).drop(columns=["乡镇", "行政村"])
+    # what needs a visit first: 未达标, then 无数据, then the rest (each in table order)
+    first = table["结果"].map({"未达标": 0, "无数据": 1}).fillna(2)
+    return table.iloc[first.to_numpy().argsort(kind="stable")].reset_index(drop=True)
 
 
 def village_sheet(dataset: Dataset, a: Assessment, code: str) -> VillageSheet:
@@ -74,7 +114,8 @@ def village_sheet(dataset: Dataset, a: Assessment, code: str) -> VillageSheet:
         units[units["admin_village_code"] == code],
         ["unit_id", "name", "population", "ok", "missing_kinds"],
     )
-    return VillageSheet(code, str(av["name"]), township, facts, nv_table, sites)
+    indicators = village_outcomes(a, code, str(av["township_code"]))
+    return VillageSheet(code, str(av["name"]), township, facts, nv_table, sites, indicators)
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -92,6 +133,7 @@ def village_sheet_html(sheet: VillageSheet, m: folium.Map) -> str:
         f"<table class='t facts'>{facts}</table>"
         f"<h2>自然村</h2>{_table(sheet.natural_villages)}"
         + (f"<h2>移民安置区</h2>{_table(sheet.sites)}" if not sheet.sites.empty else "")
+        + (f"<h2>各项指标</h2>{_table(sheet.indicators)}" if not sheet.indicators.empty else "")
         + "</div>"
     )
     style = (

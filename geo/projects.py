@@ -22,7 +22,7 @@ simulated (``what_if`` false): they need an engineer's pump curve or source data
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -342,6 +342,12 @@ def project_library(
 ) -> gpd.GeoDataFrame:
     """Return one candidate project per problem item, costed and ranked.
 
+    通硬化路, 一刻钟, 医疗 and 供水 items are built here (quantities from the analyses);
+    the items of every other indicator of the assessment's table by that indicator's
+    ``projects`` (:func:`geo.indicators.table.generic_projects` for the seed indicators:
+    the item's measure and its cost from ``settings.projects``, not simulated). Items of an
+    indicator whose table entry has no ``projects`` make none.
+
     Parameters
     ----------
     items : DataFrame
@@ -367,17 +373,24 @@ def project_library(
     if open_keys is not None:
         items = items.loc[items["key"].isin(set(open_keys))]
     by = {k: g for k, g in items.groupby("indicator")}
-    rows: list[dict] = []
-    if "hard_road" in by:
-        rows += _road_projects(by["hard_road"], assessment)
-    if "services" in by:
-        rows += _facility_projects(by["services"], assessment)
-    if "clinics" in by:
-        rows += _clinic_projects(by["clinics"], assessment)
     if water is None and assessment.water is not None:
         water = assessment.water.result
-    if "water" in by:
-        rows += _water_projects(by["water"], water, assessment.settings.projects)
+    builders: dict[str, Callable[[pd.DataFrame, Assessment], list[dict]]] = {
+        "hard_road": _road_projects,
+        "services": _facility_projects,
+        "clinics": _clinic_projects,
+        "water": lambda it, a: _water_projects(it, water, a.settings.projects),
+    }
+    if assessment.table is not None:  # the table says how each indicator's items are built
+        for ind in assessment.table:
+            if ind.code not in builders and ind.projects is not None:
+                builders[ind.code] = ind.projects
+            elif ind.projects is None:
+                builders.pop(ind.code, None)
+    rows: list[dict] = []
+    for code, group in by.items():
+        if code in builders:
+            rows += builders[code](group, assessment)
     out = _frame(rows)
     for col, default in (("facility_kind", ""), ("doctors_added", 0), ("connect_to", "")):
         if col not in out.columns:
@@ -660,7 +673,8 @@ class PlanReview:
     Attributes
     ----------
     kpis : DataFrame
-        :func:`geo.plan.compare_kpis` of the county KPIs.
+        :func:`geo.plan.compare_kpis` of the county KPIs (:attr:`Assessment.county_kpis`:
+        one row per indicator of the table, then the water diagnostics).
     closed : DataFrame
         Items of the current 问题清单 that the plan would close (no longer found).
     remaining : DataFrame
@@ -674,6 +688,20 @@ class PlanReview:
     closed: pd.DataFrame
     remaining: pd.DataFrame
     new: pd.DataFrame
+
+
+def _kpis(a: Assessment, water: WaterResult | None) -> pd.DataFrame:
+    """County KPI rows of ``a`` (:attr:`Assessment.county_kpis`), water rows from ``water``."""
+    county = a.county_kpis
+    if water is None:
+        return county
+    w = water.county.drop_duplicates("indicator").set_index("indicator")
+    same = county["indicator"].isin(w.index).to_numpy()
+    out = county.astype({"met": object}).copy()
+    out.loc[same, "value"] = out.loc[same, "indicator"].map(w["value"]).to_numpy()
+    out.loc[same, "met"] = out.loc[same, "indicator"].map(w["met"]).to_numpy()
+    extra = water.county.loc[~water.county["indicator"].isin(set(county["indicator"]))]
+    return pd.concat([out, extra], ignore_index=True)
 
 
 def review_plan(
@@ -696,21 +724,14 @@ def review_plan(
         Their problem items (same indicators on both sides).
     water_before, water_after : WaterResult, optional
         Water coverage of both datasets (default: the assessments' own): their KPIs
-        (农村自来水普及率 …) join the table.
+        (农村自来水普及率 …) replace the assessments' own water rows.
 
     Returns
     -------
     PlanReview
     """
     kb, ka = set(before_items["key"]), set(after_items["key"])
-    kpis = compare_kpis(before.rollup.county, after.rollup.county)
-    if water_before is None and before.water is not None:
-        water_before = before.water.result
-    if water_after is None and after.water is not None:
-        water_after = after.water.result
-    if water_before is not None and water_after is not None:
-        water = compare_kpis(water_before.county, water_after.county)
-        kpis = pd.concat([kpis, water], ignore_index=True)
+    kpis = compare_kpis(_kpis(before, water_before), _kpis(after, water_after))
     return PlanReview(
         kpis=kpis,
         closed=before_items.loc[~before_items["key"].isin(ka)].reset_index(drop=True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,25 @@ def test_village_sheet_search_and_download():
     assert _table(at, "户数").shape[0] >= 1
     assert at.get("download_button")
     assert any("台账中没有本村的问题" in c.value for c in at.caption)
+    # every indicator's outcome for the village, water's too, problems first
+    at.text_input(key="village_query").input("").run()
+    worst = at.selectbox(key="village_code").value
+    table = _table(at, "指标")
+    assert {"农村自来水普及率", "20户以上自然村通硬化路率", "行政村通5G比例"} <= set(table["指标"])
+    assert table["结果"].iloc[0] == "未达标"
+    assert (table.loc[table["结果"] == "无数据", "现值"] == "无数据").all()
+    from geo.assessment import assess
+    from geo.settings import Settings
+    from layers.dataset import read_dataset
+
+    a = assess(read_dataset(ROOT / "data/demo/tongxin.gpkg"), Settings())
+    o = a.indicators.outcomes
+    town = worst[:9]  # the township's rows (卫生院, 幼儿园 by township) belong to the sheet
+    mine = (o["admin_village_code"] == worst) | (
+        (o["unit_kind"] == "township") & (o["unit_code"] == town)
+    )
+    problems = o.loc[mine & (o["status"] == "problem")]
+    assert (table["结果"] == "未达标").sum() == len(problems) > 0
 
 
 def test_export_page_offers_three_downloads():
@@ -122,6 +142,16 @@ def test_export_page_offers_three_downloads():
     assert any("results.gpkg" in x for x in labels)
     assert any("report.xlsx" in x for x in labels)
     assert any("离线地图包" in x for x in labels)
+    # report.xlsx has a sheet of every seed indicator of the table (geo.report decides)
+    from geo.indicators.table import indicator_table
+    from geo.report import indicator_sheet_name
+    from geo.settings import Settings
+
+    table = indicator_table(Settings())
+    sheets = next(m.value for m in at.markdown if "指标-" in m.value).split("、")
+    seeds = [i.code for i in table if i.code not in {"hard_road", "services", "clinics", "water"}]
+    assert len(seeds) >= 13  # the four have detail sheets of their own
+    assert {indicator_sheet_name(table, c) for c in seeds} <= set(sheets)
 
 
 @pytest.mark.parametrize(
@@ -208,8 +238,8 @@ def test_village_sheet_lists_the_villages_ledger_items(tmp_path):
     at.selectbox(key="village_code").set_value(worst).run()
     assert not at.exception
     table = _table(at, "整改状态")
-    water = a.water.result.rollup_admin_villages.set_index("code")["problems"]  # water items too
-    expected = a.rollup.admin_villages.set_index("code").loc[worst, "problems"] + water[worst]
+    # the roll-up counts every indicator's problems of the table, water's among them
+    expected = a.rollup.admin_villages.set_index("code").loc[worst, "problems"]
     assert len(table) == int(expected)
     assert set(table["整改状态"]) == {"待整改"}
     history = _table(at, "修改内容")
@@ -225,7 +255,7 @@ def test_plan_review_shows_the_change_against_the_current_state(page):
     assert all(m.proto.delta == "" for m in at.metric)
     at.sidebar.radio(key="scenario").set_value("planned").run()
     assert not at.exception, [e.value for e in at.exception]
-    deltas = [m.proto.delta for m in at.metric]
+    deltas = [m.proto.delta for m in at.metric if m.value != "无数据"]  # 无数据: no change
     assert deltas and all("较现状" in d for d in deltas)
     if page == "hard_road":
         rate = next(m for m in at.metric if m.label == "通硬化路率")
@@ -326,3 +356,37 @@ def test_water_page_runs_the_countys_own_inp_and_says_what_changed():
     assert values["农村自来水普及率"] == "98.17%" and values["未通自来水自然村"] == "15 个"
     notes = _table(at, "处理")
     assert notes["内容"].str.contains("gapmap_rural").any()
+
+
+def test_indicators_page_maps_and_tables_every_other_indicator_of_the_table():
+    from geo.indicators.table import GROUP_ZH, indicator_table
+    from geo.settings import Settings
+
+    at = _page("indicators")
+    table = indicator_table(Settings())
+    box = at.selectbox(key="indicator_code")
+    own_pages = {"hard_road", "services", "clinics", "water"}
+    expect = [i for i in table if i.code not in own_pages]
+    # one entry per indicator, labelled with its group, the page's groups first
+    assert sorted(box.options) == sorted(f"{GROUP_ZH[i.group]} · {i.name_zh}" for i in expect)
+    assert box.options[0].startswith("教育")
+    for code in ("edu_primary", "telecom_5g", "toilets", "water_quality", "site_public"):
+        at.selectbox(key="indicator_code").set_value(code).run()
+        assert not at.exception, [e.value for e in at.exception]
+        card = next(m for m in at.metric if m.label == table.get(code).name_zh)
+        line = next(m.value for m in at.markdown if "按单元统计" in m.value)
+        total = int(re.search(r"共 \*\*([\d,]+)\*\* 个单元", line).group(1).replace(",", ""))
+        counts = {
+            k: int(re.search(k + r" \*\*([\d,]+)\*\*", line).group(1).replace(",", ""))
+            for k in ("达标", "未达标", "无数据", "不纳入")
+        }
+        assert total == sum(counts.values()) > 0
+        shown = _table(at, "结果")
+        assert set(shown["结果"]) <= {"达标", "未达标", "无数据", "不纳入"}
+        assert (shown.loc[shown["结果"] == "无数据", "现值"] == "无数据").all()
+        if card.value == "无数据":
+            assert counts["达标"] == counts["未达标"] == 0  # never met, never zero
+    # only the problems
+    at.multiselect(key="indicator_status").set_value(["problem"]).run()
+    assert not at.exception
+    assert set(_table(at, "结果")["结果"]) <= {"未达标"}

@@ -11,6 +11,8 @@ from geo.water import assess_water
 from layers import Dataset
 from tests.fixtures import tiny_county as tc
 
+FOUR = ("hard_road", "services", "clinics", "water")
+
 
 @pytest.fixture(scope="module")
 def tiny():
@@ -57,8 +59,10 @@ def test_ranking_is_people_per_10000_yuan(tiny):
     assert list(p.columns[: len(PROJECT_COLUMNS)]) == list(PROJECT_COLUMNS)
     assert p["rank"].tolist() == list(range(1, len(p) + 1))
     ratio = p["people_per_wan"].to_numpy()
-    assert np.all(np.diff(ratio) <= 0)
-    assert ratio == pytest.approx(p["people"] / p["cost_wan"])
+    known = ~np.isnan(ratio)  # people unknown (a township without population): ranked last
+    assert known[: known.sum()].all()
+    assert np.all(np.diff(ratio[known]) <= 0)
+    assert ratio == pytest.approx((p["people"] / p["cost_wan"]).to_numpy(), nan_ok=True)
 
 
 def test_unit_costs_are_settings(tiny):
@@ -89,10 +93,16 @@ def test_tiny_what_if_closes_what_it_builds(tiny):
     assert after.problems == ()
     a2 = assess(after, a.settings)
     review = review_plan(a, a2, items, problem_items(a2))
-    assert sorted(review.closed["key"]) == sorted(items["key"])
-    assert review.remaining.empty and review.new.empty
-    kpi = review.kpis.set_index("indicator")
+    # what it builds closes; the seed indicators' projects are costed, not simulated
+    built = p.loc[p["what_if"], "item_key"]
+    assert set(built) == set(items.loc[items["indicator"].isin(FOUR), "key"])
+    assert sorted(review.closed["key"]) == sorted(built)
+    assert sorted(review.remaining["key"]) == sorted(set(items["key"]) - set(built))
+    assert review.new.empty
+    names = a.rollup.county.set_index("code")["indicator"]
+    kpi = review.kpis.set_index("indicator").loc[names[["hard_road", "services", "clinics"]]]
     assert kpi["met_planned"].all()
+    assert review.kpis["indicator"].is_unique  # the water row once, from the table
 
 
 @pytest.fixture(scope="module")

@@ -35,11 +35,13 @@ def _gpkg(key: str, _a: Assessment) -> bytes:
 
 
 @st.cache_data(show_spinner="正在生成…", max_entries=4)
-def _xlsx(key: str, _a: Assessment) -> bytes:
+def _xlsx(key: str, _a: Assessment) -> tuple[bytes, tuple[str, ...]]:
+    # the sheets come from geo.report: one per indicator of the table, among others
+    sheets = report_sheets(_a)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "report.xlsx"
-        write_excel(path, report_sheets(_a))
-        return path.read_bytes()
+        write_excel(path, sheets)
+        return path.read_bytes(), tuple(sheets)
 
 
 @st.cache_data(show_spinner="正在生成离线地图包…", max_entries=4)
@@ -61,11 +63,14 @@ with c1:
         mime="application/geopackage+sqlite3",
         key="dl_gpkg",
     )
+xlsx, sheet_names = _xlsx(key, a)
 with c2:
-    st.markdown("**问题清单 Excel**  \n汇总、乡镇、行政村、各项检查明细和参数设置（中文表头）。")
+    st.markdown(
+        "**问题清单 Excel**  \n汇总、乡镇、行政村、每项指标的逐单元结果和参数设置（中文表头）。"
+    )
     st.download_button(
         "下载 report.xlsx",
-        _xlsx(key, a),
+        xlsx,
         file_name=f"{county_name}_问题清单{suffix}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key="dl_xlsx",
@@ -81,3 +86,5 @@ with c3:
         mime="text/html",
         key="dl_html",
     )
+with st.expander(f"report.xlsx 的 {len(sheet_names)} 张工作表"):
+    st.markdown("、".join(sheet_names))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, kpi_cards, show_map, zh_table
 from app.maps.builders import build_overview_map
 from app.state import drill_down, page_context
+from geo.indicators.table import GROUP_ZH
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -20,15 +20,12 @@ if ctx.scenario == "planned":
         "当前为「规划」方案：状态为「规划」的道路、卫生室、商店和供水管道按已建成计算，"
         "括号内为较现状的变化。"
     )
-county_kpis = a.rollup.county
-baseline = ctx.baseline.rollup.county if ctx.baseline else None
-if a.water is not None and a.water.result is not None:
-    # 自来水普及率 (农村供水 page): part of the cached assessment
-    county_kpis = pd.concat([county_kpis, a.water.result.county.iloc[[0]]], ignore_index=True)
-    before = ctx.baseline.water if ctx.baseline else None
-    if baseline is not None and before is not None and before.result is not None:
-        baseline = pd.concat([baseline, before.result.county.iloc[[0]]], ignore_index=True)
-kpi_cards(county_kpis, baseline)
+# one card per indicator of the table (农村自来水普及率 among them), grouped
+kpi_cards(
+    a.rollup.county,
+    ctx.baseline.rollup.county if ctx.baseline else None,
+    group_zh=GROUP_ZH,
+)
 
 st.subheader("乡镇问题分布（点击乡镇进入该乡镇）")
 m = build_overview_map(ctx.scenario_dataset, a, options=ctx.options, scope=ctx.scope)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 import streamlit as st
 
@@ -11,16 +9,24 @@ from app.auth import current_actor
 from app.components import PRINT_CSS, items_table, show_map
 from app.maps.projects import build_projects_map, build_siting_map
 from app.state import as_built_for, assessment_for, ledger, page_context
-from geo.assessment import Assessment, assess
-from geo.ledger import INDICATOR_ZH, Change, ConflictError, LedgerError, problem_items
+from geo.assessment import Assessment
+from geo.ledger import INDICATOR_ZH, ConflictError, LedgerError, problem_items
 from geo.ledger.permissions import Action, may
 from geo.plan import planned_counts
-from geo.projects import apply_projects, project_library, review_plan
+from geo.planning import (
+    WhatIf,
+    acceptance_changes,
+    candidate_projects,
+    compare_assessments,
+    default_budget_wan,
+    select_within_budget,
+    what_if,
+    what_if_key,
+)
 from geo.siting import SITING_KINDS, SitingResult, site_facilities
 from layers.dataset import Dataset
 from layers.schema import LAYERS
 
-CLOSED_STATES = {"closed", "exempt"}
 TABLE_ZH = {
     "rank": "排名",
     "kind_zh": "项目类型",
@@ -40,12 +46,10 @@ TABLE_ZH = {
 
 @st.cache_resource(show_spinner="正在按方案重新计算各项指标…", max_entries=6)
 def _what_if(
-    _dataset: Dataset, _projects: pd.DataFrame, _assessment: Assessment, key: str
-) -> tuple[Dataset, Assessment]:
-    after = apply_projects(_dataset, _projects, _assessment)
-    return after, assess(
-        after, _assessment.settings, dem=_assessment.terrain and _assessment.terrain.dem
-    )
+    _dataset: Dataset, _plan: pd.DataFrame, _assessment: Assessment, _items: pd.DataFrame, key: str
+) -> WhatIf:
+    # ``key`` is geo.planning.what_if_key: the dataset, the settings and the plan's projects
+    return what_if(_dataset, _plan, _assessment, before_items=_items)
 
 
 @st.cache_resource(show_spinner="正在计算最大覆盖选址…", max_entries=16)
@@ -64,17 +68,10 @@ st.title(f"项目库与方案 · {ctx.township_name}")
 if ctx.scenario == "planned":
     st.info("侧栏选择了「规划」：本页以规划建成后的数据为现状，列出其余问题的项目。")
 dataset, a = ctx.scenario_dataset, ctx.assessment
-water = a.water.result if a.water is not None else None
 items = problem_items(a)
 book = ledger()
 in_book = book.items()
-open_keys = None
-if not in_book.empty:
-    still_open = in_book.loc[~in_book["state"].isin(CLOSED_STATES), "key"]
-    open_keys = set(still_open) | (set(items["key"]) - set(in_book["key"]))
-projects = project_library(items, a, water=water, open_keys=open_keys)
-if ctx.scope.township_code is not None:
-    projects = projects.loc[projects["township_code"] == ctx.scope.township_code]
+projects = candidate_projects(items, a, in_book, township_code=ctx.scope.township_code)
 if projects.empty:
     st.success("没有待整改的问题，项目库为空。")
     st.stop()
@@ -93,7 +90,7 @@ f1, f2 = st.columns([1, 2])
 budget = f1.number_input(
     "预算（万元）",
     min_value=0.0,
-    value=float(round(projects["cost_wan"].sum() / 2, -1)),
+    value=default_budget_wan(projects),
     step=50.0,
     key="plan_budget",
 )
@@ -104,14 +101,8 @@ kinds = f2.multiselect(
     format_func=INDICATOR_ZH.get,
     key="plan_indicators",
 )
-pool = projects.loc[projects["indicator"].isin(kinds)]
-# in rank order, take every project that still fits the budget (skip the ones that do not)
-take, total = [], 0.0
-for pid, cost in zip(pool["project_id"], pool["cost_wan"], strict=True):
-    if total + cost <= budget:
-        take.append(pid)
-        total += cost
-selected = set(take)
+chosen = select_within_budget(projects, budget_wan=budget, indicators=kinds)
+selected = chosen.ids
 
 table = projects.assign(
     indicator=projects["indicator"].map(INDICATOR_ZH),
@@ -122,7 +113,9 @@ table = projects.assign(
 )[list(TABLE_ZH)].rename(columns=TABLE_ZH)
 table.insert(0, "列入方案", projects["project_id"].isin(selected).to_numpy())
 st.dataframe(table, hide_index=True, width="stretch", height=320, key="projects_table")
-st.caption(f"方案含 {len(selected)} 个项目，估算 {total:,.0f} 万元（预算 {budget:,.0f} 万元）。")
+st.caption(
+    f"方案含 {len(chosen)} 个项目，估算 {chosen.cost_wan:,.0f} 万元（预算 {budget:,.0f} 万元）。"
+)
 show_map(
     build_projects_map(dataset, projects, selected, scope=ctx.scope, options=ctx.options),
     key="projects_map",
@@ -131,13 +124,12 @@ show_map(
 
 st.subheader("方案效果（建成前后对比）")
 st.caption("把方案中的项目当作已建成，重新计算各项指标；只是模拟，不改动任何数据。")
-plan = projects.loc[projects["project_id"].isin(selected)]
+plan = chosen.projects
 if plan.empty:
     st.info("预算内没有可选项目：请提高预算或增加指标。")
 else:
-    digest = hashlib.sha256("|".join(sorted(plan["project_id"])).encode()).hexdigest()[:16]
-    after_ds, after = _what_if(dataset, plan, a, f"{dataset.content_hash}:{digest}")
-    review = review_plan(a, after, items, problem_items(after))
+    result = _what_if(dataset, plan, a, items, what_if_key(dataset, a, plan))
+    review = result.review
     kpi = review.kpis.assign(
         met_current=review.kpis["met_current"]
         .map({True: "达标", False: "未达标"})
@@ -158,7 +150,7 @@ else:
         }
     )
     st.dataframe(kpi.round(2), hide_index=True, width="stretch", key="plan_kpis")
-    n_skip = int((~plan["what_if"]).sum())
+    n_skip = result.not_simulated
     st.markdown(
         f"方案可销号 **{len(review.closed)}** 条问题，仍有 **{len(review.remaining)}** 条；"
         f"新产生 **{len(review.new)}** 条。"
@@ -173,23 +165,13 @@ else:
     if len(review.closed):
         items_table(review.closed.drop(columns="description"), key="plan_closed", height=220)
     actor = current_actor()
-    in_ledger = plan.loc[plan["item_key"].isin(set(in_book["key"]))] if len(in_book) else plan[:0]
+    changes = acceptance_changes(plan, in_book)
     if may(actor, Action.ACCEPT_PLAN):  # a county-level decision: the administrator
         if st.button(
-            f"采纳方案：把 {len(in_ledger)} 个项目记入台账的「关联项目」",
+            f"采纳方案：把 {len(changes)} 个项目记入台账的「关联项目」",
             key="plan_accept",
-            disabled=in_ledger.empty,
+            disabled=not changes,
         ):
-            version = in_book.set_index("key")["version"]
-            changes = [
-                Change(
-                    p.item_key,
-                    int(version[p.item_key]),
-                    None,
-                    {"project": f"{p.project_id}：{p.content}，估算 {p.cost_wan:.1f} 万元"},
-                )
-                for p in in_ledger.itertuples()
-            ]
             try:
                 book.apply_changes(changes, actor=actor, accept_plan=True)
             except (ConflictError, LedgerError) as exc:
@@ -198,7 +180,7 @@ else:
                 st.success(f"已记入 {len(changes)} 条问题的关联项目。")
     else:
         st.caption(f"采纳方案（记入台账的关联项目）由县级管理员办理；您是{actor.label}。")
-    if in_ledger.empty:
+    if not changes:
         st.caption("台账中还没有这些问题：先在「问题清单·整改台账」页把分析结果记入台账。")
 
 drafts = planned_counts(ctx.dataset) if ctx.scenario == "current" else {}
@@ -211,7 +193,7 @@ if drafts:
     )
     draft_ds = as_built_for(ctx.dataset)
     draft_a = assessment_for(draft_ds)
-    draft = review_plan(a, draft_a, items, problem_items(draft_a))
+    draft = compare_assessments(a, draft_a, before_items=items)
     st.markdown(f"规划草案可销号 **{len(draft.closed)}** 条问题，新产生 **{len(draft.new)}** 条。")
     if len(draft.closed) or len(draft.new):
         both = pd.concat([draft.closed.assign(kind="可销号"), draft.new.assign(kind="新产生")])

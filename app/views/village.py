@@ -53,6 +53,9 @@ st.dataframe(sheet.natural_villages, hide_index=True, width="stretch", key="vill
 if not sheet.sites.empty:
     st.markdown("**移民安置区**")
     st.dataframe(sheet.sites, hide_index=True, width="stretch", key="village_sites_table")
+if not sheet.indicators.empty:
+    st.markdown("**各项指标**（本村、所属自然村和安置区，以及所在乡镇的乡镇级指标）")
+    st.dataframe(sheet.indicators, hide_index=True, width="stretch", key="village_indicator_table")
 
 items = ledger().items()
 items = items[items["admin_village_code"] == code] if not items.empty else items

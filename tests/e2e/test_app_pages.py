@@ -102,6 +102,8 @@ def test_click_a_township_drills_down(app_url, browser):
     _map_features(page)
     title = page.locator("h1").first.inner_text()
     assert target["name"] not in title
+    # the KPI cards above it (one per indicator of the table) may push the map off screen
+    page.locator(MAP_FRAME).first.scroll_into_view_if_needed()
     # Where the point inside the township is on screen: Leaflet's own projection, in the frame.
     frame = next(
         f for f in page.frames if "st_folium" in (f.name or "") or f.url.count("component")

@@ -1,9 +1,11 @@
 """Shared fixtures: the shipped 同心县 demo dataset and its assessment, built once per run.
 
-Under pytest-xdist (``--dist loadfile``, pyproject) the tests of one module run on one
-worker, so a module's fixtures (a streamlit server, a scanned delivery, an OSM import) are
-built once, not once per worker; the modules in :data:`SPREAD` (many independent, costly
-tests and no costly module fixture) are spread test by test over the workers.
+Under pytest-xdist (``--dist loadfile --no-loadscope-reorder``, pyproject) the tests of one
+module run on one worker, so a module's fixtures (a streamlit server, a scanned delivery,
+an OSM import) are built once, not once per worker; the modules in :data:`SPREAD` (many
+independent, costly tests and no costly module fixture) are spread test by test over the
+workers. Modules are handed out in collection order (the browser tests, the slowest, first),
+as ``--dist load`` hands out tests.
 """
 
 from pathlib import Path

@@ -73,7 +73,9 @@ class Rollup:
         ``unit``, ``target`` (``settings.targets``), ``comparison`` (``>=``/``<=``/``>``),
         ``source``, ``met``, ``status`` (``达标``, ``未达标``, or ``无数据`` when the
         indicator's layer is absent or empty: value NaN, ``met`` NA in its nullable
-        boolean column), ``code``, ``group``, ``department``.
+        boolean column), ``code``, ``group``, ``department`` and ``problems`` (the
+        indicator's problem rows in the whole county: its ledger items, including those
+        of units in no township).
     """
 
     admin_villages: pd.DataFrame
@@ -227,4 +229,7 @@ def rollup(
         frame["problems"] = frame[codes].sum(axis=1) if codes else 0.0
     tw = tw.sort_values(["problems", "hr_not_connected"], ascending=False)
     county = indicators.county.copy()
+    # every problem row once, also those of units in no township (a water works outside)
+    per_code = indicators.outcomes.loc[indicators.outcomes["status"] == "problem", "indicator"]
+    county["problems"] = county["code"].map(per_code.value_counts()).fillna(0).astype(float)
     return Rollup(admin_villages=av.reset_index(), townships=tw.reset_index(), county=county)

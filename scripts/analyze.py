@@ -190,10 +190,8 @@ def _main(argv: list[str] | None, tmp: Path) -> int:
             write_cog(surface.like(minutes), folder / f"walk_min_{KIND_FILE.get(kind, kind)}.tif")
     gpkg = write_layers(args.out / "results.gpkg", layers, inputs=dataset.inputs)
     xlsx = write_excel(args.out / "report.xlsx", report_sheets(result), inputs=dataset.inputs)
-    county = result.rollup.county
+    county = result.county_kpis  # every table indicator once, then the water diagnostics
     water = result.water
-    if water is not None and water.result is not None:
-        county = pd.concat([county, water.result.county], ignore_index=True)
     print(f"读取 {t_read:.1f} s，分析 {t_analysis:.1f} s → {gpkg}、{xlsx}")
     for row in county.itertuples():
         if pd.isna(row.value):

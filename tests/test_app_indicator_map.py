@@ -104,7 +104,7 @@ def test_admin_villages_are_polygons_where_the_layer_has_them(dataset):
     assert "达标（3）" in html and "未达标（1）" in html
 
 
-def test_a_site_judged_per_kind_fails_if_one_kind_fails_rows_without_data_left_out(dataset):
+def test_a_site_judged_per_kind_fails_if_one_kind_fails_and_is_unknown_if_one_lacks_data(dataset):
     sites = unit_frame(dataset, "relocation_site").drop(columns="geometry")
     rows = []
     for code in sites["unit_code"]:
@@ -126,17 +126,20 @@ def test_a_site_judged_per_kind_fails_if_one_kind_fails_rows_without_data_left_o
     assert len(units) == len(sites)
     first, second = units.iloc[0], units.iloc[1]
     assert first["status"] == "problem" and first["n_rows"] == 3 and first["n_problems"] == 1
-    assert first["description"] == "幼儿园problem；学校ok；卫生室no_data"  # problems first
+    assert first["description"] == "幼儿园problem；卫生室no_data；学校ok"  # problems first
     assert first["measure"] == "新建幼儿园" and first["value_text"] == ""
-    # ok and 无数据: 达标, as the county value (share_ok_units) counts it
-    assert second["status"] == "ok" and second["n_problems"] == 0
-    assert second["description"] == "学校ok；幼儿园ok；卫生室no_data"
+    # ok and 无数据: not known to be complete, so 无数据, as the county value
+    # (share_ok_units) leaves such a site out
+    assert second["status"] == "no_data" and second["n_problems"] == 0
+    assert second["description"] == "卫生室no_data；学校ok；幼儿园ok"
     only_missing = make_outcomes(out.loc[out["status"] == "no_data"])
     assert set(unit_outcomes(only_missing)["status"]) == {"no_data"}
     html = _render(build_indicator_map(dataset, out, title="配套", options=MapOptions()))
     shown = _units(html)
     assert shown[first["name"]]["status_zh"] == "未达标"
-    assert shown[second["name"]]["status_zh"] == "达标"
+    assert shown[second["name"]]["status_zh"] == "无数据"
+    every_ok = make_outcomes(out.assign(status="ok"))
+    assert set(unit_outcomes(every_ok)["status"]) == {"ok"}
 
 
 def test_townships_and_admin_villages_in_one_frame_scope_and_water_works(dataset):

@@ -105,7 +105,7 @@ def test_targets_come_from_settings(tiny, tiny_assessment):
     assert again.loc["hard_road", "target"] == 60.0 and again.loc["hard_road", "met"]
     assert list(again.columns) == [
         "indicator", "value", "unit", "target", "comparison", "source", "met", "status",
-        "group", "department",
+        "group", "department", "problems",
     ]  # fmt: skip
 
 
@@ -263,9 +263,15 @@ def test_demo_rollup_counts_are_the_ledger_items_per_indicator(demo_assessment):
     tw, av = a.rollup.townships, a.rollup.admin_villages
     for code in a.indicators.table.codes:
         assert tw[f"problems_{code}"].sum() == per.get(code, 0), code
-        village_level = items.loc[(items["indicator"] == code) & (items["unit_kind"] != "township")]
+        # items of units in an admin village (not townships; not water works, which the
+        # demo's point-shaped admin villages cannot contain)
+        village_level = items.loc[
+            (items["indicator"] == code) & (items["admin_village_code"] != "")
+        ]
         assert av[f"problems_{code}"].sum() == len(village_level), code
     assert tw["problems"].sum() == len(items)
+    county = a.rollup.county.set_index("code")["problems"]
+    assert county.to_dict() == {c: float(per.get(c, 0)) for c in a.indicators.table.codes}
     # 汇总: one row per indicator and the water diagnostics, none twice
     summary = report_sheets(a)["汇总"]
     assert summary["指标"].is_unique
@@ -283,13 +289,17 @@ def test_builtin_projects_are_the_project_library_rows(demo_assessment):
     items = problem_items(demo_assessment)
     rows = pd.DataFrame(indicator_projects(items, demo_assessment)).set_index("item_key")
     library = project_library(items, demo_assessment).set_index("item_key")
-    builtin = rows.loc[rows["indicator"].isin(BUILTIN_CODES)]
-    assert set(builtin.index) == set(library.index) and len(library) > 0
+    # the library holds every indicator's projects, the built-in ones built by geo.projects
+    assert set(rows.index) == set(library.index) and len(library) > 0
+    assert set(BUILTIN_CODES) < set(library["indicator"])
     pd.testing.assert_series_equal(
-        builtin["cost_wan"].astype(float).sort_index(),
+        rows["cost_wan"].astype(float).sort_index(),
         library["cost_wan"].sort_index(),
         check_names=False,
     )
+    # every item of the seed indicators that has a cost becomes a project
+    seeds = items.loc[~items["indicator"].isin(BUILTIN_CODES) & (items["cost_wan"] > 0), "key"]
+    assert set(seeds) <= set(library.index)
 
 
 def test_every_indicator_has_a_department_that_answers_for_it():

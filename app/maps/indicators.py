@@ -5,7 +5,7 @@ Every indicator of the indicator table gives an outcome frame
 draws one: admin villages and townships as their polygons where the layer has polygons,
 natural villages, relocation sites and water works as points at the row's ``lon``/``lat``.
 A unit judged several times (a relocation site per facility kind) is shown as 未达标 if
-any row fails, else 达标 if any row was judged, else 无数据 (:data:`STATUS_ORDER`, the
+any row fails, else 无数据 if any row lacks data, else 达标 (:data:`STATUS_ORDER`, the
 county value's rule), with a popup of every row's description. Like every GapMap map it
 works offline (vendored Leaflet, 无底图 basemap).
 """
@@ -39,12 +39,13 @@ STATUS_COLORS: dict[str, str] = {
 }
 """Colour of each outcome status (green, red, grey, purple: as on the hard-road map)."""
 
-STATUS_ORDER: tuple[str, ...] = ("problem", "ok", "no_data", "exempt")
+STATUS_ORDER: tuple[str, ...] = ("problem", "no_data", "ok", "exempt")
 """The status a unit with several outcome rows is shown with: the first its rows have.
 
-未达标 if any row fails; else 达标 if any row was judged (rows without data are left
-out, as the county value's ``share_ok_units`` rule leaves them out); else 无数据; else
-不纳入. So the map, the unit counts and the county value agree."""
+未达标 if any row fails; else 无数据 if any row lacks data (a site whose 卫生室 is near
+but whose schools are unknown is not known to be complete: the county value's
+``share_ok_units`` rule leaves it out too); else 达标; else 不纳入. So the map, the unit
+counts and the county value agree."""
 
 UNIT_KIND_ZH: dict[str, str] = {
     "natural_village": "自然村",

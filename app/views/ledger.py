@@ -22,7 +22,6 @@ from app.state import (
     page_context,
 )
 from geo.ledger import (
-    INDICATOR_ZH,
     STATE_ZH,
     TRANSITIONS,
     ConflictError,
@@ -31,6 +30,7 @@ from geo.ledger import (
     State,
     export_xlsx,
     import_xlsx,
+    indicator_names,
 )
 from geo.ledger.permissions import Action, allowed_fields, allowed_transitions, may, refusal
 
@@ -109,11 +109,15 @@ items = book.items(township=ctx.scope.township_code)
 if items.empty:
     st.info("台账为空：先把本次分析结果记入台账。")
     st.stop()
+# the table's indicators (a county's own profile indicators among them), then any code
+# the ledger holds that the table no longer has
+names = indicator_names(ctx.assessment)
+names.update({c: c for c in items["indicator"].unique() if c not in names})
 c1, c2 = st.columns(2)
 indicators = c1.multiselect(
     "指标",
-    list(INDICATOR_ZH),
-    format_func=INDICATOR_ZH.get,
+    list(names),
+    format_func=names.get,
     key="ledger_indicators",
     placeholder="全部指标",
 )

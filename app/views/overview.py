@@ -6,7 +6,8 @@ import streamlit as st
 
 from app.components import PRINT_CSS, kpi_cards, show_map, zh_table
 from app.maps.builders import build_overview_map
-from app.state import drill_down, page_context
+from app.state import drill_down, ledger, page_context
+from geo.indicators import with_previous
 from geo.indicators.table import GROUP_ZH
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -20,9 +21,11 @@ if ctx.scenario == "planned":
         "当前为「规划」方案：状态为「规划」的道路、卫生室、商店和供水管道按已建成计算，"
         "括号内为较现状的变化。"
     )
-# one card per indicator of the table (农村自来水普及率 among them), grouped
+# one card per indicator of the table (农村自来水普及率 among them), grouped; 卫生厕所普及率
+# (稳步提高) against the ledger's previous snapshot of another data version, where there is one
+previous = ledger().previous_indicators(dataset_hash=a.dataset_hash)
 kpi_cards(
-    a.rollup.county,
+    with_previous(a.rollup.county, previous),
     ctx.baseline.rollup.county if ctx.baseline else None,
     group_zh=GROUP_ZH,
 )

@@ -10,7 +10,7 @@ from app.components import PRINT_CSS, items_table, show_map
 from app.maps.projects import build_projects_map, build_siting_map
 from app.state import as_built_for, assessment_for, ledger, page_context
 from geo.assessment import Assessment
-from geo.ledger import INDICATOR_ZH, ConflictError, LedgerError, problem_items
+from geo.ledger import ConflictError, LedgerError, indicator_names, problem_items
 from geo.ledger.permissions import Action, may
 from geo.plan import planned_counts
 from geo.planning import (
@@ -94,18 +94,19 @@ budget = f1.number_input(
     step=50.0,
     key="plan_budget",
 )
+names = indicator_names(a)  # the table's indicators, a county's own among them
 kinds = f2.multiselect(
     "指标",
-    list(INDICATOR_ZH),
-    default=[k for k in INDICATOR_ZH if k in set(projects["indicator"])],
-    format_func=INDICATOR_ZH.get,
+    list(names),
+    default=[k for k in names if k in set(projects["indicator"])],
+    format_func=names.get,
     key="plan_indicators",
 )
 chosen = select_within_budget(projects, budget_wan=budget, indicators=kinds)
 selected = chosen.ids
 
 table = projects.assign(
-    indicator=projects["indicator"].map(INDICATOR_ZH),
+    indicator=projects["indicator"].map(names).fillna(projects["indicator"]),
     what_if=projects["what_if"].map({True: "是", False: "否（需工程设计参数）"}),
     cost_wan=projects["cost_wan"].round(1),
     quantity=projects["quantity"].round(2),

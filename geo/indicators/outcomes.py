@@ -161,6 +161,28 @@ def _points(geoms: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _containing(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None, field: str) -> np.ndarray:
+    """``field`` of the polygon of ``areas`` each point of ``points`` lies in, else ``""``.
+
+    A water works outside the county (a 黄河扬水 intake) or in no polygon (admin villages
+    given as points) gets ``""``: it is counted at county level only.
+    """
+    out = np.full(len(points), "", dtype=object)
+    if areas is None or areas.empty or points.empty:
+        return out
+    polygons = areas.geometry.to_crs(4326).to_numpy()
+    is_area = np.isin(shapely.get_type_id(polygons), (3, 6))  # Polygon, MultiPolygon
+    if not is_area.any():
+        return out
+    tree = shapely.STRtree(polygons[is_area])
+    codes = areas[field].astype(str).to_numpy()[is_area]
+    pts = points.geometry.to_crs(4326).to_numpy()
+    hit_pt, hit_area = tree.query(pts, predicate="within")
+    first = pd.Series(hit_area, index=hit_pt).groupby(level=0).first()  # the first, if two
+    out[first.index.to_numpy()] = codes[first.to_numpy()]
+    return out
+
+
 _UNIT_LAYER = {
     "natural_village": ("natural_villages", "id"),
     "relocation_site": ("relocation_sites", "id"),
@@ -254,7 +276,11 @@ def _unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
     elif unit_kind == "township":
         out["township_code"] = code
         out["admin_village_code"] = out["village_code"] = out["village_name"] = ""
-    else:  # water sources and the county sit above the admin units
+    elif unit_kind == "water_source":  # the township (admin village) polygon it stands in
+        out["township_code"] = _containing(frame, towns, "code")
+        out["admin_village_code"] = _containing(frame, admin, "code")
+        out["village_code"] = out["village_name"] = ""
+    else:  # the county sits above the admin units
         out["township_code"] = out["admin_village_code"] = ""
         out["village_code"] = out["village_name"] = ""
     out["admin_village_name"] = out["admin_village_code"].map(av_name).fillna("")

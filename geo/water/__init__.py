@@ -50,7 +50,7 @@ Rules (``../shared/STANDARDS.md`` §4, thresholds in :class:`geo.settings.WaterS
   that applies, separated by ``;``.
 - **Roll-up.** 农村自来水普及率 = population of villages on a connected part of the
   network ÷ population of all natural villages, per admin village, township and county,
-  against ``tap_rate_target_pct`` (98 %).
+  against ``settings.targets.tap_rate_pct`` (98 %).
 """
 
 from geo.water.checks import WaterNetworkError, WaterProblemKind

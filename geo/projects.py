@@ -399,7 +399,13 @@ def project_library(
     out["connect_to"] = out["connect_to"].fillna("").astype(str)
     out["doctors_added"] = pd.to_numeric(out["doctors_added"]).fillna(0).astype(int)
     out["project_id"] = "P-" + out["item_key"].astype(str)
-    out["kind_zh"] = out["kind"].map(PROJECT_KIND_ZH).fillna(out["kind"])
+    kind_zh = dict(PROJECT_KIND_ZH)
+    if assessment.table is not None:  # other indicators' projects: by their group (教育项目 …)
+        from geo.indicators.table import GROUP_ZH
+
+        for ind in assessment.table:
+            kind_zh.setdefault(ind.code, f"{GROUP_ZH.get(ind.group, ind.group)}项目")
+    out["kind_zh"] = out["kind"].map(kind_zh).fillna(out["kind"])
     cost = pd.to_numeric(out["cost_wan"], errors="coerce").astype(float)
     people = pd.to_numeric(out["people"], errors="coerce").astype(float)
     out["cost_wan"], out["people"] = cost, people

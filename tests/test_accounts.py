@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from layers.store.accounts import BAD_LOGIN_ZH, AccountStore, AuthError
-from layers.store.actors import Actor, ActorError, Role
+from layers.store.actors import DEPARTMENTS, Actor, ActorError, Role
 from layers.store.migrate import upgrade
 from tests.pg import PG_URL, fresh_database
 
@@ -112,7 +112,11 @@ def test_login_gives_actor_with_role_and_scope(store, admin):
     t = store.authenticate("王明", PW, client="10.0.0.5").actor
     assert (t.role, t.townships) == (Role.TOWNSHIP, frozenset({TOWN}))
     d = store.authenticate("水务张", PW).actor
-    assert d.indicators == frozenset({"water"}) and d.label == "张（行业部门）"
+    assert (
+        d.indicators == DEPARTMENTS["水务局"]
+        and "water" in d.indicators
+        and d.label == "张（行业部门）"
+    )
     ok = store.audit(username="王明")
     assert ok.iloc[0]["event"] == "login_ok" and ok.iloc[0]["client"] == "10.0.0.5"
 

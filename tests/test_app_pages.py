@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from geo.ledger import problem_items
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEWS = ROOT / "app" / "views"
@@ -179,19 +182,20 @@ def test_water_page_shows_coverage_problem_villages_and_downloads():
     assert not at.exception
 
 
-def test_ledger_page_records_a_snapshot_and_changes_a_state(tmp_path, monkeypatch):
+def test_ledger_page_records_a_snapshot_and_changes_a_state(tmp_path, monkeypatch, demo_assessment):
     monkeypatch.setenv("GAPMAP_LEDGER_DIR", str(tmp_path / "ledger"))
     at = AppTest.from_file(str(VIEWS / "ledger.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     at.button(key="ledger_record").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("新增 51" in s.value for s in at.success)  # 33 access + 18 water problems
+    n = len(problem_items(demo_assessment))  # every indicator's problems (51 of the first four)
+    assert any(f"新增 {n}" in s.value for s in at.success), [s.value for s in at.success]
     table = _table(at, "问题编号")
-    assert len(table) == 51 and set(table["整改状态"]) == {"待整改"}
+    assert len(table) == n and set(table["整改状态"]) == {"待整改"}
     # a second run of the same data changes nothing: every problem persists
     at.button(key="ledger_record").click().run()
-    assert any("新增 0，持续 51" in s.value for s in at.success)
+    assert any(f"新增 0，持续 {n}" in s.value for s in at.success)
     labels = [b.label for b in at.get("download_button")]
     assert any("整改台账" in x for x in labels)
 
@@ -262,12 +266,14 @@ def test_plan_review_shows_the_change_against_the_current_state(page):
         assert not rate.proto.delta.startswith("−")  # building planned roads never lowers it
 
 
-def test_projects_page_ranks_plans_within_budget_and_sites_facilities():
+def test_projects_page_ranks_plans_within_budget_and_sites_facilities(demo_assessment):
     at = _page("projects")
     table = _table(at, "每万元受益人数")
-    assert len(table) == 51  # one project per problem (33 access + 18 water)
-    ratio = table["每万元受益人数"].to_numpy()
-    assert (ratio[:-1] >= ratio[1:]).all()
+    assert len(table) == len(problem_items(demo_assessment))  # one project per problem
+    assert "新建便民设施" in set(table["项目类型"]) and "人居环境项目" in set(table["项目类型"])
+    ratio = table["每万元受益人数"].to_numpy(dtype=float)
+    known = ratio[~np.isnan(ratio)]  # a water works' project: people served not known, last
+    assert (known[:-1] >= known[1:]).all() and np.isnan(ratio[len(known) :]).all()
     # the plan takes ranked projects while they fit the budget
     at.number_input(key="plan_budget").set_value(400.0).run()
     assert not at.exception, [e.value for e in at.exception]

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.auth import actor_from_claims
 from layers.store.accounts import AccountStore, AuthError
-from layers.store.actors import Actor, Role
+from layers.store.actors import DEPARTMENTS, Actor, Role
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = str(ROOT / "app" / "main.py")
@@ -156,7 +156,7 @@ def test_claims_map_to_actor():
     assert a.role is Role.TOWNSHIP and a.townships == {"640324103", "640324104"}
     assert a.display_name == "王明"
     b = actor_from_claims({"sub": "x1", "gapmap_role": "行业部门", "gapmap_department": "水务局"})
-    assert (b.username, b.role, b.indicators) == ("x1", Role.DEPARTMENT, {"water"})
+    assert (b.username, b.role, b.indicators) == ("x1", Role.DEPARTMENT, DEPARTMENTS["水务局"])
     c = actor_from_claims({"sub": "x2", "gapmap_role": ["offline_access", "verifier"]})
     assert c.role is Role.VERIFIER
     d = actor_from_claims(

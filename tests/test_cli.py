@@ -206,11 +206,7 @@ def test_cli_analyses_a_county_delivery_with_its_manifest(tmp_path):
     from geo.settings import Settings
 
     table = indicator_table(Settings())
-    lacking = {
-        table.get(c).name_zh
-        for c in ("site_public", "edu_primary", "edu_junior", "kindergarten", "elderly_care",
-                  "telecom_5g", "waste", "unsafe_housing", "water_guarantee", "water_quality")
-    }  # fmt: skip
+    lacking = {table.get(c).name_zh for c in fx.LACKING_INDICATORS}
     for name, text in want.items():
         if name in lacking:
             assert got[name].startswith("无数据") and not text.startswith("无数据"), name

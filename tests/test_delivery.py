@@ -12,6 +12,7 @@ import pytest
 import shapely
 
 from geo.assessment import assess
+from geo.indicators.table import indicator_table
 from geo.settings import Settings
 from layers.delivery import (
     Manifest,
@@ -155,8 +156,14 @@ def test_zip_delivery_gives_the_demo_dataset_and_the_demo_results(
     pd.testing.assert_series_equal(
         a.water.result.villages["status"], demo_assessment.water.result.villages["status"]
     )
+    # every indicator the delivery has data for: the demo's own figures
+    table = indicator_table(Settings()).without(*fx.LACKING_INDICATORS)
+    lacking = a.rollup.county.set_index("code").loc[list(fx.LACKING_INDICATORS)]
+    assert lacking["value"].isna().all() and (lacking["status"] == "无数据").all()
+    a = assess(ds, Settings(), table=table)
     got = a.rollup
-    want = demo_assessment.rollup
+    want = assess(demo_dataset, Settings(), table=table).rollup
+    assert set(want.county["code"]) == set(table.codes) and want.county["value"].notna().all()
     pd.testing.assert_frame_equal(got.county, want.county)
     pd.testing.assert_frame_equal(got.townships, want.townships)
     pd.testing.assert_frame_equal(got.admin_villages, want.admin_villages)

@@ -116,8 +116,12 @@ def demo_items(demo_dataset, demo_assessment):
 def test_demo_library_covers_every_item(demo_assessment, demo_items):
     items, water = demo_items
     p = project_library(items, demo_assessment, water=water)
-    assert len(p) == len(items) == 51
-    assert p["cost_wan"].gt(0).all() and p["people"].gt(0).all()
+    assert len(p) == len(items)  # one project per item, of every indicator of the table
+    assert items["indicator"].isin(["hard_road", "services", "clinics", "water"]).sum() == 51
+    # the people a water works serves are not in the layers: its project has no count
+    works = p["indicator"].isin(["water_guarantee", "water_quality"])
+    assert p["cost_wan"].gt(0).all() and p.loc[~works, "people"].gt(0).all()
+    assert p.loc[works, "people"].isna().all()
     assert p.geometry.notna().all()
     # boosters and source works are costed but not simulated; pipe extensions are
     water_p = p.loc[p["indicator"] == "water"]

@@ -24,6 +24,9 @@ def pt(x, y):
 @pytest.fixture(scope="module")
 def broken_gpkg(tmp_path_factory):
     frames = tiny_county.build()
+    # the housing survey names natural villages whose admin codes are broken below: its
+    # follow-on warning is not one of the twenty
+    frames.pop("housing_survey", None)
     nv = frames["natural_villages"].copy()
     nv["households"] = nv["households"].astype(object)
     nv["population"] = nv["population"].astype(object)

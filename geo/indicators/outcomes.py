@@ -291,6 +291,14 @@ def _unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
             if col in frame
             else np.nan
         )
+        if unit_kind == "township" and col not in frame and admin is not None and col in admin:
+            # a township's people: its admin villages' (NaN where none has a value)
+            per_town = (
+                pd.to_numeric(admin[col], errors="coerce")
+                .groupby(admin["township_code"].astype(str).to_numpy())
+                .sum(min_count=1)
+            )
+            out[col] = out["unit_code"].map(per_town).astype(float).to_numpy()
     geoms = frame.geometry.to_crs(4326) if frame.crs is not None else frame.geometry
     out["lon"], out["lat"] = _points(geoms)
     out["geometry"] = geoms.to_numpy()

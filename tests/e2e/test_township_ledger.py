@@ -83,10 +83,18 @@ def test_township_editor_changes_its_item_not_another_townships(county_server, b
     page.screenshot(path=str(ARTIFACTS / "township-other-item.png"), full_page=True)
 
     # his own township: the form offers 整改中 and saves it as him
-    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(
+    town_box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(
         has_text="乡镇"
-    ).click()
-    page.get_by_role("option", name=f"{TOWN_NAME}（{TOWN}）").click()
+    )
+    town_option = page.get_by_role("option", name=f"{TOWN_NAME}（{TOWN}）")
+    for _ in range(3):  # a late rerun redraws the select and closes its list: open it again
+        town_box.click()
+        try:
+            town_option.wait_for(timeout=10_000)
+            break
+        except Exception:
+            wait_for_app(page)
+    town_option.click()
     wait_for_app(page, timeout_ms=120_000)
     with Ledger(url) as book:
         mine = book.items(township=TOWN).iloc[0]

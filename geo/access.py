@@ -34,6 +34,7 @@ from geo.indicators.outcomes import make_outcomes, unit_frame
 from geo.network import RoadGraph, shortest_from, snap
 from geo.settings import IndicatorSpec, NetworkSettings, Settings
 from layers.dataset import Dataset
+from layers.schema import split_codes
 
 __all__ = [
     "ACCESS_MODES",
@@ -43,7 +44,6 @@ __all__ = [
     "nearest_facility",
     "seat_points",
     "served_by",
-    "split_codes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -92,12 +92,6 @@ def existing_facilities(
     if kinds and "kind" in frame:
         keep &= frame["kind"].astype(str).isin(list(kinds)).to_numpy()
     return frame.loc[keep]
-
-
-def split_codes(text: object) -> list[str]:
-    """Return the codes of a ``serves_codes`` value (separated by ; ； , ， or spaces)."""
-    return [c for c in str(text or "").replace("；", ";").replace("，", ";").replace(
-        ",", ";").replace(" ", ";").split(";") if c.strip()]  # fmt: skip
 
 
 def served_by(facilities: pd.DataFrame) -> pd.Series:

@@ -26,6 +26,7 @@ import pandas as pd
 from geo.network import RoadGraph, shortest_from, travel_matrix
 from geo.settings import Settings
 from layers.dataset import Dataset
+from layers.schema import split_codes
 
 __all__ = ["ClinicResult", "clinic_gaps"]
 
@@ -134,9 +135,8 @@ def clinic_gaps(dataset: Dataset, graph: RoadGraph, settings: Settings) -> Clini
     hosts = set(centres["admin_village_code"]) - {""}
     shared: dict[str, list[str]] = {}
     for cid, codes in zip(rooms["id"], rooms["serves_codes"], strict=True):
-        for code in str(codes).replace("；", ";").replace(",", ";").split(";"):
-            if code.strip():
-                shared.setdefault(code.strip(), []).append(str(cid))
+        for code in split_codes(codes):  # the separators validation accepts
+            shared.setdefault(code, []).append(str(cid))
     av = gpd.GeoDataFrame(
         {
             "code": admin["code"],

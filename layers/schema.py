@@ -46,6 +46,7 @@ junctions and tanks, ``water_pipes`` are pipes (``diameter`` = ``diameter_mm``/1
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -58,6 +59,7 @@ __all__ = [
     "Field",
     "LayerSchema",
     "get_schema",
+    "split_codes",
 ]
 
 FieldType = Literal["str", "int", "float", "bool"]
@@ -275,6 +277,23 @@ HOUSING_KIND_ALIASES = {
 }  # fmt: skip
 
 CODE6, CODE9, CODE12 = r"\d{6}", r"\d{9}", r"\d{12}"
+
+_CODE_LIST_SEPARATORS = re.compile(r"[;；,，\s]+")
+
+
+def split_codes(text: object) -> list[str]:
+    """Return the codes of a code list (``serves_codes``): separated by ; ； , ， or blanks.
+
+    Examples
+    --------
+    >>> split_codes("640324100201；640324100202, 640324100203")
+    ['640324100201', '640324100202', '640324100203']
+    >>> split_codes(None)
+    []
+    """
+    if text is None or (isinstance(text, float) and text != text):
+        return []
+    return [c for c in _CODE_LIST_SEPARATORS.split(str(text)) if c]
 
 
 def _source() -> Field:

@@ -29,7 +29,14 @@ import shapely
 from layers.crs import metric_crs
 from layers.errors import Problem, ProblemKind, Severity
 from layers.fields import column_mapping
-from layers.schema import CORE_LAYERS, LAYER_ORDER, Field, LayerSchema, get_schema
+from layers.schema import (
+    CORE_LAYERS,
+    LAYER_ORDER,
+    Field,
+    LayerSchema,
+    get_schema,
+    split_codes,
+)
 
 __all__ = [
     "NORMALISED_ATTR",
@@ -727,9 +734,7 @@ def validate_dataset(
             return
         text = _as_text(frame[field])
         if multi:
-            unknown = [
-                [c for c in re.split(r"[;；,，\s]+", t) if c and c not in valid] for t in text
-            ]
+            unknown = [[c for c in split_codes(t) if c not in valid] for t in text]
             bad = np.flatnonzero([bool(u) for u in unknown])
             text = pd.Series([";".join(u) for u in unknown], index=text.index, dtype=object)
         else:

@@ -191,3 +191,22 @@ def test_a_link_of_unknown_surface_is_to_verify_not_to_pave(ctx):
     assert row["harden_km"] == pytest.approx(1.5)  # the same 1.5 km, to check on site
     gravel = hard_road_access(dataset, build_graph(dataset["roads"]), settings).villages
     assert gravel.set_index("id").loc["NV03", "reason"] == "only_unpaved"
+
+
+def test_a_shared_clinic_serves_codes_with_any_separator_validation_accepts(ctx):
+    """联合设置 lists read with the one splitter validation uses (；，, and blanks alike)."""
+    from layers.schema import split_codes
+
+    assert split_codes("640399100201；640399200202,\t640399100202， 640399100203") == [
+        "640399100201", "640399200202", "640399100202", "640399100203",
+    ]  # fmt: skip
+    assert split_codes("") == [] and split_codes(None) == []
+    dataset, graph, settings = ctx
+    blank = tc.EXPECTED_CLINICS["admin_villages_without_clinic"][0]
+    cl = dataset["clinics"].copy()
+    room = cl.index[(cl["kind"] == "卫生室") & (cl["doctors"] > 0)][0]
+    cl.loc[room, "serves_codes"] = f"{cl.loc[room, 'admin_village_code']}， {blank}"
+    shared = dataset.replace_layers(clinics=cl)
+    assert not shared.errors  # validation reads the list as two known codes
+    status = clinic_gaps(shared, graph, settings).admin_villages.set_index("code")["status"]
+    assert status[blank] == "exempt_shared"

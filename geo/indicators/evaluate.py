@@ -23,6 +23,7 @@ import pandas as pd
 
 from geo.indicators.judge import judge
 from geo.indicators.outcomes import (
+    NUMBER_COLUMNS,
     OUTCOME_COLUMNS,
     OUTCOME_STATUSES,
     UNIT_KINDS,
@@ -279,9 +280,6 @@ def _missing_layers(dataset: Dataset, layers: tuple[str, ...]) -> list[str]:
     return out
 
 
-_NUMBER_COLUMNS = ("households", "population", "cost_wan", "lon", "lat", "value", "limit")
-
-
 def _normalised(frame: pd.DataFrame) -> bool:
     """Return True for a frame :func:`make_outcomes` made (columns, dtypes) and valid."""
     cols = list(frame.columns)
@@ -291,7 +289,7 @@ def _normalised(frame: pd.DataFrame) -> bool:
     if not isinstance(frame.index, pd.RangeIndex):
         return False
     dtypes = frame.dtypes
-    if any(dtypes[c] != np.float64 for c in (*_NUMBER_COLUMNS, *cols[n:])):
+    if any(dtypes[c] != np.float64 for c in (*NUMBER_COLUMNS, *cols[n:])):
         return False
     keys = frame["key"]
     return (

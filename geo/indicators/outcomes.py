@@ -85,8 +85,11 @@ metres, a count, a rate; NaN where not measured), ``limit`` (the rule's limit fo
 unit, NaN where none) and ``value_unit`` (``分钟``, ``米``, ``个``, ``%``, ``户`` …).
 """
 
-_NUMBERS = ("households", "population", "cost_wan", "lon", "lat", "value", "limit")
-_TEXT = tuple(c for c in OUTCOME_COLUMNS if c not in _NUMBERS)
+NUMBER_COLUMNS: tuple[str, ...] = (
+    "households", "population", "cost_wan", "lon", "lat", "value", "limit",
+)  # fmt: skip
+"""The float columns of :data:`OUTCOME_COLUMNS` (the rest are text)."""
+_TEXT = tuple(c for c in OUTCOME_COLUMNS if c not in NUMBER_COLUMNS)
 
 
 def make_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -121,7 +124,7 @@ def make_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFr
     blank = pd.Series([""] * n, index=index, dtype=str)
     for col in _TEXT:  # pandas strings throughout: no round trip through Python objects
         data[col] = frame[col].fillna("").astype(str).set_axis(index) if col in frame else blank
-    for col in _NUMBERS:
+    for col in NUMBER_COLUMNS:
         data[col] = (
             pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
             if col in frame

@@ -26,6 +26,7 @@ population) of every unit of one kind, so that each analysis fills them alike.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -198,6 +199,7 @@ _UNIT_LAYER = {
 
 _UNIT_CACHE: dict[tuple[str, str], pd.DataFrame] = {}
 _UNIT_CACHE_MAX = 32
+_UNIT_CACHE_LOCK = threading.Lock()  # app sessions run in threads and share the cache
 
 
 def unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
@@ -234,11 +236,15 @@ def unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:
     # every indicator of a table asks for the same units: build each kind once per dataset
     # (keyed by its content hash), hand out copies
     cache_key = (dataset.content_hash, unit_kind)
-    if cache_key not in _UNIT_CACHE:
-        if len(_UNIT_CACHE) >= _UNIT_CACHE_MAX:
-            _UNIT_CACHE.pop(next(iter(_UNIT_CACHE)))
-        _UNIT_CACHE[cache_key] = _unit_frame(dataset, unit_kind)
-    return _UNIT_CACHE[cache_key].copy()
+    with _UNIT_CACHE_LOCK:
+        cached = _UNIT_CACHE.get(cache_key)
+    if cached is None:
+        cached = _unit_frame(dataset, unit_kind)
+        with _UNIT_CACHE_LOCK:
+            while len(_UNIT_CACHE) >= _UNIT_CACHE_MAX:
+                _UNIT_CACHE.pop(next(iter(_UNIT_CACHE)))
+            _UNIT_CACHE[cache_key] = cached
+    return cached.copy()
 
 
 def _unit_frame(dataset: Dataset, unit_kind: str) -> pd.DataFrame:

@@ -1,6 +1,8 @@
 """GapMap layers: schemas, readers, validation and writers (formats, CRS, field names)."""
 
+import copyreg
 import logging
+import types
 
 from layers.archive import check_zip, extract_zip
 from layers.coords import (
@@ -34,6 +36,20 @@ from layers.validate import normalise_layer, validate_dataset
 from layers.write import atomic_path, write_layers
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def _mappingproxy(d: dict) -> types.MappingProxyType:
+    return types.MappingProxyType(d)
+
+
+def _reduce_mappingproxy(m: types.MappingProxyType) -> tuple:
+    return _mappingproxy, (dict(m),)
+
+
+# Settings, datasets and water models keep their mappings read-only (MappingProxyType),
+# which pickle cannot copy by itself; an assessment must pickle to go from a dask worker
+# to the client and into a region's results (a county opened without recomputing).
+copyreg.pickle(types.MappingProxyType, _reduce_mappingproxy)
 
 __all__ = [
     "CORE_LAYERS",

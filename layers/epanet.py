@@ -30,17 +30,20 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import wntr
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from layers.errors import CRSError, LayerReadError, Problem, Severity
 from layers.write import atomic_path
+
+if TYPE_CHECKING:
+    import wntr  # imported where used: it takes seconds and most runs have no water
 
 __all__ = [
     "CRS_CHOICES",
@@ -372,6 +375,8 @@ def _inp_error(name: str, text: str, exc: BaseException, tmp: str) -> LayerReadE
 
 def _parse(text: str, name: str) -> tuple[wntr.network.WaterNetworkModel, list[Problem]]:
     """Parse ``text`` with WNTR's reader; return the model and the reader's notes."""
+    import wntr
+
     with tempfile.TemporaryDirectory(prefix="gapmap-inp-") as tmp:
         src = Path(tmp) / "model.inp"
         src.write_text(text, encoding="utf-8")
@@ -442,6 +447,8 @@ def write_inp(
     inputs: tuple[Path, ...] = (),
 ) -> Path:
     """Write ``wn`` as an EPANET 2.2 ``.inp`` (SI units of the model), atomically."""
+    import wntr
+
     units = wn.options.hydraulic.inpfile_units or "LPS"
     with atomic_path(Path(path), inputs=inputs) as tmp:
         wntr.network.write_inpfile(wn, str(tmp), units=units, version=2.2)

@@ -321,3 +321,18 @@ def test_open_and_closed_states_are_defined_once():
         False,
         True,
     ]
+
+
+def test_an_assessment_pickles_and_comes_back_whole(demo_assessment):
+    """A county's assessment crosses processes (dask workers, a region's stored results)."""
+    import pickle
+
+    back = pickle.loads(pickle.dumps(demo_assessment))
+    assert back.settings == demo_assessment.settings
+    assert list(back.table) == list(demo_assessment.table)
+    pd.testing.assert_frame_equal(back.rollup.county, demo_assessment.rollup.county)
+    pd.testing.assert_frame_equal(back.indicators.outcomes, demo_assessment.indicators.outcomes)
+    assert back.water.run is not None and back.water.result is not None
+    # the table's analyses still run after the trip (a class, not a closure)
+    site = back.table.get("site_public")
+    assert site.outcomes.path == "geo.public_services:site_public_outcomes"

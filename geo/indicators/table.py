@@ -401,21 +401,26 @@ BUILTIN_CODES: tuple[str, ...] = tuple(i.code for i in _BUILTIN)
 """Codes of the indicators computed from the base analyses of :func:`geo.assessment.assess`."""
 
 
-def _analysis(path: str) -> Outcomes:
-    """Wrap ``module:function`` (``f(dataset, graph, settings)``) as an ``outcomes`` callable.
+@dataclass(frozen=True)
+class _Analysis:
+    """``module:function`` (``f(dataset, graph, settings)``) as an ``outcomes`` callable.
 
     The module is imported on first use: the analyses import :mod:`geo.indicators`
-    themselves (the outcome frame), so importing them here would be circular.
+    themselves (the outcome frame), so importing them here would be circular. A class, not
+    a closure, so that a table (and an assessment holding it) pickles.
     """
-    module, name = path.split(":")
 
-    def outcomes(inp: IndicatorInputs) -> pd.DataFrame:
+    path: str
+
+    def __call__(self, inp: IndicatorInputs) -> pd.DataFrame:
+        module, name = self.path.split(":")
         f = getattr(importlib.import_module(module), name)
         return f(inp.dataset, inp.graph, inp.settings)
 
-    outcomes.__name__ = name
-    outcomes.__qualname__ = f"{module}.{name}"
-    return outcomes
+
+def _analysis(path: str) -> Outcomes:
+    """Wrap ``module:function`` as an ``outcomes`` callable (:class:`_Analysis`)."""
+    return _Analysis(path)
 
 
 # (code, name_zh, problem_zh, group, unit_kind, layers, analysis, rule, unit, target,

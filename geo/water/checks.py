@@ -8,15 +8,18 @@ field, in Chinese and English (the message table ``_TEXTS``). Errors stop
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import wntr
 from scipy import sparse
 from scipy.sparse import csgraph
 
 from layers.epanet import WaterProblemKind
 from layers.errors import NetworkError, Problem, Severity
+
+if TYPE_CHECKING:
+    import wntr  # imported where used: it takes seconds and most runs have no water
 
 __all__ = ["WaterNetworkError", "WaterProblemKind"]
 

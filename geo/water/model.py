@@ -25,12 +25,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import wntr
 from pyproj import CRS
 
 from geo.crs import metric_crs
@@ -47,6 +47,9 @@ from geo.water.checks import (
 from layers.dataset import Dataset
 from layers.epanet import InpModel, extent_problems, model_problem
 from layers.errors import NetworkError, Problem, Severity
+
+if TYPE_CHECKING:
+    import wntr  # imported where used: it takes seconds and most runs have no water
 
 __all__ = ["ModelLayers", "WaterModel", "build_water_model", "model_layers", "with_changes"]
 
@@ -373,6 +376,8 @@ def _wn_from_frames(
             ),
         }
     )
+    import wntr
+
     wn = wntr.network.WaterNetworkModel()
     wn.options.hydraulic.inpfile_units = "LPS"  # EPANET then reports pressure in m
     wn.options.hydraulic.headloss = "H-W"
@@ -970,6 +975,8 @@ def model_layers(model: WaterModel) -> ModelLayers:
             zh=f"{model.source} 是示意图模型（无真实坐标），不能转换为 GIS 图层；"
             "如有真实坐标，请重新导入并声明坐标系",
         )
+    import wntr
+
     with _quiet_wntr_gis():
         gis = wntr.network.to_gis(model.wn, crs=model.crs)
     src = gis.reservoirs.reset_index()

@@ -12,15 +12,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import wntr
 
 from geo.settings import Settings, WaterSettings
 from geo.water.checks import WaterNetworkError
 from geo.water.model import WaterModel
 from layers.epanet import epanet_warnings
 from layers.errors import NetworkError, Problem
+
+if TYPE_CHECKING:
+    import wntr  # imported where used: it takes seconds and most runs have no water
 
 __all__ = ["WaterRun", "run_hydraulics"]
 
@@ -81,6 +84,8 @@ def _simulated_copy(model: WaterModel, ws: WaterSettings) -> wntr.network.WaterN
 def _run_epanet(
     wn: wntr.network.WaterNetworkModel, file: str
 ) -> tuple[wntr.sim.SimulationResults, list[Problem]]:
+    import wntr
+
     with tempfile.TemporaryDirectory(prefix="gapmap-epanet-") as tmp:
         sim = wntr.sim.EpanetSimulator(wn)
         results = sim.run_sim(file_prefix=str(Path(tmp) / "model"), convergence_error=True)
@@ -91,6 +96,8 @@ def _run_epanet(
 def _run_wntr(
     wn: wntr.network.WaterNetworkModel, file: str
 ) -> tuple[wntr.sim.SimulationResults, list[Problem]]:
+    import wntr
+
     # WNTR's own solver changes the model's state as it runs: give it a copy
     return wntr.sim.WNTRSimulator(copy.deepcopy(wn)).run_sim(convergence_error=True), []
 

@@ -21,6 +21,7 @@ from geo.plan import as_built, planned_counts
 from geo.settings import Settings, load_settings
 from geo.terrain import Grid, read_dem
 from geo.terrain_access import TerrainAccess, terrain_access
+from layers import cache as results_cache
 from layers.dataset import Dataset, read_dataset
 from layers.epanet import InpModel
 from layers.schema import LAYERS
@@ -44,6 +45,8 @@ ANALYSIS_LAYERS = (
 )
 """Layers every analysis page needs (the water layers are optional: 农村供水 only)."""
 SCENARIOS = {"current": "现状", "planned": "规划（规划项目建成后）"}
+ASSESSMENTS_KEPT = 16
+"""How many computed assessments the disk cache (``GAPMAP_CACHE_DIR``) keeps, newest first."""
 
 
 @st.cache_resource(show_spinner="正在读取演示数据…")
@@ -169,7 +172,17 @@ def set_water_model(name: str, dataset: Dataset, model: InpModel | None) -> None
     show_spinner="正在分析（路网、通硬化路、一刻钟生活圈、医疗、供水）…", max_entries=8
 )
 def _assess(_dataset: Dataset, key: str, profile: str, _dem: Grid | None) -> Assessment:
-    return assess(_dataset, _settings(profile), dem=_dem)
+    # kept on disk too (layers.cache): a restarted server, another server process or a
+    # region's county opened here reads it instead of computing it again
+    settings = _settings(profile)
+    digest = results_cache.fingerprint(_dataset.content_hash, settings)
+    path = results_cache.default_dir() / f"assessment-{digest}.pkl"
+    found = results_cache.read(path, key=digest)
+    if isinstance(found, Assessment) and found.dataset_hash == _dataset.content_hash:
+        return found
+    result = assess(_dataset, settings, dem=_dem)
+    results_cache.write(path, result, key=digest, keep=ASSESSMENTS_KEPT)
+    return result
 
 
 @st.cache_resource(show_spinner="正在计算考虑地形的步行时间（Tobler 坡度步速）…", max_entries=4)

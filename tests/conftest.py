@@ -6,8 +6,16 @@ an OSM import) are built once, not once per worker; the modules in :data:`SPREAD
 independent, costly tests and no costly module fixture) are spread test by test over the
 workers. Modules are handed out in collection order (the browser tests, the slowest, first),
 as ``--dist load`` hands out tests.
+
+The app servers and in-process app tests of one run share one disk cache of computed
+assessments (``GAPMAP_CACHE_DIR``, :mod:`layers.cache`, as on a county server): the first
+app process computes the demo county, the others read it; it is removed after the run.
 """
 
+import os
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,6 +27,25 @@ from layers.dataset import Dataset, read_dataset
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "tongxin.gpkg"
 SPREAD = frozenset({"tests/test_corpus.py"})
 """Modules whose tests are spread over the xdist workers one by one (see the docstring)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One assessment cache for the whole run (set before xdist starts its workers)."""
+    if hasattr(config, "workerinput") or "GAPMAP_CACHE_DIR" in os.environ:
+        return
+    folder = Path(tempfile.gettempdir()) / f"gapmap-test-cache-{uuid.uuid4().hex[:12]}"
+    os.environ["GAPMAP_CACHE_DIR"] = str(folder)
+    config.stash[_CACHE_DIR] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_CACHE_DIR, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("GAPMAP_CACHE_DIR", None)
+
+
+_CACHE_DIR = pytest.StashKey[Path]()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -396,3 +396,23 @@ def test_indicators_page_maps_and_tables_every_other_indicator_of_the_table():
     at.multiselect(key="indicator_status").set_value(["problem"]).run()
     assert not at.exception
     assert set(_table(at, "结果")["结果"]) <= {"未达标"}
+
+
+def test_a_new_server_process_reads_the_assessment_instead_of_computing(tmp_path, monkeypatch):
+    """A restarted server (or a second one) opens the county from the disk cache."""
+    import app.state
+
+    monkeypatch.setenv("GAPMAP_CACHE_DIR", str(tmp_path / "cache"))
+    app.state._assess.clear()  # as in a new process
+    _page("clinics")
+    kept = list((tmp_path / "cache").glob("assessment-*.pkl"))
+    assert len(kept) == 1
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("computed again although the cache had it")
+
+    app.state._assess.clear()
+    monkeypatch.setattr(app.state, "assess", no_compute)
+    at = _page("clinics")
+    assert len(_table(at, "应配医生数")) > 0
+    assert any(m.label == "空白行政村" for m in at.metric)

@@ -15,7 +15,13 @@ import streamlit as st
 
 from app.maps.base import BASEMAPS, MapOptions, env_tianditu_key
 from app.maps.builders import Scope
-from geo.assessment import Assessment, WaterAssessment, assess
+from geo.assessment import (
+    Assessment,
+    WaterAssessment,
+    assess,
+    with_terrain_grids,
+    without_terrain_grids,
+)
 from geo.ledger import Ledger
 from geo.plan import as_built, planned_counts
 from geo.settings import Settings, load_settings
@@ -179,9 +185,9 @@ def _assess(_dataset: Dataset, key: str, profile: str, _dem: Grid | None) -> Ass
     path = results_cache.default_dir() / f"assessment-{digest}.pkl"
     found = results_cache.read(path, key=digest)
     if isinstance(found, Assessment) and found.dataset_hash == _dataset.content_hash:
-        return found
+        return with_terrain_grids(found, _dataset, _dem)
     result = assess(_dataset, settings, dem=_dem)
-    results_cache.write(path, result, key=digest, keep=ASSESSMENTS_KEPT)
+    results_cache.write(path, without_terrain_grids(result), key=digest, keep=ASSESSMENTS_KEPT)
     return result
 
 

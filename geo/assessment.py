@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import pandas as pd
@@ -36,7 +36,15 @@ from geo.water import WaterModel, WaterResult, WaterRun, assess_water
 from layers.dataset import Dataset
 from layers.errors import GapMapError, Problem
 
-__all__ = ["STEPS", "Assessment", "WaterAssessment", "assess", "has_water"]
+__all__ = [
+    "STEPS",
+    "Assessment",
+    "WaterAssessment",
+    "assess",
+    "has_water",
+    "with_terrain_grids",
+    "without_terrain_grids",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -272,3 +280,31 @@ def assess(
         planned_as_built=planned_as_built(dataset),
         indicators=results,
     )
+
+
+def without_terrain_grids(assessment: Assessment) -> Assessment:
+    """Return ``assessment`` without its terrain grids, to store it (they are most of its size).
+
+    The grids (slope, walking friction, building cost; 32 of the 37 MB of the demo county)
+    follow from the dataset, its DEM and the settings in half a second:
+    :func:`with_terrain_grids` puts them back. The results computed over the terrain (the
+    hard-road links) stay as they are.
+    """
+    return replace(assessment, terrain=None) if assessment.terrain is not None else assessment
+
+
+def with_terrain_grids(assessment: Assessment, dataset: Dataset, dem: Grid | None) -> Assessment:
+    """Return ``assessment`` with the terrain grids of ``dataset`` on ``dem`` (when it has none).
+
+    Parameters
+    ----------
+    assessment : Assessment
+        One stored by way of :func:`without_terrain_grids`.
+    dataset : Dataset
+        The dataset it was computed from.
+    dem : Grid or None
+        Its DEM on the analysis grid (None: the assessment had no terrain).
+    """
+    if dem is None or assessment.terrain is not None:
+        return assessment
+    return replace(assessment, terrain=terrain_context(dataset, dem, assessment.settings))

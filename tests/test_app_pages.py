@@ -416,3 +416,6 @@ def test_a_new_server_process_reads_the_assessment_instead_of_computing(tmp_path
     at = _page("clinics")
     assert len(_table(at, "应配医生数")) > 0
     assert any(m.label == "空白行政村" for m in at.metric)
+    # stored without the terrain grids, which came back from the DEM
+    demo = app.state.load_demo()
+    assert app.state.assessment_for(demo).terrain is not None

@@ -181,3 +181,24 @@ def test_routed_links_join_the_network_when_built(demo_dataset, demo_assessment)
     v = a2.hard_road.villages
     assert not (v["status"] == "not_connected").any()
     assert not (a2.hard_road.links["kind"] == "new").any()
+
+
+def test_a_stored_assessment_gets_its_terrain_grids_back(tiny):
+    """Stored without its grids (most of its size), it comes back with the same grids."""
+    import pickle
+
+    from geo.assessment import with_terrain_grids, without_terrain_grids
+
+    ds, _ = tiny
+    dem = _dem(_ramp(0.10))
+    full = assess(ds, Settings(), dem=dem)
+    stored = without_terrain_grids(full)
+    assert stored.terrain is None and full.terrain is not None
+    assert len(pickle.dumps(stored)) < len(pickle.dumps(full)) / 2
+    back = with_terrain_grids(pickle.loads(pickle.dumps(stored)), ds, dem)
+    np.testing.assert_array_equal(back.terrain.walk.data, full.terrain.walk.data)
+    np.testing.assert_array_equal(back.terrain.build.data, full.terrain.build.data)
+    np.testing.assert_array_equal(back.terrain.slope_pct, full.terrain.slope_pct)
+    # the results computed over the terrain were kept, not recomputed
+    assert back.hard_road.links.equals(full.hard_road.links)
+    assert with_terrain_grids(stored, ds, None).terrain is None  # no DEM, no grids

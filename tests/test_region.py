@@ -27,6 +27,7 @@ from geo.settings import Settings
 from layers import Dataset
 from layers.region import (
     RegionError,
+    county_input_files,
     read_county_assessment,
     read_county_results,
     read_region,
@@ -64,42 +65,60 @@ def region_run(tmp_path_factory, client):
     Returns the data folder, the results folder and the three later runs.
     """
     data = tc.write_region(tmp_path_factory.mktemp("region") / "data", ALL)
-    good = data / f"{tc.EAST}.gpkg"
+    good = data / f"{tc.FAR}.gpkg"
     shutil.copy(good, data / "good.gpkg.bak")
-    frames = tc.county_frames(tc.EAST)
+    frames = tc.county_frames(tc.FAR)
     nv = frames["natural_villages"].copy()
     nv.loc[1, "id"] = nv.loc[0, "id"]  # a repeated id: the county does not validate
     write_layers(good, {**frames, "natural_villages": nv})
     out = data.parent / "out"
     lines: list[str] = []
     first = run_region(data, out, client=client, progress=lines.append)
+    failed_manifest = json.loads((out / "region.json").read_text(encoding="utf-8"))
+    failed_rollup = pd.read_parquet(out / "rollup.parquet")
     again = run_region(data, out, client=client, progress=lines.append)
     shutil.copy(data / "good.gpkg.bak", good)  # repaired
     repaired = run_region(data, out, client=client, progress=lines.append)
     unchanged = run_region(data, out, client=client, progress=lines.append)
-    return {"data": data, "out": out, "runs": (first, again, repaired, unchanged), "lines": lines}
+    return {"data": data, "out": out, "runs": (first, again, repaired, unchanged), "lines": lines,
+            "failed_manifest": failed_manifest, "failed_rollup": failed_rollup}  # fmt: skip
 
 
 def test_a_failed_county_is_reported_while_the_others_complete(region_run):
     first, again, *_ = region_run["runs"]
-    assert first.failed == (tc.EAST,)
+    assert first.failed == (tc.FAR,)
     assert set(first.computed) == set(ALL)
-    assert first.computed[tc.WEST].ok and first.computed[tc.FAR].ok
-    error = first.computed[tc.EAST].error
-    assert "CountyError" in error and "示例乙县" in error and "重复" in error
-    assert any(line.startswith("县 ") and "失败 (示例乙县)" in line for line in region_run["lines"])
-    assert any("完成 (示例远县" in line for line in region_run["lines"])
+    assert first.computed[tc.WEST].ok and first.computed[tc.EAST].ok
+    error = first.computed[tc.FAR].error
+    assert "CountyError" in error and "示例远县" in error and "重复" in error
+    assert any(line.startswith("县 ") and "失败 (示例远县)" in line for line in region_run["lines"])
+    assert any("完成 (示例乙县" in line for line in region_run["lines"])
+    # the others' results and the roll-up were written; the region row counts two counties
+    entries = region_run["failed_manifest"]["counties"]
+    assert {c: e["status"] for c, e in entries.items()} == {
+        tc.WEST: "ok", tc.EAST: "ok", tc.FAR: "failed"
+    }  # fmt: skip
+    assert "重复" in entries[tc.FAR]["error"] and entries[tc.WEST]["error"] is None
+    roll = region_run["failed_rollup"]
+    assert set(roll.loc[roll["level"] == "region", "counties"]) == {2}
+    assert set(roll.loc[roll["code"] == tc.FAR, "status"]) == {"无数据"}
     # the rerun retries only the failed county: the others' inputs did not change
-    assert set(again.computed) == {tc.EAST} and again.failed == (tc.EAST,)
-    assert set(again.skipped) == {tc.WEST, tc.FAR}
+    assert set(again.computed) == {tc.FAR} and again.failed == (tc.FAR,)
+    assert set(again.skipped) == {tc.WEST, tc.EAST}
 
 
 def test_a_rerun_recomputes_only_what_changed(region_run):
     *_, repaired, unchanged = region_run["runs"]
-    # 乙 changed; 甲 read 乙's file within its buffer, so it is recomputed too; 远 is not
-    assert set(repaired.computed) == {tc.WEST, tc.EAST} and not repaired.failed
-    assert repaired.skipped == (tc.FAR,)
+    # 远 changed; nobody else read its file (it is 20 km from 乙): only 远 is recomputed
+    assert set(repaired.computed) == {tc.FAR} and not repaired.failed
+    assert set(repaired.skipped) == {tc.WEST, tc.EAST}
     assert unchanged.computed == {} and set(unchanged.skipped) == set(ALL)
+    # a county's input hash covers the neighbours' files it reads within its buffer
+    region = read_region(region_run["data"])
+    assert [p.stem for p in county_input_files(region, tc.WEST, buffer_m=10_000)] == [
+        tc.WEST, tc.EAST
+    ]  # fmt: skip
+    assert [p.stem for p in county_input_files(region, tc.FAR, buffer_m=10_000)] == [tc.FAR]
     manifest = json.loads((region_run["out"] / "region.json").read_text(encoding="utf-8"))
     assert {c: e["status"] for c, e in manifest["counties"].items()} == dict.fromkeys(ALL, "ok")
     assert manifest["buffer_m"] == 10_000.0 and manifest["data"] == str(region_run["data"])

@@ -28,6 +28,7 @@ __all__ = [
     "IndicatorSpec",
     "NetworkSettings",
     "ProjectSettings",
+    "RegionSettings",
     "ServerSettings",
     "ServiceSettings",
     "Settings",
@@ -284,6 +285,17 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class RegionSettings:
+    """全区 runs (``python -m scripts.region``): partition by county, the cluster to use."""
+
+    # [A] a county is computed with its neighbours' roads and facilities this far beyond its
+    # border, so a village near it reaches the nearer clinic or shop across it
+    buffer_m: float = 10_000.0
+    # [A] a dask scheduler (``tcp://host:8786``) to run on; "" = a LocalCluster on this machine
+    scheduler_address: str = ""
+
+
+@dataclass(frozen=True)
 class IndicatorSpec:
     """A county's own indicator of the common kind: a unit must reach a facility kind.
 
@@ -392,6 +404,7 @@ class Settings:
     projects: ProjectSettings = field(default_factory=ProjectSettings)
     terrain: TerrainSettings = field(default_factory=TerrainSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    region: RegionSettings = field(default_factory=RegionSettings)
     targets: TargetSettings = field(default_factory=TargetSettings)
     education: EducationSettings = field(default_factory=EducationSettings)
     elderly: ElderlySettings = field(default_factory=ElderlySettings)
@@ -473,8 +486,8 @@ def load_settings(profile: str | Path = "default") -> Settings:
     profile : str or path
         ``"default"``, ``"mofcom"``, or the path of a TOML file whose tables are named
         ``network``, ``hard_road``, ``services``, ``clinics``, ``water``, ``projects``,
-        ``terrain``, ``server``, ``targets``, ``education``, ``elderly``, ``environment``
-        and whose keys are setting names (unit in the name). A
+        ``terrain``, ``server``, ``region``, ``targets``, ``education``, ``elderly``,
+        ``environment`` and whose keys are setting names (unit in the name). A
         ``base = "mofcom"`` key starts from a profile.
 
     Raises

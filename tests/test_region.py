@@ -1,0 +1,237 @@
+"""全区: a region computed county by county equals one run over the whole region.
+
+The region is the hand-made fixture :mod:`tests.fixtures.two_counties`: 甲 and 乙 side by
+side (roads cross their border; 甲's NV12 walks to 乙's clinic C4) and 远, a third county
+far from both. The runs go through the real ``scripts.region.run_region`` on a real
+``LocalCluster`` (in-process workers, one thread each, to keep the suite fast; the
+separately started scheduler and worker processes are in ``test_region_cluster.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo.assessment import assess
+from geo.clinics import clinic_gaps
+from geo.indicators import county_value, indicator_table
+from geo.network import build_graph
+from geo.region import owner_county, partition_frames, region_rollup
+from geo.settings import Settings
+from layers import Dataset
+from layers.region import (
+    RegionError,
+    county_input_files,
+    read_county_assessment,
+    read_county_results,
+    read_region,
+    read_region_county,
+    read_region_results,
+)
+from layers.write import write_layers
+from scripts.region import run_region
+from tests.fixtures import two_counties as tc
+
+ALL = (tc.WEST, tc.EAST, tc.FAR)
+NV12 = f"{tc.WEST}-NV12"
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address=":0",  # any free port: never a clash with a running one
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def region_run(tmp_path_factory, client):
+    """Rerun story on one data folder: a bad county, repaired, then nothing changed.
+
+    Returns the data folder, the results folder and the three later runs.
+    """
+    data = tc.write_region(tmp_path_factory.mktemp("region") / "data", ALL)
+    good = data / f"{tc.FAR}.gpkg"
+    shutil.copy(good, data / "good.gpkg.bak")
+    frames = tc.county_frames(tc.FAR)
+    nv = frames["natural_villages"].copy()
+    nv.loc[1, "id"] = nv.loc[0, "id"]  # a repeated id: the county does not validate
+    write_layers(good, {**frames, "natural_villages": nv})
+    out = data.parent / "out"
+    lines: list[str] = []
+    first = run_region(data, out, client=client, progress=lines.append)
+    failed_manifest = json.loads((out / "region.json").read_text(encoding="utf-8"))
+    failed_rollup = pd.read_parquet(out / "rollup.parquet")
+    again = run_region(data, out, client=client, progress=lines.append)
+    shutil.copy(data / "good.gpkg.bak", good)  # repaired
+    repaired = run_region(data, out, client=client, progress=lines.append)
+    unchanged = run_region(data, out, client=client, progress=lines.append)
+    return {"data": data, "out": out, "runs": (first, again, repaired, unchanged), "lines": lines,
+            "failed_manifest": failed_manifest, "failed_rollup": failed_rollup}  # fmt: skip
+
+
+def test_a_failed_county_is_reported_while_the_others_complete(region_run):
+    first, again, *_ = region_run["runs"]
+    assert first.failed == (tc.FAR,)
+    assert set(first.computed) == set(ALL)
+    assert first.computed[tc.WEST].ok and first.computed[tc.EAST].ok
+    error = first.computed[tc.FAR].error
+    assert "CountyError" in error and "示例远县" in error and "重复" in error
+    assert any(line.startswith("县 ") and "失败 (示例远县)" in line for line in region_run["lines"])
+    assert any("完成 (示例乙县" in line for line in region_run["lines"])
+    # the others' results and the roll-up were written; the region row counts two counties
+    entries = region_run["failed_manifest"]["counties"]
+    assert {c: e["status"] for c, e in entries.items()} == {
+        tc.WEST: "ok", tc.EAST: "ok", tc.FAR: "failed"
+    }  # fmt: skip
+    assert "重复" in entries[tc.FAR]["error"] and entries[tc.WEST]["error"] is None
+    roll = region_run["failed_rollup"]
+    assert set(roll.loc[roll["level"] == "region", "counties"]) == {2}
+    assert set(roll.loc[roll["code"] == tc.FAR, "status"]) == {"无数据"}
+    # the rerun retries only the failed county: the others' inputs did not change
+    assert set(again.computed) == {tc.FAR} and again.failed == (tc.FAR,)
+    assert set(again.skipped) == {tc.WEST, tc.EAST}
+
+
+def test_a_rerun_recomputes_only_what_changed(region_run):
+    *_, repaired, unchanged = region_run["runs"]
+    # 远 changed; nobody else read its file (it is 20 km from 乙): only 远 is recomputed
+    assert set(repaired.computed) == {tc.FAR} and not repaired.failed
+    assert set(repaired.skipped) == {tc.WEST, tc.EAST}
+    assert unchanged.computed == {} and set(unchanged.skipped) == set(ALL)
+    # a county's input hash covers the neighbours' files it reads within its buffer
+    region = read_region(region_run["data"])
+    assert [p.stem for p in county_input_files(region, tc.WEST, buffer_m=10_000)] == [
+        tc.WEST, tc.EAST
+    ]  # fmt: skip
+    assert [p.stem for p in county_input_files(region, tc.FAR, buffer_m=10_000)] == [tc.FAR]
+    manifest = json.loads((region_run["out"] / "region.json").read_text(encoding="utf-8"))
+    assert {c: e["status"] for c, e in manifest["counties"].items()} == dict.fromkeys(ALL, "ok")
+    assert manifest["buffer_m"] == 10_000.0 and manifest["data"] == str(region_run["data"])
+
+
+@pytest.fixture(scope="module")
+def whole():
+    """One assess() over the whole region's merged dataset (validated as one)."""
+    frames = [tc.county_frames(c) for c in ALL]
+    merged = {k: pd.concat([f[k] for f in frames], ignore_index=True) for k in frames[0]}
+    dataset = Dataset.from_frames(merged, name="whole")
+    assert dataset.problems == ()
+    return assess(dataset, Settings())
+
+
+def test_partitioned_results_equal_one_whole_region_run(region_run, whole):
+    out = region_run["out"]
+    w = whole.indicators.outcomes
+    owners = owner_county(w)
+    assert set(owners) == set(ALL)  # every unit of the whole run has one owner county
+    for code in ALL:
+        part = read_county_results(out, code)["outcomes"]
+        assert set(owner_county(part)) == {code}
+        mine = w.loc[owners == code].set_index("key")
+        part = part.set_index("key")
+        assert set(part.index) == set(mine.index), code
+        mine = mine.loc[part.index]
+        assert (part["status"] == mine["status"]).all(), code
+        np.testing.assert_allclose(part["value"], mine["value"], equal_nan=True, err_msg=code)
+    assert whole.clinics.villages.set_index("id").loc[NV12, "clinic_ok"]
+
+
+def test_the_buffer_lets_a_border_village_reach_the_clinic_across_it(region_run):
+    region = read_region(region_run["data"])
+    stored = read_county_assessment(region_run["out"], tc.WEST)  # not recomputed
+    v = stored.clinics.villages.set_index("id")
+    assert v.loc[NV12, "clinic_ok"] and v.loc[NV12, "clinic_id"] == f"{tc.EAST}-C4"
+    assert v.loc[NV12, "clinic_min"] == pytest.approx(1000 / 4500 * 60)  # 1,000 m walked
+    alone = read_region_county(region, tc.WEST, buffer_m=0)
+    assert len(alone["roads"]) == 23 and len(alone["clinics"]) == 3
+    graph = build_graph(alone["roads"], node_tolerance_m=0.01)
+    v0 = clinic_gaps(alone, graph, Settings()).villages.set_index("id")
+    assert not v0.loc[NV12, "clinic_ok"]
+    assert v0.loc[NV12, "clinic_min"] == pytest.approx(5500 / 4500 * 60)  # C3 at home
+    # the in-memory partition takes the same foreign features as the file reader
+    frames = {c: tc.county_frames(c) for c in ALL}
+    part = partition_frames(frames[tc.WEST], [frames[tc.EAST], frames[tc.FAR]], buffer_m=10_000)
+    read = read_region_county(region, tc.WEST)
+    for layer in ("roads", "clinics", "service_points", "public_facilities"):
+        assert sorted(part[layer]["id"]) == sorted(read[layer]["id"]), layer
+    assert not read["roads"]["id"].str.startswith(tc.FAR).any()  # 远 is 20 km away
+
+
+def test_the_rollup_recomputes_each_level_from_the_outcome_rows(region_run):
+    results = read_region_results(region_run["out"])
+    roll = results.rollup
+    assert list(roll["level"].unique()) == ["region", "city", "county"]
+    table = indicator_table(Settings())
+    assert len(roll) == (1 + 2 + 3) * len(table.codes)
+    outcomes = {c: read_county_results(region_run["out"], c)["outcomes"] for c in ALL}
+    for ind in table:
+        rows = roll.loc[roll["indicator"] == ind.code].set_index("code")
+        every = pd.concat([o.loc[o["indicator"] == ind.code] for o in outcomes.values()])
+        assert rows.loc["640000", "value"] == pytest.approx(
+            county_value(every, ind.value_rule), nan_ok=True
+        ), ind.code
+        wuzhong = pd.concat([outcomes[c].loc[outcomes[c]["indicator"] == ind.code]
+                             for c in (tc.WEST, tc.EAST)])  # fmt: skip
+        assert rows.loc["640300", "value"] == pytest.approx(
+            county_value(wuzhong, ind.value_rule), nan_ok=True
+        ), ind.code
+        assert rows.loc["640000", "problems"] == (every["status"] == "problem").sum()
+    # a county's row is its own assessment's county row (same rule, same rows)
+    stored = read_county_assessment(region_run["out"], tc.EAST).rollup.county.set_index("code")
+    mine = roll.loc[roll["code"] == tc.EAST].set_index("indicator")
+    np.testing.assert_allclose(mine["value"], stored.loc[mine.index, "value"], equal_nan=True)
+    assert (mine["status"] == stored.loc[mine.index, "status"]).all()
+    keys = roll.drop_duplicates("code").set_index("code")["key"]
+    assert keys.to_dict() == {"640000": True, "640300": True, tc.WEST: True, tc.EAST: False,
+                              "640400": False, tc.FAR: False}  # fmt: skip
+    b = results.boundaries
+    assert isinstance(b, gpd.GeoDataFrame) and b.crs.to_epsg() == 4326
+    assert sorted(b["level"]) == ["city", "city", "county", "county", "county", "region"]
+
+
+def test_region_rollup_without_a_county_has_no_data_for_it():
+    table = indicator_table(Settings()).without(*indicator_table(Settings()).codes[1:])
+    counties = pd.DataFrame(
+        [{"code": tc.WEST, "name": "甲", "city_code": "640300", "city_name": "吴忠市", "key": True}]
+    )
+    roll = region_rollup({}, counties, table, Settings(), region_code="640000", region_name="区")
+    assert roll["status"].tolist() == ["无数据"] * 3 and roll["counties"].tolist() == [0, 0, 0]
+
+
+def test_bad_manifests_name_the_file_and_field(tmp_path):
+    with pytest.raises(RegionError, match="not found"):
+        read_region(tmp_path)
+    data = tc.write_region(tmp_path / "d")
+    manifest = json.loads((data / "region.json").read_text(encoding="utf-8"))
+    cases = [
+        ({**manifest, "format": 2}, "format"),
+        ({**manifest, "counties": []}, "counties"),
+        ({**manifest, "counties": [{**manifest["counties"][0], "code": "6403"}]}, "counties"),
+        ({**manifest, "counties": [{**manifest["counties"][0], "gpkg": "nope.gpkg"}]}, "gpkg"),
+        ({**manifest, "counties": [manifest["counties"][0]] * 2}, "重复"),
+    ]
+    for bad, field in cases:
+        path = Path(data / "region.json")
+        path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
+        with pytest.raises(RegionError) as err:
+            read_region(data)
+        assert "region.json" in err.value.zh and field in err.value.zh, err.value.zh
+    (data / "region.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    region = read_region(data)
+    with pytest.raises(RegionError, match="no county"):
+        region.county("640999")

@@ -18,7 +18,7 @@ Results folder layout (all files written atomically)::
     O/counties/<code>/outcomes.parquet        every outcome row (GeoParquet, points)
     O/counties/<code>/admin_villages.parquet  the county's roll-up per admin village
     O/counties/<code>/townships.parquet       and per township (GeoParquet)
-    O/counties/<code>/assessment.pkl          the pickled geo.assessment.Assessment
+    O/counties/<code>/county.pkl              the assessed partition and its Assessment
     O/counties/<code>/meta.json               input hash, settings hash, seconds (last)
 """
 
@@ -41,6 +41,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
+from layers import cache as results_cache
 from layers.crs import metric_crs
 from layers.dataset import Dataset, read_dataset
 from layers.errors import LayerReadError
@@ -563,7 +564,7 @@ def _county_dir(out: Path, code: str) -> Path:
     return Path(out) / "counties" / str(code)
 
 
-COUNTY_FILES = ("outcomes.parquet", "admin_villages.parquet", "townships.parquet", "assessment.pkl")
+COUNTY_FILES = ("outcomes.parquet", "admin_villages.parquet", "townships.parquet", "county.pkl")
 """The files of ``O/counties/<code>/`` besides ``meta.json`` (written first; meta last)."""
 
 
@@ -575,6 +576,7 @@ def write_county_results(
     admin_villages: gpd.GeoDataFrame,
     townships: gpd.GeoDataFrame,
     assessment: object,
+    dataset: Dataset,
     meta: Mapping[str, Any],
 ) -> Path:
     """Write one county's results under ``out/counties/<code>/``, ``meta.json`` last.
@@ -588,8 +590,12 @@ def write_county_results(
     outcomes, admin_villages, townships : GeoDataFrame
         Written as GeoParquet (EPSG:4326).
     assessment : object
-        The county's :class:`geo.assessment.Assessment`, pickled (cloudpickle: its
-        indicator table holds functions) so the app opens it without recomputing.
+        The county's :class:`geo.assessment.Assessment` (best without its terrain grids:
+        :func:`geo.assessment.without_terrain_grids`), kept with ``dataset`` in
+        ``county.pkl`` (:mod:`layers.cache`, under the meta's ``input_hash``) so the app
+        opens the county without recomputing it.
+    dataset : Dataset
+        The partition that was assessed (the county with its buffer).
     meta : mapping
         ``input_hash``, ``settings_hash``, ``buffer_m``, ``seconds`` …: ``meta.json``,
         written after the other files, marks the county's results complete.
@@ -599,15 +605,19 @@ def write_county_results(
     Path
         The county's folder.
     """
-    import cloudpickle
-
     folder = _county_dir(Path(out), code)
     (folder / "meta.json").unlink(missing_ok=True)  # incomplete until written again
     _write_parquet(folder / "outcomes.parquet", outcomes)
     _write_parquet(folder / "admin_villages.parquet", admin_villages)
     _write_parquet(folder / "townships.parquet", townships)
-    with atomic_path(folder / "assessment.pkl") as tmp:
-        tmp.write_bytes(cloudpickle.dumps(assessment, protocol=5))
+    if (
+        results_cache.write(folder / "county.pkl", (dataset, assessment), key=meta["input_hash"])
+        is None
+    ):
+        raise RegionError(
+            f"{folder}: could not write county.pkl",
+            zh=f"无法写入 {folder / 'county.pkl'}（磁盘已满或目录只读？）",
+        )
     _write_json(folder / "meta.json", {"format": REGION_FORMAT, "code": str(code), **meta})
     return folder
 
@@ -651,20 +661,37 @@ def read_county_results(out: str | os.PathLike[str], code: str) -> dict[str, gpd
     }
 
 
-def read_county_assessment(out: str | os.PathLike[str], code: str) -> Any:
-    """Return a county's pickled :class:`geo.assessment.Assessment` (not recomputed).
+def read_county(out: str | os.PathLike[str], code: str) -> tuple[Dataset, Any]:
+    """Return a county's assessed partition and its :class:`geo.assessment.Assessment`.
 
-    Only open results folders you wrote or trust: unpickling runs code.
+    Read from ``county.pkl``, not recomputed. Only open results folders you wrote or
+    trust: unpickling runs code.
+
+    Raises
+    ------
+    RegionError
+        When the county has no complete results in ``out``, or they were written by
+        another version of GapMap (compute the region again).
     """
-    import pickle
-
-    if read_county_meta(out, code) is None:
+    meta = read_county_meta(out, code)
+    if meta is None:
         raise RegionError(
             f"{out}: no complete results for county {code}",
             zh=f"{out} 中没有县 {code} 的完整计算结果，请运行 python -m scripts.region",
         )
-    with open(_county_dir(Path(out), code) / "assessment.pkl", "rb") as f:
-        return pickle.load(f)
+    found = results_cache.read(_county_dir(Path(out), code) / "county.pkl", key=meta["input_hash"])
+    if not isinstance(found, tuple) or len(found) != 2:
+        raise RegionError(
+            f"{out}: the results of county {code} were written by another version of GapMap",
+            zh=f"{out} 中县 {code} 的结果由其他版本的 GapMap 计算，"
+            "请重新运行 python -m scripts.region",
+        )
+    return found
+
+
+def read_county_assessment(out: str | os.PathLike[str], code: str) -> Any:
+    """Return a county's stored :class:`geo.assessment.Assessment` (:func:`read_county`)."""
+    return read_county(out, code)[1]
 
 
 def write_region_results(

@@ -188,7 +188,7 @@ def run_county(
     ``name``, ``seconds`` in the task, ``villages``, ``problems``); raises
     :class:`CountyError` with the Chinese message when the county cannot be analysed.
     """
-    from geo.assessment import assess
+    from geo.assessment import assess, without_terrain_grids
     from geo.region import county_result_frames
     from layers import GapMapError
     from layers.region import (
@@ -232,7 +232,9 @@ def run_county(
         "dem": result.terrain is not None,
         "finished": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
-    write_county_results(out, code, assessment=result, meta=meta, **frames)
+    write_county_results(
+        out, code, assessment=without_terrain_grids(result), dataset=dataset, meta=meta, **frames
+    )
     outcomes = frames["outcomes"]
     return {
         "code": code,

@@ -17,6 +17,7 @@ st.set_page_config(page_title="乡村短板一张图", page_icon=":material/map:
 VIEWS = ROOT / "app" / "views"
 pages = {
     "一张图": [
+        st.Page(VIEWS / "region.py", title="全区", icon=":material/public:", url_path="region"),
         st.Page(
             VIEWS / "overview.py",
             title="总览",

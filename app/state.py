@@ -30,6 +30,7 @@ from geo.terrain_access import TerrainAccess, terrain_access
 from layers import cache as results_cache
 from layers.dataset import Dataset, read_dataset
 from layers.epanet import InpModel
+from layers.region import RegionResults, read_county, read_region_results
 from layers.schema import LAYERS
 from layers.store.datasets import DatasetStore
 
@@ -39,6 +40,8 @@ DEMO_PATH = Path(os.environ.get("GAPMAP_DEMO", ROOT / "data" / "demo" / "tongxin
 DEMO_DEM = Path(os.environ.get("GAPMAP_DEMO_DEM", DEMO_PATH.with_name("tongxin_dem.tif")))
 """The DEM of the demo dataset (the terrain analyses run when a dataset has one)."""
 DEMO_NAME = "演示数据"
+REGION_RESULTS = Path(os.environ.get("GAPMAP_REGION_RESULTS", ROOT / "out" / "region"))
+"""The results of ``python -m scripts.region`` the 全区 page shows (``GAPMAP_REGION_RESULTS``)."""
 ANALYSIS_LAYERS = (
     "county",
     "townships",
@@ -227,6 +230,48 @@ def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
     """
     dem = dem_for(dataset, profile=profile)
     return _assess(dataset, f"{dataset.content_hash}:{profile}", profile, dem)
+
+
+@st.cache_resource(show_spinner="正在读取全区计算结果…", max_entries=2)
+def _region_results(path: str, stamp: int) -> RegionResults:
+    # ``stamp`` (region.json's mtime) is part of the key: a new run is read again
+    return read_region_results(path)
+
+
+def region_results() -> RegionResults | None:
+    """The region's results (:data:`REGION_RESULTS`), or None when there are none yet."""
+    manifest = REGION_RESULTS / "region.json"
+    if not manifest.is_file():
+        return None
+    return _region_results(str(REGION_RESULTS), manifest.stat().st_mtime_ns)
+
+
+def open_region_county(results: RegionResults, code: str, *, profile: str = "default") -> str:
+    """Make a county of the region's results the active dataset, without recomputing it.
+
+    The county's stored partition becomes this session's dataset; its stored assessment
+    goes into the assessment cache under the key the pages look it up by, so every page
+    opens on it. Settings other than the app's (another profile) are computed anew.
+
+    Returns
+    -------
+    str
+        The dataset's name in the sidebar (``同心县（全区结果）``).
+    """
+    dataset, stored = read_county(results.folder, code)
+    settings = _settings(profile)
+    if stored.settings == settings and stored.dataset_hash == dataset.content_hash:
+        digest = results_cache.fingerprint(dataset.content_hash, settings)
+        results_cache.write(
+            results_cache.default_dir() / f"assessment-{digest}.pkl",
+            stored,
+            key=digest,
+            keep=ASSESSMENTS_KEPT,
+        )
+    name = f"{results.manifest['counties'][code]['name']}（全区结果）"
+    add_upload(name, dataset)
+    st.session_state["township"] = ""
+    return name
 
 
 def datasets() -> dict[str, Dataset]:

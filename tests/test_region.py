@@ -235,3 +235,41 @@ def test_bad_manifests_name_the_file_and_field(tmp_path):
     region = read_region(data)
     with pytest.raises(RegionError, match="no county"):
         region.county("640999")
+
+
+def test_the_region_page_maps_ranks_and_opens_a_county_without_computing(region_run, monkeypatch):
+    """全区 in the app: read from the results, and a county opened from them, not recomputed."""
+    from streamlit.testing.v1 import AppTest
+
+    import app.state
+
+    monkeypatch.setattr(app.state, "REGION_RESULTS", region_run["out"])
+    monkeypatch.setenv("GAPMAP_CACHE_DIR", str(region_run["out"].parent / "app-cache"))
+    monkeypatch.setenv("GAPMAP_LEDGER_DIR", str(region_run["out"].parent / "ledger"))
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("the app computed a county the region's results have")
+
+    monkeypatch.setattr(app.state, "assess", no_compute)
+    main = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+    at = AppTest.from_file(main, default_timeout=120)
+    at.switch_page("views/region.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value.startswith("全区")
+    ranking = next(d.value for d in at.dataframe if "排名" in d.value.columns)
+    assert len(ranking) == len(ALL)
+    roll = region_run["out"] / "rollup.parquet"
+    rows = pd.read_parquet(roll).query("level == 'county' and indicator == 'hard_road'")
+    worst = rows.sort_values("value").iloc[0]["name"]
+    assert ranking.iloc[0]["县（★重点县）"].lstrip("★") == worst  # lowest rate first
+    at.selectbox(key="region_indicator").set_value("clinics").run()
+    assert not at.exception
+    at.selectbox(key="region_open_code").set_value(tc.EAST)
+    at.button[0].click().run()  # 打开该县 → 总览 of 乙, from its stored results
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["dataset_name"] == f"{tc.NAMES[tc.EAST]}（全区结果）"
+    assert any("总览" in t.value for t in at.title)
+    stored = read_county_assessment(region_run["out"], tc.EAST).rollup.county
+    cards = {m.label: m.value for m in at.metric}
+    hard = stored.set_index("code").loc["hard_road"]
+    assert cards[hard["indicator"]] == f"{hard['value']:.1f}%"

@@ -180,6 +180,7 @@ def nation(
         "peak_mb_per_worker": {str(k): v["peak_mb"] for k, v in per_worker.items()},
         "tasks_per_worker": {str(k): v["tasks"] for k, v in per_worker.items()},
         "projected_100_workers_s": -(-n_counties // PROJECTED_WORKERS) * mean_task,
+        "projected_100_workers_2800_counties_s": -(-2800 // PROJECTED_WORKERS) * mean_task,
     }
     _print_nation(figures)
     return figures
@@ -210,7 +211,8 @@ def _print_nation(f: dict[str, Any]) -> None:
     print(
         f"  projected wall time on {PROJECTED_WORKERS} workers "
         f"{f['projected_100_workers_s']:8.1f} s "
-        f"(⌈counties / {PROJECTED_WORKERS}⌉ × mean task wall incl. overhead)"
+        f"(⌈counties / {PROJECTED_WORKERS}⌉ × mean task wall incl. overhead); "
+        f"2,800 counties: {f['projected_100_workers_2800_counties_s']:.1f} s"
     )
 
 

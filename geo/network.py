@@ -21,16 +21,18 @@ a feature beyond it is reported "not on the network" with its distance.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -96,6 +98,11 @@ class RoadGraph:
         return shapely.linestrings(
             self.edge_coords, indices=np.repeat(np.arange(self.n_edges), counts)
         )
+
+    @cached_property
+    def _snap_memo(self) -> _SnapMemo:
+        """Nearest-edge answers already computed, per edge mask (see :func:`snap`)."""
+        return _SnapMemo()
 
     def edges_frame(self) -> gpd.GeoDataFrame:
         """Return the edges as a GeoDataFrame in the metric CRS."""
@@ -310,11 +317,15 @@ def build_graph(
             zh="道路图层为空，请导入包含线要素的道路图层",
         )
     target = CRS.from_user_input(crs) if crs is not None else metric_crs(roads)
-    geoms = roads.geometry.to_crs(target).to_numpy()
-    parts, part_road = shapely.get_parts(geoms, return_index=True)
-    keep = shapely.get_type_id(parts) == 1  # LineString
-    parts, part_road = parts[keep], part_road[keep]
-    coords, part_of = shapely.get_coordinates(parts, return_index=True)
+    geoms = roads.geometry.to_numpy()
+    types = shapely.get_type_id(geoms)
+    if (types == 1).all():  # LineStrings only (the usual case): no parts to explode
+        parts, part_road = geoms, np.arange(len(geoms))
+    else:
+        parts, part_road = shapely.get_parts(geoms, return_index=True)
+        keep = shapely.get_type_id(parts) == 1  # LineString
+        parts, part_road = parts[keep], part_road[keep]
+    coords, part_of = _coordinates_in(parts, roads.crs, target)
     if len(coords) == 0:
         raise NetworkError(
             "the roads layer has no line with coordinates", zh="道路图层中没有有效的线要素"
@@ -390,6 +401,109 @@ def build_graph(
     )
 
 
+@lru_cache(maxsize=32)
+def _transformer(source: CRS, target: CRS) -> Transformer:
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
+def _coordinates_in(
+    geoms: np.ndarray, source: CRS | None, target: CRS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vertex coordinates of 2-D geometries in ``target``, and the geometry of each.
+
+    The same numbers as ``GeoSeries.to_crs`` then ``shapely.get_coordinates`` (one
+    pyproj transformer, ``always_xy``), without building the projected geometries.
+    """
+    if source is None or shapely.has_z(geoms).any():  # to_crs raises / transforms in 3-D
+        geoms = gpd.GeoSeries(geoms, crs=source).to_crs(target).to_numpy()
+        return shapely.get_coordinates(geoms, return_index=True)
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    source = CRS.from_user_input(source)
+    if len(coords) and not source.is_exact_same(target):
+        x, y = _transformer(source, target).transform(coords[:, 0], coords[:, 1])
+        coords = np.column_stack([x, y])
+    return coords, index
+
+
+class _SnapMemo:
+    """Per edge mask: its STRtree and the nearest edge of every feature already snapped.
+
+    Keys are content digests (the mask's bytes, each feature's WKB in the graph's CRS),
+    so a feature snapped again (the villages by every analysis) costs a hash lookup.
+    """
+
+    def __init__(self, max_masks: int = 8) -> None:
+        self.max_masks = max_masks
+        self.lock = threading.Lock()
+        self.masks: dict[bytes, tuple[np.ndarray, shapely.STRtree, pd.DataFrame]] = {}
+
+    def __getstate__(self) -> dict[str, int]:  # a pickled graph (Assessment) starts afresh
+        return {"max_masks": self.max_masks}
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__init__(state["max_masks"])
+
+    def get(self, graph: RoadGraph, edge_mask: np.ndarray | None):
+        if edge_mask is None:
+            key = b"all"
+        else:
+            key = hashlib.blake2b(np.packbits(edge_mask).tobytes(), digest_size=16).digest()
+        with self.lock:
+            entry = self.masks.pop(key, None)
+            if entry is None:
+                candidates = (
+                    np.arange(graph.n_edges) if edge_mask is None else np.flatnonzero(edge_mask)
+                )
+                known = pd.DataFrame(
+                    {c: pd.Series(dtype=float) for c in _NEAREST_COLUMNS},
+                    index=pd.Index([], dtype=object),
+                )
+                entry = (candidates, shapely.STRtree(graph.edge_geoms[candidates]), known)
+            self.masks[key] = entry  # most recent last
+            while len(self.masks) > self.max_masks:
+                self.masks.pop(next(iter(self.masks)))
+            return key, entry
+
+    def store(self, key: bytes, found: pd.DataFrame) -> None:
+        with self.lock:
+            if key in self.masks:
+                candidates, tree, known = self.masks[key]
+                known = pd.concat([known, found]) if len(known) else found
+                self.masks[key] = (candidates, tree, known[~known.index.duplicated()])
+
+
+_NEAREST_COLUMNS = ("edge", "pos_m", "dist_m", "snap_x", "snap_y")
+
+
+def _nearest_edges(
+    graph: RoadGraph, arr: np.ndarray, candidates: np.ndarray, tree: shapely.STRtree
+) -> pd.DataFrame:
+    """Nearest candidate edge of each (present) feature, whatever the distance."""
+    (qi, ti), dist = tree.query_nearest(arr, return_distance=True, all_matches=False)
+    edge = candidates[ti]
+    line = graph.edge_geoms[edge]
+    # nearest point of the feature to the line, then its position along the line
+    near = shapely.shortest_line(arr[qi], line)
+    on_line = shapely.get_point(near, 1)
+    pos = shapely.line_locate_point(line, on_line)
+    xy = shapely.get_coordinates(on_line)
+    out = pd.DataFrame(
+        {
+            "edge": np.full(len(arr), -1, dtype=np.int64),
+            "pos_m": np.nan,
+            "dist_m": np.nan,
+            "snap_x": np.nan,
+            "snap_y": np.nan,
+        }
+    )
+    out.loc[qi, "edge"] = edge
+    out.loc[qi, "pos_m"] = pos
+    out.loc[qi, "dist_m"] = dist
+    out.loc[qi, "snap_x"] = xy[:, 0]
+    out.loc[qi, "snap_y"] = xy[:, 1]
+    return out
+
+
 def _col(frame: pd.DataFrame, name: str, default: object) -> np.ndarray:
     if name in frame:
         return frame[name].to_numpy()
@@ -430,7 +544,6 @@ def snap(
     geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
     arr = geoms.to_crs(graph.crs).to_numpy()
     n = len(arr)
-    candidates = np.arange(graph.n_edges) if edge_mask is None else np.flatnonzero(edge_mask)
     out = pd.DataFrame(
         {
             "edge": np.full(n, -1, dtype=np.int64),
@@ -442,30 +555,36 @@ def snap(
         index=geoms.index,
     )
     present = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
-    if len(candidates) == 0 or not present.any():
+    if not present.any() or (edge_mask is not None and not edge_mask.any()):
         return out
-    tree = shapely.STRtree(graph.edge_geoms[candidates])
+    if graph.n_edges == 0:
+        return out
+    key, (candidates, tree, known) = graph._snap_memo.get(graph, edge_mask)
     which = np.flatnonzero(present)
-    (qi, ti), dist = tree.query_nearest(arr[which], return_distance=True, all_matches=False)
-    pt_pos = which[qi]
-    edge = candidates[ti]
-    dist_all = np.full(n, np.nan)
-    dist_all[pt_pos] = dist
+    wkb = pd.Index(shapely.to_wkb(arr[which]), dtype=object)
+    pos_known = known.index.get_indexer(wkb) if len(known) else np.full(len(wkb), -1)
+    new = np.flatnonzero(pos_known < 0)
+    if len(new):
+        first = ~wkb[new].duplicated()
+        fresh = _nearest_edges(graph, arr[which[new[first]]], candidates, tree)
+        fresh.index = wkb[new[first]]
+        graph._snap_memo.store(key, fresh)
+        known = pd.concat([known, fresh]) if len(known) else fresh
+        known = known[~known.index.duplicated()]
+        pos_known = known.index.get_indexer(wkb)
+    found = known.iloc[pos_known]
+    dist = found["dist_m"].to_numpy()
     ok = dist <= max_m
-    pt_ok, edge_ok = pt_pos[ok], edge[ok]
-    line = graph.edge_geoms[edge_ok]
-    # nearest point of the feature to the line, then its position along the line
-    near = shapely.shortest_line(arr[pt_ok], line)
-    on_line = shapely.get_point(near, 1)
-    pos = shapely.line_locate_point(line, on_line)
-    xy = shapely.get_coordinates(on_line)
-    edges_col = out["edge"].to_numpy().copy()
-    pos_col = np.full(n, np.nan)
+    edges_col = np.full(n, -1, dtype=np.int64)
+    pos_col, dist_col = np.full(n, np.nan), np.full(n, np.nan)
     x_col, y_col = np.full(n, np.nan), np.full(n, np.nan)
-    edges_col[pt_ok] = edge_ok
-    pos_col[pt_ok] = pos
-    x_col[pt_ok], y_col[pt_ok] = xy[:, 0], xy[:, 1]
-    out["edge"], out["pos_m"], out["dist_m"] = edges_col, pos_col, dist_all
+    dist_col[which] = dist
+    pt_ok = which[ok]
+    edges_col[pt_ok] = found["edge"].to_numpy()[ok]
+    pos_col[pt_ok] = found["pos_m"].to_numpy()[ok]
+    x_col[pt_ok] = found["snap_x"].to_numpy()[ok]
+    y_col[pt_ok] = found["snap_y"].to_numpy()[ok]
+    out["edge"], out["pos_m"], out["dist_m"] = edges_col, pos_col, dist_col
     out["snap_x"], out["snap_y"] = x_col, y_col
     return out
 

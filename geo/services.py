@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy.sparse import csgraph
-from shapely import ops
 
 from geo.network import RoadGraph, shortest_from, snap
 from geo.settings import Settings
@@ -298,44 +297,68 @@ def isochrones(
     aug = graph.with_points(snaps)
     m_per_min = net.walk_speed_kmh * 1000 / 60
     matrix = aug.matrix(aug.length_m / m_per_min, mask=existing)
-    geoms: list[shapely.Geometry] = []
-    reach_km: list[float] = []
     budget_m = limit * m_per_min
     keep = existing[aug.parent_edge]
     pu, pv, plen = aug.u[keep], aug.v[keep], aug.length_m[keep]
     pedge, ppos0 = aug.parent_edge[keep], aug.pos0_m[keep]
-    for i in range(len(units)):
-        node = aug.point_node[i]
-        access_m = snaps["dist_m"].iloc[i]
-        if node < 0:
-            geoms.append(shapely.Polygon())
-            reach_km.append(0.0)
+    # the pieces at each node (CSR), to look only at the pieces a search reached
+    ends = np.concatenate([pu, pv])
+    by_node = np.argsort(ends, kind="stable")
+    node_piece = np.concatenate([np.arange(len(pu)), np.arange(len(pu))])[by_node]
+    node_start = np.searchsorted(ends[by_node], np.arange(aug.n_nodes + 1))
+    # one symmetric matrix for every search (an undirected search re-transposes each time)
+    sym = (matrix + matrix.T).tocsr()
+    node = aug.point_node
+    left_all = budget_m - snaps["dist_m"].to_numpy()
+    on = np.flatnonzero(node >= 0)
+    site, piece, a_m, b_m = [], [], [], []
+    for batch in np.array_split(on, max(1, -(-len(on) // _ISOCHRONE_BATCH))):
+        if not len(batch) or not len(pu):
             continue
-        left = budget_m - access_m
-        dist = csgraph.dijkstra(matrix, directed=False, indices=int(node), limit=left / m_per_min)
-        dist_m = dist * m_per_min
-        du, dv = dist_m[pu], dist_m[pv]
-        ru, rv = np.clip(left - du, 0, None), np.clip(left - dv, 0, None)
-        ru[~np.isfinite(du)] = 0
-        rv[~np.isfinite(dv)] = 0
-        full = ru + rv >= plen
-        partial = ~full & ((ru > 0) | (rv > 0))
-        parts = list(_pieces(graph, pedge[full], ppos0[full], ppos0[full] + plen[full]))
-        idx = np.flatnonzero(partial)
-        parts += list(_pieces(graph, pedge[idx], ppos0[idx], ppos0[idx] + ru[idx]))
-        parts += list(
-            _pieces(graph, pedge[idx], ppos0[idx] + plen[idx] - rv[idx], ppos0[idx] + plen[idx])
+        left = left_all[batch]
+        # one search per site, limited like a search of its own: a node farther than the
+        # site's own budget is cut, so its reach equals a lone search's
+        dist = csgraph.dijkstra(
+            sym, directed=True, indices=node[batch], limit=max(float(left.max()), 0.0) / m_per_min
         )
-        lines = [p for p in parts if not p.is_empty and p.length > 0]
-        reach_km.append(sum(p.length for p in lines) / 1000)
-        if lines:
-            geoms.append(shapely.union_all(shapely.buffer(np.array(lines), svc.isochrone_buffer_m)))
+        cap = (left / m_per_min)[:, None]
+        row, hit = np.nonzero(dist <= cap)
+        count = node_start[hit + 1] - node_start[hit]
+        row = np.repeat(row, count)
+        pcs = node_piece[
+            np.repeat(node_start[hit] - np.cumsum(count) + count, count) + np.arange(count.sum())
+        ]
+        pair = np.unique(row.astype(np.int64) * len(pu) + pcs)
+        row, pcs = pair // len(pu), pair % len(pu)
+        du, dv = dist[row, pu[pcs]], dist[row, pv[pcs]]
+        du = np.where(du <= cap[row, 0], du * m_per_min, np.inf)
+        dv = np.where(dv <= cap[row, 0], dv * m_per_min, np.inf)
+        ru = np.where(np.isfinite(du), np.clip(left[row] - du, 0, None), 0.0)
+        rv = np.where(np.isfinite(dv), np.clip(left[row] - dv, 0, None), 0.0)
+        full = ru + rv >= plen[pcs]
+        part = ~full & ((ru > 0) | (rv > 0))
+        e, p0, pl = pedge[pcs], ppos0[pcs], plen[pcs]
+        site += [batch[row[full]], batch[row[part]], batch[row[part]]]
+        piece += [e[full], e[part], e[part]]
+        a_m += [p0[full], p0[part], (p0 + pl - rv)[part]]
+        b_m += [(p0 + pl)[full], (p0 + ru)[part], (p0 + pl)[part]]
+    site, piece = _cat(site, np.int64), _cat(piece, np.int64)
+    lines, owner = _sub_lines(graph, piece, _cat(a_m, float), _cat(b_m, float), site)
+    n_units = len(units)
+    reach_km = np.bincount(owner, weights=shapely.length(lines), minlength=n_units) / 1000
+    blobs = shapely.buffer(lines, svc.isochrone_buffer_m)
+    order = np.argsort(owner, kind="stable")
+    cuts = np.searchsorted(owner[order], np.arange(n_units + 1))
+    geoms = np.empty(n_units, dtype=object)
+    for i in range(n_units):
+        if node[i] < 0:
+            geoms[i] = shapely.Polygon()
+        elif cuts[i + 1] > cuts[i]:
+            geoms[i] = shapely.union_all(blobs[order[cuts[i] : cuts[i + 1]]])
         else:
-            geoms.append(
-                shapely.buffer(
-                    shapely.Point(snaps["snap_x"].iloc[i], snaps["snap_y"].iloc[i]),
-                    svc.isochrone_buffer_m,
-                )
+            geoms[i] = shapely.buffer(
+                shapely.Point(snaps["snap_x"].iloc[i], snaps["snap_y"].iloc[i]),
+                svc.isochrone_buffer_m,
             )
     out = gpd.GeoDataFrame(
         {"unit_id": units["unit_id"], "minutes": limit, "reach_km": reach_km},
@@ -347,14 +370,54 @@ def isochrones(
     return out
 
 
-def _pieces(graph: RoadGraph, edges: np.ndarray, start_m: np.ndarray, end_m: np.ndarray):
-    """Sub-lines of base edges between two distances along them."""
-    geoms = graph.edge_geoms
-    for e, a, b in zip(edges, start_m, end_m, strict=True):
-        if b - a <= 1e-9:
-            continue
-        line = geoms[e]
-        if a <= 1e-9 and b >= line.length - 1e-9:
-            yield line
-        else:
-            yield ops.substring(line, a, b)
+def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+_ISOCHRONE_BATCH = 32
+"""Sites searched per Dijkstra call (each row of its result is one float per node)."""
+
+
+def _sub_lines(
+    graph: RoadGraph, edges: np.ndarray, start_m: np.ndarray, end_m: np.ndarray, owner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-lines of base edges between two distances along them, vectorised.
+
+    The lines of :func:`shapely.ops.substring` (the start and end points interpolated,
+    the vertices strictly between them kept); a whole edge is the edge's own line;
+    pieces no longer than 1e-9 m are dropped. Returns the lines and the ``owner`` of each.
+    """
+    length = shapely.length(graph.edge_geoms[edges]) if len(edges) else np.zeros(0)
+    keep = end_m - start_m > 1e-9
+    whole = keep & (start_m <= 1e-9) & (end_m >= length - 1e-9)
+    cut = np.flatnonzero(keep & ~whole)
+    lines = [graph.edge_geoms[edges[whole]]]
+    owners = [owner[whole]]
+    if len(cut):
+        e, a, b = edges[cut], start_m[cut], end_m[cut]
+        a, b = np.clip(a, 0, length[cut]), np.clip(b, 0, length[cut])
+        line = graph.edge_geoms[e]
+        first = shapely.get_coordinates(shapely.line_interpolate_point(line, a))
+        last = shapely.get_coordinates(shapely.line_interpolate_point(line, b))
+        # vertices of each edge with their distance along it
+        lo, hi = graph.edge_offsets[e], graph.edge_offsets[e + 1]
+        count = hi - lo
+        which = np.repeat(np.arange(len(cut)), count)
+        vert = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+        xy = graph.edge_coords[vert]
+        step = np.zeros(len(vert))
+        step[1:] = np.hypot(*(xy[1:] - xy[:-1]).T)
+        step[np.concatenate([[0], np.cumsum(count)[:-1]])] = 0.0
+        along = np.cumsum(step)
+        along -= np.repeat(along[np.concatenate([[0], np.cumsum(count)[:-1]])], count)
+        inner = (along > a[which]) & (along < b[which])
+        # start point, inner vertices, end point: sort by (line, rank)
+        ids = np.concatenate([np.arange(len(cut)), which[inner], np.arange(len(cut))])
+        rank = np.concatenate([np.full(len(cut), -1.0), along[inner], np.full(len(cut), np.inf)])
+        pts = np.concatenate([first, xy[inner], last])
+        order = np.lexsort((rank, ids))
+        sub = shapely.linestrings(pts[order], indices=ids[order])
+        positive = shapely.length(sub) > 0
+        lines.append(sub[positive])
+        owners.append(owner[cut][positive])
+    return np.concatenate(lines), np.concatenate(owners)

@@ -274,7 +274,9 @@ def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = Non
     Parameters
     ----------
     path : path-like
-        A GeoPackage or FileGDB holding layers named like :data:`LAYER_ORDER`.
+        A GeoPackage or FileGDB holding layers named like :data:`LAYER_ORDER`, or a
+        folder of GeoParquet files ``<layer>.parquet`` (the columnar, fast read; also a
+        single ``.parquet`` file named like its layer).
     coords : str or int, optional
         Coordinate declaration for every layer (see :func:`layers.read.read`); default:
         the file's own CRS.
@@ -291,6 +293,10 @@ def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = Non
         raise LayerReadError(f"file not found: {path}", zh=f"找不到文件：{path}")
     if path.suffix.lower() == ".zip":
         return _read_zipped_dataset(path, coords=coords)
+    if path.suffix.lower() == ".parquet" or (
+        path.is_dir() and path.suffix.lower() != ".gdb" and any(path.glob("*.parquet"))
+    ):
+        return _read_parquet_dataset(path)
     try:
         available = [str(n) for n, _ in pyogrio.list_layers(path)]
     except pyogrio.errors.DataSourceError as exc:
@@ -329,6 +335,39 @@ def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = Non
         provenance=provenance,
         name=path.stem,
         inputs=(path.resolve(),),
+    )
+
+
+def _read_parquet_dataset(path: Path) -> Dataset:
+    """Read a folder of GeoParquet layers (``<layer>.parquet``) into a Dataset."""
+    from layers.read import load_parquet, parquet_layers
+
+    found = parquet_layers(path)
+    if not found:
+        raise LayerReadError(
+            f"{path.name} holds no GapMap layer; name files like <layer>.parquet "
+            f"({', '.join(LAYER_ORDER)})",
+            zh=f"{path.name} 中没有可识别的图层，文件名应为“图层名.parquet”："
+            f"{', '.join(LAYER_ORDER)}",
+        )
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    problems: list[Problem] = []
+    provenance: dict[str, Mapping[str, object]] = {}
+    files: dict[str, str] = {}
+    for layer in [n for n in LAYER_ORDER if n in found]:
+        file = f"{path.name}/{found[layer].name}" if path.is_dir() else path.name
+        loaded = load_parquet(found[layer], layer=layer, file=file)
+        layers[layer], files[layer] = loaded.frame, file
+        problems += loaded.problems
+        provenance[layer] = _as_mapping(loaded.provenance)
+    problems += validate_dataset(layers, files=files)
+    problems += analysis_problems(layers, files=files, name=path.name)
+    return Dataset(
+        layers=layers,
+        problems=tuple(problems),
+        provenance=provenance,
+        name=path.stem,
+        inputs=tuple(p.resolve() for p in found.values()),
     )
 
 

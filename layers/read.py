@@ -62,7 +62,17 @@ from layers.fields import fold_name
 from layers.schema import LAYERS, LayerSchema, get_schema
 from layers.validate import normalise_layer, outside_china, remember_normalised
 
-__all__ = ["FORMATS", "LayerLoad", "Provenance", "layer_of", "list_sublayers", "load", "read"]
+__all__ = [
+    "FORMATS",
+    "LayerLoad",
+    "Provenance",
+    "layer_of",
+    "list_sublayers",
+    "load",
+    "load_parquet",
+    "parquet_layers",
+    "read",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -1324,3 +1334,73 @@ def read(
             logger.warning("%s", p)
     LayerValidationError.raise_if_errors(loaded.problems)
     return loaded.frame
+
+
+def parquet_layers(path: str | os.PathLike[str]) -> dict[str, Path]:
+    """Map GapMap layer names to the GeoParquet files of a dataset folder (or one file).
+
+    A folder holds one ``<layer>.parquet`` per layer (as :func:`layers.write.write_layers`
+    writes it); the file stem names the layer like a GeoPackage layer name (English,
+    Chinese, or holding one). Exact names win; other files are ignored.
+    """
+    path = Path(path)
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    chosen: dict[str, tuple[int, Path]] = {}
+    for f in files:
+        layer, rank = layer_of(f.stem)
+        if layer is not None and (layer not in chosen or rank < chosen[layer][0]):
+            chosen[layer] = (rank, f)
+    return {k: v for k, (_, v) in chosen.items()}
+
+
+def load_parquet(path: str | os.PathLike[str], *, layer: str, file: str = "") -> LayerLoad:
+    """Read one GapMap layer from a GeoParquet file (columnar: the fast read path).
+
+    Like :func:`load` for one layer: converted to EPSG:4326 when the file has another CRS,
+    normalised and checked (every problem listed, none raised).
+
+    Raises
+    ------
+    LayerReadError
+        When the file cannot be read as GeoParquet.
+    """
+    schema = get_schema(layer)
+    path = Path(path)
+    file = file or path.name
+    try:
+        raw = gpd.read_parquet(path)
+    except Exception as exc:  # pyarrow / geopandas errors: not GeoParquet
+        raise _read_error(
+            path,
+            f"cannot be read as GeoParquet ({exc})",
+            f"无法作为 GeoParquet 读取（{exc}），请重新导出",
+        ) from exc
+    source_crs = None if raw.crs is None else raw.crs.to_string()
+    conversion = "none"
+    if raw.crs is not None and not raw.crs.equals("EPSG:4326"):
+        raw = raw.to_crs(4326)
+        conversion = f"{source_crs} → EPSG:4326"
+    frame = gpd.GeoDataFrame(
+        pd.DataFrame(raw.drop(columns=raw.geometry.name)),
+        geometry=raw.geometry.to_numpy(),
+        crs=raw.crs,
+    )
+    norm, problems = normalise_layer(frame, layer, file=file)
+    problems += outside_china(norm, layer, file=file)
+    provenance = Provenance(
+        file=str(path),
+        format="GeoParquet",
+        driver="pyarrow",
+        sublayer=None,
+        member=None,
+        declared_coords=None,
+        source_crs=source_crs,
+        conversion=conversion,
+        encoding="UTF-8",
+        encoding_source="format",
+        field_mapping=dict(norm.attrs.get("column_renames", {})),
+        feature_count=len(norm),
+    )
+    norm.attrs["provenance"] = provenance.as_dict()
+    remember_normalised(norm, schema.name, file=file, problems=problems)
+    return LayerLoad(frame=norm, problems=problems, provenance=provenance)

@@ -73,11 +73,42 @@ SOURCE_FILE_ATTR = "gapmap_file"
 
 
 def _fingerprint(frame: gpd.GeoDataFrame) -> str:
-    h = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    h.update(pd.util.hash_pandas_object(attrs.astype(str), index=False).to_numpy())
-    wkb = shapely.to_wkb(frame.geometry.to_numpy(), hex=False)
-    h.update(b"".join(w if w is not None else b"\0" for w in wkb))
+    """Return a digest of a frame's columns, values (with their dtypes) and geometries.
+
+    Compared within a process only (:func:`normalised_as`), so it is built for speed:
+    each column hashed on its own values, points and lines by their coordinates,
+    other geometries by their WKB.
+    """
+    h = hashlib.blake2b(",".join(map(str, frame.columns)).encode(), digest_size=32)
+    geom_name = frame.geometry.name
+    for name in frame.columns:
+        if name == geom_name:
+            continue
+        col = frame[name]
+        h.update(f"\0{name}\0{col.dtype}\0".encode())
+        values = col.to_numpy(dtype=object) if col.dtype == object else col.array
+        if col.dtype == object:
+            try:  # text: the strings and their lengths (cheaper than a hash per value)
+                h.update("\x1f".join(values).encode("utf-8", "surrogatepass"))
+                h.update(np.fromiter(map(len, values), np.int64, len(values)).tobytes())
+                continue
+            except TypeError:
+                pass
+        try:
+            h.update(pd.util.hash_array(values, categorize=False).tobytes())
+        except TypeError:  # unhashable values (lists …): their text
+            h.update(pd.util.hash_array(col.astype(str).to_numpy(dtype=object)).tobytes())
+        if col.isna().any():
+            h.update(np.packbits(col.isna().to_numpy()).tobytes())
+    geoms = frame.geometry.to_numpy()
+    types = shapely.get_type_id(geoms)
+    h.update(types.astype(np.int8).tobytes())
+    simple = (types == 0) | (types == 1)  # Point, LineString: their coordinates say it all
+    h.update(shapely.get_num_coordinates(geoms[simple]).tobytes())
+    h.update(shapely.get_coordinates(geoms[simple], include_z=True).tobytes())
+    other = ~simple & (types >= 0)
+    if other.any():
+        h.update(b"".join(shapely.to_wkb(geoms[other], hex=False, include_srid=False)))
     return h.hexdigest()
 
 
@@ -152,6 +183,10 @@ def _as_text(series: pd.Series) -> pd.Series:
     """Turn any column into stripped text; integral floats lose their ``.0``; NA → ``""``."""
     kind = pd.api.types.infer_dtype(series, skipna=True)
     if kind in ("string", "empty"):  # the common case, vectorised
+        dtype = series.dtype
+        if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+            stripped = series.str.strip().to_numpy(dtype=object, na_value="")
+            return pd.Series(stripped, index=series.index, dtype=object)
         text = series.astype(object).where(series.notna(), "")
         return text.astype(str).str.strip().astype(object)
     if kind == "integer" and not series.isna().any():
@@ -168,6 +203,45 @@ def _as_text(series: pd.Series) -> pd.Series:
     return pd.Series([_one_text(v) for v in values], index=series.index, dtype=object)
 
 
+def _is_text_dtype(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.StringDtype)
+
+
+def _text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_as_text` as codes into its distinct values: ``text = uniques[codes]``.
+
+    Text columns are factorised first, so the work per value (strip, map, match, parse)
+    is done once per distinct value; other columns go through :func:`_as_text`.
+    """
+    if _is_text_dtype(series) or (
+        series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "string"
+    ):
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        text = _as_text(pd.Series(uniques)).to_numpy(dtype=object)
+        text = np.append(text, "")  # code -1 (NA) → ""
+        return np.where(codes < 0, len(text) - 1, codes), text
+    text = _as_text(series).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _numeric_values(series: pd.Series) -> np.ndarray | None:
+    """Return a numeric column's floats as :func:`_as_text` + ``to_numeric`` read them, or None.
+
+    Integral floats written as integers and back, other floats by their shortest repr:
+    both give the same float; NaN and ±inf have no text (empty), so they are NaN here.
+    None for columns that are not plain numbers (text, objects, booleans).
+    """
+    if series.dtype == object or pd.api.types.is_bool_dtype(series.dtype):
+        return None
+    if not (
+        pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype)
+    ):
+        return None
+    values = series.to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
 class _LayerChecker:
     """Collects the problems of one layer while normalising its columns."""
 
@@ -177,7 +251,7 @@ class _LayerChecker:
         self.frame = frame
         self.problems: list[Problem] = []
         self.rows = np.arange(1, len(frame) + 1)
-        self.ids: list[str | None] = [None] * len(frame)
+        self.ids: np.ndarray | list[str | None] = [None] * len(frame)
 
     def add(
         self,
@@ -229,8 +303,27 @@ class _LayerChecker:
     # ------------------------------------------------------------------ fields
     def coerce(self, f: Field, raw: pd.Series) -> pd.Series:
         """Coerce one column to the field's type and check it; return the new column."""
-        text = _as_text(raw)
-        empty = (text == "").to_numpy()
+        numeric = _numeric_values(raw) if f.dtype in ("int", "float") else None
+        if numeric is not None:  # a column of numbers: no text unless a problem needs it
+            codes = uniq = None
+            empty = np.isnan(numeric)
+            text_of: dict[str, pd.Series] = {}
+
+            def text() -> pd.Series:
+                if "t" not in text_of:
+                    text_of["t"] = _as_text(raw)
+                return text_of["t"]
+        else:
+            codes, uniq = _text_codes(raw)
+            empty_u = uniq == ""
+            empty = empty_u[codes]
+            cache: dict[str, pd.Series] = {}
+
+            def text() -> pd.Series:
+                if "t" not in cache:
+                    cache["t"] = pd.Series(uniq[codes], index=raw.index, dtype=object)
+                return cache["t"]
+
         title = f"{f.title_zh}({f.name})"
         if f.required and empty.any():
             self.add(
@@ -242,14 +335,21 @@ class _LayerChecker:
                 en=f"required field {f.name!r} is empty; fill it in",
             )
         if f.dtype == "str":
-            out = text.copy()
+            assert codes is not None and uniq is not None
+            out_u = uniq.copy()
             if f.default is not None:
-                out[empty] = f.default
+                out_u[empty_u] = f.default
             if f.allowed is not None:
-                out = self._allowed(f, out, empty)
+                out_u = self._allowed(f, out_u, empty_u, codes, raw.index)
+            out = pd.Series(out_u[codes], index=raw.index, dtype=object)
             if f.pattern is not None:
-                ok = out.str.fullmatch(f.pattern).fillna(False).to_numpy(dtype=bool)
-                bad = ~ok & ~empty
+                ok_u = (
+                    pd.Series(out_u, dtype=object)
+                    .str.fullmatch(f.pattern)
+                    .fillna(False)
+                    .to_numpy(dtype=bool)
+                )
+                bad = ~ok_u[codes] & ~empty
                 if bad.any():
                     self.add(
                         ProblemKind.BAD_PATTERN,
@@ -262,9 +362,10 @@ class _LayerChecker:
                     )
             return out
         if f.dtype == "bool":
-            folded = text.str.lower()
-            is_true = folded.isin(_TRUE).to_numpy()
-            is_false = folded.isin(_FALSE).to_numpy()
+            assert codes is not None and uniq is not None
+            folded = pd.Series(uniq, dtype=object).str.lower()
+            is_true = folded.isin(_TRUE).to_numpy()[codes]
+            is_false = folded.isin(_FALSE).to_numpy()[codes]
             bad = ~is_true & ~is_false
             if bad.any():
                 self.add(
@@ -274,7 +375,7 @@ class _LayerChecker:
                     zh=f"“{title}”应为 是/否",
                     fix="请填写 是 或 否（也可用 1/0）",
                     en=f"{f.name!r} must be yes/no (是/否, 1/0, true/false)",
-                    values=text,
+                    values=text(),
                 )
             if f.default is None:  # no default: an empty value is unknown (NA), not 否
                 nullable = pd.Series(pd.array(is_true, dtype="boolean"), index=raw.index)
@@ -284,19 +385,25 @@ class _LayerChecker:
             out[empty] = bool(f.default)
             return out
         # numbers
-        num = pd.to_numeric(text.where(~empty, None), errors="coerce")
-        not_number = num.isna().to_numpy() & ~empty
-        if not_number.any():
-            self.add(
-                ProblemKind.WRONG_TYPE,
-                np.flatnonzero(not_number),
-                field=f.name,
-                zh=f"“{title}”应为{_DTYPE_ZH[f.dtype]}",
-                fix="请删除单位和文字，只填数字",
-                en=f"{f.name!r} must be a number",
-                values=text,
+        if numeric is not None:
+            values = numeric
+        else:
+            assert codes is not None and uniq is not None
+            num_u = pd.to_numeric(
+                pd.Series(np.where(empty_u, None, uniq), dtype=object), errors="coerce"
             )
-        values = num.to_numpy(dtype=float)
+            not_number = num_u.isna().to_numpy()[codes] & ~empty
+            if not_number.any():
+                self.add(
+                    ProblemKind.WRONG_TYPE,
+                    np.flatnonzero(not_number),
+                    field=f.name,
+                    zh=f"“{title}”应为{_DTYPE_ZH[f.dtype]}",
+                    fix="请删除单位和文字，只填数字",
+                    en=f"{f.name!r} must be a number",
+                    values=text(),
+                )
+            values = num_u.to_numpy(dtype=float, na_value=np.nan)[codes]
         infinite = np.isinf(values)
         if infinite.any():  # "inf", "-Infinity", 1e999: a number, but not a value
             self.add(
@@ -306,7 +413,7 @@ class _LayerChecker:
                 zh=f"“{title}”为无穷大（inf），不是有效数值",
                 fix="请填写实际的数值",
                 en=f"{f.name!r} is infinite ({'inf'}); fill in the actual number",
-                values=text,
+                values=text(),
             )
             values = np.where(infinite, np.nan, values)
         if f.dtype == "int":
@@ -319,7 +426,7 @@ class _LayerChecker:
                     zh=f"“{title}”应为整数",
                     fix="请填写整数",
                     en=f"{f.name!r} must be a whole number",
-                    values=text,
+                    values=text(),
                 )
         finite = np.isfinite(values)
         out_of_range = np.zeros(len(values), dtype=bool)
@@ -337,7 +444,7 @@ class _LayerChecker:
                 zh=f"“{title}”超出合理范围 [{lo}, {hi}]",
                 fix="请核对数值和单位（如宽度用米、管径用毫米）",
                 en=f"{f.name!r} outside [{lo}, {hi}]",
-                values=text,
+                values=text(),
             )
         if f.default is not None:
             values = np.where(empty, float(f.default), values)  # type: ignore[arg-type]
@@ -349,16 +456,20 @@ class _LayerChecker:
             )
         return pd.Series(values, index=raw.index, dtype=float)
 
-    def _allowed(self, f: Field, out: pd.Series, empty: np.ndarray) -> pd.Series:
+    def _allowed(
+        self, f: Field, out_u: np.ndarray, empty_u: np.ndarray, codes: np.ndarray, index: pd.Index
+    ) -> np.ndarray:
+        """Map synonyms to allowed values (on the distinct values) and report the others."""
         assert f.allowed is not None
         aliases = {k.lower(): v for k, v in f.value_aliases.items()}
         aliases.update({a.lower(): a for a in f.allowed})
-        mapped = out.str.lower().map(aliases)
+        values = pd.Series(out_u, dtype=object)
+        mapped = values.str.lower().map(aliases)
         # keep unmapped values as typed so the problem shows them
-        out = mapped.where(mapped.notna(), out).astype(object)
-        allowed_now = out.isin(f.allowed).to_numpy()
+        mapped_u = mapped.where(mapped.notna(), values).astype(object).to_numpy(dtype=object)
+        allowed_now = pd.Series(mapped_u, dtype=object).isin(f.allowed).to_numpy()
         # an empty value of an optional field is filled by its default above
-        bad = ~allowed_now & ~(empty & f.required)
+        bad = (~allowed_now & ~(empty_u & f.required))[codes]
         if bad.any():
             choices = "、".join(f.allowed)
             self.add(
@@ -368,9 +479,9 @@ class _LayerChecker:
                 zh=f"“{f.title_zh}”的值不在允许范围内",
                 fix=f"请改为以下之一：{choices}",
                 en=f"{f.name!r} must be one of: {', '.join(f.allowed)}",
-                values=out,
+                values=pd.Series(mapped_u[codes], index=index, dtype=object),
             )
-        return out
+        return mapped_u
 
     # ---------------------------------------------------------------- geometry
     def geometry(self, geoms: gpd.GeoSeries) -> None:
@@ -564,7 +675,9 @@ def normalise_layer(
 
     id_field = schema.id_field
     if id_field in attrs.columns:
-        checker.ids = [t or None for t in _as_text(attrs[id_field])]
+        ids = np.array(_as_text(attrs[id_field]).to_numpy(dtype=object), copy=True)
+        ids[ids == ""] = None
+        checker.ids = ids
 
     out: dict[str, pd.Series] = {}
     for f in schema.fields:
@@ -586,7 +699,12 @@ def normalise_layer(
         out[f.name] = checker.coerce(f, attrs[f.name])
 
     if id_field in out:
-        ids = out[id_field].astype(str)
+        ids = out[id_field]
+        ids = (
+            pd.Series(ids.to_numpy(dtype=object), index=ids.index)
+            if ids.dtype == object
+            else ids.astype(str)
+        )
         dup = (ids.duplicated(keep=False) & (ids != "")).to_numpy()
         if dup.any():
             checker.add(
@@ -819,13 +937,21 @@ def validate_dataset(
         area = shapely.union_all(shapely.make_valid(county_m.geometry.to_numpy()))
         area = shapely.buffer(area, outside_tolerance_m)
         shapely.prepare(area)
+        core = _Core(area, county_m.crs)
         for layer, frame in frames.items():
             if layer == "county" or frame.crs is None or len(frame) == 0:
                 continue
-            geoms = frame.geometry.to_crs(county_m.crs).to_numpy()
-            present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-            inside = np.zeros(len(geoms), dtype=bool)
-            inside[present] = shapely.intersects(area, geoms[present])
+            raw = frame.geometry.to_numpy()
+            present = ~(shapely.is_missing(raw) | shapely.is_empty(raw))
+            # a first vertex well inside the area settles most features without projecting
+            inside = present & core.holds_first_vertex(raw, frame.crs)
+            rest = np.flatnonzero(present & ~inside)
+            geoms = np.full(len(raw), None, dtype=object)
+            if len(rest):
+                geoms[rest] = (
+                    gpd.GeoSeries(raw[rest], crs=frame.crs).to_crs(county_m.crs).to_numpy()
+                )
+                inside[rest] = shapely.intersects(area, geoms[rest])
             outside = np.flatnonzero(present & ~inside)
             if len(outside):
                 # A point far away (e.g. swapped lon/lat) projects to inf in the local
@@ -849,6 +975,53 @@ def validate_dataset(
                     "coordinate system and lon/lat order",
                 )
     return problems
+
+
+class _Core:
+    """The county area shrunk by a margin, in each layer's CRS, for a fast inside test.
+
+    A vertex (transformed exactly) inside the area means its feature intersects it. The
+    shrunk area is densified (≤ ``_CORE_SEGMENT_M`` segments) before its vertices are
+    transformed: a straight segment of the one CRS is off the image of the other's by
+    well under a millimetre at that length, far less than ``_CORE_MARGIN_M``, so a
+    vertex inside the transformed core lies inside the area in the metric CRS.
+    Undecided features get the exact test.
+    """
+
+    def __init__(self, area: shapely.Geometry, crs: object) -> None:
+        shrunk = shapely.buffer(area, -_CORE_MARGIN_M)
+        self.core_m = shapely.segmentize(shrunk, _CORE_SEGMENT_M)
+        self.crs = crs
+        self.by_crs: dict[str, shapely.Geometry] = {}
+
+    def holds_first_vertex(self, geoms: np.ndarray, crs: object) -> np.ndarray:
+        """Whether each geometry's first vertex lies in the core (False when unsure)."""
+        out = np.zeros(len(geoms), dtype=bool)
+        key = str(crs)
+        if key not in self.by_crs:
+            try:
+                core = gpd.GeoSeries([self.core_m], crs=self.crs).to_crs(crs).iloc[0]
+            except Exception:  # no prefilter then: every feature gets the exact test
+                core = None
+            if core is not None and not (core.is_valid and np.isfinite(core.bounds).all()):
+                core = None
+            if core is not None:
+                shapely.prepare(core)
+            self.by_crs[key] = core
+        core = self.by_crs[key]
+        if core is None or core.is_empty or len(geoms) == 0:
+            return out
+        coords, index = shapely.get_coordinates(geoms, return_index=True)
+        if not len(coords):
+            return out
+        first = np.ones(len(index), dtype=bool)
+        first[1:] = index[1:] != index[:-1]
+        out[index[first]] = shapely.contains_xy(core, coords[first, 0], coords[first, 1])
+        return out
+
+
+_CORE_MARGIN_M = 5.0
+_CORE_SEGMENT_M = 1000.0
 
 
 _ADMIN_CODE_LAYERS = (

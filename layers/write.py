@@ -81,12 +81,14 @@ def write_layers(
     *,
     inputs: Iterable[str | os.PathLike[str]] = (),
 ) -> Path:
-    """Write several layers to one GeoPackage, atomically.
+    """Write several layers to one GeoPackage (or a folder of GeoParquet files), atomically.
 
     Parameters
     ----------
     path : path-like
-        Destination ``.gpkg``; replaced as a whole if it exists.
+        Destination ``.gpkg``, replaced as a whole if it exists; or a folder (a path
+        without suffix): one GeoParquet file ``<layer>.parquet`` per layer, each replaced
+        atomically (read back by :func:`layers.read_dataset`).
     frames : mapping of str to GeoDataFrame
         Layer name → frame, written in mapping order.
     inputs : iterable of path-like
@@ -98,6 +100,13 @@ def write_layers(
         The destination path.
     """
     path = Path(path)
+    if path.suffix == "" or path.is_dir():  # a folder of GeoParquet files, one per layer
+        path.mkdir(parents=True, exist_ok=True)
+        for name, frame in frames.items():
+            with atomic_path(path / f"{name}.parquet", inputs=inputs) as tmp:
+                frame.to_parquet(tmp, index=False)
+            logger.info("wrote %s/%s.parquet (%d features)", path.name, name, len(frame))
+        return path
     with atomic_path(path, inputs=inputs) as tmp:
         for name, frame in frames.items():
             pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")

@@ -580,3 +580,30 @@ def test_admin_village_attributes_by_pinyin_code_and_chinese_name(tmp_path):
     assert f["sewage_treated"].isna().tolist() == [True, False]
     assert f["waste_treated"].isna().tolist() == [False, True]
     assert f["toilet_households"].isna().tolist() == [False, True]
+
+
+def test_geoparquet_folder_round_trip_and_problems(tmp_path):
+    """write_layers to a folder writes GeoParquet; read_dataset reads it back, checked."""
+    from layers import Dataset, read_dataset, write_layers
+    from tests.fixtures import tiny_county
+
+    ds = Dataset.from_frames(tiny_county.build(), name="tiny")
+    folder = write_layers(tmp_path / "tiny", dict(ds.layers))
+    assert sorted(p.name for p in folder.glob("*.parquet")) == sorted(
+        f"{k}.parquet" for k in ds.layers
+    )
+    back = read_dataset(folder)
+    assert back.ok and sorted(back.layers) == sorted(ds.layers)
+    for layer, frame in ds.layers.items():
+        assert (
+            back[layer]
+            .drop(columns="geometry")
+            .astype(str)
+            .equals(frame.drop(columns="geometry").astype(str))
+        ), layer
+        assert back[layer].geometry.geom_equals_exact(frame.geometry, 1e-12).all(), layer
+    roads = ds["roads"].copy()
+    roads.loc[roads.index[1], "width_m"] = 900.0
+    roads.to_parquet(folder / "roads.parquet")
+    bad = [p for p in read_dataset(folder).errors if p.layer == "roads"]
+    assert [(p.file, p.row, p.field) for p in bad] == [("tiny/roads.parquet", 2, "width_m")]

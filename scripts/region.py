@@ -158,13 +158,17 @@ def county_input_hash(region: Any, code: str, *, buffer_m: float, settings_diges
     """Return the content hash of everything county ``code``'s task reads and depends on.
 
     Its own GPKG and INP, the neighbours' GPKGs within the buffer, the DEM (file bytes),
-    the settings hash, the buffer and :data:`RESULTS_VERSION`.
+    the settings hash, the buffer, :data:`RESULTS_VERSION` and the version of GapMap's
+    own code (:func:`layers.cache.code_fingerprint`: after an upgrade every county is
+    computed again, and the app never opens results of other code).
     """
+    from layers.cache import code_fingerprint
     from layers.region import county_input_files, file_sha256
 
     county = region.county(code)
     h = hashlib.sha256()
     h.update(f"v{RESULTS_VERSION}|{code}|{float(buffer_m)!r}|{settings_digest}|".encode())
+    h.update(f"code={code_fingerprint()}|".encode())
     h.update(f"inp_crs={county.inp_crs}|".encode())
     for path in county_input_files(region, code, buffer_m=buffer_m):
         h.update(f"{path.name}:{file_sha256(path)}|".encode())

@@ -273,3 +273,19 @@ def test_the_region_page_maps_ranks_and_opens_a_county_without_computing(region_
     cards = {m.label: m.value for m in at.metric}
     hard = stored.set_index("code").loc["hard_road"]
     assert cards[hard["indicator"]] == f"{hard['value']:.1f}%"
+
+
+def test_an_upgrade_of_gapmap_computes_every_county_again(region_run, monkeypatch):
+    """Stored results of other code are never reused, by a rerun nor by the app."""
+    from layers import cache
+    from scripts.region import county_input_hash, settings_hash
+
+    region = read_region(region_run["data"])
+    digest = settings_hash(Settings())
+    before = county_input_hash(region, tc.WEST, buffer_m=10_000, settings_digest=digest)
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "another version")
+    after = county_input_hash(region, tc.WEST, buffer_m=10_000, settings_digest=digest)
+    assert before != after
+    with pytest.raises(RegionError) as err:
+        read_county_assessment(region_run["out"], tc.WEST)
+    assert "其他版本" in err.value.zh

@@ -216,3 +216,75 @@ def test_planned_facilities_are_not_drawn_as_existing(ctx):
     planned = dataset.replace_layers(clinics=clinics)
     html = b.build_clinics_map(planned, a, options=MapOptions()).get_root().render()
     assert str(clinics.loc[0, "name"]) not in html
+
+
+def test_region_map_classes_counties_by_their_gap_to_the_target():
+    """达标, then a rate's gap in percentage points (≤ 2, ≤ 5, more), a count's in thirds."""
+    import pandas as pd
+
+    from app.maps.region import county_classes
+
+    rates = pd.DataFrame(
+        {
+            "value": [100.0, 98.5, 96.0, 90.0, float("nan")],
+            "target": 100.0,
+            "comparison": ">=",
+            "met": pd.array([True, False, False, False, pd.NA], dtype="boolean"),
+            "value_unit": "%",
+        }
+    )
+    assert county_classes(rates).tolist() == ["met", "small", "medium", "large", "no_data"]
+    counts = pd.DataFrame(
+        {
+            "value": [0.0, 1.0, 5.0, 9.0],
+            "target": 0.0,
+            "comparison": "<=",
+            "met": pd.array([True, False, False, False], dtype="boolean"),
+            "value_unit": "个",
+        }
+    )
+    assert county_classes(counts).tolist() == ["met", "small", "medium", "large"]
+
+
+def test_region_map_marks_key_counties_and_names_them_on_the_map():
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from app.maps.region import KEY_COLOR, build_region_map
+
+    boxes = [shapely.box(105 + i, 36, 105.9 + i, 37) for i in range(2)]
+    boundaries = gpd.GeoDataFrame(
+        {
+            "level": "county",
+            "code": ["640324", "640302"],
+            "name": ["同心县", "利通区"],
+            "parent_code": "640300",
+            "key": [True, False],
+        },
+        geometry=boxes,
+        crs=4326,
+    )
+    rows = pd.DataFrame(
+        {
+            "code": ["640324", "640302"],
+            "value": [96.1, 100.0],
+            "target": 100.0,
+            "comparison": ">=",
+            "met": pd.array([False, True], dtype="boolean"),
+            "status": ["未达标", "达标"],
+            "problems": [23, 0],
+            "value_unit": "%",
+        }
+    )
+    html = (
+        build_region_map(boundaries, rows, options=MapOptions(), title="通硬化路率")
+        .get_root()
+        .render()
+    )
+
+    def shown(text: str) -> bool:  # folium writes the labels as JSON strings
+        return json.dumps(text)[1:-1] in html
+
+    assert shown("★同心县") and shown("利通区") and not shown("★利通区")
+    assert shown("96.1%") and KEY_COLOR in html

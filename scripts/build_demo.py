@@ -601,6 +601,10 @@ def _place(
         tries += 1
         if tries % max_tries == 0:
             dist *= 0.85  # crowded region: relax the spacing a little
+        if not world.spec.strict and tries == 10 * max_tries and avoid_geom is not None:
+            avoid_geom = None  # (other counties) no room left beside the street grids
+        if not world.spec.strict and tries >= 20 * max_tries:
+            return np.vstack([np.array(out).reshape(-1, 2), _fill(world, region, count - len(out))])
         cell = world.rng.choice(idx, p=w)
         p = world.terrain.xy(cell)[0] + world.rng.uniform(-0.45, 0.45, 2) * CELL_M
         if not shapely.contains_xy(region, p[0], p[1]):
@@ -612,6 +616,20 @@ def _place(
         out.append(p)
         pts = np.vstack([pts, p])
     return np.array(out).reshape(-1, 2)
+
+
+def _fill(world: World, region: shapely.Geometry, count: int) -> np.ndarray:
+    """``count`` points in ``region`` without spacing (a crowded street-office area)."""
+    pts = None
+    if pts is None or len(pts) < count:
+        minx, miny, maxx, maxy = region.bounds
+        cand = world.rng.uniform([minx, miny], [maxx, maxy], size=(50 * count + 50, 2))
+        cand = cand[shapely.contains_xy(region, cand[:, 0], cand[:, 1])]
+        if len(cand) < count:
+            c = shapely.get_coordinates(region.representative_point())
+            cand = np.vstack([cand, c + world.rng.normal(0, 50, (count, 2))])
+        pts = cand[:count]
+    return pts[:count]
 
 
 def _chain_order(start: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -722,13 +740,19 @@ def build_admin_villages(world: World, units: pd.DataFrame) -> None:
 
 def _village_names(world: World, count: int, used: set[str]) -> list[str]:
     names = []
+    misses = 0
     while len(names) < count:
         first = _SURNAMES if world.rng.random() < 0.55 else _PREFIXES
         pre = first[world.rng.integers(len(first))] + ("家" if first is _SURNAMES else "")
         name = pre + _LANDFORMS[world.rng.integers(len(_LANDFORMS))]
+        if misses > 200:  # (a county of 1,000+ villages) the plain names are used up
+            name += _ORDINALS[int(world.rng.integers(1, len(_ORDINALS)))] + "队"
         if name not in used:
             used.add(name)
             names.append(name)
+            misses = 0
+        else:
+            misses += 1
     return names
 
 
@@ -1417,8 +1441,17 @@ def _planned_links(world: World, g: RoutingGraph, links: list[Link]) -> None:
     ratio = np.where(straight > 3000, net / np.maximum(straight, 1), 0)
     ratio[~np.isfinite(ratio)] = 0
     ratio[straight > 6000] = 0
+    inside = world.county_m.buffer(-300.0)
     for k in range(2):
         i, j = np.unravel_index(np.argmax(ratio), ratio.shape)
+        while not world.spec.strict and ratio[i, j] > 0:
+            # (other counties) the alignment stays inside the county
+            if inside.contains(shapely.LineString(g.xy[[admin_nodes[i], admin_nodes[j]]])):
+                break
+            ratio[i, j] = ratio[j, i] = 0
+            i, j = np.unravel_index(np.argmax(ratio), ratio.shape)
+        if ratio[i, j] <= 0 and not world.spec.strict:
+            break
         ratio[i, :] = ratio[:, i] = ratio[j, :] = ratio[:, j] = 0
         a, b = int(admin_nodes[i]), int(admin_nodes[j])
         line = np.vstack([g.xy[a], g.xy[b]])

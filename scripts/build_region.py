@@ -359,7 +359,8 @@ def place_seats(world: bd.World, townships: pd.DataFrame) -> pd.DataFrame:
     county = world.county_m
     inner = bd._inner(county, 1500.0)
     label = bd.to_metric(np.array(world_label(spec.code)))[0]
-    idx, w = bd._candidate_cells(world, inner)
+    # the town's street grid (± town_half × 300 m) stays inside the county
+    idx, w = bd._candidate_cells(world, bd._inner(county, spec.town_half * 300.0 + 800.0))
     xy = world.terrain.xy(idx)
     d = np.hypot(*(xy - label).T)
     town_xy = xy[int(np.argmax(w * np.exp(-d / 4000.0)))]

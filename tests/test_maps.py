@@ -288,3 +288,22 @@ def test_region_map_marks_key_counties_and_names_them_on_the_map():
 
     assert shown("★同心县") and shown("利通区") and not shown("★利通区")
     assert shown("96.1%") and KEY_COLOR in html
+
+
+def test_region_ranking_puts_the_best_first_and_no_data_last():
+    import pandas as pd
+
+    from app.maps.region import ranked
+
+    rates = pd.DataFrame(
+        {
+            "code": ["a", "b", "c", "d"],
+            "value": [96.0, float("nan"), 99.5, 96.0],
+            "comparison": ">=",
+            "problems": [23, 0, 1, 11],
+        }
+    )
+    assert ranked(rates)["code"].tolist() == ["c", "d", "a", "b"]  # ties: fewer problems
+    assert ranked(rates)["rank"].tolist() == [1, 2, 3, 4]
+    counts = rates.assign(value=[5.0, 0.0, 1.0, 7.0], comparison="<=")
+    assert ranked(counts)["code"].tolist() == ["b", "c", "a", "d"]

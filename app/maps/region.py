@@ -9,7 +9,14 @@ import pandas as pd
 
 from app.maps.base import LegendItem, MapOptions, base_map, finish_map, geojson_layer, safe_tooltip
 
-__all__ = ["GAP_COLORS", "KEY_COLOR", "RATE_STEPS_PP", "build_region_map", "county_classes"]
+__all__ = [
+    "GAP_COLORS",
+    "KEY_COLOR",
+    "RATE_STEPS_PP",
+    "build_region_map",
+    "county_classes",
+    "ranked",
+]
 
 GAP_COLORS = {
     "met": "#1a9850",
@@ -63,6 +70,26 @@ def county_classes(rows: pd.DataFrame) -> pd.Series:
             np.select([rel <= 1 / 3, rel <= 2 / 3], ["small", "medium"], "large"),
         )
     return out
+
+
+def ranked(rows: pd.DataFrame) -> pd.DataFrame:
+    """The county rows of one indicator, best first (rank 1), counties without data last.
+
+    Best is the highest value for a ``>=``/``>`` target, the lowest for a ``<=`` one;
+    ties are broken by fewer problems, then by code.
+    """
+    low_is_good = str(rows["comparison"].iloc[0]) == "<=" if len(rows) else False
+    value = pd.to_numeric(rows["value"], errors="coerce")
+    order = pd.DataFrame(
+        {
+            "missing": value.isna(),
+            "score": value if low_is_good else -value,
+            "problems": pd.to_numeric(rows["problems"], errors="coerce").fillna(0),
+            "code": rows["code"].astype(str),
+        },
+        index=rows.index,
+    ).sort_values(["missing", "score", "problems", "code"])
+    return rows.loc[order.index].reset_index(drop=True).assign(rank=range(1, len(rows) + 1))
 
 
 def build_region_map(

@@ -12,7 +12,7 @@ import streamlit as st
 
 from app.components import PRINT_CSS, kpi_cards, show_map
 from app.maps.base import MapOptions
-from app.maps.region import build_region_map
+from app.maps.region import build_region_map, ranked
 from app.state import REGION_RESULTS, open_region_county, region_results
 from geo.indicators.table import GROUP_ZH
 from layers.errors import GapMapError
@@ -113,22 +113,21 @@ if clicked in counties_meta and st.session_state.get("_region_clicked") != click
     if counties_meta[clicked].get("status") == "ok":
         _open(clicked)
 
-right.subheader(f"排名（目标 {target}）")
-better_low = str(first["comparison"]) == "<="
-ranked = rows.sort_values("value", ascending=better_low, na_position="last").reset_index(drop=True)
+right.subheader(f"排名（目标 {target}，好的在前）")
+order = ranked(rows)
 table = pd.DataFrame(
     {
-        "排名": range(1, len(ranked) + 1),
+        "排名": order["rank"],
         "县（★重点县）": [
             ("★" if key else "") + str(name)
-            for name, key in zip(ranked["name"], ranked["key"].fillna(False), strict=True)
+            for name, key in zip(order["name"], order["key"].fillna(False), strict=True)
         ],
         "指标值": [
             "无数据" if pd.isna(v) else (f"{v:.1f}%" if unit == "%" else f"{v:g} {unit}")
-            for v in ranked["value"]
+            for v in order["value"]
         ],
-        "状态": ranked["status"].fillna("无数据"),
-        "问题数": ranked["problems"].fillna(0).astype(int),
+        "状态": order["status"].fillna("无数据"),
+        "问题数": order["problems"].fillna(0).astype(int),
     }
 )
 right.dataframe(

@@ -8,6 +8,7 @@ by the dataset's content hash, so switching pages or townships does not recomput
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from geo.terrain_access import TerrainAccess, terrain_access
 from layers import cache as results_cache
 from layers.dataset import Dataset, read_dataset
 from layers.epanet import InpModel
-from layers.region import RegionResults, read_county, read_region_results
+from layers.region import RegionResults, read_county, read_progress, read_region_results
 from layers.schema import LAYERS
 from layers.store.datasets import DatasetStore
 
@@ -244,6 +245,24 @@ def region_results() -> RegionResults | None:
     if not manifest.is_file():
         return None
     return _region_results(str(REGION_RESULTS), manifest.stat().st_mtime_ns)
+
+
+def region_progress() -> dict | None:
+    """A running ``scripts.region``'s progress (``progress.json``), or None when none runs.
+
+    A run on this machine whose process is gone is reported with ``interrupted = True``.
+    """
+    progress = read_progress(REGION_RESULTS)
+    if not progress or not progress.get("running"):
+        return None
+    if progress.get("host") == socket.gethostname():
+        try:
+            os.kill(int(progress["pid"]), 0)
+        except (ProcessLookupError, ValueError, KeyError):
+            return {**progress, "interrupted": True}
+        except PermissionError:  # alive, another user's
+            pass
+    return {**progress, "interrupted": False}
 
 
 def open_region_county(results: RegionResults, code: str, *, profile: str = "default") -> str:

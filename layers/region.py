@@ -694,6 +694,25 @@ def read_county_assessment(out: str | os.PathLike[str], code: str) -> Any:
     return read_county(out, code)[1]
 
 
+def write_progress(out: str | os.PathLike[str], progress: Mapping[str, Any]) -> Path:
+    """Write ``out/progress.json`` (atomically): how far a running region computation is.
+
+    ``running``, ``pid``, ``total``, ``done``, ``failed``, ``started``, ``counties`` (code →
+    ``queued`` / ``ok`` / ``failed``); the app's 全区 page shows it while the run lasts.
+    """
+    path = Path(out) / "progress.json"
+    _write_json(path, progress)
+    return path
+
+
+def read_progress(out: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Return ``out/progress.json`` (:func:`write_progress`), or None when there is none."""
+    try:
+        return json.loads((Path(out) / "progress.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def write_region_results(
     out: str | os.PathLike[str],
     *,

@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
 import traceback
@@ -354,6 +355,7 @@ def run_region(
         read_county_meta,
         read_region,
         remove_county_results,
+        write_progress,
         write_region_results,
     )
 
@@ -390,6 +392,18 @@ def run_region(
             client, cluster = _make_client(scheduler or None, workers)
         n_workers = len(client.scheduler_info().get("workers", {}))
         say(f"计算 {len(todo)} 个县，{n_workers} 个 worker（{client.scheduler.address}）")
+        state = {
+            "running": True,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "total": len(todo),
+            "done": 0,
+            "failed": 0,
+            "workers": n_workers,
+            "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "counties": dict.fromkeys(todo, "queued"),
+        }
+        write_progress(out, state)  # the app's 全区 page shows it while the run lasts
 
         def done(outcome: CountyOutcome, k: int, total: int) -> None:
             name = region.county(str(outcome.key)).name
@@ -397,6 +411,10 @@ def run_region(
                 say(f"县 {k}/{total} 完成 ({name} {outcome.value['seconds']:.0f} s)")
             else:
                 say(f"县 {k}/{total} 失败 ({name}): {outcome.error}")
+            state["done"] = k
+            state["failed"] += 0 if outcome.ok else 1
+            state["counties"][str(outcome.key)] = "ok" if outcome.ok else "failed"
+            write_progress(out, state)
 
         try:
             results = map_counties(
@@ -412,6 +430,9 @@ def run_region(
                 use_dem=use_dem,
             )
         finally:
+            state["running"] = False
+            state["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+            write_progress(out, state)
             if own_client:
                 client.close()
                 if cluster is not None:

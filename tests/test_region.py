@@ -287,3 +287,43 @@ def test_an_upgrade_of_gapmap_computes_every_county_again(region_run, monkeypatc
     with pytest.raises(RegionError) as err:
         read_county_assessment(region_run["out"], tc.WEST)
     assert "其他版本" in err.value.zh
+
+
+def test_the_region_page_shows_a_running_computation(region_run, tmp_path, monkeypatch):
+    """progress.json of a run: the page shows counties done / total, or that it broke off."""
+    import os
+    import socket
+
+    from streamlit.testing.v1 import AppTest
+
+    import app.state
+    from layers.region import read_progress, write_progress
+
+    last = read_progress(region_run["out"])  # the fixture's last run that computed
+    assert last["running"] is False and last["done"] == last["total"] == 1
+    assert last["counties"] == {tc.FAR: "ok"}
+    out = tmp_path / "running"
+    monkeypatch.setattr(app.state, "REGION_RESULTS", out)
+    page = str(Path(__file__).resolve().parents[1] / "app" / "views" / "region.py")
+    state = {"running": True, "pid": os.getpid(), "host": socket.gethostname(), "total": 22,
+             "done": 7, "failed": 1, "workers": 2, "started": "2026-12-02T02:00:00+00:00",
+             "counties": {}}  # fmt: skip
+    write_progress(out, state)
+    at = AppTest.from_file(page, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(str(e.proto) for e in at.get("progress"))
+    assert "县 7/22 完成" in text and "1 个失败" in text
+    assert "还没有全区计算结果" in at.info[0].value  # and no results yet
+    gone = subprocess_pid_that_ended()
+    write_progress(out, {**state, "pid": gone})
+    at = AppTest.from_file(page, default_timeout=60).run()
+    assert "未正常结束" in at.warning[0].value and "7/22" in at.warning[0].value
+
+
+def subprocess_pid_that_ended() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(proc.stdout)

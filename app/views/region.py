@@ -13,11 +13,48 @@ import streamlit as st
 from app.components import PRINT_CSS, kpi_cards, show_map
 from app.maps.base import MapOptions
 from app.maps.region import build_region_map, ranked
-from app.state import REGION_RESULTS, open_region_county, region_results
+from app.state import REGION_RESULTS, open_region_county, region_progress, region_results
 from geo.indicators.table import GROUP_ZH
 from layers.errors import GapMapError
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
+
+
+@st.fragment(run_every="5s")
+def _progress() -> None:
+    """A running region computation: counties done / total, redrawn every 5 seconds."""
+    progress = region_progress()
+    if progress is None:
+        if st.session_state.pop("_region_running", False):
+            st.rerun(scope="app")  # it has just finished: show the new results
+        return
+    if progress["interrupted"]:
+        st.warning(
+            f"上次全区计算（开始于 {_beijing(progress.get('started'))}）未正常结束，"
+            f"完成 {progress.get('done', 0)}/{progress.get('total', 0)} 个县；请重新运行 "
+            "python -m scripts.region（已完成的县不会重算）。"
+        )
+        return
+    st.session_state["_region_running"] = True
+    done, total = int(progress.get("done", 0)), max(1, int(progress.get("total", 1)))
+    failed = int(progress.get("failed", 0))
+    st.progress(
+        done / total,
+        text=f"正在计算全区：县 {done}/{total} 完成"
+        + (f"（{failed} 个失败）" if failed else "")
+        + f"，{progress.get('workers', '?')} 个 worker；完成后本页自动更新。",
+    )
+
+
+def _beijing(stamp: object) -> str:
+    """An ISO time of the results as Beijing time (``2026-12-02 09:30（北京时间）``)."""
+    when = pd.to_datetime(stamp, errors="coerce", utc=True)
+    if pd.isna(when):
+        return "—"
+    return f"{when.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M}（北京时间）"
+
+
+_progress()
 results = region_results()
 if results is None:
     st.title("全区")
@@ -34,16 +71,6 @@ if results is None:
     st.stop()
 
 rollup = results.rollup
-
-
-def _beijing(stamp: object) -> str:
-    """An ISO time of the results as Beijing time (``2026-12-02 09:30（北京时间）``)."""
-    when = pd.to_datetime(stamp, errors="coerce", utc=True)
-    if pd.isna(when):
-        return "—"
-    return f"{when.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M}（北京时间）"
-
-
 counties_meta = results.manifest.get("counties", {})
 region_row = rollup.loc[rollup["level"] == "region"]
 region_name = str(region_row["name"].iloc[0]) if not region_row.empty else "全区"

@@ -17,7 +17,6 @@ st.set_page_config(page_title="乡村短板一张图", page_icon=":material/map:
 VIEWS = ROOT / "app" / "views"
 pages = {
     "一张图": [
-        st.Page(VIEWS / "region.py", title="全区", icon=":material/public:", url_path="region"),
         st.Page(
             VIEWS / "overview.py",
             title="总览",
@@ -83,6 +82,14 @@ pages = {
         st.Page(VIEWS / "export.py", title="导出", icon=":material/download:", url_path="export"),
     ],
 }
+# 全区 (the region's results, read-only) where a region has been computed or is computing;
+# a county office without one sees its county's pages only
+from app.state import REGION_RESULTS  # noqa: E402 - after set_page_config
+
+if any((REGION_RESULTS / name).is_file() for name in ("region.json", "progress.json")):
+    pages["一张图"].insert(
+        0, st.Page(VIEWS / "region.py", title="全区", icon=":material/public:", url_path="region")
+    )
 # Streamlit drops the state of widgets that a page does not draw (the 数据 page has no
 # sidebar); writing the values back keeps the user's dataset, township and map choices.
 for key in ("dataset_name", "scenario", "township", "basemap", "tianditu_key"):

@@ -203,6 +203,14 @@ def _as_text(series: pd.Series) -> pd.Series:
     return pd.Series([_one_text(v) for v in values], index=series.index, dtype=object)
 
 
+def _fullmatch(pattern: str, values: np.ndarray) -> np.ndarray:
+    """Whether each value is a string matching ``pattern`` in full (``str.fullmatch``)."""
+    match = re.compile(pattern).fullmatch
+    return np.array(
+        [isinstance(v, str) and match(v) is not None for v in values.tolist()], dtype=bool
+    )
+
+
 def _is_text_dtype(series: pd.Series) -> bool:
     return isinstance(series.dtype, pd.StringDtype)
 
@@ -343,12 +351,7 @@ class _LayerChecker:
                 out_u = self._allowed(f, out_u, empty_u, codes, raw.index)
             out = pd.Series(out_u[codes], index=raw.index, dtype=object)
             if f.pattern is not None:
-                ok_u = (
-                    pd.Series(out_u, dtype=object)
-                    .str.fullmatch(f.pattern)
-                    .fillna(False)
-                    .to_numpy(dtype=bool)
-                )
+                ok_u = _fullmatch(f.pattern, out_u)
                 bad = ~ok_u[codes] & ~empty
                 if bad.any():
                     self.add(
@@ -363,9 +366,11 @@ class _LayerChecker:
             return out
         if f.dtype == "bool":
             assert codes is not None and uniq is not None
-            folded = pd.Series(uniq, dtype=object).str.lower()
-            is_true = folded.isin(_TRUE).to_numpy()[codes]
-            is_false = folded.isin(_FALSE).to_numpy()[codes]
+            # on the distinct values, in plain Python (a few of them; pandas' per-call
+            # overhead is most of the cost here): lower-cased, then looked up
+            folded = [v.lower() if isinstance(v, str) else v for v in uniq]
+            is_true = np.array([v in _TRUE for v in folded], dtype=bool)[codes]
+            is_false = np.array([v in _FALSE for v in folded], dtype=bool)[codes]
             bad = ~is_true & ~is_false
             if bad.any():
                 self.add(
@@ -463,11 +468,14 @@ class _LayerChecker:
         assert f.allowed is not None
         aliases = {k.lower(): v for k, v in f.value_aliases.items()}
         aliases.update({a.lower(): a for a in f.allowed})
-        values = pd.Series(out_u, dtype=object)
-        mapped = values.str.lower().map(aliases)
-        # keep unmapped values as typed so the problem shows them
-        mapped_u = mapped.where(mapped.notna(), values).astype(object).to_numpy(dtype=object)
-        allowed_now = pd.Series(mapped_u, dtype=object).isin(f.allowed).to_numpy()
+        # on the distinct values in plain Python; unmapped values kept as typed so the
+        # problem shows them
+        mapped_u = np.empty(len(out_u), dtype=object)
+        mapped_u[:] = [
+            aliases.get(v.lower(), v) if isinstance(v, str) else v for v in out_u.tolist()
+        ]
+        allowed = frozenset(f.allowed)
+        allowed_now = np.array([v in allowed for v in mapped_u.tolist()], dtype=bool)
         # an empty value of an optional field is filled by its default above
         bad = (~allowed_now & ~(empty_u & f.required))[codes]
         if bad.any():
@@ -610,6 +618,26 @@ def _pattern_zh(pattern: str) -> str:
     return f"{m.group(1)}位数字" if m else pattern
 
 
+_ABSENT: dict[int, tuple[Field, pd.Series]] = {}
+"""Per field (by identity): its column when absent, coerced from one empty value."""
+
+
+def _absent_column(checker: _LayerChecker, f: Field, index: pd.Index) -> pd.Series:
+    """The coerced column of an absent optional field: an all-empty column.
+
+    Every row is the same empty value, so the column is that value coerced once, repeated
+    (same dtype); a field whose empty value is itself a problem is coerced row by row.
+    """
+    entry = _ABSENT.get(id(f))
+    if entry is None or entry[0] is not f:
+        probe = _LayerChecker(pd.DataFrame(index=pd.RangeIndex(1)), checker.schema, checker.file)
+        one = probe.coerce(f, pd.Series([None], dtype=object))
+        if probe.problems:
+            return checker.coerce(f, pd.Series([None] * len(index), index=index, dtype=object))
+        entry = _ABSENT[id(f)] = (f, one)
+    return entry[1].take(np.zeros(len(index), dtype=np.intp)).set_axis(index)
+
+
 def normalise_layer(
     frame: gpd.GeoDataFrame, layer: str, *, file: str = ""
 ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
@@ -694,7 +722,7 @@ def normalise_layer(
                 )
                 continue
             # an absent optional column is an all-empty one: defaults (or NA) fill it
-            out[f.name] = checker.coerce(f, pd.Series([None] * len(attrs), index=attrs.index))
+            out[f.name] = _absent_column(checker, f, attrs.index)
             continue
         out[f.name] = checker.coerce(f, attrs[f.name])
 

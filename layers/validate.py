@@ -623,7 +623,7 @@ _ABSENT: dict[int, tuple[Field, pd.Series]] = {}
 
 
 def _absent_column(checker: _LayerChecker, f: Field, index: pd.Index) -> pd.Series:
-    """The coerced column of an absent optional field: an all-empty column.
+    """Return the coerced column of an absent optional field (an all-empty column).
 
     Every row is the same empty value, so the column is that value coerced once, repeated
     (same dtype); a field whose empty value is itself a problem is coerced row by row.

@@ -117,13 +117,22 @@ class RoadGraph:
     ) -> np.ndarray:
         """Boolean mask of edges whose surface, class and status are in the given sets."""
         mask = np.ones(self.n_edges, dtype=bool)
-        if surfaces is not None:
-            mask &= self.edges["surface"].isin(surfaces).to_numpy()
-        if classes is not None:
-            mask &= self.edges["road_class"].isin(classes).to_numpy()
-        if statuses is not None:
-            mask &= self.edges["status"].isin(statuses).to_numpy()
+        wanted_by_column = {"surface": surfaces, "road_class": classes, "status": statuses}
+        for column, wanted in wanted_by_column.items():
+            if wanted is not None:
+                codes, uniques = self._factorised(column)
+                # ``Series.isin`` on the few distinct values, then looked up per edge
+                hit = np.append(pd.Series(uniques, dtype=object).isin(list(wanted)), False)
+                mask &= hit[codes]
         return mask
+
+    def _factorised(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (``-1`` for NA) and distinct values of an edge column, computed once."""
+        memo = self.__dict__.setdefault("_factorised_memo", {})
+        if column not in memo:
+            codes, uniques = pd.factorize(self.edges[column], use_na_sentinel=True)
+            memo[column] = (codes, np.asarray(uniques, dtype=object))
+        return memo[column]
 
     def travel_minutes(self, mode: str, settings: NetworkSettings) -> np.ndarray:
         """Minutes to traverse each edge on foot (``"walk"``) or by car (``"drive"``)."""
@@ -277,11 +286,23 @@ class AugmentedGraph:
             w = np.concatenate([w, np.maximum(access[pts], _EPS_WEIGHT)])
             size += len(self.point_node)
         a, b = np.minimum(u, v), np.maximum(u, v)
-        order = np.lexsort((w, b, a))
-        a, b, w = a[order], b[order], w[order]
-        first = np.ones(len(a), dtype=bool)
-        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-        return sparse.csr_array((w[first], (a[first], b[first])), shape=(size, size))
+        key = a.astype(np.int64) * size + b  # (a, b) in row-major order
+        order = np.lexsort((w, key))
+        key, w = key[order], w[order]
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        key, w = key[first], w[first]
+        # sorted by row then column, one entry each: the CSR arrays directly
+        rows, cols = np.divmod(key, size)
+        indptr = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=size), out=indptr[1:])
+        index_dtype = np.int32 if len(key) < 2**31 and size < 2**31 else np.int64
+        out = sparse.csr_array(
+            (w, cols.astype(index_dtype), indptr.astype(index_dtype)), shape=(size, size)
+        )
+        out.has_sorted_indices = True
+        out.has_canonical_format = True
+        return out
 
 
 def build_graph(
@@ -444,6 +465,8 @@ class _SnapMemo:
         self.__init__(state["max_masks"])
 
     def get(self, graph: RoadGraph, edge_mask: np.ndarray | None):
+        if edge_mask is not None and edge_mask.all():
+            edge_mask = None  # the same candidates, so the same tree and answers
         if edge_mask is None:
             key = b"all"
         else:

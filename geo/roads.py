@@ -92,8 +92,9 @@ def _piece_lookup(aug: AugmentedGraph, keep: np.ndarray, weights: np.ndarray):
     idx = np.flatnonzero(keep)
     a = np.minimum(aug.u[idx], aug.v[idx])
     b = np.maximum(aug.u[idx], aug.v[idx])
-    order = np.lexsort((weights[idx], b, a))
-    key = a[order].astype(np.int64) * aug.n_nodes + b[order]
+    key = a.astype(np.int64) * aug.n_nodes + b  # (a, b) in row-major order
+    order = np.lexsort((weights[idx], key))
+    key = key[order]
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
     key, pieces = key[first], idx[order][first]

@@ -199,3 +199,44 @@ def test_virtual_nodes_have_their_snapped_coordinates():
     np.testing.assert_allclose(
         aug.node_xy[aug.point_node], [(800, 500), (100, 0), (300, 500), (600, 0)]
     )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_matrix_and_masks_equal_the_plain_constructions(seed):
+    """The CSR matrix built directly from sorted pieces equals the COO construction
+    (cheapest of parallel pieces, access legs), and edge masks equal ``Series.isin``."""
+    from scipy import sparse
+
+    frame, rng = random_network(seed)
+    frame["surface"] = rng.choice(["沥青", "水泥", "砂石", "未知"], len(frame))
+    g = build_graph(frame, crs=EPSG)
+    pts = gpd.GeoSeries(shapely.points(rng.uniform(0, 5000, (30, 2))), crs=EPSG)
+    s = snap(g, pts, max_m=400.0)
+    aug = g.with_points(s)
+    # parallel pieces with their own weights: the cheapest of each pair must be kept
+    weights = aug.length_m * rng.uniform(0.5, 2.0, len(aug.length_m))
+    mask = g.edge_mask(surfaces=("沥青", "水泥"))
+    assert mask.tolist() == g.edges["surface"].isin(["沥青", "水泥"]).tolist()
+    assert g.edge_mask(statuses=None).all()
+    access = rng.uniform(0, 50, len(pts))
+    for m, acc in [(None, None), (mask, None), (mask, access)]:
+        got = aug.matrix(weights, mask=m, access=acc)
+        keep = np.ones(len(weights), dtype=bool) if m is None else m[aug.parent_edge]
+        u, v, w = aug.u[keep], aug.v[keep], np.maximum(weights[keep], 1e-9)
+        size = aug.n_nodes
+        if acc is not None:
+            on = np.flatnonzero(aug.point_node >= 0)
+            u = np.concatenate([u, aug.point_node[on]])
+            v = np.concatenate([v, aug.feature_node(on)])
+            w = np.concatenate([w, np.maximum(acc[on], 1e-9)])
+            size += len(aug.point_node)
+        best: dict[tuple[int, int], float] = {}
+        for a, b, x in zip(np.minimum(u, v), np.maximum(u, v), w, strict=True):
+            best[(a, b)] = min(best.get((a, b), np.inf), x)
+        rows, cols = np.array(list(best)).T
+        want = sparse.csr_array((list(best.values()), (rows, cols)), shape=(size, size))
+        assert got.shape == want.shape
+        assert (got != want).nnz == 0
+        assert np.array_equal(got.indptr, want.indptr)
+        assert np.array_equal(got.indices, want.indices)
+        assert np.array_equal(got.data, want.data)

@@ -210,3 +210,29 @@ def test_a_shared_clinic_serves_codes_with_any_separator_validation_accepts(ctx)
     assert not shared.errors  # validation reads the list as two known codes
     status = clinic_gaps(shared, graph, settings).admin_villages.set_index("code")["status"]
     assert status[blank] == "exempt_shared"
+
+
+def test_path_steps_equal_walking_each_predecessor_path():
+    """All predecessor paths at once (geo.roads._path_steps) list the same steps, in the
+    same order, as walking each path node by node."""
+    from scipy import sparse
+
+    from geo.network import shortest_from
+    from geo.roads import _path_steps
+
+    rng = np.random.default_rng(7)
+    n = 400
+    u, v = rng.integers(0, n, 1500), rng.integers(0, n, 1500)
+    m = sparse.csr_array((rng.uniform(1, 10, 1500), (u, v)), shape=(n, n))
+    _, _, pred = shortest_from(m, np.array([0, 5, 9]), predecessors=True)
+    starts = rng.integers(0, n, 60)
+    owner, a, b = _path_steps(pred, starts)
+    want = []
+    for k, s in enumerate(starts):
+        node = int(s)
+        while pred[node] >= 0:
+            want.append((k, node, int(pred[node])))
+            node = int(pred[node])
+    assert list(zip(owner.tolist(), a.tolist(), b.tolist(), strict=True)) == want
+    assert len(want) > 100
+    assert [len(x) for x in _path_steps(pred, np.zeros(0, dtype=int))] == [0, 0, 0]

@@ -236,3 +236,30 @@ def test_path_steps_equal_walking_each_predecessor_path():
     assert list(zip(owner.tolist(), a.tolist(), b.tolist(), strict=True)) == want
     assert len(want) > 100
     assert [len(x) for x in _path_steps(pred, np.zeros(0, dtype=int))] == [0, 0, 0]
+
+
+def test_problem_counts_equal_the_crosstab():
+    """The roll-up's problem counts (one bincount) equal crosstab + reindex: units with no
+    problem, problems of units not in the frame, NA units, an indicator without rows."""
+    from geo.rollup import _with_problem_counts
+
+    frame = pd.DataFrame({"name": list("abcd")}, index=pd.Index(["u1", "u2", "u3", "u4"]))
+    problems = pd.DataFrame(
+        {
+            "unit": ["u1", "u1", "u3", "zz", None, "u3", "u1"],
+            "indicator": ["x", "y", "x", "x", "y", "q", "x"],
+        }
+    )
+    codes = ("x", "y", "w")
+    got = _with_problem_counts(frame, problems, "unit", codes)
+    want = frame.copy()
+    counts = (
+        pd.crosstab(problems["unit"], problems["indicator"])
+        .reindex(index=frame.index, columns=list(codes), fill_value=0)
+        .astype(float)
+    )
+    for c in codes:
+        want[f"problems_{c}"] = counts[c].to_numpy()
+    want["problems"] = want[[f"problems_{c}" for c in codes]].sum(axis=1)
+    pd.testing.assert_frame_equal(got, want)
+    assert got["problems"].tolist() == [3.0, 0.0, 1.0, 0.0]

@@ -141,13 +141,14 @@ class RoadGraph:
             speed = np.full(self.n_edges, settings.walk_speed_kmh, dtype=float)
         elif mode == "drive":
             speeds = dict(settings.drive_speed_kmh)
-            speed = (
-                self.edges["road_class"]
-                .map(speeds)
-                .fillna(speeds.get("其他", 20))
-                .to_numpy(dtype=float)
-            )
-            unpaved = self.edges["surface"].isin(UNPAVED).to_numpy()
+            # Series.map / isin on the few distinct values, then looked up per edge
+            codes, classes = self._factorised("road_class")
+            by_class = pd.Series(classes, dtype=object).map(speeds).fillna(speeds.get("其他", 20))
+            by_class = np.append(by_class.to_numpy(dtype=float), float(speeds.get("其他", 20)))
+            speed = by_class[codes]
+            codes, surfaces = self._factorised("surface")
+            unpaved = np.append(pd.Series(surfaces, dtype=object).isin(list(UNPAVED)), False)
+            unpaved = unpaved[codes]
             speed = np.where(unpaved, speed * settings.unpaved_speed_factor, speed)
         else:
             raise ValueError(f"mode must be 'walk' or 'drive', got {mode!r}")

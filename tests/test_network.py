@@ -218,6 +218,15 @@ def test_matrix_and_masks_equal_the_plain_constructions(seed):
     mask = g.edge_mask(surfaces=("沥青", "水泥"))
     assert mask.tolist() == g.edges["surface"].isin(["沥青", "水泥"]).tolist()
     assert g.edge_mask(statuses=None).all()
+    from geo.network import UNPAVED
+    from geo.settings import load_settings
+
+    net = load_settings().network
+    speeds = dict(net.drive_speed_kmh)
+    speed = g.edges["road_class"].map(speeds).fillna(speeds.get("其他", 20)).to_numpy(float)
+    speed = np.where(g.edges["surface"].isin(UNPAVED), speed * net.unpaved_speed_factor, speed)
+    want = g.edges["length_m"].to_numpy() / 1000.0 / speed * 60.0
+    assert np.array_equal(g.travel_minutes("drive", net), want)
     access = rng.uniform(0, 50, len(pts))
     for m, acc in [(None, None), (mask, None), (mask, access)]:
         got = aug.matrix(weights, mask=m, access=acc)

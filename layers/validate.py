@@ -85,12 +85,15 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
         if name == geom_name:
             continue
         col = frame[name]
-        h.update(f"\0{name}\0{col.dtype}\0".encode())
-        values = col.to_numpy(dtype=object) if col.dtype == object else col.array
+        h.update(f"\0{name}\0{col.dtype}\0{len(col)}\0".encode())
+        # NumPy columns as arrays (hash_array refuses pandas' wrapper of them)
+        values = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
         if col.dtype == object:
-            try:  # text: the strings and their lengths (cheaper than a hash per value)
-                h.update("\x1f".join(values).encode("utf-8", "surrogatepass"))
-                h.update(np.fromiter(map(len, values), np.int64, len(values)).tobytes())
+            try:  # text: the strings joined (cheaper than a hash per value)
+                joined = "\x1f".join(values)
+                h.update(joined.encode("utf-8", "surrogatepass"))
+                if joined.count("\x1f") != len(values) - 1:  # a value holds the separator
+                    h.update(np.fromiter(map(len, values), np.int64, len(values)).tobytes())
                 continue
             except TypeError:
                 pass
@@ -878,18 +881,23 @@ def validate_dataset(
         frame = frames.get(layer)
         if frame is None or field not in frame:
             return
-        text = _as_text(frame[field])
+        # on the distinct values (text = uniq[codes], as _as_text gives it)
+        codes, uniq = _text_codes(frame[field])
+        uniq_list = uniq.tolist()
         if multi:
-            unknown = [[c for c in split_codes(t) if c not in valid] for t in text]
-            bad = np.flatnonzero([bool(u) for u in unknown])
-            text = pd.Series([";".join(u) for u in unknown], index=text.index, dtype=object)
+            unknown = [[c for c in split_codes(t) if c not in valid] for t in uniq_list]
+            bad = np.flatnonzero(np.array([bool(u) for u in unknown], dtype=bool)[codes])
+            shown = np.array([";".join(u) for u in unknown] or [""], dtype=object)
         else:
-            checkable = text != ""
+            checkable = uniq != ""
             pattern = get_schema(layer).field(field).pattern
             if pattern:  # a malformed code is already reported as bad_pattern
-                checkable &= text.str.fullmatch(pattern).fillna(False).astype(bool)
-            bad = np.flatnonzero((checkable & ~text.isin(valid)).to_numpy())
+                checkable &= _fullmatch(pattern, uniq)
+            known = np.array([t in valid for t in uniq_list], dtype=bool)
+            bad = np.flatnonzero((checkable & ~known)[codes])
+            shown = uniq
         if len(bad):
+            text = pd.Series(shown[codes], index=frame[field].index, dtype=object)
             title = get_schema(target).title_zh
             add_rows(
                 layer,

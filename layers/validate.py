@@ -231,6 +231,10 @@ def _text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         text = _as_text(pd.Series(uniques)).to_numpy(dtype=object)
         text = np.append(text, "")  # code -1 (NA) → ""
         return np.where(codes < 0, len(text) - 1, codes), text
+    if pd.api.types.is_bool_dtype(series.dtype):  # yes/no: two values and NA
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        text = np.array([*map(_one_text, uniques), ""], dtype=object)  # as _as_text per value
+        return np.where(codes < 0, len(text) - 1, codes), text
     text = _as_text(series).to_numpy(dtype=object)
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
     return codes, np.asarray(uniques, dtype=object)
@@ -669,7 +673,7 @@ def normalise_layer(
     geom_name = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
     if geom_name is None:
         raise TypeError("normalise_layer needs a GeoDataFrame with an active geometry")
-    attrs = frame.drop(columns=[geom_name])
+    attrs = pd.DataFrame(frame, copy=False).drop(columns=[geom_name])
     checker = _LayerChecker(frame, schema, file)
     names = pd.Index([str(c) for c in attrs.columns])
     if names.duplicated().any():

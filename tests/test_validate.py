@@ -503,3 +503,16 @@ def test_pattern_and_allowed_on_distinct_values_match_pandas():
     assert frame["surface"].tolist() == mapped.tolist()
     bad = {p.row for p in problems if p.field == "surface"}
     assert bad == {i + 1 for i, v in enumerate(mapped) if v not in f.allowed}
+
+
+def test_text_codes_of_yes_no_columns_equal_their_text():
+    """Yes/no columns are factorised before their text: the same text per row."""
+    from layers.validate import _as_text, _text_codes
+
+    for series in (
+        pd.Series([True, False, True]),
+        pd.Series(pd.array([True, None, False, True], dtype="boolean")),
+        pd.Series(np.zeros(0, dtype=bool)),
+    ):
+        codes, uniq = _text_codes(series)
+        assert uniq[codes].tolist() == _as_text(series).tolist()

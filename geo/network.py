@@ -47,6 +47,7 @@ __all__ = [
     "network_diagnostics",
     "shortest_from",
     "snap",
+    "snap_to_subset",
 ]
 
 logger = logging.getLogger(__name__)
@@ -610,6 +611,53 @@ def snap(
     y_col[pt_ok] = found["snap_y"].to_numpy()[ok]
     out["edge"], out["pos_m"], out["dist_m"] = edges_col, pos_col, dist_col
     out["snap_x"], out["snap_y"] = x_col, y_col
+    return out
+
+
+def snap_to_subset(
+    graph: RoadGraph,
+    points: gpd.GeoSeries | gpd.GeoDataFrame,
+    nearest: pd.DataFrame,
+    *,
+    max_m: float,
+    edge_mask: np.ndarray | None,
+    subset: np.ndarray,
+) -> pd.DataFrame:
+    """:func:`snap` to the ``subset`` edges, given the points' snaps to ``edge_mask`` edges.
+
+    ``nearest`` is ``snap(graph, points, max_m=max_m, edge_mask=edge_mask)`` and
+    ``subset`` a mask of some of those edges. A point whose nearest edge is in the subset,
+    with no other subset edge as close, snaps to it in the subset too (the same edge,
+    position and point); the others are snapped to the subset (:func:`snap`). A point
+    beyond ``max_m`` of every edge is beyond it of the subset's.
+
+    Returns
+    -------
+    DataFrame
+        Like :func:`snap`'s, except ``dist_m``: NaN where ``edge`` is ``-1``.
+    """
+    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    edge = nearest["edge"].to_numpy()
+    keep = (edge >= 0) & subset[np.maximum(edge, 0)]
+    idx = np.flatnonzero(keep)
+    if len(idx):
+        _, (candidates, tree, _) = graph._snap_memo.get(graph, edge_mask)
+        arr = geoms.iloc[idx].to_crs(graph.crs).to_numpy()
+        # any other subset edge as close (a tie, within a micrometre): snapped afresh
+        reach = nearest["dist_m"].to_numpy()[idx] + 1e-6
+        qi, ti = tree.query(arr, predicate="dwithin", distance=reach)
+        cand = candidates[ti]
+        tied = subset[cand] & (cand != edge[idx][qi])
+        keep[idx[np.unique(qi[tied])]] = False
+    out = nearest.copy()
+    rest = np.flatnonzero((edge >= 0) & ~keep)
+    out.loc[~keep, "edge"] = -1
+    out.loc[~keep, ["pos_m", "dist_m", "snap_x", "snap_y"]] = np.nan
+    if len(rest):
+        again = snap(graph, geoms.iloc[rest], max_m=max_m, edge_mask=subset)
+        for c in _NEAREST_COLUMNS:
+            out.iloc[rest, out.columns.get_loc(c)] = again[c].to_numpy()
+        out.loc[out["edge"] < 0, "dist_m"] = np.nan
     return out
 
 

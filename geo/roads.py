@@ -42,7 +42,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from geo.network import AugmentedGraph, RoadGraph, shortest_from, snap
+from geo.network import AugmentedGraph, RoadGraph, shortest_from, snap, snap_to_subset
 from geo.settings import Settings
 from layers.dataset import Dataset
 
@@ -214,11 +214,13 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     snap_any = snap(graph, villages.geometry, max_m=net.snap_max_m, edge_mask=existing)
     # A village reaches the hard network through the nearest hard road that is itself
     # joined to the trunk: a closer hard spur cut off from it must not hide that road.
-    snap_hard = snap(
+    snap_hard = snap_to_subset(
         graph,
         villages.geometry,
+        snap_any,
         max_m=net.snap_max_m,
-        edge_mask=trunk_joined_hard_edges(graph, settings),
+        edge_mask=existing,
+        subset=trunk_joined_hard_edges(graph, settings),
     )
     both = pd.concat([snap_hard, snap_any], ignore_index=True)
     aug = graph.with_points(both)

@@ -7,6 +7,7 @@ import itertools
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from scipy.spatial import Delaunay
@@ -249,3 +250,53 @@ def test_matrix_and_masks_equal_the_plain_constructions(seed):
         assert np.array_equal(got.indptr, want.indptr)
         assert np.array_equal(got.indices, want.indices)
         assert np.array_equal(got.data, want.data)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_snap_to_subset_equals_snapping_to_the_subset(seed):
+    """Snapping to a subset from the snaps to all edges gives what snap() to the subset
+    gives (edge, position, point, distance when snapped), ties at vertices and between
+    parallel roads included."""
+    from geo.network import snap_to_subset
+
+    frame, rng = random_network(seed)
+    g = build_graph(frame, crs=EPSG)
+    # points anywhere, on vertices (ties between the edges meeting there) and on edges
+    xy = [rng.uniform(0, 5000, (150, 2)), g.node_xy[rng.integers(0, g.n_nodes, 30)]]
+    mid = g.edge_geoms[rng.integers(0, g.n_edges, 30)]
+    xy.append(shapely.get_coordinates(shapely.line_interpolate_point(mid, 0.5, normalized=True)))
+    pts = gpd.GeoSeries(shapely.points(np.vstack(xy)), crs=EPSG)
+    subset = rng.random(g.n_edges) < 0.6
+    nearest = snap(g, pts, max_m=300.0)
+    got = snap_to_subset(g, pts, nearest, max_m=300.0, edge_mask=None, subset=subset)
+    fresh = build_graph(frame, crs=EPSG)  # no memo shared with the call above
+    want = snap(fresh, pts, max_m=300.0, edge_mask=subset)
+    want.loc[want["edge"] < 0, "dist_m"] = np.nan
+    assert (got["edge"] >= 0).sum() > 50
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_snap_to_subset_ties_between_parallel_roads():
+    """A point midway between two parallel subset roads snaps as snap() to the subset."""
+    from geo.network import snap_to_subset
+
+    lines = [shapely.LineString([(0, y), (1000, y)]) for y in (0.0, 100.0, 200.0)]
+    frame = gpd.GeoDataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "road_class": ["村道"] * 3,
+            "surface": ["水泥"] * 3,
+            "width_m": [4.0] * 3,
+            "status": ["现状"] * 3,
+        },
+        geometry=lines,
+        crs=EPSG,
+    )
+    g = build_graph(frame, crs=EPSG)
+    pts = gpd.GeoSeries([shapely.Point(500, 50), shapely.Point(500, 150)], crs=EPSG)
+    for subset in (np.array([True, True, False]), np.array([True, False, True])):
+        nearest = snap(g, pts, max_m=80.0)
+        got = snap_to_subset(g, pts, nearest, max_m=80.0, edge_mask=None, subset=subset)
+        want = snap(build_graph(frame, crs=EPSG), pts, max_m=80.0, edge_mask=subset)
+        want.loc[want["edge"] < 0, "dist_m"] = np.nan
+        pd.testing.assert_frame_equal(got, want)

@@ -247,7 +247,8 @@ def _text_row_hashes(attrs: pd.DataFrame) -> np.ndarray:
     """Return ``pd.util.hash_pandas_object(attrs.astype(str), index=False)`` as an array.
 
     The same uint64 per row (the definition of :attr:`Dataset.content_hash`), faster: a
-    NumPy number or yes/no column is turned into text once per distinct value (its
+    column of Python strings is hashed as it is (no round trip through Arrow), a NumPy
+    number or yes/no column is turned into text once per distinct value (its
     ``astype(str)`` is value by value) and hashed once per distinct value; the row hash
     combines the column hashes as pandas does.
     """
@@ -256,6 +257,11 @@ def _text_row_hashes(attrs: pd.DataFrame) -> np.ndarray:
     def columns():
         for i in range(attrs.shape[1]):
             col = attrs.iloc[:, i]
+            if col.dtype == object:  # Python strings are their own text
+                values = col.to_numpy()
+                if pd.api.types.infer_dtype(values, skipna=False) == "string":
+                    yield pd.util.hash_array(values, categorize=True)
+                    continue
             if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
                 values = col.to_numpy()
                 # -0.0 and 0.0 are one value to factorize but two texts

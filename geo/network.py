@@ -512,21 +512,17 @@ def _nearest_edges(
     on_line = shapely.get_point(near, 1)
     pos = shapely.line_locate_point(line, on_line)
     xy = shapely.get_coordinates(on_line)
-    out = pd.DataFrame(
-        {
-            "edge": np.full(len(arr), -1, dtype=np.int64),
-            "pos_m": np.nan,
-            "dist_m": np.nan,
-            "snap_x": np.nan,
-            "snap_y": np.nan,
-        }
-    )
-    out.loc[qi, "edge"] = edge
-    out.loc[qi, "pos_m"] = pos
-    out.loc[qi, "dist_m"] = dist
-    out.loc[qi, "snap_x"] = xy[:, 0]
-    out.loc[qi, "snap_y"] = xy[:, 1]
-    return out
+    columns = {"edge": np.full(len(arr), -1, dtype=np.int64)}
+    columns["edge"][qi] = edge
+    for name, values in (
+        ("pos_m", pos),
+        ("dist_m", dist),
+        ("snap_x", xy[:, 0]),
+        ("snap_y", xy[:, 1]),
+    ):
+        columns[name] = np.full(len(arr), np.nan)
+        columns[name][qi] = values
+    return pd.DataFrame(columns)
 
 
 def _col(frame: pd.DataFrame, name: str, default: object) -> np.ndarray:

@@ -211,12 +211,13 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     hard, assumed = hard_edges(graph, settings)
     trunk = hard & graph.edge_mask(classes=hr.trunk_classes)
 
-    snap_any = snap(graph, villages.geometry, max_m=net.snap_max_m, edge_mask=existing)
+    village_m = villages.geometry.to_crs(graph.crs)  # projected once for every snap below
+    snap_any = snap(graph, village_m, max_m=net.snap_max_m, edge_mask=existing)
     # A village reaches the hard network through the nearest hard road that is itself
     # joined to the trunk: a closer hard spur cut off from it must not hide that road.
     snap_hard = snap_to_subset(
         graph,
-        villages.geometry,
+        village_m,
         snap_any,
         max_m=net.snap_max_m,
         edge_mask=existing,
@@ -357,7 +358,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         tree = shapely.STRtree(graph.edge_geoms[connected_edges])
         # 2. no road within the snap distance: a straight new link to the hard network
         if len(no_road):
-            village_xy = villages.geometry.to_crs(graph.crs).to_numpy()[no_road]
+            village_xy = village_m.to_numpy()[no_road]
             qi, ti = tree.query_nearest(village_xy, all_matches=False)
             lines = shapely.shortest_line(village_xy[qi], graph.edge_geoms[connected_edges[ti]])
             for i, line in zip(no_road[qi], lines, strict=True):

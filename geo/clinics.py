@@ -86,6 +86,12 @@ def _travel(
     return minutes, which
 
 
+def _count_and_doctors(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Facilities (``n``) and their doctors (``doctors``) per value of ``by``."""
+    groups = frame.groupby(by)
+    return pd.DataFrame({"n": groups.size(), "doctors": groups["doctors"].sum()})
+
+
 def clinic_gaps(dataset: Dataset, graph: RoadGraph, settings: Settings) -> ClinicResult:
     """Find 医疗卫生空白点 and travel times to clinics.
 
@@ -120,7 +126,7 @@ def clinic_gaps(dataset: Dataset, graph: RoadGraph, settings: Settings) -> Clini
         )
         joined = joined[~joined.index.duplicated()]
         centres.loc[no_code, "township_code"] = joined["code"].fillna("").to_numpy()
-    per_tw = centres.groupby("township_code").agg(n=("id", "size"), doctors=("doctors", "sum"))
+    per_tw = _count_and_doctors(centres, "township_code")
     tw = gpd.GeoDataFrame(
         {"code": townships["code"], "name": townships["name"]},
         geometry=townships.geometry,
@@ -131,7 +137,7 @@ def clinic_gaps(dataset: Dataset, graph: RoadGraph, settings: Settings) -> Clini
     tw["blank"] = tw["n_health_centres"] == 0
 
     rooms = clinics.loc[clinics["kind"] == "卫生室"]
-    per_av = rooms.groupby("admin_village_code").agg(n=("id", "size"), doctors=("doctors", "sum"))
+    per_av = _count_and_doctors(rooms, "admin_village_code")
     hosts = set(centres["admin_village_code"]) - {""}
     shared: dict[str, list[str]] = {}
     for cid, codes in zip(rooms["id"], rooms["serves_codes"], strict=True):

@@ -47,6 +47,7 @@ __all__ = [
     "network_diagnostics",
     "shortest_from",
     "snap",
+    "snap_to_subset",
 ]
 
 logger = logging.getLogger(__name__)
@@ -117,13 +118,22 @@ class RoadGraph:
     ) -> np.ndarray:
         """Boolean mask of edges whose surface, class and status are in the given sets."""
         mask = np.ones(self.n_edges, dtype=bool)
-        if surfaces is not None:
-            mask &= self.edges["surface"].isin(surfaces).to_numpy()
-        if classes is not None:
-            mask &= self.edges["road_class"].isin(classes).to_numpy()
-        if statuses is not None:
-            mask &= self.edges["status"].isin(statuses).to_numpy()
+        wanted_by_column = {"surface": surfaces, "road_class": classes, "status": statuses}
+        for column, wanted in wanted_by_column.items():
+            if wanted is not None:
+                codes, uniques = self._factorised(column)
+                # ``Series.isin`` on the few distinct values, then looked up per edge
+                hit = np.append(pd.Series(uniques, dtype=object).isin(list(wanted)), False)
+                mask &= hit[codes]
         return mask
+
+    def _factorised(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (``-1`` for NA) and distinct values of an edge column, computed once."""
+        memo = self.__dict__.setdefault("_factorised_memo", {})
+        if column not in memo:
+            codes, uniques = pd.factorize(self.edges[column], use_na_sentinel=True)
+            memo[column] = (codes, np.asarray(uniques, dtype=object))
+        return memo[column]
 
     def travel_minutes(self, mode: str, settings: NetworkSettings) -> np.ndarray:
         """Minutes to traverse each edge on foot (``"walk"``) or by car (``"drive"``)."""
@@ -132,13 +142,14 @@ class RoadGraph:
             speed = np.full(self.n_edges, settings.walk_speed_kmh, dtype=float)
         elif mode == "drive":
             speeds = dict(settings.drive_speed_kmh)
-            speed = (
-                self.edges["road_class"]
-                .map(speeds)
-                .fillna(speeds.get("其他", 20))
-                .to_numpy(dtype=float)
-            )
-            unpaved = self.edges["surface"].isin(UNPAVED).to_numpy()
+            # Series.map / isin on the few distinct values, then looked up per edge
+            codes, classes = self._factorised("road_class")
+            by_class = pd.Series(classes, dtype=object).map(speeds).fillna(speeds.get("其他", 20))
+            by_class = np.append(by_class.to_numpy(dtype=float), float(speeds.get("其他", 20)))
+            speed = by_class[codes]
+            codes, surfaces = self._factorised("surface")
+            unpaved = np.append(pd.Series(surfaces, dtype=object).isin(list(UNPAVED)), False)
+            unpaved = unpaved[codes]
             speed = np.where(unpaved, speed * settings.unpaved_speed_factor, speed)
         else:
             raise ValueError(f"mode must be 'walk' or 'drive', got {mode!r}")
@@ -277,11 +288,23 @@ class AugmentedGraph:
             w = np.concatenate([w, np.maximum(access[pts], _EPS_WEIGHT)])
             size += len(self.point_node)
         a, b = np.minimum(u, v), np.maximum(u, v)
-        order = np.lexsort((w, b, a))
-        a, b, w = a[order], b[order], w[order]
-        first = np.ones(len(a), dtype=bool)
-        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-        return sparse.csr_array((w[first], (a[first], b[first])), shape=(size, size))
+        key = a.astype(np.int64) * size + b  # (a, b) in row-major order
+        order = np.lexsort((w, key))
+        key, w = key[order], w[order]
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        key, w = key[first], w[first]
+        # sorted by row then column, one entry each: the CSR arrays directly
+        rows, cols = np.divmod(key, size)
+        indptr = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=size), out=indptr[1:])
+        index_dtype = np.int32 if len(key) < 2**31 and size < 2**31 else np.int64
+        out = sparse.csr_array(
+            (w, cols.astype(index_dtype), indptr.astype(index_dtype)), shape=(size, size)
+        )
+        out.has_sorted_indices = True
+        out.has_canonical_format = True
+        return out
 
 
 def build_graph(
@@ -444,6 +467,8 @@ class _SnapMemo:
         self.__init__(state["max_masks"])
 
     def get(self, graph: RoadGraph, edge_mask: np.ndarray | None):
+        if edge_mask is not None and edge_mask.all():
+            edge_mask = None  # the same candidates, so the same tree and answers
         if edge_mask is None:
             key = b"all"
         else:
@@ -487,21 +512,17 @@ def _nearest_edges(
     on_line = shapely.get_point(near, 1)
     pos = shapely.line_locate_point(line, on_line)
     xy = shapely.get_coordinates(on_line)
-    out = pd.DataFrame(
-        {
-            "edge": np.full(len(arr), -1, dtype=np.int64),
-            "pos_m": np.nan,
-            "dist_m": np.nan,
-            "snap_x": np.nan,
-            "snap_y": np.nan,
-        }
-    )
-    out.loc[qi, "edge"] = edge
-    out.loc[qi, "pos_m"] = pos
-    out.loc[qi, "dist_m"] = dist
-    out.loc[qi, "snap_x"] = xy[:, 0]
-    out.loc[qi, "snap_y"] = xy[:, 1]
-    return out
+    columns = {"edge": np.full(len(arr), -1, dtype=np.int64)}
+    columns["edge"][qi] = edge
+    for name, values in (
+        ("pos_m", pos),
+        ("dist_m", dist),
+        ("snap_x", xy[:, 0]),
+        ("snap_y", xy[:, 1]),
+    ):
+        columns[name] = np.full(len(arr), np.nan)
+        columns[name][qi] = values
+    return pd.DataFrame(columns)
 
 
 def _col(frame: pd.DataFrame, name: str, default: object) -> np.ndarray:
@@ -586,6 +607,53 @@ def snap(
     y_col[pt_ok] = found["snap_y"].to_numpy()[ok]
     out["edge"], out["pos_m"], out["dist_m"] = edges_col, pos_col, dist_col
     out["snap_x"], out["snap_y"] = x_col, y_col
+    return out
+
+
+def snap_to_subset(
+    graph: RoadGraph,
+    points: gpd.GeoSeries | gpd.GeoDataFrame,
+    nearest: pd.DataFrame,
+    *,
+    max_m: float,
+    edge_mask: np.ndarray | None,
+    subset: np.ndarray,
+) -> pd.DataFrame:
+    """:func:`snap` to the ``subset`` edges, given the points' snaps to ``edge_mask`` edges.
+
+    ``nearest`` is ``snap(graph, points, max_m=max_m, edge_mask=edge_mask)`` and
+    ``subset`` a mask of some of those edges. A point whose nearest edge is in the subset,
+    with no other subset edge as close, snaps to it in the subset too (the same edge,
+    position and point); the others are snapped to the subset (:func:`snap`). A point
+    beyond ``max_m`` of every edge is beyond it of the subset's.
+
+    Returns
+    -------
+    DataFrame
+        Like :func:`snap`'s, except ``dist_m``: NaN where ``edge`` is ``-1``.
+    """
+    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    edge = nearest["edge"].to_numpy()
+    keep = (edge >= 0) & subset[np.maximum(edge, 0)]
+    idx = np.flatnonzero(keep)
+    if len(idx):
+        _, (candidates, tree, _) = graph._snap_memo.get(graph, edge_mask)
+        arr = geoms.iloc[idx].to_crs(graph.crs).to_numpy()
+        # any other subset edge as close (a tie, within a micrometre): snapped afresh
+        reach = nearest["dist_m"].to_numpy()[idx] + 1e-6
+        qi, ti = tree.query(arr, predicate="dwithin", distance=reach)
+        cand = candidates[ti]
+        tied = subset[cand] & (cand != edge[idx][qi])
+        keep[idx[np.unique(qi[tied])]] = False
+    out = nearest.copy()
+    rest = np.flatnonzero((edge >= 0) & ~keep)
+    out.loc[~keep, "edge"] = -1
+    out.loc[~keep, ["pos_m", "dist_m", "snap_x", "snap_y"]] = np.nan
+    if len(rest):
+        again = snap(graph, geoms.iloc[rest], max_m=max_m, edge_mask=subset)
+        for c in _NEAREST_COLUMNS:
+            out.iloc[rest, out.columns.get_loc(c)] = again[c].to_numpy()
+        out.loc[out["edge"] < 0, "dist_m"] = np.nan
     return out
 
 

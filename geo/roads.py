@@ -42,7 +42,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from geo.network import AugmentedGraph, RoadGraph, shortest_from, snap
+from geo.network import AugmentedGraph, RoadGraph, shortest_from, snap, snap_to_subset
 from geo.settings import Settings
 from layers.dataset import Dataset
 
@@ -92,8 +92,9 @@ def _piece_lookup(aug: AugmentedGraph, keep: np.ndarray, weights: np.ndarray):
     idx = np.flatnonzero(keep)
     a = np.minimum(aug.u[idx], aug.v[idx])
     b = np.maximum(aug.u[idx], aug.v[idx])
-    order = np.lexsort((weights[idx], b, a))
-    key = a[order].astype(np.int64) * aug.n_nodes + b[order]
+    key = a.astype(np.int64) * aug.n_nodes + b  # (a, b) in row-major order
+    order = np.lexsort((weights[idx], key))
+    key = key[order]
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
     key, pieces = key[first], idx[order][first]
@@ -121,11 +122,30 @@ def _path_min(pred: np.ndarray, value_at: np.ndarray) -> np.ndarray:
     return val
 
 
-def _walk(pred: np.ndarray, start: int) -> list[int]:
-    nodes = [start]
-    while pred[nodes[-1]] >= 0:
-        nodes.append(int(pred[nodes[-1]]))
-    return nodes
+def _path_steps(pred: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every step of each start's predecessor path, all starts at once.
+
+    Returns ``(owner, a, b)``: step ``k`` goes from node ``a[k]`` to ``b[k] = pred[a[k]]``
+    on the path of ``starts[owner[k]]``; the steps of one start are consecutive and in
+    path order, from the start to its source.
+    """
+    owners, froms, tos = [], [], []
+    cur = np.asarray(starts, dtype=np.int64)
+    who = np.arange(len(cur))
+    while len(cur):  # one level of every path per round
+        nxt = pred[cur]
+        go = nxt >= 0
+        cur, who, nxt = cur[go], who[go], nxt[go].astype(np.int64)
+        owners.append(who)
+        froms.append(cur)
+        tos.append(nxt)
+        cur = nxt
+    if not owners:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")  # by start; levels stay in path order
+    return owner[order], np.concatenate(froms)[order], np.concatenate(tos)[order]
 
 
 def _joined_to(graph: RoadGraph, mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -191,14 +211,17 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     hard, assumed = hard_edges(graph, settings)
     trunk = hard & graph.edge_mask(classes=hr.trunk_classes)
 
-    snap_any = snap(graph, villages.geometry, max_m=net.snap_max_m, edge_mask=existing)
+    village_m = villages.geometry.to_crs(graph.crs)  # projected once for every snap below
+    snap_any = snap(graph, village_m, max_m=net.snap_max_m, edge_mask=existing)
     # A village reaches the hard network through the nearest hard road that is itself
     # joined to the trunk: a closer hard spur cut off from it must not hide that road.
-    snap_hard = snap(
+    snap_hard = snap_to_subset(
         graph,
-        villages.geometry,
+        village_m,
+        snap_any,
         max_m=net.snap_max_m,
-        edge_mask=trunk_joined_hard_edges(graph, settings),
+        edge_mask=existing,
+        subset=trunk_joined_hard_edges(graph, settings),
     )
     both = pd.concat([snap_hard, snap_any], ignore_index=True)
     aug = graph.with_points(both)
@@ -268,29 +291,40 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
 
     surfaces = graph.edges["surface"].astype(str).to_numpy()
 
-    def harden_link(vid: str, path: list[int]) -> tuple[float, bool]:
-        """Record the non-hard pieces of a node path as a 'harden' link.
+    def harden_links(vids: np.ndarray, pred: np.ndarray, starts: np.ndarray) -> list:
+        """Return the non-hard pieces of each start's path (``pred``) as its 'harden' link.
 
-        Returns the km, and whether every one of them is of unknown surface (未知: e.g. an
-        untagged OSM way, which may well be paved — to verify, not to pave).
+        Returns, per start: the km, whether every one of them is of unknown surface (未知:
+        e.g. an untagged OSM way, which may well be paved — to verify, not to pave), and
+        the link's row and geometry (None when the path has no non-hard piece).
         """
-        pcs = lookup_any(np.array(path[:-1]), np.array(path[1:]))
-        pcs = pcs[(pcs >= 0) & ~hard_piece[np.maximum(pcs, 0)]]
-        if not len(pcs):
-            return 0.0, False
-        parents = np.unique(aug.parent_edge[pcs])
-        unknown = bool(np.all(surfaces[parents] == "未知"))
-        km = float(length[pcs].sum()) / 1000
-        link_rows.append(
-            {
+        owner, a, b = _path_steps(pred, starts)
+        pcs = lookup_any(a, b)
+        keep = (pcs >= 0) & ~hard_piece[np.maximum(pcs, 0)]
+        owner, pcs = owner[keep], pcs[keep]
+        bounds = np.searchsorted(owner, np.arange(len(starts) + 1))
+        out = []
+        for k, vid in enumerate(vids):
+            mine = pcs[bounds[k] : bounds[k + 1]]
+            if not len(mine):
+                out.append((0.0, False, None))
+                continue
+            parents = np.unique(aug.parent_edge[mine])
+            unknown = bool(np.all(surfaces[parents] == "未知"))
+            km = float(length[mine].sum()) / 1000
+            row = {
                 "village_id": vid,
                 "kind": "harden",
                 "length_km": km,
                 "road_ids": ";".join(dict.fromkeys(road_ids[parents])),
             }
-        )
-        link_geoms.append(shapely.multilinestrings(graph.edge_geoms[parents]))
-        return km, unknown
+            out.append((km, unknown, (row, shapely.multilinestrings(graph.edge_geoms[parents]))))
+        return out
+
+    def add_link(link: tuple[dict[str, object], shapely.Geometry] | None) -> None:
+        if link is not None:
+            link_rows.append(link[0])
+            link_geoms.append(link[1])
 
     def new_link(vid: str, line: shapely.Geometry) -> float:
         km = float(shapely.length(line)) / 1000
@@ -302,8 +336,11 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     # 1. only unpaved links: walk each village's cheapest-hardening path (few villages)
     unpaved = todo[on_road[todo] & np.isfinite(up_cost[todo])]
     reason[unpaved] = "only_unpaved"
-    for i in unpaved:
-        harden_km[i], unknown = harden_link(ids[i], _walk(pred_up, int(node_any[i])))
+    for i, (km, unknown, link) in zip(
+        unpaved, harden_links(ids[unpaved], pred_up, node_any[unpaved]), strict=True
+    ):
+        harden_km[i] = km
+        add_link(link)
         if unknown:
             reason[i] = "unverified_surface"
 
@@ -321,7 +358,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         tree = shapely.STRtree(graph.edge_geoms[connected_edges])
         # 2. no road within the snap distance: a straight new link to the hard network
         if len(no_road):
-            village_xy = villages.geometry.to_crs(graph.crs).to_numpy()[no_road]
+            village_xy = village_m.to_numpy()[no_road]
             qi, ti = tree.query_nearest(village_xy, all_matches=False)
             lines = shapely.shortest_line(village_xy[qi], graph.edge_geoms[connected_edges[ti]])
             for i, line in zip(no_road[qi], lines, strict=True):
@@ -344,8 +381,10 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
                 start = int(cand[np.argmin(near)])
                 _, _, pred_c = shortest_from(m_up, np.array([start]), predecessors=True)
                 assert pred_c is not None
-                for i in members:
-                    harden_km[i] = harden_link(ids[i], _walk(pred_c, int(node_any[i])))[0]
+                walks = harden_links(ids[members], pred_c, node_any[members])
+                for i, (km, _, link) in zip(members, walks, strict=True):
+                    harden_km[i] = km
+                    add_link(link)
                     new_km[i] = new_link(ids[i], line)
 
     cost = harden_km * hr.harden_cost_wan_per_km + new_km * hr.new_road_cost_wan_per_km

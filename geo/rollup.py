@@ -88,6 +88,29 @@ def _rate(num: pd.Series | float, den: pd.Series | float) -> pd.Series | float:
         return np.where(np.asarray(den) > 0, 100.0 * np.asarray(num) / np.asarray(den), np.nan)
 
 
+def _with_problem_counts(
+    frame: pd.DataFrame, problems: pd.DataFrame, by: str, indicator_codes: tuple[str, ...]
+) -> pd.DataFrame:
+    """Add ``problems_<code>`` (problem rows of each indicator per unit) and ``problems``.
+
+    The counts of ``pd.crosstab(problems[by], problems["indicator"])`` reindexed to the
+    frame's units and the indicators (0 where none), counted with one ``bincount``.
+    """
+    units = frame.index.unique()
+    row = units.get_indexer(problems[by].to_numpy(dtype=object))
+    col = pd.Index(list(indicator_codes), dtype=object).get_indexer(
+        problems["indicator"].to_numpy(dtype=object)
+    )
+    ok = (row >= 0) & (col >= 0)
+    k = len(indicator_codes)
+    table = np.bincount(row[ok] * k + col[ok], minlength=len(units) * k).astype(float)
+    table = table.reshape(len(units), k)[units.get_indexer(frame.index)] if k else table
+    columns = {f"problems_{c}": table[:, j] for j, c in enumerate(indicator_codes)}
+    columns["problems"] = table.sum(axis=1) if k else np.zeros(len(frame))
+    extra = pd.DataFrame(columns, index=frame.index)
+    return pd.concat([frame.drop(columns=[c for c in columns if c in frame]), extra], axis=1)
+
+
 def rollup(
     dataset: Dataset,
     settings: Settings,
@@ -130,15 +153,18 @@ def rollup(
         )  # fmt: skip
         indicators = evaluate(table, inp)
     admin = dataset["admin_villages"]
-    av = pd.DataFrame(
-        {
-            "code": admin["code"].to_numpy(),
-            "name": admin["name"].to_numpy(),
-            "township_code": admin["township_code"].to_numpy(),
-        }
-    ).set_index("code")
-    for c in _COUNT_COLUMNS:
-        av[c] = 0.0
+    codes_av = admin["code"].to_numpy()
+    index = pd.DataFrame({"code": codes_av}).set_index("code").index
+    # the counts as arrays, the frame built once (not a column at a time)
+    counts = {c: np.zeros(len(index)) for c in _COUNT_COLUMNS}
+
+    def update(g: pd.DataFrame) -> None:
+        """``DataFrame.update``: the sums where a unit has them, the zeros elsewhere."""
+        g = g.astype(float).reindex(index)
+        for c in g.columns:
+            vals = g[c].to_numpy(dtype=float)
+            has = ~np.isnan(vals)
+            counts[c][has] = vals[has]
 
     if hard_road is not None:
         v = pd.DataFrame(hard_road.villages.drop(columns="geometry"))
@@ -161,7 +187,7 @@ def rollup(
             .groupby("admin_village_code")[[c for c in _COUNT_COLUMNS if c.startswith("hr_")]]
             .sum()
         )
-        av.update(g.astype(float))
+        update(g)
     if services is not None and not services.no_data:
         u = pd.DataFrame(services.units.drop(columns="geometry"))
         u = u.loc[u["unit_kind"] == "relocation_site"]
@@ -177,15 +203,17 @@ def rollup(
             ]
             .sum()
         )
-        av.update(g.astype(float))
-    av["cl_status"] = ""
+        update(g)
+    cl_status = np.full(len(index), "", dtype=object)
     if clinics is not None:
         a = clinics.admin_villages.set_index("code")
-        av["cl_status"] = a["status"].reindex(av.index).fillna("")
-        av["cl_blank_admin_villages"] = a["blank"].reindex(av.index).fillna(False).astype(float)
-        av["cl_short_of_doctors"] = (
-            (a["status"] == "short_of_doctors").reindex(av.index).fillna(False).astype(float)
+        cl_status = a["status"].reindex(index).fillna("").to_numpy(dtype=object)
+        counts["cl_blank_admin_villages"] = (
+            a["blank"].reindex(index).fillna(False).astype(float).to_numpy()
         )
+        counts["cl_short_of_doctors"] = (
+            (a["status"] == "short_of_doctors").reindex(index).fillna(False).astype(float)
+        ).to_numpy()
         vv = pd.DataFrame(clinics.villages.drop(columns="geometry"))
         g = (
             vv.assign(
@@ -197,7 +225,16 @@ def rollup(
             ]
             .sum()
         )
-        av.update(g.astype(float))
+        update(g)
+    av = pd.DataFrame(
+        {
+            "code": codes_av,
+            "name": admin["name"].to_numpy(),
+            "township_code": admin["township_code"].to_numpy(),
+            **counts,
+            "cl_status": cl_status,
+        }
+    ).set_index("code")
 
     av["hr_rate_pct"] = _rate(av["hr_connected"], av["hr_target"])
     av["sv_rate_pct"] = _rate(av["sv_ok"], av["sv_sites"])
@@ -217,16 +254,10 @@ def rollup(
 
     # problems: the problem rows of every indicator's outcomes (= the ledger's items)
     problems = indicators.problems
-    codes = [f"problems_{c}" for c in indicators.table.codes]
-    for frame, by in ((av, "admin_village_code"), (tw, "township_code")):
-        counts = (
-            pd.crosstab(problems[by], problems["indicator"])
-            .reindex(index=frame.index, columns=list(indicators.table.codes), fill_value=0)
-            .astype(float)
-        )
-        for code in indicators.table.codes:
-            frame[f"problems_{code}"] = counts[code].to_numpy()
-        frame["problems"] = frame[codes].sum(axis=1) if codes else 0.0
+    av, tw = (
+        _with_problem_counts(frame, problems, by, indicators.table.codes)
+        for frame, by in ((av, "admin_village_code"), (tw, "township_code"))
+    )
     tw = tw.sort_values(["problems", "hr_not_connected"], ascending=False)
     county = indicators.county.copy()
     # every problem row once, also those of units in no township (a water works outside)

@@ -85,12 +85,15 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
         if name == geom_name:
             continue
         col = frame[name]
-        h.update(f"\0{name}\0{col.dtype}\0".encode())
-        values = col.to_numpy(dtype=object) if col.dtype == object else col.array
+        h.update(f"\0{name}\0{col.dtype}\0{len(col)}\0".encode())
+        # NumPy columns as arrays (hash_array refuses pandas' wrapper of them)
+        values = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
         if col.dtype == object:
-            try:  # text: the strings and their lengths (cheaper than a hash per value)
-                h.update("\x1f".join(values).encode("utf-8", "surrogatepass"))
-                h.update(np.fromiter(map(len, values), np.int64, len(values)).tobytes())
+            try:  # text: the strings joined (cheaper than a hash per value)
+                joined = "\x1f".join(values)
+                h.update(joined.encode("utf-8", "surrogatepass"))
+                if joined.count("\x1f") != len(values) - 1:  # a value holds the separator
+                    h.update(np.fromiter(map(len, values), np.int64, len(values)).tobytes())
                 continue
             except TypeError:
                 pass
@@ -203,6 +206,14 @@ def _as_text(series: pd.Series) -> pd.Series:
     return pd.Series([_one_text(v) for v in values], index=series.index, dtype=object)
 
 
+def _fullmatch(pattern: str, values: np.ndarray) -> np.ndarray:
+    """Whether each value is a string matching ``pattern`` in full (``str.fullmatch``)."""
+    match = re.compile(pattern).fullmatch
+    return np.array(
+        [isinstance(v, str) and match(v) is not None for v in values.tolist()], dtype=bool
+    )
+
+
 def _is_text_dtype(series: pd.Series) -> bool:
     return isinstance(series.dtype, pd.StringDtype)
 
@@ -219,6 +230,10 @@ def _text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         text = _as_text(pd.Series(uniques)).to_numpy(dtype=object)
         text = np.append(text, "")  # code -1 (NA) → ""
+        return np.where(codes < 0, len(text) - 1, codes), text
+    if pd.api.types.is_bool_dtype(series.dtype):  # yes/no: two values and NA
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        text = np.array([*map(_one_text, uniques), ""], dtype=object)  # as _as_text per value
         return np.where(codes < 0, len(text) - 1, codes), text
     text = _as_text(series).to_numpy(dtype=object)
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
@@ -343,12 +358,7 @@ class _LayerChecker:
                 out_u = self._allowed(f, out_u, empty_u, codes, raw.index)
             out = pd.Series(out_u[codes], index=raw.index, dtype=object)
             if f.pattern is not None:
-                ok_u = (
-                    pd.Series(out_u, dtype=object)
-                    .str.fullmatch(f.pattern)
-                    .fillna(False)
-                    .to_numpy(dtype=bool)
-                )
+                ok_u = _fullmatch(f.pattern, out_u)
                 bad = ~ok_u[codes] & ~empty
                 if bad.any():
                     self.add(
@@ -363,9 +373,11 @@ class _LayerChecker:
             return out
         if f.dtype == "bool":
             assert codes is not None and uniq is not None
-            folded = pd.Series(uniq, dtype=object).str.lower()
-            is_true = folded.isin(_TRUE).to_numpy()[codes]
-            is_false = folded.isin(_FALSE).to_numpy()[codes]
+            # on the distinct values, in plain Python (a few of them; pandas' per-call
+            # overhead is most of the cost here): lower-cased, then looked up
+            folded = [v.lower() if isinstance(v, str) else v for v in uniq]
+            is_true = np.array([v in _TRUE for v in folded], dtype=bool)[codes]
+            is_false = np.array([v in _FALSE for v in folded], dtype=bool)[codes]
             bad = ~is_true & ~is_false
             if bad.any():
                 self.add(
@@ -463,11 +475,14 @@ class _LayerChecker:
         assert f.allowed is not None
         aliases = {k.lower(): v for k, v in f.value_aliases.items()}
         aliases.update({a.lower(): a for a in f.allowed})
-        values = pd.Series(out_u, dtype=object)
-        mapped = values.str.lower().map(aliases)
-        # keep unmapped values as typed so the problem shows them
-        mapped_u = mapped.where(mapped.notna(), values).astype(object).to_numpy(dtype=object)
-        allowed_now = pd.Series(mapped_u, dtype=object).isin(f.allowed).to_numpy()
+        # on the distinct values in plain Python; unmapped values kept as typed so the
+        # problem shows them
+        mapped_u = np.empty(len(out_u), dtype=object)
+        mapped_u[:] = [
+            aliases.get(v.lower(), v) if isinstance(v, str) else v for v in out_u.tolist()
+        ]
+        allowed = frozenset(f.allowed)
+        allowed_now = np.array([v in allowed for v in mapped_u.tolist()], dtype=bool)
         # an empty value of an optional field is filled by its default above
         bad = (~allowed_now & ~(empty_u & f.required))[codes]
         if bad.any():
@@ -610,6 +625,26 @@ def _pattern_zh(pattern: str) -> str:
     return f"{m.group(1)}位数字" if m else pattern
 
 
+_ABSENT: dict[int, tuple[Field, pd.Series]] = {}
+"""Per field (by identity): its column when absent, coerced from one empty value."""
+
+
+def _absent_column(checker: _LayerChecker, f: Field, index: pd.Index) -> pd.Series:
+    """Return the coerced column of an absent optional field (an all-empty column).
+
+    Every row is the same empty value, so the column is that value coerced once, repeated
+    (same dtype); a field whose empty value is itself a problem is coerced row by row.
+    """
+    entry = _ABSENT.get(id(f))
+    if entry is None or entry[0] is not f:
+        probe = _LayerChecker(pd.DataFrame(index=pd.RangeIndex(1)), checker.schema, checker.file)
+        one = probe.coerce(f, pd.Series([None], dtype=object))
+        if probe.problems:
+            return checker.coerce(f, pd.Series([None] * len(index), index=index, dtype=object))
+        entry = _ABSENT[id(f)] = (f, one)
+    return entry[1].take(np.zeros(len(index), dtype=np.intp)).set_axis(index)
+
+
 def normalise_layer(
     frame: gpd.GeoDataFrame, layer: str, *, file: str = ""
 ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
@@ -638,7 +673,7 @@ def normalise_layer(
     geom_name = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
     if geom_name is None:
         raise TypeError("normalise_layer needs a GeoDataFrame with an active geometry")
-    attrs = frame.drop(columns=[geom_name])
+    attrs = pd.DataFrame(frame, copy=False).drop(columns=[geom_name])
     checker = _LayerChecker(frame, schema, file)
     names = pd.Index([str(c) for c in attrs.columns])
     if names.duplicated().any():
@@ -694,7 +729,7 @@ def normalise_layer(
                 )
                 continue
             # an absent optional column is an all-empty one: defaults (or NA) fill it
-            out[f.name] = checker.coerce(f, pd.Series([None] * len(attrs), index=attrs.index))
+            out[f.name] = _absent_column(checker, f, attrs.index)
             continue
         out[f.name] = checker.coerce(f, attrs[f.name])
 
@@ -850,18 +885,23 @@ def validate_dataset(
         frame = frames.get(layer)
         if frame is None or field not in frame:
             return
-        text = _as_text(frame[field])
+        # on the distinct values (text = uniq[codes], as _as_text gives it)
+        codes, uniq = _text_codes(frame[field])
+        uniq_list = uniq.tolist()
         if multi:
-            unknown = [[c for c in split_codes(t) if c not in valid] for t in text]
-            bad = np.flatnonzero([bool(u) for u in unknown])
-            text = pd.Series([";".join(u) for u in unknown], index=text.index, dtype=object)
+            unknown = [[c for c in split_codes(t) if c not in valid] for t in uniq_list]
+            bad = np.flatnonzero(np.array([bool(u) for u in unknown], dtype=bool)[codes])
+            shown = np.array([";".join(u) for u in unknown] or [""], dtype=object)
         else:
-            checkable = text != ""
+            checkable = uniq != ""
             pattern = get_schema(layer).field(field).pattern
             if pattern:  # a malformed code is already reported as bad_pattern
-                checkable &= text.str.fullmatch(pattern).fillna(False).astype(bool)
-            bad = np.flatnonzero((checkable & ~text.isin(valid)).to_numpy())
+                checkable &= _fullmatch(pattern, uniq)
+            known = np.array([t in valid for t in uniq_list], dtype=bool)
+            bad = np.flatnonzero((checkable & ~known)[codes])
+            shown = uniq
         if len(bad):
+            text = pd.Series(shown[codes], index=frame[field].index, dtype=object)
             title = get_schema(target).title_zh
             add_rows(
                 layer,

@@ -210,3 +210,56 @@ def test_a_shared_clinic_serves_codes_with_any_separator_validation_accepts(ctx)
     assert not shared.errors  # validation reads the list as two known codes
     status = clinic_gaps(shared, graph, settings).admin_villages.set_index("code")["status"]
     assert status[blank] == "exempt_shared"
+
+
+def test_path_steps_equal_walking_each_predecessor_path():
+    """All predecessor paths at once (geo.roads._path_steps) list the same steps, in the
+    same order, as walking each path node by node."""
+    from scipy import sparse
+
+    from geo.network import shortest_from
+    from geo.roads import _path_steps
+
+    rng = np.random.default_rng(7)
+    n = 400
+    u, v = rng.integers(0, n, 1500), rng.integers(0, n, 1500)
+    m = sparse.csr_array((rng.uniform(1, 10, 1500), (u, v)), shape=(n, n))
+    _, _, pred = shortest_from(m, np.array([0, 5, 9]), predecessors=True)
+    starts = rng.integers(0, n, 60)
+    owner, a, b = _path_steps(pred, starts)
+    want = []
+    for k, s in enumerate(starts):
+        node = int(s)
+        while pred[node] >= 0:
+            want.append((k, node, int(pred[node])))
+            node = int(pred[node])
+    assert list(zip(owner.tolist(), a.tolist(), b.tolist(), strict=True)) == want
+    assert len(want) > 100
+    assert [len(x) for x in _path_steps(pred, np.zeros(0, dtype=int))] == [0, 0, 0]
+
+
+def test_problem_counts_equal_the_crosstab():
+    """The roll-up's problem counts (one bincount) equal crosstab + reindex: units with no
+    problem, problems of units not in the frame, NA units, an indicator without rows."""
+    from geo.rollup import _with_problem_counts
+
+    frame = pd.DataFrame({"name": list("abcd")}, index=pd.Index(["u1", "u2", "u3", "u4"]))
+    problems = pd.DataFrame(
+        {
+            "unit": ["u1", "u1", "u3", "zz", None, "u3", "u1"],
+            "indicator": ["x", "y", "x", "x", "y", "q", "x"],
+        }
+    )
+    codes = ("x", "y", "w")
+    got = _with_problem_counts(frame, problems, "unit", codes)
+    want = frame.copy()
+    counts = (
+        pd.crosstab(problems["unit"], problems["indicator"])
+        .reindex(index=frame.index, columns=list(codes), fill_value=0)
+        .astype(float)
+    )
+    for c in codes:
+        want[f"problems_{c}"] = counts[c].to_numpy()
+    want["problems"] = want[[f"problems_{c}" for c in codes]].sum(axis=1)
+    pd.testing.assert_frame_equal(got, want)
+    assert got["problems"].tolist() == [3.0, 0.0, 1.0, 0.0]

@@ -7,6 +7,7 @@ import itertools
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from scipy.spatial import Delaunay
@@ -199,3 +200,103 @@ def test_virtual_nodes_have_their_snapped_coordinates():
     np.testing.assert_allclose(
         aug.node_xy[aug.point_node], [(800, 500), (100, 0), (300, 500), (600, 0)]
     )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_matrix_and_masks_equal_the_plain_constructions(seed):
+    """The CSR matrix built directly from sorted pieces equals the COO construction
+    (cheapest of parallel pieces, access legs), and edge masks equal ``Series.isin``."""
+    from scipy import sparse
+
+    frame, rng = random_network(seed)
+    frame["surface"] = rng.choice(["沥青", "水泥", "砂石", "未知"], len(frame))
+    g = build_graph(frame, crs=EPSG)
+    pts = gpd.GeoSeries(shapely.points(rng.uniform(0, 5000, (30, 2))), crs=EPSG)
+    s = snap(g, pts, max_m=400.0)
+    aug = g.with_points(s)
+    # parallel pieces with their own weights: the cheapest of each pair must be kept
+    weights = aug.length_m * rng.uniform(0.5, 2.0, len(aug.length_m))
+    mask = g.edge_mask(surfaces=("沥青", "水泥"))
+    assert mask.tolist() == g.edges["surface"].isin(["沥青", "水泥"]).tolist()
+    assert g.edge_mask(statuses=None).all()
+    from geo.network import UNPAVED
+    from geo.settings import load_settings
+
+    net = load_settings().network
+    speeds = dict(net.drive_speed_kmh)
+    speed = g.edges["road_class"].map(speeds).fillna(speeds.get("其他", 20)).to_numpy(float)
+    speed = np.where(g.edges["surface"].isin(UNPAVED), speed * net.unpaved_speed_factor, speed)
+    want = g.edges["length_m"].to_numpy() / 1000.0 / speed * 60.0
+    assert np.array_equal(g.travel_minutes("drive", net), want)
+    access = rng.uniform(0, 50, len(pts))
+    for m, acc in [(None, None), (mask, None), (mask, access)]:
+        got = aug.matrix(weights, mask=m, access=acc)
+        keep = np.ones(len(weights), dtype=bool) if m is None else m[aug.parent_edge]
+        u, v, w = aug.u[keep], aug.v[keep], np.maximum(weights[keep], 1e-9)
+        size = aug.n_nodes
+        if acc is not None:
+            on = np.flatnonzero(aug.point_node >= 0)
+            u = np.concatenate([u, aug.point_node[on]])
+            v = np.concatenate([v, aug.feature_node(on)])
+            w = np.concatenate([w, np.maximum(acc[on], 1e-9)])
+            size += len(aug.point_node)
+        best: dict[tuple[int, int], float] = {}
+        for a, b, x in zip(np.minimum(u, v), np.maximum(u, v), w, strict=True):
+            best[(a, b)] = min(best.get((a, b), np.inf), x)
+        rows, cols = np.array(list(best)).T
+        want = sparse.csr_array((list(best.values()), (rows, cols)), shape=(size, size))
+        assert got.shape == want.shape
+        assert (got != want).nnz == 0
+        assert np.array_equal(got.indptr, want.indptr)
+        assert np.array_equal(got.indices, want.indices)
+        assert np.array_equal(got.data, want.data)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_snap_to_subset_equals_snapping_to_the_subset(seed):
+    """Snapping to a subset from the snaps to all edges gives what snap() to the subset
+    gives (edge, position, point, distance when snapped), ties at vertices and between
+    parallel roads included."""
+    from geo.network import snap_to_subset
+
+    frame, rng = random_network(seed)
+    g = build_graph(frame, crs=EPSG)
+    # points anywhere, on vertices (ties between the edges meeting there) and on edges
+    xy = [rng.uniform(0, 5000, (150, 2)), g.node_xy[rng.integers(0, g.n_nodes, 30)]]
+    mid = g.edge_geoms[rng.integers(0, g.n_edges, 30)]
+    xy.append(shapely.get_coordinates(shapely.line_interpolate_point(mid, 0.5, normalized=True)))
+    pts = gpd.GeoSeries(shapely.points(np.vstack(xy)), crs=EPSG)
+    subset = rng.random(g.n_edges) < 0.6
+    nearest = snap(g, pts, max_m=300.0)
+    got = snap_to_subset(g, pts, nearest, max_m=300.0, edge_mask=None, subset=subset)
+    fresh = build_graph(frame, crs=EPSG)  # no memo shared with the call above
+    want = snap(fresh, pts, max_m=300.0, edge_mask=subset)
+    want.loc[want["edge"] < 0, "dist_m"] = np.nan
+    assert (got["edge"] >= 0).sum() > 50
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_snap_to_subset_ties_between_parallel_roads():
+    """A point midway between two parallel subset roads snaps as snap() to the subset."""
+    from geo.network import snap_to_subset
+
+    lines = [shapely.LineString([(0, y), (1000, y)]) for y in (0.0, 100.0, 200.0)]
+    frame = gpd.GeoDataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "road_class": ["村道"] * 3,
+            "surface": ["水泥"] * 3,
+            "width_m": [4.0] * 3,
+            "status": ["现状"] * 3,
+        },
+        geometry=lines,
+        crs=EPSG,
+    )
+    g = build_graph(frame, crs=EPSG)
+    pts = gpd.GeoSeries([shapely.Point(500, 50), shapely.Point(500, 150)], crs=EPSG)
+    for subset in (np.array([True, True, False]), np.array([True, False, True])):
+        nearest = snap(g, pts, max_m=80.0)
+        got = snap_to_subset(g, pts, nearest, max_m=80.0, edge_mask=None, subset=subset)
+        want = snap(build_graph(frame, crs=EPSG), pts, max_m=80.0, edge_mask=subset)
+        want.loc[want["edge"] < 0, "dist_m"] = np.nan
+        pd.testing.assert_frame_equal(got, want)

@@ -453,3 +453,66 @@ def test_new_layers_normalise_aliases_and_nullable_attributes():
     assert av["has_5g"].tolist()[0] is True and av["has_5g"].isna().tolist() == [False, True]
     assert av["toilet_households"].isna().tolist() == [False, True]
     assert av["sewage_treated"].isna().all()  # absent column: 无数据, not 否
+
+
+def test_absent_optional_columns_equal_all_empty_columns():
+    """The shortcut for an absent optional column (one empty value coerced, repeated)
+    equals coercing an all-empty column value by value, for every optional field."""
+    from layers.validate import _absent_column, _LayerChecker
+
+    index = pd.RangeIndex(5, 9)
+    for layer in LAYERS:
+        schema = get_schema(layer)
+        checker = _LayerChecker(pd.DataFrame(index=index), schema, "")
+        for f in schema.fields:
+            if f.required:
+                continue
+            for _ in range(2):  # computed, then from the memo
+                fast = _absent_column(checker, f, index)
+                slow = _LayerChecker(pd.DataFrame(index=index), schema, "").coerce(
+                    f, pd.Series([None] * len(index), index=index, dtype=object)
+                )
+                pd.testing.assert_series_equal(fast, slow)
+        assert checker.problems == []
+
+
+def test_pattern_and_allowed_on_distinct_values_match_pandas():
+    """The plain-Python matching of distinct values gives pandas' str answers."""
+    from layers.validate import _fullmatch
+
+    values = np.array(["640324100201", " 64032410020", "6403241002011", "", "abc", None, 5.0])
+    want = pd.Series(values, dtype=object).str.fullmatch(r"\d{12}").fillna(False).to_numpy(bool)
+    assert _fullmatch(r"\d{12}", values).tolist() == want.tolist()
+    roads = gpd.GeoDataFrame(
+        {
+            "id": ["R1", "R2", "R3", "R4"],
+            "road_class": ["村道", "CUN DAO", "乡道", "村道"],
+            "surface": ["沥青混凝土", "ASPHALT", "水泥", "泥巴"],
+            "width_m": [4.5, 5.0, 3.5, 4.0],
+        },
+        geometry=[shapely.LineString([(TX, TY), (TX + 0.01 * (i + 1), TY)]) for i in range(4)],
+        crs=4326,
+    )
+    frame, problems = normalise_layer(roads, "roads")
+    f = get_schema("roads").field("surface")
+    aliases = {k.lower(): v for k, v in f.value_aliases.items()}
+    aliases.update({a.lower(): a for a in f.allowed})
+    raw = pd.Series(roads["surface"].to_numpy(dtype=object), dtype=object)
+    mapped = raw.str.lower().map(aliases)
+    mapped = mapped.where(mapped.notna(), raw)
+    assert frame["surface"].tolist() == mapped.tolist()
+    bad = {p.row for p in problems if p.field == "surface"}
+    assert bad == {i + 1 for i, v in enumerate(mapped) if v not in f.allowed}
+
+
+def test_text_codes_of_yes_no_columns_equal_their_text():
+    """Yes/no columns are factorised before their text: the same text per row."""
+    from layers.validate import _as_text, _text_codes
+
+    for series in (
+        pd.Series([True, False, True]),
+        pd.Series(pd.array([True, None, False, True], dtype="boolean")),
+        pd.Series(np.zeros(0, dtype=bool)),
+    ):
+        codes, uniq = _text_codes(series)
+        assert uniq[codes].tolist() == _as_text(series).tolist()

@@ -103,7 +103,8 @@ try:
 
     # server mode: the login page is the only page until someone logs in (local: nothing)
     pages.update(account_pages(require_login(pages)))
-    st.navigation(pages).run()
+    # every page listed (no 'View more' folding 修改密码 or 导出 away on a long list)
+    st.navigation(pages, expanded=True).run()
 except Exception as exc:  # a user never sees a Python trace; the log keeps it
     from layers.errors import GapMapError
 

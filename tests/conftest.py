@@ -10,6 +10,8 @@ as ``--dist load`` hands out tests.
 The app servers and in-process app tests of one run share one disk cache of computed
 assessments (``GAPMAP_CACHE_DIR``, :mod:`layers.cache`, as on a county server): the first
 app process computes the demo county, the others read it; it is removed after the run.
+They see no region results (``GAPMAP_REGION_RESULTS`` points at nothing) unless a test
+gives them some.
 """
 
 import os
@@ -35,6 +37,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     folder = Path(tempfile.gettempdir()) / f"gapmap-test-cache-{uuid.uuid4().hex[:12]}"
     os.environ["GAPMAP_CACHE_DIR"] = str(folder)
+    # the app servers never show a region computed in this checkout's out/region
+    os.environ.setdefault("GAPMAP_REGION_RESULTS", str(folder / "no-region"))
     config.stash[_CACHE_DIR] = folder
 
 
@@ -43,6 +47,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
         os.environ.pop("GAPMAP_CACHE_DIR", None)
+        if os.environ.get("GAPMAP_REGION_RESULTS") == str(folder / "no-region"):
+            os.environ.pop("GAPMAP_REGION_RESULTS")
 
 
 _CACHE_DIR = pytest.StashKey[Path]()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -47,11 +48,17 @@ st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
 if ctx is None:
     st.stop()
+NOTICE_S = 15.0  # how long the 已保存 message stays on the page (seconds)
 book = ledger()
 st.title(f"问题清单 · 整改台账 · {ctx.township_name}")
 actor = current_actor()  # every write carries the logged-in user, never a typed name
-if notice := st.session_state.pop("ledger_notice", None):
-    st.success(notice)
+# shown for a few seconds, on every run: a rerun right after the save (the map reporting its
+# view) would otherwise take the message away before anyone read it
+notice = st.session_state.get("ledger_notice")
+if notice and time.monotonic() - notice[1] < NOTICE_S:
+    st.success(notice[0])
+elif notice:
+    del st.session_state["ledger_notice"]
 st.caption(
     f"操作人：{actor.label}　·　台账数据库：{ledger_place()}（只追加、不删除；每次修改都留痕）"
 )
@@ -223,7 +230,10 @@ def _edit_form(row: pd.Series, current: State, options: list[str], editable: fro
         st.error(getattr(exc, "zh", "") or str(exc))
     else:
         # the rerun below redraws the page with the new version: say so on that run
-        st.session_state["ledger_notice"] = f"已保存：{row['problem_type']} · {key}"
+        st.session_state["ledger_notice"] = (
+            f"已保存：{row['problem_type']} · {key}",
+            time.monotonic(),
+        )
         st.rerun()
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app.maps.base import value_text
 from app.maps.indicators import UNIT_KIND_ZH
 from geo.indicators.outcomes import OUTCOME_STATUS_ZH
 from geo.report import COLUMN_ZH, VALUE_ZH
@@ -78,14 +79,6 @@ KPI_CSS = """
 _CMP_ZH = {">=": "≥", "<=": "≤", ">": "＞"}
 
 
-def _kpi_value(value: float, unit: str) -> str:
-    if pd.isna(value):
-        return "无数据"
-    if unit == "%":
-        return f"{value:.1f}%"
-    return f"{value:g} {unit}".strip()
-
-
 def kpi_cards(
     county: pd.DataFrame,
     baseline: pd.DataFrame | None = None,
@@ -145,7 +138,7 @@ def kpi_cards(
                 box.caption(f":gray[{(group_zh or {}).get(row.group, row.group)}]")
             box.metric(
                 row.indicator,
-                _kpi_value(row.value, unit),
+                value_text(row.value, unit),
                 delta=delta,
                 delta_color="inverse" if str(row.comparison) == "<=" else "normal",
                 help=f"{target}。依据：{row.source}",

@@ -84,6 +84,15 @@ class MapOptions:
         return self.tianditu_key or env_tianditu_key()
 
 
+def value_text(value: float, unit: str) -> str:
+    """An indicator value as shown: ``96.1%``, ``5 个``, ``无数据`` (NaN / NA)."""
+    if pd.isna(value):
+        return "无数据"
+    if unit == "%":
+        return f"{value:.1f}%"
+    return f"{value:g} {unit}".strip()
+
+
 def env_tianditu_key() -> str:
     """The ``TIANDITU_KEY`` of the environment, in local mode; ``""`` in server mode.
 

@@ -7,7 +7,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from app.maps.base import LegendItem, MapOptions, base_map, finish_map, geojson_layer, safe_tooltip
+from app.maps.base import (
+    LegendItem,
+    MapOptions,
+    base_map,
+    finish_map,
+    geojson_layer,
+    safe_tooltip,
+    value_text,
+)
 
 __all__ = [
     "GAP_COLORS",
@@ -123,8 +131,7 @@ def build_region_map(
     )
     unit = counties["value_unit"].fillna("")
     counties["value_text"] = [
-        "无数据" if pd.isna(v) else (f"{v:.1f}%" if u == "%" else f"{v:g} {u}".strip())
-        for v, u in zip(counties["value"], unit, strict=True)
+        value_text(v, u) for v, u in zip(counties["value"], unit, strict=True)
     ]
     counties["key_zh"] = np.where(counties["key"].fillna(False), "是", "否")
     counties["status"] = counties["status"].fillna("无数据")

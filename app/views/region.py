@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, kpi_cards, show_map
-from app.maps.base import MapOptions
+from app.maps.base import MapOptions, value_text
 from app.maps.region import build_region_map, ranked
 from app.state import REGION_RESULTS, open_region_county, region_progress, region_results
 from geo.indicators.table import GROUP_ZH
@@ -149,10 +149,7 @@ table = pd.DataFrame(
             ("★" if key else "") + str(name)
             for name, key in zip(order["name"], order["key"].fillna(False), strict=True)
         ],
-        "指标值": [
-            "无数据" if pd.isna(v) else (f"{v:.1f}%" if unit == "%" else f"{v:g} {unit}")
-            for v in order["value"]
-        ],
+        "指标值": [value_text(v, unit) for v in order["value"]],
         "状态": order["status"].fillna("无数据"),
         "问题数": order["problems"].fillna(0).astype(int),
     }
@@ -176,10 +173,7 @@ if not cities.empty:
             {
                 "市": cities["name"],
                 "代码": cities["code"],
-                f"{names[code]}": [
-                    "无数据" if pd.isna(v) else (f"{v:.1f}%" if unit == "%" else f"{v:g} {unit}")
-                    for v in cities["value"]
-                ],
+                f"{names[code]}": [value_text(v, unit) for v in cities["value"]],
                 "状态": cities["status"].fillna("无数据"),
                 "问题数": cities["problems"].fillna(0).astype(int),
                 "县数": cities["counties"],

@@ -178,6 +178,12 @@ def set_water_model(name: str, dataset: Dataset, model: InpModel | None) -> None
     add_upload(name, dataset.with_water_model(model))
 
 
+def _kept_assessment(dataset: Dataset, settings: Settings) -> tuple[Path, str]:
+    """Where the disk cache keeps the assessment of ``dataset`` under ``settings``, and its key."""
+    digest = results_cache.fingerprint(dataset.content_hash, settings)
+    return results_cache.default_dir() / f"assessment-{digest}.pkl", digest
+
+
 @st.cache_resource(
     show_spinner="正在分析（路网、通硬化路、一刻钟生活圈、医疗、供水）…", max_entries=8
 )
@@ -185,8 +191,7 @@ def _assess(_dataset: Dataset, key: str, profile: str, _dem: Grid | None) -> Ass
     # kept on disk too (layers.cache): a restarted server, another server process or a
     # region's county opened here reads it instead of computing it again
     settings = _settings(profile)
-    digest = results_cache.fingerprint(_dataset.content_hash, settings)
-    path = results_cache.default_dir() / f"assessment-{digest}.pkl"
+    path, digest = _kept_assessment(_dataset, settings)
     found = results_cache.read(path, key=digest)
     if isinstance(found, Assessment) and found.dataset_hash == _dataset.content_hash:
         return with_terrain_grids(found, _dataset, _dem)
@@ -280,13 +285,8 @@ def open_region_county(results: RegionResults, code: str, *, profile: str = "def
     dataset, stored = read_county(results.folder, code)
     settings = _settings(profile)
     if stored.settings == settings and stored.dataset_hash == dataset.content_hash:
-        digest = results_cache.fingerprint(dataset.content_hash, settings)
-        results_cache.write(
-            results_cache.default_dir() / f"assessment-{digest}.pkl",
-            stored,
-            key=digest,
-            keep=ASSESSMENTS_KEPT,
-        )
+        path, digest = _kept_assessment(dataset, settings)
+        results_cache.write(path, stored, key=digest, keep=ASSESSMENTS_KEPT)
     name = f"{results.manifest['counties'][code]['name']}（全区结果）"
     add_upload(name, dataset)
     st.session_state["township"] = ""

@@ -113,19 +113,13 @@ def nation(
     n_counties: int, *, workers: int, villages: int, with_rollup: bool = False
 ) -> dict[str, Any]:
     """Run ``n_counties`` synthetic counties on a LocalCluster; return the figures."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from scripts.region import map_counties
+    from scripts.region import local_cluster, map_counties
 
     print(f"nation, simulated: {n_counties:,} counties × ≈{villages} villages, {workers} workers")
     with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            memory_limit=0,
-        ) as cluster,
+        local_cluster(workers, memory_limit=0) as cluster,
         Client(cluster) as client,
     ):
         # warm each worker (imports, pyproj's database) so the figures are steady state

@@ -282,20 +282,36 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
+def local_cluster(n_workers: int, **kwargs: Any) -> Any:
+    """A LocalCluster of ``n_workers`` process workers with one thread each.
+
+    The workers' statistical profiler is off: it keeps a call-stack profile of every
+    second in memory (the dashboard's history), which grew a worker by ≈ 0.35 MB per
+    county of a national run (310 → 450 MB over 200 counties, flat at 294 MB without it).
+    On a separately started cluster, start the workers with
+    ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False`` for the same.
+    ``kwargs`` go to :class:`distributed.LocalCluster`.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.worker.profile.enabled": False}):  # nannies pass it on
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # any free port: never a clash with a running one
+            **kwargs,
+        )
+
+
 def _make_client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     logging.getLogger("distributed").setLevel(logging.WARNING)  # no INFO lines per worker
     if scheduler:
         return Client(scheduler, timeout="30s"), None
-    n = workers or max(1, os.cpu_count() or 1)
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # any free port: never a clash with a running one
-        silence_logs=logging.ERROR,
-    )
+    cluster = local_cluster(workers or max(1, os.cpu_count() or 1), silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 

@@ -7,6 +7,7 @@ by the dataset's content hash, so switching pages or townships does not recomput
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -31,9 +32,12 @@ from geo.terrain_access import TerrainAccess, terrain_access
 from layers import cache as results_cache
 from layers.dataset import Dataset, read_dataset
 from layers.epanet import InpModel
-from layers.region import RegionResults, read_county, read_progress, read_region_results
+from layers.region import RegionResults, read_progress, read_region_results
 from layers.schema import LAYERS
 from layers.store.datasets import DatasetStore
+from layers.store.region import RegionStore, RegionStoreError
+
+logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_PATH = Path(os.environ.get("GAPMAP_DEMO", ROOT / "data" / "demo" / "tongxin.gpkg"))
@@ -238,18 +242,61 @@ def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
     return _assess(dataset, f"{dataset.content_hash}:{profile}", profile, dem)
 
 
+@st.cache_resource(show_spinner=False)
+def _region_store(url: str) -> RegionStore | None:
+    try:
+        return RegionStore(url)
+    except RegionStoreError as exc:  # not migrated yet: the results folder, if any
+        logger.warning("no region results in the server database: %s", exc)
+        return None
+
+
+def region_store() -> RegionStore | None:
+    """The region results in the server database (server mode on PostgreSQL), else None."""
+    url = server_db_url()
+    if url is None or not url.startswith("postgresql"):
+        return None
+    return _region_store(url)
+
+
 @st.cache_resource(show_spinner="正在读取全区计算结果…", max_entries=2)
 def _region_results(path: str, stamp: int) -> RegionResults:
     # ``stamp`` (region.json's mtime) is part of the key: a new run is read again
     return read_region_results(path)
 
 
+@st.cache_resource(show_spinner="正在从服务器数据库读取全区计算结果…", max_entries=2)
+def _region_results_db(_store: RegionStore, where: str, run_id: int) -> RegionResults:
+    # ``where`` (the database) and ``run_id`` are the key: a run never changes
+    results = _store.read_results(run_id)
+    assert results is not None
+    return results
+
+
 def region_results() -> RegionResults | None:
-    """The region's results (:data:`REGION_RESULTS`), or None when there are none yet."""
+    """The region's results, or None when there are none yet.
+
+    Server mode: the newest run in the server database (``python -m scripts.region --db``),
+    when there is one; otherwise (and in local mode) the results folder
+    :data:`REGION_RESULTS`.
+    """
+    store = region_store()
+    if store is not None:
+        run_id = store.latest_run()
+        if run_id is not None:
+            return _region_results_db(store, store.where, run_id)
     manifest = REGION_RESULTS / "region.json"
     if not manifest.is_file():
         return None
     return _region_results(str(REGION_RESULTS), manifest.stat().st_mtime_ns)
+
+
+def region_available() -> bool:
+    """True when a region has been computed (folder or server database) or is computing."""
+    if any((REGION_RESULTS / name).is_file() for name in ("region.json", "progress.json")):
+        return True
+    store = region_store()
+    return store is not None and store.latest_run() is not None
 
 
 def region_progress() -> dict | None:
@@ -282,7 +329,7 @@ def open_region_county(results: RegionResults, code: str, *, profile: str = "def
     str
         The dataset's name in the sidebar (``同心县（全区结果）``).
     """
-    dataset, stored = read_county(results.folder, code)
+    dataset, stored = results.county(code)
     settings = _settings(profile)
     if stored.settings == settings and stored.dataset_hash == dataset.content_hash:
         path, digest = _kept_assessment(dataset, settings)

@@ -20,7 +20,6 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from geopandas.testing import assert_geodataframe_equal
-from pandas.testing import assert_frame_equal
 
 from geo.assessment import assess
 from geo.clinics import clinic_gaps
@@ -31,7 +30,6 @@ from geo.settings import Settings
 from layers import Dataset
 from layers.region import (
     RegionError,
-    RegionResults,
     county_input_files,
     read_county_assessment,
     read_county_meta,
@@ -45,6 +43,7 @@ from layers.write import write_layers
 from scripts.region import run_region
 from tests.fixtures import two_counties as tc
 from tests.pg import PG_URL, fresh_database
+from tests.region_results import assert_same_results
 
 ALL = (tc.WEST, tc.EAST, tc.FAR)
 NV12 = f"{tc.WEST}-NV12"
@@ -340,26 +339,6 @@ def subprocess_pid_that_ended() -> int:
 # ------------------------------------------------------------- server mode: PostGIS
 
 needs_pg = pytest.mark.skipif(not PG_URL, reason="set GAPMAP_TEST_PG_URL (PostgreSQL + PostGIS)")
-
-
-def assert_same_results(db: RegionResults, folder: RegionResults) -> None:
-    """Every frame of the run and of each county, read from PostGIS, equals the folder's."""
-    assert db.manifest == folder.manifest
-    assert_frame_equal(db.rollup, folder.rollup, check_exact=True)
-    assert_geodataframe_equal(db.boundaries, folder.boundaries, check_less_precise=False)
-    for code, entry in folder.manifest["counties"].items():
-        if entry["status"] != "ok":
-            assert db.county_meta(code) is None
-            continue
-        assert db.county_meta(code) == folder.county_meta(code)
-        ours, theirs = db.county_results(code), folder.county_results(code)
-        assert list(ours) == ["outcomes", "admin_villages", "townships"]
-        for name, frame in theirs.items():
-            assert len(frame) > 0, (code, name)
-            assert_geodataframe_equal(ours[name], frame, check_less_precise=False)
-        (d1, a1), (d2, a2) = db.county(code), folder.county(code)
-        assert d1.content_hash == d2.content_hash and a1.dataset_hash == a2.dataset_hash
-        assert_frame_equal(a1.rollup.county, a2.rollup.county)
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,21 @@ from geo.assessment import (
 )
 from geo.ledger import Ledger
 from geo.plan import as_built, planned_counts
+from geo.region import county_dem
 from geo.settings import Settings, load_settings
 from geo.terrain import Grid, read_dem
 from geo.terrain_access import TerrainAccess, terrain_access
 from layers import cache as results_cache
 from layers.dataset import Dataset, read_dataset
 from layers.epanet import InpModel
-from layers.region import RegionResults, read_progress, read_region_results
+from layers.region import (
+    RegionError,
+    RegionResults,
+    file_sha256,
+    read_progress,
+    read_region,
+    read_region_results,
+)
 from layers.schema import LAYERS
 from layers.store.datasets import DatasetStore
 from layers.store.region import RegionStore, RegionStoreError
@@ -160,11 +168,37 @@ def dem_resolution_m(profile: str = "default") -> float:
     return _settings(profile).terrain.resolution_m
 
 
+_REGION_DEMS: dict[str, tuple[str, str, float]] = {}
+"""An opened region county's partition (content hash) → (region data folder, code, buffer_m).
+
+A partition has no DEM of its own: its terrain grids come from the region's DEM, cropped to
+the county and its buffer as the county's task did (:func:`geo.region.county_dem`)."""
+
+
+@st.cache_resource(show_spinner="正在读取全区高程数据…", max_entries=4)
+def _region_dem(data: str, code: str, buffer_m: float, resolution_m: float, digest: str) -> Grid:
+    # ``digest`` (the SHA-256 of the region's DEM file) is part of the key
+    grid = county_dem(read_region(data), code, buffer_m=buffer_m, resolution_m=resolution_m)
+    assert grid is not None  # registered only for a region with a DEM
+    return grid
+
+
 def dem_for(dataset: Dataset, *, profile: str = "default") -> Grid | None:
-    """The DEM of ``dataset`` (:attr:`Dataset.dem`) on the analysis grid, or None."""
+    """The DEM of ``dataset`` on the analysis grid, or None.
+
+    Its own (:attr:`Dataset.dem`), else, for a county opened from the region's results, the
+    region's DEM cropped to the county (:func:`open_region_county`).
+    """
     res = _settings(profile).terrain.resolution_m
     if dataset.dem is None:
-        return None
+        source = _REGION_DEMS.get(dataset.content_hash)
+        if source is None:
+            return None
+        data, code, buffer_m = source
+        region = read_region(data)
+        if region.dem is None or not region.dem.is_file():
+            return None
+        return _region_dem(data, code, buffer_m, res, file_sha256(region.dem))
     return _read_dem(str(dataset.dem), res, dataset.dem_sha256)
 
 
@@ -322,7 +356,9 @@ def open_region_county(results: RegionResults, code: str, *, profile: str = "def
 
     The county's stored partition becomes this session's dataset; its stored assessment
     goes into the assessment cache under the key the pages look it up by, so every page
-    opens on it. Settings other than the app's (another profile) are computed anew.
+    opens on it. Settings other than the app's (another profile) are computed anew. A county
+    computed on the region's DEM gets its terrain grids back from it (:func:`dem_for`), cropped
+    as its task cropped it; the region's data folder must still be there.
 
     Returns
     -------
@@ -334,7 +370,17 @@ def open_region_county(results: RegionResults, code: str, *, profile: str = "def
     if stored.settings == settings and stored.dataset_hash == dataset.content_hash:
         path, digest = _kept_assessment(dataset, settings)
         results_cache.write(path, stored, key=digest, keep=ASSESSMENTS_KEPT)
-    name = f"{results.manifest['counties'][code]['name']}（全区结果）"
+    entry = results.manifest["counties"][code]
+    if entry.get("dem"):  # computed on the region's DEM: the pages get its terrain grids back
+        try:
+            region = read_region(results.manifest.get("data", ""))
+        except RegionError as exc:
+            logger.warning("county %s opened without its terrain grids: %s", code, exc)
+        else:
+            if region.dem is not None:
+                buffer_m = float(results.manifest.get("buffer_m", 0.0))
+                _REGION_DEMS[dataset.content_hash] = (str(region.folder), code, buffer_m)
+    name = f"{entry['name']}（全区结果）"
     add_upload(name, dataset)
     st.session_state["township"] = ""
     return name

@@ -199,29 +199,20 @@ def run_county(
     :class:`CountyError` with the Chinese message when the county cannot be analysed.
     """
     from geo.assessment import assess, without_terrain_grids
-    from geo.region import county_result_frames
+    from geo.region import county_dem, county_result_frames
     from layers import GapMapError
-    from layers.region import (
-        buffer_area,
-        county_boundary,
-        read_region,
-        read_region_county,
-        write_county_results,
-    )
+    from layers.region import read_region, read_region_county, write_county_results
 
     t0 = time.perf_counter()
     region = read_region(data)
     county = region.county(code)
     try:
         dataset = read_region_county(region, code, buffer_m=buffer_m).raise_if_errors()
-        dem = None
-        if use_dem and region.dem is not None:
-            from geo.terrain import read_dem
-
-            crs, area = buffer_area(county_boundary(county), buffer_m=buffer_m)
-            dem = read_dem(
-                region.dem, crs=crs, resolution_m=settings.terrain.resolution_m, bounds=area.bounds
-            )
+        dem = (
+            county_dem(region, code, buffer_m=buffer_m, resolution_m=settings.terrain.resolution_m)
+            if use_dem
+            else None
+        )
         t_read = time.perf_counter() - t0
         result = assess(dataset, settings, dem=dem)
     except GapMapError as exc:
@@ -506,7 +497,7 @@ def _run_region(
                                "seconds": round(computed[c.code].seconds, 3)}  # fmt: skip
         elif meta is not None:
             entries[c.code] = {**base, "status": "ok", "error": None,
-                               "seconds": meta.get("seconds"),
+                               "seconds": meta.get("seconds"), "dem": bool(meta.get("dem")),
                                "stale": meta.get("input_hash") != hashes[c.code]}  # fmt: skip
             frame = pd.read_parquet(out / "counties" / c.code / "outcomes.parquet")
             outcomes[c.code] = frame.drop(columns="geometry", errors="ignore")

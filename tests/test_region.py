@@ -515,3 +515,60 @@ def test_the_region_page_reads_postgis_in_server_mode(pg_run, tmp_path, monkeypa
     assert results.folder is None
     name = app.state.open_region_county(results, tc.WEST)
     assert name == f"{tc.NAMES[tc.WEST]}（全区结果）"
+
+
+def test_a_county_opened_from_the_results_gets_its_terrain_grids_back(
+    client, tmp_path, monkeypatch
+):
+    """Stored without its grids, a county computed on the region's DEM has them in the app."""
+    import rasterio
+    from affine import Affine
+
+    import app.state
+    from geo.terrain import read_dem
+    from geo.terrain_access import terrain_context
+    from layers.region import buffer_area, county_boundary
+
+    data = tc.write_region(tmp_path / "data", (tc.WEST, tc.EAST))
+    x, y = np.meshgrid(np.arange(400), np.arange(200))
+    heights = (1500 + 0.8 * x + 40 * np.sin(y / 9)).astype("float32")  # a slope with ridges
+    with rasterio.open(data / "dem.tif", "w", driver="GTiff", width=400, height=200, count=1,
+                       dtype="float32", crs="EPSG:4326",
+                       transform=Affine(0.002, 0, 105.5, 0, -0.002, 37.2)) as dst:  # fmt: skip
+        dst.write(heights, 1)
+    manifest = json.loads((data / "region.json").read_text(encoding="utf-8"))
+    manifest["dem"] = "dem.tif"
+    (data / "region.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "out"
+    run = run_region(data, out, client=client, counties=[tc.WEST], progress=None)
+    assert not run.failed
+    results = read_region_results(out)
+    assert results.manifest["counties"][tc.WEST]["dem"] is True
+    partition, stored = results.county(tc.WEST)
+    assert stored.terrain is None  # kept without its grids (they are most of its size)
+
+    monkeypatch.setenv("GAPMAP_CACHE_DIR", str(tmp_path / "app-cache"))
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("the app computed a county the region's results have")
+
+    monkeypatch.setattr(app.state, "assess", no_compute)
+    name = app.state.open_region_county(results, tc.WEST)
+    dataset = app.state.st.session_state["uploads"][name]
+    assert dataset.dem is None and dataset.content_hash == partition.content_hash
+    opened = app.state.assessment_for(dataset)
+    assert opened.terrain is not None
+    # the grids a county task computes on: the region's DEM over the county and its buffer
+    region = read_region(data)
+    crs, area = buffer_area(county_boundary(region.county(tc.WEST)), buffer_m=10_000)
+    settings = Settings()
+    dem = read_dem(region.dem, crs=crs, resolution_m=settings.terrain.resolution_m,
+                   bounds=area.bounds)  # fmt: skip
+    expected = terrain_context(partition, dem, settings)
+    np.testing.assert_array_equal(opened.terrain.dem.data, expected.dem.data)
+    assert opened.terrain.dem.transform == expected.dem.transform
+    np.testing.assert_array_equal(opened.terrain.slope_pct, expected.slope_pct)
+    np.testing.assert_array_equal(opened.terrain.walk.data, expected.walk.data)
+    np.testing.assert_array_equal(opened.terrain.build.data, expected.build.data)
+    # and the results stay the stored ones (the hard-road links were routed on it then)
+    pd.testing.assert_frame_equal(opened.rollup.county, stored.rollup.county)

@@ -218,7 +218,7 @@ def set_water_model(name: str, dataset: Dataset, model: InpModel | None) -> None
 
 def _kept_assessment(dataset: Dataset, settings: Settings) -> tuple[Path, str]:
     """Where the disk cache keeps the assessment of ``dataset`` under ``settings``, and its key."""
-    digest = results_cache.fingerprint(dataset.content_hash, settings)
+    digest = results_cache.fingerprint(dataset.content_hash, settings.digest())
     return results_cache.default_dir() / f"assessment-{digest}.pkl", digest
 
 

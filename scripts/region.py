@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import json
 import logging
 import os
 import socket
@@ -155,9 +154,8 @@ class CountyError(Exception):
 
 
 def settings_hash(settings: Any) -> str:
-    """SHA-256 (hex) of every setting (:meth:`geo.settings.Settings.as_records`)."""
-    text = json.dumps(settings.as_records(), ensure_ascii=False, default=str, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """SHA-256 (hex) of every setting (:meth:`geo.settings.Settings.digest`, as the app's cache)."""
+    return str(settings.digest())
 
 
 def county_input_hash(region: Any, code: str, *, buffer_m: float, settings_digest: str) -> str:

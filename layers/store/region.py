@@ -476,14 +476,16 @@ class RegionStore:
             GapMap (run ``python -m scripts.region`` again).
         """
         with self._connect() as conn:
-            self._ok_county(conn, code)
             row = conn.execute(
                 sa.text(
-                    "SELECT cache_key, content FROM region_county_files "
-                    "WHERE county_code = :c AND kind = 'county.pkl'"
+                    "SELECT f.cache_key, f.content FROM region_county_files f "
+                    "JOIN region_counties c ON c.code = f.county_code "
+                    "WHERE c.code = :c AND c.status = 'ok' AND f.kind = 'county.pkl'"
                 ),
                 {"c": code},
-            ).one()
+            ).one_or_none()
+            if row is None:
+                raise _no_results(self.where, code)
         found = results_cache.loads(bytes(row.content), key=row.cache_key, where=f"县 {code}")
         if not isinstance(found, tuple) or len(found) != 2:
             raise RegionStoreError(
@@ -500,10 +502,7 @@ class RegionStore:
             {"c": code},
         ).one_or_none()
         if row is None:
-            raise RegionStoreError(
-                f"{self.where}: no complete results for county {code}",
-                zh=f"服务器数据库中没有县 {code} 的完整计算结果，请运行 python -m scripts.region",
-            )
+            raise _no_results(self.where, code)
         return row
 
     # ----------------------------------------------------------------- helpers
@@ -662,6 +661,13 @@ def _read_frame(
     gdf = gpd.GeoDataFrame(out, geometry=raw.geometry.to_numpy(), crs=_SRID)
     gdf = gdf.rename_geometry(geom) if geom != "geometry" else gdf
     return gdf[[c for c, _ in columns]]
+
+
+def _no_results(where: str, code: str) -> RegionStoreError:
+    return RegionStoreError(
+        f"{where}: no complete results for county {code}",
+        zh=f"服务器数据库中没有县 {code} 的完整计算结果，请运行 python -m scripts.region",
+    )
 
 
 def _translated(exc: Exception) -> GapMapError | None:

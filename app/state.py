@@ -33,6 +33,7 @@ from geo.terrain_access import TerrainAccess, terrain_access
 from layers import cache as results_cache
 from layers.dataset import Dataset, read_dataset
 from layers.epanet import InpModel
+from layers.errors import GapMapError
 from layers.region import (
     RegionError,
     RegionResults,
@@ -277,20 +278,24 @@ def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
 
 
 @st.cache_resource(show_spinner=False)
-def _region_store(url: str) -> RegionStore | None:
-    try:
-        return RegionStore(url)
-    except RegionStoreError as exc:  # not migrated yet: the results folder, if any
-        logger.warning("no region results in the server database: %s", exc)
-        return None
+def _region_store(url: str) -> RegionStore:
+    return RegionStore(url)  # a failure is not cached: the next run tries again
 
 
 def region_store() -> RegionStore | None:
-    """The region results in the server database (server mode on PostgreSQL), else None."""
+    """The region results in the server database (server mode on PostgreSQL), else None.
+
+    None too while the database has no region tables or cannot be reached (logged): the
+    page then reads the results folder, if there is one.
+    """
     url = server_db_url()
     if url is None or not url.startswith("postgresql"):
         return None
-    return _region_store(url)
+    try:
+        return _region_store(url)
+    except RegionStoreError as exc:
+        logger.warning("no region results from the server database: %s", exc)
+        return None
 
 
 @st.cache_resource(show_spinner="正在读取全区计算结果…", max_entries=2)
@@ -314,11 +319,9 @@ def region_results() -> RegionResults | None:
     when there is one; otherwise (and in local mode) the results folder
     :data:`REGION_RESULTS`.
     """
-    store = region_store()
-    if store is not None:
-        run_id = store.latest_run()
-        if run_id is not None:
-            return _region_results_db(store, store.where, run_id)
+    run_id, store = _latest_region_run()
+    if store is not None and run_id is not None:
+        return _region_results_db(store, store.where, run_id)
     manifest = REGION_RESULTS / "region.json"
     if not manifest.is_file():
         return None
@@ -329,8 +332,19 @@ def region_available() -> bool:
     """True when a region has been computed (folder or server database) or is computing."""
     if any((REGION_RESULTS / name).is_file() for name in ("region.json", "progress.json")):
         return True
+    return _latest_region_run()[0] is not None
+
+
+def _latest_region_run() -> tuple[int | None, RegionStore | None]:
+    """The newest run in the server database and its store; (None, …) without one."""
     store = region_store()
-    return store is not None and store.latest_run() is not None
+    if store is None:
+        return None, None
+    try:
+        return store.latest_run(), store
+    except GapMapError as exc:  # the server went away: the folder, if any; never a crash
+        logger.warning("region results unavailable from the server database: %s", exc)
+        return None, store
 
 
 def region_progress() -> dict | None:

@@ -572,3 +572,80 @@ def test_a_county_opened_from_the_results_gets_its_terrain_grids_back(
     np.testing.assert_array_equal(opened.terrain.build.data, expected.build.data)
     # and the results stay the stored ones (the hard-road links were routed on it then)
     pd.testing.assert_frame_equal(opened.rollup.county, stored.rollup.county)
+
+
+@needs_pg
+def test_the_region_migration_makes_postgis_tables_and_goes_back():
+    """region_0001 on an empty database: typed PostGIS tables in EPSG:4326 with GiST indexes."""
+    from alembic import command
+
+    from layers.store import migrate
+
+    with fresh_database(migrated=False, prefix="gapmap_test_regmig") as url:
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+            migrate.upgrade(engine, "region@head")
+            with engine.connect() as conn:
+                assert migrate.current_heads(conn) == {"region_0001"}
+                geoms = conn.exec_driver_sql(
+                    "SELECT f_table_name, type, srid FROM geometry_columns "
+                    "WHERE f_table_name LIKE 'region%%' ORDER BY 1"
+                ).all()
+                gist = set(conn.exec_driver_sql(
+                    "SELECT tablename FROM pg_indexes WHERE indexdef LIKE '%%USING gist%%'"
+                ).scalars())  # fmt: skip
+            assert [(t, kind, srid) for t, kind, srid in geoms] == [
+                ("region_admin_villages", "GEOMETRY", 4326),
+                ("region_boundaries", "GEOMETRY", 4326),
+                ("region_outcomes", "POINT", 4326),
+                ("region_townships", "GEOMETRY", 4326),
+            ]
+            assert gist == {t for t, _, _ in geoms}
+            migrate.upgrade(engine)  # the other stores next to it
+            with engine.begin() as conn:
+                command.downgrade(migrate.config(conn), "region@base")
+            with engine.connect() as conn:
+                left = conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'region%%'"
+                ).scalar()
+                assert left == 0 and "region_0001" not in migrate.current_heads(conn)
+        finally:
+            engine.dispose()
+
+
+@needs_pg
+def test_the_cli_publishes_to_the_owners_database_from_the_environment(pg_run, monkeypatch, capsys):
+    """``python -m scripts.region`` with ``GAPMAP_DB_OWNER_URL`` set (server.env) writes there."""
+    from scripts.region import main
+
+    data = region_run_data(pg_run)
+    monkeypatch.setenv("GAPMAP_DB_OWNER_URL", pg_run["url"])
+    with RegionStore(pg_run["url"]) as store:
+        before = store.latest_run()
+        assert main(["--data", str(data), "--out", str(pg_run["out"]), "-q"]) == 0
+        assert store.latest_run() == before + 1
+        assert main(["--data", str(data), "--out", str(pg_run["out"]), "-q", "--no-db"]) == 0
+        assert store.latest_run() == before + 1  # --no-db: the folder only
+    monkeypatch.delenv("GAPMAP_DB_OWNER_URL")
+    monkeypatch.setenv("GAPMAP_MODE", "server")
+    monkeypatch.setenv("GAPMAP_DB_URL", "postgresql+psycopg://nobody:x@127.0.0.1:1/none")
+    capsys.readouterr()
+    assert main(["--data", str(data), "--out", str(pg_run["out"]), "-q"]) == 2  # unreachable
+    err = capsys.readouterr().err
+    assert "无法连接全区结果数据库" in err and "Traceback" not in err and ":x@" not in err
+
+
+def test_server_mode_without_region_tables_reads_the_folder(region_run, monkeypatch, caplog):
+    """A server database that is down (or not migrated) never breaks the navigation."""
+    import app.state
+
+    monkeypatch.setattr(app.state, "REGION_RESULTS", region_run["out"])
+    monkeypatch.setenv("GAPMAP_MODE", "server")
+    monkeypatch.setenv("GAPMAP_DB_URL", "postgresql+psycopg://nobody:x@127.0.0.1:1/none")
+    assert app.state.region_store() is None
+    assert "无法连接" in caplog.text or "cannot connect" in caplog.text
+    assert app.state.region_available()
+    results = app.state.region_results()
+    assert results.folder == region_run["out"] and results.place == str(region_run["out"])

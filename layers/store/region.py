@@ -142,14 +142,23 @@ class RegionStore:
                 zh="全区结果入库需要 PostgreSQL + PostGIS 数据库（服务器模式，"
                 "见 README「服务器部署」）；本地模式请直接使用结果目录（--out）",
             )
-        with self._connect() as conn:
-            wanted = {h for h in head_revisions() if h.startswith("region_")}
-            if not wanted <= current_heads(conn):
-                raise RegionStoreError(
-                    "the database has no region tables yet; run `python -m scripts.db upgrade`",
-                    zh="数据库尚未建立全区结果表或版本过旧："
-                    "请由管理员运行 python -m scripts.db upgrade",
-                )
+        try:
+            with self._connect() as conn:
+                heads = current_heads(conn)
+        except sa.exc.OperationalError as exc:  # no server there: no SQLSTATE to classify
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise RegionStoreError(
+                f"cannot connect to {self.where}: {first}",
+                zh=f"无法连接全区结果数据库 {self.where}：请检查 PostgreSQL 是否已启动、"
+                f"用户名和密码是否正确（{first}）",
+            ) from None
+        wanted = {h for h in head_revisions() if h.startswith("region_")}
+        if not wanted <= heads:
+            raise RegionStoreError(
+                "the database has no region tables yet; run `python -m scripts.db upgrade`",
+                zh="数据库尚未建立全区结果表或版本过旧：请由管理员运行 python -m scripts.db upgrade"
+                "（建表、迁移）",
+            )
 
     @property
     def where(self) -> str:

@@ -82,11 +82,12 @@ pages = {
         st.Page(VIEWS / "export.py", title="导出", icon=":material/download:", url_path="export"),
     ],
 }
-# 全区 (the region's results, read-only) where a region has been computed or is computing;
-# a county office without one sees its county's pages only
-from app.state import REGION_RESULTS  # noqa: E402 - after set_page_config
+# 全区 (the region's results, read-only) where a region has been computed or is computing
+# (in the results folder, or in the server database); a county office without one sees its
+# county's pages only
+from app.state import region_available  # noqa: E402 - after set_page_config
 
-if any((REGION_RESULTS / name).is_file() for name in ("region.json", "progress.json")):
+if region_available():
     pages["一张图"].insert(
         0, st.Page(VIEWS / "region.py", title="全区", icon=":material/public:", url_path="region")
     )

@@ -7,6 +7,7 @@ by the dataset's content hash, so switching pages or townships does not recomput
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -25,15 +26,27 @@ from geo.assessment import (
 )
 from geo.ledger import Ledger
 from geo.plan import as_built, planned_counts
+from geo.region import county_dem
 from geo.settings import Settings, load_settings
 from geo.terrain import Grid, read_dem
 from geo.terrain_access import TerrainAccess, terrain_access
 from layers import cache as results_cache
 from layers.dataset import Dataset, read_dataset
 from layers.epanet import InpModel
-from layers.region import RegionResults, read_county, read_progress, read_region_results
+from layers.errors import GapMapError
+from layers.region import (
+    RegionError,
+    RegionResults,
+    file_sha256,
+    read_progress,
+    read_region,
+    read_region_results,
+)
 from layers.schema import LAYERS
 from layers.store.datasets import DatasetStore
+from layers.store.region import RegionStore, RegionStoreError
+
+logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_PATH = Path(os.environ.get("GAPMAP_DEMO", ROOT / "data" / "demo" / "tongxin.gpkg"))
@@ -156,11 +169,37 @@ def dem_resolution_m(profile: str = "default") -> float:
     return _settings(profile).terrain.resolution_m
 
 
+_REGION_DEMS: dict[str, tuple[str, str, float]] = {}
+"""An opened region county's partition (content hash) → (region data folder, code, buffer_m).
+
+A partition has no DEM of its own: its terrain grids come from the region's DEM, cropped to
+the county and its buffer as the county's task did (:func:`geo.region.county_dem`)."""
+
+
+@st.cache_resource(show_spinner="正在读取全区高程数据…", max_entries=4)
+def _region_dem(data: str, code: str, buffer_m: float, resolution_m: float, digest: str) -> Grid:
+    # ``digest`` (the SHA-256 of the region's DEM file) is part of the key
+    grid = county_dem(read_region(data), code, buffer_m=buffer_m, resolution_m=resolution_m)
+    assert grid is not None  # registered only for a region with a DEM
+    return grid
+
+
 def dem_for(dataset: Dataset, *, profile: str = "default") -> Grid | None:
-    """The DEM of ``dataset`` (:attr:`Dataset.dem`) on the analysis grid, or None."""
+    """The DEM of ``dataset`` on the analysis grid, or None.
+
+    Its own (:attr:`Dataset.dem`), else, for a county opened from the region's results, the
+    region's DEM cropped to the county (:func:`open_region_county`).
+    """
     res = _settings(profile).terrain.resolution_m
     if dataset.dem is None:
-        return None
+        source = _REGION_DEMS.get(dataset.content_hash)
+        if source is None:
+            return None
+        data, code, buffer_m = source
+        region = read_region(data)
+        if region.dem is None or not region.dem.is_file():
+            return None
+        return _region_dem(data, code, buffer_m, res, file_sha256(region.dem))
     return _read_dem(str(dataset.dem), res, dataset.dem_sha256)
 
 
@@ -180,7 +219,7 @@ def set_water_model(name: str, dataset: Dataset, model: InpModel | None) -> None
 
 def _kept_assessment(dataset: Dataset, settings: Settings) -> tuple[Path, str]:
     """Where the disk cache keeps the assessment of ``dataset`` under ``settings``, and its key."""
-    digest = results_cache.fingerprint(dataset.content_hash, settings)
+    digest = results_cache.fingerprint(dataset.content_hash, settings.digest())
     return results_cache.default_dir() / f"assessment-{digest}.pkl", digest
 
 
@@ -238,18 +277,74 @@ def assessment_for(dataset: Dataset, *, profile: str = "default") -> Assessment:
     return _assess(dataset, f"{dataset.content_hash}:{profile}", profile, dem)
 
 
+@st.cache_resource(show_spinner=False)
+def _region_store(url: str) -> RegionStore:
+    return RegionStore(url)  # a failure is not cached: the next run tries again
+
+
+def region_store() -> RegionStore | None:
+    """The region results in the server database (server mode on PostgreSQL), else None.
+
+    None too while the database has no region tables or cannot be reached (logged): the
+    page then reads the results folder, if there is one.
+    """
+    url = server_db_url()
+    if url is None or not url.startswith("postgresql"):
+        return None
+    try:
+        return _region_store(url)
+    except RegionStoreError as exc:
+        logger.warning("no region results from the server database: %s", exc)
+        return None
+
+
 @st.cache_resource(show_spinner="正在读取全区计算结果…", max_entries=2)
 def _region_results(path: str, stamp: int) -> RegionResults:
     # ``stamp`` (region.json's mtime) is part of the key: a new run is read again
     return read_region_results(path)
 
 
+@st.cache_resource(show_spinner="正在从服务器数据库读取全区计算结果…", max_entries=2)
+def _region_results_db(_store: RegionStore, where: str, run_id: int) -> RegionResults:
+    # ``where`` (the database) and ``run_id`` are the key: a run never changes
+    results = _store.read_results(run_id)
+    assert results is not None
+    return results
+
+
 def region_results() -> RegionResults | None:
-    """The region's results (:data:`REGION_RESULTS`), or None when there are none yet."""
+    """The region's results, or None when there are none yet.
+
+    Server mode: the newest run in the server database (``python -m scripts.region --db``),
+    when there is one; otherwise (and in local mode) the results folder
+    :data:`REGION_RESULTS`.
+    """
+    run_id, store = _latest_region_run()
+    if store is not None and run_id is not None:
+        return _region_results_db(store, store.where, run_id)
     manifest = REGION_RESULTS / "region.json"
     if not manifest.is_file():
         return None
     return _region_results(str(REGION_RESULTS), manifest.stat().st_mtime_ns)
+
+
+def region_available() -> bool:
+    """True when a region has been computed (folder or server database) or is computing."""
+    if any((REGION_RESULTS / name).is_file() for name in ("region.json", "progress.json")):
+        return True
+    return _latest_region_run()[0] is not None
+
+
+def _latest_region_run() -> tuple[int | None, RegionStore | None]:
+    """The newest run in the server database and its store; (None, …) without one."""
+    store = region_store()
+    if store is None:
+        return None, None
+    try:
+        return store.latest_run(), store
+    except GapMapError as exc:  # the server went away: the folder, if any; never a crash
+        logger.warning("region results unavailable from the server database: %s", exc)
+        return None, store
 
 
 def region_progress() -> dict | None:
@@ -275,19 +370,31 @@ def open_region_county(results: RegionResults, code: str, *, profile: str = "def
 
     The county's stored partition becomes this session's dataset; its stored assessment
     goes into the assessment cache under the key the pages look it up by, so every page
-    opens on it. Settings other than the app's (another profile) are computed anew.
+    opens on it. Settings other than the app's (another profile) are computed anew. A county
+    computed on the region's DEM gets its terrain grids back from it (:func:`dem_for`), cropped
+    as its task cropped it; the region's data folder must still be there.
 
     Returns
     -------
     str
         The dataset's name in the sidebar (``同心县（全区结果）``).
     """
-    dataset, stored = read_county(results.folder, code)
+    dataset, stored = results.county(code)
     settings = _settings(profile)
     if stored.settings == settings and stored.dataset_hash == dataset.content_hash:
         path, digest = _kept_assessment(dataset, settings)
         results_cache.write(path, stored, key=digest, keep=ASSESSMENTS_KEPT)
-    name = f"{results.manifest['counties'][code]['name']}（全区结果）"
+    entry = results.manifest["counties"][code]
+    if entry.get("dem"):  # computed on the region's DEM: the pages get its terrain grids back
+        try:
+            region = read_region(results.manifest.get("data", ""))
+        except RegionError as exc:
+            logger.warning("county %s opened without its terrain grids: %s", code, exc)
+        else:
+            if region.dem is not None:
+                buffer_m = float(results.manifest.get("buffer_m", 0.0))
+                _REGION_DEMS[dataset.content_hash] = (str(region.folder), code, buffer_m)
+    name = f"{entry['name']}（全区结果）"
     add_upload(name, dataset)
     st.session_state["township"] = ""
     return name

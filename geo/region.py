@@ -20,16 +20,18 @@ import pandas as pd
 
 from geo.indicators import county_value
 from geo.indicators.judge import judge
-from layers.region import BUFFER_LAYERS, buffer_area, select_within
+from layers.region import BUFFER_LAYERS, Region, buffer_area, county_boundary, select_within
 
 if TYPE_CHECKING:
     from geo.assessment import Assessment
     from geo.indicators import IndicatorTable
     from geo.settings import Settings
+    from geo.terrain import Grid
     from layers.dataset import Dataset
 
 __all__ = [
     "ROLLUP_COLUMNS",
+    "county_dem",
     "county_result_frames",
     "owner_county",
     "partition_frames",
@@ -69,6 +71,22 @@ rows (NaN: 无数据); ``target``, ``comparison``, ``met`` (nullable boolean), `
 judged: with an ok or problem row) and ``units_ok`` (of those, without a problem row);
 ``counties`` (counties whose results went in); ``department``, ``source``.
 """
+
+
+def county_dem(region: Region, code: str, *, buffer_m: float, resolution_m: float) -> Grid | None:
+    """Return the region's DEM on county ``code``'s analysis grid (None: the region has none).
+
+    The county's border plus ``buffer_m``, in its metric CRS (:func:`layers.region.buffer_area`),
+    resampled to ``resolution_m``: the grid a county task assesses on, and the one its stored
+    assessment gets its terrain grids back from when the app opens it
+    (:func:`geo.assessment.with_terrain_grids`).
+    """
+    if region.dem is None:
+        return None
+    from geo.terrain import read_dem
+
+    crs, area = buffer_area(county_boundary(region.county(code)), buffer_m=buffer_m)
+    return read_dem(region.dem, crs=crs, resolution_m=resolution_m, bounds=area.bounds)
 
 
 def owner_county(outcomes: pd.DataFrame) -> pd.Series:

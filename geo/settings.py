@@ -12,6 +12,7 @@ file with any subset of the fields, in sections named like the nested dataclasse
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -411,6 +412,15 @@ class Settings:
     environment: EnvironmentSettings = field(default_factory=EnvironmentSettings)
     # a county's own indicators ([[indicators]] tables of its TOML profile)
     indicators: tuple[IndicatorSpec, ...] = ()
+
+    def digest(self) -> str:
+        """Return the SHA-256 (hex) of every setting: the one key of results computed with them.
+
+        Over the settings' ``repr`` (frozen dataclasses of numbers, strings, tuples and
+        read-only mappings: exact and the same in every process). A region county's input hash
+        (:func:`scripts.region.settings_hash`) and the app's kept assessments both use it.
+        """
+        return hashlib.sha256(repr(self).encode("utf-8")).hexdigest()
 
     def as_records(self) -> list[dict[str, Any]]:
         """Return ``[{"section", "name", "value"}]`` rows for a report's settings sheet."""

@@ -13,15 +13,17 @@ results); never point a cache at files from elsewhere: unpickling runs code.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import pickle
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 from layers.write import atomic_path
 
-__all__ = ["code_fingerprint", "default_dir", "fingerprint", "read", "write"]
+__all__ = ["code_fingerprint", "default_dir", "fingerprint", "loads", "read", "write"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +94,33 @@ def read(path: str | os.PathLike[str], *, key: str) -> object | None:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            if f.readline() != _MAGIC:
-                return None
-            if f.readline().decode().strip() != key:
-                return None
-            if f.readline().decode().strip() != code_fingerprint():
-                logger.info("%s was computed by another version of GapMap", path)
-                return None
-            return pickle.load(f)
+            return _load(f, key=key, where=str(path))
     except FileNotFoundError:
         return None
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError) as exc:
+    except OSError as exc:
         logger.warning("cached %s is unreadable (%s); computing anew", path, exc)
+        return None
+
+
+def loads(data: bytes, *, key: str, where: str = "cached bytes") -> object | None:
+    """Return the object in ``data`` (the bytes of a file :func:`write` wrote) or None.
+
+    The same checks as :func:`read`: the key and the version of the code must match. For
+    results kept elsewhere than in a file (a county's ``county.pkl`` in the server database).
+    """
+    return _load(io.BytesIO(data), key=key, where=where)
+
+
+def _load(f: BinaryIO, *, key: str, where: str) -> object | None:
+    try:
+        if f.readline() != _MAGIC:
+            return None
+        if f.readline().decode().strip() != key:
+            return None
+        if f.readline().decode().strip() != code_fingerprint():
+            logger.info("%s was computed by another version of GapMap", where)
+            return None
+        return pickle.load(f)
+    except (EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError) as exc:
+        logger.warning("cached %s is unreadable (%s); computing anew", where, exc)
         return None

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import pandas as pd
@@ -51,9 +51,11 @@ from layers.write import atomic_path
 __all__ = [
     "BUFFER_LAYERS",
     "REGION_FORMAT",
+    "CountyReader",
     "Region",
     "RegionCounty",
     "RegionError",
+    "RegionResults",
     "buffer_area",
     "compose_partition",
     "county_boundary",
@@ -728,25 +730,76 @@ def write_region_results(
     return out / "region.json"
 
 
+class CountyReader(Protocol):
+    """Where :class:`RegionResults` other than a folder read a county from (the database)."""
+
+    def county(self, code: str) -> tuple[Dataset, Any]:
+        """Return the county's assessed partition and its Assessment."""
+        ...
+
+    def county_results(self, code: str) -> dict[str, gpd.GeoDataFrame]:
+        """Return the county's ``outcomes``, ``admin_villages`` and ``townships``."""
+        ...
+
+    def county_meta(self, code: str) -> dict[str, Any] | None:
+        """Return the county's ``meta.json``, or None."""
+        ...
+
+
 @dataclass(frozen=True)
 class RegionResults:
-    """A results folder as read by :func:`read_region_results`.
+    """A region's results as read by :func:`read_region_results` (or from the server database).
 
     Attributes
     ----------
-    folder : Path
+    folder : Path or None
+        The results folder; None for results read from the server database
+        (:meth:`layers.store.region.RegionStore.read_results`).
     manifest : dict
         ``region.json`` of the results (per-county status, hashes, seconds).
     rollup : DataFrame
         ``rollup.parquet``.
     boundaries : GeoDataFrame
         ``boundaries.parquet``.
+    place : str
+        Where they are, for the page (the folder, or 服务器数据库).
+    reader : CountyReader, optional
+        Reads a county when there is no folder.
     """
 
-    folder: Path
+    folder: Path | None
     manifest: dict[str, Any]
     rollup: pd.DataFrame
     boundaries: gpd.GeoDataFrame
+    place: str = ""
+    reader: CountyReader | None = field(default=None, compare=False, repr=False)
+
+    def county(self, code: str) -> tuple[Dataset, Any]:
+        """Return the county's assessed partition and Assessment (not recomputed)."""
+        if self.reader is not None:
+            return self.reader.county(code)
+        return read_county(self._folder, code)
+
+    def county_results(self, code: str) -> dict[str, gpd.GeoDataFrame]:
+        """Return the county's outcome rows, admin villages and townships."""
+        if self.reader is not None:
+            return self.reader.county_results(code)
+        return read_county_results(self._folder, code)
+
+    def county_meta(self, code: str) -> dict[str, Any] | None:
+        """Return the county's ``meta.json`` (:func:`read_county_meta`), None when absent."""
+        if self.reader is not None:
+            return self.reader.county_meta(code)
+        return read_county_meta(self._folder, code)
+
+    @property
+    def _folder(self) -> Path:
+        if self.folder is None:
+            raise RegionError(
+                "region results without a folder or a reader",
+                zh="全区结果既没有结果目录也没有数据库来源，请重新读取",
+            )
+        return self.folder
 
 
 def read_region_results(out: str | os.PathLike[str]) -> RegionResults:
@@ -767,4 +820,6 @@ def read_region_results(out: str | os.PathLike[str]) -> RegionResults:
             f"{out}: not a complete region results folder ({exc})",
             zh=f"{out} 不是完整的全区计算结果，请运行 python -m scripts.region",
         ) from exc
-    return RegionResults(folder=out, manifest=manifest, rollup=rollup, boundaries=boundaries)
+    return RegionResults(
+        folder=out, manifest=manifest, rollup=rollup, boundaries=boundaries, place=str(out)
+    )

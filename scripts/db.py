@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m scripts.db upgrade [--db URL]    bring every store (ledger, accounts, datasets)
-                                               to its newest schema
+    python -m scripts.db upgrade [--db URL]    bring every store (ledger, accounts, datasets,
+                                               region) to its newest schema
     python -m scripts.db current [--db URL]    print the revisions the database is at
 
 The database is ``--db`` or ``$GAPMAP_DB_URL`` (``postgresql+psycopg://owner:…@127.0.0.1/

@@ -4,7 +4,7 @@ Usage::
 
     python -m scripts.region --data data/region_sample --out out/region
         [--counties 640324,640303] [--workers N] [--scheduler tcp://host:8786]
-        [--buffer-m 10000] [--profile default] [--force] [--no-dem]
+        [--buffer-m 10000] [--profile default] [--force] [--no-dem] [--db URL | --no-db]
 
 Each county is one task (:func:`run_county`): its own dataset plus its neighbours' roads
 and facilities within ``--buffer-m`` of its border (:func:`layers.region.read_region_county`),
@@ -22,6 +22,11 @@ the others complete; the exit code is then 1. A rerun recomputes only the counti
 input hash (their own GPKG/INP, the neighbours' GPKGs they read, the DEM, the settings and
 the buffer) changed, unless ``--force``.
 
+Server mode: with ``--db URL`` (default ``$GAPMAP_DB_OWNER_URL``, else ``$GAPMAP_DB_URL``
+when ``GAPMAP_MODE=server``) the results are also written to PostGIS
+(:mod:`layers.store.region`), each county's rows replaced in one transaction, for the
+app's 全区 page. Only the database owner may write them; that is checked first.
+
 This module also holds the one ``Client.map`` path every region run goes through: the demo
 region's 22 counties, a county office's own counties and the simulated national benchmark
 (:mod:`scripts.bench_region`) all call :func:`map_counties`.
@@ -32,7 +37,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import json
 import logging
 import os
 import socket
@@ -150,9 +154,8 @@ class CountyError(Exception):
 
 
 def settings_hash(settings: Any) -> str:
-    """SHA-256 (hex) of every setting (:meth:`geo.settings.Settings.as_records`)."""
-    text = json.dumps(settings.as_records(), ensure_ascii=False, default=str, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """SHA-256 (hex) of every setting (:meth:`geo.settings.Settings.digest`, as the app's cache)."""
+    return str(settings.digest())
 
 
 def county_input_hash(region: Any, code: str, *, buffer_m: float, settings_digest: str) -> str:
@@ -194,29 +197,20 @@ def run_county(
     :class:`CountyError` with the Chinese message when the county cannot be analysed.
     """
     from geo.assessment import assess, without_terrain_grids
-    from geo.region import county_result_frames
+    from geo.region import county_dem, county_result_frames
     from layers import GapMapError
-    from layers.region import (
-        buffer_area,
-        county_boundary,
-        read_region,
-        read_region_county,
-        write_county_results,
-    )
+    from layers.region import read_region, read_region_county, write_county_results
 
     t0 = time.perf_counter()
     region = read_region(data)
     county = region.county(code)
     try:
         dataset = read_region_county(region, code, buffer_m=buffer_m).raise_if_errors()
-        dem = None
-        if use_dem and region.dem is not None:
-            from geo.terrain import read_dem
-
-            crs, area = buffer_area(county_boundary(county), buffer_m=buffer_m)
-            dem = read_dem(
-                region.dem, crs=crs, resolution_m=settings.terrain.resolution_m, bounds=area.bounds
-            )
+        dem = (
+            county_dem(region, code, buffer_m=buffer_m, resolution_m=settings.terrain.resolution_m)
+            if use_dem
+            else None
+        )
         t_read = time.perf_counter() - t0
         result = assess(dataset, settings, dem=dem)
     except GapMapError as exc:
@@ -327,6 +321,7 @@ def run_region(
     client: Any = None,
     force: bool = False,
     use_dem: bool = True,
+    db: Any = None,
     progress: Callable[[str], None] | None = _print,
 ) -> RegionRun:
     """Compute a region's counties on dask and write the results (the CLI's body).
@@ -354,6 +349,10 @@ def run_region(
         Recompute every selected county even when its results are current.
     use_dem : bool
         Use the region's DEM when it has one (terrain-routed links).
+    db : str, URL, Engine or RegionStore, optional
+        Server mode: also publish the results to this PostGIS database
+        (:func:`layers.store.region.publish_results`; each county in one transaction). Its
+        role must be the database owner's; that is checked before any county is computed.
     progress : callable, optional
         Called with each progress line (Chinese); None for silence.
 
@@ -361,6 +360,50 @@ def run_region(
     -------
     RegionRun
     """
+    say = progress or (lambda _text: None)
+    t0 = time.perf_counter()
+    store = _region_store(db)
+    try:
+        return _run_region(data, out, counties=counties, settings=settings, buffer_m=buffer_m,
+                           workers=workers, scheduler=scheduler, client=client, force=force,
+                           use_dem=use_dem, store=store, say=say, t0=t0)  # fmt: skip
+    finally:
+        if store is not None and store is not db:
+            store.close()
+
+
+def _region_store(db: Any) -> Any:
+    """The RegionStore of ``db`` (None: no database), checked writable before any work."""
+    if db is None or db == "":
+        return None
+    from layers.store.region import RegionStore
+
+    store = db if isinstance(db, RegionStore) else RegionStore(db)
+    try:
+        store.require_writer()
+    except BaseException:
+        if store is not db:
+            store.close()
+        raise
+    return store
+
+
+def _run_region(
+    data: Any,
+    out: Any,
+    *,
+    counties: Sequence[str] | None,
+    settings: Any,
+    buffer_m: float | None,
+    workers: int | None,
+    scheduler: str | None,
+    client: Any,
+    force: bool,
+    use_dem: bool,
+    store: Any,
+    say: Callable[[str], None],
+    t0: float,
+) -> RegionRun:
     import geopandas as gpd
     import pandas as pd
 
@@ -375,8 +418,6 @@ def run_region(
         write_region_results,
     )
 
-    say = progress or (lambda _text: None)
-    t0 = time.perf_counter()
     settings = settings if settings is not None else load_settings("default")
     buffer_m = float(settings.region.buffer_m if buffer_m is None else buffer_m)
     scheduler = scheduler if scheduler is not None else settings.region.scheduler_address
@@ -470,7 +511,7 @@ def run_region(
                                "seconds": round(computed[c.code].seconds, 3)}  # fmt: skip
         elif meta is not None:
             entries[c.code] = {**base, "status": "ok", "error": None,
-                               "seconds": meta.get("seconds"),
+                               "seconds": meta.get("seconds"), "dem": bool(meta.get("dem")),
                                "stale": meta.get("input_hash") != hashes[c.code]}  # fmt: skip
             frame = pd.read_parquet(out / "counties" / c.code / "outcomes.parquet")
             outcomes[c.code] = frame.drop(columns="geometry", errors="ignore")
@@ -490,6 +531,8 @@ def run_region(
     boundaries = _boundaries(region, gpd)
     manifest = {
         "format": 1,
+        "region_code": region.province_code or "640000",
+        "region_name": region.name,
         "data": str(region.folder),
         "settings_hash": digest,
         "profile": settings.profile,
@@ -498,6 +541,15 @@ def run_region(
         "finished": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     write_region_results(out, manifest=manifest, rollup=rollup, boundaries=boundaries)
+    if store is not None:
+        from layers.store.region import publish_results
+
+        report = publish_results(out, store)
+        say(
+            f"已写入服务器数据库（{store.where}，第 {report.run_id} 次）：写入 "
+            f"{len(report.written)} 个县 {report.rows} 行，失败 {len(report.failed)} 个，"
+            f"未变 {len(report.unchanged)} 个，用时 {report.seconds:.1f} s"
+        )
     seconds = time.perf_counter() - t0
     failed = [c for c, o in computed.items() if not o.ok]
     say(
@@ -559,6 +611,21 @@ def _boundaries(region: Any, gpd: Any) -> Any:
     return gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), crs=4326)
 
 
+def server_db_url() -> str | None:
+    """The database the CLI publishes to by default: the owner's, else server mode's.
+
+    ``$GAPMAP_DB_OWNER_URL`` (``scripts/server.sh`` writes it to ``server.env``: only the
+    owner may write region results), else ``$GAPMAP_DB_URL`` when ``GAPMAP_MODE=server`` (whose
+    app role is then refused with a message saying to use the owner's), else None.
+    """
+    owner = os.environ.get("GAPMAP_DB_OWNER_URL", "").strip()
+    if owner:
+        return owner
+    if os.environ.get("GAPMAP_MODE", "").strip().lower() == "server":
+        return os.environ.get("GAPMAP_DB_URL", "").strip() or None
+    return None
+
+
 def _ensure_data(path: Path, say: Callable[[str], None]) -> Path:
     """Return the region data folder, building it first when it is missing (GEN's builder)."""
     if (path / "region.json").is_file() or path.is_file():
@@ -605,6 +672,13 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument("--profile", default="default", help="settings profile or .toml file")
     parser.add_argument("--force", action="store_true", help="recompute every selected county")
     parser.add_argument("--no-dem", action="store_true", help="do not use the region's DEM")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="server mode: also write the results to this PostGIS database (the owner's URL); "
+        "default $GAPMAP_DB_OWNER_URL, else $GAPMAP_DB_URL when GAPMAP_MODE=server",
+    )
+    parser.add_argument("--no-db", action="store_true", help="write the results folder only")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
@@ -625,6 +699,7 @@ def _main(argv: list[str] | None) -> int:
         scheduler=args.scheduler,
         force=args.force,
         use_dem=not args.no_dem,
+        db=None if args.no_db else (args.db or server_db_url()),
         progress=say,
     )
     for code in run.failed:

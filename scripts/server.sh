@@ -164,6 +164,8 @@ GRANT SELECT, INSERT ON dataset_versions, dataset_layers, dataset_files, dataset
   TO :"app";
 GRANT USAGE, CREATE ON SCHEMA gapmap_datasets TO :"app";
 \endif
+-- region results (全区, migration region_0001): SELECT only, through the grant above; they
+-- are written by the owner alone (python -m scripts.region --db "$GAPMAP_DB_OWNER_URL")
 -- ledger: the app may register its users' database roles (gapmap_register_actor, a
 -- SECURITY DEFINER function of the owner) and then SET ROLE to them; it is a member of no
 -- group role itself, and cannot create roles

@@ -16,7 +16,10 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
+import sqlalchemy as sa
+from geopandas.testing import assert_geodataframe_equal
 
 from geo.assessment import assess
 from geo.clinics import clinic_gaps
@@ -29,14 +32,18 @@ from layers.region import (
     RegionError,
     county_input_files,
     read_county_assessment,
+    read_county_meta,
     read_county_results,
     read_region,
     read_region_county,
     read_region_results,
 )
+from layers.store.region import RegionStore, RegionStoreError, publish_results
 from layers.write import write_layers
 from scripts.region import run_region
 from tests.fixtures import two_counties as tc
+from tests.pg import PG_URL, fresh_database
+from tests.region_results import assert_same_results
 
 ALL = (tc.WEST, tc.EAST, tc.FAR)
 NV12 = f"{tc.WEST}-NV12"
@@ -354,3 +361,320 @@ def test_the_local_cluster_keeps_no_profile_history():
         enabled = c.run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
     assert list(history.values()) == [0]
     assert list(enabled.values()) == [False]
+
+
+# ------------------------------------------------------------- server mode: PostGIS
+
+needs_pg = pytest.mark.skipif(not PG_URL, reason="set GAPMAP_TEST_PG_URL (PostgreSQL + PostGIS)")
+
+
+@pytest.fixture(scope="module")
+def pg_run(region_run, client, tmp_path_factory):
+    """The fixture's results, published by ``run_region(db=…)`` to a fresh PostGIS database.
+
+    A copy of the results folder: every county is current, so the run computes nothing
+    and writes all three to the database.
+    """
+    out = tmp_path_factory.mktemp("pg") / "out"
+    shutil.copytree(region_run["out"], out)
+    with fresh_database(prefix="gapmap_test_region") as url:
+        lines: list[str] = []
+        run = run_region(region_run["data"], out, client=client, db=url, progress=lines.append)
+        yield {"url": url, "out": out, "run": run, "lines": lines}
+
+
+@needs_pg
+def test_a_run_with_a_database_writes_every_county_to_postgis(pg_run, client, region_run):
+    run, lines = pg_run["run"], pg_run["lines"]
+    assert run.computed == {} and set(run.skipped) == set(ALL)  # nothing recomputed
+    assert any("已写入服务器数据库" in line and "写入 3 个县" in line for line in lines), lines
+    with RegionStore(pg_url := pg_run["url"]) as store:
+        assert_same_results(store.read_results(), read_region_results(pg_run["out"]))
+        with store.engine.connect() as conn:
+            tables = ("region_outcomes", "region_admin_villages", "region_townships",
+                      "region_counties", "region_county_files", "region_runs")  # fmt: skip
+            counts = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in tables}
+            srid = conn.exec_driver_sql(
+                "SELECT DISTINCT ST_SRID(geom) FROM region_outcomes WHERE geom IS NOT NULL"
+            ).scalars()
+            assert set(srid) == {4326}
+        folder = {c: read_county_results(pg_run["out"], c) for c in ALL}
+        assert counts["region_outcomes"] == sum(len(f["outcomes"]) for f in folder.values())
+        assert counts["region_townships"] == sum(len(f["townships"]) for f in folder.values())
+        assert counts["region_counties"] == counts["region_county_files"] == 3
+        # a second run: every county is already in the database with its input hash
+        lines: list[str] = []
+        run_region(region_run["data"], pg_run["out"], client=client, db=pg_url,
+                   progress=lines.append)  # fmt: skip
+        assert any("写入 0 个县" in line and "未变 3 个" in line for line in lines), lines
+        assert store.latest_run() == 2
+
+
+@needs_pg
+def test_a_county_is_replaced_in_one_transaction(pg_run):
+    """A write that fails half-way leaves the county's old rows; a failed county none."""
+    out = pg_run["out"]
+    with RegionStore(pg_run["url"]) as store:
+        before = store.read_county_results(tc.EAST)
+        entry = read_region_results(out).manifest["counties"][tc.EAST]
+        frames = read_county_results(out, tc.EAST)
+        meta = {**read_county_meta(out, tc.EAST), "input_hash": "f" * 64}
+        bad = frames["townships"].copy()
+        bad["problems"] = "很多"  # not a number: the townships' COPY fails, after the outcomes
+        with pytest.raises(psycopg.errors.DataError):  # the driver's own, from COPY
+            store.write_county(
+                tc.EAST, region_code="640000", entry=entry, meta=meta,
+                frames={**frames, "townships": bad}, county_pkl=b"x",
+            )  # fmt: skip
+        after = store.read_county_results(tc.EAST)
+        for name, frame in before.items():
+            assert_geodataframe_equal(after[name], frame)
+        assert store.county_states()[tc.EAST][1] == read_county_meta(out, tc.EAST)["input_hash"]
+        # recorded as failed: its error, no rows; the app says so in Chinese
+        failed = {**entry, "status": "failed", "error": "CountyError: 乙县：图层有误"}
+        store.write_county(tc.EAST, region_code="640000", entry=failed)
+        assert store.county_states()[tc.EAST][0] == "failed"
+        assert store.county_meta(tc.EAST) is None
+        with store.engine.connect() as conn:
+            n = conn.exec_driver_sql(
+                f"SELECT count(*) FROM region_outcomes WHERE county_code = '{tc.EAST}'"
+            ).scalar()
+            error = conn.exec_driver_sql(
+                f"SELECT error FROM region_counties WHERE code = '{tc.EAST}'"
+            ).scalar()
+        assert n == 0 and error == failed["error"]
+        with pytest.raises(RegionStoreError) as err:
+            store.read_county(tc.EAST)
+        assert "没有县" in err.value.zh
+        # publishing the folder again puts it back (the database's hash is not the folder's)
+        report = publish_results(out, store)
+        assert report.written == (tc.EAST,) and set(report.unchanged) == {tc.WEST, tc.FAR}
+        for name, frame in before.items():
+            assert_geodataframe_equal(store.read_county_results(tc.EAST)[name], frame)
+
+
+@pytest.fixture
+def app_role(pg_run):
+    """A login role made as scripts/server.sh makes the app's: it may read, not write."""
+    import uuid
+
+    name = f"gapmap_test_app_{uuid.uuid4().hex[:8]}"
+    owner = sa.create_engine(pg_run["url"], isolation_level="AUTOCOMMIT")
+    database = sa.make_url(pg_run["url"]).database
+    with owner.connect() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {name} LOGIN PASSWORD 'app-pw'")
+        conn.exec_driver_sql(f'GRANT CONNECT ON DATABASE "{database}" TO {name}')
+        conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {name}")
+        conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name}")
+    url = sa.make_url(pg_run["url"]).set(username=name, password="app-pw")
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with owner.connect() as conn:
+            conn.exec_driver_sql(f"DROP OWNED BY {name}")
+            conn.exec_driver_sql(f"DROP ROLE {name}")
+        owner.dispose()
+
+
+@needs_pg
+def test_the_app_role_reads_the_region_results_but_cannot_write_them(pg_run, app_role, client):
+    with RegionStore(app_role) as store:
+        assert not store.may_write()
+        with pytest.raises(RegionStoreError) as err:
+            store.require_writer()
+        assert "无权写入全区结果" in err.value.zh and "GAPMAP_DB_OWNER_URL" in err.value.zh
+        assert store.read_results().manifest["counties"].keys() == set(ALL)
+    engine = sa.create_engine(app_role)
+    try:
+        for sql in (
+            "DELETE FROM region_counties",
+            "UPDATE region_outcomes SET status = 'ok'",
+            # the pickled assessments the app unpickles: never the app's to change
+            "UPDATE region_county_files SET content = 'x'::bytea",
+            "TRUNCATE region_runs CASCADE",
+            "INSERT INTO region_runs (region_code, settings_hash, buffer_m, counties, "
+            "counties_ok, counties_failed, manifest, columns) "
+            "VALUES ('640000', '', 0, 0, 0, 0, '{}', '{}')",
+        ):
+            with engine.begin() as conn, pytest.raises(sa.exc.DBAPIError) as refused:
+                conn.exec_driver_sql(sql)
+            assert refused.value.orig.sqlstate == "42501", sql
+    finally:
+        engine.dispose()
+    owner = sa.create_engine(pg_run["url"])
+    with owner.begin() as conn:  # every ledger group role reads them too (the least: 查看)
+        conn.exec_driver_sql("SET LOCAL ROLE gapmap_viewer")
+        assert conn.exec_driver_sql("SELECT count(*) FROM region_counties").scalar() == 3
+    owner.dispose()
+    # the CLI with the app's URL stops before computing anything, saying what to do
+    with pytest.raises(RegionStoreError, match="may not write"):
+        run_region(region_run_data(pg_run), pg_run["out"], client=client, db=app_role,
+                   force=True, progress=None)  # fmt: skip
+
+
+def region_run_data(pg_run) -> Path:
+    return Path(json.loads((pg_run["out"] / "region.json").read_text("utf-8"))["data"])
+
+
+@needs_pg
+def test_the_region_page_reads_postgis_in_server_mode(pg_run, tmp_path, monkeypatch):
+    """Server mode: the 全区 page and an opened county come from the database, not a folder."""
+    from streamlit.testing.v1 import AppTest
+
+    import app.state
+
+    monkeypatch.setattr(app.state, "REGION_RESULTS", tmp_path / "no-folder")
+    monkeypatch.setenv("GAPMAP_MODE", "server")
+    monkeypatch.setenv("GAPMAP_DB_URL", pg_run["url"])
+    monkeypatch.setenv("GAPMAP_CACHE_DIR", str(tmp_path / "app-cache"))
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("the app computed a county the region's results have")
+
+    monkeypatch.setattr(app.state, "assess", no_compute)
+    assert app.state.region_available()
+    page = str(Path(__file__).resolve().parents[1] / "app" / "views" / "region.py")
+    at = AppTest.from_file(page, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value.startswith("全区")
+    assert any("服务器数据库" in c.value for c in at.caption)
+    ranking = next(d.value for d in at.dataframe if "排名" in d.value.columns)
+    assert {n.lstrip("★") for n in ranking["县（★重点县）"]} == {tc.NAMES[c] for c in ALL}
+    results = app.state.region_results()
+    assert results.folder is None
+    name = app.state.open_region_county(results, tc.WEST)
+    assert name == f"{tc.NAMES[tc.WEST]}（全区结果）"
+
+
+def test_a_county_opened_from_the_results_gets_its_terrain_grids_back(
+    client, tmp_path, monkeypatch
+):
+    """Stored without its grids, a county computed on the region's DEM has them in the app."""
+    import rasterio
+    from affine import Affine
+
+    import app.state
+    from geo.terrain import read_dem
+    from geo.terrain_access import terrain_context
+    from layers.region import buffer_area, county_boundary
+
+    data = tc.write_region(tmp_path / "data", (tc.WEST, tc.EAST))
+    x, y = np.meshgrid(np.arange(400), np.arange(200))
+    heights = (1500 + 0.8 * x + 40 * np.sin(y / 9)).astype("float32")  # a slope with ridges
+    with rasterio.open(data / "dem.tif", "w", driver="GTiff", width=400, height=200, count=1,
+                       dtype="float32", crs="EPSG:4326",
+                       transform=Affine(0.002, 0, 105.5, 0, -0.002, 37.2)) as dst:  # fmt: skip
+        dst.write(heights, 1)
+    manifest = json.loads((data / "region.json").read_text(encoding="utf-8"))
+    manifest["dem"] = "dem.tif"
+    (data / "region.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "out"
+    run = run_region(data, out, client=client, counties=[tc.WEST], progress=None)
+    assert not run.failed
+    results = read_region_results(out)
+    assert results.manifest["counties"][tc.WEST]["dem"] is True
+    partition, stored = results.county(tc.WEST)
+    assert stored.terrain is None  # kept without its grids (they are most of its size)
+
+    monkeypatch.setenv("GAPMAP_CACHE_DIR", str(tmp_path / "app-cache"))
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("the app computed a county the region's results have")
+
+    monkeypatch.setattr(app.state, "assess", no_compute)
+    name = app.state.open_region_county(results, tc.WEST)
+    dataset = app.state.st.session_state["uploads"][name]
+    assert dataset.dem is None and dataset.content_hash == partition.content_hash
+    opened = app.state.assessment_for(dataset)
+    assert opened.terrain is not None
+    # the grids a county task computes on: the region's DEM over the county and its buffer
+    region = read_region(data)
+    crs, area = buffer_area(county_boundary(region.county(tc.WEST)), buffer_m=10_000)
+    settings = Settings()
+    dem = read_dem(region.dem, crs=crs, resolution_m=settings.terrain.resolution_m,
+                   bounds=area.bounds)  # fmt: skip
+    expected = terrain_context(partition, dem, settings)
+    np.testing.assert_array_equal(opened.terrain.dem.data, expected.dem.data)
+    assert opened.terrain.dem.transform == expected.dem.transform
+    np.testing.assert_array_equal(opened.terrain.slope_pct, expected.slope_pct)
+    np.testing.assert_array_equal(opened.terrain.walk.data, expected.walk.data)
+    np.testing.assert_array_equal(opened.terrain.build.data, expected.build.data)
+    # and the results stay the stored ones (the hard-road links were routed on it then)
+    pd.testing.assert_frame_equal(opened.rollup.county, stored.rollup.county)
+
+
+@needs_pg
+def test_the_region_migration_makes_postgis_tables_and_goes_back():
+    """region_0001 on an empty database: typed PostGIS tables in EPSG:4326 with GiST indexes."""
+    from alembic import command
+
+    from layers.store import migrate
+
+    with fresh_database(migrated=False, prefix="gapmap_test_regmig") as url:
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+            migrate.upgrade(engine, "region@head")
+            with engine.connect() as conn:
+                assert migrate.current_heads(conn) == {"region_0001"}
+                geoms = conn.exec_driver_sql(
+                    "SELECT f_table_name, type, srid FROM geometry_columns "
+                    "WHERE f_table_name LIKE 'region%%' ORDER BY 1"
+                ).all()
+                gist = set(conn.exec_driver_sql(
+                    "SELECT tablename FROM pg_indexes WHERE indexdef LIKE '%%USING gist%%'"
+                ).scalars())  # fmt: skip
+            assert [(t, kind, srid) for t, kind, srid in geoms] == [
+                ("region_admin_villages", "GEOMETRY", 4326),
+                ("region_boundaries", "GEOMETRY", 4326),
+                ("region_outcomes", "POINT", 4326),
+                ("region_townships", "GEOMETRY", 4326),
+            ]
+            assert gist == {t for t, _, _ in geoms}
+            migrate.upgrade(engine)  # the other stores next to it
+            with engine.begin() as conn:
+                command.downgrade(migrate.config(conn), "region@base")
+            with engine.connect() as conn:
+                left = conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'region%%'"
+                ).scalar()
+                assert left == 0 and "region_0001" not in migrate.current_heads(conn)
+        finally:
+            engine.dispose()
+
+
+@needs_pg
+def test_the_cli_publishes_to_the_owners_database_from_the_environment(pg_run, monkeypatch, capsys):
+    """``python -m scripts.region`` with ``GAPMAP_DB_OWNER_URL`` set (server.env) writes there."""
+    from scripts.region import main
+
+    data = region_run_data(pg_run)
+    monkeypatch.setenv("GAPMAP_DB_OWNER_URL", pg_run["url"])
+    with RegionStore(pg_run["url"]) as store:
+        before = store.latest_run()
+        assert main(["--data", str(data), "--out", str(pg_run["out"]), "-q"]) == 0
+        assert store.latest_run() == before + 1
+        assert main(["--data", str(data), "--out", str(pg_run["out"]), "-q", "--no-db"]) == 0
+        assert store.latest_run() == before + 1  # --no-db: the folder only
+    monkeypatch.delenv("GAPMAP_DB_OWNER_URL")
+    monkeypatch.setenv("GAPMAP_MODE", "server")
+    monkeypatch.setenv("GAPMAP_DB_URL", "postgresql+psycopg://nobody:x@127.0.0.1:1/none")
+    capsys.readouterr()
+    assert main(["--data", str(data), "--out", str(pg_run["out"]), "-q"]) == 2  # unreachable
+    err = capsys.readouterr().err
+    assert "无法连接全区结果数据库" in err and "Traceback" not in err and ":x@" not in err
+
+
+def test_server_mode_without_region_tables_reads_the_folder(region_run, monkeypatch, caplog):
+    """A server database that is down (or not migrated) never breaks the navigation."""
+    import app.state
+
+    monkeypatch.setattr(app.state, "REGION_RESULTS", region_run["out"])
+    monkeypatch.setenv("GAPMAP_MODE", "server")
+    monkeypatch.setenv("GAPMAP_DB_URL", "postgresql+psycopg://nobody:x@127.0.0.1:1/none")
+    assert app.state.region_store() is None
+    assert "无法连接" in caplog.text or "cannot connect" in caplog.text
+    assert app.state.region_available()
+    results = app.state.region_results()
+    assert results.folder == region_run["out"] and results.place == str(region_run["out"])

@@ -31,9 +31,13 @@ from layers.region import (
     read_county_results,
     read_region,
     read_region_county,
+    read_region_results,
 )
+from layers.store.region import RegionStore, publish_results
 from scripts.region import main, run_region
 from tests.fixtures import two_counties as tc
+from tests.pg import PG_URL, fresh_database
+from tests.region_results import assert_same_results
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "region_sample"
@@ -174,3 +178,13 @@ def test_the_sample_partitioned_equals_one_run_over_both_counties(sample_run):
         mine = mine.loc[part.index]
         assert (part["status"] == mine["status"]).all(), code
         np.testing.assert_allclose(part["value"], mine["value"], equal_nan=True, err_msg=code)
+
+
+@pytest.mark.skipif(not PG_URL, reason="set GAPMAP_TEST_PG_URL (PostgreSQL + PostGIS)")
+def test_the_sample_in_postgis_equals_the_folder(sample_run):
+    """Server mode on the committed sample: every frame read back from PostGIS is the folder's."""
+    _, data, out, _ = sample_run
+    with fresh_database(prefix="gapmap_test_sample") as url, RegionStore(url) as store:
+        report = publish_results(out, store)
+        assert set(report.written) == set(read_region(data).codes) and not report.failed
+        assert_same_results(store.read_results(), read_region_results(out))

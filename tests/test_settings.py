@@ -98,3 +98,27 @@ def test_a_county_profile_adds_its_own_indicators_and_rejects_bad_ones(tmp_path)
         bad.write_text(body, encoding="utf-8")
         with pytest.raises(ValueError, match=says):
             load_settings(bad)
+
+
+def test_the_settings_digest_is_one_key_exact_and_the_same_in_every_process():
+    """One digest of the settings keys a region county's input hash and the app's cache."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from scripts.region import settings_hash
+
+    s = load_settings("default")
+    assert s.digest() == load_settings("default").digest() == settings_hash(s)
+    assert len(s.digest()) == 64
+    moved = dataclasses.replace(s, region=dataclasses.replace(s.region, buffer_m=10_000.5))
+    assert moved.digest() != s.digest()
+    assert load_settings("mofcom").digest() != s.digest()  # a profile's own times
+    # another process (another hash seed) gives the same digest: a rerun skips what is current
+    code = "from geo.settings import load_settings; print(load_settings('default').digest())"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=root, check=True)  # fmt: skip
+    assert done.stdout.strip() == s.digest()

@@ -77,7 +77,7 @@ region_name = str(region_row["name"].iloc[0]) if not region_row.empty else "全�
 st.title(f"全区 · {region_name}")
 done = sum(1 for c in counties_meta.values() if c.get("status") == "ok")
 st.caption(
-    f"{done}/{len(counties_meta)} 个县（市、区）已计算；结果目录 {results.folder}；"
+    f"{done}/{len(counties_meta)} 个县（市、区）已计算；结果：{results.place}；"
     f"计算完成于 {_beijing(results.manifest.get('finished'))}。★ 为国家乡村振兴重点帮扶县。"
 )
 failed = {c: m for c, m in counties_meta.items() if m.get("status") != "ok"}

@@ -1,7 +1,7 @@
 """The one schema migration runner of every store (Alembic, programmatic).
 
 Each store keeps its tables in its own Alembic *branch* under ``migrations/versions/``
-(``ledger``, ``accounts``, ``datasets``): a revision file names its branch label and
+(``ledger``, ``accounts``, ``datasets``, ``region``): a revision file names its branch label and
 ``down_revision`` within that branch, so stores evolve independently and
 :func:`upgrade` brings all of them to their heads in one transaction.
 

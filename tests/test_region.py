@@ -336,33 +336,6 @@ def subprocess_pid_that_ended() -> int:
     return int(proc.stdout)
 
 
-def _busy(seconds: float) -> float:
-    import time
-
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
-    return seconds
-
-
-def test_the_local_cluster_keeps_no_profile_history():
-    """Process workers of ``local_cluster`` run with dask's statistical profiler off.
-
-    Its per-second call-stack history grew a worker by ≈ 0.35 MB per county of a national
-    run; with it on, 1.5 s of work leaves at least one entry (profile cycle 1 s).
-    """
-    from distributed import Client
-
-    from scripts.region import local_cluster
-
-    with local_cluster(1) as cluster, Client(cluster) as c:
-        assert c.submit(_busy, 1.5).result() == 1.5
-        history = c.run(lambda dask_worker: len(dask_worker.profile_history))
-        enabled = c.run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
-    assert list(history.values()) == [0]
-    assert list(enabled.values()) == [False]
-
-
 # ------------------------------------------------------------- server mode: PostGIS
 
 needs_pg = pytest.mark.skipif(not PG_URL, reason="set GAPMAP_TEST_PG_URL (PostgreSQL + PostGIS)")

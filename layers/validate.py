@@ -44,6 +44,7 @@ __all__ = [
     "PROBLEMS_ATTR",
     "SOURCE_FILE_ATTR",
     "analysis_problems",
+    "hash_geometries",
     "normalise_layer",
     "normalised_as",
     "outside_china",
@@ -81,10 +82,10 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
     """
     h = hashlib.blake2b(",".join(map(str, frame.columns)).encode(), digest_size=32)
     geom_name = frame.geometry.name
-    for name in frame.columns:
+    for i, name in enumerate(frame.columns):
         if name == geom_name:
             continue
-        col = frame[name]
+        col = frame.iloc[:, i]
         h.update(f"\0{name}\0{col.dtype}\0{len(col)}\0".encode())
         # NumPy columns as arrays (hash_array refuses pandas' wrapper of them)
         values = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
@@ -103,16 +104,36 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
             h.update(pd.util.hash_array(col.astype(str).to_numpy(dtype=object)).tobytes())
         if col.isna().any():
             h.update(np.packbits(col.isna().to_numpy()).tobytes())
-    geoms = frame.geometry.to_numpy()
+    hash_geometries(h, frame.geometry.to_numpy())
+    return h.hexdigest()
+
+
+def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
+    """Feed an array of geometries into the hash ``h``, one to one.
+
+    Each geometry's type (missing: -1) and whether it has Z; points and lines by their
+    coordinate counts and coordinates (the cheap part: most features are such), every
+    other geometry by its WKB (little-endian, without SRID), with its length.
+    """
     types = shapely.get_type_id(geoms)
+    with_m = bool(shapely.has_m(geoms).any())
+    with_z = shapely.has_z(geoms)
+    h.update(f"\0geometries\0{len(geoms)}\0{int(with_z.any())}{int(with_m)}\0".encode())
     h.update(types.astype(np.int8).tobytes())
+    h.update(np.packbits(with_z).tobytes())
     simple = (types == 0) | (types == 1)  # Point, LineString: their coordinates say it all
-    h.update(shapely.get_num_coordinates(geoms[simple]).tobytes())
-    h.update(shapely.get_coordinates(geoms[simple], include_z=True).tobytes())
+    lines = geoms if simple.all() else geoms[simple]
+    h.update(shapely.get_num_coordinates(lines).astype(np.int64).tobytes())
+    # Z only when some geometry has it (the flags above say which: a NaN Z is not none)
+    coords = shapely.get_coordinates(lines, include_z=bool(with_z.any()), include_m=with_m)
+    h.update(np.ascontiguousarray(coords, dtype="<f8").tobytes())
     other = ~simple & (types >= 0)
     if other.any():
-        h.update(b"".join(shapely.to_wkb(geoms[other], hex=False, include_srid=False)))
-    return h.hexdigest()
+        wkb = shapely.to_wkb(
+            geoms[other], output_dimension=4 if with_m else 3, byte_order=1, include_srid=False
+        )
+        h.update(np.fromiter(map(len, wkb), np.int64, len(wkb)).tobytes())
+        h.update(b"".join(wkb))
 
 
 def remember_normalised(

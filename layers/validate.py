@@ -80,7 +80,7 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
     each column hashed on its own values, points and lines by their coordinates,
     other geometries by their WKB.
     """
-    h = hashlib.blake2b(",".join(map(str, frame.columns)).encode(), digest_size=32)
+    h = hashlib.sha1(",".join(map(str, frame.columns)).encode(), usedforsecurity=False)
     geom_name = frame.geometry.name
     for i, name in enumerate(frame.columns):
         if name == geom_name:
@@ -337,8 +337,17 @@ class _LayerChecker:
             )
 
     # ------------------------------------------------------------------ fields
-    def coerce(self, f: Field, raw: pd.Series) -> pd.Series:
-        """Coerce one column to the field's type and check it; return the new column."""
+    def coerce(
+        self,
+        f: Field,
+        raw: pd.Series,
+        *,
+        text_codes: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> pd.Series:
+        """Coerce one column to the field's type and check it; return the new column.
+
+        ``text_codes`` is ``_text_codes(raw)`` when the caller has it already.
+        """
         numeric = _numeric_values(raw) if f.dtype in ("int", "float") else None
         if numeric is not None:  # a column of numbers: no text unless a problem needs it
             codes = uniq = None
@@ -350,7 +359,7 @@ class _LayerChecker:
                     text_of["t"] = _as_text(raw)
                 return text_of["t"]
         else:
-            codes, uniq = _text_codes(raw)
+            codes, uniq = _text_codes(raw) if text_codes is None else text_codes
             empty_u = uniq == ""
             empty = empty_u[codes]
             cache: dict[str, pd.Series] = {}
@@ -666,6 +675,26 @@ def _absent_column(checker: _LayerChecker, f: Field, index: pd.Index) -> pd.Seri
     return entry[1].take(np.zeros(len(index), dtype=np.intp)).set_axis(index)
 
 
+def _duplicate_ids(ids: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Return the ids as text and which of them are not empty and not unique.
+
+    A column of Python strings is factorised as it is: a value is a duplicate when its
+    code occurs more than once (what ``duplicated(keep=False)`` tells, without the
+    round trip through Arrow); other columns go through ``astype(str)``.
+    """
+    if ids.dtype == object:
+        values = ids.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":
+            codes, uniques = pd.factorize(values)
+            counts = np.bincount(codes, minlength=len(uniques))
+            filled = np.asarray(uniques, dtype=object) != ""
+            return ids, (counts > 1)[codes] & filled[codes]
+        ids = pd.Series(values, index=ids.index)
+    else:
+        ids = ids.astype(str)
+    return ids, (ids.duplicated(keep=False) & (ids != "")).to_numpy()
+
+
 def normalise_layer(
     frame: gpd.GeoDataFrame, layer: str, *, file: str = ""
 ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
@@ -730,10 +759,13 @@ def normalise_layer(
         )
 
     id_field = schema.id_field
+    id_codes = None
     if id_field in attrs.columns:
-        ids = np.array(_as_text(attrs[id_field]).to_numpy(dtype=object), copy=True)
-        ids[ids == ""] = None
-        checker.ids = ids
+        # the id text (_as_text) as codes into its distinct values; coerce reuses them
+        id_codes = _text_codes(attrs[id_field])
+        ids_u = id_codes[1].copy()
+        ids_u[ids_u == ""] = None
+        checker.ids = ids_u[id_codes[0]]
 
     out: dict[str, pd.Series] = {}
     for f in schema.fields:
@@ -752,16 +784,11 @@ def normalise_layer(
             # an absent optional column is an all-empty one: defaults (or NA) fill it
             out[f.name] = _absent_column(checker, f, attrs.index)
             continue
-        out[f.name] = checker.coerce(f, attrs[f.name])
+        given = id_codes if f.name == id_field else None
+        out[f.name] = checker.coerce(f, attrs[f.name], text_codes=given)
 
     if id_field in out:
-        ids = out[id_field]
-        ids = (
-            pd.Series(ids.to_numpy(dtype=object), index=ids.index)
-            if ids.dtype == object
-            else ids.astype(str)
-        )
-        dup = (ids.duplicated(keep=False) & (ids != "")).to_numpy()
+        ids, dup = _duplicate_ids(out[id_field])
         if dup.any():
             checker.add(
                 ProblemKind.DUPLICATE_ID,

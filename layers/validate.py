@@ -245,20 +245,39 @@ def _text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Text columns are factorised first, so the work per value (strip, map, match, parse)
     is done once per distinct value; other columns go through :func:`_as_text`.
     """
+    codes, uniq, _ = _text_codes_distinct(series)
+    return codes, uniq
+
+
+def _text_codes_distinct(series: pd.Series) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`_text_codes`, and whether its non-empty texts are known to be distinct.
+
+    They are when the column's distinct values lose nothing to stripping (or are texts
+    factorised already): then two rows have one text exactly when they have one code.
+    """
     if _is_text_dtype(series) or (
         series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "string"
     ):
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        text = _as_text(pd.Series(uniques)).to_numpy(dtype=object)
+        values = pd.Series(uniques)
+        dtype = values.dtype
+        if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+            # _as_text of Arrow strings without NA (factorize leaves them out), and
+            # whether stripping changed a value (two values may have become one)
+            stripped = values.str.strip()
+            distinct = bool((stripped == values).all())
+            text = stripped.to_numpy(dtype=object, na_value="")
+        else:
+            text, distinct = _as_text(values).to_numpy(dtype=object), False
         text = np.append(text, "")  # code -1 (NA) → ""
-        return np.where(codes < 0, len(text) - 1, codes), text
+        return np.where(codes < 0, len(text) - 1, codes), text, distinct
     if pd.api.types.is_bool_dtype(series.dtype):  # yes/no: two values and NA
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         text = np.array([*map(_one_text, uniques), ""], dtype=object)  # as _as_text per value
-        return np.where(codes < 0, len(text) - 1, codes), text
+        return np.where(codes < 0, len(text) - 1, codes), text, False
     text = _as_text(series).to_numpy(dtype=object)
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    return codes, np.asarray(uniques, dtype=object)
+    return codes, np.asarray(uniques, dtype=object), True
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray | None:
@@ -556,9 +575,10 @@ class _LayerChecker:
                 "GeometryCollection",
             ]
         )
-        type_names = np.where(types >= 0, names[np.clip(types, 0, 7)], "")
-        wrong = present & ~np.isin(type_names, self.schema.geometry_types)
+        expected_ids = [i for i, n in enumerate(names) if n in self.schema.geometry_types]
+        wrong = present & ~np.isin(types, expected_ids)
         if wrong.any():
+            type_names = np.where(types >= 0, names[np.clip(types, 0, 7)], "")
             expected = "/".join(self.schema.geometry_types)
             self.add(
                 ProblemKind.WRONG_GEOMETRY_TYPE,
@@ -760,9 +780,11 @@ def normalise_layer(
 
     id_field = schema.id_field
     id_codes = None
+    distinct_ids = False
     if id_field in attrs.columns:
         # the id text (_as_text) as codes into its distinct values; coerce reuses them
-        id_codes = _text_codes(attrs[id_field])
+        *id_codes, distinct_ids = _text_codes_distinct(attrs[id_field])
+        id_codes = (id_codes[0], id_codes[1])
         ids_u = id_codes[1].copy()
         ids_u[ids_u == ""] = None
         checker.ids = ids_u[id_codes[0]]
@@ -788,7 +810,21 @@ def normalise_layer(
         out[f.name] = checker.coerce(f, attrs[f.name], text_codes=given)
 
     if id_field in out:
-        ids, dup = _duplicate_ids(out[id_field])
+        id_spec = schema.field(id_field)
+        if (
+            id_codes is not None
+            and distinct_ids
+            and id_spec.dtype == "str"
+            and id_spec.default is None
+            and id_spec.allowed is None
+        ):
+            # the column is uniq[codes] as it is, its non-empty texts distinct: a value
+            # is a duplicate when its code is
+            codes, uniq = id_codes
+            ids = out[id_field]
+            dup = (np.bincount(codes, minlength=len(uniq)) > 1)[codes] & (uniq != "")[codes]
+        else:
+            ids, dup = _duplicate_ids(out[id_field])
         if dup.any():
             checker.add(
                 ProblemKind.DUPLICATE_ID,

@@ -247,9 +247,9 @@ def _frame_content(h: hashlib._Hash, layer: str, frame: gpd.GeoDataFrame) -> Non
     columns = "\x1f".join(map(str, frame.columns))
     h.update(f"\0layer\0{layer}\0{len(frame.columns)}\0{len(columns)}\0{columns}\0".encode())
     geom_name = frame.geometry.name
-    for i, name in enumerate(frame.columns):
+    for name, col in frame.items():
         if name != geom_name:
-            h.update(text_digest(*_column_texts(frame.iloc[:, i])))
+            h.update(text_digest(*_column_texts(col)))
     hash_geometries(h, frame.geometry.to_numpy())
 
 

@@ -82,10 +82,9 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
     """
     h = hashlib.sha1(",".join(map(str, frame.columns)).encode(), usedforsecurity=False)
     geom_name = frame.geometry.name
-    for i, name in enumerate(frame.columns):
+    for name, col in frame.items():
         if name == geom_name:
             continue
-        col = frame.iloc[:, i]
         h.update(f"\0{name}\0{col.dtype}\0{len(col)}\0".encode())
         # NumPy columns as arrays (hash_array refuses pandas' wrapper of them)
         values = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
@@ -111,21 +110,25 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
 def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
     """Feed an array of geometries into the hash ``h``, one to one.
 
-    Each geometry's type (missing: -1) and whether it has Z; points and lines by their
+    Each geometry's type (missing: -1), its coordinate dimension and (when some
+    geometry has more than two) whether it has Z and M; points and lines by their
     coordinate counts and coordinates (the cheap part: most features are such), every
     other geometry by its WKB (little-endian, without SRID), with its length.
     """
     types = shapely.get_type_id(geoms)
-    with_m = bool(shapely.has_m(geoms).any())
-    with_z = shapely.has_z(geoms)
-    h.update(f"\0geometries\0{len(geoms)}\0{int(with_z.any())}{int(with_m)}\0".encode())
+    dims = shapely.get_coordinate_dimension(geoms)
+    h.update(f"\0geometries\0{len(geoms)}\0".encode())
     h.update(types.astype(np.int8).tobytes())
-    h.update(np.packbits(with_z).tobytes())
+    h.update(dims.astype(np.int8).tobytes())
+    with_z = with_m = False
+    if (dims > 2).any():  # Z or M (a NaN Z is not none): which geometries have which
+        has_z, has_m = shapely.has_z(geoms), shapely.has_m(geoms)
+        h.update(np.packbits(has_z).tobytes() + np.packbits(has_m).tobytes())
+        with_z, with_m = bool(has_z.any()), bool(has_m.any())
     simple = (types == 0) | (types == 1)  # Point, LineString: their coordinates say it all
     lines = geoms if simple.all() else geoms[simple]
     h.update(shapely.get_num_coordinates(lines).astype(np.int64).tobytes())
-    # Z only when some geometry has it (the flags above say which: a NaN Z is not none)
-    coords = shapely.get_coordinates(lines, include_z=bool(with_z.any()), include_m=with_m)
+    coords = shapely.get_coordinates(lines, include_z=with_z, include_m=with_m)
     h.update(np.ascontiguousarray(coords, dtype="<f8").tobytes())
     other = ~simple & (types >= 0)
     if other.any():
@@ -245,15 +248,18 @@ def _text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Text columns are factorised first, so the work per value (strip, map, match, parse)
     is done once per distinct value; other columns go through :func:`_as_text`.
     """
-    codes, uniq, _ = _text_codes_distinct(series)
+    codes, uniq, _ = _text_codes_distinct(series, check=False)
     return codes, uniq
 
 
-def _text_codes_distinct(series: pd.Series) -> tuple[np.ndarray, np.ndarray, bool]:
+def _text_codes_distinct(
+    series: pd.Series, *, check: bool = True
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """:func:`_text_codes`, and whether its non-empty texts are known to be distinct.
 
     They are when the column's distinct values lose nothing to stripping (or are texts
     factorised already): then two rows have one text exactly when they have one code.
+    With ``check=False`` the flag is only True when that costs nothing to know.
     """
     if _is_text_dtype(series) or (
         series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "string"
@@ -265,7 +271,7 @@ def _text_codes_distinct(series: pd.Series) -> tuple[np.ndarray, np.ndarray, boo
             # _as_text of Arrow strings without NA (factorize leaves them out), and
             # whether stripping changed a value (two values may have become one)
             stripped = values.str.strip()
-            distinct = bool((stripped == values).all())
+            distinct = check and bool((stripped == values).all())
             text = stripped.to_numpy(dtype=object, na_value="")
         else:
             text, distinct = _as_text(values).to_numpy(dtype=object), False
@@ -601,7 +607,8 @@ class _LayerChecker:
                 en=f"invalid geometry: {reason}; repair it (e.g. make valid)",
                 values=pd.Series([reason] * len(arr)),
             )
-        if geoms.crs is None or not geoms.crs.is_geographic:
+        crs = geoms.crs
+        if crs is None or not crs.is_geographic:
             return
         bounds = shapely.bounds(arr)
         with np.errstate(invalid="ignore"):
@@ -740,12 +747,15 @@ def normalise_layer(
         Every problem found, errors and warnings, in field order then row order.
     """
     schema = get_schema(layer)
-    geom_name = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
-    if geom_name is None:
+    geoms = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
+    if geoms is None:
         raise TypeError("normalise_layer needs a GeoDataFrame with an active geometry")
-    attrs = pd.DataFrame(frame, copy=False).drop(columns=[geom_name])
+    geom_name, crs = geoms.name, geoms.crs
+    # the attribute columns by name, in order (no DataFrame: its construction costs
+    # more than the checks of a small layer)
+    columns = [(str(c), col) for c, col in frame.items() if c != geom_name]
     checker = _LayerChecker(frame, schema, file)
-    names = pd.Index([str(c) for c in attrs.columns])
+    names = pd.Index([c for c, _ in columns])
     if names.duplicated().any():
         # Two columns of one name (CSV/XLSX headers): which one is meant cannot be told.
         for c in dict.fromkeys(names[names.duplicated()]):
@@ -758,15 +768,15 @@ def normalise_layer(
                 en=f"{int((names == c).sum())} columns are named {c!r}; rename or delete "
                 "all but one",
             )
-        attrs = attrs.loc[:, ~names.duplicated(keep="first")]
-    attrs.columns = [str(c) for c in attrs.columns]
-    mapping = column_mapping(attrs.columns, schema)
-    attrs = attrs.rename(columns=mapping)
-    renamed = pd.Index(attrs.columns)
-    if renamed.duplicated().any():  # an alias landing on a column already present
-        attrs = attrs.loc[:, ~renamed.duplicated(keep="first")]
+    first: dict[str, pd.Series] = {}
+    for c, col in columns:  # of columns of one name, the first
+        first.setdefault(c, col)
+    mapping = column_mapping(list(first), schema)
+    attrs: dict[str, pd.Series] = {}
+    for c, col in first.items():  # an alias landing on a column already present: the first
+        attrs.setdefault(mapping.get(c, c), col)
 
-    if frame.crs is None:
+    if crs is None:
         checker.add(
             ProblemKind.CRS_MISSING,
             None,
@@ -781,7 +791,7 @@ def normalise_layer(
     id_field = schema.id_field
     id_codes = None
     distinct_ids = False
-    if id_field in attrs.columns:
+    if id_field in attrs:
         # the id text (_as_text) as codes into its distinct values; coerce reuses them
         *id_codes, distinct_ids = _text_codes_distinct(attrs[id_field])
         id_codes = (id_codes[0], id_codes[1])
@@ -791,7 +801,7 @@ def normalise_layer(
 
     out: dict[str, pd.Series] = {}
     for f in schema.fields:
-        if f.name not in attrs.columns:
+        if f.name not in attrs:
             if f.required:
                 checker.add(
                     ProblemKind.MISSING_FIELD,
@@ -804,7 +814,7 @@ def normalise_layer(
                 )
                 continue
             # an absent optional column is an all-empty one: defaults (or NA) fill it
-            out[f.name] = _absent_column(checker, f, attrs.index)
+            out[f.name] = _absent_column(checker, f, frame.index)
             continue
         given = id_codes if f.name == id_field else None
         out[f.name] = checker.coerce(f, attrs[f.name], text_codes=given)
@@ -853,7 +863,7 @@ def normalise_layer(
                 values=pd.Series([f"{a:g} > {b:g}" for a, b in zip(hh, pop, strict=True)]),
             )
 
-    unknown = [c for c in attrs.columns if c not in schema.field_names]
+    unknown = [c for c in attrs if c not in schema.field_names]
     for c in unknown:
         checker.add(
             ProblemKind.UNKNOWN_FIELD,
@@ -865,12 +875,16 @@ def normalise_layer(
             severity=Severity.WARNING,
         )
 
-    checker.geometry(frame.geometry)
+    checker.geometry(geoms)
 
-    data = pd.DataFrame(out, index=attrs.index)
+    data = pd.DataFrame(out, index=frame.index)
     for c in unknown:
         data[c] = attrs[c]
-    result = gpd.GeoDataFrame(data, geometry=frame.geometry.to_numpy(), crs=frame.crs)
+    if "geometry" in data:
+        result = gpd.GeoDataFrame(data, geometry=geoms.to_numpy(), crs=crs)
+    else:  # the same frame, built faster
+        data["geometry"] = gpd.GeoSeries(geoms.to_numpy(), index=frame.index, crs=crs)
+        result = gpd.GeoDataFrame(data, geometry="geometry")
     result = result.rename_geometry("geometry") if result.geometry.name != "geometry" else result
     result.attrs = dict(frame.attrs)
     result.attrs["column_renames"] = dict(mapping)
@@ -1135,12 +1149,14 @@ class _Core:
         core = self.by_crs[key]
         if core is None or core.is_empty or len(geoms) == 0:
             return out
-        coords, index = shapely.get_coordinates(geoms, return_index=True)
+        counts = shapely.get_num_coordinates(geoms)
+        coords = shapely.get_coordinates(geoms)
         if not len(coords):
             return out
-        first = np.ones(len(index), dtype=bool)
-        first[1:] = index[1:] != index[:-1]
-        out[index[first]] = shapely.contains_xy(core, coords[first, 0], coords[first, 1])
+        has = counts > 0
+        starts = np.cumsum(counts) - counts  # each geometry's first coordinate
+        xy = coords[starts[has]]
+        out[has] = shapely.contains_xy(core, xy[:, 0], xy[:, 1])
         return out
 
 

@@ -789,15 +789,15 @@ def normalise_layer(
         )
 
     id_field = schema.id_field
-    id_codes = None
+    id_codes: tuple[np.ndarray, np.ndarray] | None = None
     distinct_ids = False
     if id_field in attrs:
         # the id text (_as_text) as codes into its distinct values; coerce reuses them
-        *id_codes, distinct_ids = _text_codes_distinct(attrs[id_field])
-        id_codes = (id_codes[0], id_codes[1])
-        ids_u = id_codes[1].copy()
+        id_text_codes, id_uniq, distinct_ids = _text_codes_distinct(attrs[id_field])
+        id_codes = (id_text_codes, id_uniq)
+        ids_u = id_uniq.copy()
         ids_u[ids_u == ""] = None
-        checker.ids = ids_u[id_codes[0]]
+        checker.ids = ids_u[id_text_codes]
 
     out: dict[str, pd.Series] = {}
     for f in schema.fields:

@@ -23,7 +23,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
-import shapely
 
 from layers.errors import LayerReadError, LayerValidationError, Problem, Severity
 from layers.schema import CORE_LAYERS, LAYER_ORDER
@@ -31,6 +30,7 @@ from layers.validate import (
     PROBLEMS_ATTR,
     SOURCE_FILE_ATTR,
     analysis_problems,
+    hash_geometries,
     normalise_layer,
     normalised_as,
     remember_normalised,
@@ -176,16 +176,15 @@ class Dataset:
     def content_hash(self) -> str:
         """SHA-256 (hex) of every input, so no cache or snapshot mixes old and new inputs.
 
-        It covers each layer's attributes and geometry, the EPANET model (text, declared
-        CRS, village → node table) and the DEM file's bytes.
+        It covers each layer's name, columns, attribute values as text (``astype(str)``:
+        a column's dtype does not count, so a layer read back from another format hashes
+        the same), row order and geometries (:func:`layers.validate.hash_geometries`),
+        the EPANET model (text, declared CRS, village → node table) and the DEM file's
+        bytes.
         """
-        h = hashlib.sha256()
+        h = hashlib.sha256(b"gapmap-content-2\0")
         for layer, frame in self.layers.items():
-            h.update(layer.encode())
-            h.update(",".join(map(str, frame.columns)).encode())
-            h.update(_text_row_hashes(frame.drop(columns=frame.geometry.name)))
-            wkb = shapely.to_wkb(frame.geometry.to_numpy(), hex=False)
-            h.update(b"".join(w if w is not None else b"\0" for w in wkb))
+            _frame_content(h, layer, frame)
         if self.water_model is not None:
             h.update(b"\0water_model\0" + self.water_model.sha256.encode())
         if self.dem_sha256:
@@ -243,37 +242,65 @@ class Dataset:
         return replace(self, dem=Path(path).resolve() if path is not None else None)
 
 
-def _text_row_hashes(attrs: pd.DataFrame) -> np.ndarray:
-    """Return ``pd.util.hash_pandas_object(attrs.astype(str), index=False)`` as an array.
+def _frame_content(h: hashlib._Hash, layer: str, frame: gpd.GeoDataFrame) -> None:
+    """Feed one layer (name, columns, text of every value, geometries) into ``h``."""
+    columns = "\x1f".join(map(str, frame.columns))
+    h.update(f"\0layer\0{layer}\0{len(frame.columns)}\0{len(columns)}\0{columns}\0".encode())
+    geom_name = frame.geometry.name
+    for name, col in frame.items():
+        if name != geom_name:
+            h.update(text_digest(*_column_texts(col)))
+    hash_geometries(h, frame.geometry.to_numpy())
 
-    The same uint64 per row (the definition of :attr:`Dataset.content_hash`), faster: a
-    column of Python strings is hashed as it is (no round trip through Arrow), a NumPy
-    number or yes/no column is turned into text once per distinct value (its
-    ``astype(str)`` is value by value) and hashed once per distinct value; the row hash
-    combines the column hashes as pandas does.
+
+def text_digest(texts: np.ndarray, missing: np.ndarray) -> bytes:
+    r"""Return the SHA-256 digest of a sequence of texts and which of them are missing.
+
+    ``texts`` is an object array of str (``""`` where missing), ``missing`` a bool array.
+    The encoding is one to one: the texts joined by ``\x1f``, their lengths when a text
+    holds that separator, and which ones are missing (a missing value is not ``""``).
     """
-    from pandas.core.util.hashing import combine_hash_arrays
+    n = len(texts)
+    joined = "\x1f".join(texts.tolist()).encode("utf-8", "surrogatepass")
+    h = hashlib.sha256(f"{n}\0{len(joined)}\0".encode())
+    h.update(joined)
+    if n and joined.count(b"\x1f") != n - 1:  # a text holds the separator
+        h.update(b"L" + np.fromiter(map(len, texts), np.int64, n).tobytes())
+    h.update(b"M" + np.packbits(missing).tobytes() if missing.any() else b"-")
+    return h.digest()
 
-    def columns():
-        for i in range(attrs.shape[1]):
-            col = attrs.iloc[:, i]
-            if col.dtype == object:  # Python strings are their own text
-                values = col.to_numpy()
-                if pd.api.types.infer_dtype(values, skipna=False) == "string":
-                    yield pd.util.hash_array(values, categorize=True)
-                    continue
-            if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
-                values = col.to_numpy()
-                # -0.0 and 0.0 are one value to factorize but two texts
-                signed_zero = col.dtype.kind == "f" and np.signbit(values[values == 0]).any()
-                if not signed_zero:
-                    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-                    text = pd.Series(uniques).astype(str)
-                    yield pd.util.hash_array(text.array, categorize=True)[codes]
-                    continue
-            yield pd.util.hash_array(col.astype(str).array, categorize=True)
 
-    return combine_hash_arrays(columns(), attrs.shape[1], len(attrs))
+def _column_texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``col.astype(str)``: its texts (object array, ``""`` where missing), missing.
+
+    Faster than ``astype(str)``, same texts: a column of Python strings is its own text;
+    a NumPy number or yes/no column is turned into text once per distinct value (its
+    ``astype(str)`` is value by value).
+    """
+    if col.dtype == object:  # Python strings are their own text
+        values = col.to_numpy()
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":
+            return values, np.zeros(len(values), dtype=bool)
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
+        values = col.to_numpy()
+        # -0.0 and 0.0 are one value to factorize but two texts
+        signed_zero = col.dtype.kind == "f" and np.signbit(values[values == 0]).any()
+        if not signed_zero:
+            codes, uniques = pd.factorize(values, use_na_sentinel=False)
+            texts, missing = _plain_texts(pd.Series(uniques))
+            return texts[codes], missing[codes]
+    return _plain_texts(col)
+
+
+def _plain_texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``col.astype(str)`` as an object array (``""`` where missing) and its missing mask."""
+    text = col.astype(str)
+    missing = text.isna().to_numpy()
+    out = text.to_numpy(dtype=object)
+    if missing.any():
+        out = out.copy()
+        out[missing] = ""
+    return out, missing
 
 
 def _file_sha256(path: Path) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "PROBLEMS_ATTR",
     "SOURCE_FILE_ATTR",
     "analysis_problems",
+    "hash_geometries",
     "normalise_layer",
     "normalised_as",
     "outside_china",
@@ -79,12 +80,11 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
     each column hashed on its own values, points and lines by their coordinates,
     other geometries by their WKB.
     """
-    h = hashlib.blake2b(",".join(map(str, frame.columns)).encode(), digest_size=32)
+    h = hashlib.sha1(",".join(map(str, frame.columns)).encode(), usedforsecurity=False)
     geom_name = frame.geometry.name
-    for name in frame.columns:
+    for name, col in frame.items():
         if name == geom_name:
             continue
-        col = frame[name]
         h.update(f"\0{name}\0{col.dtype}\0{len(col)}\0".encode())
         # NumPy columns as arrays (hash_array refuses pandas' wrapper of them)
         values = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
@@ -103,16 +103,40 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
             h.update(pd.util.hash_array(col.astype(str).to_numpy(dtype=object)).tobytes())
         if col.isna().any():
             h.update(np.packbits(col.isna().to_numpy()).tobytes())
-    geoms = frame.geometry.to_numpy()
+    hash_geometries(h, frame.geometry.to_numpy())
+    return h.hexdigest()
+
+
+def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
+    """Feed an array of geometries into the hash ``h``, one to one.
+
+    Each geometry's type (missing: -1), its coordinate dimension and (when some
+    geometry has more than two) whether it has Z and M; points and lines by their
+    coordinate counts and coordinates (the cheap part: most features are such), every
+    other geometry by its WKB (little-endian, without SRID), with its length.
+    """
     types = shapely.get_type_id(geoms)
+    dims = shapely.get_coordinate_dimension(geoms)
+    h.update(f"\0geometries\0{len(geoms)}\0".encode())
     h.update(types.astype(np.int8).tobytes())
+    h.update(dims.astype(np.int8).tobytes())
+    with_z = with_m = False
+    if (dims > 2).any():  # Z or M (a NaN Z is not none): which geometries have which
+        has_z, has_m = shapely.has_z(geoms), shapely.has_m(geoms)
+        h.update(np.packbits(has_z).tobytes() + np.packbits(has_m).tobytes())
+        with_z, with_m = bool(has_z.any()), bool(has_m.any())
     simple = (types == 0) | (types == 1)  # Point, LineString: their coordinates say it all
-    h.update(shapely.get_num_coordinates(geoms[simple]).tobytes())
-    h.update(shapely.get_coordinates(geoms[simple], include_z=True).tobytes())
+    lines = geoms if simple.all() else geoms[simple]
+    h.update(shapely.get_num_coordinates(lines).astype(np.int64).tobytes())
+    coords = shapely.get_coordinates(lines, include_z=with_z, include_m=with_m)
+    h.update(np.ascontiguousarray(coords, dtype="<f8").tobytes())
     other = ~simple & (types >= 0)
     if other.any():
-        h.update(b"".join(shapely.to_wkb(geoms[other], hex=False, include_srid=False)))
-    return h.hexdigest()
+        wkb = shapely.to_wkb(
+            geoms[other], output_dimension=4 if with_m else 3, byte_order=1, include_srid=False
+        )
+        h.update(np.fromiter(map(len, wkb), np.int64, len(wkb)).tobytes())
+        h.update(b"".join(wkb))
 
 
 def remember_normalised(
@@ -224,20 +248,42 @@ def _text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Text columns are factorised first, so the work per value (strip, map, match, parse)
     is done once per distinct value; other columns go through :func:`_as_text`.
     """
+    codes, uniq, _ = _text_codes_distinct(series, check=False)
+    return codes, uniq
+
+
+def _text_codes_distinct(
+    series: pd.Series, *, check: bool = True
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`_text_codes`, and whether its non-empty texts are known to be distinct.
+
+    They are when the column's distinct values lose nothing to stripping (or are texts
+    factorised already): then two rows have one text exactly when they have one code.
+    With ``check=False`` the flag is only True when that costs nothing to know.
+    """
     if _is_text_dtype(series) or (
         series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "string"
     ):
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        text = _as_text(pd.Series(uniques)).to_numpy(dtype=object)
+        values = pd.Series(uniques)
+        dtype = values.dtype
+        if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+            # _as_text of Arrow strings without NA (factorize leaves them out), and
+            # whether stripping changed a value (two values may have become one)
+            stripped = values.str.strip()
+            distinct = check and bool((stripped == values).all())
+            text = stripped.to_numpy(dtype=object, na_value="")
+        else:
+            text, distinct = _as_text(values).to_numpy(dtype=object), False
         text = np.append(text, "")  # code -1 (NA) → ""
-        return np.where(codes < 0, len(text) - 1, codes), text
+        return np.where(codes < 0, len(text) - 1, codes), text, distinct
     if pd.api.types.is_bool_dtype(series.dtype):  # yes/no: two values and NA
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         text = np.array([*map(_one_text, uniques), ""], dtype=object)  # as _as_text per value
-        return np.where(codes < 0, len(text) - 1, codes), text
+        return np.where(codes < 0, len(text) - 1, codes), text, False
     text = _as_text(series).to_numpy(dtype=object)
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    return codes, np.asarray(uniques, dtype=object)
+    return codes, np.asarray(uniques, dtype=object), True
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray | None:
@@ -316,8 +362,17 @@ class _LayerChecker:
             )
 
     # ------------------------------------------------------------------ fields
-    def coerce(self, f: Field, raw: pd.Series) -> pd.Series:
-        """Coerce one column to the field's type and check it; return the new column."""
+    def coerce(
+        self,
+        f: Field,
+        raw: pd.Series,
+        *,
+        text_codes: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> pd.Series:
+        """Coerce one column to the field's type and check it; return the new column.
+
+        ``text_codes`` is ``_text_codes(raw)`` when the caller has it already.
+        """
         numeric = _numeric_values(raw) if f.dtype in ("int", "float") else None
         if numeric is not None:  # a column of numbers: no text unless a problem needs it
             codes = uniq = None
@@ -329,7 +384,7 @@ class _LayerChecker:
                     text_of["t"] = _as_text(raw)
                 return text_of["t"]
         else:
-            codes, uniq = _text_codes(raw)
+            codes, uniq = _text_codes(raw) if text_codes is None else text_codes
             empty_u = uniq == ""
             empty = empty_u[codes]
             cache: dict[str, pd.Series] = {}
@@ -526,9 +581,10 @@ class _LayerChecker:
                 "GeometryCollection",
             ]
         )
-        type_names = np.where(types >= 0, names[np.clip(types, 0, 7)], "")
-        wrong = present & ~np.isin(type_names, self.schema.geometry_types)
+        expected_ids = [i for i, n in enumerate(names) if n in self.schema.geometry_types]
+        wrong = present & ~np.isin(types, expected_ids)
         if wrong.any():
+            type_names = np.where(types >= 0, names[np.clip(types, 0, 7)], "")
             expected = "/".join(self.schema.geometry_types)
             self.add(
                 ProblemKind.WRONG_GEOMETRY_TYPE,
@@ -551,7 +607,8 @@ class _LayerChecker:
                 en=f"invalid geometry: {reason}; repair it (e.g. make valid)",
                 values=pd.Series([reason] * len(arr)),
             )
-        if geoms.crs is None or not geoms.crs.is_geographic:
+        crs = geoms.crs
+        if crs is None or not crs.is_geographic:
             return
         bounds = shapely.bounds(arr)
         with np.errstate(invalid="ignore"):
@@ -645,6 +702,26 @@ def _absent_column(checker: _LayerChecker, f: Field, index: pd.Index) -> pd.Seri
     return entry[1].take(np.zeros(len(index), dtype=np.intp)).set_axis(index)
 
 
+def _duplicate_ids(ids: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Return the ids as text and which of them are not empty and not unique.
+
+    A column of Python strings is factorised as it is: a value is a duplicate when its
+    code occurs more than once (what ``duplicated(keep=False)`` tells, without the
+    round trip through Arrow); other columns go through ``astype(str)``.
+    """
+    if ids.dtype == object:
+        values = ids.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":
+            codes, uniques = pd.factorize(values)
+            counts = np.bincount(codes, minlength=len(uniques))
+            filled = np.asarray(uniques, dtype=object) != ""
+            return ids, (counts > 1)[codes] & filled[codes]
+        ids = pd.Series(values, index=ids.index)
+    else:
+        ids = ids.astype(str)
+    return ids, (ids.duplicated(keep=False) & (ids != "")).to_numpy()
+
+
 def normalise_layer(
     frame: gpd.GeoDataFrame, layer: str, *, file: str = ""
 ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
@@ -670,12 +747,15 @@ def normalise_layer(
         Every problem found, errors and warnings, in field order then row order.
     """
     schema = get_schema(layer)
-    geom_name = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
-    if geom_name is None:
+    geoms = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
+    if geoms is None:
         raise TypeError("normalise_layer needs a GeoDataFrame with an active geometry")
-    attrs = pd.DataFrame(frame, copy=False).drop(columns=[geom_name])
+    geom_name, crs = geoms.name, geoms.crs
+    # the attribute columns by name, in order (no DataFrame: its construction costs
+    # more than the checks of a small layer)
+    columns = [(str(c), col) for c, col in frame.items() if c != geom_name]
     checker = _LayerChecker(frame, schema, file)
-    names = pd.Index([str(c) for c in attrs.columns])
+    names = pd.Index([c for c, _ in columns])
     if names.duplicated().any():
         # Two columns of one name (CSV/XLSX headers): which one is meant cannot be told.
         for c in dict.fromkeys(names[names.duplicated()]):
@@ -688,15 +768,15 @@ def normalise_layer(
                 en=f"{int((names == c).sum())} columns are named {c!r}; rename or delete "
                 "all but one",
             )
-        attrs = attrs.loc[:, ~names.duplicated(keep="first")]
-    attrs.columns = [str(c) for c in attrs.columns]
-    mapping = column_mapping(attrs.columns, schema)
-    attrs = attrs.rename(columns=mapping)
-    renamed = pd.Index(attrs.columns)
-    if renamed.duplicated().any():  # an alias landing on a column already present
-        attrs = attrs.loc[:, ~renamed.duplicated(keep="first")]
+    first: dict[str, pd.Series] = {}
+    for c, col in columns:  # of columns of one name, the first
+        first.setdefault(c, col)
+    mapping = column_mapping(list(first), schema)
+    attrs: dict[str, pd.Series] = {}
+    for c, col in first.items():  # an alias landing on a column already present: the first
+        attrs.setdefault(mapping.get(c, c), col)
 
-    if frame.crs is None:
+    if crs is None:
         checker.add(
             ProblemKind.CRS_MISSING,
             None,
@@ -709,14 +789,19 @@ def normalise_layer(
         )
 
     id_field = schema.id_field
-    if id_field in attrs.columns:
-        ids = np.array(_as_text(attrs[id_field]).to_numpy(dtype=object), copy=True)
-        ids[ids == ""] = None
-        checker.ids = ids
+    id_codes: tuple[np.ndarray, np.ndarray] | None = None
+    distinct_ids = False
+    if id_field in attrs:
+        # the id text (_as_text) as codes into its distinct values; coerce reuses them
+        id_text_codes, id_uniq, distinct_ids = _text_codes_distinct(attrs[id_field])
+        id_codes = (id_text_codes, id_uniq)
+        ids_u = id_uniq.copy()
+        ids_u[ids_u == ""] = None
+        checker.ids = ids_u[id_text_codes]
 
     out: dict[str, pd.Series] = {}
     for f in schema.fields:
-        if f.name not in attrs.columns:
+        if f.name not in attrs:
             if f.required:
                 checker.add(
                     ProblemKind.MISSING_FIELD,
@@ -729,18 +814,27 @@ def normalise_layer(
                 )
                 continue
             # an absent optional column is an all-empty one: defaults (or NA) fill it
-            out[f.name] = _absent_column(checker, f, attrs.index)
+            out[f.name] = _absent_column(checker, f, frame.index)
             continue
-        out[f.name] = checker.coerce(f, attrs[f.name])
+        given = id_codes if f.name == id_field else None
+        out[f.name] = checker.coerce(f, attrs[f.name], text_codes=given)
 
     if id_field in out:
-        ids = out[id_field]
-        ids = (
-            pd.Series(ids.to_numpy(dtype=object), index=ids.index)
-            if ids.dtype == object
-            else ids.astype(str)
-        )
-        dup = (ids.duplicated(keep=False) & (ids != "")).to_numpy()
+        id_spec = schema.field(id_field)
+        if (
+            id_codes is not None
+            and distinct_ids
+            and id_spec.dtype == "str"
+            and id_spec.default is None
+            and id_spec.allowed is None
+        ):
+            # the column is uniq[codes] as it is, its non-empty texts distinct: a value
+            # is a duplicate when its code is
+            codes, uniq = id_codes
+            ids = out[id_field]
+            dup = (np.bincount(codes, minlength=len(uniq)) > 1)[codes] & (uniq != "")[codes]
+        else:
+            ids, dup = _duplicate_ids(out[id_field])
         if dup.any():
             checker.add(
                 ProblemKind.DUPLICATE_ID,
@@ -769,7 +863,7 @@ def normalise_layer(
                 values=pd.Series([f"{a:g} > {b:g}" for a, b in zip(hh, pop, strict=True)]),
             )
 
-    unknown = [c for c in attrs.columns if c not in schema.field_names]
+    unknown = [c for c in attrs if c not in schema.field_names]
     for c in unknown:
         checker.add(
             ProblemKind.UNKNOWN_FIELD,
@@ -781,12 +875,16 @@ def normalise_layer(
             severity=Severity.WARNING,
         )
 
-    checker.geometry(frame.geometry)
+    checker.geometry(geoms)
 
-    data = pd.DataFrame(out, index=attrs.index)
+    data = pd.DataFrame(out, index=frame.index)
     for c in unknown:
         data[c] = attrs[c]
-    result = gpd.GeoDataFrame(data, geometry=frame.geometry.to_numpy(), crs=frame.crs)
+    if "geometry" in data:
+        result = gpd.GeoDataFrame(data, geometry=geoms.to_numpy(), crs=crs)
+    else:  # the same frame, built faster
+        data["geometry"] = gpd.GeoSeries(geoms.to_numpy(), index=frame.index, crs=crs)
+        result = gpd.GeoDataFrame(data, geometry="geometry")
     result = result.rename_geometry("geometry") if result.geometry.name != "geometry" else result
     result.attrs = dict(frame.attrs)
     result.attrs["column_renames"] = dict(mapping)
@@ -1051,12 +1149,14 @@ class _Core:
         core = self.by_crs[key]
         if core is None or core.is_empty or len(geoms) == 0:
             return out
-        coords, index = shapely.get_coordinates(geoms, return_index=True)
+        counts = shapely.get_num_coordinates(geoms)
+        coords = shapely.get_coordinates(geoms)
         if not len(coords):
             return out
-        first = np.ones(len(index), dtype=bool)
-        first[1:] = index[1:] != index[:-1]
-        out[index[first]] = shapely.contains_xy(core, coords[first, 0], coords[first, 1])
+        has = counts > 0
+        starts = np.cumsum(counts) - counts  # each geometry's first coordinate
+        xy = coords[starts[has]]
+        out[has] = shapely.contains_xy(core, xy[:, 0], xy[:, 1])
         return out
 
 

@@ -607,29 +607,3 @@ def test_geoparquet_folder_round_trip_and_problems(tmp_path):
     roads.to_parquet(folder / "roads.parquet")
     bad = [p for p in read_dataset(folder).errors if p.layer == "roads"]
     assert [(p.file, p.row, p.field) for p in bad] == [("tiny/roads.parquet", 2, "width_m")]
-
-
-def test_content_hash_rows_equal_the_plain_definition():
-    """The content hash's row hashes are ``hash_pandas_object(attrs.astype(str))``: the
-    faster per-distinct-value text gives the same values (NaN, -0.0, NA, text, yes/no)."""
-    import numpy as np
-    import pandas as pd
-
-    from layers.dataset import _text_row_hashes
-
-    frame = pd.DataFrame(
-        {
-            "s": ["a", "", "中文", "a"],
-            "o": ["a", None, 1.5, 2],
-            "i": np.array([1, -2, 3, 1]),
-            "b": [True, False, True, True],
-            "I": pd.array([1, None, 3, 3], dtype="Int64"),
-            "B": pd.array([True, None, False, False], dtype="boolean"),
-            "f": [1.0, np.nan, 1e16, 0.1 + 0.2],
-            "z": [0.0, -0.0, 2.5, 0.0],
-            "u": np.array([1, 2, 3, 3], dtype=np.uint8),
-        }
-    )
-    for attrs in (frame, frame.iloc[:, :0], frame.iloc[:0]):
-        want = pd.util.hash_pandas_object(attrs.astype(str), index=False).to_numpy()
-        assert np.array_equal(_text_row_hashes(attrs), want)

@@ -516,3 +516,110 @@ def test_text_codes_of_yes_no_columns_equal_their_text():
     ):
         codes, uniq = _text_codes(series)
         assert uniq[codes].tolist() == _as_text(series).tolist()
+
+
+TEXT_COLUMNS = [
+    pd.Series(["a", " a", "a ", "b", "", None, "b", "中文 "], dtype="str"),
+    pd.Series(["R1", "R2", None, "R3", ""], dtype="str"),
+    pd.Series(["x", "x", "y"], dtype="str"),
+    pd.Series(["a", None, " a", "b"], dtype=object),
+    pd.Series([1.0, 2.0, np.nan, 2.0]),
+    pd.Series([3, 1, 3]),
+    pd.Series(["a", 1, 1.0, None], dtype=object),
+    pd.Series(pd.array([True, None, False], dtype="boolean")),
+    pd.Series([], dtype="str"),
+]
+
+
+@pytest.mark.parametrize("series", TEXT_COLUMNS, ids=range(len(TEXT_COLUMNS)))
+def test_text_codes_equal_as_text_and_their_distinct_flag_holds(series):
+    """The codes give each row its _as_text; when the non-empty texts are said to be
+    distinct, they are (so equal codes are equal ids, nothing else)."""
+    from layers.validate import _as_text, _text_codes, _text_codes_distinct
+
+    text = _as_text(series).tolist()
+    for codes, uniq in (_text_codes(series), _text_codes_distinct(series)[:2]):
+        assert uniq[codes].tolist() == text
+    _, uniq, distinct = _text_codes_distinct(series)
+    filled = [t for t in uniq.tolist() if t != ""]
+    if distinct:
+        assert len(set(filled)) == len(filled)
+    raw = series.dropna().tolist()
+    if isinstance(series.dtype, pd.BooleanDtype):
+        clean = False  # yes/no: not needed, not checked
+    elif all(isinstance(v, str) for v in raw):  # factorised text
+        clean = all(v == v.strip() for v in raw)
+    else:  # factorised after _as_text: distinct texts
+        clean = True
+    assert distinct == clean  # known to be distinct exactly when nothing was stripped
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        pd.Series(["a", "b", "a", "", "", "c"], dtype=object),
+        pd.Series(["a", "b", "c"], dtype=object),
+        pd.Series([], dtype=object),
+        pd.Series([1, 2, 1]),
+        pd.Series(["a", None, None, "a"], dtype=object),
+    ],
+)
+def test_duplicate_ids_equal_pandas_duplicated(ids):
+    from layers.validate import _duplicate_ids
+
+    text, dup = _duplicate_ids(ids)
+    # the plain construction: the column's values as a new Series (dtype inferred)
+    plain = pd.Series(ids.to_numpy(dtype=object)) if ids.dtype == object else ids.astype(str)
+    want = (plain.duplicated(keep=False) & (plain != "")).to_numpy()
+    assert dup.tolist() == want.tolist()
+    assert [str(v) for v in text] == [str(v) for v in plain]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["NV1", "NV2", "NV1", "", ""],  # distinct raw values: duplicates by code
+        ["NV1", " NV1", "NV2", "NV2 ", None],  # stripping makes them equal
+        pd.array(["NV1", "NV2", "NV1", None, None], dtype="str"),
+    ],
+)
+def test_duplicate_ids_are_reported_as_plain_duplicated_says(ids):
+    base = nv().drop(columns="geometry")
+    columns = {k: [v.iloc[0]] * 5 for k, v in base.items() if k != "id"}
+    points = [shapely.Point(TX + i * 0.01, TY) for i in range(5)]
+    _, problems = normalise_layer(nv(id=ids, geometry=points, **columns), "natural_villages")
+    text = pd.Series(pd.Series(ids, dtype=object).tolist(), dtype=object).map(
+        lambda v: "" if v is None or v is pd.NA or v != v else str(v).strip()
+    )
+    want = {i + 1 for i in np.flatnonzero(text.duplicated(keep=False) & (text != ""))}
+    got = {p.row for p in problems if p.kind is ProblemKind.DUPLICATE_ID}
+    assert want and got == want
+
+
+def test_fingerprint_notices_every_change():
+    """A normalised frame is known as normalised until any value, geometry or row moves."""
+    from layers.validate import normalised_as, remember_normalised
+
+    frame, problems = normalise_layer(nv(), "natural_villages")
+    remember_normalised(frame, "natural_villages", file="", problems=problems)
+    assert normalised_as(frame) == "natural_villages"
+    assert normalised_as(frame.copy()) == "natural_villages"
+
+    edits = [
+        lambda f: f.assign(name=["马家庄", "李家湾", "王家"]),
+        lambda f: f.assign(households=[25, 40, 13]),
+        lambda f: f.assign(households=f["households"].astype(float)),
+        lambda f: f.set_geometry(
+            [shapely.Point(TX, TY), shapely.Point(TX, TY), shapely.Point(TX, TY)]
+        ),
+        lambda f: f.set_geometry(shapely.force_3d(f.geometry.to_numpy())),
+        lambda f: f.iloc[[1, 0, 2]],
+        lambda f: f.assign(extra=1),
+        lambda f: f.iloc[:2],
+    ]
+    for edit in edits:
+        other = edit(frame.copy())
+        other.attrs = dict(frame.attrs)
+        assert normalised_as(other) is None
+    frame.loc[frame.index[0], "name"] = "改了"  # in place
+    assert normalised_as(frame) is None

@@ -150,6 +150,11 @@ class Problem:
     severity: Severity = Severity.ERROR
     value: str | None = None
 
+    def __deepcopy__(self, memo: dict[int, object]) -> Problem:
+        # immutable (frozen, fields of str/int/enum): pandas deep-copies ``frame.attrs``,
+        # where normalised layers keep their problems, on every derived frame and column
+        return self
+
     def as_dict(self) -> dict[str, object]:
         """Return the problem as a plain dict (enums as strings)."""
         d = asdict(self)

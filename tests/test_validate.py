@@ -623,3 +623,16 @@ def test_fingerprint_notices_every_change():
         assert normalised_as(other) is None
     frame.loc[frame.index[0], "name"] = "改了"  # in place
     assert normalised_as(frame) is None
+
+
+def test_problems_are_not_copied_with_every_derived_frame():
+    """pandas deep-copies ``frame.attrs`` on every derived frame; problems are immutable."""
+    import copy
+
+    from layers.errors import Problem, ProblemKind
+
+    p = Problem(ProblemKind.MISSING_VALUE, "a.gpkg", "roads", 3, "R1", "surface", "缺", "填", "m")
+    frame = pd.DataFrame({"x": [1, 2]})
+    frame.attrs["problems"] = (p,)
+    assert copy.deepcopy(p) is p and copy.deepcopy(p) == p
+    assert frame[["x"]].attrs["problems"][0] is p

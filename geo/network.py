@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -45,6 +45,7 @@ __all__ = [
     "RoadGraph",
     "build_graph",
     "network_diagnostics",
+    "searches_within",
     "shortest_from",
     "snap",
     "snap_to_subset",
@@ -287,24 +288,40 @@ class AugmentedGraph:
             v = np.concatenate([v, self.feature_node(pts)])
             w = np.concatenate([w, np.maximum(access[pts], _EPS_WEIGHT)])
             size += len(self.point_node)
-        a, b = np.minimum(u, v), np.maximum(u, v)
-        key = a.astype(np.int64) * size + b  # (a, b) in row-major order
-        order = np.lexsort((w, key))
-        key, w = key[order], w[order]
-        first = np.ones(len(key), dtype=bool)
-        first[1:] = key[1:] != key[:-1]
-        key, w = key[first], w[first]
+        rows, cols, first, order = _pair_groups(u, v, size)
+        w = np.minimum.reduceat(w[order], first) if len(first) else w[:0]
         # sorted by row then column, one entry each: the CSR arrays directly
-        rows, cols = np.divmod(key, size)
         indptr = np.zeros(size + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=size), out=indptr[1:])
-        index_dtype = np.int32 if len(key) < 2**31 and size < 2**31 else np.int64
+        index_dtype = np.int32 if len(rows) < 2**31 and size < 2**31 else np.int64
         out = sparse.csr_array(
             (w, cols.astype(index_dtype), indptr.astype(index_dtype)), shape=(size, size)
         )
         out.has_sorted_indices = True
         out.has_canonical_format = True
         return out
+
+
+def _pair_groups(
+    u: np.ndarray, v: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group undirected edges ``u``–``v`` by their node pair, pairs in row-major order.
+
+    Returns ``(rows, cols, first, order)``: pair ``k`` is ``rows[k] <= cols[k]``; its edges
+    are ``order[first[k]:first[k + 1]]`` (``first`` as for :func:`numpy.minimum.reduceat`).
+    The order of edges within a pair is unspecified (an unstable sort, several times
+    faster than a stable or two-key one): callers reduce each pair with an
+    order-independent reduction (the minimum weight; the smallest index among those).
+    """
+    a, b = np.minimum(u, v), np.maximum(u, v)
+    key = a.astype(np.int64) * size + b  # (a, b) in row-major order
+    order = np.argsort(key)
+    key = key[order]
+    starts = np.ones(len(key), dtype=bool)
+    starts[1:] = key[1:] != key[:-1]
+    first = np.flatnonzero(starts)
+    pick = order[first]
+    return a[pick].astype(np.int64), b[pick].astype(np.int64), first, order
 
 
 def build_graph(
@@ -425,8 +442,21 @@ def build_graph(
 
 
 @lru_cache(maxsize=32)
-def _transformer(source: CRS, target: CRS) -> Transformer:
+def _own_transformer(source: CRS, target: CRS) -> Transformer:
     return Transformer.from_crs(source, target, always_xy=True)
+
+
+def _transformer(source: CRS, target: CRS) -> Transformer:
+    """Return the transformer ``GeoSeries.to_crs`` uses (``always_xy``), made once per CRS pair.
+
+    geopandas keeps its transformers in an ``lru_cache`` (``geopandas.array.
+    TransformerFromCRS``); sharing it means the graph build and the analyses' ``to_crs``
+    of the same CRS pair create one transformer (≈ 0.07 s each) instead of two.
+    """
+    shared = getattr(gpd.array, "TransformerFromCRS", None)
+    if shared is not None:
+        return shared(source, target, always_xy=True)
+    return _own_transformer(source, target)
 
 
 def _coordinates_in(
@@ -726,6 +756,71 @@ def shortest_from(
     )
     cost, pred, src = result
     return cost, src, (pred if predecessors else None)
+
+
+def searches_within(
+    matrix: sparse.csr_array,
+    sources: np.ndarray,
+    limits: np.ndarray,
+    *,
+    max_cells: int = 4_000_000,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """One Dijkstra search per source, each cut at its own limit, near the sources only.
+
+    The costs equal those of ``csgraph.dijkstra(matrix, directed=False, indices=sources,
+    limit=limits.max())`` at every node within a source's own limit, bit for bit, but
+    each search runs on the nodes some source reaches within its limit, not on the whole
+    graph (isochrones of 300 sites on a province: a few thousand nodes, not 200,000).
+
+    Why exact: one multi-source search with the largest limit finds every node that any
+    source reaches within its limit (a superset). Dijkstra's cost of a node is the
+    smallest rounded sum along a path (rounding is monotone, weights are ≥ 0), and every
+    node on that path costs no more than the node itself, so the whole path lies in the
+    kept nodes: the search on them makes the same sums.
+
+    Parameters
+    ----------
+    matrix : csr_array
+        Upper-triangular adjacency (:meth:`AugmentedGraph.matrix`).
+    sources : ndarray of int
+        Source nodes.
+    limits : ndarray of float
+        Each source's limit (same units as the weights).
+    max_cells : int
+        Sources × kept nodes per Dijkstra call (its result has one float per cell).
+
+    Yields
+    ------
+    which : ndarray
+        Positions in ``sources`` of this batch.
+    kept : ndarray
+        The kept nodes (sorted), column ``j`` of ``dist`` is node ``kept[j]``.
+    local : ndarray
+        Column of every node in ``dist``; nodes not kept map to the last column (inf).
+    dist : ndarray, shape (len(which), len(kept) + 1)
+        Cost from each source of the batch (inf beyond the batch's largest limit).
+    """
+    if not len(sources):
+        return
+    limit_all = max(float(limits.max()), 0.0)
+    near = csgraph.dijkstra(matrix, directed=False, indices=sources, min_only=True, limit=limit_all)
+    kept = np.flatnonzero(np.isfinite(near))
+    local = np.full(matrix.shape[0], len(kept), dtype=np.int64)
+    local[kept] = np.arange(len(kept))
+    sub = matrix[kept][:, kept]  # kept is sorted: still upper-triangular
+    # one symmetric matrix for every search (an undirected search re-transposes each time)
+    sym = (sub + sub.T).tocsr()
+    size = max(1, max_cells // (len(kept) + 1))
+    for which in np.array_split(np.arange(len(sources)), -(-len(sources) // size)):
+        found = csgraph.dijkstra(
+            sym,
+            directed=True,
+            indices=local[sources[which]],
+            limit=max(float(limits[which].max()), 0.0),
+        )
+        dist = np.full((len(which), len(kept) + 1), np.inf)
+        dist[:, :-1] = found
+        yield which, kept, local, dist
 
 
 def network_diagnostics(graph: RoadGraph, *, dangle_gap_max_m: float = 100.0) -> gpd.GeoDataFrame:

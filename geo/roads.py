@@ -42,7 +42,14 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from geo.network import AugmentedGraph, RoadGraph, shortest_from, snap, snap_to_subset
+from geo.network import (
+    AugmentedGraph,
+    RoadGraph,
+    _pair_groups,
+    shortest_from,
+    snap,
+    snap_to_subset,
+)
 from geo.settings import Settings
 from layers.dataset import Dataset
 
@@ -90,14 +97,14 @@ def _township_codes(dataset: Dataset, admin_codes: pd.Series) -> pd.Series:
 def _piece_lookup(aug: AugmentedGraph, keep: np.ndarray, weights: np.ndarray):
     """Return a function (a, b) → index of the cheapest kept piece joining node a and b."""
     idx = np.flatnonzero(keep)
-    a = np.minimum(aug.u[idx], aug.v[idx])
-    b = np.maximum(aug.u[idx], aug.v[idx])
-    key = a.astype(np.int64) * aug.n_nodes + b  # (a, b) in row-major order
-    order = np.lexsort((weights[idx], key))
-    key = key[order]
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    key, pieces = key[first], idx[order][first]
+    rows, cols, first, order = _pair_groups(aug.u[idx], aug.v[idx], aug.n_nodes)
+    key = rows * aug.n_nodes + cols
+    # per pair, the cheapest piece, and the first such piece in piece order on a tie
+    w = weights[idx][order]
+    counts = np.diff(np.append(first, len(order)))
+    cheapest = np.repeat(np.minimum.reduceat(w, first), counts) if len(first) else w
+    candidate = np.where(w == cheapest, order, len(idx))
+    pieces = idx[np.minimum.reduceat(candidate, first)] if len(first) else idx
 
     def lookup(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         k = np.minimum(x, y).astype(np.int64) * aug.n_nodes + np.maximum(x, y)
@@ -287,9 +294,8 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     lookup_any = _piece_lookup(aug, existing[aug.parent_edge], unpaved_cost)
     on_road = node_any >= 0
     up_cost = np.where(on_road, cost_up[np.maximum(node_any, 0)], np.inf)
-    road_ids = graph.edges["road_id"].astype(str).to_numpy()
-
-    surfaces = graph.edges["surface"].astype(str).to_numpy()
+    surface_codes, surface_values = graph._factorised("surface")
+    unknown_surface = np.append(surface_values == "未知", False)[surface_codes]
 
     def harden_links(vids: np.ndarray, pred: np.ndarray, starts: np.ndarray) -> list:
         """Return the non-hard pieces of each start's path (``pred``) as its 'harden' link.
@@ -303,6 +309,9 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         keep = (pcs >= 0) & ~hard_piece[np.maximum(pcs, 0)]
         owner, pcs = owner[keep], pcs[keep]
         bounds = np.searchsorted(owner, np.arange(len(starts) + 1))
+        # the road ids (as text) of the edges on these paths only, not of every edge
+        on_paths = np.unique(aug.parent_edge[pcs])
+        path_ids = graph.edges["road_id"].iloc[on_paths].astype(str).to_numpy(dtype=object)
         out = []
         for k, vid in enumerate(vids):
             mine = pcs[bounds[k] : bounds[k + 1]]
@@ -310,13 +319,13 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
                 out.append((0.0, False, None))
                 continue
             parents = np.unique(aug.parent_edge[mine])
-            unknown = bool(np.all(surfaces[parents] == "未知"))
+            unknown = bool(np.all(unknown_surface[parents]))
             km = float(length[mine].sum()) / 1000
             row = {
                 "village_id": vid,
                 "kind": "harden",
                 "length_km": km,
-                "road_ids": ";".join(dict.fromkeys(road_ids[parents])),
+                "road_ids": ";".join(dict.fromkeys(path_ids[np.searchsorted(on_paths, parents)])),
             }
             out.append((km, unknown, (row, shapely.multilinestrings(graph.edge_geoms[parents]))))
         return out

@@ -147,7 +147,7 @@ def _hard_road_problem_texts(
     v: pd.DataFrame, roads: pd.Series, width_m: float
 ) -> tuple[list[str], list[str]]:
     """问题描述 and 整改措施 of the villages not joined by hard road (as the ledger has them)."""
-    from geo.report import VALUE_ZH  # geo.report imports geo.assessment, which imports us
+    from geo.labels import VALUE_ZH  # geo.labels imports geo.indicators.table
 
     reasons = VALUE_ZH["reason"]
     harden = v["harden_km"].fillna(0.0).to_numpy(dtype=float)
@@ -189,7 +189,7 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     ``value`` is the missing link (公里: to harden + to build; 0 for connected villages,
     NaN for exempt ones); problem rows carry the costed description and measure.
     """
-    from geo.report import VALUE_ZH
+    from geo.labels import VALUE_ZH
 
     r = inp.hard_road
     if r is None:

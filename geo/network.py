@@ -256,6 +256,19 @@ class AugmentedGraph:
         """Weight of each piece given a cost per metre of each base edge."""
         return self.length_m * per_edge_cost_per_m[self.parent_edge]
 
+    def piece_pairs(self, keep: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Return the node pairs of the ``keep`` pieces (:func:`_pair_groups`), made once.
+
+        Positions in ``order`` count among the kept pieces (``np.flatnonzero(keep)``).
+        """
+        memo = self.__dict__.setdefault("_pairs_memo", {})
+        key = hashlib.blake2b(np.packbits(keep).tobytes(), digest_size=16).digest()
+        if key not in memo:
+            while len(memo) >= 4:
+                memo.pop(next(iter(memo)))
+            memo[key] = _pair_groups(self.u[keep], self.v[keep], self.n_nodes)
+        return memo[key]
+
     def matrix(
         self,
         weights: np.ndarray,
@@ -288,7 +301,10 @@ class AugmentedGraph:
             v = np.concatenate([v, self.feature_node(pts)])
             w = np.concatenate([w, np.maximum(access[pts], _EPS_WEIGHT)])
             size += len(self.point_node)
-        rows, cols, first, order = _pair_groups(u, v, size)
+        if access is None:  # the pairs of these pieces, grouped once (see _piece_lookup)
+            rows, cols, first, order = self.piece_pairs(keep)
+        else:
+            rows, cols, first, order = _pair_groups(u, v, size)
         w = np.minimum.reduceat(w[order], first) if len(first) else w[:0]
         # sorted by row then column, one entry each: the CSR arrays directly
         indptr = np.zeros(size + 1, dtype=np.int64)

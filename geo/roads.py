@@ -45,7 +45,6 @@ from scipy.sparse import csgraph
 from geo.network import (
     AugmentedGraph,
     RoadGraph,
-    _pair_groups,
     shortest_from,
     snap,
     snap_to_subset,
@@ -97,7 +96,7 @@ def _township_codes(dataset: Dataset, admin_codes: pd.Series) -> pd.Series:
 def _piece_lookup(aug: AugmentedGraph, keep: np.ndarray, weights: np.ndarray):
     """Return a function (a, b) → index of the cheapest kept piece joining node a and b."""
     idx = np.flatnonzero(keep)
-    rows, cols, first, order = _pair_groups(aug.u[idx], aug.v[idx], aug.n_nodes)
+    rows, cols, first, order = aug.piece_pairs(keep)
     key = rows * aug.n_nodes + cols
     # per pair, the cheapest piece, and the first such piece in piece order on a tie
     w = weights[idx][order]
@@ -167,6 +166,19 @@ def _joined_to(graph: RoadGraph, mask: np.ndarray, seeds: np.ndarray) -> np.ndar
     return mask & joined[graph.edges["u"].to_numpy()]
 
 
+def _edge_tree(graph: RoadGraph, edges: np.ndarray, known: np.ndarray) -> shapely.STRtree:
+    """Return ``STRtree(graph.edge_geoms[edges])``, built once.
+
+    When ``edges`` are the ``known`` mask's edges, the snap memo's tree of that mask: the
+    same geometries in the same order make the same (deterministic) tree.
+    """
+    if np.array_equal(edges, np.flatnonzero(known)):
+        _, (candidates, tree, _) = graph._snap_memo.get(graph, known)
+        if np.array_equal(candidates, edges):
+            return tree
+    return shapely.STRtree(graph.edge_geoms[edges])
+
+
 def hard_edges(graph: RoadGraph, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the edges counted as hard, and of those counted so only by assumption.
 
@@ -222,13 +234,14 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     snap_any = snap(graph, village_m, max_m=net.snap_max_m, edge_mask=existing)
     # A village reaches the hard network through the nearest hard road that is itself
     # joined to the trunk: a closer hard spur cut off from it must not hide that road.
+    joined_hard = trunk_joined_hard_edges(graph, settings)
     snap_hard = snap_to_subset(
         graph,
         village_m,
         snap_any,
         max_m=net.snap_max_m,
         edge_mask=existing,
-        subset=trunk_joined_hard_edges(graph, settings),
+        subset=joined_hard,
     )
     both = pd.concat([snap_hard, snap_any], ignore_index=True)
     aug = graph.with_points(both)
@@ -364,7 +377,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         new_km[gap] = np.nan
         new_km[no_road] = np.nan
     else:
-        tree = shapely.STRtree(graph.edge_geoms[connected_edges])
+        tree = _edge_tree(graph, connected_edges, joined_hard)
         # 2. no road within the snap distance: a straight new link to the hard network
         if len(no_road):
             village_xy = village_m.to_numpy()[no_road]

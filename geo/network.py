@@ -32,6 +32,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pandas.api.extensions import ExtensionArray
 from pyproj import CRS, Transformer
 from scipy import sparse
 from scipy.sparse import csgraph
@@ -431,18 +432,19 @@ def build_graph(
     edge_coords = coords[take]
 
     road_index = part_road[part_of[a]]
-    attrs = roads.iloc[road_index]
     edges = pd.DataFrame(
         {
             "u": key_to_node[key_id[a]],
             "v": key_to_node[key_id[b]],
             "length_m": cum[b] - cum[a],
             "road_index": road_index,
-            "road_id": attrs["id"].astype(str).to_numpy() if "id" in attrs else road_index,
-            "road_class": _col(attrs, "road_class", "其他"),
-            "surface": _col(attrs, "surface", "未知"),
-            "width_m": _col(attrs, "width_m", np.nan),
-            "status": _col(attrs, "status", "现状"),
+            "road_id": (
+                roads["id"].astype(str).array.take(road_index) if "id" in roads else road_index
+            ),
+            "road_class": _taken(roads, "road_class", "其他", road_index),
+            "surface": _taken(roads, "surface", "未知", road_index),
+            "width_m": _taken(roads, "width_m", np.nan, road_index),
+            "status": _taken(roads, "status", "现状", road_index),
         }
     )
     logger.info(
@@ -569,6 +571,23 @@ def _nearest_edges(
         columns[name] = np.full(len(arr), np.nan)
         columns[name][qi] = values
     return pd.DataFrame(columns)
+
+
+def _taken(
+    frame: pd.DataFrame, name: str, default: object, rows: np.ndarray
+) -> np.ndarray | ExtensionArray:
+    """``frame[name]`` at positions ``rows`` (``default`` if absent), as a frame column.
+
+    What ``pd.DataFrame`` makes of ``_col(frame.iloc[rows], name, default)``: an object
+    column of text becomes the default string dtype. That inference looks at every value
+    (0.04 s per 300k-edge column); here the few distinct texts are converted once and
+    taken per row. Any other column goes the plain way.
+    """
+    if name in frame and frame[name].dtype == object:
+        codes, uniques = pd.factorize(frame[name], use_na_sentinel=True)
+        if len(uniques) and all(isinstance(u, str) for u in uniques):
+            return pd.array(uniques, dtype="str").take(codes[rows], allow_fill=True)
+    return _col(frame, name, default)[rows] if name in frame else np.full(len(rows), default)
 
 
 def _col(frame: pd.DataFrame, name: str, default: object) -> np.ndarray:

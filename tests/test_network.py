@@ -356,3 +356,26 @@ def test_piece_lookup_equals_the_plain_construction(seed):
     pairs = [(x, y) for x in range(40) for y in range(40)]
     missing = np.array([(x, y) for x, y in pairs if (min(x, y), max(x, y)) not in best])
     assert (lookup(missing[:, 0], missing[:, 1]) == -1).all()
+
+
+def test_edge_columns_equal_the_plain_frame_construction():
+    """Edge attribute columns (taken per distinct value) equal what ``pd.DataFrame`` makes
+    of the taken values: text as the string dtype, NA kept, other columns as they are."""
+    from geo.network import _col, _taken
+
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "text": rng.choice(np.array(["水泥", "砂石", None, np.nan], dtype=object), n),
+            "mixed": rng.choice(np.array(["村道", 3, None], dtype=object), n),
+            "empty": np.full(n, None, dtype=object),
+            "str": pd.array(rng.choice(["a", "b"], n), dtype="str"),
+            "number": rng.uniform(0, 9, n),
+        }
+    )
+    rows = rng.integers(0, n, 2 * n)
+    for name in [*frame.columns, "absent"]:
+        got = pd.DataFrame({"c": _taken(frame, name, "未知", rows)})
+        want = pd.DataFrame({"c": _col(frame.iloc[rows], name, "未知")})
+        pd.testing.assert_frame_equal(got, want)

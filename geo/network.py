@@ -630,21 +630,19 @@ def snap(
     geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
     arr = geoms.to_crs(graph.crs).to_numpy()
     n = len(arr)
-    out = pd.DataFrame(
-        {
-            "edge": np.full(n, -1, dtype=np.int64),
-            "pos_m": np.nan,
-            "dist_m": np.nan,
-            "snap_x": np.nan,
-            "snap_y": np.nan,
-        },
-        index=geoms.index,
-    )
+    edges_col = np.full(n, -1, dtype=np.int64)
+    pos_col, dist_col = np.full(n, np.nan), np.full(n, np.nan)
+    x_col, y_col = np.full(n, np.nan), np.full(n, np.nan)
+
+    def frame() -> pd.DataFrame:
+        columns = (edges_col, pos_col, dist_col, x_col, y_col)
+        return pd.DataFrame(dict(zip(_NEAREST_COLUMNS, columns, strict=True)), index=geoms.index)
+
     present = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
     if not present.any() or (edge_mask is not None and not edge_mask.any()):
-        return out
+        return frame()
     if graph.n_edges == 0:
-        return out
+        return frame()
     key, (candidates, tree, known) = graph._snap_memo.get(graph, edge_mask)
     which = np.flatnonzero(present)
     wkb = pd.Index(shapely.to_wkb(arr[which]), dtype=object)
@@ -661,18 +659,13 @@ def snap(
     found = known.iloc[pos_known]
     dist = found["dist_m"].to_numpy()
     ok = dist <= max_m
-    edges_col = np.full(n, -1, dtype=np.int64)
-    pos_col, dist_col = np.full(n, np.nan), np.full(n, np.nan)
-    x_col, y_col = np.full(n, np.nan), np.full(n, np.nan)
     dist_col[which] = dist
     pt_ok = which[ok]
     edges_col[pt_ok] = found["edge"].to_numpy()[ok]
     pos_col[pt_ok] = found["pos_m"].to_numpy()[ok]
     x_col[pt_ok] = found["snap_x"].to_numpy()[ok]
     y_col[pt_ok] = found["snap_y"].to_numpy()[ok]
-    out["edge"], out["pos_m"], out["dist_m"] = edges_col, pos_col, dist_col
-    out["snap_x"], out["snap_y"] = x_col, y_col
-    return out
+    return frame()
 
 
 def snap_to_subset(
@@ -710,16 +703,18 @@ def snap_to_subset(
         cand = candidates[ti]
         tied = subset[cand] & (cand != edge[idx][qi])
         keep[idx[np.unique(qi[tied])]] = False
-    out = nearest.copy()
+    # the columns as arrays, set in place, then one frame (not a pandas setitem each)
+    columns = {c: nearest[c].to_numpy().copy() for c in _NEAREST_COLUMNS}
     rest = np.flatnonzero((edge >= 0) & ~keep)
-    out.loc[~keep, "edge"] = -1
-    out.loc[~keep, ["pos_m", "dist_m", "snap_x", "snap_y"]] = np.nan
+    columns["edge"][~keep] = -1
+    for c in ("pos_m", "dist_m", "snap_x", "snap_y"):
+        columns[c][~keep] = np.nan
     if len(rest):
         again = snap(graph, geoms.iloc[rest], max_m=max_m, edge_mask=subset)
         for c in _NEAREST_COLUMNS:
-            out.iloc[rest, out.columns.get_loc(c)] = again[c].to_numpy()
-        out.loc[out["edge"] < 0, "dist_m"] = np.nan
-    return out
+            columns[c][rest] = again[c].to_numpy()
+        columns["dist_m"][columns["edge"] < 0] = np.nan
+    return pd.DataFrame(columns, index=nearest.index)
 
 
 def travel_matrix(

@@ -300,9 +300,23 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     near = pd.DataFrame(r.nearest.drop(columns=r.nearest.geometry.name))
     near = near.drop_duplicates(["unit_id", "kind"]).set_index(["unit_id", "kind"])
     frames = []
+    # the columns every kind shares, made once
+    ids = u["unit_id"].astype(str)
+    tw = u["township_code"].astype(str)
+    av = u["admin_village_code"].astype(str)
+    shared = {
+        "unit_code": ids.to_numpy(),
+        "township_code": tw.to_numpy(),
+        "township_name": tw.map(tw_names).fillna("").to_numpy(),
+        "admin_village_code": av.to_numpy(),
+        "admin_village_name": av.map(av_names).fillna("").to_numpy(),
+        "village_code": ids.to_numpy(),
+        "village_name": u["name"].astype(str).to_numpy(),
+    }
+    on_network, snap_dist = u["on_network"].tolist(), u["snap_dist_m"].tolist()
+    population = u["population"].tolist()
     for kind in kinds:  # a handful of kinds; each step is vectorised over the sites
         limit = svc_settings.limit_min(kind)
-        ids = u["unit_id"].astype(str)
         idx = pd.MultiIndex.from_arrays([u["unit_id"], np.full(len(u), kind)])
         fac = near["facility_name"].reindex(idx).fillna("").astype(str).to_numpy()
         metres = near["distance_m"].reindex(idx).astype(float).to_numpy()
@@ -314,9 +328,9 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             minutes,
             fac,
             metres,
-            u["on_network"],
-            u["snap_dist_m"],
-            u["population"],
+            on_network,
+            snap_dist,
+            population,
             strict=True,
         ):
             km = f"约 {_km(d / 1000)} 公里，" if np.isfinite(d) else ""
@@ -334,21 +348,13 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             else:
                 tail = f"路网可达范围内没有{kind}"
             desc.append(f"{head}，{tail}（安置 {_num(pop)} 人）")
-        tw = u["township_code"].astype(str)
-        av = u["admin_village_code"].astype(str)
         frames.append(
             pd.DataFrame(
                 {
                     "key": ("services:" + ids + f":{kind}").to_numpy(),
                     "indicator": "services",
                     "unit_kind": "relocation_site",
-                    "unit_code": ids.to_numpy(),
-                    "township_code": tw.to_numpy(),
-                    "township_name": tw.map(tw_names).fillna("").to_numpy(),
-                    "admin_village_code": av.to_numpy(),
-                    "admin_village_name": av.map(av_names).fillna("").to_numpy(),
-                    "village_code": ids.to_numpy(),
-                    "village_name": u["name"].astype(str).to_numpy(),
+                    **shared,
                     "problem_type": np.where(ok, "", f"一刻钟生活圈缺{kind}"),
                     "description": desc,
                     "measure": np.where(

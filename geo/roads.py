@@ -42,7 +42,13 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from geo.network import AugmentedGraph, RoadGraph, shortest_from, snap, snap_to_subset
+from geo.network import (
+    AugmentedGraph,
+    RoadGraph,
+    shortest_from,
+    snap,
+    snap_to_subset,
+)
 from geo.settings import Settings
 from layers.dataset import Dataset
 
@@ -90,14 +96,14 @@ def _township_codes(dataset: Dataset, admin_codes: pd.Series) -> pd.Series:
 def _piece_lookup(aug: AugmentedGraph, keep: np.ndarray, weights: np.ndarray):
     """Return a function (a, b) → index of the cheapest kept piece joining node a and b."""
     idx = np.flatnonzero(keep)
-    a = np.minimum(aug.u[idx], aug.v[idx])
-    b = np.maximum(aug.u[idx], aug.v[idx])
-    key = a.astype(np.int64) * aug.n_nodes + b  # (a, b) in row-major order
-    order = np.lexsort((weights[idx], key))
-    key = key[order]
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    key, pieces = key[first], idx[order][first]
+    rows, cols, first, order = aug.piece_pairs(keep)
+    key = rows * aug.n_nodes + cols
+    # per pair, the cheapest piece, and the first such piece in piece order on a tie
+    w = weights[idx][order]
+    counts = np.diff(np.append(first, len(order)))
+    cheapest = np.repeat(np.minimum.reduceat(w, first), counts) if len(first) else w
+    candidate = np.where(w == cheapest, order, len(idx))
+    pieces = idx[np.minimum.reduceat(candidate, first)] if len(first) else idx
 
     def lookup(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         k = np.minimum(x, y).astype(np.int64) * aug.n_nodes + np.maximum(x, y)
@@ -160,6 +166,19 @@ def _joined_to(graph: RoadGraph, mask: np.ndarray, seeds: np.ndarray) -> np.ndar
     return mask & joined[graph.edges["u"].to_numpy()]
 
 
+def _edge_tree(graph: RoadGraph, edges: np.ndarray, known: np.ndarray) -> shapely.STRtree:
+    """Return ``STRtree(graph.edge_geoms[edges])``, built once.
+
+    When ``edges`` are the ``known`` mask's edges, the snap memo's tree of that mask: the
+    same geometries in the same order make the same (deterministic) tree.
+    """
+    if np.array_equal(edges, np.flatnonzero(known)):
+        _, (candidates, tree, _) = graph._snap_memo.get(graph, known)
+        if np.array_equal(candidates, edges):
+            return tree
+    return shapely.STRtree(graph.edge_geoms[edges])
+
+
 def hard_edges(graph: RoadGraph, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the edges counted as hard, and of those counted so only by assumption.
 
@@ -215,13 +234,14 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     snap_any = snap(graph, village_m, max_m=net.snap_max_m, edge_mask=existing)
     # A village reaches the hard network through the nearest hard road that is itself
     # joined to the trunk: a closer hard spur cut off from it must not hide that road.
+    joined_hard = trunk_joined_hard_edges(graph, settings)
     snap_hard = snap_to_subset(
         graph,
         village_m,
         snap_any,
         max_m=net.snap_max_m,
         edge_mask=existing,
-        subset=trunk_joined_hard_edges(graph, settings),
+        subset=joined_hard,
     )
     both = pd.concat([snap_hard, snap_any], ignore_index=True)
     aug = graph.with_points(both)
@@ -287,9 +307,8 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     lookup_any = _piece_lookup(aug, existing[aug.parent_edge], unpaved_cost)
     on_road = node_any >= 0
     up_cost = np.where(on_road, cost_up[np.maximum(node_any, 0)], np.inf)
-    road_ids = graph.edges["road_id"].astype(str).to_numpy()
-
-    surfaces = graph.edges["surface"].astype(str).to_numpy()
+    surface_codes, surface_values = graph._factorised("surface")
+    unknown_surface = np.append(surface_values == "未知", False)[surface_codes]
 
     def harden_links(vids: np.ndarray, pred: np.ndarray, starts: np.ndarray) -> list:
         """Return the non-hard pieces of each start's path (``pred``) as its 'harden' link.
@@ -303,6 +322,9 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         keep = (pcs >= 0) & ~hard_piece[np.maximum(pcs, 0)]
         owner, pcs = owner[keep], pcs[keep]
         bounds = np.searchsorted(owner, np.arange(len(starts) + 1))
+        # the road ids (as text) of the edges on these paths only, not of every edge
+        on_paths = np.unique(aug.parent_edge[pcs])
+        path_ids = graph.edges["road_id"].iloc[on_paths].astype(str).to_numpy(dtype=object)
         out = []
         for k, vid in enumerate(vids):
             mine = pcs[bounds[k] : bounds[k + 1]]
@@ -310,13 +332,13 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
                 out.append((0.0, False, None))
                 continue
             parents = np.unique(aug.parent_edge[mine])
-            unknown = bool(np.all(surfaces[parents] == "未知"))
+            unknown = bool(np.all(unknown_surface[parents]))
             km = float(length[mine].sum()) / 1000
             row = {
                 "village_id": vid,
                 "kind": "harden",
                 "length_km": km,
-                "road_ids": ";".join(dict.fromkeys(road_ids[parents])),
+                "road_ids": ";".join(dict.fromkeys(path_ids[np.searchsorted(on_paths, parents)])),
             }
             out.append((km, unknown, (row, shapely.multilinestrings(graph.edge_geoms[parents]))))
         return out
@@ -355,7 +377,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         new_km[gap] = np.nan
         new_km[no_road] = np.nan
     else:
-        tree = shapely.STRtree(graph.edge_geoms[connected_edges])
+        tree = _edge_tree(graph, connected_edges, joined_hard)
         # 2. no road within the snap distance: a straight new link to the hard network
         if len(no_road):
             village_xy = village_m.to_numpy()[no_road]

@@ -26,9 +26,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import csgraph
 
-from geo.network import RoadGraph, shortest_from, snap
+from geo.network import RoadGraph, searches_within, shortest_from, snap
 from geo.settings import Settings
 from layers.dataset import Dataset
 
@@ -303,26 +302,20 @@ def isochrones(
     pedge, ppos0 = aug.parent_edge[keep], aug.pos0_m[keep]
     # the pieces at each node (CSR), to look only at the pieces a search reached
     ends = np.concatenate([pu, pv])
-    by_node = np.argsort(ends, kind="stable")
+    by_node = np.argsort(ends)  # any order within a node: the pieces are made unique below
     node_piece = np.concatenate([np.arange(len(pu)), np.arange(len(pu))])[by_node]
     node_start = np.searchsorted(ends[by_node], np.arange(aug.n_nodes + 1))
-    # one symmetric matrix for every search (an undirected search re-transposes each time)
-    sym = (matrix + matrix.T).tocsr()
     node = aug.point_node
     left_all = budget_m - snaps["dist_m"].to_numpy()
     on = np.flatnonzero(node >= 0)
     site, piece, a_m, b_m = [], [], [], []
-    for batch in np.array_split(on, max(1, -(-len(on) // _ISOCHRONE_BATCH))):
-        if not len(batch) or not len(pu):
-            continue
+    searches = searches_within(matrix, node[on], left_all[on] / m_per_min) if len(pu) else []
+    for which, kept, local, dist in searches:
+        batch = on[which]
         left = left_all[batch]
-        # one search per site, limited like a search of its own: a node farther than the
-        # site's own budget is cut, so its reach equals a lone search's
-        dist = csgraph.dijkstra(
-            sym, directed=True, indices=node[batch], limit=max(float(left.max()), 0.0) / m_per_min
-        )
         cap = (left / m_per_min)[:, None]
-        row, hit = np.nonzero(dist <= cap)
+        row, hit = np.nonzero(dist[:, :-1] <= cap)
+        hit = kept[hit]
         count = node_start[hit + 1] - node_start[hit]
         row = np.repeat(row, count)
         pcs = node_piece[
@@ -330,7 +323,7 @@ def isochrones(
         ]
         pair = np.unique(row.astype(np.int64) * len(pu) + pcs)
         row, pcs = pair // len(pu), pair % len(pu)
-        du, dv = dist[row, pu[pcs]], dist[row, pv[pcs]]
+        du, dv = dist[row, local[pu[pcs]]], dist[row, local[pv[pcs]]]
         du = np.where(du <= cap[row, 0], du * m_per_min, np.inf)
         dv = np.where(dv <= cap[row, 0], dv * m_per_min, np.inf)
         ru = np.where(np.isfinite(du), np.clip(left[row] - du, 0, None), 0.0)
@@ -372,10 +365,6 @@ def isochrones(
 
 def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
-
-
-_ISOCHRONE_BATCH = 32
-"""Sites searched per Dijkstra call (each row of its result is one float per node)."""
 
 
 def _sub_lines(

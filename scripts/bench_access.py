@@ -268,7 +268,7 @@ def main() -> None:
     with timed("graph build"):
         graph = build_graph(dataset["roads"])
     print(f"    {graph.n_nodes:,} nodes, {graph.n_edges:,} edges")
-    with timed("snap 20,000 villages"):
+    with timed("snap 20,000 villages (kept)"):
         snap(graph, dataset["natural_villages"].geometry, max_m=settings.network.snap_max_m)
     with timed("analysis 通硬化路"):
         hard = hard_road_access(dataset, graph, settings)
@@ -280,14 +280,16 @@ def main() -> None:
         cl = clinic_gaps(dataset, graph, settings)
     with timed("roll-up"):
         rollup(dataset, settings, hard_road=hard, services=svc, clinics=cl)
-    analyses = sum(TIMES[k] for k in TIMES if k.startswith(("graph", "analysis", "roll")))
+    analyses = sum(TIMES[k] for k in TIMES if k.startswith(("graph", "snap", "analysis", "roll")))
     print(
         f"  {'three analyses end to end':<34s} {analyses:8.2f} s "
-        f"(graph + 3 analyses + roll-up; excluding read/validate and isochrones)"
+        f"(graph + snap + 3 analyses + roll-up; excluding read/validate and isochrones)"
     )
-    everything = sum(TIMES[k] for k in list(TIMES) if not k.startswith("snap"))
+    # the snap is counted: the analyses reuse its nearest edges (the graph's snap memo),
+    # so without it 通硬化路 would pay the same work
+    everything = sum(TIMES[k] for k in list(TIMES))
     TIMES["everything excluding the file read"] = everything
-    print(f"  {'everything excluding the file read':<34s} {everything:8.2f} s")
+    print(f"  {'everything excluding the file read':<34s} {everything:8.2f} s (snap included)")
     out = args.out or Path(tempfile.mkdtemp(prefix="gapmap-bench-"))
     with timed("write GPKG (all layers)"):
         path = write_layers(out / "province.gpkg", dict(dataset.layers))

@@ -263,3 +263,30 @@ def test_problem_counts_equal_the_crosstab():
     want["problems"] = want[[f"problems_{c}" for c in codes]].sum(axis=1)
     pd.testing.assert_frame_equal(got, want)
     assert got["problems"].tolist() == [3.0, 0.0, 1.0, 0.0]
+
+
+def test_hard_road_new_link_tree_reuse_changes_nothing(ctx, monkeypatch):
+    """The new-link search reuses the snap memo's tree of the trunk-joined hard roads:
+    the same villages and links as with a tree of its own."""
+    import shapely
+
+    from geo import roads
+
+    dataset, _, settings = ctx
+    reused = []
+    plain = roads._edge_tree
+
+    def spy(graph, edges, known):
+        tree = plain(graph, edges, known)
+        reused.append(any(tree is entry[1] for entry in graph._snap_memo.masks.values()))
+        return tree
+
+    monkeypatch.setattr(roads, "_edge_tree", spy)
+    got = hard_road_access(dataset, build_graph(dataset["roads"]), settings)
+    assert reused == [True]
+    monkeypatch.setattr(
+        roads, "_edge_tree", lambda graph, edges, known: shapely.STRtree(graph.edge_geoms[edges])
+    )
+    want = hard_road_access(dataset, build_graph(dataset["roads"]), settings)
+    pd.testing.assert_frame_equal(got.villages.to_wkb(), want.villages.to_wkb())
+    pd.testing.assert_frame_equal(got.links.to_wkb(), want.links.to_wkb())

@@ -300,3 +300,82 @@ def test_snap_to_subset_ties_between_parallel_roads():
         want = snap(build_graph(frame, crs=EPSG), pts, max_m=80.0, edge_mask=subset)
         want.loc[want["edge"] < 0, "dist_m"] = np.nan
         pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_searches_within_equal_full_graph_searches(seed):
+    """The per-source searches on the nodes in reach give the full graph's costs, bit for
+    bit, in batches of any size (here several)."""
+    from scipy.sparse import csgraph
+
+    from geo.network import searches_within
+
+    frame, rng = random_network(seed)
+    g = build_graph(frame, crs=EPSG)
+    pts = gpd.GeoSeries(shapely.points(rng.uniform(0, 5000, (25, 2))), crs=EPSG)
+    aug = g.with_points(snap(g, pts, max_m=300.0))
+    matrix = aug.matrix(aug.length_m / 80.0)
+    sources = aug.point_node[aug.point_node >= 0]
+    limits = rng.uniform(-1, 15, len(sources))  # minutes; a negative budget reaches nothing
+    seen = []
+    for which, kept, local, dist in searches_within(matrix, sources, limits, max_cells=200):
+        assert len(which) < len(sources)  # several batches
+        assert kept.size < aug.n_nodes  # near the sources only
+        full = csgraph.dijkstra(
+            matrix,
+            directed=False,
+            indices=sources[which],
+            limit=max(float(limits[which].max()), 0.0),
+        )
+        assert np.array_equal(dist[:, local], full)
+        seen.append(which)
+    assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(len(sources)))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_piece_lookup_equals_the_plain_construction(seed):
+    """The cheapest kept piece between two nodes (the first in piece order on a tie)."""
+    from geo.roads import _piece_lookup
+
+    frame, rng = random_network(seed)
+    g = build_graph(frame, crs=EPSG)
+    # points on the same edges twice over: parallel pieces and ties between them
+    pts = gpd.GeoSeries(shapely.points(rng.uniform(0, 5000, (60, 2)).round(-2)), crs=EPSG)
+    aug = g.with_points(snap(g, pd.concat([pts, pts], ignore_index=True), max_m=400.0))
+    keep = rng.random(len(aug.u)) < 0.8
+    weights = rng.integers(0, 3, len(aug.u)).astype(float)  # many ties
+    best: dict[tuple[int, int], tuple[float, int]] = {}
+    for i in np.flatnonzero(keep):
+        pair = (min(aug.u[i], aug.v[i]), max(aug.u[i], aug.v[i]))
+        if pair not in best or weights[i] < best[pair][0]:
+            best[pair] = (weights[i], int(i))
+    a, b = np.array(list(best)).T
+    lookup = _piece_lookup(aug, keep, weights)
+    assert lookup(a, b).tolist() == [i for _, i in best.values()]
+    assert lookup(b, a).tolist() == [i for _, i in best.values()]
+    pairs = [(x, y) for x in range(40) for y in range(40)]
+    missing = np.array([(x, y) for x, y in pairs if (min(x, y), max(x, y)) not in best])
+    assert (lookup(missing[:, 0], missing[:, 1]) == -1).all()
+
+
+def test_edge_columns_equal_the_plain_frame_construction():
+    """Edge attribute columns (taken per distinct value) equal what ``pd.DataFrame`` makes
+    of the taken values: text as the string dtype, NA kept, other columns as they are."""
+    from geo.network import _col, _taken
+
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "text": rng.choice(np.array(["水泥", "砂石", None, np.nan], dtype=object), n),
+            "mixed": rng.choice(np.array(["村道", 3, None], dtype=object), n),
+            "empty": np.full(n, None, dtype=object),
+            "str": pd.array(rng.choice(["a", "b"], n), dtype="str"),
+            "number": rng.uniform(0, 9, n),
+        }
+    )
+    rows = rng.integers(0, n, 2 * n)
+    for name in [*frame.columns, "absent"]:
+        got = pd.DataFrame({"c": _taken(frame, name, "未知", rows)})
+        want = pd.DataFrame({"c": _col(frame.iloc[rows], name, "未知")})
+        pd.testing.assert_frame_equal(got, want)

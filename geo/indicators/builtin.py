@@ -144,18 +144,21 @@ def _where_village(
 
 
 def _hard_road_problem_texts(
-    v: pd.DataFrame, roads: pd.Series, width_m: float
+    v: pd.DataFrame, roads: Mapping[str, str], width_m: float
 ) -> tuple[list[str], list[str]]:
     """问题描述 and 整改措施 of the villages not joined by hard road (as the ledger has them)."""
-    from geo.report import VALUE_ZH  # geo.report imports geo.assessment, which imports us
+    from geo.labels import VALUE_ZH  # geo.labels imports geo.indicators.table
 
     reasons = VALUE_ZH["reason"]
     harden = v["harden_km"].fillna(0.0).to_numpy(dtype=float)
     new = v["new_km"].fillna(0.0).to_numpy(dtype=float)
     cost = v["cost_wan"].to_numpy(dtype=float)
     desc, measure = [], []
+    # .tolist(): the Python scalars that iterating the columns gives, without an Arrow
+    # scalar per cell (7,000 problem villages on a province)
+    columns = (v["id"].tolist(), v["reason"].tolist(), v["households"].tolist())
     for vid, reason, h, n, c, hh, pop in zip(
-        v["id"], v["reason"], harden, new, cost, v["households"], v["population"], strict=True
+        *columns[:2], harden, new, cost, columns[2], v["population"].tolist(), strict=True
     ):
         need = []
         if h > 0:
@@ -183,13 +186,27 @@ def _hard_road_problem_texts(
     return desc, measure
 
 
+def _harden_road_ids(links: pd.DataFrame) -> dict[str, str]:
+    """Village id → the road ids of its 'harden' links, 、-joined in link order.
+
+    What ``groupby("village_id")["road_ids"].agg(lambda s: "、".join(...))`` gives, as a
+    dict built in one pass instead of a Python call per village group.
+    """
+    harden = links.loc[links["kind"] == "harden"]
+    ids: dict[str, list[str]] = {}
+    village_ids, road_ids = harden["village_id"].tolist(), harden["road_ids"].tolist()
+    for vid, roads in zip(village_ids, road_ids, strict=True):
+        ids.setdefault(vid, []).extend(x for x in str(roads).split(";") if x)
+    return {vid: "、".join(parts) for vid, parts in ids.items()}
+
+
 def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     """Outcome rows of 20户以上自然村通硬化路: one per natural village.
 
     ``value`` is the missing link (公里: to harden + to build; 0 for connected villages,
     NaN for exempt ones); problem rows carry the costed description and measure.
     """
-    from geo.report import VALUE_ZH
+    from geo.labels import VALUE_ZH
 
     r = inp.hard_road
     if r is None:
@@ -219,13 +236,7 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     cost = np.full(len(v), np.nan)
     if problem.any():
         links = r.links
-        roads = (
-            links.loc[links["kind"] == "harden"]
-            .groupby("village_id")["road_ids"]
-            .agg(lambda s: "、".join(x for ids in s for x in str(ids).split(";") if x))
-            if len(links)
-            else pd.Series(dtype=str)
-        )
+        roads = _harden_road_ids(links) if len(links) else {}
         d, m = _hard_road_problem_texts(pd.DataFrame(v.loc[problem]), roads, width)
         desc[problem], measure[problem] = d, m
         cost[problem] = v["cost_wan"].to_numpy(dtype=float)[problem]
@@ -289,9 +300,23 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     near = pd.DataFrame(r.nearest.drop(columns=r.nearest.geometry.name))
     near = near.drop_duplicates(["unit_id", "kind"]).set_index(["unit_id", "kind"])
     frames = []
+    # the columns every kind shares, made once
+    ids = u["unit_id"].astype(str)
+    tw = u["township_code"].astype(str)
+    av = u["admin_village_code"].astype(str)
+    shared = {
+        "unit_code": ids.to_numpy(),
+        "township_code": tw.to_numpy(),
+        "township_name": tw.map(tw_names).fillna("").to_numpy(),
+        "admin_village_code": av.to_numpy(),
+        "admin_village_name": av.map(av_names).fillna("").to_numpy(),
+        "village_code": ids.to_numpy(),
+        "village_name": u["name"].astype(str).to_numpy(),
+    }
+    on_network, snap_dist = u["on_network"].tolist(), u["snap_dist_m"].tolist()
+    population = u["population"].tolist()
     for kind in kinds:  # a handful of kinds; each step is vectorised over the sites
         limit = svc_settings.limit_min(kind)
-        ids = u["unit_id"].astype(str)
         idx = pd.MultiIndex.from_arrays([u["unit_id"], np.full(len(u), kind)])
         fac = near["facility_name"].reindex(idx).fillna("").astype(str).to_numpy()
         metres = near["distance_m"].reindex(idx).astype(float).to_numpy()
@@ -303,9 +328,9 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             minutes,
             fac,
             metres,
-            u["on_network"],
-            u["snap_dist_m"],
-            u["population"],
+            on_network,
+            snap_dist,
+            population,
             strict=True,
         ):
             km = f"约 {_km(d / 1000)} 公里，" if np.isfinite(d) else ""
@@ -323,21 +348,13 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             else:
                 tail = f"路网可达范围内没有{kind}"
             desc.append(f"{head}，{tail}（安置 {_num(pop)} 人）")
-        tw = u["township_code"].astype(str)
-        av = u["admin_village_code"].astype(str)
         frames.append(
             pd.DataFrame(
                 {
                     "key": ("services:" + ids + f":{kind}").to_numpy(),
                     "indicator": "services",
                     "unit_kind": "relocation_site",
-                    "unit_code": ids.to_numpy(),
-                    "township_code": tw.to_numpy(),
-                    "township_name": tw.map(tw_names).fillna("").to_numpy(),
-                    "admin_village_code": av.to_numpy(),
-                    "admin_village_name": av.map(av_names).fillna("").to_numpy(),
-                    "village_code": ids.to_numpy(),
-                    "village_name": u["name"].astype(str).to_numpy(),
+                    **shared,
                     "problem_type": np.where(ok, "", f"一刻钟生活圈缺{kind}"),
                     "description": desc,
                     "measure": np.where(

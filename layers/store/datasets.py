@@ -38,6 +38,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from layers.errors import GapMapError, Problem, ProblemKind, Severity
 from layers.store.actors import Actor, Role
+from layers.store.base import server_engine
 from layers.store.migrate import current_heads, head_revisions
 from layers.validate import remember_normalised
 
@@ -118,7 +119,7 @@ class DatasetStore:
             self.engine = engine_or_url
             self._owned = False
         else:
-            self.engine = sa.create_engine(engine_or_url, pool_pre_ping=True)
+            self.engine = server_engine(engine_or_url)
             self._owned = True
         self.files_dir = Path(files_dir) if files_dir is not None else _default_files_dir()
         try:

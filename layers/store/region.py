@@ -5,13 +5,12 @@ mode they are published to the server database as well (migration ``region_0001`
 :func:`publish_results` copies a results folder into the tables, and the app's 全区 page
 reads them back with :meth:`RegionStore.read_results` — the same frames as from the folder.
 
-- Each county's rows (its outcome rows, admin villages, townships, its ``county.pkl`` and its
-  ``region_counties`` row) are replaced in **one transaction** (:meth:`RegionStore.write_county`):
-  a reader sees the county's old rows or its new ones, never half of them; a failed county
-  keeps a row with its error and no result rows.
-- A run (``region.json``, the roll-up, the boundaries) is one more transaction
-  (:meth:`RegionStore.write_run`), written after its counties; the newest run is the one
-  the app shows.
+- A publish is **one transaction**: each county's rows (its outcome rows, admin villages,
+  townships, its ``county.pkl`` and its ``region_counties`` row,
+  :meth:`RegionStore.write_county`), then the run (``region.json``, the roll-up, the
+  boundaries, :meth:`RegionStore.write_run`). A reader sees the old run with its old county
+  rows, or the new run with the new ones, never a mix; a failed county keeps a row with its
+  error and no result rows. The newest run is the one the app shows.
 - A county whose stored input hash is already the folder's is not written again.
 
 Only the database owner may write (``python -m scripts.region --db`` with the owner's URL,
@@ -27,7 +26,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,8 @@ from layers.region import (
     read_county_results,
     read_region_results,
 )
-from layers.store.errors import translate
+from layers.store.base import advisory_xact_lock, server_engine
+from layers.store.errors import StoreError, StoreFault, translate
 from layers.store.migrate import current_heads, head_revisions
 
 __all__ = [
@@ -71,6 +71,9 @@ _TABLES = ("region_runs", "region_rollup", "region_boundaries", "region_counties
            *COUNTY_FRAMES.values(), "region_county_files")  # fmt: skip
 _KEYS = ("county_code", "run_id", "region_code", "row_no", "extra", "geom")
 """Columns of the tables that are not a frame's attribute columns."""
+RUNS_KEPT = 2
+"""Runs of a region kept in ``region_runs`` (with their roll-ups): the newest and the one
+before it."""
 OWNER_HINT_ZH = (
     '请以数据库所有者身份运行：python -m scripts.region --db "$GAPMAP_DB_OWNER_URL"'
     "（地址见服务器的 /etc/gapmap/server.env；应用使用的 GAPMAP_DB_URL 只能读取全区结果）"
@@ -127,7 +130,7 @@ class RegionStore:
         if isinstance(engine_or_url, Engine):
             self.engine, self._owned = engine_or_url, False
         else:
-            self.engine, self._owned = sa.create_engine(engine_or_url, pool_pre_ping=True), True
+            self.engine, self._owned = server_engine(engine_or_url), True
         self._columns: dict[str, set[str]] = {}
         try:
             self._check()
@@ -145,8 +148,12 @@ class RegionStore:
         try:
             with self._connect() as conn:
                 heads = current_heads(conn)
-        except sa.exc.OperationalError as exc:  # no server there: no SQLSTATE to classify
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        except StoreError as exc:
+            if exc.fault is not StoreFault.UNAVAILABLE:
+                raise
+            cause = exc.__cause__
+            orig = getattr(cause, "orig", cause)
+            first = (str(orig).strip().splitlines() or [type(cause).__name__])[0]
             raise RegionStoreError(
                 f"cannot connect to {self.where}: {first}",
                 zh=f"无法连接全区结果数据库 {self.where}：请检查 PostgreSQL 是否已启动、"
@@ -212,6 +219,7 @@ class RegionStore:
         meta: Mapping[str, Any] | None = None,
         frames: Mapping[str, gpd.GeoDataFrame] | None = None,
         county_pkl: bytes | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Replace county ``code``'s results, in one transaction; return the rows written.
 
@@ -230,6 +238,9 @@ class RegionStore:
             ``outcomes``, ``admin_villages``, ``townships`` (an ``ok`` county).
         county_pkl : bytes, optional
             The bytes of its ``county.pkl`` (:mod:`layers.cache`, key ``meta["input_hash"]``).
+        conn : Connection, optional
+            A transaction of :meth:`transaction` to write in (committed with it); default
+            one of its own.
         """
         ok = entry.get("status") == "ok"
         if ok and (meta is None or frames is None or county_pkl is None):
@@ -238,10 +249,9 @@ class RegionStore:
         frames = dict(frames or {}) if ok else {}
         columns = {name: _frame_columns(frame) for name, frame in frames.items()}
         rows = 0
-        with self._begin() as conn:
+        with self._within(conn) as conn:
             # one writer per county at a time; readers see the old rows until the commit
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                         {"k": f"gapmap_region_county:{code}"})  # fmt: skip
+            advisory_xact_lock(conn, f"gapmap_region_county:{code}")
             conn.execute(sa.text("DELETE FROM region_counties WHERE code = :c"), {"c": code})
             conn.execute(
                 sa.text(
@@ -301,18 +311,21 @@ class RegionStore:
         manifest: Mapping[str, Any],
         rollup: pd.DataFrame,
         boundaries: gpd.GeoDataFrame,
+        conn: Connection | None = None,
     ) -> int:
         """Record a run (its ``region.json``, roll-up and boundaries) in one transaction.
 
         Counties of the region that are not in the manifest any more are removed in the
-        same transaction. Returns the new ``region_runs`` id.
+        same transaction, and so are the region's runs before the previous one (with their
+        roll-ups): the table keeps the newest run and the one before it (which a reader may
+        have just chosen), not one more roll-up per publish. Returns the new
+        ``region_runs`` id. ``conn``: as :meth:`write_county`'s.
         """
         counties = dict(manifest.get("counties", {}))
         ok = sum(1 for e in counties.values() if e.get("status") == "ok")
         columns = {"rollup": _frame_columns(rollup), "boundaries": _frame_columns(boundaries)}
-        with self._begin() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                         {"k": f"gapmap_region_run:{region_code}"})  # fmt: skip
+        with self._within(conn) as conn:
+            advisory_xact_lock(conn, f"gapmap_region_run:{region_code}")
             run_id = conn.execute(
                 sa.text(
                     "INSERT INTO region_runs (region_code, region_name, data, settings_hash, "
@@ -337,6 +350,14 @@ class RegionStore:
                 },
             ).scalar_one()
             self._copy(conn, "region_rollup", rollup, {"run_id": run_id})
+            conn.execute(  # ON DELETE CASCADE: their roll-up rows go with them
+                sa.text(
+                    "DELETE FROM region_runs WHERE region_code = :r AND id < (SELECT min(id) "
+                    "FROM (SELECT id FROM region_runs WHERE region_code = :r "
+                    "ORDER BY id DESC LIMIT :keep) AS newest)"
+                ),
+                {"r": region_code, "keep": RUNS_KEPT},
+            )
             conn.execute(
                 sa.text("DELETE FROM region_boundaries WHERE region_code = :r"),
                 {"r": region_code},
@@ -409,9 +430,9 @@ class RegionStore:
         with self._connect() as conn:
             return conn.execute(sa.text(sql), {"r": region_code}).scalar()
 
-    def county_states(self) -> dict[str, tuple[str, str]]:
-        """County code → (status, input hash) of what the database holds."""
-        with self._connect() as conn:
+    def county_states(self, *, conn: Connection | None = None) -> dict[str, tuple[str, str]]:
+        """County code → (status, input hash) of what the database holds (in ``conn``)."""
+        with self._connect() if conn is None else nullcontext(conn) as conn:
             rows = conn.execute(sa.text("SELECT code, status, input_hash FROM region_counties"))
             return {r.code: (r.status, r.input_hash) for r in rows}
 
@@ -421,10 +442,11 @@ class RegionStore:
         The manifest, roll-up and boundaries are the same as :func:`read_region_results`
         of the folder that was published; ``county(code)`` reads from the database.
         """
-        run_id = self.latest_run() if run_id is None else run_id
-        if run_id is None:
-            return None
-        with self._connect() as conn:
+        with self._snapshot() as conn:  # the run, its roll-up, its boundaries: one snapshot
+            if run_id is None:
+                run_id = conn.execute(sa.text("SELECT max(id) FROM region_runs")).scalar()
+                if run_id is None:
+                    return None
             run = conn.execute(
                 sa.text("SELECT region_code, manifest, columns FROM region_runs WHERE id = :i"),
                 {"i": run_id},
@@ -453,7 +475,7 @@ class RegionStore:
 
     def county_meta(self, code: str) -> dict[str, Any] | None:
         """Return a county's ``meta.json`` as stored, or None (absent or failed)."""
-        with self._connect() as conn:
+        with self._snapshot() as conn:
             row = conn.execute(
                 sa.text("SELECT meta FROM region_counties WHERE code = :c AND status = 'ok'"),
                 {"c": code},
@@ -468,7 +490,7 @@ class RegionStore:
         RegionStoreError
             When the database has no results of the county (absent or failed).
         """
-        with self._connect() as conn:
+        with self._snapshot() as conn:  # the three frames of one publish
             columns = self._ok_county(conn, code).columns
             return {
                 name: _read_frame(conn, table, "county_code = :k", code, columns[name])
@@ -484,10 +506,15 @@ class RegionStore:
             When the county has no results, or they were computed by another version of
             GapMap (run ``python -m scripts.region`` again).
         """
-        with self._connect() as conn:
+        dataset, assessment, _meta = self.read_county_with_meta(code)
+        return dataset, assessment
+
+    def read_county_with_meta(self, code: str) -> tuple[Any, Any, dict[str, Any]]:
+        """:meth:`read_county` and the county's ``meta.json``, of the same publish."""
+        with self._snapshot() as conn:
             row = conn.execute(
                 sa.text(
-                    "SELECT f.cache_key, f.content FROM region_county_files f "
+                    "SELECT f.cache_key, f.content, c.meta FROM region_county_files f "
                     "JOIN region_counties c ON c.code = f.county_code "
                     "WHERE c.code = :c AND c.status = 'ok' AND f.kind = 'county.pkl'"
                 ),
@@ -503,7 +530,7 @@ class RegionStore:
                 zh=f"服务器数据库中县 {code} 的结果由其他版本的 GapMap 计算，"
                 "请重新运行 python -m scripts.region",
             )
-        return found
+        return (*found, dict(row.meta))
 
     def _ok_county(self, conn: Connection, code: str) -> Any:
         row = conn.execute(
@@ -526,6 +553,35 @@ class RegionStore:
             if err is None:
                 raise
             raise err from exc
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """Yield a read-only REPEATABLE READ transaction: its queries see one committed state."""
+        with self._connect() as conn:
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One read-write transaction (committed at the end, rolled back on an error).
+
+        Pass it as ``conn`` to :meth:`write_county` and :meth:`write_run` to publish them
+        together (:func:`publish_results`).
+        """
+        with self._begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _within(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn`` (a caller's transaction), else a transaction of its own."""
+        if conn is not None:
+            yield conn
+            return
+        with self._begin() as own:
+            yield own
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -554,15 +610,20 @@ class _StoreReader:
     def county_meta(self, code: str) -> dict[str, Any] | None:
         return self.store.county_meta(code)
 
+    def county_with_meta(self, code: str) -> tuple[Any, Any, dict[str, Any]]:
+        return self.store.read_county_with_meta(code)
+
 
 def publish_results(
     out: str | os.PathLike[str], store: RegionStore, *, force: bool = False
 ) -> PublishReport:
     """Copy a results folder of ``python -m scripts.region`` into the region tables.
 
-    Each county is one transaction (:meth:`RegionStore.write_county`), skipped when the
-    database holds it with the same input hash (unless ``force``); then the run
-    (:meth:`RegionStore.write_run`).
+    Everything is **one transaction** (:meth:`RegionStore.transaction`): the counties
+    (:meth:`RegionStore.write_county`; one the database holds with the same input hash is
+    skipped, unless ``force``), then the run (:meth:`RegionStore.write_run`). Readers see
+    the previous run and its county rows until the commit; a publish that fails (or is
+    killed) half-way leaves the database as it was.
 
     Raises
     ------
@@ -583,35 +644,41 @@ def publish_results(
     region_name = str(
         manifest.get("region_name") or (region_row["name"].iloc[0] if len(region_row) else "")
     )
-    held = store.county_states()
     written, failed, unchanged, rows = [], [], [], 0
-    for code, entry in manifest.get("counties", {}).items():
-        if entry.get("status") == "ok":
-            meta = read_county_meta(out, code)
-            if meta is None:  # removed since the run: nothing to publish
-                continue
-            if not force and held.get(code) == ("ok", meta.get("input_hash")):
-                unchanged.append(code)
-                continue
-            rows += store.write_county(
-                code,
-                region_code=region_code,
-                entry=entry,
-                meta=meta,
-                frames=read_county_results(out, code),
-                county_pkl=(Path(out) / "counties" / code / "county.pkl").read_bytes(),
-            )
-            written.append(code)
-        else:
-            store.write_county(code, region_code=region_code, entry=entry)
-            failed.append(code)
-    run_id = store.write_run(
-        region_code=region_code,
-        region_name=region_name,
-        manifest=manifest,
-        rollup=rollup,
-        boundaries=results.boundaries,
-    )
+    with store.transaction() as conn:  # all of it, or (on any error) nothing
+        # one publisher of the region at a time (the same lock write_run takes), before
+        # any county's lock: two publishers never wait on each other's counties
+        advisory_xact_lock(conn, f"gapmap_region_run:{region_code}")
+        held = store.county_states(conn=conn)
+        for code, entry in manifest.get("counties", {}).items():
+            if entry.get("status") == "ok":
+                meta = read_county_meta(out, code)
+                if meta is None:  # removed since the run: nothing to publish
+                    continue
+                if not force and held.get(code) == ("ok", meta.get("input_hash")):
+                    unchanged.append(code)
+                    continue
+                rows += store.write_county(
+                    code,
+                    region_code=region_code,
+                    entry=entry,
+                    meta=meta,
+                    frames=read_county_results(out, code),
+                    county_pkl=(Path(out) / "counties" / code / "county.pkl").read_bytes(),
+                    conn=conn,
+                )
+                written.append(code)
+            else:
+                store.write_county(code, region_code=region_code, entry=entry, conn=conn)
+                failed.append(code)
+        run_id = store.write_run(
+            region_code=region_code,
+            region_name=region_name,
+            manifest=manifest,
+            rollup=rollup,
+            boundaries=results.boundaries,
+            conn=conn,
+        )
     return PublishReport(
         run_id=run_id,
         written=tuple(written),

@@ -418,7 +418,7 @@ def test_a_county_is_replaced_in_one_transaction(pg_run):
         assert n == 0 and error == failed["error"]
         with pytest.raises(RegionStoreError) as err:
             store.read_county(tc.EAST)
-        assert "没有县" in err.value.zh
+        assert "没有县" in err.value.zh and '--db "$GAPMAP_DB_OWNER_URL"' in err.value.zh
         # publishing the folder again puts it back (the database's hash is not the folder's)
         report = publish_results(out, store)
         assert report.written == (tc.EAST,) and set(report.unchanged) == {tc.WEST, tc.FAR}
@@ -532,6 +532,31 @@ def test_a_read_sees_one_snapshot_while_a_publish_commits(pg_run):
         with store._snapshot() as conn, pytest.raises(sa.exc.DBAPIError) as refused:
             conn.exec_driver_sql("DELETE FROM region_runs")
         assert refused.value.orig.sqlstate == "25006"  # read_only_sql_transaction
+
+
+@needs_pg
+def test_non_finite_values_round_trip_through_the_database(pg_run):
+    """inf, -inf and NaN in a per-indicator x_* column (JSON has none of them) come back."""
+    out = pg_run["out"]
+    entry = read_region_results(out).manifest["counties"][tc.EAST]
+    frames = read_county_results(out, tc.EAST)
+    outcomes = frames["outcomes"].copy()
+    n = len(outcomes)
+    outcomes["x_ratio"] = np.resize([np.inf, -np.inf, np.nan, 1.5, -0.0], n)
+    outcomes["x_note"] = pd.Series(np.resize(["inf", "nan", "Infinity", "一"], n), dtype=object)
+    meta = {**read_county_meta(out, tc.EAST), "input_hash": "d" * 64, "x_limit": np.inf}
+    with RegionStore(pg_run["url"]) as store:
+        store.write_county(tc.EAST, region_code="640000", entry=entry, meta=meta,
+                           frames={**frames, "outcomes": outcomes}, county_pkl=b"x")  # fmt: skip
+        back = store.read_county_results(tc.EAST)["outcomes"]
+        assert_geodataframe_equal(back, outcomes)
+        assert np.array_equal(np.signbit(back["x_ratio"]), np.signbit(outcomes["x_ratio"]))
+        assert store.county_meta(tc.EAST)["x_limit"] == np.inf
+        with pytest.raises(RegionStoreError) as err:  # b"x": not this version's county.pkl
+            store.read_county(tc.EAST)
+        assert "其他版本" in err.value.zh and '--db "$GAPMAP_DB_OWNER_URL"' in err.value.zh
+        publish_results(out, store)  # as it was
+        assert store.county_states()[tc.EAST][1] == read_county_meta(out, tc.EAST)["input_hash"]
 
 
 @pytest.fixture
@@ -788,11 +813,17 @@ def test_a_cached_store_whose_server_goes_away_falls_back_to_the_folder(
     monkeypatch.setenv("GAPMAP_MODE", "server")
     monkeypatch.setattr(app.state, "_region_db_down", {})
     monkeypatch.setattr(app.state, "REGION_RESULTS", tmp_path / "no-folder")
+    page = str(Path(__file__).resolve().parents[1] / "app" / "views" / "region.py")
     with fresh_database(prefix="gapmap_test_regdown") as url:
         monkeypatch.setenv("GAPMAP_DB_URL", url)
         store = app.state.region_store()
         assert store is not None and store.latest_run() is None
         assert app.state.region_store() is store  # the cached one
+        # no run yet, no folder: the 全区 page says how the owner publishes one
+        at = AppTest.from_file(page, default_timeout=120).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert '--db "$GAPMAP_DB_OWNER_URL"' in at.info[0].value
+        assert str(tmp_path / "no-folder") in at.info[0].value
     # the database is dropped under it
     reads = (
         store.latest_run,
@@ -828,7 +859,6 @@ def test_a_cached_store_whose_server_goes_away_falls_back_to_the_folder(
     monkeypatch.setattr(app.state, "REGION_RESULTS", region_run["out"])
     monkeypatch.setattr(app.state, "_region_db_down", {})
     assert app.state.region_available()
-    page = str(Path(__file__).resolve().parents[1] / "app" / "views" / "region.py")
     at = AppTest.from_file(page, default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value.startswith("全区")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -454,8 +455,8 @@ class RegionStore:
             if run is None:
                 raise RegionStoreError(
                     f"no region run {run_id} in {self.where}",
-                    zh=f"数据库中没有第 {run_id} 次全区计算结果，"
-                    "请重新运行 python -m scripts.region",
+                    zh=f"数据库中没有第 {run_id} 次全区计算结果（已被更新的计算替换）：请刷新本页；"
+                    f"如仍没有，{OWNER_HINT_ZH}",
                 )
             rollup = _read_frame(
                 conn, "region_rollup", "run_id = :k", run_id, run.columns["rollup"]
@@ -466,7 +467,7 @@ class RegionStore:
             )  # fmt: skip
         return RegionResults(
             folder=None,
-            manifest=dict(run.manifest),
+            manifest=_unjson(dict(run.manifest)),
             rollup=rollup,
             boundaries=boundaries,
             place=f"服务器数据库（第 {run_id} 次计算）",
@@ -480,7 +481,7 @@ class RegionStore:
                 sa.text("SELECT meta FROM region_counties WHERE code = :c AND status = 'ok'"),
                 {"c": code},
             ).one_or_none()
-        return None if row is None else dict(row.meta)
+        return None if row is None else _unjson(dict(row.meta))
 
     def read_county_results(self, code: str) -> dict[str, gpd.GeoDataFrame]:
         """Return a county's ``outcomes``, ``admin_villages`` and ``townships``.
@@ -528,9 +529,9 @@ class RegionStore:
                 f"the results of county {code} in {self.where} were written by another "
                 "version of GapMap",
                 zh=f"服务器数据库中县 {code} 的结果由其他版本的 GapMap 计算，"
-                "请重新运行 python -m scripts.region",
+                f"请重新计算并入库。{OWNER_HINT_ZH}",
             )
-        return (*found, dict(row.meta))
+        return (*found, _unjson(dict(row.meta)))
 
     def _ok_county(self, conn: Connection, code: str) -> Any:
         row = conn.execute(
@@ -696,8 +697,38 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_NONFINITE = "$float"
+"""JSON has no inf or NaN (and jsonb no -0.0): such a float is stored as ``{"$float": "inf"}``
+(``-inf``, ``nan``, ``-0.0``) and read back as the float (:func:`_unjson`)."""
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float and -0.0 (also nested) as ``{"$float": repr}``."""
+    if isinstance(value, float):
+        if math.isfinite(value) and (value or math.copysign(1.0, value) > 0):
+            return value
+        return {_NONFINITE: repr(value)}  # jsonb's numbers have no -0.0 either
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _unjson(value: Any) -> Any:
+    """Undo :func:`_finite` on a value read from a jsonb column."""
+    if isinstance(value, dict):
+        if len(value) == 1 and _NONFINITE in value:
+            return float(value[_NONFINITE])
+        return {k: _unjson(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unjson(v) for v in value]
+    return value
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+    """JSON text of ``value`` for a jsonb column (non-finite floats kept, :func:`_finite`)."""
+    return json.dumps(_finite(value), ensure_ascii=False, default=str, allow_nan=False)
 
 
 def _objects(series: pd.Series) -> list[Any]:
@@ -721,7 +752,7 @@ def _read_frame(
     else:
         raw = pd.read_sql_query(sql, conn, params={"k": key})
     extras = pd.DataFrame.from_records(
-        raw["extra"].tolist(),
+        [_unjson(extra) for extra in raw["extra"]],
         columns=[c for c, dtype in columns if dtype != "geometry" and c not in raw.columns],
         index=raw.index,
     )
@@ -742,7 +773,7 @@ def _read_frame(
 def _no_results(where: str, code: str) -> RegionStoreError:
     return RegionStoreError(
         f"{where}: no complete results for county {code}",
-        zh=f"服务器数据库中没有县 {code} 的完整计算结果，请运行 python -m scripts.region",
+        zh=f"服务器数据库中没有县 {code} 的完整计算结果。{OWNER_HINT_ZH}",
     )
 
 

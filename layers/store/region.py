@@ -47,9 +47,9 @@ from layers.region import (
     read_county_results,
     read_region_results,
 )
-from layers.store.base import advisory_xact_lock, server_engine
+from layers.store.base import ServerStore, advisory_xact_lock, frame_columns, restore_dtypes
 from layers.store.errors import StoreError, StoreFault, translate
-from layers.store.migrate import current_heads, head_revisions
+from layers.store.migrate import current_heads
 
 __all__ = [
     "COUNTY_FRAMES",
@@ -112,7 +112,7 @@ class PublishReport:
     seconds: float
 
 
-class RegionStore:
+class RegionStore(ServerStore):
     """The region results in a PostgreSQL/PostGIS database (migration ``region_0001``).
 
     Parameters
@@ -127,28 +127,26 @@ class RegionStore:
         If the database is not PostgreSQL or has no region tables.
     """
 
-    def __init__(self, engine_or_url: Engine | URL | str) -> None:
-        if isinstance(engine_or_url, Engine):
-            self.engine, self._owned = engine_or_url, False
-        else:
-            self.engine, self._owned = server_engine(engine_or_url), True
-        self._columns: dict[str, set[str]] = {}
-        try:
-            self._check()
-        except BaseException:
-            self.close()
-            raise
+    error = RegionStoreError
+    branch = "region_"
+    what = "region results"
+    needs_pg_zh = (
+        "全区结果入库需要 PostgreSQL + PostGIS 数据库（服务器模式，见 README「服务器部署」）；"
+        "本地模式请直接使用结果目录（--out）"
+    )
+    no_tables_zh = (
+        "数据库尚未建立全区结果表或版本过旧：请由管理员运行 python -m scripts.db upgrade"
+        "（建表、迁移）"
+    )
 
-    def _check(self) -> None:
-        if self.engine.dialect.name != "postgresql":
-            raise RegionStoreError(
-                f"region results need PostgreSQL with PostGIS, not {self.engine.dialect.name}",
-                zh="全区结果入库需要 PostgreSQL + PostGIS 数据库（服务器模式，"
-                "见 README「服务器部署」）；本地模式请直接使用结果目录（--out）",
-            )
+    def __init__(self, engine_or_url: Engine | URL | str) -> None:
+        self._columns: dict[str, set[str]] = {}
+        super().__init__(engine_or_url)
+
+    def _heads(self) -> set[str]:
         try:
             with self._connect() as conn:
-                heads = current_heads(conn)
+                return current_heads(conn)
         except StoreError as exc:
             if exc.fault is not StoreFault.UNAVAILABLE:
                 raise
@@ -160,29 +158,6 @@ class RegionStore:
                 zh=f"无法连接全区结果数据库 {self.where}：请检查 PostgreSQL 是否已启动、"
                 f"用户名和密码是否正确（{first}）",
             ) from None
-        wanted = {h for h in head_revisions() if h.startswith("region_")}
-        if not wanted <= heads:
-            raise RegionStoreError(
-                "the database has no region tables yet; run `python -m scripts.db upgrade`",
-                zh="数据库尚未建立全区结果表或版本过旧：请由管理员运行 python -m scripts.db upgrade"
-                "（建表、迁移）",
-            )
-
-    @property
-    def where(self) -> str:
-        """The database, for messages (never its password)."""
-        return self.engine.url.render_as_string(hide_password=True)
-
-    def close(self) -> None:
-        """Dispose of the engine if this store created it."""
-        if self._owned:
-            self.engine.dispose()
-
-    def __enter__(self) -> RegionStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ writes
 
@@ -248,7 +223,7 @@ class RegionStore:
             raise ValueError("an ok county needs its meta, frames and county.pkl")
         meta = dict(meta or {})
         frames = dict(frames or {}) if ok else {}
-        columns = {name: _frame_columns(frame) for name, frame in frames.items()}
+        columns = {name: frame_columns(frame) for name, frame in frames.items()}
         rows = 0
         with self._within(conn) as conn:
             # one writer per county at a time; readers see the old rows until the commit
@@ -324,7 +299,7 @@ class RegionStore:
         """
         counties = dict(manifest.get("counties", {}))
         ok = sum(1 for e in counties.values() if e.get("status") == "ok")
-        columns = {"rollup": _frame_columns(rollup), "boundaries": _frame_columns(boundaries)}
+        columns = {"rollup": frame_columns(rollup), "boundaries": frame_columns(boundaries)}
         with self._within(conn) as conn:
             advisory_xact_lock(conn, f"gapmap_region_run:{region_code}")
             run_id = conn.execute(
@@ -736,11 +711,6 @@ def _objects(series: pd.Series) -> list[Any]:
     return series.to_numpy(dtype=object, na_value=None).tolist()
 
 
-def _frame_columns(frame: pd.DataFrame) -> list[list[str]]:
-    geom = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
-    return [[str(c), "geometry" if c == geom else str(frame[c].dtype)] for c in frame.columns]
-
-
 def _read_frame(
     conn: Connection, table: str, where: str, key: Any, columns: list[list[str]]
 ) -> pd.DataFrame:
@@ -758,11 +728,10 @@ def _read_frame(
     )
     out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
     for name, dtype in columns:
-        if dtype == "geometry":
-            continue
-        column = raw[name] if name in raw.columns else extras[name]
-        out[name] = column.to_numpy(dtype=object) if len(raw) else column
-        out[name] = out[name].astype(dtype)
+        if dtype != "geometry":
+            column = raw[name] if name in raw.columns else extras[name]
+            out[name] = column.to_numpy(dtype=object) if len(raw) else column
+    restore_dtypes(out, columns)
     if geom is None:
         return out
     gdf = gpd.GeoDataFrame(out, geometry=raw.geometry.to_numpy(), crs=_SRID)

@@ -793,6 +793,26 @@ def test_server_mode_without_region_tables_reads_the_folder(region_run, monkeypa
     assert results.folder == region_run["out"] and results.place == str(region_run["out"])
 
 
+def test_an_operational_error_without_sqlstate_is_an_unavailable_server():
+    """psycopg's refused/lost connection has no SQLSTATE: UNAVAILABLE; SQLite's keep codes."""
+    import sqlite3
+
+    from layers.store.errors import StoreFault, classify, translate
+
+    refused = psycopg.OperationalError("connection failed: Connection refused")
+    assert refused.sqlstate is None
+    wrapped = sa.exc.OperationalError("SELECT 1", {}, refused)
+    assert classify(wrapped) is classify(refused) is StoreFault.UNAVAILABLE
+    assert "无法连接全区结果数据库服务器" in translate(wrapped, subject_zh="全区结果").zh
+    db = sqlite3.connect(":memory:")
+    try:
+        with pytest.raises(sqlite3.OperationalError) as syntax:
+            db.execute("SELEC 1")
+    finally:
+        db.close()
+    assert classify(syntax.value) is None  # SQLITE_ERROR: a bug, not a server away
+
+
 @needs_pg
 def test_a_cached_store_whose_server_goes_away_falls_back_to_the_folder(
     region_run, tmp_path, monkeypatch, caplog

@@ -71,8 +71,10 @@ def classify(exc: BaseException) -> StoreFault | None:
             return _PG[state]
         if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
             return StoreFault.UNAVAILABLE
-    elif any(k.__name__ == "OperationalError" for k in type(orig).__mro__):
-        return StoreFault.UNAVAILABLE  # DB-API OperationalError, no server answered
+    elif not hasattr(orig, "sqlite_errorcode") and any(
+        k.__name__ == "OperationalError" for k in type(orig).__mro__
+    ):
+        return StoreFault.UNAVAILABLE  # a server's DB-API OperationalError, no server answered
     return None
 
 

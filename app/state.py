@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from layers.region import (
 )
 from layers.schema import LAYERS
 from layers.store.datasets import DatasetStore
-from layers.store.region import RegionStore, RegionStoreError
+from layers.store.region import RegionStore
 
 logger = logging.getLogger(__name__)
 
@@ -282,19 +283,40 @@ def _region_store(url: str) -> RegionStore:
     return RegionStore(url)  # a failure is not cached: the next run tries again
 
 
+REGION_DB_RETRY_S = 30.0
+"""Seconds the app reads the results folder, without asking again, after the server
+database failed (a page run never waits for, nor logs, the same outage again and again)."""
+_region_db_down: dict[str, float] = {}
+"""Database URL → ``time.monotonic()`` of its last failure, while it is down."""
+
+
+def _region_db_failed(url: str, exc: GapMapError) -> None:
+    """Remember that ``url`` failed now; log it once per outage."""
+    if url not in _region_db_down:
+        logger.warning(
+            "region results unavailable from the server database (reading the results "
+            "folder; retrying every %.0f s): %s", REGION_DB_RETRY_S, exc
+        )  # fmt: skip
+    _region_db_down[url] = time.monotonic()
+
+
 def region_store() -> RegionStore | None:
     """The region results in the server database (server mode on PostgreSQL), else None.
 
-    None too while the database has no region tables or cannot be reached (logged): the
-    page then reads the results folder, if there is one.
+    None too while the database has no region tables or cannot be reached (logged once per
+    outage, asked again after :data:`REGION_DB_RETRY_S`): the page then reads the results
+    folder, if there is one.
     """
     url = server_db_url()
     if url is None or not url.startswith("postgresql"):
         return None
+    down = _region_db_down.get(url)
+    if down is not None and time.monotonic() - down < REGION_DB_RETRY_S:
+        return None
     try:
         return _region_store(url)
-    except RegionStoreError as exc:
-        logger.warning("no region results from the server database: %s", exc)
+    except GapMapError as exc:
+        _region_db_failed(url, exc)
         return None
 
 
@@ -321,7 +343,10 @@ def region_results() -> RegionResults | None:
     """
     run_id, store = _latest_region_run()
     if store is not None and run_id is not None:
-        return _region_results_db(store, store.where, run_id)
+        try:
+            return _region_results_db(store, store.where, run_id)
+        except GapMapError as exc:  # the server went away since: the folder, if any
+            _region_db_failed(str(server_db_url()), exc)
     manifest = REGION_RESULTS / "region.json"
     if not manifest.is_file():
         return None
@@ -340,11 +365,15 @@ def _latest_region_run() -> tuple[int | None, RegionStore | None]:
     store = region_store()
     if store is None:
         return None, None
+    url = str(server_db_url())
     try:
-        return store.latest_run(), store
+        run_id = store.latest_run()
     except GapMapError as exc:  # the server went away: the folder, if any; never a crash
-        logger.warning("region results unavailable from the server database: %s", exc)
-        return None, store
+        _region_db_failed(url, exc)
+        return None, None
+    if _region_db_down.pop(url, None) is not None:
+        logger.info("region results: the server database answers again")
+    return run_id, store
 
 
 def region_progress() -> dict | None:
@@ -379,20 +408,23 @@ def open_region_county(results: RegionResults, code: str, *, profile: str = "def
     str
         The dataset's name in the sidebar (``同心县（全区结果）``).
     """
-    dataset, stored = results.county(code)
+    # the partition, its assessment and its meta.json of one publish (one database snapshot)
+    dataset, stored, meta = results.county_with_meta(code)
     settings = _settings(profile)
     if stored.settings == settings and stored.dataset_hash == dataset.content_hash:
         path, digest = _kept_assessment(dataset, settings)
         results_cache.write(path, stored, key=digest, keep=ASSESSMENTS_KEPT)
     entry = results.manifest["counties"][code]
-    if entry.get("dem"):  # computed on the region's DEM: the pages get its terrain grids back
+    # the county's own meta.json: a county kept from an earlier run (another --buffer-m, or
+    # a run of other counties) was cropped with its run's buffer, not this run's
+    if meta.get("dem"):  # computed on the region's DEM: the pages get its terrain grids back
         try:
             region = read_region(results.manifest.get("data", ""))
         except RegionError as exc:
             logger.warning("county %s opened without its terrain grids: %s", code, exc)
         else:
             if region.dem is not None:
-                buffer_m = float(results.manifest.get("buffer_m", 0.0))
+                buffer_m = float(meta["buffer_m"])
                 _REGION_DEMS[dataset.content_hash] = (str(region.folder), code, buffer_m)
     name = f"{entry['name']}（全区结果）"
     add_upload(name, dataset)

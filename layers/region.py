@@ -745,6 +745,10 @@ class CountyReader(Protocol):
         """Return the county's ``meta.json``, or None."""
         ...
 
+    def county_with_meta(self, code: str) -> tuple[Dataset, Any, dict[str, Any]]:
+        """Return :meth:`county` and :meth:`county_meta` of the same write of the county."""
+        ...
+
 
 @dataclass(frozen=True)
 class RegionResults:
@@ -791,6 +795,17 @@ class RegionResults:
         if self.reader is not None:
             return self.reader.county_meta(code)
         return read_county_meta(self._folder, code)
+
+    def county_with_meta(self, code: str) -> tuple[Dataset, Any, dict[str, Any]]:
+        """Return :meth:`county` and the county's ``meta.json``.
+
+        From the database: of the same publish (one snapshot); from a folder: read one after
+        the other.
+        """
+        if self.reader is not None:
+            return self.reader.county_with_meta(code)
+        dataset, assessment = read_county(self._folder, code)
+        return dataset, assessment, read_county_meta(self._folder, code) or {}
 
     @property
     def _folder(self) -> Path:

@@ -351,7 +351,7 @@ def run_region(
         Use the region's DEM when it has one (terrain-routed links).
     db : str, URL, Engine or RegionStore, optional
         Server mode: also publish the results to this PostGIS database
-        (:func:`layers.store.region.publish_results`; each county in one transaction). Its
+        (:func:`layers.store.region.publish_results`: counties and run in one transaction). Its
         role must be the database owner's; that is checked before any county is computed.
     progress : callable, optional
         Called with each progress line (Chinese); None for silence.

@@ -16,6 +16,8 @@
 #   GAPMAP_HOME [/etc/gapmap] where server.env (generated passwords, chmod 600) is kept
 #   GAPMAP_DB_NAME [gapmap], GAPMAP_DB_OWNER [gapmap_owner], GAPMAP_DB_APP [gapmap_app]
 #   GAPMAP_RUN_AS [$SUDO_USER] the system user the app runs as (root when unset)
+#   GAPMAP_REGION_RESULTS [/var/lib/gapmap/region] the results folder of python -m scripts.region
+#                             (README「全区（逐县计算）」): the app shows its progress.json while it runs
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -259,6 +261,7 @@ if [ "$START" -eq 0 ]; then
 fi
 RUN_AS="${GAPMAP_RUN_AS:-${SUDO_USER:-}}"
 CMD=(env GAPMAP_MODE=server "GAPMAP_DB_URL=$APP_URL" "GAPMAP_SETTINGS=${GAPMAP_SETTINGS:-default}"
+  "GAPMAP_REGION_RESULTS=${GAPMAP_REGION_RESULTS:-/var/lib/gapmap/region}"
   "$PY" -m streamlit run app/main.py
   --server.address "$HOST" --server.port "$APP_PORT" --server.headless true
   --server.maxUploadSize "$MAX_MB" --client.showErrorDetails none

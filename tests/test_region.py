@@ -418,12 +418,145 @@ def test_a_county_is_replaced_in_one_transaction(pg_run):
         assert n == 0 and error == failed["error"]
         with pytest.raises(RegionStoreError) as err:
             store.read_county(tc.EAST)
-        assert "没有县" in err.value.zh
+        assert "没有县" in err.value.zh and '--db "$GAPMAP_DB_OWNER_URL"' in err.value.zh
         # publishing the folder again puts it back (the database's hash is not the folder's)
         report = publish_results(out, store)
         assert report.written == (tc.EAST,) and set(report.unchanged) == {tc.WEST, tc.FAR}
         for name, frame in before.items():
             assert_geodataframe_equal(store.read_county_results(tc.EAST)[name], frame)
+
+
+@needs_pg
+def test_a_publish_is_one_transaction(pg_run, tmp_path, monkeypatch):
+    """Counties and their run commit together: a publish failing after its first county
+    leaves the database exactly as it was, and readers see the old run meanwhile."""
+    out = tmp_path / "out"
+    shutil.copytree(pg_run["out"], out)
+    first = next(iter(read_region_results(out).manifest["counties"]))
+    meta_path = out / "counties" / first / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["input_hash"] = "e" * 64  # as if recomputed: the database's hash is not the folder's
+    meta_path.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    def snapshot(store):
+        results = store.read_results()
+        return {"run": store.latest_run(), "manifest": results.manifest,
+                "rollup": results.rollup, "states": store.county_states(),
+                "counties": {c: store.read_county_results(c) for c in ALL}}  # fmt: skip
+
+    def assert_same(a, b, *, run=True):
+        assert a["manifest"] == b["manifest"] and a["states"] == b["states"]
+        assert a["run"] == b["run"] or not run
+        pd.testing.assert_frame_equal(a["rollup"], b["rollup"])
+        for code in ALL:
+            for name, frame in a["counties"][code].items():
+                assert_geodataframe_equal(b["counties"][code][name], frame)
+
+    with RegionStore(pg_run["url"]) as store:
+        before = snapshot(store)
+        real, calls, seen = store.write_county, [], []
+
+        def fail_after_the_first(code, **kwargs):
+            calls.append(code)
+            if len(calls) == 2:  # the first county is written, not committed
+                with RegionStore(pg_run["url"]) as reader:
+                    seen.append(snapshot(reader))
+                raise RuntimeError("killed half-way")
+            return real(code, **kwargs)
+
+        monkeypatch.setattr(store, "write_county", fail_after_the_first)
+        with pytest.raises(RuntimeError, match="half-way"):
+            publish_results(out, store, force=True)
+        assert calls[0] == first and len(calls) == 2
+        assert_same(seen[0], before)  # a reader during the publish: the old run
+        assert_same(snapshot(store), before)  # and after the failure: nothing changed
+        monkeypatch.undo()
+        # published for real: the county's new hash; then the folder again (as before)
+        report = publish_results(out, store)
+        assert report.written == (first,) and store.county_states()[first][1] == "e" * 64
+        report = publish_results(pg_run["out"], store)
+        assert report.written == (first,) and report.run_id == store.latest_run()
+        with store.engine.connect() as conn:
+            runs = conn.exec_driver_sql("SELECT count(*) FROM region_runs").scalar()
+            rollup_rows = conn.exec_driver_sql("SELECT count(*) FROM region_rollup").scalar()
+        # the newest run and the one before: not one more roll-up per publish
+        assert runs == 2 and rollup_rows == 2 * len(before["rollup"])
+        assert_same(snapshot(store), before, run=False)
+
+
+@needs_pg
+def test_a_read_sees_one_snapshot_while_a_publish_commits(pg_run):
+    """Each read is one REPEATABLE READ transaction: a commit between its queries is unseen."""
+    out = pg_run["out"]
+    results = read_region_results(out)
+    entry = results.manifest["counties"][tc.EAST]
+    with RegionStore(pg_run["url"]) as store, RegionStore(pg_run["url"]) as writer:
+        before = store.read_results()
+        county = store.read_county_results(tc.EAST)
+        commits = {
+            "county": lambda: writer.write_county(
+                tc.EAST, region_code="640000", entry={**entry, "status": "failed"}
+            ),
+            "run": lambda: writer.write_run(
+                region_code="640000",
+                region_name="甲乙",
+                manifest={"counties": {}},
+                rollup=results.rollup.iloc[:0],
+                boundaries=results.boundaries.iloc[:1],
+            ),
+        }
+        pending: list[str] = []
+
+        @sa.event.listens_for(store.engine, "after_cursor_execute")
+        def commit_between(*args):  # after the read's first query, another session commits
+            if pending:
+                commits[pending.pop()]()
+
+        try:
+            pending.append("county")
+            during = store.read_county_results(tc.EAST)
+            assert not pending and store.county_states()[tc.EAST][0] == "failed"
+            for name, frame in county.items():
+                assert_geodataframe_equal(during[name], frame)
+            pending.append("run")
+            during = store.read_results()
+            assert not pending
+            assert during.manifest == before.manifest  # its run's boundaries, not the next one's
+            pd.testing.assert_frame_equal(during.rollup, before.rollup)
+            assert_geodataframe_equal(during.boundaries, before.boundaries)
+            assert len(store.read_results().boundaries) == 1
+        finally:
+            sa.event.remove(store.engine, "after_cursor_execute", commit_between)
+            publish_results(out, writer)  # as it was
+        # and a read may not write
+        with store._snapshot() as conn, pytest.raises(sa.exc.DBAPIError) as refused:
+            conn.exec_driver_sql("DELETE FROM region_runs")
+        assert refused.value.orig.sqlstate == "25006"  # read_only_sql_transaction
+
+
+@needs_pg
+def test_non_finite_values_round_trip_through_the_database(pg_run):
+    """inf, -inf and NaN in a per-indicator x_* column (JSON has none of them) come back."""
+    out = pg_run["out"]
+    entry = read_region_results(out).manifest["counties"][tc.EAST]
+    frames = read_county_results(out, tc.EAST)
+    outcomes = frames["outcomes"].copy()
+    n = len(outcomes)
+    outcomes["x_ratio"] = np.resize([np.inf, -np.inf, np.nan, 1.5, -0.0], n)
+    outcomes["x_note"] = pd.Series(np.resize(["inf", "nan", "Infinity", "一"], n), dtype=object)
+    meta = {**read_county_meta(out, tc.EAST), "input_hash": "d" * 64, "x_limit": np.inf}
+    with RegionStore(pg_run["url"]) as store:
+        store.write_county(tc.EAST, region_code="640000", entry=entry, meta=meta,
+                           frames={**frames, "outcomes": outcomes}, county_pkl=b"x")  # fmt: skip
+        back = store.read_county_results(tc.EAST)["outcomes"]
+        assert_geodataframe_equal(back, outcomes)
+        assert np.array_equal(np.signbit(back["x_ratio"]), np.signbit(outcomes["x_ratio"]))
+        assert store.county_meta(tc.EAST)["x_limit"] == np.inf
+        with pytest.raises(RegionStoreError) as err:  # b"x": not this version's county.pkl
+            store.read_county(tc.EAST)
+        assert "其他版本" in err.value.zh and '--db "$GAPMAP_DB_OWNER_URL"' in err.value.zh
+        publish_results(out, store)  # as it was
+        assert store.county_states()[tc.EAST][1] == read_county_meta(out, tc.EAST)["input_hash"]
 
 
 @pytest.fixture
@@ -544,6 +677,12 @@ def test_a_county_opened_from_the_results_gets_its_terrain_grids_back(
     out = tmp_path / "out"
     run = run_region(data, out, client=client, counties=[tc.WEST], progress=None)
     assert not run.failed
+    # a later run with another buffer (of other counties) keeps this county's results: its
+    # grids are cropped with its own meta.json's buffer (10 km), not the manifest's
+    later = json.loads((out / "region.json").read_text(encoding="utf-8"))
+    assert later["buffer_m"] == 10_000
+    later["buffer_m"] = 2_000.0
+    (out / "region.json").write_text(json.dumps(later, ensure_ascii=False), encoding="utf-8")
     results = read_region_results(out)
     assert results.manifest["counties"][tc.WEST]["dem"] is True
     partition, stored = results.county(tc.WEST)
@@ -644,6 +783,7 @@ def test_server_mode_without_region_tables_reads_the_folder(region_run, monkeypa
     import app.state
 
     monkeypatch.setattr(app.state, "REGION_RESULTS", region_run["out"])
+    monkeypatch.setattr(app.state, "_region_db_down", {})  # no outage remembered
     monkeypatch.setenv("GAPMAP_MODE", "server")
     monkeypatch.setenv("GAPMAP_DB_URL", "postgresql+psycopg://nobody:x@127.0.0.1:1/none")
     assert app.state.region_store() is None
@@ -651,3 +791,96 @@ def test_server_mode_without_region_tables_reads_the_folder(region_run, monkeypa
     assert app.state.region_available()
     results = app.state.region_results()
     assert results.folder == region_run["out"] and results.place == str(region_run["out"])
+
+
+def test_an_operational_error_without_sqlstate_is_an_unavailable_server():
+    """psycopg's refused/lost connection has no SQLSTATE: UNAVAILABLE; SQLite's keep codes."""
+    import sqlite3
+
+    from layers.store.errors import StoreFault, classify, translate
+
+    refused = psycopg.OperationalError("connection failed: Connection refused")
+    assert refused.sqlstate is None
+    wrapped = sa.exc.OperationalError("SELECT 1", {}, refused)
+    assert classify(wrapped) is classify(refused) is StoreFault.UNAVAILABLE
+    assert "无法连接全区结果数据库服务器" in translate(wrapped, subject_zh="全区结果").zh
+    db = sqlite3.connect(":memory:")
+    try:
+        with pytest.raises(sqlite3.OperationalError) as syntax:
+            db.execute("SELEC 1")
+    finally:
+        db.close()
+    assert classify(syntax.value) is None  # SQLITE_ERROR: a bug, not a server away
+
+
+@needs_pg
+def test_a_cached_store_whose_server_goes_away_falls_back_to_the_folder(
+    region_run, tmp_path, monkeypatch, caplog
+):
+    """Connected once (kept in st.cache_resource), then the server is gone: never a crash.
+
+    The reads say so in Chinese (a GapMapError); the app's navigation check and the 全区
+    page read the results folder, asking the database again only after 30 s.
+    """
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    import app.state
+    from layers.errors import GapMapError
+    from layers.store.base import server_engine
+
+    monkeypatch.setenv("GAPMAP_MODE", "server")
+    monkeypatch.setattr(app.state, "_region_db_down", {})
+    monkeypatch.setattr(app.state, "REGION_RESULTS", tmp_path / "no-folder")
+    page = str(Path(__file__).resolve().parents[1] / "app" / "views" / "region.py")
+    with fresh_database(prefix="gapmap_test_regdown") as url:
+        monkeypatch.setenv("GAPMAP_DB_URL", url)
+        store = app.state.region_store()
+        assert store is not None and store.latest_run() is None
+        assert app.state.region_store() is store  # the cached one
+        # no run yet, no folder: the 全区 page says how the owner publishes one
+        at = AppTest.from_file(page, default_timeout=120).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert '--db "$GAPMAP_DB_OWNER_URL"' in at.info[0].value
+        assert str(tmp_path / "no-folder") in at.info[0].value
+    # the database is dropped under it
+    reads = (
+        store.latest_run,
+        store.county_states,
+        lambda: store.read_county(tc.WEST),
+        lambda: store.read_county_results(tc.WEST),
+        lambda: store.county_meta(tc.WEST),
+    )
+    for read in reads:
+        with pytest.raises(GapMapError) as err:
+            read()
+        assert "无法连接全区结果数据库服务器" in err.value.zh
+    # a server that refuses connections (nothing listens on the port)
+    monkeypatch.setattr(store, "engine", server_engine(sa.make_url(url).set(port=1)))
+    with pytest.raises(GapMapError) as err:
+        store.latest_run()
+    assert "无法连接全区结果数据库服务器" in err.value.zh
+    # the navigation check of every page run: no folder, no 全区 page, no exception
+    with caplog.at_level("WARNING", logger="app.state"):
+        assert app.state.region_available() is False
+    assert sum("region results unavailable" in r.getMessage() for r in caplog.records) == 1
+    failed_at = app.state._region_db_down[url]
+    caplog.clear()
+    # within 30 s: the database is not asked again, nothing logged again
+    with caplog.at_level("INFO", logger="app.state"):
+        assert app.state.region_store() is None and not app.state.region_available()
+        assert app.state._region_db_down[url] == failed_at and not caplog.records
+        # 30 s later it is asked again; the same outage is not logged again
+        app.state._region_db_down[url] = time.monotonic() - app.state.REGION_DB_RETRY_S - 1
+        assert not app.state.region_available()
+        assert app.state._region_db_down[url] > failed_at and not caplog.records
+    # with a results folder: the 全区 page shows it
+    monkeypatch.setattr(app.state, "REGION_RESULTS", region_run["out"])
+    monkeypatch.setattr(app.state, "_region_db_down", {})
+    assert app.state.region_available()
+    at = AppTest.from_file(page, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value.startswith("全区")
+    assert any(str(region_run["out"]) in c.value for c in at.caption)
+    assert app.state.region_results().folder == region_run["out"]

@@ -13,7 +13,13 @@ import streamlit as st
 from app.components import PRINT_CSS, kpi_cards, show_map
 from app.maps.base import MapOptions, value_text
 from app.maps.region import build_region_map, ranked
-from app.state import REGION_RESULTS, open_region_county, region_progress, region_results
+from app.state import (
+    REGION_RESULTS,
+    open_region_county,
+    region_progress,
+    region_results,
+    server_db_url,
+)
 from geo.indicators.table import GROUP_ZH
 from layers.errors import GapMapError
 
@@ -56,6 +62,19 @@ def _beijing(stamp: object) -> str:
 
 _progress()
 results = region_results()
+if results is None and server_db_url() is not None:  # server mode: into the database too
+    st.title("全区")
+    st.info(
+        "还没有全区计算结果。请由管理员在服务器上以数据库所有者身份运行（结果写入服务器数据库，"
+        f"计算进度见 {REGION_RESULTS}）：\n\n"
+        "```bash\n"
+        "sudo sh -c '. /etc/gapmap/server.env && .venv/bin/python -m scripts.region "
+        f'--data data/region_sample --out {REGION_RESULTS} --db "$GAPMAP_DB_OWNER_URL"\'\n'
+        "```\n\n"
+        "应用使用的数据库用户（GAPMAP_DB_URL）只能读取全区结果；所有者地址见 "
+        "/etc/gapmap/server.env 中的 GAPMAP_DB_OWNER_URL。"
+    )
+    st.stop()
 if results is None:
     st.title("全区")
     st.info(

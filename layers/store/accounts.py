@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from layers.errors import GapMapError
 from layers.store.actors import ROLE_ZH, Actor, Role, parse_role
+from layers.store.base import server_engine
 
 __all__ = [
     "DB_URL_ENV",
@@ -238,7 +239,7 @@ class AccountStore:
             kwargs = {"connect_args": {"timeout": 30}} if url.get_backend_name() == "sqlite" else {}
             if url.get_backend_name() == "sqlite" and url.database:
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine, self._owns_engine = sa.create_engine(url, **kwargs), True
+            self.engine, self._owns_engine = server_engine(url, **kwargs), True
         self.max_failures = int(max_failures)
         self.failure_window = failure_window
         self.lockout = lockout

@@ -38,7 +38,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from layers.errors import GapMapError, Problem, ProblemKind, Severity
 from layers.store.actors import Actor, Role
-from layers.store.migrate import current_heads, head_revisions
+from layers.store.base import ServerStore, frame_columns, restore_dtypes
 from layers.validate import remember_normalised
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def _default_files_dir() -> Path:
     return Path(cache) / "gapmap" / "datasets"
 
 
-class DatasetStore:
+class DatasetStore(ServerStore):
     """The county's dataset versions in a PostgreSQL/PostGIS database.
 
     Parameters
@@ -108,50 +108,22 @@ class DatasetStore:
         If the database is not PostgreSQL or not migrated.
     """
 
+    error = DatasetStoreError
+    branch = "datasets_"
+    what = "dataset versions"
+    needs_pg_zh = (
+        "数据集版本库需要 PostgreSQL + PostGIS 数据库（服务器模式，见 README「服务器部署」）"
+    )
+    no_tables_zh = "数据库尚未建表或版本过旧：请由管理员运行 python -m scripts.db upgrade"
+
     def __init__(
         self,
         engine_or_url: Engine | URL | str,
         *,
         files_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        if isinstance(engine_or_url, Engine):
-            self.engine = engine_or_url
-            self._owned = False
-        else:
-            self.engine = sa.create_engine(engine_or_url, pool_pre_ping=True)
-            self._owned = True
         self.files_dir = Path(files_dir) if files_dir is not None else _default_files_dir()
-        try:
-            self._check()
-        except BaseException:
-            self.close()
-            raise
-
-    def _check(self) -> None:
-        if self.engine.dialect.name != "postgresql":
-            raise DatasetStoreError(
-                f"dataset versions need PostgreSQL with PostGIS, not {self.engine.dialect.name}",
-                zh="数据集版本库需要 PostgreSQL + PostGIS 数据库（服务器模式，"
-                "见 README「服务器部署」）",
-            )
-        with self.engine.connect() as conn:
-            wanted = {h for h in head_revisions() if h.startswith("datasets_")}
-            if not wanted <= current_heads(conn):
-                raise DatasetStoreError(
-                    "the database has no dataset tables yet; run `python -m scripts.db upgrade`",
-                    zh="数据库尚未建表或版本过旧：请由管理员运行 python -m scripts.db upgrade",
-                )
-
-    def close(self) -> None:
-        """Dispose of the engine if this store created it."""
-        if self._owned:
-            self.engine.dispose()
-
-    def __enter__(self) -> DatasetStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(engine_or_url)
 
     # ------------------------------------------------------------------ writes
 
@@ -252,7 +224,7 @@ class DatasetStore:
             f'ON {SCHEMA}."{table}" FOR EACH STATEMENT '
             "EXECUTE FUNCTION public.gapmap_datasets_append_only()"
         )
-        columns = [[str(c), str(frame[c].dtype)] for c in frame.columns]
+        columns = frame_columns(frame)
         conn.execute(
             sa.text(
                 "INSERT INTO dataset_layers (version, layer, position, table_name, sha256, "
@@ -428,10 +400,7 @@ class DatasetStore:
             conn,
             geom_col=geom,
         )
-        frame = frame.drop(columns=ROW_COLUMN)[[c for c, _ in columns]]
-        for name, dtype in columns:
-            if dtype != "geometry" and str(frame[name].dtype) != dtype:
-                frame[name] = frame[name].astype(dtype)
+        frame = restore_dtypes(frame.drop(columns=ROW_COLUMN)[[c for c, _ in columns]], columns)
         frame = gpd.GeoDataFrame(frame, geometry=geom, crs=f"EPSG:{_SRID}")
         remember_normalised(
             frame, layer, file=meta.source_file, problems=_problems_from(meta.problems)

@@ -4,6 +4,10 @@ SQLAlchemy wraps the driver's exception; its ``orig`` carries the code: psycopg'
 ``sqlstate`` (PostgreSQL SQLSTATE, e.g. ``40P01``) or sqlite3's ``sqlite_errorcode``
 (primary code in the low byte: SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_READONLY 8,
 SQLITE_FULL 13, SQLITE_CANTOPEN 14). Never a message string.
+
+A driver ``OperationalError`` with no SQLSTATE at all is a connection that never got (or
+lost) its server: psycopg raises it when the server refuses the connection, is not there,
+or closed it; it is :attr:`StoreFault.UNAVAILABLE`.
 """
 
 from __future__ import annotations
@@ -67,6 +71,10 @@ def classify(exc: BaseException) -> StoreFault | None:
             return _PG[state]
         if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
             return StoreFault.UNAVAILABLE
+    elif not hasattr(orig, "sqlite_errorcode") and any(
+        k.__name__ == "OperationalError" for k in type(orig).__mro__
+    ):
+        return StoreFault.UNAVAILABLE  # a server's DB-API OperationalError, no server answered
     return None
 
 
@@ -78,7 +86,8 @@ _ZH = {
     StoreFault.READ_ONLY: "{s}数据库是只读的，本次修改未保存：请检查{s}文件及其文件夹的写入权限",
     StoreFault.CANT_OPEN: "无法打开{s}数据库文件：请检查{s}文件夹是否存在、是否可写",
     StoreFault.DENIED: "数据库拒绝了本次{s}修改（权限不足），未保存",
-    StoreFault.UNAVAILABLE: "无法连接{s}数据库服务器，本次修改未保存，请稍后重试或联系管理员",
+    StoreFault.UNAVAILABLE: "无法连接{s}数据库服务器（如正在修改，本次修改未保存）：请稍后重试，"
+    "或请管理员检查 PostgreSQL 是否在运行",
 }
 _EN = {
     StoreFault.BUSY: "the {s} is busy (another user is writing); try again",

@@ -40,6 +40,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from layers.store import migrate
+from layers.store.base import advisory_xact_lock, server_engine
 from layers.store.errors import RETRYABLE, StoreError, StoreFault, classify, translate
 
 __all__ = [
@@ -332,7 +333,7 @@ class LedgerDB:
         if url.get_backend_name() == "sqlite":
             self.engine = _sqlite_engine(url, busy_timeout_s)
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            self.engine = server_engine(url)
         self.dialect = self.engine.dialect.name
         try:
             self._migrate(migrate_on_open)
@@ -381,12 +382,7 @@ class LedgerDB:
                             if db_role:
                                 conn.exec_driver_sql(f'SET LOCAL ROLE "{db_role}"')
                             for k in keys:
-                                conn.execute(
-                                    sa.text(
-                                        "SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"
-                                    ),
-                                    {"k": k},
-                                )
+                                advisory_xact_lock(conn, k)
                         return body(conn)
             except DBAPIError as exc:
                 fault = classify(exc)

@@ -5,13 +5,12 @@ mode they are published to the server database as well (migration ``region_0001`
 :func:`publish_results` copies a results folder into the tables, and the app's 全区 page
 reads them back with :meth:`RegionStore.read_results` — the same frames as from the folder.
 
-- Each county's rows (its outcome rows, admin villages, townships, its ``county.pkl`` and its
-  ``region_counties`` row) are replaced in **one transaction** (:meth:`RegionStore.write_county`):
-  a reader sees the county's old rows or its new ones, never half of them; a failed county
-  keeps a row with its error and no result rows.
-- A run (``region.json``, the roll-up, the boundaries) is one more transaction
-  (:meth:`RegionStore.write_run`), written after its counties; the newest run is the one
-  the app shows.
+- A publish is **one transaction**: each county's rows (its outcome rows, admin villages,
+  townships, its ``county.pkl`` and its ``region_counties`` row,
+  :meth:`RegionStore.write_county`), then the run (``region.json``, the roll-up, the
+  boundaries, :meth:`RegionStore.write_run`). A reader sees the old run with its old county
+  rows, or the new run with the new ones, never a mix; a failed county keeps a row with its
+  error and no result rows. The newest run is the one the app shows.
 - A county whose stored input hash is already the folder's is not written again.
 
 Only the database owner may write (``python -m scripts.region --db`` with the owner's URL,
@@ -24,10 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,9 @@ from layers.region import (
     read_county_results,
     read_region_results,
 )
-from layers.store.errors import translate
-from layers.store.migrate import current_heads, head_revisions
+from layers.store.base import ServerStore, advisory_xact_lock, frame_columns, restore_dtypes
+from layers.store.errors import StoreError, StoreFault, translate
+from layers.store.migrate import current_heads
 
 __all__ = [
     "COUNTY_FRAMES",
@@ -71,6 +72,9 @@ _TABLES = ("region_runs", "region_rollup", "region_boundaries", "region_counties
            *COUNTY_FRAMES.values(), "region_county_files")  # fmt: skip
 _KEYS = ("county_code", "run_id", "region_code", "row_no", "extra", "geom")
 """Columns of the tables that are not a frame's attribute columns."""
+RUNS_KEPT = 2
+"""Runs of a region kept in ``region_runs`` (with their roll-ups): the newest and the one
+before it."""
 OWNER_HINT_ZH = (
     '请以数据库所有者身份运行：python -m scripts.region --db "$GAPMAP_DB_OWNER_URL"'
     "（地址见服务器的 /etc/gapmap/server.env；应用使用的 GAPMAP_DB_URL 只能读取全区结果）"
@@ -108,7 +112,7 @@ class PublishReport:
     seconds: float
 
 
-class RegionStore:
+class RegionStore(ServerStore):
     """The region results in a PostgreSQL/PostGIS database (migration ``region_0001``).
 
     Parameters
@@ -123,58 +127,37 @@ class RegionStore:
         If the database is not PostgreSQL or has no region tables.
     """
 
-    def __init__(self, engine_or_url: Engine | URL | str) -> None:
-        if isinstance(engine_or_url, Engine):
-            self.engine, self._owned = engine_or_url, False
-        else:
-            self.engine, self._owned = sa.create_engine(engine_or_url, pool_pre_ping=True), True
-        self._columns: dict[str, set[str]] = {}
-        try:
-            self._check()
-        except BaseException:
-            self.close()
-            raise
+    error = RegionStoreError
+    branch = "region_"
+    what = "region results"
+    needs_pg_zh = (
+        "全区结果入库需要 PostgreSQL + PostGIS 数据库（服务器模式，见 README「服务器部署」）；"
+        "本地模式请直接使用结果目录（--out）"
+    )
+    no_tables_zh = (
+        "数据库尚未建立全区结果表或版本过旧：请由管理员运行 python -m scripts.db upgrade"
+        "（建表、迁移）"
+    )
 
-    def _check(self) -> None:
-        if self.engine.dialect.name != "postgresql":
-            raise RegionStoreError(
-                f"region results need PostgreSQL with PostGIS, not {self.engine.dialect.name}",
-                zh="全区结果入库需要 PostgreSQL + PostGIS 数据库（服务器模式，"
-                "见 README「服务器部署」）；本地模式请直接使用结果目录（--out）",
-            )
+    def __init__(self, engine_or_url: Engine | URL | str) -> None:
+        self._columns: dict[str, set[str]] = {}
+        super().__init__(engine_or_url)
+
+    def _heads(self) -> set[str]:
         try:
             with self._connect() as conn:
-                heads = current_heads(conn)
-        except sa.exc.OperationalError as exc:  # no server there: no SQLSTATE to classify
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                return current_heads(conn)
+        except StoreError as exc:
+            if exc.fault is not StoreFault.UNAVAILABLE:
+                raise
+            cause = exc.__cause__
+            orig = getattr(cause, "orig", cause)
+            first = (str(orig).strip().splitlines() or [type(cause).__name__])[0]
             raise RegionStoreError(
                 f"cannot connect to {self.where}: {first}",
                 zh=f"无法连接全区结果数据库 {self.where}：请检查 PostgreSQL 是否已启动、"
                 f"用户名和密码是否正确（{first}）",
             ) from None
-        wanted = {h for h in head_revisions() if h.startswith("region_")}
-        if not wanted <= heads:
-            raise RegionStoreError(
-                "the database has no region tables yet; run `python -m scripts.db upgrade`",
-                zh="数据库尚未建立全区结果表或版本过旧：请由管理员运行 python -m scripts.db upgrade"
-                "（建表、迁移）",
-            )
-
-    @property
-    def where(self) -> str:
-        """The database, for messages (never its password)."""
-        return self.engine.url.render_as_string(hide_password=True)
-
-    def close(self) -> None:
-        """Dispose of the engine if this store created it."""
-        if self._owned:
-            self.engine.dispose()
-
-    def __enter__(self) -> RegionStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ writes
 
@@ -212,6 +195,7 @@ class RegionStore:
         meta: Mapping[str, Any] | None = None,
         frames: Mapping[str, gpd.GeoDataFrame] | None = None,
         county_pkl: bytes | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Replace county ``code``'s results, in one transaction; return the rows written.
 
@@ -230,18 +214,20 @@ class RegionStore:
             ``outcomes``, ``admin_villages``, ``townships`` (an ``ok`` county).
         county_pkl : bytes, optional
             The bytes of its ``county.pkl`` (:mod:`layers.cache`, key ``meta["input_hash"]``).
+        conn : Connection, optional
+            A transaction of :meth:`transaction` to write in (committed with it); default
+            one of its own.
         """
         ok = entry.get("status") == "ok"
         if ok and (meta is None or frames is None or county_pkl is None):
             raise ValueError("an ok county needs its meta, frames and county.pkl")
         meta = dict(meta or {})
         frames = dict(frames or {}) if ok else {}
-        columns = {name: _frame_columns(frame) for name, frame in frames.items()}
+        columns = {name: frame_columns(frame) for name, frame in frames.items()}
         rows = 0
-        with self._begin() as conn:
+        with self._within(conn) as conn:
             # one writer per county at a time; readers see the old rows until the commit
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                         {"k": f"gapmap_region_county:{code}"})  # fmt: skip
+            advisory_xact_lock(conn, f"gapmap_region_county:{code}")
             conn.execute(sa.text("DELETE FROM region_counties WHERE code = :c"), {"c": code})
             conn.execute(
                 sa.text(
@@ -301,18 +287,21 @@ class RegionStore:
         manifest: Mapping[str, Any],
         rollup: pd.DataFrame,
         boundaries: gpd.GeoDataFrame,
+        conn: Connection | None = None,
     ) -> int:
         """Record a run (its ``region.json``, roll-up and boundaries) in one transaction.
 
         Counties of the region that are not in the manifest any more are removed in the
-        same transaction. Returns the new ``region_runs`` id.
+        same transaction, and so are the region's runs before the previous one (with their
+        roll-ups): the table keeps the newest run and the one before it (which a reader may
+        have just chosen), not one more roll-up per publish. Returns the new
+        ``region_runs`` id. ``conn``: as :meth:`write_county`'s.
         """
         counties = dict(manifest.get("counties", {}))
         ok = sum(1 for e in counties.values() if e.get("status") == "ok")
-        columns = {"rollup": _frame_columns(rollup), "boundaries": _frame_columns(boundaries)}
-        with self._begin() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                         {"k": f"gapmap_region_run:{region_code}"})  # fmt: skip
+        columns = {"rollup": frame_columns(rollup), "boundaries": frame_columns(boundaries)}
+        with self._within(conn) as conn:
+            advisory_xact_lock(conn, f"gapmap_region_run:{region_code}")
             run_id = conn.execute(
                 sa.text(
                     "INSERT INTO region_runs (region_code, region_name, data, settings_hash, "
@@ -337,6 +326,14 @@ class RegionStore:
                 },
             ).scalar_one()
             self._copy(conn, "region_rollup", rollup, {"run_id": run_id})
+            conn.execute(  # ON DELETE CASCADE: their roll-up rows go with them
+                sa.text(
+                    "DELETE FROM region_runs WHERE region_code = :r AND id < (SELECT min(id) "
+                    "FROM (SELECT id FROM region_runs WHERE region_code = :r "
+                    "ORDER BY id DESC LIMIT :keep) AS newest)"
+                ),
+                {"r": region_code, "keep": RUNS_KEPT},
+            )
             conn.execute(
                 sa.text("DELETE FROM region_boundaries WHERE region_code = :r"),
                 {"r": region_code},
@@ -409,9 +406,9 @@ class RegionStore:
         with self._connect() as conn:
             return conn.execute(sa.text(sql), {"r": region_code}).scalar()
 
-    def county_states(self) -> dict[str, tuple[str, str]]:
-        """County code → (status, input hash) of what the database holds."""
-        with self._connect() as conn:
+    def county_states(self, *, conn: Connection | None = None) -> dict[str, tuple[str, str]]:
+        """County code → (status, input hash) of what the database holds (in ``conn``)."""
+        with self._connect() if conn is None else nullcontext(conn) as conn:
             rows = conn.execute(sa.text("SELECT code, status, input_hash FROM region_counties"))
             return {r.code: (r.status, r.input_hash) for r in rows}
 
@@ -421,10 +418,11 @@ class RegionStore:
         The manifest, roll-up and boundaries are the same as :func:`read_region_results`
         of the folder that was published; ``county(code)`` reads from the database.
         """
-        run_id = self.latest_run() if run_id is None else run_id
-        if run_id is None:
-            return None
-        with self._connect() as conn:
+        with self._snapshot() as conn:  # the run, its roll-up, its boundaries: one snapshot
+            if run_id is None:
+                run_id = conn.execute(sa.text("SELECT max(id) FROM region_runs")).scalar()
+                if run_id is None:
+                    return None
             run = conn.execute(
                 sa.text("SELECT region_code, manifest, columns FROM region_runs WHERE id = :i"),
                 {"i": run_id},
@@ -432,8 +430,8 @@ class RegionStore:
             if run is None:
                 raise RegionStoreError(
                     f"no region run {run_id} in {self.where}",
-                    zh=f"数据库中没有第 {run_id} 次全区计算结果，"
-                    "请重新运行 python -m scripts.region",
+                    zh=f"数据库中没有第 {run_id} 次全区计算结果（已被更新的计算替换）：请刷新本页；"
+                    f"如仍没有，{OWNER_HINT_ZH}",
                 )
             rollup = _read_frame(
                 conn, "region_rollup", "run_id = :k", run_id, run.columns["rollup"]
@@ -444,7 +442,7 @@ class RegionStore:
             )  # fmt: skip
         return RegionResults(
             folder=None,
-            manifest=dict(run.manifest),
+            manifest=_unjson(dict(run.manifest)),
             rollup=rollup,
             boundaries=boundaries,
             place=f"服务器数据库（第 {run_id} 次计算）",
@@ -453,12 +451,12 @@ class RegionStore:
 
     def county_meta(self, code: str) -> dict[str, Any] | None:
         """Return a county's ``meta.json`` as stored, or None (absent or failed)."""
-        with self._connect() as conn:
+        with self._snapshot() as conn:
             row = conn.execute(
                 sa.text("SELECT meta FROM region_counties WHERE code = :c AND status = 'ok'"),
                 {"c": code},
             ).one_or_none()
-        return None if row is None else dict(row.meta)
+        return None if row is None else _unjson(dict(row.meta))
 
     def read_county_results(self, code: str) -> dict[str, gpd.GeoDataFrame]:
         """Return a county's ``outcomes``, ``admin_villages`` and ``townships``.
@@ -468,7 +466,7 @@ class RegionStore:
         RegionStoreError
             When the database has no results of the county (absent or failed).
         """
-        with self._connect() as conn:
+        with self._snapshot() as conn:  # the three frames of one publish
             columns = self._ok_county(conn, code).columns
             return {
                 name: _read_frame(conn, table, "county_code = :k", code, columns[name])
@@ -484,10 +482,15 @@ class RegionStore:
             When the county has no results, or they were computed by another version of
             GapMap (run ``python -m scripts.region`` again).
         """
-        with self._connect() as conn:
+        dataset, assessment, _meta = self.read_county_with_meta(code)
+        return dataset, assessment
+
+    def read_county_with_meta(self, code: str) -> tuple[Any, Any, dict[str, Any]]:
+        """:meth:`read_county` and the county's ``meta.json``, of the same publish."""
+        with self._snapshot() as conn:
             row = conn.execute(
                 sa.text(
-                    "SELECT f.cache_key, f.content FROM region_county_files f "
+                    "SELECT f.cache_key, f.content, c.meta FROM region_county_files f "
                     "JOIN region_counties c ON c.code = f.county_code "
                     "WHERE c.code = :c AND c.status = 'ok' AND f.kind = 'county.pkl'"
                 ),
@@ -501,9 +504,9 @@ class RegionStore:
                 f"the results of county {code} in {self.where} were written by another "
                 "version of GapMap",
                 zh=f"服务器数据库中县 {code} 的结果由其他版本的 GapMap 计算，"
-                "请重新运行 python -m scripts.region",
+                f"请重新计算并入库。{OWNER_HINT_ZH}",
             )
-        return found
+        return (*found, _unjson(dict(row.meta)))
 
     def _ok_county(self, conn: Connection, code: str) -> Any:
         row = conn.execute(
@@ -526,6 +529,35 @@ class RegionStore:
             if err is None:
                 raise
             raise err from exc
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """Yield a read-only REPEATABLE READ transaction: its queries see one committed state."""
+        with self._connect() as conn:
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One read-write transaction (committed at the end, rolled back on an error).
+
+        Pass it as ``conn`` to :meth:`write_county` and :meth:`write_run` to publish them
+        together (:func:`publish_results`).
+        """
+        with self._begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _within(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn`` (a caller's transaction), else a transaction of its own."""
+        if conn is not None:
+            yield conn
+            return
+        with self._begin() as own:
+            yield own
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -554,15 +586,20 @@ class _StoreReader:
     def county_meta(self, code: str) -> dict[str, Any] | None:
         return self.store.county_meta(code)
 
+    def county_with_meta(self, code: str) -> tuple[Any, Any, dict[str, Any]]:
+        return self.store.read_county_with_meta(code)
+
 
 def publish_results(
     out: str | os.PathLike[str], store: RegionStore, *, force: bool = False
 ) -> PublishReport:
     """Copy a results folder of ``python -m scripts.region`` into the region tables.
 
-    Each county is one transaction (:meth:`RegionStore.write_county`), skipped when the
-    database holds it with the same input hash (unless ``force``); then the run
-    (:meth:`RegionStore.write_run`).
+    Everything is **one transaction** (:meth:`RegionStore.transaction`): the counties
+    (:meth:`RegionStore.write_county`; one the database holds with the same input hash is
+    skipped, unless ``force``), then the run (:meth:`RegionStore.write_run`). Readers see
+    the previous run and its county rows until the commit; a publish that fails (or is
+    killed) half-way leaves the database as it was.
 
     Raises
     ------
@@ -583,35 +620,41 @@ def publish_results(
     region_name = str(
         manifest.get("region_name") or (region_row["name"].iloc[0] if len(region_row) else "")
     )
-    held = store.county_states()
     written, failed, unchanged, rows = [], [], [], 0
-    for code, entry in manifest.get("counties", {}).items():
-        if entry.get("status") == "ok":
-            meta = read_county_meta(out, code)
-            if meta is None:  # removed since the run: nothing to publish
-                continue
-            if not force and held.get(code) == ("ok", meta.get("input_hash")):
-                unchanged.append(code)
-                continue
-            rows += store.write_county(
-                code,
-                region_code=region_code,
-                entry=entry,
-                meta=meta,
-                frames=read_county_results(out, code),
-                county_pkl=(Path(out) / "counties" / code / "county.pkl").read_bytes(),
-            )
-            written.append(code)
-        else:
-            store.write_county(code, region_code=region_code, entry=entry)
-            failed.append(code)
-    run_id = store.write_run(
-        region_code=region_code,
-        region_name=region_name,
-        manifest=manifest,
-        rollup=rollup,
-        boundaries=results.boundaries,
-    )
+    with store.transaction() as conn:  # all of it, or (on any error) nothing
+        # one publisher of the region at a time (the same lock write_run takes), before
+        # any county's lock: two publishers never wait on each other's counties
+        advisory_xact_lock(conn, f"gapmap_region_run:{region_code}")
+        held = store.county_states(conn=conn)
+        for code, entry in manifest.get("counties", {}).items():
+            if entry.get("status") == "ok":
+                meta = read_county_meta(out, code)
+                if meta is None:  # removed since the run: nothing to publish
+                    continue
+                if not force and held.get(code) == ("ok", meta.get("input_hash")):
+                    unchanged.append(code)
+                    continue
+                rows += store.write_county(
+                    code,
+                    region_code=region_code,
+                    entry=entry,
+                    meta=meta,
+                    frames=read_county_results(out, code),
+                    county_pkl=(Path(out) / "counties" / code / "county.pkl").read_bytes(),
+                    conn=conn,
+                )
+                written.append(code)
+            else:
+                store.write_county(code, region_code=region_code, entry=entry, conn=conn)
+                failed.append(code)
+        run_id = store.write_run(
+            region_code=region_code,
+            region_name=region_name,
+            manifest=manifest,
+            rollup=rollup,
+            boundaries=results.boundaries,
+            conn=conn,
+        )
     return PublishReport(
         run_id=run_id,
         written=tuple(written),
@@ -629,18 +672,43 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_NONFINITE = "$float"
+"""JSON has no inf or NaN (and jsonb no -0.0): such a float is stored as ``{"$float": "inf"}``
+(``-inf``, ``nan``, ``-0.0``) and read back as the float (:func:`_unjson`)."""
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float and -0.0 (also nested) as ``{"$float": repr}``."""
+    if isinstance(value, float):
+        if math.isfinite(value) and (value or math.copysign(1.0, value) > 0):
+            return value
+        return {_NONFINITE: repr(value)}  # jsonb's numbers have no -0.0 either
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _unjson(value: Any) -> Any:
+    """Undo :func:`_finite` on a value read from a jsonb column."""
+    if isinstance(value, dict):
+        if len(value) == 1 and _NONFINITE in value:
+            return float(value[_NONFINITE])
+        return {k: _unjson(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unjson(v) for v in value]
+    return value
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+    """JSON text of ``value`` for a jsonb column (non-finite floats kept, :func:`_finite`)."""
+    return json.dumps(_finite(value), ensure_ascii=False, default=str, allow_nan=False)
 
 
 def _objects(series: pd.Series) -> list[Any]:
     """Python values of a column (None for missing: SQL NULL, never NaN)."""
     return series.to_numpy(dtype=object, na_value=None).tolist()
-
-
-def _frame_columns(frame: pd.DataFrame) -> list[list[str]]:
-    geom = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
-    return [[str(c), "geometry" if c == geom else str(frame[c].dtype)] for c in frame.columns]
 
 
 def _read_frame(
@@ -654,17 +722,16 @@ def _read_frame(
     else:
         raw = pd.read_sql_query(sql, conn, params={"k": key})
     extras = pd.DataFrame.from_records(
-        raw["extra"].tolist(),
+        [_unjson(extra) for extra in raw["extra"]],
         columns=[c for c, dtype in columns if dtype != "geometry" and c not in raw.columns],
         index=raw.index,
     )
     out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
     for name, dtype in columns:
-        if dtype == "geometry":
-            continue
-        column = raw[name] if name in raw.columns else extras[name]
-        out[name] = column.to_numpy(dtype=object) if len(raw) else column
-        out[name] = out[name].astype(dtype)
+        if dtype != "geometry":
+            column = raw[name] if name in raw.columns else extras[name]
+            out[name] = column.to_numpy(dtype=object) if len(raw) else column
+    restore_dtypes(out, columns)
     if geom is None:
         return out
     gdf = gpd.GeoDataFrame(out, geometry=raw.geometry.to_numpy(), crs=_SRID)
@@ -675,7 +742,7 @@ def _read_frame(
 def _no_results(where: str, code: str) -> RegionStoreError:
     return RegionStoreError(
         f"{where}: no complete results for county {code}",
-        zh=f"服务器数据库中没有县 {code} 的完整计算结果，请运行 python -m scripts.region",
+        zh=f"服务器数据库中没有县 {code} 的完整计算结果。{OWNER_HINT_ZH}",
     )
 
 

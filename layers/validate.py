@@ -20,6 +20,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -73,12 +74,56 @@ SOURCE_FILE_ATTR = "gapmap_file"
 """``frame.attrs`` key: the file name its problems carry (``county.zip/county.gpkg``)."""
 
 
-def _fingerprint(frame: gpd.GeoDataFrame) -> str:
+class _Geoms:
+    """Shapely facts of one array of geometries, each computed when first asked, once.
+
+    The checks of one freshly normalised layer (:func:`normalise_layer`, its fingerprint,
+    the first-vertex test of :func:`validate_dataset`) share them instead of fetching the
+    same coordinates several times. Valid only while ``arr`` is unchanged: users check
+    ``facts.arr is arr`` and compute their own otherwise.
+    """
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self.arr = arr
+
+    @cached_property
+    def types(self) -> np.ndarray:
+        """``shapely.get_type_id`` (missing: -1)."""
+        return shapely.get_type_id(self.arr)
+
+    @cached_property
+    def dims(self) -> np.ndarray:
+        """``shapely.get_coordinate_dimension``."""
+        return shapely.get_coordinate_dimension(self.arr)
+
+    @cached_property
+    def missing(self) -> np.ndarray:
+        """Missing or empty geometries."""
+        return shapely.is_missing(self.arr) | shapely.is_empty(self.arr)
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """``shapely.get_num_coordinates``."""
+        return shapely.get_num_coordinates(self.arr)
+
+    @cached_property
+    def coords(self) -> np.ndarray:
+        """``shapely.get_coordinates`` (x, y), all geometries in order."""
+        return shapely.get_coordinates(self.arr)
+
+
+def _facts_of(arr: np.ndarray, facts: _Geoms | None) -> _Geoms:
+    """``facts`` when they are of this very array, else new ones."""
+    return facts if facts is not None and facts.arr is arr else _Geoms(arr)
+
+
+def _fingerprint(frame: gpd.GeoDataFrame, *, geometry_facts: _Geoms | None = None) -> str:
     """Return a digest of a frame's columns, values (with their dtypes) and geometries.
 
     Compared within a process only (:func:`normalised_as`), so it is built for speed:
     each column hashed on its own values, points and lines by their coordinates,
-    other geometries by their WKB.
+    other geometries by their WKB. ``geometry_facts``: those of the frame's geometry
+    array, when the caller has them (the digest does not depend on it).
     """
     h = hashlib.sha1(",".join(map(str, frame.columns)).encode(), usedforsecurity=False)
     geom_name = frame.geometry.name
@@ -103,7 +148,8 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
             h.update(pd.util.hash_array(col.astype(str).to_numpy(dtype=object)).tobytes())
         if col.isna().any():
             h.update(np.packbits(col.isna().to_numpy()).tobytes())
-    hash_geometries(h, frame.geometry.to_numpy())
+    arr = frame.geometry.to_numpy()
+    _hash_geometries(h, arr, _facts_of(arr, geometry_facts))
     return h.hexdigest()
 
 
@@ -115,8 +161,12 @@ def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
     coordinate counts and coordinates (the cheap part: most features are such), every
     other geometry by its WKB (little-endian, without SRID), with its length.
     """
-    types = shapely.get_type_id(geoms)
-    dims = shapely.get_coordinate_dimension(geoms)
+    _hash_geometries(h, geoms, _Geoms(geoms))
+
+
+def _hash_geometries(h: hashlib._Hash, geoms: np.ndarray, facts: _Geoms) -> None:
+    """:func:`hash_geometries` with the array's facts (``facts.arr is geoms``)."""
+    types, dims = facts.types, facts.dims
     h.update(f"\0geometries\0{len(geoms)}\0".encode())
     h.update(types.astype(np.int8).tobytes())
     h.update(dims.astype(np.int8).tobytes())
@@ -126,9 +176,16 @@ def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
         h.update(np.packbits(has_z).tobytes() + np.packbits(has_m).tobytes())
         with_z, with_m = bool(has_z.any()), bool(has_m.any())
     simple = (types == 0) | (types == 1)  # Point, LineString: their coordinates say it all
-    lines = geoms if simple.all() else geoms[simple]
-    h.update(shapely.get_num_coordinates(lines).astype(np.int64).tobytes())
-    coords = shapely.get_coordinates(lines, include_z=with_z, include_m=with_m)
+    if simple.all():  # the common case: the facts' counts and (x, y) as they are
+        h.update(facts.counts.astype(np.int64).tobytes())
+        if with_z or with_m:
+            coords = shapely.get_coordinates(geoms, include_z=with_z, include_m=with_m)
+        else:
+            coords = facts.coords
+    else:
+        lines = geoms[simple]
+        h.update(facts.counts[simple].astype(np.int64).tobytes())
+        coords = shapely.get_coordinates(lines, include_z=with_z, include_m=with_m)
     h.update(np.ascontiguousarray(coords, dtype="<f8").tobytes())
     other = ~simple & (types >= 0)
     if other.any():
@@ -140,10 +197,18 @@ def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
 
 
 def remember_normalised(
-    frame: gpd.GeoDataFrame, layer: str, *, file: str, problems: Iterable[Problem]
+    frame: gpd.GeoDataFrame,
+    layer: str,
+    *,
+    file: str,
+    problems: Iterable[Problem],
+    geometry_facts: _Geoms | None = None,
 ) -> None:
-    """Record in ``frame.attrs`` that it is normalised as ``layer``, its file and problems."""
-    frame.attrs[NORMALISED_ATTR] = (layer, _fingerprint(frame))
+    """Record in ``frame.attrs`` that it is normalised as ``layer``, its file and problems.
+
+    ``geometry_facts``: those :func:`_normalise_layer` gave with the frame, if any.
+    """
+    frame.attrs[NORMALISED_ATTR] = (layer, _fingerprint(frame, geometry_facts=geometry_facts))
     frame.attrs[SOURCE_FILE_ATTR] = file
     frame.attrs[PROBLEMS_ATTR] = tuple(problems)
 
@@ -554,10 +619,11 @@ class _LayerChecker:
         return mapped_u
 
     # ---------------------------------------------------------------- geometry
-    def geometry(self, geoms: gpd.GeoSeries) -> None:
+    def geometry(self, geoms: gpd.GeoSeries, facts: _Geoms) -> None:
         """Check emptiness, geometry type, validity and coordinate sanity."""
         arr = geoms.to_numpy()
-        missing = shapely.is_missing(arr) | shapely.is_empty(arr)
+        facts = _facts_of(arr, facts)
+        missing = facts.missing
         if missing.any():
             self.add(
                 ProblemKind.EMPTY_GEOMETRY,
@@ -568,7 +634,7 @@ class _LayerChecker:
                 en="feature has no geometry; draw it or delete the row",
             )
         present = ~missing
-        types = shapely.get_type_id(arr)
+        types = facts.types
         names = np.array(
             [
                 "Point",
@@ -746,6 +812,14 @@ def normalise_layer(
     problems : list of Problem
         Every problem found, errors and warnings, in field order then row order.
     """
+    result, problems, _ = _normalise_layer(frame, layer, file=file)
+    return result, problems
+
+
+def _normalise_layer(
+    frame: gpd.GeoDataFrame, layer: str, *, file: str = ""
+) -> tuple[gpd.GeoDataFrame, list[Problem], _Geoms]:
+    """:func:`normalise_layer`, and the facts of the result's geometry array."""
     schema = get_schema(layer)
     geoms = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
     if geoms is None:
@@ -875,7 +949,8 @@ def normalise_layer(
             severity=Severity.WARNING,
         )
 
-    checker.geometry(geoms)
+    facts = _Geoms(geoms.to_numpy())
+    checker.geometry(geoms, facts)
 
     data = pd.DataFrame(out, index=frame.index)
     for c in unknown:
@@ -886,6 +961,7 @@ def normalise_layer(
         data["geometry"] = gpd.GeoSeries(geoms.to_numpy(), index=frame.index, crs=crs)
         result = gpd.GeoDataFrame(data, geometry="geometry")
     result = result.rename_geometry("geometry") if result.geometry.name != "geometry" else result
+    facts.arr = result.geometry.to_numpy()  # the same geometries: their facts hold
     result.attrs = dict(frame.attrs)
     result.attrs["column_renames"] = dict(mapping)
     order = {f.name: i for i, f in enumerate(schema.fields)}
@@ -899,7 +975,7 @@ def normalise_layer(
         n_err,
         len(checker.problems) - n_err,
     )
-    return result, checker.problems
+    return result, checker.problems, facts
 
 
 # ------------------------------------------------------------------------- dataset
@@ -910,6 +986,7 @@ def validate_dataset(
     *,
     files: Mapping[str, str] | None = None,
     outside_tolerance_m: float = OUTSIDE_TOLERANCE_M,
+    geometry_facts: Mapping[str, _Geoms] | None = None,
 ) -> list[Problem]:
     """Check what needs more than one layer, listing every problem.
 
@@ -931,6 +1008,9 @@ def validate_dataset(
         File name of each layer, for the problem records.
     outside_tolerance_m : float
         Distance outside the boundary (metres) still accepted.
+    geometry_facts : mapping of str to _Geoms, optional
+        Facts of layers' geometry arrays the caller has (from ``_normalise_layer``);
+        used only for the very array they were computed on.
 
     Returns
     -------
@@ -1080,9 +1160,10 @@ def validate_dataset(
             if layer == "county" or frame.crs is None or len(frame) == 0:
                 continue
             raw = frame.geometry.to_numpy()
-            present = ~(shapely.is_missing(raw) | shapely.is_empty(raw))
+            facts = _facts_of(raw, (geometry_facts or {}).get(layer))
+            present = ~facts.missing
             # a first vertex well inside the area settles most features without projecting
-            inside = present & core.holds_first_vertex(raw, frame.crs)
+            inside = present & core.holds_first_vertex(raw, frame.crs, facts=facts)
             rest = np.flatnonzero(present & ~inside)
             geoms = np.full(len(raw), None, dtype=object)
             if len(rest):
@@ -1132,7 +1213,9 @@ class _Core:
         self.crs = crs
         self.by_crs: dict[str, shapely.Geometry] = {}
 
-    def holds_first_vertex(self, geoms: np.ndarray, crs: object) -> np.ndarray:
+    def holds_first_vertex(
+        self, geoms: np.ndarray, crs: object, *, facts: _Geoms | None = None
+    ) -> np.ndarray:
         """Whether each geometry's first vertex lies in the core (False when unsure)."""
         out = np.zeros(len(geoms), dtype=bool)
         key = str(crs)
@@ -1149,8 +1232,8 @@ class _Core:
         core = self.by_crs[key]
         if core is None or core.is_empty or len(geoms) == 0:
             return out
-        counts = shapely.get_num_coordinates(geoms)
-        coords = shapely.get_coordinates(geoms)
+        facts = _facts_of(geoms, facts)
+        counts, coords = facts.counts, facts.coords
         if not len(coords):
             return out
         has = counts > 0

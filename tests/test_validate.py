@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -636,3 +638,57 @@ def test_problems_are_not_copied_with_every_derived_frame():
     frame.attrs["problems"] = (p,)
     assert copy.deepcopy(p) is p and copy.deepcopy(p) == p
     assert frame[["x"]].attrs["problems"][0] is p
+
+
+def _mixed_geometries():
+    """Points, lines, a polygon, a multi-geometry, Z, missing and empty geometries."""
+    return [
+        [shapely.Point(TX, TY), shapely.Point(TX + 0.01, TY), shapely.Point(TX, TY + 0.01)],
+        [shapely.LineString([(TX, TY), (TX + 0.01, TY + 0.02)]), None, shapely.Point()],
+        [shapely.Point(TX, TY, 5.0), shapely.Point(TX, TY), shapely.box(TX, TY, TX + 1, TY + 1)],
+        [
+            shapely.MultiPoint([(TX, TY), (TX, TY + 1)]),
+            shapely.LineString([(TX, TY, 1), (TX + 1, TY, 2)]),
+            shapely.Point(TX + 0.5, TY),
+        ],
+    ]
+
+
+@pytest.mark.parametrize("geoms", _mixed_geometries())
+def test_shared_geometry_facts_give_what_fresh_ones_give(geoms):
+    """The facts _normalise_layer hands on: the same fingerprint and first-vertex test."""
+    from layers.validate import (
+        _Core,
+        _fingerprint,
+        _Geoms,
+        _hash_geometries,
+        _normalise_layer,
+        hash_geometries,
+    )
+
+    frame, _, facts = _normalise_layer(nv(geometry=geoms), "natural_villages")
+    arr = frame.geometry.to_numpy()
+    assert facts.arr is arr
+    # the plain construction: each fact as shapely gives it for this array
+    assert facts.types.tolist() == shapely.get_type_id(arr).tolist()
+    assert facts.counts.tolist() == shapely.get_num_coordinates(arr).tolist()
+    assert facts.missing.tolist() == (shapely.is_missing(arr) | shapely.is_empty(arr)).tolist()
+    assert _fingerprint(frame, geometry_facts=facts) == _fingerprint(frame)
+    h1, h2 = hashlib.sha1(), hashlib.sha1()
+    hash_geometries(h1, arr)
+    _hash_geometries(h2, arr, facts)
+    assert h1.digest() == h2.digest()
+    # facts of another array are not used
+    other = _Geoms(np.array([shapely.Point(0, 0)] * len(arr), dtype=object))
+    assert _fingerprint(frame, geometry_facts=other) == _fingerprint(frame)
+    # an area in degrees (the core is 5 units inside it): the points at TX + 1 lie outside
+    core = _Core(shapely.box(TX - 5.5, TY - 5.5, TX + 5.6, TY + 5.5), "EPSG:4326")
+    with_facts = core.holds_first_vertex(arr, "EPSG:4326", facts=facts)
+    plain = [
+        g is not None
+        and not g.is_empty
+        and core.by_crs["EPSG:4326"].contains(shapely.points(shapely.get_coordinates(g)[0]))
+        for g in arr
+    ]
+    assert with_facts.tolist() == plain
+    assert any(plain)  # some first vertices inside: the comparison can fail

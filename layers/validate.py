@@ -1212,6 +1212,7 @@ class _Core:
         self.core_m = shapely.segmentize(shrunk, _CORE_SEGMENT_M)
         self.crs = crs
         self.by_crs: dict[str, shapely.Geometry] = {}
+        self.grids: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def holds_first_vertex(
         self, geoms: np.ndarray, crs: object, *, facts: _Geoms | None = None
@@ -1239,12 +1240,57 @@ class _Core:
         has = counts > 0
         starts = np.cumsum(counts) - counts  # each geometry's first coordinate
         xy = coords[starts[has]]
-        out[has] = shapely.contains_xy(core, xy[:, 0], xy[:, 1])
+        if len(xy) < _GRID_MIN_POINTS:
+            out[has] = shapely.contains_xy(core, xy[:, 0], xy[:, 1])
+        else:
+            out[has] = self._contains_xy(key, core, xy[:, 0], xy[:, 1])
         return out
+
+    def _contains_xy(
+        self, key: str, core: shapely.Geometry, x: np.ndarray, y: np.ndarray
+    ) -> np.ndarray:
+        """``shapely.contains_xy(core, x, y)``, the same answers, faster for many points.
+
+        A grid over the core's bounds: a point in a cell the core contains properly
+        (the cell a little enlarged, so that rounding in finding a point's cell does
+        not matter) lies in the core's interior, which is what ``contains_xy`` asks;
+        the other points get ``contains_xy``.
+        """
+        if key not in self.grids:
+            x0, y0, x1, y1 = core.bounds
+            dx = max((x1 - x0) / _GRID_CELLS, 1e-12)
+            dy = max((y1 - y0) / _GRID_CELLS, 1e-12)
+            i = np.arange(_GRID_CELLS)
+            ix, iy = np.meshgrid(i, i)  # rows: y
+            pad_x, pad_y = dx * 1e-6, dy * 1e-6
+            cells = shapely.box(
+                x0 + ix * dx - pad_x,
+                y0 + iy * dy - pad_y,
+                x0 + (ix + 1) * dx + pad_x,
+                y0 + (iy + 1) * dy + pad_y,
+            )
+            inner = shapely.contains_properly(core, cells)
+            self.grids[key] = (np.array([x0, y0]), np.array([dx, dy]), inner)
+        origin, size, inner = self.grids[key]
+        with np.errstate(invalid="ignore"):
+            fx = (x - origin[0]) / size[0]
+            fy = (y - origin[1]) / size[1]
+            cell = (fx >= 0) & (fx < _GRID_CELLS) & (fy >= 0) & (fy < _GRID_CELLS)
+        sure = np.zeros(len(x), dtype=bool)
+        where = np.flatnonzero(cell)
+        sure[where] = inner[fy[where].astype(np.intp), fx[where].astype(np.intp)]
+        rest = np.flatnonzero(~sure)
+        if len(rest):
+            sure[rest] = shapely.contains_xy(core, x[rest], y[rest])
+        return sure
 
 
 _CORE_MARGIN_M = 5.0
 _CORE_SEGMENT_M = 1000.0
+_GRID_CELLS = 64
+"""Cells per side of the grid that settles most first vertices without ``contains_xy``."""
+_GRID_MIN_POINTS = 50_000
+"""Fewer first vertices than this: ``contains_xy`` on all of them (the grid costs more)."""
 
 
 _ADMIN_CODE_LAYERS = (

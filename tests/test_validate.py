@@ -692,3 +692,22 @@ def test_shared_geometry_facts_give_what_fresh_ones_give(geoms):
     ]
     assert with_facts.tolist() == plain
     assert any(plain)  # some first vertices inside: the comparison can fail
+
+
+def test_first_vertex_grid_answers_as_contains_xy():
+    """The grid of _Core._contains_xy: exactly shapely.contains_xy, boundary and NaN too."""
+    from layers.validate import _Core
+
+    ring = [(0, 0), (10, 0), (10, 10), (6, 10), (6, 3), (4, 3), (4, 10), (0, 10)]  # a U
+    poly = shapely.Polygon(ring, holes=[[(1, 1), (2, 1), (2, 2), (1, 2)]])
+    shapely.prepare(poly)
+    rng = np.random.default_rng(16)
+    edge = shapely.get_coordinates(shapely.segmentize(poly.boundary, 0.01))
+    x = np.r_[rng.uniform(-1, 11, 20_000), edge[:, 0], np.nan, 5.0, np.inf]
+    y = np.r_[rng.uniform(-1, 11, 20_000), edge[:, 1], 5.0, np.nan, 5.0]
+    core = _Core(shapely.box(0, 0, 1, 1), "EPSG:3857")
+    got = core._contains_xy("k", poly, x, y)
+    want = shapely.contains_xy(poly, x, y)
+    assert got.tolist() == want.tolist()
+    assert 0 < want.sum() < len(want)
+    assert core.grids["k"][2].any()  # the grid settled some points itself

@@ -25,6 +25,8 @@ from functools import cached_property
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from layers.crs import metric_crs
@@ -329,7 +331,10 @@ def _text_codes_distinct(
     if _is_text_dtype(series) or (
         series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "string"
     ):
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        if check and _all_distinct_arrow(series):  # ids: factorize would give 0, 1, 2 …
+            codes, uniques = np.arange(len(series)), series.array
+        else:
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
         values = pd.Series(uniques)
         dtype = values.dtype
         if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
@@ -349,6 +354,22 @@ def _text_codes_distinct(
     text = _as_text(series).to_numpy(dtype=object)
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
     return codes, np.asarray(uniques, dtype=object), True
+
+
+def _all_distinct_arrow(series: pd.Series) -> bool:
+    """Whether an Arrow text column has no NA and no value twice (False when not Arrow).
+
+    By sorting (Arrow sorts strings several times faster than it hashes them): two equal
+    values are neighbours then.
+    """
+    dtype = series.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or series.hasnans:
+        return False
+    arrow = pa.array(series.array)
+    if len(arrow) < 2:
+        return True
+    ordered = arrow.take(pc.array_sort_indices(arrow))
+    return not pc.any(pc.equal(ordered[1:], ordered[:-1])).as_py()
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray | None:

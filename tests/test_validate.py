@@ -711,3 +711,31 @@ def test_first_vertex_grid_answers_as_contains_xy():
     assert got.tolist() == want.tolist()
     assert 0 < want.sum() < len(want)
     assert core.grids["k"][2].any()  # the grid settled some points itself
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["R1", "R2", "R3", ""],  # distinct: the sorted path
+        ["a", " a", "b"],  # distinct as typed, not once stripped
+        ["中文", "z", "A"],
+        ["only"],
+        [],
+        ["R1", "R2", "R1"],  # a duplicate: factorize
+        ["R1", None, "R2"],  # NA: factorize
+        ["", ""],
+    ],
+)
+def test_distinct_arrow_ids_give_what_factorize_gives(values, monkeypatch):
+    """Arrow ids known distinct by sorting: the codes, texts and flag factorize gives."""
+    import layers.validate as v
+
+    series = pd.Series(values, dtype="str")
+    plain = pd.Series(series.tolist(), dtype=object)
+    assert v._all_distinct_arrow(series) == (not plain.isna().any() and plain.is_unique)
+    codes, uniq, distinct = v._text_codes_distinct(series)
+    monkeypatch.setattr(v, "_all_distinct_arrow", lambda s: False)
+    codes0, uniq0, distinct0 = v._text_codes_distinct(series)
+    assert codes.tolist() == codes0.tolist()
+    assert uniq.tolist() == uniq0.tolist() and uniq.dtype == uniq0.dtype
+    assert distinct == distinct0

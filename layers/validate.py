@@ -280,7 +280,7 @@ def _as_text(series: pd.Series) -> pd.Series:
         dtype = series.dtype
         if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
             stripped = series.str.strip().to_numpy(dtype=object, na_value="")
-            return pd.Series(stripped, index=series.index, dtype=object)
+            return pd.Series(stripped, index=series.index, dtype=object, copy=False)
         text = series.astype(object).where(series.notna(), "")
         return text.astype(str).str.strip().astype(object)
     if kind == "integer" and not series.isna().any():
@@ -292,7 +292,7 @@ def _as_text(series: pd.Series) -> pd.Series:
         out = np.where(whole, values.astype(str), "").astype(object)
         out[whole] = values[whole].astype(np.int64).astype(str)
         out[finite & ~whole] = values[finite & ~whole].astype(str)
-        return pd.Series(out, index=series.index, dtype=object)
+        return pd.Series(out, index=series.index, dtype=object, copy=False)
     values = series.to_numpy(dtype=object)
     return pd.Series([_one_text(v) for v in values], index=series.index, dtype=object)
 
@@ -477,7 +477,7 @@ class _LayerChecker:
 
             def text() -> pd.Series:
                 if "t" not in cache:
-                    cache["t"] = pd.Series(uniq[codes], index=raw.index, dtype=object)
+                    cache["t"] = pd.Series(uniq[codes], index=raw.index, dtype=object, copy=False)
                 return cache["t"]
 
         title = f"{f.title_zh}({f.name})"
@@ -497,7 +497,7 @@ class _LayerChecker:
                 out_u[empty_u] = f.default
             if f.allowed is not None:
                 out_u = self._allowed(f, out_u, empty_u, codes, raw.index)
-            out = pd.Series(out_u[codes], index=raw.index, dtype=object)
+            out = pd.Series(out_u[codes], index=raw.index, dtype=object, copy=False)
             if f.pattern is not None:
                 ok_u = _fullmatch(f.pattern, out_u)
                 bad = ~ok_u[codes] & ~empty
@@ -534,7 +534,7 @@ class _LayerChecker:
                 nullable = pd.Series(pd.array(is_true, dtype="boolean"), index=raw.index)
                 nullable[empty] = pd.NA
                 return nullable
-            out = pd.Series(is_true, index=raw.index)
+            out = pd.Series(is_true, index=raw.index, copy=False)
             out[empty] = bool(f.default)
             return out
         # numbers
@@ -603,11 +603,11 @@ class _LayerChecker:
             values = np.where(empty, float(f.default), values)  # type: ignore[arg-type]
         if f.dtype == "int":
             if np.isfinite(values).all():
-                return pd.Series(values.astype(np.int64), index=raw.index)
+                return pd.Series(values.astype(np.int64), index=raw.index, copy=False)
             return pd.Series(pd.array(np.round(values), dtype="Float64"), index=raw.index).astype(
                 "Int64"
             )
-        return pd.Series(values, index=raw.index, dtype=float)
+        return pd.Series(values, index=raw.index, dtype=float, copy=False)
 
     def _allowed(
         self, f: Field, out_u: np.ndarray, empty_u: np.ndarray, codes: np.ndarray, index: pd.Index

@@ -978,9 +978,9 @@ def _normalise_layer(
         data[c] = attrs[c]
     if "geometry" in data:
         result = gpd.GeoDataFrame(data, geometry=geoms.to_numpy(), crs=crs)
-    else:  # the same frame, built faster
-        data["geometry"] = gpd.GeoSeries(geoms.to_numpy(), index=frame.index, crs=crs)
-        result = gpd.GeoDataFrame(data, geometry="geometry")
+    else:  # the same frame, built faster: the input's GeoSeries as it is (copy on write)
+        data["geometry"] = geoms.rename("geometry")
+        result = gpd.GeoDataFrame(data, geometry="geometry", copy=False)
     result = result.rename_geometry("geometry") if result.geometry.name != "geometry" else result
     facts.arr = result.geometry.to_numpy()  # the same geometries: their facts hold
     result.attrs = dict(frame.attrs)

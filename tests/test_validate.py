@@ -739,3 +739,17 @@ def test_distinct_arrow_ids_give_what_factorize_gives(values, monkeypatch):
     assert codes.tolist() == codes0.tolist()
     assert uniq.tolist() == uniq0.tolist() and uniq.dtype == uniq0.dtype
     assert distinct == distinct0
+
+
+def test_normalised_geometry_is_not_the_inputs_to_change():
+    """The result takes the input's GeoSeries without a copy: a change to either stays there."""
+    frame = nv().rename_geometry("geom")
+    before = frame.geometry.copy()
+    out, _ = normalise_layer(frame, "natural_villages")
+    assert out.geometry.name == "geometry" and out.crs == frame.crs
+    assert out.geometry.geom_equals(before).all()
+    out.loc[out.index[0], "geometry"] = shapely.Point(0, 0)
+    assert frame.geometry.geom_equals(before).all()
+    frame.loc[frame.index[1], "geom"] = shapely.Point(1, 1)
+    assert out.geometry.iloc[1].equals(before.iloc[1])
+    assert out.geometry.iloc[0].equals(shapely.Point(0, 0))

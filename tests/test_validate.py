@@ -753,3 +753,16 @@ def test_normalised_geometry_is_not_the_inputs_to_change():
     frame.loc[frame.index[1], "geom"] = shapely.Point(1, 1)
     assert out.geometry.iloc[1].equals(before.iloc[1])
     assert out.geometry.iloc[0].equals(shapely.Point(0, 0))
+
+
+def test_folded_aliases_are_the_folded_names():
+    """column_mapping's kept alias sets: each alias tuple folded as fold_name folds it."""
+    from layers.fields import ALIASES, LAYER_ALIASES, _folded
+
+    sources = [ALIASES, *LAYER_ALIASES.values()]
+    tuples = [names for source in sources for names in source.values()]
+    assert tuples
+    for names in tuples:
+        assert _folded(names) == {fold_name(a) for a in names}
+    schema = get_schema("roads")
+    assert schema.field_names == tuple(f.name for f in schema.fields)

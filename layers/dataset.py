@@ -29,9 +29,9 @@ from layers.schema import CORE_LAYERS, LAYER_ORDER
 from layers.validate import (
     PROBLEMS_ATTR,
     SOURCE_FILE_ATTR,
+    _normalise_layer,
     analysis_problems,
     hash_geometries,
-    normalise_layer,
     normalised_as,
     remember_normalised,
     validate_dataset,
@@ -107,6 +107,7 @@ class Dataset:
         files = dict(files or {})
         layers: dict[str, gpd.GeoDataFrame] = {}
         problems: list[Problem] = []
+        facts = {}  # of the layers normalised here: their geometries' shapely facts
         for layer, frame in frames.items():
             file = files.get(layer) or str(frame.attrs.get(SOURCE_FILE_ATTR, ""))
             files[layer] = file
@@ -117,11 +118,11 @@ class Dataset:
                 layers[layer] = frame
                 problems += frame.attrs.get(PROBLEMS_ATTR, ())
                 continue
-            norm, probs = normalise_layer(frame, layer, file=file)
-            remember_normalised(norm, layer, file=file, problems=probs)
+            norm, probs, facts[layer] = _normalise_layer(frame, layer, file=file)
+            remember_normalised(norm, layer, file=file, problems=probs, geometry_facts=facts[layer])
             layers[layer] = norm
             problems += probs
-        problems += validate_dataset(layers, files=files)
+        problems += validate_dataset(layers, files=files, geometry_facts=facts)
         return cls(layers=layers, problems=tuple(problems), name=name)
 
     @property

@@ -135,6 +135,12 @@ def fold_name(column: str) -> str:
     return _UNIT_SUFFIX.sub("", str(column).strip()).strip().lower()
 
 
+@cache
+def _folded(names: tuple[str, ...]) -> frozenset[str]:
+    """``{fold_name(n) for n in names}``, once per tuple of aliases (they are constants)."""
+    return frozenset(fold_name(n) for n in names)
+
+
 DBF_NAME_BYTES = 10
 """A dBase (.dbf) field name holds at most 10 bytes: Shapefile writers cut longer names."""
 
@@ -213,7 +219,7 @@ def column_mapping(columns: Iterable[str], schema: LayerSchema) -> dict[str, str
         for field_name in schema.field_names:
             if field_name in taken:
                 continue
-            wanted = {fold_name(a) for a in source.get(field_name, ())}
+            wanted = _folded(source.get(field_name, ()))
             for c in columns:
                 if c in mapping or folded[c] in schema.field_names:
                     continue

@@ -49,6 +49,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Literal
 
@@ -131,9 +132,9 @@ class LayerSchema:
     fields: tuple[Field, ...]
     id_field: str
 
-    @property
+    @cached_property
     def field_names(self) -> tuple[str, ...]:
-        """Names of the declared fields, in order."""
+        """Names of the declared fields, in order (fields are frozen: computed once)."""
         return tuple(f.name for f in self.fields)
 
     @property

@@ -20,10 +20,13 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from layers.crs import metric_crs
@@ -73,12 +76,56 @@ SOURCE_FILE_ATTR = "gapmap_file"
 """``frame.attrs`` key: the file name its problems carry (``county.zip/county.gpkg``)."""
 
 
-def _fingerprint(frame: gpd.GeoDataFrame) -> str:
+class _Geoms:
+    """Shapely facts of one array of geometries, each computed when first asked, once.
+
+    The checks of one freshly normalised layer (:func:`normalise_layer`, its fingerprint,
+    the first-vertex test of :func:`validate_dataset`) share them instead of fetching the
+    same coordinates several times. Valid only while ``arr`` is unchanged: users check
+    ``facts.arr is arr`` and compute their own otherwise.
+    """
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self.arr = arr
+
+    @cached_property
+    def types(self) -> np.ndarray:
+        """``shapely.get_type_id`` (missing: -1)."""
+        return shapely.get_type_id(self.arr)
+
+    @cached_property
+    def dims(self) -> np.ndarray:
+        """``shapely.get_coordinate_dimension``."""
+        return shapely.get_coordinate_dimension(self.arr)
+
+    @cached_property
+    def missing(self) -> np.ndarray:
+        """Missing or empty geometries."""
+        return shapely.is_missing(self.arr) | shapely.is_empty(self.arr)
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """``shapely.get_num_coordinates``."""
+        return shapely.get_num_coordinates(self.arr)
+
+    @cached_property
+    def coords(self) -> np.ndarray:
+        """``shapely.get_coordinates`` (x, y), all geometries in order."""
+        return shapely.get_coordinates(self.arr)
+
+
+def _facts_of(arr: np.ndarray, facts: _Geoms | None) -> _Geoms:
+    """``facts`` when they are of this very array, else new ones."""
+    return facts if facts is not None and facts.arr is arr else _Geoms(arr)
+
+
+def _fingerprint(frame: gpd.GeoDataFrame, *, geometry_facts: _Geoms | None = None) -> str:
     """Return a digest of a frame's columns, values (with their dtypes) and geometries.
 
     Compared within a process only (:func:`normalised_as`), so it is built for speed:
     each column hashed on its own values, points and lines by their coordinates,
-    other geometries by their WKB.
+    other geometries by their WKB. ``geometry_facts``: those of the frame's geometry
+    array, when the caller has them (the digest does not depend on it).
     """
     h = hashlib.sha1(",".join(map(str, frame.columns)).encode(), usedforsecurity=False)
     geom_name = frame.geometry.name
@@ -103,7 +150,8 @@ def _fingerprint(frame: gpd.GeoDataFrame) -> str:
             h.update(pd.util.hash_array(col.astype(str).to_numpy(dtype=object)).tobytes())
         if col.isna().any():
             h.update(np.packbits(col.isna().to_numpy()).tobytes())
-    hash_geometries(h, frame.geometry.to_numpy())
+    arr = frame.geometry.to_numpy()
+    _hash_geometries(h, arr, _facts_of(arr, geometry_facts))
     return h.hexdigest()
 
 
@@ -115,8 +163,12 @@ def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
     coordinate counts and coordinates (the cheap part: most features are such), every
     other geometry by its WKB (little-endian, without SRID), with its length.
     """
-    types = shapely.get_type_id(geoms)
-    dims = shapely.get_coordinate_dimension(geoms)
+    _hash_geometries(h, geoms, _Geoms(geoms))
+
+
+def _hash_geometries(h: hashlib._Hash, geoms: np.ndarray, facts: _Geoms) -> None:
+    """:func:`hash_geometries` with the array's facts (``facts.arr is geoms``)."""
+    types, dims = facts.types, facts.dims
     h.update(f"\0geometries\0{len(geoms)}\0".encode())
     h.update(types.astype(np.int8).tobytes())
     h.update(dims.astype(np.int8).tobytes())
@@ -126,9 +178,16 @@ def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
         h.update(np.packbits(has_z).tobytes() + np.packbits(has_m).tobytes())
         with_z, with_m = bool(has_z.any()), bool(has_m.any())
     simple = (types == 0) | (types == 1)  # Point, LineString: their coordinates say it all
-    lines = geoms if simple.all() else geoms[simple]
-    h.update(shapely.get_num_coordinates(lines).astype(np.int64).tobytes())
-    coords = shapely.get_coordinates(lines, include_z=with_z, include_m=with_m)
+    if simple.all():  # the common case: the facts' counts and (x, y) as they are
+        h.update(facts.counts.astype(np.int64).tobytes())
+        if with_z or with_m:
+            coords = shapely.get_coordinates(geoms, include_z=with_z, include_m=with_m)
+        else:
+            coords = facts.coords
+    else:
+        lines = geoms[simple]
+        h.update(facts.counts[simple].astype(np.int64).tobytes())
+        coords = shapely.get_coordinates(lines, include_z=with_z, include_m=with_m)
     h.update(np.ascontiguousarray(coords, dtype="<f8").tobytes())
     other = ~simple & (types >= 0)
     if other.any():
@@ -140,10 +199,18 @@ def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
 
 
 def remember_normalised(
-    frame: gpd.GeoDataFrame, layer: str, *, file: str, problems: Iterable[Problem]
+    frame: gpd.GeoDataFrame,
+    layer: str,
+    *,
+    file: str,
+    problems: Iterable[Problem],
+    geometry_facts: _Geoms | None = None,
 ) -> None:
-    """Record in ``frame.attrs`` that it is normalised as ``layer``, its file and problems."""
-    frame.attrs[NORMALISED_ATTR] = (layer, _fingerprint(frame))
+    """Record in ``frame.attrs`` that it is normalised as ``layer``, its file and problems.
+
+    ``geometry_facts``: those :func:`_normalise_layer` gave with the frame, if any.
+    """
+    frame.attrs[NORMALISED_ATTR] = (layer, _fingerprint(frame, geometry_facts=geometry_facts))
     frame.attrs[SOURCE_FILE_ATTR] = file
     frame.attrs[PROBLEMS_ATTR] = tuple(problems)
 
@@ -213,7 +280,7 @@ def _as_text(series: pd.Series) -> pd.Series:
         dtype = series.dtype
         if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
             stripped = series.str.strip().to_numpy(dtype=object, na_value="")
-            return pd.Series(stripped, index=series.index, dtype=object)
+            return pd.Series(stripped, index=series.index, dtype=object, copy=False)
         text = series.astype(object).where(series.notna(), "")
         return text.astype(str).str.strip().astype(object)
     if kind == "integer" and not series.isna().any():
@@ -225,7 +292,7 @@ def _as_text(series: pd.Series) -> pd.Series:
         out = np.where(whole, values.astype(str), "").astype(object)
         out[whole] = values[whole].astype(np.int64).astype(str)
         out[finite & ~whole] = values[finite & ~whole].astype(str)
-        return pd.Series(out, index=series.index, dtype=object)
+        return pd.Series(out, index=series.index, dtype=object, copy=False)
     values = series.to_numpy(dtype=object)
     return pd.Series([_one_text(v) for v in values], index=series.index, dtype=object)
 
@@ -264,7 +331,10 @@ def _text_codes_distinct(
     if _is_text_dtype(series) or (
         series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "string"
     ):
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        if check and _all_distinct_arrow(series):  # ids: factorize would give 0, 1, 2 …
+            codes, uniques = np.arange(len(series)), series.array
+        else:
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
         values = pd.Series(uniques)
         dtype = values.dtype
         if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
@@ -284,6 +354,22 @@ def _text_codes_distinct(
     text = _as_text(series).to_numpy(dtype=object)
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
     return codes, np.asarray(uniques, dtype=object), True
+
+
+def _all_distinct_arrow(series: pd.Series) -> bool:
+    """Whether an Arrow text column has no NA and no value twice (False when not Arrow).
+
+    By sorting (Arrow sorts strings several times faster than it hashes them): two equal
+    values are neighbours then.
+    """
+    dtype = series.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or series.hasnans:
+        return False
+    arrow = pa.array(series.array)
+    if len(arrow) < 2:
+        return True
+    ordered = arrow.take(pc.array_sort_indices(arrow))
+    return not pc.any(pc.equal(ordered[1:], ordered[:-1])).as_py()
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray | None:
@@ -391,7 +477,7 @@ class _LayerChecker:
 
             def text() -> pd.Series:
                 if "t" not in cache:
-                    cache["t"] = pd.Series(uniq[codes], index=raw.index, dtype=object)
+                    cache["t"] = pd.Series(uniq[codes], index=raw.index, dtype=object, copy=False)
                 return cache["t"]
 
         title = f"{f.title_zh}({f.name})"
@@ -411,7 +497,7 @@ class _LayerChecker:
                 out_u[empty_u] = f.default
             if f.allowed is not None:
                 out_u = self._allowed(f, out_u, empty_u, codes, raw.index)
-            out = pd.Series(out_u[codes], index=raw.index, dtype=object)
+            out = pd.Series(out_u[codes], index=raw.index, dtype=object, copy=False)
             if f.pattern is not None:
                 ok_u = _fullmatch(f.pattern, out_u)
                 bad = ~ok_u[codes] & ~empty
@@ -448,7 +534,7 @@ class _LayerChecker:
                 nullable = pd.Series(pd.array(is_true, dtype="boolean"), index=raw.index)
                 nullable[empty] = pd.NA
                 return nullable
-            out = pd.Series(is_true, index=raw.index)
+            out = pd.Series(is_true, index=raw.index, copy=False)
             out[empty] = bool(f.default)
             return out
         # numbers
@@ -517,11 +603,11 @@ class _LayerChecker:
             values = np.where(empty, float(f.default), values)  # type: ignore[arg-type]
         if f.dtype == "int":
             if np.isfinite(values).all():
-                return pd.Series(values.astype(np.int64), index=raw.index)
+                return pd.Series(values.astype(np.int64), index=raw.index, copy=False)
             return pd.Series(pd.array(np.round(values), dtype="Float64"), index=raw.index).astype(
                 "Int64"
             )
-        return pd.Series(values, index=raw.index, dtype=float)
+        return pd.Series(values, index=raw.index, dtype=float, copy=False)
 
     def _allowed(
         self, f: Field, out_u: np.ndarray, empty_u: np.ndarray, codes: np.ndarray, index: pd.Index
@@ -554,10 +640,11 @@ class _LayerChecker:
         return mapped_u
 
     # ---------------------------------------------------------------- geometry
-    def geometry(self, geoms: gpd.GeoSeries) -> None:
+    def geometry(self, geoms: gpd.GeoSeries, facts: _Geoms) -> None:
         """Check emptiness, geometry type, validity and coordinate sanity."""
         arr = geoms.to_numpy()
-        missing = shapely.is_missing(arr) | shapely.is_empty(arr)
+        facts = _facts_of(arr, facts)
+        missing = facts.missing
         if missing.any():
             self.add(
                 ProblemKind.EMPTY_GEOMETRY,
@@ -568,7 +655,7 @@ class _LayerChecker:
                 en="feature has no geometry; draw it or delete the row",
             )
         present = ~missing
-        types = shapely.get_type_id(arr)
+        types = facts.types
         names = np.array(
             [
                 "Point",
@@ -746,6 +833,14 @@ def normalise_layer(
     problems : list of Problem
         Every problem found, errors and warnings, in field order then row order.
     """
+    result, problems, _ = _normalise_layer(frame, layer, file=file)
+    return result, problems
+
+
+def _normalise_layer(
+    frame: gpd.GeoDataFrame, layer: str, *, file: str = ""
+) -> tuple[gpd.GeoDataFrame, list[Problem], _Geoms]:
+    """:func:`normalise_layer`, and the facts of the result's geometry array."""
     schema = get_schema(layer)
     geoms = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
     if geoms is None:
@@ -875,17 +970,19 @@ def normalise_layer(
             severity=Severity.WARNING,
         )
 
-    checker.geometry(geoms)
+    facts = _Geoms(geoms.to_numpy())
+    checker.geometry(geoms, facts)
 
     data = pd.DataFrame(out, index=frame.index)
     for c in unknown:
         data[c] = attrs[c]
     if "geometry" in data:
         result = gpd.GeoDataFrame(data, geometry=geoms.to_numpy(), crs=crs)
-    else:  # the same frame, built faster
-        data["geometry"] = gpd.GeoSeries(geoms.to_numpy(), index=frame.index, crs=crs)
-        result = gpd.GeoDataFrame(data, geometry="geometry")
+    else:  # the same frame, built faster: the input's GeoSeries as it is (copy on write)
+        data["geometry"] = geoms.rename("geometry")
+        result = gpd.GeoDataFrame(data, geometry="geometry", copy=False)
     result = result.rename_geometry("geometry") if result.geometry.name != "geometry" else result
+    facts.arr = result.geometry.to_numpy()  # the same geometries: their facts hold
     result.attrs = dict(frame.attrs)
     result.attrs["column_renames"] = dict(mapping)
     order = {f.name: i for i, f in enumerate(schema.fields)}
@@ -899,7 +996,7 @@ def normalise_layer(
         n_err,
         len(checker.problems) - n_err,
     )
-    return result, checker.problems
+    return result, checker.problems, facts
 
 
 # ------------------------------------------------------------------------- dataset
@@ -910,6 +1007,7 @@ def validate_dataset(
     *,
     files: Mapping[str, str] | None = None,
     outside_tolerance_m: float = OUTSIDE_TOLERANCE_M,
+    geometry_facts: Mapping[str, _Geoms] | None = None,
 ) -> list[Problem]:
     """Check what needs more than one layer, listing every problem.
 
@@ -931,6 +1029,9 @@ def validate_dataset(
         File name of each layer, for the problem records.
     outside_tolerance_m : float
         Distance outside the boundary (metres) still accepted.
+    geometry_facts : mapping of str to _Geoms, optional
+        Facts of layers' geometry arrays the caller has (from ``_normalise_layer``);
+        used only for the very array they were computed on.
 
     Returns
     -------
@@ -1080,9 +1181,10 @@ def validate_dataset(
             if layer == "county" or frame.crs is None or len(frame) == 0:
                 continue
             raw = frame.geometry.to_numpy()
-            present = ~(shapely.is_missing(raw) | shapely.is_empty(raw))
+            facts = _facts_of(raw, (geometry_facts or {}).get(layer))
+            present = ~facts.missing
             # a first vertex well inside the area settles most features without projecting
-            inside = present & core.holds_first_vertex(raw, frame.crs)
+            inside = present & core.holds_first_vertex(raw, frame.crs, facts=facts)
             rest = np.flatnonzero(present & ~inside)
             geoms = np.full(len(raw), None, dtype=object)
             if len(rest):
@@ -1131,8 +1233,11 @@ class _Core:
         self.core_m = shapely.segmentize(shrunk, _CORE_SEGMENT_M)
         self.crs = crs
         self.by_crs: dict[str, shapely.Geometry] = {}
+        self.grids: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def holds_first_vertex(self, geoms: np.ndarray, crs: object) -> np.ndarray:
+    def holds_first_vertex(
+        self, geoms: np.ndarray, crs: object, *, facts: _Geoms | None = None
+    ) -> np.ndarray:
         """Whether each geometry's first vertex lies in the core (False when unsure)."""
         out = np.zeros(len(geoms), dtype=bool)
         key = str(crs)
@@ -1149,19 +1254,64 @@ class _Core:
         core = self.by_crs[key]
         if core is None or core.is_empty or len(geoms) == 0:
             return out
-        counts = shapely.get_num_coordinates(geoms)
-        coords = shapely.get_coordinates(geoms)
+        facts = _facts_of(geoms, facts)
+        counts, coords = facts.counts, facts.coords
         if not len(coords):
             return out
         has = counts > 0
         starts = np.cumsum(counts) - counts  # each geometry's first coordinate
         xy = coords[starts[has]]
-        out[has] = shapely.contains_xy(core, xy[:, 0], xy[:, 1])
+        if len(xy) < _GRID_MIN_POINTS:
+            out[has] = shapely.contains_xy(core, xy[:, 0], xy[:, 1])
+        else:
+            out[has] = self._contains_xy(key, core, xy[:, 0], xy[:, 1])
         return out
+
+    def _contains_xy(
+        self, key: str, core: shapely.Geometry, x: np.ndarray, y: np.ndarray
+    ) -> np.ndarray:
+        """``shapely.contains_xy(core, x, y)``, the same answers, faster for many points.
+
+        A grid over the core's bounds: a point in a cell the core contains properly
+        (the cell a little enlarged, so that rounding in finding a point's cell does
+        not matter) lies in the core's interior, which is what ``contains_xy`` asks;
+        the other points get ``contains_xy``.
+        """
+        if key not in self.grids:
+            x0, y0, x1, y1 = core.bounds
+            dx = max((x1 - x0) / _GRID_CELLS, 1e-12)
+            dy = max((y1 - y0) / _GRID_CELLS, 1e-12)
+            i = np.arange(_GRID_CELLS)
+            ix, iy = np.meshgrid(i, i)  # rows: y
+            pad_x, pad_y = dx * 1e-6, dy * 1e-6
+            cells = shapely.box(
+                x0 + ix * dx - pad_x,
+                y0 + iy * dy - pad_y,
+                x0 + (ix + 1) * dx + pad_x,
+                y0 + (iy + 1) * dy + pad_y,
+            )
+            inner = shapely.contains_properly(core, cells)
+            self.grids[key] = (np.array([x0, y0]), np.array([dx, dy]), inner)
+        origin, size, inner = self.grids[key]
+        with np.errstate(invalid="ignore"):
+            fx = (x - origin[0]) / size[0]
+            fy = (y - origin[1]) / size[1]
+            cell = (fx >= 0) & (fx < _GRID_CELLS) & (fy >= 0) & (fy < _GRID_CELLS)
+        sure = np.zeros(len(x), dtype=bool)
+        where = np.flatnonzero(cell)
+        sure[where] = inner[fy[where].astype(np.intp), fx[where].astype(np.intp)]
+        rest = np.flatnonzero(~sure)
+        if len(rest):
+            sure[rest] = shapely.contains_xy(core, x[rest], y[rest])
+        return sure
 
 
 _CORE_MARGIN_M = 5.0
 _CORE_SEGMENT_M = 1000.0
+_GRID_CELLS = 64
+"""Cells per side of the grid that settles most first vertices without ``contains_xy``."""
+_GRID_MIN_POINTS = 50_000
+"""Fewer first vertices than this: ``contains_xy`` on all of them (the grid costs more)."""
 
 
 _ADMIN_CODE_LAYERS = (

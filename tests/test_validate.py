@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -636,3 +638,131 @@ def test_problems_are_not_copied_with_every_derived_frame():
     frame.attrs["problems"] = (p,)
     assert copy.deepcopy(p) is p and copy.deepcopy(p) == p
     assert frame[["x"]].attrs["problems"][0] is p
+
+
+def _mixed_geometries():
+    """Points, lines, a polygon, a multi-geometry, Z, missing and empty geometries."""
+    return [
+        [shapely.Point(TX, TY), shapely.Point(TX + 0.01, TY), shapely.Point(TX, TY + 0.01)],
+        [shapely.LineString([(TX, TY), (TX + 0.01, TY + 0.02)]), None, shapely.Point()],
+        [shapely.Point(TX, TY, 5.0), shapely.Point(TX, TY), shapely.box(TX, TY, TX + 1, TY + 1)],
+        [
+            shapely.MultiPoint([(TX, TY), (TX, TY + 1)]),
+            shapely.LineString([(TX, TY, 1), (TX + 1, TY, 2)]),
+            shapely.Point(TX + 0.5, TY),
+        ],
+    ]
+
+
+@pytest.mark.parametrize("geoms", _mixed_geometries())
+def test_shared_geometry_facts_give_what_fresh_ones_give(geoms):
+    """The facts _normalise_layer hands on: the same fingerprint and first-vertex test."""
+    from layers.validate import (
+        _Core,
+        _fingerprint,
+        _Geoms,
+        _hash_geometries,
+        _normalise_layer,
+        hash_geometries,
+    )
+
+    frame, _, facts = _normalise_layer(nv(geometry=geoms), "natural_villages")
+    arr = frame.geometry.to_numpy()
+    assert facts.arr is arr
+    # the plain construction: each fact as shapely gives it for this array
+    assert facts.types.tolist() == shapely.get_type_id(arr).tolist()
+    assert facts.counts.tolist() == shapely.get_num_coordinates(arr).tolist()
+    assert facts.missing.tolist() == (shapely.is_missing(arr) | shapely.is_empty(arr)).tolist()
+    assert _fingerprint(frame, geometry_facts=facts) == _fingerprint(frame)
+    h1, h2 = hashlib.sha1(), hashlib.sha1()
+    hash_geometries(h1, arr)
+    _hash_geometries(h2, arr, facts)
+    assert h1.digest() == h2.digest()
+    # facts of another array are not used
+    other = _Geoms(np.array([shapely.Point(0, 0)] * len(arr), dtype=object))
+    assert _fingerprint(frame, geometry_facts=other) == _fingerprint(frame)
+    # an area in degrees (the core is 5 units inside it): the points at TX + 1 lie outside
+    core = _Core(shapely.box(TX - 5.5, TY - 5.5, TX + 5.6, TY + 5.5), "EPSG:4326")
+    with_facts = core.holds_first_vertex(arr, "EPSG:4326", facts=facts)
+    plain = [
+        g is not None
+        and not g.is_empty
+        and core.by_crs["EPSG:4326"].contains(shapely.points(shapely.get_coordinates(g)[0]))
+        for g in arr
+    ]
+    assert with_facts.tolist() == plain
+    assert any(plain)  # some first vertices inside: the comparison can fail
+
+
+def test_first_vertex_grid_answers_as_contains_xy():
+    """The grid of _Core._contains_xy: exactly shapely.contains_xy, boundary and NaN too."""
+    from layers.validate import _Core
+
+    ring = [(0, 0), (10, 0), (10, 10), (6, 10), (6, 3), (4, 3), (4, 10), (0, 10)]  # a U
+    poly = shapely.Polygon(ring, holes=[[(1, 1), (2, 1), (2, 2), (1, 2)]])
+    shapely.prepare(poly)
+    rng = np.random.default_rng(16)
+    edge = shapely.get_coordinates(shapely.segmentize(poly.boundary, 0.01))
+    x = np.r_[rng.uniform(-1, 11, 20_000), edge[:, 0], np.nan, 5.0, np.inf]
+    y = np.r_[rng.uniform(-1, 11, 20_000), edge[:, 1], 5.0, np.nan, 5.0]
+    core = _Core(shapely.box(0, 0, 1, 1), "EPSG:3857")
+    got = core._contains_xy("k", poly, x, y)
+    want = shapely.contains_xy(poly, x, y)
+    assert got.tolist() == want.tolist()
+    assert 0 < want.sum() < len(want)
+    assert core.grids["k"][2].any()  # the grid settled some points itself
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["R1", "R2", "R3", ""],  # distinct: the sorted path
+        ["a", " a", "b"],  # distinct as typed, not once stripped
+        ["中文", "z", "A"],
+        ["only"],
+        [],
+        ["R1", "R2", "R1"],  # a duplicate: factorize
+        ["R1", None, "R2"],  # NA: factorize
+        ["", ""],
+    ],
+)
+def test_distinct_arrow_ids_give_what_factorize_gives(values, monkeypatch):
+    """Arrow ids known distinct by sorting: the codes, texts and flag factorize gives."""
+    import layers.validate as v
+
+    series = pd.Series(values, dtype="str")
+    plain = pd.Series(series.tolist(), dtype=object)
+    assert v._all_distinct_arrow(series) == (not plain.isna().any() and plain.is_unique)
+    codes, uniq, distinct = v._text_codes_distinct(series)
+    monkeypatch.setattr(v, "_all_distinct_arrow", lambda s: False)
+    codes0, uniq0, distinct0 = v._text_codes_distinct(series)
+    assert codes.tolist() == codes0.tolist()
+    assert uniq.tolist() == uniq0.tolist() and uniq.dtype == uniq0.dtype
+    assert distinct == distinct0
+
+
+def test_normalised_geometry_is_not_the_inputs_to_change():
+    """The result takes the input's GeoSeries without a copy: a change to either stays there."""
+    frame = nv().rename_geometry("geom")
+    before = frame.geometry.copy()
+    out, _ = normalise_layer(frame, "natural_villages")
+    assert out.geometry.name == "geometry" and out.crs == frame.crs
+    assert out.geometry.geom_equals(before).all()
+    out.loc[out.index[0], "geometry"] = shapely.Point(0, 0)
+    assert frame.geometry.geom_equals(before).all()
+    frame.loc[frame.index[1], "geom"] = shapely.Point(1, 1)
+    assert out.geometry.iloc[1].equals(before.iloc[1])
+    assert out.geometry.iloc[0].equals(shapely.Point(0, 0))
+
+
+def test_folded_aliases_are_the_folded_names():
+    """column_mapping's kept alias sets: each alias tuple folded as fold_name folds it."""
+    from layers.fields import ALIASES, LAYER_ALIASES, _folded
+
+    sources = [ALIASES, *LAYER_ALIASES.values()]
+    tuples = [names for source in sources for names in source.values()]
+    assert tuples
+    for names in tuples:
+        assert _folded(names) == {fold_name(a) for a in names}
+    schema = get_schema("roads")
+    assert schema.field_names == tuple(f.name for f in schema.fields)

@@ -276,6 +276,26 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
 # ------------------------------------------------------------------------- 一刻钟生活圈
 
 
+def _nearest_of_kind(
+    near: pd.DataFrame, rows: np.ndarray, unit_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Facility name ("" when none) and metres (NaN) of ``near[rows]`` per unit id.
+
+    ``near`` has one row per (``unit_id``, ``kind``) and ``rows`` selects one kind's.
+    """
+    sub = near.loc[rows]
+    at = pd.Index(sub["unit_id"].to_numpy()).get_indexer(unit_ids)
+    found = at >= 0
+    if not len(sub):
+        return np.full(len(unit_ids), "", dtype=object), np.full(len(unit_ids), np.nan)
+    fac = sub["facility_name"].to_numpy(dtype=object)[np.maximum(at, 0)]
+    fac = np.where(found & ~pd.isna(fac), fac, "")
+    fac = np.array([str(f) for f in fac], dtype=object)
+    metres = np.full(len(unit_ids), np.nan)
+    metres[found] = sub["distance_m"].to_numpy(dtype=float)[at[found]]
+    return fac, metres
+
+
 def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     """Outcome rows of 一刻钟便民生活服务圈: one per relocation site and required kind.
 
@@ -298,7 +318,12 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     if u.empty or not kinds:
         return make_outcomes([])
     near = pd.DataFrame(r.nearest.drop(columns=r.nearest.geometry.name))
-    near = near.drop_duplicates(["unit_id", "kind"]).set_index(["unit_id", "kind"])
+    near = near.drop_duplicates(["unit_id", "kind"])
+    # each kind's nearest facility per site: what ``near.set_index(["unit_id", "kind"])
+    # .reindex(MultiIndex of (site, kind))`` gives, by one position lookup per kind on
+    # the unit ids (no MultiIndex per kind; tested equal)
+    near_kind = near["kind"].to_numpy(dtype=object)
+    unit_ids = u["unit_id"].to_numpy()
     frames = []
     # the columns every kind shares, made once
     ids = u["unit_id"].astype(str)
@@ -317,9 +342,7 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     population = u["population"].tolist()
     for kind in kinds:  # a handful of kinds; each step is vectorised over the sites
         limit = svc_settings.limit_min(kind)
-        idx = pd.MultiIndex.from_arrays([u["unit_id"], np.full(len(u), kind)])
-        fac = near["facility_name"].reindex(idx).fillna("").astype(str).to_numpy()
-        metres = near["distance_m"].reindex(idx).astype(float).to_numpy()
+        fac, metres = _nearest_of_kind(near, near_kind == kind, unit_ids)
         minutes = u[f"{kind}_min"].to_numpy(dtype=float)
         ok = u[f"{kind}_ok"].astype(bool).to_numpy()
         desc = []

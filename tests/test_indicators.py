@@ -76,3 +76,23 @@ def test_nearest_of_kind_equals_the_multiindex_reindex():
             fac, metres = _nearest_of_kind(near, rows, unit_ids.to_numpy())
             assert fac.dtype == want_fac.dtype and list(fac) == list(want_fac)
             np.testing.assert_array_equal(metres, want_m)
+
+
+def test_names_made_once_per_inputs_equal_the_dataset_names(demo_dataset):
+    """The indicators of one evaluation share the name tables: made once per inputs,
+    equal to ``_names`` of that inputs' dataset (another dataset gets its own)."""
+    from geo.indicators import IndicatorInputs
+    from geo.indicators.builtin import _names, _names_of
+    from geo.settings import Settings
+    from tests.fixtures import tiny_county as tc
+
+    inp = IndicatorInputs(demo_dataset, None, Settings())
+    first = _names_of(inp)
+    assert _names_of(inp) is first
+    for got, want in zip(first, _names(demo_dataset), strict=True):
+        pd.testing.assert_series_equal(got, want)
+    other = tc.build()
+    for got, want in zip(
+        _names_of(IndicatorInputs(other, None, Settings())), _names(other), strict=True
+    ):
+        pd.testing.assert_series_equal(got, want)

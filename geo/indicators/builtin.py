@@ -114,6 +114,18 @@ def _names(dataset: Dataset) -> tuple[pd.Series, pd.Series]:
     return names("admin_villages"), names("townships")
 
 
+def _names_of(inp: IndicatorInputs) -> tuple[pd.Series, pd.Series]:
+    """Return :func:`_names` of ``inp.dataset``, made once per inputs.
+
+    The indicators of one :func:`~geo.indicators.evaluate` share them (only read).
+    """
+    memo = inp.__dict__.get("_names_memo")
+    if memo is None or memo[0] is not inp.dataset:
+        memo = (inp.dataset, _names(inp.dataset))
+        object.__setattr__(inp, "_names_memo", memo)
+    return memo[1]
+
+
 def _lonlat(frame: Any) -> tuple[np.ndarray, np.ndarray]:
     from geo.indicators.outcomes import _points
 
@@ -214,7 +226,7 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             inp.dataset, code="hard_road", unit_kind="natural_village", reason_zh="未计算通硬化路"
         )
     v = r.villages
-    av_names, tw_names = _names(inp.dataset)
+    av_names, tw_names = _names_of(inp)
     scope = v["scope"].astype(str)
     connected = v["connected"].astype(bool)
     problem = ((scope == "target") & ~connected).to_numpy()
@@ -311,7 +323,7 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
         )
     u = r.units
     u = u.loc[u["unit_kind"] == "relocation_site"]
-    av_names, tw_names = _names(inp.dataset)
+    av_names, tw_names = _names_of(inp)
     lon, lat = _lonlat(u)
     u = pd.DataFrame(u.drop(columns=u.geometry.name)).assign(lon=lon, lat=lat)
     kinds = [k for k in svc_settings.required_kinds if f"{k}_ok" in u]
@@ -424,7 +436,7 @@ def clinic_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
         return no_data_outcomes(
             inp.dataset, code="clinics", unit_kind="admin_village", reason_zh="未计算医疗空白点"
         )
-    _, tw_names = _names(inp.dataset)
+    _, tw_names = _names_of(inp)
     av = r.admin_villages
     blank = av["blank"].astype(bool).to_numpy()
     st = av["status"].astype(str).to_numpy()
@@ -639,7 +651,7 @@ def water_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             unit_kind="natural_village",
             reason_zh="无数据：没有供水管网（EPANET 模型或供水图层）或供水计算未完成",
         )
-    av_names, _ = _names(inp.dataset)
+    av_names, _ = _names_of(inp)
     return water_result_outcomes(inp.water, av_names=av_names.to_dict() or None)
 
 

@@ -379,3 +379,31 @@ def test_edge_columns_equal_the_plain_frame_construction():
         got = pd.DataFrame({"c": _taken(frame, name, "未知", rows)})
         want = pd.DataFrame({"c": _col(frame.iloc[rows], name, "未知")})
         pd.testing.assert_frame_equal(got, want)
+
+
+def _plain_linestrings(coords, offsets):
+    counts = np.diff(offsets)
+    return shapely.linestrings(
+        coords[offsets[0] : offsets[-1]], indices=np.repeat(np.arange(len(counts)), counts)
+    )
+
+
+def test_edge_geometries_equal_the_plain_construction(demo_dataset):
+    """Edge LineStrings built per vertex-count block equal ``shapely.linestrings`` with a
+    vertex index (WKB): on the demo graph, on the fixture's, on edges of mixed counts (in
+    shuffled order, 2–6 vertices) and on offsets that do not start at 0."""
+    from geo.network import _linestrings
+
+    for frame in (demo_dataset["roads"], tc.build()["roads"]):
+        g = build_graph(frame)
+        want = _plain_linestrings(g.edge_coords, g.edge_offsets)
+        assert np.array_equal(shapely.to_wkb(g.edge_geoms), shapely.to_wkb(want))
+    rng = np.random.default_rng(5)
+    for counts in (rng.integers(2, 7, 400), np.full(50, 4), np.array([2])):
+        offsets = np.concatenate([[3], 3 + np.cumsum(counts)])
+        coords = rng.uniform(-1e5, 1e5, (offsets[-1] + 2, 2))
+        got = _linestrings(coords, offsets)
+        want = _plain_linestrings(coords, offsets)
+        assert got.dtype == object and len(got) == len(counts)
+        assert np.array_equal(shapely.to_wkb(got), shapely.to_wkb(want))
+    assert len(_linestrings(np.empty((0, 2)), np.array([0]))) == 0

@@ -114,6 +114,18 @@ def _names(dataset: Dataset) -> tuple[pd.Series, pd.Series]:
     return names("admin_villages"), names("townships")
 
 
+def _names_of(inp: IndicatorInputs) -> tuple[pd.Series, pd.Series]:
+    """Return :func:`_names` of ``inp.dataset``, made once per inputs.
+
+    The indicators of one :func:`~geo.indicators.evaluate` share them (only read).
+    """
+    memo = inp.__dict__.get("_names_memo")
+    if memo is None or memo[0] is not inp.dataset:
+        memo = (inp.dataset, _names(inp.dataset))
+        object.__setattr__(inp, "_names_memo", memo)
+    return memo[1]
+
+
 def _lonlat(frame: Any) -> tuple[np.ndarray, np.ndarray]:
     from geo.indicators.outcomes import _points
 
@@ -214,7 +226,7 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             inp.dataset, code="hard_road", unit_kind="natural_village", reason_zh="未计算通硬化路"
         )
     v = r.villages
-    av_names, tw_names = _names(inp.dataset)
+    av_names, tw_names = _names_of(inp)
     scope = v["scope"].astype(str)
     connected = v["connected"].astype(bool)
     problem = ((scope == "target") & ~connected).to_numpy()
@@ -276,6 +288,26 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
 # ------------------------------------------------------------------------- 一刻钟生活圈
 
 
+def _nearest_of_kind(
+    near: pd.DataFrame, rows: np.ndarray, unit_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Facility name ("" when none) and metres (NaN) of ``near[rows]`` per unit id.
+
+    ``near`` has one row per (``unit_id``, ``kind``) and ``rows`` selects one kind's.
+    """
+    sub = near.loc[rows]
+    at = pd.Index(sub["unit_id"].to_numpy()).get_indexer(unit_ids)
+    found = at >= 0
+    if not len(sub):
+        return np.full(len(unit_ids), "", dtype=object), np.full(len(unit_ids), np.nan)
+    fac = sub["facility_name"].to_numpy(dtype=object)[np.maximum(at, 0)]
+    fac = np.where(found & ~pd.isna(fac), fac, "")
+    fac = np.array([str(f) for f in fac], dtype=object)
+    metres = np.full(len(unit_ids), np.nan)
+    metres[found] = sub["distance_m"].to_numpy(dtype=float)[at[found]]
+    return fac, metres
+
+
 def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     """Outcome rows of 一刻钟便民生活服务圈: one per relocation site and required kind.
 
@@ -291,14 +323,19 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
         )
     u = r.units
     u = u.loc[u["unit_kind"] == "relocation_site"]
-    av_names, tw_names = _names(inp.dataset)
+    av_names, tw_names = _names_of(inp)
     lon, lat = _lonlat(u)
     u = pd.DataFrame(u.drop(columns=u.geometry.name)).assign(lon=lon, lat=lat)
     kinds = [k for k in svc_settings.required_kinds if f"{k}_ok" in u]
     if u.empty or not kinds:
         return make_outcomes([])
     near = pd.DataFrame(r.nearest.drop(columns=r.nearest.geometry.name))
-    near = near.drop_duplicates(["unit_id", "kind"]).set_index(["unit_id", "kind"])
+    near = near.drop_duplicates(["unit_id", "kind"])
+    # each kind's nearest facility per site: what ``near.set_index(["unit_id", "kind"])
+    # .reindex(MultiIndex of (site, kind))`` gives, by one position lookup per kind on
+    # the unit ids (no MultiIndex per kind; tested equal)
+    near_kind = near["kind"].to_numpy(dtype=object)
+    unit_ids = u["unit_id"].to_numpy()
     frames = []
     # the columns every kind shares, made once
     ids = u["unit_id"].astype(str)
@@ -317,9 +354,7 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     population = u["population"].tolist()
     for kind in kinds:  # a handful of kinds; each step is vectorised over the sites
         limit = svc_settings.limit_min(kind)
-        idx = pd.MultiIndex.from_arrays([u["unit_id"], np.full(len(u), kind)])
-        fac = near["facility_name"].reindex(idx).fillna("").astype(str).to_numpy()
-        metres = near["distance_m"].reindex(idx).astype(float).to_numpy()
+        fac, metres = _nearest_of_kind(near, near_kind == kind, unit_ids)
         minutes = u[f"{kind}_min"].to_numpy(dtype=float)
         ok = u[f"{kind}_ok"].astype(bool).to_numpy()
         desc = []
@@ -401,7 +436,7 @@ def clinic_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
         return no_data_outcomes(
             inp.dataset, code="clinics", unit_kind="admin_village", reason_zh="未计算医疗空白点"
         )
-    _, tw_names = _names(inp.dataset)
+    _, tw_names = _names_of(inp)
     av = r.admin_villages
     blank = av["blank"].astype(bool).to_numpy()
     st = av["status"].astype(str).to_numpy()
@@ -616,7 +651,7 @@ def water_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             unit_kind="natural_village",
             reason_zh="无数据：没有供水管网（EPANET 模型或供水图层）或供水计算未完成",
         )
-    av_names, _ = _names(inp.dataset)
+    av_names, _ = _names_of(inp)
     return water_result_outcomes(inp.water, av_names=av_names.to_dict() or None)
 
 

@@ -521,14 +521,8 @@ class RegionStore(ServerStore):
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY raises the driver's own
-            err = _translated(exc)
-            if err is None:
-                raise
-            raise err from exc
+        with _driver_errors(), self.engine.connect() as conn:
+            yield conn
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
@@ -561,14 +555,20 @@ class RegionStore(ServerStore):
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY raises the driver's own
-            err = _translated(exc)
-            if err is None:
-                raise
-            raise err from exc
+        with _driver_errors(), self.engine.begin() as conn:
+            yield conn
+
+
+@contextmanager
+def _driver_errors() -> Iterator[None]:
+    """Database errors as GapMap's (:func:`_translated`); others pass unchanged."""
+    try:
+        yield
+    except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY raises the driver's own
+        err = _translated(exc)
+        if err is None:
+            raise
+        raise err from exc
 
 
 @dataclass(frozen=True)

@@ -104,12 +104,16 @@ def test_township_editor_changes_its_item_not_another_townships(county_server, b
     wait_for_app(page)  # the rest of the item (history, evidence) is drawn on the same run
     state_box = page.locator("[data-testid='stSelectbox']").filter(has_text="整改状态")
     for _ in range(3):  # a late rerun redraws the select and closes its list: open it again
-        state_box.click()
         try:
+            state_box.click(timeout=15_000)
             page.get_by_role("option", name="整改中").wait_for(timeout=10_000)
             break
         except Exception:
             wait_for_app(page)
+            if not state_box.is_visible():  # a rerun took the selection (and the form) away
+                _select_first_row(page)
+                page.get_by_role("button", name="保存").wait_for(timeout=60_000)
+                wait_for_app(page)
     options = page.get_by_role("option").all_inner_texts()
     assert sorted(options) == sorted(["待整改", "整改中"])  # no 暂缓/豁免 for his role
     page.get_by_role("option", name="整改中").click()

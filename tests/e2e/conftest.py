@@ -142,3 +142,40 @@ def wait_for_app(page, *, timeout_ms: int = 60_000) -> None:
         " && document.querySelector('[data-testid=\"stMainBlockContainer\"]'); }",
         timeout=timeout_ms,
     )
+
+
+def choose_option(page, box, option: str, *, attempts: int = 4, reopen=None) -> list[str]:
+    """Pick ``option`` in the Streamlit selectbox ``box``; return the options it listed.
+
+    A rerun that lands while the list is open redraws the select: the list closes and the
+    option clicked is detached from the page (Playwright then waits on it for its whole
+    timeout). So each try is short, and the choice counts only once the box holds it;
+    otherwise the list is closed, the app is let finish its run, and the box opened again.
+    ``reopen`` is called when a rerun took the box itself away (a form drawn for a
+    selection, say) to bring it back.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    last: Exception | None = None
+    for _ in range(attempts):
+        wait_for_app(page)
+        if reopen is not None and not box.is_visible():
+            reopen()
+            wait_for_app(page)
+        try:
+            box.click(timeout=15_000)
+            item = page.get_by_role("option", name=option, exact=True)
+            item.wait_for(timeout=10_000)
+            listed = page.get_by_role("option").all_inner_texts()
+            item.click(timeout=5_000)
+            combo = box.get_by_role("combobox")  # react-aria: the choice is the input's value
+            deadline = time.monotonic() + 5
+            while combo.input_value(timeout=5_000) != option and time.monotonic() < deadline:
+                time.sleep(0.2)
+            wait_for_app(page)
+            if combo.input_value(timeout=5_000) == option:
+                return listed
+        except PlaywrightTimeout as e:  # the list (or the box) was redrawn under the click
+            last = e
+        page.keyboard.press("Escape")
+    raise AssertionError(f"could not choose {option!r} in {box}: {last}")

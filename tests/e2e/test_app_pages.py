@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.conftest import ARTIFACTS, LEDGER_DIR, ROOT, block_remote, wait_for_app
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    LEDGER_DIR,
+    ROOT,
+    block_remote,
+    choose_option,
+    wait_for_app,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -308,9 +315,8 @@ def _upload_inp(page, path: Path, *, crs_option: str | None = None, epsg: str = 
     if not page.get_by_text("EPANET 模型文件（.inp").is_visible():
         page.get_by_text("导入水务局的 EPANET 模型（.inp）").click()
     if crs_option:
-        page.locator("[data-testid='stSelectbox']").filter(has_text="坐标系").click()
-        page.get_by_role("option", name=crs_option).click()
-        wait_for_app(page)
+        box = page.locator("[data-testid='stSelectbox']").filter(has_text="坐标系")
+        choose_option(page, box, crs_option)
     field = page.get_by_label("或填写其他 EPSG 代码")
     if field.input_value() != epsg:
         field.fill(epsg)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, ROOT, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, ROOT, choose_option, wait_for_app
 from tests.e2e.test_login import _login, _login_form, serve
 from tests.pg import PG_URL, fresh_database
 
@@ -86,15 +86,7 @@ def test_township_editor_changes_its_item_not_another_townships(county_server, b
     town_box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(
         has_text="乡镇"
     )
-    town_option = page.get_by_role("option", name=f"{TOWN_NAME}（{TOWN}）")
-    for _ in range(3):  # a late rerun redraws the select and closes its list: open it again
-        town_box.click()
-        try:
-            town_option.wait_for(timeout=10_000)
-            break
-        except Exception:
-            wait_for_app(page)
-    town_option.click()
+    choose_option(page, town_box, f"{TOWN_NAME}（{TOWN}）")
     wait_for_app(page, timeout_ms=120_000)
     with Ledger(url) as book:
         mine = book.items(township=TOWN).iloc[0]
@@ -103,20 +95,13 @@ def test_township_editor_changes_its_item_not_another_townships(county_server, b
     page.get_by_role("button", name="保存").wait_for(timeout=60_000)
     wait_for_app(page)  # the rest of the item (history, evidence) is drawn on the same run
     state_box = page.locator("[data-testid='stSelectbox']").filter(has_text="整改状态")
-    for _ in range(3):  # a late rerun redraws the select and closes its list: open it again
-        try:
-            state_box.click(timeout=15_000)
-            page.get_by_role("option", name="整改中").wait_for(timeout=10_000)
-            break
-        except Exception:
-            wait_for_app(page)
-            if not state_box.is_visible():  # a rerun took the selection (and the form) away
-                _select_first_row(page)
-                page.get_by_role("button", name="保存").wait_for(timeout=60_000)
-                wait_for_app(page)
-    options = page.get_by_role("option").all_inner_texts()
+
+    def reopen_item() -> None:  # a rerun took the selection (and the form) away
+        _select_first_row(page)
+        page.get_by_role("button", name="保存").wait_for(timeout=60_000)
+
+    options = choose_option(page, state_box, "整改中", reopen=reopen_item)
     assert sorted(options) == sorted(["待整改", "整改中"])  # no 暂缓/豁免 for his role
-    page.get_by_role("option", name="整改中").click()
     page.get_by_label("责任单位").fill("下马关镇人民政府")
     page.get_by_role("button", name="保存").click()
     wait_for_app(page)

@@ -384,27 +384,36 @@ def build_graph(
         raise NetworkError(
             "the roads layer has no line with coordinates", zh="道路图层中没有有效的线要素"
         )
-    # drop consecutive duplicate vertices within a part
+    # drop consecutive duplicate vertices within a part (x and y compared as columns:
+    # ``np.all(..., axis=1)`` on an (n, 2) array is several times slower); the arrays
+    # are only copied when something is dropped, which the usual layer never needs
+    x, y = coords[:, 0], coords[:, 1]
     same = np.zeros(len(coords), dtype=bool)
-    same[1:] = (part_of[1:] == part_of[:-1]) & np.all(coords[1:] == coords[:-1], axis=1)
-    coords, part_of = coords[~same], part_of[~same]
+    same[1:] = (part_of[1:] == part_of[:-1]) & (x[1:] == x[:-1]) & (y[1:] == y[:-1])
+    if same.any():
+        coords, part_of = coords[~same], part_of[~same]
     starts = np.ones(len(coords), dtype=bool)
     starts[1:] = part_of[1:] != part_of[:-1]
     ends = np.ones(len(coords), dtype=bool)
     ends[:-1] = part_of[1:] != part_of[:-1]
     single = starts & ends  # a part reduced to one vertex carries no edge
-    coords, part_of = coords[~single], part_of[~single]
-    starts, ends = starts[~single], ends[~single]
+    if single.any():
+        coords, part_of = coords[~single], part_of[~single]
+        starts, ends = starts[~single], ends[~single]
 
-    grid = np.round(coords / node_tolerance_m).astype(np.int64)
-    grid -= grid.min(axis=0)
-    span = int(grid[:, 1].max()) + 1
-    if grid[:, 0].max() >= np.iinfo(np.int64).max // span:
+    # the grid cell of each vertex, one column at a time (an axis-0 reduction of an
+    # (n, 2) array is slow); the same integers as rounding the (n, 2) array
+    gx = np.round(coords[:, 0] / node_tolerance_m).astype(np.int64)
+    gy = np.round(coords[:, 1] / node_tolerance_m).astype(np.int64)
+    gx -= gx.min()
+    gy -= gy.min()
+    span = int(gy.max()) + 1
+    if gx.max() >= np.iinfo(np.int64).max // span:
         raise NetworkError(
             f"the roads span too large an area for a node tolerance of {node_tolerance_m} m",
             zh="道路范围过大，请增大节点容差或分区计算",
         )
-    keys = grid[:, 0] * span + grid[:, 1]  # one int64 per vertex: a 1-D unique is fast
+    keys = gx * span + gy  # one int64 per vertex: a 1-D unique is fast
     _, key_id, key_count = np.unique(keys, return_inverse=True, return_counts=True)
     is_node = starts | ends | (key_count[key_id] >= 2)
 
@@ -417,16 +426,27 @@ def build_graph(
     a, b = node_pos[:-1], node_pos[1:]
     inside = part_of[a] == part_of[b]
     a, b = a[inside], b[inside]
-    node_keys, node_index = np.unique(key_id[node_pos], return_inverse=True)
-    key_to_node = np.full(key_id.max() + 1, -1, dtype=np.int64)
-    key_to_node[node_keys] = np.arange(len(node_keys))
-    node_xy = np.zeros((len(node_keys), 2))
-    node_xy[node_index.ravel()] = coords[node_pos]
+    # nodes are numbered in key order (the keys' ranks, ``key_id``, among node keys):
+    # a running count over the flagged keys, not a second ``np.unique``
+    node_key = np.zeros(len(key_count), dtype=bool)
+    node_key[key_id[node_pos]] = True
+    key_to_node = np.cumsum(node_key, dtype=np.int64) - 1
+    key_to_node[~node_key] = -1
+    # one column at a time (a 1-D scatter; rows of an (n, 2) array are copied one by
+    # one); where several vertices share a node the last one's coordinates are kept
+    node_of = key_to_node[key_id[node_pos]]
+    node_x, node_y = np.zeros(int(node_key.sum())), np.zeros(int(node_key.sum()))
+    node_x[node_of] = coords[node_pos, 0]
+    node_y[node_of] = coords[node_pos, 1]
+    node_xy = np.column_stack([node_x, node_y])
 
     counts = b - a + 1
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    take = np.repeat(a - offsets[:-1], counts) + np.arange(offsets[-1])
-    edge_coords = coords[take]
+    start = a - offsets[:-1]  # where each edge's vertices start, less those before it
+    if not start.any():  # no vertex is shared by two edges: the edges' vertices in order
+        edge_coords = coords[: offsets[-1]]
+    else:
+        edge_coords = coords[np.repeat(start, counts) + np.arange(offsets[-1])]
 
     road_index = part_road[part_of[a]]
     edges = pd.DataFrame(

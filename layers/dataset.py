@@ -20,8 +20,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
-import numpy as np
-import pandas as pd
 import pyogrio
 
 from layers.errors import LayerReadError, LayerValidationError, Problem, Severity
@@ -29,13 +27,19 @@ from layers.schema import CORE_LAYERS, LAYER_ORDER
 from layers.validate import (
     PROBLEMS_ATTR,
     SOURCE_FILE_ATTR,
+    _facts_of,
+    _Geoms,
+    _hash_geometries,
     _normalise_layer,
+    _normalised_facts,
     analysis_problems,
-    hash_geometries,
-    normalised_as,
     remember_normalised,
     validate_dataset,
 )
+
+# defined here before; layers.validate has them now (the fingerprint shares the digests)
+from layers.validate import _column_texts as _column_texts
+from layers.validate import text_digest as text_digest
 
 if TYPE_CHECKING:  # layers.epanet imports WNTR: only where a model is read
     from layers.epanet import InpModel
@@ -104,26 +108,19 @@ class Dataset:
         files : mapping of str to str, optional
             File name per layer, for problem records.
         """
-        files = dict(files or {})
-        layers: dict[str, gpd.GeoDataFrame] = {}
-        problems: list[Problem] = []
-        facts = {}  # of the layers normalised here: their geometries' shapely facts
-        for layer, frame in frames.items():
-            file = files.get(layer) or str(frame.attrs.get(SOURCE_FILE_ATTR, ""))
-            files[layer] = file
-            if normalised_as(frame) == layer:
-                # unchanged since layers.read.load (or an earlier Dataset) normalised it:
-                # its problems were found then, with its file; normalising again would
-                # report them anew, worse (a wrong type becomes a missing value)
-                layers[layer] = frame
-                problems += frame.attrs.get(PROBLEMS_ATTR, ())
-                continue
-            norm, probs, facts[layer] = _normalise_layer(frame, layer, file=file)
-            remember_normalised(norm, layer, file=file, problems=probs, geometry_facts=facts[layer])
-            layers[layer] = norm
-            problems += probs
-        problems += validate_dataset(layers, files=files, geometry_facts=facts)
-        return cls(layers=layers, problems=tuple(problems), name=name)
+        layers, problems, facts = _validated(frames, files)
+        dataset = cls(layers=layers, problems=tuple(problems), name=name)
+        dataset._keep_content_hash(facts)
+        return dataset
+
+    def _keep_content_hash(self, facts: Mapping[str, _Geoms]) -> None:
+        """Compute :attr:`content_hash` now, with the layers' ``facts`` at hand.
+
+        Only for a dataset without a water model or DEM (their bytes are read when the
+        hash is first asked for, as before).
+        """
+        if self.water_model is None and self.dem is None:
+            self.__dict__["content_hash"] = _content_hash(self.layers, facts)
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -183,14 +180,12 @@ class Dataset:
         the EPANET model (text, declared CRS, village → node table) and the DEM file's
         bytes.
         """
-        h = hashlib.sha256(b"gapmap-content-2\0")
-        for layer, frame in self.layers.items():
-            _frame_content(h, layer, frame)
+        extra = []
         if self.water_model is not None:
-            h.update(b"\0water_model\0" + self.water_model.sha256.encode())
+            extra.append(b"\0water_model\0" + self.water_model.sha256.encode())
         if self.dem_sha256:
-            h.update(b"\0dem\0" + self.dem_sha256.encode())
-        return h.hexdigest()
+            extra.append(b"\0dem\0" + self.dem_sha256.encode())
+        return _content_hash(self.layers, {}, extra)
 
     @cached_property
     def dem_sha256(self) -> str:
@@ -205,7 +200,8 @@ class Dataset:
         """
         merged = dict(self.layers)
         merged.update(frames)
-        new = Dataset.from_frames(merged, name=self.name)
+        layers, own, facts = _validated(merged, {})
+        new = Dataset(layers=layers, problems=tuple(own), name=self.name)
         # a core layer replaced by an empty one, or by features outside China, is an error
         replaced = {k: new.layers[k] for k in frames if k in new.layers}
         files = {k: str(v.attrs.get(SOURCE_FILE_ATTR, "")) for k, v in replaced.items()}
@@ -217,7 +213,7 @@ class Dataset:
         )
         if self.water_model is not None:
             problems = (*problems, *_water_model_problems(self.water_model, new.layers))
-        return Dataset(
+        dataset = Dataset(
             layers=new.layers,
             problems=problems,
             provenance=self.provenance,
@@ -226,6 +222,8 @@ class Dataset:
             water_model=self.water_model,
             dem=self.dem,
         )
+        dataset._keep_content_hash(facts)
+        return dataset
 
     def with_water_model(self, model: InpModel | None) -> Dataset:
         """Return a new Dataset that uses ``model`` as its water network (None: the layers').
@@ -243,65 +241,69 @@ class Dataset:
         return replace(self, dem=Path(path).resolve() if path is not None else None)
 
 
-def _frame_content(h: hashlib._Hash, layer: str, frame: gpd.GeoDataFrame) -> None:
+def _validated(
+    frames: Mapping[str, gpd.GeoDataFrame], files: Mapping[str, str] | None
+) -> tuple[dict[str, gpd.GeoDataFrame], list[Problem], dict[str, _Geoms]]:
+    """:meth:`Dataset.from_frames`: the normalised layers, their problems and facts.
+
+    The facts (:class:`layers.validate._Geoms`) of each layer, normalised here or known
+    as normalised by its fingerprint, are of the very frame returned.
+    """
+    files = dict(files or {})
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    problems: list[Problem] = []
+    facts: dict[str, _Geoms] = {}
+    for layer, frame in frames.items():
+        file = files.get(layer) or str(frame.attrs.get(SOURCE_FILE_ATTR, ""))
+        files[layer] = file
+        known, known_facts = _normalised_facts(frame)
+        if known == layer:
+            # unchanged since layers.read.load (or an earlier Dataset) normalised it:
+            # its problems were found then, with its file; normalising again would
+            # report them anew, worse (a wrong type becomes a missing value)
+            layers[layer] = frame
+            facts[layer] = known_facts
+            problems += frame.attrs.get(PROBLEMS_ATTR, ())
+            continue
+        norm, probs, facts[layer] = _normalise_layer(frame, layer, file=file)
+        remember_normalised(norm, layer, file=file, problems=probs, geometry_facts=facts[layer])
+        layers[layer] = norm
+        problems += probs
+    problems += validate_dataset(layers, files=files, geometry_facts=facts)
+    return layers, problems, facts
+
+
+def _content_hash(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    facts: Mapping[str, _Geoms],
+    extra: list[bytes] | None = None,
+) -> str:
+    """:attr:`Dataset.content_hash` of ``layers`` (in order), then the ``extra`` bytes.
+
+    ``facts``: the layers' facts where the caller has them (used only for the very
+    frames they are of).
+    """
+    h = hashlib.sha256(b"gapmap-content-2\0")
+    for layer, frame in layers.items():
+        _frame_content(h, layer, frame, facts.get(layer))
+    for chunk in extra or ():
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _frame_content(
+    h: hashlib._Hash, layer: str, frame: gpd.GeoDataFrame, facts: _Geoms | None = None
+) -> None:
     """Feed one layer (name, columns, text of every value, geometries) into ``h``."""
     columns = "\x1f".join(map(str, frame.columns))
     h.update(f"\0layer\0{layer}\0{len(frame.columns)}\0{len(columns)}\0{columns}\0".encode())
+    arr = frame.geometry.to_numpy()
+    facts = _facts_of(arr, facts)
     geom_name = frame.geometry.name
-    for name, col in frame.items():
+    for pos, (name, col) in enumerate(frame.items()):
         if name != geom_name:
-            h.update(text_digest(*_column_texts(col)))
-    hash_geometries(h, frame.geometry.to_numpy())
-
-
-def text_digest(texts: np.ndarray, missing: np.ndarray) -> bytes:
-    r"""Return the SHA-256 digest of a sequence of texts and which of them are missing.
-
-    ``texts`` is an object array of str (``""`` where missing), ``missing`` a bool array.
-    The encoding is one to one: the texts joined by ``\x1f``, their lengths when a text
-    holds that separator, and which ones are missing (a missing value is not ``""``).
-    """
-    n = len(texts)
-    joined = "\x1f".join(texts.tolist()).encode("utf-8", "surrogatepass")
-    h = hashlib.sha256(f"{n}\0{len(joined)}\0".encode())
-    h.update(joined)
-    if n and joined.count(b"\x1f") != n - 1:  # a text holds the separator
-        h.update(b"L" + np.fromiter(map(len, texts), np.int64, n).tobytes())
-    h.update(b"M" + np.packbits(missing).tobytes() if missing.any() else b"-")
-    return h.digest()
-
-
-def _column_texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``col.astype(str)``: its texts (object array, ``""`` where missing), missing.
-
-    Faster than ``astype(str)``, same texts: a column of Python strings is its own text;
-    a NumPy number or yes/no column is turned into text once per distinct value (its
-    ``astype(str)`` is value by value).
-    """
-    if col.dtype == object:  # Python strings are their own text
-        values = col.to_numpy()
-        if pd.api.types.infer_dtype(values, skipna=False) == "string":
-            return values, np.zeros(len(values), dtype=bool)
-    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
-        values = col.to_numpy()
-        # -0.0 and 0.0 are one value to factorize but two texts
-        signed_zero = col.dtype.kind == "f" and np.signbit(values[values == 0]).any()
-        if not signed_zero:
-            codes, uniques = pd.factorize(values, use_na_sentinel=False)
-            texts, missing = _plain_texts(pd.Series(uniques))
-            return texts[codes], missing[codes]
-    return _plain_texts(col)
-
-
-def _plain_texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``col.astype(str)`` as an object array (``""`` where missing) and its missing mask."""
-    text = col.astype(str)
-    missing = text.isna().to_numpy()
-    out = text.to_numpy(dtype=object)
-    if missing.any():
-        out = out.copy()
-        out[missing] = ""
-    return out, missing
+            h.update(facts.column_digest(pos, name, col))
+    _hash_geometries(h, arr, facts)
 
 
 def _file_sha256(path: Path) -> str:

@@ -77,16 +77,24 @@ SOURCE_FILE_ATTR = "gapmap_file"
 
 
 class _Geoms:
-    """Shapely facts of one array of geometries, each computed when first asked, once.
+    """Facts of one layer's frame, each computed when first asked, once.
 
-    The checks of one freshly normalised layer (:func:`normalise_layer`, its fingerprint,
-    the first-vertex test of :func:`validate_dataset`) share them instead of fetching the
-    same coordinates several times. Valid only while ``arr`` is unchanged: users check
-    ``facts.arr is arr`` and compute their own otherwise.
+    The shapely facts of its geometry array, and the digests of its columns' texts. The
+    checks of one freshly normalised layer (:func:`normalise_layer`, its fingerprint,
+    the first-vertex test of :func:`validate_dataset`, the dataset's content hash) share
+    them instead of fetching the same coordinates and joining the same texts several
+    times. Valid only for the frame whose geometry array is ``arr``, while it is
+    unchanged: users check ``facts.arr is arr`` and compute their own otherwise.
     """
 
     def __init__(self, arr: np.ndarray) -> None:
         self.arr = arr
+        self.text_codes: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        """(position, name) → (codes, texts) such that the column is ``texts[codes]``, as
+        :func:`_normalise_layer` built it."""
+        self.strings: dict[tuple[int, str], bytes | None] = {}
+        """(position, name) → :func:`_column_digest` of a column of Python strings (its
+        digest says its values), None for a column of anything else."""
 
     @cached_property
     def types(self) -> np.ndarray:
@@ -100,8 +108,13 @@ class _Geoms:
 
     @cached_property
     def missing(self) -> np.ndarray:
-        """Missing or empty geometries."""
-        return shapely.is_missing(self.arr) | shapely.is_empty(self.arr)
+        """Missing or empty geometries: ``is_missing | is_empty``.
+
+        That is no coordinates: a geometry is empty exactly when it has none (GEOS: a
+        collection is empty when its parts are, a polygon when its shell is), and a
+        missing one has none either.
+        """
+        return self.counts == 0
 
     @cached_property
     def counts(self) -> np.ndarray:
@@ -113,6 +126,21 @@ class _Geoms:
         """``shapely.get_coordinates`` (x, y), all geometries in order."""
         return shapely.get_coordinates(self.arr)
 
+    def string_digest(self, pos: int, name: str, col: pd.Series) -> bytes | None:
+        """:func:`_column_digest` of a column of Python strings, else None; computed once.
+
+        ``col`` is the facts' frame's column at ``pos``, named ``name``.
+        """
+        key = (pos, name)
+        if key not in self.strings:
+            self.strings[key] = _strings_digest(col, text_codes=self.text_codes.get(key))
+        return self.strings[key]
+
+    def column_digest(self, pos: int, name: str, col: pd.Series) -> bytes:
+        """:func:`_column_digest` of the facts' frame's column ``col`` (at ``pos``)."""
+        digest = self.string_digest(pos, name, col) if col.dtype == object else None
+        return _column_digest(col) if digest is None else digest
+
 
 def _facts_of(arr: np.ndarray, facts: _Geoms | None) -> _Geoms:
     """``facts`` when they are of this very array, else new ones."""
@@ -123,36 +151,177 @@ def _fingerprint(frame: gpd.GeoDataFrame, *, geometry_facts: _Geoms | None = Non
     """Return a digest of a frame's columns, values (with their dtypes) and geometries.
 
     Compared within a process only (:func:`normalised_as`), so it is built for speed:
-    each column hashed on its own values, points and lines by their coordinates,
-    other geometries by their WKB. ``geometry_facts``: those of the frame's geometry
-    array, when the caller has them (the digest does not depend on it).
+    each column hashed on its own values (a column of Python strings by the digest of its
+    texts, the one the dataset's content hash takes), points and lines by their
+    coordinates, other geometries by their WKB. ``geometry_facts``: the frame's facts
+    (:class:`_Geoms`), when the caller has them; the digest does not depend on them, and
+    the ones computed here are kept in them.
     """
+    arr = frame.geometry.to_numpy()
+    facts = _facts_of(arr, geometry_facts)
     h = hashlib.sha1(",".join(map(str, frame.columns)).encode(), usedforsecurity=False)
     geom_name = frame.geometry.name
-    for name, col in frame.items():
+    for pos, (name, col) in enumerate(frame.items()):
         if name == geom_name:
             continue
         h.update(f"\0{name}\0{col.dtype}\0{len(col)}\0".encode())
+        if col.dtype == object:
+            digest = facts.string_digest(pos, name, col)
+            if digest is not None:  # Python strings: their texts are their values
+                h.update(digest)
+                continue
         # NumPy columns as arrays (hash_array refuses pandas' wrapper of them)
         values = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
-        if col.dtype == object:
-            try:  # text: the strings joined (cheaper than a hash per value)
-                joined = "\x1f".join(values)
-                h.update(joined.encode("utf-8", "surrogatepass"))
-                if joined.count("\x1f") != len(values) - 1:  # a value holds the separator
-                    h.update(np.fromiter(map(len, values), np.int64, len(values)).tobytes())
-                continue
-            except TypeError:
-                pass
         try:
-            h.update(pd.util.hash_array(values, categorize=False).tobytes())
+            h.update(pd.util.hash_array(values, categorize=False))
         except TypeError:  # unhashable values (lists …): their text
-            h.update(pd.util.hash_array(col.astype(str).to_numpy(dtype=object)).tobytes())
+            h.update(pd.util.hash_array(col.astype(str).to_numpy(dtype=object)))
         if col.isna().any():
-            h.update(np.packbits(col.isna().to_numpy()).tobytes())
-    arr = frame.geometry.to_numpy()
-    _hash_geometries(h, arr, _facts_of(arr, geometry_facts))
+            h.update(np.packbits(col.isna().to_numpy()))
+    _hash_geometries(h, arr, facts)
     return h.hexdigest()
+
+
+def text_digest(texts: np.ndarray, missing: np.ndarray) -> bytes:
+    r"""Return the SHA-256 digest of a sequence of texts and which of them are missing.
+
+    ``texts`` is an object array of str (``""`` where missing), ``missing`` a bool array.
+    The encoding is one to one: the texts joined by ``\x1f``, their lengths when a text
+    holds that separator, and which ones are missing (a missing value is not ``""``).
+    """
+    return _joined_digest("\x1f".join(texts.tolist()), texts, missing)
+
+
+def _joined_digest(joined: str, texts: np.ndarray, missing: np.ndarray | None) -> bytes:
+    r""":func:`text_digest` of ``texts``, joined by ``\x1f`` already (``missing``: None, none)."""
+    n = len(texts)
+    data = joined.encode("utf-8", "surrogatepass")
+    h = hashlib.sha256(f"{n}\0{len(data)}\0".encode())
+    h.update(data)
+    if n and data.count(b"\x1f") != n - 1:  # a text holds the separator
+        h.update(b"L" + np.fromiter(map(len, texts), np.int64, n).tobytes())
+    any_missing = missing is not None and missing.any()
+    h.update(b"M" + np.packbits(missing).tobytes() if any_missing else b"-")
+    return h.digest()
+
+
+def _by_code(n_texts: int, n: int) -> bool:
+    """Whether :func:`_codes_digest` puts ``n`` texts of ``n_texts`` distinct ones by code.
+
+    That beats joining them when there are many rows of few distinct texts.
+    """
+    return n >= 1024 and n_texts * 8 <= n
+
+
+def _codes_digest(codes: np.ndarray, texts: np.ndarray, missing: np.ndarray | None) -> bytes:
+    r"""``text_digest(texts[codes], missing[codes])`` (``missing``: None, none missing).
+
+    ``texts`` are str, ``codes`` indices into them (none negative). With few distinct texts
+    their joined bytes are put together by code (each text's UTF-8 with its separator,
+    taken as a fixed-size item by NumPy when all have one length, else by Arrow: copies
+    of bytes) instead of joining a Python string per row.
+    """
+    n = len(codes)
+    if not _by_code(len(texts), n):  # many distinct texts: join them as they are
+        return text_digest(texts[codes], np.zeros(n, bool) if missing is None else missing[codes])
+    enc = [t.encode("utf-8", "surrogatepass") + b"\x1f" for t in texts.tolist()]
+    size = np.fromiter(map(len, enc), np.int64, len(enc))
+    total = int(size[codes].sum()) - 1  # the joined texts' bytes, without a last separator
+    h = hashlib.sha256(f"{n}\0{total}\0".encode())
+    if size.min() == size.max():  # texts of one length: a take of fixed-size items
+        rows = np.frombuffer(b"".join(enc), dtype=f"V{size[0]}").take(codes)
+        h.update(memoryview(rows).cast("B")[:total])
+    else:
+        rows = pa.array(enc, type=pa.large_binary()).take(pa.array(codes))
+        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset :][: n + 1]
+        h.update(memoryview(rows.buffers()[2])[offsets[0] : offsets[0] + total])
+    with_sep = np.fromiter(("\x1f" in t for t in texts.tolist()), bool, len(texts))
+    if with_sep.any() and with_sep[codes].any():  # a text holds the separator
+        lengths = np.fromiter(map(len, texts.tolist()), np.int64, len(texts))
+        h.update(b"L" + lengths[codes].tobytes())
+    rows_missing = None if missing is None else missing[codes]
+    any_missing = rows_missing is not None and rows_missing.any()
+    h.update(b"M" + np.packbits(rows_missing).tobytes() if any_missing else b"-")
+    return h.digest()
+
+
+def _column_digest(col: pd.Series) -> bytes:
+    """Return ``text_digest(*_column_texts(col))``: the digest of a column's ``astype(str)``.
+
+    The dataset's content hash takes it for every column (a layer read back from another
+    format, with other dtypes, hashes the same). Faster than :func:`_column_texts`, the
+    same digest: the texts of a column of Python strings are its values, joined
+    (``str.join`` refuses anything else); a number or yes/no column is turned into text
+    once per distinct value, and hashed by code (:func:`_codes_digest`).
+    """
+    if col.dtype == object:
+        digest = _strings_digest(col)
+        if digest is not None:
+            return digest
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
+        values = col.to_numpy()
+        # -0.0 and 0.0 are one value to factorize but two texts
+        signed_zero = col.dtype.kind == "f" and np.signbit(values[values == 0]).any()
+        if not signed_zero:
+            codes, uniques = pd.factorize(values, use_na_sentinel=False)
+            texts, missing = _plain_texts(pd.Series(uniques))
+            return _codes_digest(codes, texts, missing if missing.any() else None)
+    return text_digest(*_plain_texts(col))
+
+
+def _strings_digest(
+    col: pd.Series, *, text_codes: tuple[np.ndarray, np.ndarray] | None = None
+) -> bytes | None:
+    """:func:`_column_digest` of an object column of Python strings; None for any other.
+
+    ``text_codes``: (codes, texts) with ``texts[codes]`` the column, when known: a column
+    of few distinct texts is hashed by code then.
+    """
+    if col.dtype != object:
+        return None
+    if text_codes is not None:
+        codes, texts = text_codes
+        if _by_code(len(texts), len(codes)) and all(type(t) is str for t in texts.tolist()):
+            return _codes_digest(codes, texts, None)
+    values = col.to_numpy()
+    try:  # str.join takes strings only
+        joined = "\x1f".join(values.tolist())
+    except TypeError:
+        return None
+    return _joined_digest(joined, values, None)
+
+
+def _column_texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``col.astype(str)``: its texts (object array, ``""`` where missing), missing.
+
+    Faster than ``astype(str)``, same texts: a column of Python strings is its own text;
+    a NumPy number or yes/no column is turned into text once per distinct value (its
+    ``astype(str)`` is value by value).
+    """
+    if col.dtype == object:  # Python strings are their own text
+        values = col.to_numpy()
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":
+            return values, np.zeros(len(values), dtype=bool)
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
+        values = col.to_numpy()
+        # -0.0 and 0.0 are one value to factorize but two texts
+        signed_zero = col.dtype.kind == "f" and np.signbit(values[values == 0]).any()
+        if not signed_zero:
+            codes, uniques = pd.factorize(values, use_na_sentinel=False)
+            texts, missing = _plain_texts(pd.Series(uniques))
+            return texts[codes], missing[codes]
+    return _plain_texts(col)
+
+
+def _plain_texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``col.astype(str)`` as an object array (``""`` where missing) and its missing mask."""
+    text = col.astype(str)
+    missing = text.isna().to_numpy()
+    out = text.to_numpy(dtype=object)
+    if missing.any():
+        out = out.copy()
+        out[missing] = ""
+    return out, missing
 
 
 def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
@@ -167,11 +336,14 @@ def hash_geometries(h: hashlib._Hash, geoms: np.ndarray) -> None:
 
 
 def _hash_geometries(h: hashlib._Hash, geoms: np.ndarray, facts: _Geoms) -> None:
-    """:func:`hash_geometries` with the array's facts (``facts.arr is geoms``)."""
+    """:func:`hash_geometries` with the array's facts (``facts.arr is geoms``).
+
+    Arrays are hashed through their buffers (the bytes ``tobytes`` would copy).
+    """
     types, dims = facts.types, facts.dims
     h.update(f"\0geometries\0{len(geoms)}\0".encode())
-    h.update(types.astype(np.int8).tobytes())
-    h.update(dims.astype(np.int8).tobytes())
+    h.update(types.astype(np.int8))
+    h.update(dims.astype(np.int8))
     with_z = with_m = False
     if (dims > 2).any():  # Z or M (a NaN Z is not none): which geometries have which
         has_z, has_m = shapely.has_z(geoms), shapely.has_m(geoms)
@@ -179,16 +351,16 @@ def _hash_geometries(h: hashlib._Hash, geoms: np.ndarray, facts: _Geoms) -> None
         with_z, with_m = bool(has_z.any()), bool(has_m.any())
     simple = (types == 0) | (types == 1)  # Point, LineString: their coordinates say it all
     if simple.all():  # the common case: the facts' counts and (x, y) as they are
-        h.update(facts.counts.astype(np.int64).tobytes())
+        h.update(facts.counts.astype(np.int64))
         if with_z or with_m:
             coords = shapely.get_coordinates(geoms, include_z=with_z, include_m=with_m)
         else:
             coords = facts.coords
     else:
         lines = geoms[simple]
-        h.update(facts.counts[simple].astype(np.int64).tobytes())
+        h.update(facts.counts[simple].astype(np.int64))
         coords = shapely.get_coordinates(lines, include_z=with_z, include_m=with_m)
-    h.update(np.ascontiguousarray(coords, dtype="<f8").tobytes())
+    h.update(np.ascontiguousarray(coords, dtype="<f8"))
     other = ~simple & (types >= 0)
     if other.any():
         wkb = shapely.to_wkb(
@@ -217,10 +389,16 @@ def remember_normalised(
 
 def normalised_as(frame: gpd.GeoDataFrame) -> str | None:
     """Return the layer a frame was normalised as, if it has not changed since; else None."""
+    return _normalised_facts(frame)[0]
+
+
+def _normalised_facts(frame: gpd.GeoDataFrame) -> tuple[str | None, _Geoms | None]:
+    """:func:`normalised_as`, and the frame's facts its fingerprint computed (or None)."""
     mark = frame.attrs.get(NORMALISED_ATTR)
     if not isinstance(mark, tuple) or len(mark) != 2:
-        return None
-    return str(mark[0]) if mark[1] == _fingerprint(frame) else None
+        return None, None
+    facts = _Geoms(frame.geometry.to_numpy())
+    return (str(mark[0]) if mark[1] == _fingerprint(frame, geometry_facts=facts) else None), facts
 
 
 # Layers whose households and population count the same people (each household ≥ 1).
@@ -399,6 +577,19 @@ class _LayerChecker:
         self.problems: list[Problem] = []
         self.rows = np.arange(1, len(frame) + 1)
         self.ids: np.ndarray | list[str | None] = [None] * len(frame)
+        self.text_codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        """Field → (codes, texts): the coerced text column is ``texts[codes]``."""
+        self._empty: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def empty_texts(self, texts: np.ndarray) -> np.ndarray:
+        """``texts == ""``, computed once per array (the id texts' is asked for three times).
+
+        The arrays are kept with their answers, so an id is never another array's.
+        """
+        known = self._empty.get(id(texts))
+        if known is None or known[0] is not texts:
+            known = self._empty[id(texts)] = (texts, texts == "")
+        return known[1]
 
     def add(
         self,
@@ -471,7 +662,7 @@ class _LayerChecker:
                 return text_of["t"]
         else:
             codes, uniq = _text_codes(raw) if text_codes is None else text_codes
-            empty_u = uniq == ""
+            empty_u = self.empty_texts(uniq)
             empty = empty_u[codes]
             cache: dict[str, pd.Series] = {}
 
@@ -498,6 +689,7 @@ class _LayerChecker:
             if f.allowed is not None:
                 out_u = self._allowed(f, out_u, empty_u, codes, raw.index)
             out = pd.Series(out_u[codes], index=raw.index, dtype=object, copy=False)
+            self.text_codes[f.name] = (codes, out_u)
             if f.pattern is not None:
                 ok_u = _fullmatch(f.pattern, out_u)
                 bad = ~ok_u[codes] & ~empty
@@ -697,6 +889,10 @@ class _LayerChecker:
         crs = geoms.crs
         if crs is None or not crs.is_geographic:
             return
+        if _within_china_box(facts.coords):
+            # every vertex in China's box, so is every feature's bounding box and its
+            # centre: nothing below is swapped, in the wrong hemisphere or impossible
+            return
         bounds = shapely.bounds(arr)
         with np.errstate(invalid="ignore"):
             impossible = present & (
@@ -764,6 +960,19 @@ class _LayerChecker:
             )
 
 
+def _within_china_box(xy: np.ndarray) -> bool:
+    """Whether there are coordinates and all lie in China's lon/lat box (NaN: no)."""
+    if not len(xy):
+        return False
+    # column by column (a reduction along axis 0 of an (n, 2) array is ten times slower);
+    # NaN if any is: then the test says no
+    x, y = xy[:, 0], xy[:, 1]
+    return bool(
+        x.min() >= _CHINA_LON[0] and x.max() <= _CHINA_LON[1]
+        and y.min() >= _CHINA_LAT[0] and y.max() <= _CHINA_LAT[1]
+    )  # fmt: skip
+
+
 def _pattern_zh(pattern: str) -> str:
     m = re.fullmatch(r"\\d\{(\d+)\}", pattern)
     return f"{m.group(1)}位数字" if m else pattern
@@ -786,7 +995,10 @@ def _absent_column(checker: _LayerChecker, f: Field, index: pd.Index) -> pd.Seri
         if probe.problems:
             return checker.coerce(f, pd.Series([None] * len(index), index=index, dtype=object))
         entry = _ABSENT[id(f)] = (f, one)
-    return entry[1].take(np.zeros(len(index), dtype=np.intp)).set_axis(index)
+    codes = np.zeros(len(index), dtype=np.intp)
+    if f.dtype == "str":
+        checker.text_codes[f.name] = (codes, entry[1].to_numpy(dtype=object))
+    return entry[1].take(codes).set_axis(index)
 
 
 def _duplicate_ids(ids: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -891,7 +1103,7 @@ def _normalise_layer(
         id_text_codes, id_uniq, distinct_ids = _text_codes_distinct(attrs[id_field])
         id_codes = (id_text_codes, id_uniq)
         ids_u = id_uniq.copy()
-        ids_u[ids_u == ""] = None
+        ids_u[checker.empty_texts(id_uniq)] = None
         checker.ids = ids_u[id_text_codes]
 
     out: dict[str, pd.Series] = {}
@@ -927,7 +1139,8 @@ def _normalise_layer(
             # is a duplicate when its code is
             codes, uniq = id_codes
             ids = out[id_field]
-            dup = (np.bincount(codes, minlength=len(uniq)) > 1)[codes] & (uniq != "")[codes]
+            filled = ~checker.empty_texts(uniq)
+            dup = (np.bincount(codes, minlength=len(uniq)) > 1)[codes] & filled[codes]
         else:
             ids, dup = _duplicate_ids(out[id_field])
         if dup.any():
@@ -983,6 +1196,10 @@ def _normalise_layer(
         result = gpd.GeoDataFrame(data, geometry="geometry", copy=False)
     result = result.rename_geometry("geometry") if result.geometry.name != "geometry" else result
     facts.arr = result.geometry.to_numpy()  # the same geometries: their facts hold
+    for pos, name in enumerate(result.columns):  # the text columns as codes, for digests
+        given = checker.text_codes.get(name) if name in out else None
+        if given is not None and (len(given[0]) == 0 or given[0].min() >= 0):
+            facts.text_codes[pos, name] = given
     result.attrs = dict(frame.attrs)
     result.attrs["column_renames"] = dict(mapping)
     order = {f.name: i for i, f in enumerate(schema.fields)}

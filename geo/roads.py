@@ -33,6 +33,7 @@ Rules (``../shared/STANDARDS.md`` §1, thresholds in :class:`geo.settings.HardRo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -205,6 +206,207 @@ def trunk_joined_hard_edges(graph: RoadGraph, settings: Settings) -> np.ndarray:
     return hard & _joined_to(graph, hard, trunk)
 
 
+def _group_sums(values: np.ndarray, owner: np.ndarray, n_groups: int) -> np.ndarray:
+    """``values[owner == k].sum()`` for every ``k``, bit for bit, all groups at once.
+
+    ``owner`` is sorted. ``ndarray.sum`` adds fewer than 8 values one after the other
+    from 0.0 (numpy's pairwise summation starts at 8 values), so the groups of fewer than
+    8 are summed column by column of a padded table, the same additions in the same order;
+    ``np.add.reduceat`` would not do (it starts from a group's first value). The rare
+    longer groups are summed by ``ndarray.sum`` itself.
+    """
+    out = np.zeros(n_groups)
+    if not len(owner):
+        return out
+    bounds = np.searchsorted(owner, np.arange(n_groups + 1))
+    size = np.diff(bounds)
+    short = np.flatnonzero((size > 0) & (size < 8))
+    if len(short):
+        for j in range(int(size[short].max())):  # at most 7 columns
+            has = size[short] > j
+            out[short[has]] += values[bounds[short[has]] + j]
+    for k in np.flatnonzero(size >= 8):
+        out[k] = values[bounds[k] : bounds[k + 1]].sum()
+    return out
+
+
+@dataclass(frozen=True)
+class _Links:
+    """Missing links, one per row, in the order of the links table."""
+
+    village: np.ndarray  # the village's row in the villages frame
+    kind: np.ndarray  # "harden" or "new" (object array)
+    length_km: np.ndarray
+    road_ids: np.ndarray  # object array of text
+    geometry: np.ndarray  # shapely geometries, metric CRS
+
+    @classmethod
+    def new(cls, village: np.ndarray, lines: np.ndarray, km: np.ndarray) -> _Links:
+        """Straight new links (no road ids)."""
+        blank = np.full(len(village), "", dtype=object)
+        return cls(village, np.full(len(village), "new", dtype=object), km, blank, lines)
+
+    @classmethod
+    def concat(cls, parts: list[_Links]) -> _Links:
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])
+
+        return cls(cat("village"), cat("kind"), cat("length_km"), cat("road_ids"), cat("geometry"))
+
+    def take(self, rows: np.ndarray) -> _Links:
+        return _Links(
+            self.village[rows],
+            self.kind[rows],
+            self.length_km[rows],
+            self.road_ids[rows],
+            self.geometry[rows],
+        )
+
+    def frame(self, ids: np.ndarray, crs: object) -> gpd.GeoDataFrame:
+        """Return the links table (``crs``).
+
+        Columns ``village_id`` (``ids`` of the villages), ``kind``, ``length_km`` and
+        ``road_ids``, and the geometry.
+        """
+        if not len(self.village):  # the columns of no rows (object dtype), as ever
+            frame = pd.DataFrame([], columns=["village_id", "kind", "length_km", "road_ids"])
+            return gpd.GeoDataFrame(frame, geometry=[], crs=crs)
+        frame = pd.DataFrame(
+            {
+                "village_id": ids[self.village],
+                "kind": self.kind,
+                "length_km": self.length_km,
+                "road_ids": self.road_ids,
+            }
+        )
+        return gpd.GeoDataFrame(frame, geometry=self.geometry, crs=crs)
+
+
+def _harden_links(
+    graph: RoadGraph,
+    aug: AugmentedGraph,
+    pred: np.ndarray,
+    starts: np.ndarray,
+    villages: np.ndarray,
+    *,
+    lookup: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    hard_piece: np.ndarray,
+    unknown_surface: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Links]:
+    """Return the non-hard pieces of each start's path (``pred``) as its 'harden' link.
+
+    Returns, per start: the km and whether every one of them is of unknown surface (未知:
+    e.g. an untagged OSM way, which may well be paved — to verify, not to pave); then
+    the positions (in ``starts``) of the starts whose path has a non-hard piece and their
+    links (village ``villages[k]`` for start ``k``), in start order. A link is the
+    multi-line of its path's edges in edge order; its road ids are those edges' roads in
+    that order, each once.
+    """
+    owner, a, b = _path_steps(pred, starts)
+    pcs = lookup(a, b)
+    keep = (pcs >= 0) & ~hard_piece[np.maximum(pcs, 0)]
+    owner, pcs = owner[keep], pcs[keep]
+    n = len(starts)
+    km = _group_sums(aug.length_m[pcs], owner, n) / 1000
+    parent = aug.parent_edge[pcs]
+    has = np.bincount(owner, minlength=n) > 0
+    unknown = has & (np.bincount(owner[~unknown_surface[parent]], minlength=n) == 0)
+    which = np.flatnonzero(has)
+    # each path's distinct edges, by path then edge (np.unique sorts the pair keys)
+    n_e = max(graph.n_edges, 1)
+    pair = np.unique(owner.astype(np.int64) * n_e + parent)
+    slot = np.searchsorted(which, pair // n_e)  # the link's position among the links
+    edge = pair % n_e
+    if not len(pair):
+        none = np.zeros(0, dtype=object)
+        return km, unknown, which, _Links(villages[which], none, km[which], none, none)
+    geoms = shapely.multilinestrings(graph.edge_geoms[edge], indices=slot)
+    # the road ids (as text) of the edges on these paths only, not of every edge; one
+    # road's edges once per link (the first), joined by ";" (object-array concatenation
+    # within each link's run of ids)
+    on_paths, edge_pos = np.unique(edge, return_inverse=True)
+    path_ids = graph.edges["road_id"].iloc[on_paths].astype(str).to_numpy(dtype=object)
+    ids = path_ids[edge_pos]
+    again = pd.DataFrame({"slot": slot, "id": ids}).duplicated().to_numpy()
+    slot, ids = slot[~again], ids[~again]
+    first = np.ones(len(slot), dtype=bool)
+    first[1:] = slot[1:] != slot[:-1]
+    last = np.append(first[1:], True)
+    road_ids = np.add.reduceat(np.where(last, ids, ids + ";"), np.flatnonzero(first))
+    kind = np.full(len(which), "harden", dtype=object)
+    return km, unknown, which, _Links(villages[which], kind, km[which], road_ids, geoms)
+
+
+def _gap_links(
+    graph: RoadGraph,
+    aug: AugmentedGraph,
+    m_up: sparse.csr_array,
+    gap: np.ndarray,
+    node_any: np.ndarray,
+    *,
+    tree: shapely.STRtree,
+    connected_edges: np.ndarray,
+    existing: np.ndarray,
+    harden: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, _Links]],
+) -> tuple[np.ndarray, np.ndarray, _Links]:
+    """Links of the villages on roads not joined to the trunk (``gap``, their rows).
+
+    Per road component (all existing roads), the shortest straight link from it to the
+    hard network joined to the trunk, and the unpaved pieces on the cheapest-hardening
+    path from each village to the component's node nearest to where that link starts.
+    Returns each village's harden km and new km, and the links: by component, then
+    village, a village's harden link (if any) before its new link.
+    """
+    n_comp, comp = csgraph.connected_components(m_up, directed=False)
+    comps, rank_of = np.unique(comp[node_any[gap]], return_inverse=True)
+    wanted = np.zeros(n_comp, dtype=bool)
+    wanted[comps] = True
+    # the existing pieces of these components, by component then piece
+    pieces = np.flatnonzero(wanted[comp[aug.u]] & existing[aug.parent_edge])
+    rank = np.searchsorted(comps, comp[aug.u[pieces]])
+    by = np.argsort(rank, kind="stable")
+    pieces, rank = pieces[by], rank[by]
+    n_e = max(graph.n_edges, 1)
+    pair = np.unique(rank.astype(np.int64) * n_e + aug.parent_edge[pieces])
+    comp_geom = shapely.multilinestrings(graph.edge_geoms[pair % n_e], indices=pair // n_e)
+    qi, ti = tree.query_nearest(comp_geom, all_matches=False)
+    j = np.zeros(len(comps), dtype=np.int64)
+    j[qi] = ti
+    line = shapely.shortest_line(comp_geom, graph.edge_geoms[connected_edges[j]])
+    start_pt = shapely.get_point(line, 0)
+    # each component's node nearest to where its link starts (the first one on a tie)
+    n_n = aug.n_nodes
+    cand = np.unique(np.concatenate([rank * n_n + aug.u[pieces], rank * n_n + aug.v[pieces]]))
+    c_rank, c_node = cand // n_n, cand % n_n
+    near = shapely.distance(shapely.points(aug.node_xy[c_node]), start_pt[c_rank])
+    low = np.minimum.reduceat(near, np.searchsorted(c_rank, np.arange(len(comps))))
+    best = np.flatnonzero(near == low[c_rank])
+    start = c_node[best[np.searchsorted(c_rank[best], np.arange(len(comps)))]]
+    # One search per component on its own nodes (in index order): the same heap
+    # operations, so the same costs and paths, as a search of the whole graph from that
+    # node (which reaches nothing else), without a whole-graph search per component.
+    by_comp = np.argsort(comp, kind="stable")
+    lo = np.searchsorted(comp[by_comp], comps, side="left")
+    hi = np.searchsorted(comp[by_comp], comps, side="right")
+    pred = np.full(n_n, -9999, dtype=np.int64)
+    for k in range(len(comps)):  # a loop over components, not villages
+        kept = by_comp[lo[k] : hi[k]]
+        local = np.searchsorted(kept, start[k : k + 1])
+        _, _, pred_c = shortest_from(m_up[kept][:, kept], local, predecessors=True)
+        assert pred_c is not None
+        pred[kept] = np.where(pred_c >= 0, kept[np.maximum(pred_c, 0)], -9999)
+    order = np.argsort(rank_of, kind="stable")  # by component, then village row
+    members = gap[order]
+    km, _, which, hardened = harden(pred, node_any[members], members)
+    lines = line[rank_of[order]]
+    new_km = shapely.length(lines) / 1000
+    out_harden, out_new = np.zeros(len(gap)), np.zeros(len(gap))
+    out_harden[order], out_new[order] = km, new_km
+    both = _Links.concat([hardened, _Links.new(members, lines, new_km)])
+    seq = np.argsort(np.r_[2 * which, 2 * np.arange(len(members)) + 1], kind="stable")
+    return out_harden, out_new, both.take(seq)
+
+
 def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> HardRoadResult:
     """Check 20户以上自然村通硬化路 for every natural village.
 
@@ -234,7 +436,8 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     snap_any = snap(graph, village_m, max_m=net.snap_max_m, edge_mask=existing)
     # A village reaches the hard network through the nearest hard road that is itself
     # joined to the trunk: a closer hard spur cut off from it must not hide that road.
-    joined_hard = trunk_joined_hard_edges(graph, settings)
+    # (trunk_joined_hard_edges, from the masks made above)
+    joined_hard = hard & _joined_to(graph, hard, trunk)
     snap_hard = snap_to_subset(
         graph,
         village_m,
@@ -257,29 +460,30 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     trunk_dist = np.where(node_hard >= 0, cost_hard[np.maximum(node_hard, 0)], np.inf)
     connected = np.isfinite(trunk_dist)
 
-    # narrowest road on each village's hard path to the trunk
+    # narrowest road on each village's hard path to the trunk, and whether the path is
+    # all of known hard surface (路面待核实 otherwise)
     lookup_hard = _piece_lookup(aug, hard_piece & existing[aug.parent_edge], length)
     width = graph.edges["width_m"].to_numpy(dtype=float)
     node_width = np.full(aug.n_nodes, np.inf)
+    node_sure = np.ones(aug.n_nodes)
     has_pred = np.flatnonzero(pred_hard >= 0)
     pieces = lookup_hard(has_pred, pred_hard[has_pred])
-    node_width[has_pred] = np.where(pieces >= 0, width[aug.parent_edge[pieces]], np.inf)
+    found = pieces >= 0
+    parents = aug.parent_edge[pieces]
+    node_width[has_pred] = np.where(found, width[parents], np.inf)
+    node_sure[has_pred] = np.where(found, ~assumed[parents], 1.0)
     path_width = _path_min(pred_hard, node_width)
-    min_width = np.where(connected, path_width[np.maximum(node_hard, 0)], np.nan)
-    # 路面待核实: the hard path (or the road the village joins) is assumed hard
-    node_sure = np.ones(aug.n_nodes)
-    node_sure[has_pred] = np.where(pieces >= 0, ~assumed[aug.parent_edge[pieces]], 1.0)
     path_sure = _path_min(pred_hard, node_sure)
+    at = np.maximum(node_hard, 0)
+    min_width = np.where(connected, path_width[at], np.nan)
     snapped = snap_hard["edge"].to_numpy()
     on_assumed = (snapped >= 0) & assumed[np.maximum(snapped, 0)]
     sure_trunk = trunk_piece & ~assumed[aug.parent_edge]
     sure_nodes = np.zeros(aug.n_nodes, dtype=bool)
     sure_nodes[aug.u[sure_trunk]] = sure_nodes[aug.v[sure_trunk]] = True
-    reached = src_hard[np.maximum(node_hard, 0)]
+    reached = src_hard[at]
     via_assumed_trunk = ~sure_nodes[np.maximum(reached, 0)]
-    unverified = connected & (
-        (path_sure[np.maximum(node_hard, 0)] < 1) | on_assumed | via_assumed_trunk
-    )
+    unverified = connected & ((path_sure[at] < 1) | on_assumed | via_assumed_trunk)
     min_width = np.where(np.isinf(min_width), np.nan, min_width)  # on the trunk itself
 
     # scope
@@ -295,8 +499,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     reason[relocation] = "relocation_planned"
     harden_km = np.zeros(n)
     new_km = np.zeros(n)
-    link_rows: list[dict[str, object]] = []
-    link_geoms: list[shapely.Geometry] = []
+    parts: list[_Links] = []
 
     todo = np.flatnonzero(~connected & ~relocation)
     # upgrade: cheapest hardening over all existing roads (hard pieces ~free)
@@ -310,61 +513,26 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
     surface_codes, surface_values = graph._factorised("surface")
     unknown_surface = np.append(surface_values == "未知", False)[surface_codes]
 
-    def harden_links(vids: np.ndarray, pred: np.ndarray, starts: np.ndarray) -> list:
-        """Return the non-hard pieces of each start's path (``pred``) as its 'harden' link.
-
-        Returns, per start: the km, whether every one of them is of unknown surface (未知:
-        e.g. an untagged OSM way, which may well be paved — to verify, not to pave), and
-        the link's row and geometry (None when the path has no non-hard piece).
-        """
-        owner, a, b = _path_steps(pred, starts)
-        pcs = lookup_any(a, b)
-        keep = (pcs >= 0) & ~hard_piece[np.maximum(pcs, 0)]
-        owner, pcs = owner[keep], pcs[keep]
-        bounds = np.searchsorted(owner, np.arange(len(starts) + 1))
-        # the road ids (as text) of the edges on these paths only, not of every edge
-        on_paths = np.unique(aug.parent_edge[pcs])
-        path_ids = graph.edges["road_id"].iloc[on_paths].astype(str).to_numpy(dtype=object)
-        out = []
-        for k, vid in enumerate(vids):
-            mine = pcs[bounds[k] : bounds[k + 1]]
-            if not len(mine):
-                out.append((0.0, False, None))
-                continue
-            parents = np.unique(aug.parent_edge[mine])
-            unknown = bool(np.all(unknown_surface[parents]))
-            km = float(length[mine].sum()) / 1000
-            row = {
-                "village_id": vid,
-                "kind": "harden",
-                "length_km": km,
-                "road_ids": ";".join(dict.fromkeys(path_ids[np.searchsorted(on_paths, parents)])),
-            }
-            out.append((km, unknown, (row, shapely.multilinestrings(graph.edge_geoms[parents]))))
-        return out
-
-    def add_link(link: tuple[dict[str, object], shapely.Geometry] | None) -> None:
-        if link is not None:
-            link_rows.append(link[0])
-            link_geoms.append(link[1])
-
-    def new_link(vid: str, line: shapely.Geometry) -> float:
-        km = float(shapely.length(line)) / 1000
-        link_rows.append({"village_id": vid, "kind": "new", "length_km": km, "road_ids": ""})
-        link_geoms.append(line)
-        return km
+    def harden(pred: np.ndarray, starts: np.ndarray, rows: np.ndarray):
+        return _harden_links(
+            graph,
+            aug,
+            pred,
+            starts,
+            rows,
+            lookup=lookup_any,
+            hard_piece=hard_piece,
+            unknown_surface=unknown_surface,
+        )
 
     ids = villages["id"].astype(str).to_numpy()
-    # 1. only unpaved links: walk each village's cheapest-hardening path (few villages)
+    # 1. only unpaved links: each village's cheapest-hardening path, all at once
     unpaved = todo[on_road[todo] & np.isfinite(up_cost[todo])]
     reason[unpaved] = "only_unpaved"
-    for i, (km, unknown, link) in zip(
-        unpaved, harden_links(ids[unpaved], pred_up, node_any[unpaved]), strict=True
-    ):
-        harden_km[i] = km
-        add_link(link)
-        if unknown:
-            reason[i] = "unverified_surface"
+    km, unknown, _, links = harden(pred_up, node_any[unpaved], unpaved)
+    harden_km[unpaved] = km
+    reason[unpaved[unknown]] = "unverified_surface"
+    parts.append(links)
 
     connected_edges = np.flatnonzero(
         hard & existing & np.isfinite(cost_hard[graph.edges["u"].to_numpy()])
@@ -383,31 +551,25 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
             village_xy = village_m.to_numpy()[no_road]
             qi, ti = tree.query_nearest(village_xy, all_matches=False)
             lines = shapely.shortest_line(village_xy[qi], graph.edge_geoms[connected_edges[ti]])
-            for i, line in zip(no_road[qi], lines, strict=True):
-                new_km[i] = new_link(ids[i], line)
+            km = shapely.length(lines) / 1000
+            new_km[no_road[qi]] = km
+            parts.append(_Links.new(no_road[qi], lines, km))
         # 3. network gaps: per road component (all existing roads) not joined to the trunk,
         # the shortest link to the hard network, then harden what lies on the way
         if len(gap):
-            _, comp = csgraph.connected_components(m_up, directed=False)
-            piece_comp = comp[aug.u]
-            for c in np.unique(comp[node_any[gap]]):
-                members = gap[comp[node_any[gap]] == c]
-                pieces_c = np.flatnonzero((piece_comp == c) & existing[aug.parent_edge])
-                edges_c = np.unique(aug.parent_edge[pieces_c])
-                comp_geom = shapely.multilinestrings(graph.edge_geoms[edges_c])
-                j = tree.query_nearest(comp_geom, all_matches=False)[0]
-                line = shapely.shortest_line(comp_geom, graph.edge_geoms[connected_edges[j]])
-                start_pt = shapely.get_point(line, 0)
-                cand = np.unique(np.concatenate([aug.u[pieces_c], aug.v[pieces_c]]))
-                near = shapely.distance(shapely.points(aug.node_xy[cand]), start_pt)
-                start = int(cand[np.argmin(near)])
-                _, _, pred_c = shortest_from(m_up, np.array([start]), predecessors=True)
-                assert pred_c is not None
-                walks = harden_links(ids[members], pred_c, node_any[members])
-                for i, (km, _, link) in zip(members, walks, strict=True):
-                    harden_km[i] = km
-                    add_link(link)
-                    new_km[i] = new_link(ids[i], line)
+            gap_harden, gap_new, gap_parts = _gap_links(
+                graph,
+                aug,
+                m_up,
+                gap,
+                node_any,
+                tree=tree,
+                connected_edges=connected_edges,
+                existing=existing,
+                harden=harden,
+            )
+            harden_km[gap], new_km[gap] = gap_harden, gap_new
+            parts.append(gap_parts)
 
     cost = harden_km * hr.harden_cost_wan_per_km + new_km * hr.new_road_cost_wan_per_km
     status = np.where(
@@ -444,11 +606,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         geometry=villages.geometry.to_numpy(),
         crs=villages.crs,
     )
-    links = gpd.GeoDataFrame(
-        pd.DataFrame(link_rows, columns=["village_id", "kind", "length_km", "road_ids"]),
-        geometry=link_geoms if link_geoms else [],
-        crs=graph.crs,
-    ).to_crs(4326)
+    links = _Links.concat(parts).frame(ids, graph.crs).to_crs(4326)
     rate = {"harden": hr.harden_cost_wan_per_km, "new": hr.new_road_cost_wan_per_km}
     links["cost_wan"] = links["length_km"] * links["kind"].map(rate).astype(float)
     for frame in (out, links):

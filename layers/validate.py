@@ -258,14 +258,10 @@ def _column_digest(col: pd.Series) -> bytes:
         digest = _strings_digest(col)
         if digest is not None:
             return digest
-    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
-        values = col.to_numpy()
-        # -0.0 and 0.0 are one value to factorize but two texts
-        signed_zero = col.dtype.kind == "f" and np.signbit(values[values == 0]).any()
-        if not signed_zero:
-            codes, uniques = pd.factorize(values, use_na_sentinel=False)
-            texts, missing = _plain_texts(pd.Series(uniques))
-            return _codes_digest(codes, texts, missing if missing.any() else None)
+    coded = _number_texts(col)
+    if coded is not None:
+        codes, texts, missing = coded
+        return _codes_digest(codes, texts, missing if missing.any() else None)
     return text_digest(*_plain_texts(col))
 
 
@@ -291,6 +287,22 @@ def _strings_digest(
     return _joined_digest(joined, values, None)
 
 
+def _number_texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Return a NumPy number or yes/no column as codes, its distinct texts and missing.
+
+    None for any other column, and for a float column holding -0.0 (one value to
+    factorize but two texts).
+    """
+    if not (isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub"):
+        return None
+    values = col.to_numpy()
+    if col.dtype.kind == "f" and np.signbit(values[values == 0]).any():
+        return None
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    texts, missing = _plain_texts(pd.Series(uniques))
+    return codes, texts, missing
+
+
 def _column_texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Return ``col.astype(str)``: its texts (object array, ``""`` where missing), missing.
 
@@ -302,14 +314,10 @@ def _column_texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         values = col.to_numpy()
         if pd.api.types.infer_dtype(values, skipna=False) == "string":
             return values, np.zeros(len(values), dtype=bool)
-    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
-        values = col.to_numpy()
-        # -0.0 and 0.0 are one value to factorize but two texts
-        signed_zero = col.dtype.kind == "f" and np.signbit(values[values == 0]).any()
-        if not signed_zero:
-            codes, uniques = pd.factorize(values, use_na_sentinel=False)
-            texts, missing = _plain_texts(pd.Series(uniques))
-            return texts[codes], missing[codes]
+    coded = _number_texts(col)
+    if coded is not None:
+        codes, texts, missing = coded
+        return texts[codes], missing[codes]
     return _plain_texts(col)
 
 

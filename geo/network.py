@@ -435,7 +435,8 @@ def build_graph(
     # one column at a time (a 1-D scatter; rows of an (n, 2) array are copied one by
     # one); where several vertices share a node the last one's coordinates are kept
     node_of = key_to_node[key_id[node_pos]]
-    node_x, node_y = np.zeros(int(node_key.sum())), np.zeros(int(node_key.sum()))
+    n_nodes = int(node_key.sum())
+    node_x, node_y = np.zeros(n_nodes), np.zeros(n_nodes)
     node_x[node_of] = coords[node_pos, 0]
     node_y[node_of] = coords[node_pos, 1]
     node_xy = np.column_stack([node_x, node_y])

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import geopandas as gpd
 import numpy as np
@@ -248,19 +248,10 @@ class _Links:
 
     @classmethod
     def concat(cls, parts: list[_Links]) -> _Links:
-        def cat(name: str) -> np.ndarray:
-            return np.concatenate([getattr(p, name) for p in parts])
-
-        return cls(cat("village"), cat("kind"), cat("length_km"), cat("road_ids"), cat("geometry"))
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
     def take(self, rows: np.ndarray) -> _Links:
-        return _Links(
-            self.village[rows],
-            self.kind[rows],
-            self.length_km[rows],
-            self.road_ids[rows],
-            self.geometry[rows],
-        )
+        return _Links(*(getattr(self, f.name)[rows] for f in fields(self)))
 
     def frame(self, ids: np.ndarray, crs: object) -> gpd.GeoDataFrame:
         """Return the links table (``crs``).

@@ -37,10 +37,6 @@ from layers.validate import (
     validate_dataset,
 )
 
-# defined here before; layers.validate has them now (the fingerprint shares the digests)
-from layers.validate import _column_texts as _column_texts
-from layers.validate import text_digest as text_digest
-
 if TYPE_CHECKING:  # layers.epanet imports WNTR: only where a model is read
     from layers.epanet import InpModel
 

@@ -12,8 +12,7 @@ import pytest
 import shapely
 
 from layers import Dataset
-from layers.dataset import _column_texts, text_digest
-from layers.validate import hash_geometries
+from layers.validate import _column_texts, hash_geometries, text_digest
 
 
 def _plain_texts(col: pd.Series) -> tuple[list[str], list[bool]]:

@@ -24,7 +24,7 @@ import shapely
 
 import layers.validate as v
 from layers import Dataset, ProblemKind
-from layers.dataset import _column_texts, text_digest
+from layers.validate import _column_texts, text_digest
 from scripts.bench_access import county_kwargs, synthetic_province
 from tests.conftest import DEMO
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import ARTIFACTS, ROOT, choose_option, wait_for_app
 from tests.e2e.test_login import _login, _login_form, serve
@@ -54,6 +55,27 @@ def _select_first_row(page) -> None:
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
 
 
+def _open_first_item(page, shown, *, attempts: int = 3) -> None:
+    """Select the table's first row until ``shown`` (a part of the item's form) is there.
+
+    A rerun that lands just before the click redraws the grid and the click is lost;
+    the form is then never drawn. Each try waits for the app to finish its run first,
+    and looks again before clicking (a second click on a taken row would clear it).
+    """
+    for _ in range(attempts):
+        wait_for_app(page)
+        if shown.is_visible():
+            return
+        _select_first_row(page)
+        wait_for_app(page)
+        try:
+            shown.wait_for(timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    shown.wait_for(timeout=5_000)  # fails with Playwright's own account of what is there
+
+
 def test_township_editor_changes_its_item_not_another_townships(county_server, browser):
     from geo.ledger import Ledger
 
@@ -76,9 +98,7 @@ def test_township_editor_changes_its_item_not_another_townships(county_server, b
     with Ledger(url) as book:
         first = book.items().iloc[0]
     assert first["township_code"] != TOWN
-    _select_first_row(page)
-    wait_for_app(page)
-    page.get_by_text("只能查看").wait_for(timeout=60_000)
+    _open_first_item(page, page.get_by_text("只能查看"))
     assert page.get_by_role("button", name="保存").count() == 0
     page.screenshot(path=str(ARTIFACTS / "township-other-item.png"), full_page=True)
 
@@ -91,14 +111,12 @@ def test_township_editor_changes_its_item_not_another_townships(county_server, b
     with Ledger(url) as book:
         mine = book.items(township=TOWN).iloc[0]
     assert mine["state"] == "open"
-    _select_first_row(page)
-    page.get_by_role("button", name="保存").wait_for(timeout=60_000)
+    _open_first_item(page, page.get_by_role("button", name="保存"))
     wait_for_app(page)  # the rest of the item (history, evidence) is drawn on the same run
     state_box = page.locator("[data-testid='stSelectbox']").filter(has_text="整改状态")
 
     def reopen_item() -> None:  # a rerun took the selection (and the form) away
-        _select_first_row(page)
-        page.get_by_role("button", name="保存").wait_for(timeout=60_000)
+        _open_first_item(page, page.get_by_role("button", name="保存"))
 
     options = choose_option(page, state_box, "整改中", reopen=reopen_item)
     assert sorted(options) == sorted(["待整改", "整改中"])  # no 暂缓/豁免 for his role

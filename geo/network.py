@@ -36,6 +36,7 @@ from pandas.api.extensions import ExtensionArray
 from pyproj import CRS, Transformer
 from scipy import sparse
 from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
 
 from geo.crs import metric_crs
 from geo.settings import NetworkSettings
@@ -45,6 +46,7 @@ __all__ = [
     "AugmentedGraph",
     "RoadGraph",
     "build_graph",
+    "nearest_edges",
     "network_diagnostics",
     "searches_within",
     "shortest_from",
@@ -98,6 +100,18 @@ class RoadGraph:
     def edge_geoms(self) -> np.ndarray:
         """Shapely LineStrings of the edges (metric CRS), built once."""
         return _linestrings(self.edge_coords, self.edge_offsets)
+
+    def edge_lines(self, edges: np.ndarray) -> np.ndarray:
+        """LineStrings of the ``edges`` (edge numbers), as ``edge_geoms[edges]``.
+
+        Built for those edges only unless :attr:`edge_geoms` is already built: the
+        analyses draw or measure a few thousand edges of a 300,000-edge graph.
+        """
+        edges = np.asarray(edges, dtype=np.int64)
+        if "edge_geoms" in self.__dict__:
+            return self.edge_geoms[edges]
+        starts = self.edge_offsets[edges]
+        return _linestrings_at(self.edge_coords, starts, self.edge_offsets[edges + 1] - starts)
 
     @cached_property
     def _snap_memo(self) -> _SnapMemo:
@@ -538,8 +552,154 @@ def _linestrings(coords: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
+def _linestrings_at(coords: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """LineStrings ``coords[starts[i]:starts[i] + counts[i]]``, one per ``i``.
+
+    :func:`_linestrings` of some edges only (any order, repeats allowed), with the same
+    coordinates, so the same geometries as the whole graph's.
+    """
+    out = np.empty(len(starts), dtype=object)
+    for k in np.unique(counts):
+        rows = np.flatnonzero(counts == k)
+        out[rows] = shapely.linestrings(coords[starts[rows][:, None] + np.arange(k)])
+    return out
+
+
+class _EdgeIndex:
+    """The nearest of some edges (``candidates``) to each feature, exactly.
+
+    The nearest edge is the one at the least distance (GEOS's, as ``shapely.distance``);
+    among edges equally near (a village nearest a node, where two or more edges meet) the
+    lowest edge number. So the answer does not depend on how an index orders its edges,
+    and a point whose nearest edge of a set is in a subset has that edge as its nearest in
+    the subset too (:func:`snap_to_subset`).
+
+    Points are looked up in a k-d tree (:class:`scipy.spatial.cKDTree`) of sample points
+    along the edges' segments, one per piece of at most twice the median segment length,
+    so each segment point is within ``half_m`` of a sample. With ``r`` the distance to the
+    nearest sample, every segment as near as the nearest edge has a sample within
+    ``r + half_m``: those segments' distances (NumPy) leave the few nearly nearest edges,
+    which GEOS measures and the rule above decides. Other geometries (polygon villages)
+    go to an :class:`shapely.STRtree` of the candidates, built on first use, with all
+    equally near edges returned and the same rule. No LineString of the graph is built
+    for points but those of the nearly nearest edges. The index of a subset of another
+    index's edges (``within``) keeps that index's samples of the subset.
+    """
+
+    _SLACK_M = 1e-6  # well above the rounding of NumPy's and GEOS's distances (~1e-9 m)
+
+    def __init__(
+        self, graph: RoadGraph, candidates: np.ndarray, *, within: _EdgeIndex | None = None
+    ) -> None:
+        self.graph = graph
+        self.candidates = candidates
+        if within is not None:  # the samples of a larger set's index, those of candidates
+            self._restrict(within, candidates)
+        else:
+            self._sample(graph, candidates)
+        self.kd = (
+            cKDTree(self.sample_xy, balanced_tree=False, compact_nodes=False)
+            if len(self.sample_xy)
+            else None
+        )
+
+    def _sample(self, graph: RoadGraph, candidates: np.ndarray) -> None:
+        offsets = graph.edge_offsets
+        n_seg = np.maximum(offsets[candidates + 1] - offsets[candidates] - 1, 0)
+        self.seg_edge = np.repeat(candidates, n_seg)
+        first = np.repeat(offsets[candidates] - (np.cumsum(n_seg) - n_seg), n_seg)
+        vertex = first + np.arange(len(self.seg_edge))
+        self.seg_a = graph.edge_coords[vertex]
+        self.seg_d = graph.edge_coords[vertex + 1] - self.seg_a
+        seg_len = np.hypot(self.seg_d[:, 0], self.seg_d[:, 1])
+        self.seg_len2 = seg_len**2
+        piece_m = 2.0 * float(np.median(seg_len)) if len(seg_len) else 0.0
+        if piece_m > 0:
+            n_piece = np.maximum(np.ceil(seg_len / piece_m), 1).astype(np.int64)
+        else:
+            n_piece = np.ones(len(seg_len), dtype=np.int64)
+        self.sample_seg = np.repeat(np.arange(len(seg_len)), n_piece)
+        k = np.arange(len(self.sample_seg)) - np.repeat(np.cumsum(n_piece) - n_piece, n_piece)
+        t = (k + 0.5) / n_piece[self.sample_seg]
+        self.sample_xy = self.seg_a[self.sample_seg] + t[:, None] * self.seg_d[self.sample_seg]
+        self.half_m = float((seg_len / n_piece).max()) / 2 if len(seg_len) else 0.0
+
+    def _restrict(self, within: _EdgeIndex, candidates: np.ndarray) -> None:
+        wanted = np.zeros(self.graph.n_edges, dtype=bool)
+        wanted[candidates] = True
+        seg_kept = wanted[within.seg_edge]
+        sample_kept = seg_kept[within.sample_seg]
+        self.seg_edge = within.seg_edge[seg_kept]
+        self.seg_a, self.seg_d = within.seg_a[seg_kept], within.seg_d[seg_kept]
+        self.seg_len2 = within.seg_len2[seg_kept]
+        renumber = np.cumsum(seg_kept) - 1
+        self.sample_seg = renumber[within.sample_seg[sample_kept]]
+        self.sample_xy = within.sample_xy[sample_kept]
+        self.half_m = within.half_m  # a bound for these pieces too
+
+    @cached_property
+    def strtree(self) -> shapely.STRtree:
+        """STRtree of the candidates' LineStrings (for features other than points)."""
+        return shapely.STRtree(self.graph.edge_lines(self.candidates))
+
+    def nearest(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest candidate edge of each geometry (present, not empty).
+
+        Returns
+        -------
+        rows : ndarray of int
+            Positions in ``geoms`` (every one when there is a candidate; ascending).
+        edge : ndarray of int
+            The nearest edge of each (its number in the graph).
+        dist : ndarray of float
+            Its distance (metres, GEOS).
+        """
+        if self.kd is None:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0)
+        is_point = shapely.get_type_id(geoms) == 0
+        rows, edge, dist = [], [], []
+        if is_point.any():
+            at = np.flatnonzero(is_point)
+            q, e = self._near_points(shapely.get_coordinates(geoms[at]))
+            rows.append(at[q])
+            edge.append(e)
+        if not is_point.all():
+            at = np.flatnonzero(~is_point)
+            q, t = self.strtree.query_nearest(geoms[at], all_matches=True)
+            rows.append(at[q])
+            edge.append(self.candidates[t])
+        rows, edge = np.concatenate(rows), np.concatenate(edge)
+        # GEOS's distance to each nearly nearest edge, once per distinct edge's line
+        lines, which = np.unique(edge, return_inverse=True)
+        dist = shapely.distance(geoms[rows], self.graph.edge_lines(lines)[which])
+        order = np.lexsort((edge, dist, rows))
+        rows, edge, dist = rows[order], edge[order], dist[order]
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        return rows[first], edge[first], dist[first]
+
+    def _near_points(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (point, edge) of each point's nearly nearest edges (NumPy distances)."""
+        r, _ = self.kd.query(xy, k=1)
+        found = self.kd.query_ball_point(xy, r + self.half_m + self._SLACK_M, return_sorted=False)
+        count = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+        seg = self.sample_seg[np.concatenate(found).astype(np.int64)]
+        q = np.repeat(np.arange(len(xy)), count)
+        a, d, len2 = self.seg_a[seg], self.seg_d[seg], self.seg_len2[seg]
+        w = xy[q] - a
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(len2 > 0, np.clip(np.einsum("ij,ij->i", w, d) / len2, 0.0, 1.0), 0.0)
+        off = w - t[:, None] * d
+        dist = np.hypot(off[:, 0], off[:, 1])
+        low = np.minimum.reduceat(dist, np.cumsum(count) - count)
+        near = dist <= low[q] + self._SLACK_M
+        pair = np.unique(q[near] * np.int64(self.graph.n_edges) + self.seg_edge[seg[near]])
+        return pair // self.graph.n_edges, pair % self.graph.n_edges
+
+
 class _SnapMemo:
-    """Per edge mask: its STRtree and the nearest edge of every feature already snapped.
+    """Per edge mask: its nearest-edge index, and each feature's nearest edge found so far.
 
     Keys are content digests (the mask's bytes, each feature's WKB in the graph's CRS),
     so a feature snapped again (the villages by every analysis) costs a hash lookup.
@@ -548,7 +708,7 @@ class _SnapMemo:
     def __init__(self, max_masks: int = 8) -> None:
         self.max_masks = max_masks
         self.lock = threading.Lock()
-        self.masks: dict[bytes, tuple[np.ndarray, shapely.STRtree, pd.DataFrame]] = {}
+        self.masks: dict[bytes, tuple[np.ndarray, _EdgeIndex, pd.DataFrame]] = {}
 
     def __getstate__(self) -> dict[str, int]:  # a pickled graph (Assessment) starts afresh
         return {"max_masks": self.max_masks}
@@ -558,7 +718,7 @@ class _SnapMemo:
 
     def get(self, graph: RoadGraph, edge_mask: np.ndarray | None):
         if edge_mask is not None and edge_mask.all():
-            edge_mask = None  # the same candidates, so the same tree and answers
+            edge_mask = None  # the same candidates, so the same index and answers
         if edge_mask is None:
             key = b"all"
         else:
@@ -573,30 +733,42 @@ class _SnapMemo:
                     {c: pd.Series(dtype=float) for c in _NEAREST_COLUMNS},
                     index=pd.Index([], dtype=object),
                 )
-                entry = (candidates, shapely.STRtree(graph.edge_geoms[candidates]), known)
+                entry = (candidates, self._index(graph, candidates, edge_mask), known)
             self.masks[key] = entry  # most recent last
             while len(self.masks) > self.max_masks:
                 self.masks.pop(next(iter(self.masks)))
             return key, entry
 
+    def _index(
+        self, graph: RoadGraph, candidates: np.ndarray, edge_mask: np.ndarray | None
+    ) -> _EdgeIndex:
+        """Index a new mask's edges, from the samples of the least index of more edges."""
+        best = None
+        if edge_mask is not None:
+            for have, index, _ in self.masks.values():
+                if len(have) < len(candidates) or (best is not None and len(have) >= len(best[0])):
+                    continue
+                covered = np.zeros(graph.n_edges, dtype=bool)
+                covered[have] = True
+                if not (edge_mask & ~covered).any():
+                    best = (have, index)
+        return _EdgeIndex(graph, candidates, within=None if best is None else best[1])
+
     def store(self, key: bytes, found: pd.DataFrame) -> None:
         with self.lock:
             if key in self.masks:
-                candidates, tree, known = self.masks[key]
+                candidates, index, known = self.masks[key]
                 known = pd.concat([known, found]) if len(known) else found
-                self.masks[key] = (candidates, tree, known[~known.index.duplicated()])
+                self.masks[key] = (candidates, index, known[~known.index.duplicated()])
 
 
 _NEAREST_COLUMNS = ("edge", "pos_m", "dist_m", "snap_x", "snap_y")
 
 
-def _nearest_edges(
-    graph: RoadGraph, arr: np.ndarray, candidates: np.ndarray, tree: shapely.STRtree
-) -> pd.DataFrame:
+def _nearest_edges(graph: RoadGraph, arr: np.ndarray, index: _EdgeIndex) -> pd.DataFrame:
     """Nearest candidate edge of each (present) feature, whatever the distance."""
-    (qi, ti), dist = tree.query_nearest(arr, return_distance=True, all_matches=False)
-    edge = candidates[ti]
-    line = graph.edge_geoms[edge]
+    qi, edge, dist = index.nearest(arr)
+    line = graph.edge_lines(edge)
     # nearest point of the feature to the line, then its position along the line
     near = shapely.shortest_line(arr[qi], line)
     on_line = shapely.get_point(near, 1)
@@ -648,7 +820,9 @@ def snap(
     """Snap features to the nearest point on the nearest edge, within ``max_m``.
 
     Polygons and lines are represented by their nearest point to the network
-    (villages given as polygons snap from their edge, not their centroid).
+    (villages given as polygons snap from their edge, not their centroid). Of edges
+    equally near (a feature nearest a node where edges meet) the one with the lowest
+    edge number is taken, so the answer is the same whatever index finds it.
 
     Parameters
     ----------
@@ -685,14 +859,14 @@ def snap(
         return frame()
     if graph.n_edges == 0:
         return frame()
-    key, (candidates, tree, known) = graph._snap_memo.get(graph, edge_mask)
+    key, (_, index, known) = graph._snap_memo.get(graph, edge_mask)
     which = np.flatnonzero(present)
     wkb = pd.Index(shapely.to_wkb(arr[which]), dtype=object)
     pos_known = known.index.get_indexer(wkb) if len(known) else np.full(len(wkb), -1)
     new = np.flatnonzero(pos_known < 0)
     if len(new):
         first = ~wkb[new].duplicated()
-        fresh = _nearest_edges(graph, arr[which[new[first]]], candidates, tree)
+        fresh = _nearest_edges(graph, arr[which[new[first]]], index)
         fresh.index = wkb[new[first]]
         graph._snap_memo.store(key, fresh)
         known = pd.concat([known, fresh]) if len(known) else fresh
@@ -710,22 +884,56 @@ def snap(
     return frame()
 
 
+def nearest_edges(
+    graph: RoadGraph, geoms: np.ndarray, *, edge_mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Find the nearest ``edge_mask`` edge of each geometry, whatever the distance.
+
+    Parameters
+    ----------
+    graph : RoadGraph
+        The network.
+    geoms : ndarray of shapely geometries
+        In the graph's (metric) CRS.
+    edge_mask : ndarray of bool, optional
+        Only these edges are candidates (all edges when omitted).
+
+    Returns
+    -------
+    rows : ndarray of int
+        Positions in ``geoms`` of the present, non-empty geometries (ascending); none when
+        there is no candidate.
+    edge : ndarray of int
+        Each one's nearest edge: the least distance, the lowest edge number among
+        edges equally near (as :func:`snap`).
+    dist : ndarray of float
+        The distance to it (metres).
+    """
+    present = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+    if not len(present) or graph.n_edges == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    _, (_, index, _) = graph._snap_memo.get(graph, edge_mask)
+    rows, edge, dist = index.nearest(geoms[present])
+    return present[rows], edge, dist
+
+
 def snap_to_subset(
     graph: RoadGraph,
     points: gpd.GeoSeries | gpd.GeoDataFrame,
     nearest: pd.DataFrame,
     *,
     max_m: float,
-    edge_mask: np.ndarray | None,
     subset: np.ndarray,
 ) -> pd.DataFrame:
-    """:func:`snap` to the ``subset`` edges, given the points' snaps to ``edge_mask`` edges.
+    """:func:`snap` to the ``subset`` edges, given the points' snaps to a larger set.
 
-    ``nearest`` is ``snap(graph, points, max_m=max_m, edge_mask=edge_mask)`` and
-    ``subset`` a mask of some of those edges. A point whose nearest edge is in the subset,
-    with no other subset edge as close, snaps to it in the subset too (the same edge,
-    position and point); the others are snapped to the subset (:func:`snap`). A point
-    beyond ``max_m`` of every edge is beyond it of the subset's.
+    ``nearest`` is ``snap(graph, points, max_m=max_m, edge_mask=mask)`` for some mask
+    and ``subset`` a mask of some of those edges. A point whose nearest edge is in the subset
+    snaps to it in the subset too (the same edge, position and point: no subset edge is
+    nearer, and of those as near it has the lowest number, see :func:`snap`); the others
+    are snapped to the subset (:func:`snap`). A point beyond ``max_m`` of every edge is
+    beyond it of the subset's.
 
     Returns
     -------
@@ -735,16 +943,6 @@ def snap_to_subset(
     geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
     edge = nearest["edge"].to_numpy()
     keep = (edge >= 0) & subset[np.maximum(edge, 0)]
-    idx = np.flatnonzero(keep)
-    if len(idx):
-        _, (candidates, tree, _) = graph._snap_memo.get(graph, edge_mask)
-        arr = geoms.iloc[idx].to_crs(graph.crs).to_numpy()
-        # any other subset edge as close (a tie, within a micrometre): snapped afresh
-        reach = nearest["dist_m"].to_numpy()[idx] + 1e-6
-        qi, ti = tree.query(arr, predicate="dwithin", distance=reach)
-        cand = candidates[ti]
-        tied = subset[cand] & (cand != edge[idx][qi])
-        keep[idx[np.unique(qi[tied])]] = False
     # the columns as arrays, set in place, then one frame (not a pandas setitem each)
     columns = {c: nearest[c].to_numpy().copy() for c in _NEAREST_COLUMNS}
     rest = np.flatnonzero((edge >= 0) & ~keep)

@@ -46,6 +46,7 @@ from scipy.sparse import csgraph
 from geo.network import (
     AugmentedGraph,
     RoadGraph,
+    nearest_edges,
     shortest_from,
     snap,
     snap_to_subset,
@@ -165,19 +166,6 @@ def _joined_to(graph: RoadGraph, mask: np.ndarray, seeds: np.ndarray) -> np.ndar
     seed_nodes = graph.edges["u"].to_numpy()[seeds & mask]
     joined = np.isin(comp, np.unique(comp[seed_nodes]))
     return mask & joined[graph.edges["u"].to_numpy()]
-
-
-def _edge_tree(graph: RoadGraph, edges: np.ndarray, known: np.ndarray) -> shapely.STRtree:
-    """Return ``STRtree(graph.edge_geoms[edges])``, built once.
-
-    When ``edges`` are the ``known`` mask's edges, the snap memo's tree of that mask: the
-    same geometries in the same order make the same (deterministic) tree.
-    """
-    if np.array_equal(edges, np.flatnonzero(known)):
-        _, (candidates, tree, _) = graph._snap_memo.get(graph, known)
-        if np.array_equal(candidates, edges):
-            return tree
-    return shapely.STRtree(graph.edge_geoms[edges])
 
 
 def hard_edges(graph: RoadGraph, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +299,7 @@ def _harden_links(
     if not len(pair):
         none = np.zeros(0, dtype=object)
         return km, unknown, which, _Links(villages[which], none, km[which], none, none)
-    geoms = shapely.multilinestrings(graph.edge_geoms[edge], indices=slot)
+    geoms = shapely.multilinestrings(graph.edge_lines(edge), indices=slot)
     # the road ids (as text) of the edges on these paths only, not of every edge; one
     # road's edges once per link (the first), joined by ";" (object-array concatenation
     # within each link's run of ids)
@@ -335,8 +323,7 @@ def _gap_links(
     gap: np.ndarray,
     node_any: np.ndarray,
     *,
-    tree: shapely.STRtree,
-    connected_edges: np.ndarray,
+    connected: np.ndarray,
     existing: np.ndarray,
     harden: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, _Links]],
 ) -> tuple[np.ndarray, np.ndarray, _Links]:
@@ -359,11 +346,11 @@ def _gap_links(
     pieces, rank = pieces[by], rank[by]
     n_e = max(graph.n_edges, 1)
     pair = np.unique(rank.astype(np.int64) * n_e + aug.parent_edge[pieces])
-    comp_geom = shapely.multilinestrings(graph.edge_geoms[pair % n_e], indices=pair // n_e)
-    qi, ti = tree.query_nearest(comp_geom, all_matches=False)
-    j = np.zeros(len(comps), dtype=np.int64)
-    j[qi] = ti
-    line = shapely.shortest_line(comp_geom, graph.edge_geoms[connected_edges[j]])
+    comp_geom = shapely.multilinestrings(graph.edge_lines(pair % n_e), indices=pair // n_e)
+    qi, to, _ = nearest_edges(graph, comp_geom, edge_mask=connected)
+    link_to = np.zeros(len(comps), dtype=np.int64)
+    link_to[qi] = to
+    line = shapely.shortest_line(comp_geom, graph.edge_lines(link_to))
     start_pt = shapely.get_point(line, 0)
     # each component's node nearest to where its link starts (the first one on a tie)
     n_n = aug.n_nodes
@@ -434,7 +421,6 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         village_m,
         snap_any,
         max_m=net.snap_max_m,
-        edge_mask=existing,
         subset=joined_hard,
     )
     both = pd.concat([snap_hard, snap_any], ignore_index=True)
@@ -536,12 +522,13 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
         new_km[gap] = np.nan
         new_km[no_road] = np.nan
     else:
-        tree = _edge_tree(graph, connected_edges, joined_hard)
+        connected_mask = np.zeros(graph.n_edges, dtype=bool)
+        connected_mask[connected_edges] = True
         # 2. no road within the snap distance: a straight new link to the hard network
         if len(no_road):
             village_xy = village_m.to_numpy()[no_road]
-            qi, ti = tree.query_nearest(village_xy, all_matches=False)
-            lines = shapely.shortest_line(village_xy[qi], graph.edge_geoms[connected_edges[ti]])
+            qi, to, _ = nearest_edges(graph, village_xy, edge_mask=connected_mask)
+            lines = shapely.shortest_line(village_xy[qi], graph.edge_lines(to))
             km = shapely.length(lines) / 1000
             new_km[no_road[qi]] = km
             parts.append(_Links.new(no_road[qi], lines, km))
@@ -554,8 +541,7 @@ def hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings) -> 
                 m_up,
                 gap,
                 node_any,
-                tree=tree,
-                connected_edges=connected_edges,
+                connected=connected_mask,
                 existing=existing,
                 harden=harden,
             )

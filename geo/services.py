@@ -376,16 +376,17 @@ def _sub_lines(
     the vertices strictly between them kept); a whole edge is the edge's own line;
     pieces no longer than 1e-9 m are dropped. Returns the lines and the ``owner`` of each.
     """
-    length = shapely.length(graph.edge_geoms[edges]) if len(edges) else np.zeros(0)
+    edge_lines = graph.edge_lines(edges)  # these edges' lines only
+    length = shapely.length(edge_lines) if len(edges) else np.zeros(0)
     keep = end_m - start_m > 1e-9
     whole = keep & (start_m <= 1e-9) & (end_m >= length - 1e-9)
     cut = np.flatnonzero(keep & ~whole)
-    lines = [graph.edge_geoms[edges[whole]]]
+    lines = [edge_lines[whole]]
     owners = [owner[whole]]
     if len(cut):
         e, a, b = edges[cut], start_m[cut], end_m[cut]
         a, b = np.clip(a, 0, length[cut]), np.clip(b, 0, length[cut])
-        line = graph.edge_geoms[e]
+        line = edge_lines[cut]
         first = shapely.get_coordinates(shapely.line_interpolate_point(line, a))
         last = shapely.get_coordinates(shapely.line_interpolate_point(line, b))
         # vertices of each edge with their distance along it

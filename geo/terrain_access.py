@@ -169,7 +169,7 @@ def terrain_links(
         return replace(hard, villages=hard.villages.assign(link_mean_slope_pct=np.nan), links=links)
     links = hard.links.to_crs(ctx.dem.crs).copy()
     joined = gpd.GeoSeries(
-        graph.edge_geoms[trunk_joined_hard_edges(graph, settings)], crs=graph.crs
+        graph.edge_lines(np.flatnonzero(trunk_joined_hard_edges(graph, settings))), crs=graph.crs
     ).to_crs(ctx.dem.crs)
     joined_tree = shapely.STRtree(joined.to_numpy())
     target = ctx.dem.mask(joined, all_touched=True)

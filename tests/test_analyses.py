@@ -265,28 +265,24 @@ def test_problem_counts_equal_the_crosstab():
     assert got["problems"].tolist() == [3.0, 0.0, 1.0, 0.0]
 
 
-def test_hard_road_new_link_tree_reuse_changes_nothing(ctx, monkeypatch):
-    """The new-link search reuses the snap memo's tree of the trunk-joined hard roads:
-    the same villages and links as with a tree of its own."""
-    import shapely
-
-    from geo import roads
+def test_hard_road_builds_two_nearest_edge_indexes(ctx, monkeypatch):
+    """通硬化路 indexes the existing roads once (every snap of the villages) and the
+    trunk-joined hard roads once (their re-snap and the new-link searches share it),
+    the latter from the former's samples."""
+    from geo import network, roads
 
     dataset, _, settings = ctx
-    reused = []
-    plain = roads._edge_tree
+    built = []
+    plain = network._EdgeIndex.__init__
 
-    def spy(graph, edges, known):
-        tree = plain(graph, edges, known)
-        reused.append(any(tree is entry[1] for entry in graph._snap_memo.masks.values()))
-        return tree
+    def spy(self, graph, candidates, within=None):
+        built.append((len(candidates), within is None))
+        plain(self, graph, candidates, within=within)
 
-    monkeypatch.setattr(roads, "_edge_tree", spy)
-    got = hard_road_access(dataset, build_graph(dataset["roads"]), settings)
-    assert reused == [True]
-    monkeypatch.setattr(
-        roads, "_edge_tree", lambda graph, edges, known: shapely.STRtree(graph.edge_geoms[edges])
-    )
-    want = hard_road_access(dataset, build_graph(dataset["roads"]), settings)
-    pd.testing.assert_frame_equal(got.villages.to_wkb(), want.villages.to_wkb())
-    pd.testing.assert_frame_equal(got.links.to_wkb(), want.links.to_wkb())
+    monkeypatch.setattr(network._EdgeIndex, "__init__", spy)
+    graph = build_graph(dataset["roads"])
+    got = hard_road_access(dataset, graph, settings)
+    assert (got.villages["status"] == "not_connected").any()  # the new-link search ran
+    existing, joined = graph.edge_mask(), roads.trunk_joined_hard_edges(graph, settings)
+    # the second from the first's samples
+    assert built == [(existing.sum(), True), (joined.sum(), False)]

@@ -268,7 +268,7 @@ def test_snap_to_subset_equals_snapping_to_the_subset(seed):
     pts = gpd.GeoSeries(shapely.points(np.vstack(xy)), crs=EPSG)
     subset = rng.random(g.n_edges) < 0.6
     nearest = snap(g, pts, max_m=300.0)
-    got = snap_to_subset(g, pts, nearest, max_m=300.0, edge_mask=None, subset=subset)
+    got = snap_to_subset(g, pts, nearest, max_m=300.0, subset=subset)
     fresh = build_graph(frame, crs=EPSG)  # no memo shared with the call above
     want = snap(fresh, pts, max_m=300.0, edge_mask=subset)
     want.loc[want["edge"] < 0, "dist_m"] = np.nan
@@ -296,7 +296,7 @@ def test_snap_to_subset_ties_between_parallel_roads():
     pts = gpd.GeoSeries([shapely.Point(500, 50), shapely.Point(500, 150)], crs=EPSG)
     for subset in (np.array([True, True, False]), np.array([True, False, True])):
         nearest = snap(g, pts, max_m=80.0)
-        got = snap_to_subset(g, pts, nearest, max_m=80.0, edge_mask=None, subset=subset)
+        got = snap_to_subset(g, pts, nearest, max_m=80.0, subset=subset)
         want = snap(build_graph(frame, crs=EPSG), pts, max_m=80.0, edge_mask=subset)
         want.loc[want["edge"] < 0, "dist_m"] = np.nan
         pd.testing.assert_frame_equal(got, want)

@@ -5,7 +5,9 @@ as it was before the missing links were built all at once (no loop over villages
 gap components searched on their own nodes and the two path minima jumped together
 (2026-12). Both run on fresh graphs of the same roads: the shipped demo county, the
 tiny county, a synthetic province and the same province with cut-off islands, planned
-roads and trunk roads of unknown surface.
+roads and trunk roads of unknown surface. Its new-link searches take the nearest-edge
+rule that came with the snap index (the lowest edge number among equally near edges,
+:func:`_old_nearest`); the rest is as it was.
 """
 
 from __future__ import annotations
@@ -122,17 +124,23 @@ def _old_joined_to(graph: RoadGraph, mask: np.ndarray, seeds: np.ndarray) -> np.
     return mask & joined[graph.edges["u"].to_numpy()]
 
 
-def _old_edge_tree(graph: RoadGraph, edges: np.ndarray, known: np.ndarray) -> shapely.STRtree:
-    """Return ``STRtree(graph.edge_geoms[edges])``, built once.
-
-    When ``edges`` are the ``known`` mask's edges, the snap memo's tree of that mask: the
-    same geometries in the same order make the same (deterministic) tree.
-    """
-    if np.array_equal(edges, np.flatnonzero(known)):
-        _, (candidates, tree, _) = graph._snap_memo.get(graph, known)
-        if np.array_equal(candidates, edges):
-            return tree
+def _old_edge_tree(graph: RoadGraph, edges: np.ndarray) -> shapely.STRtree:
+    """Return ``STRtree(graph.edge_geoms[edges])``."""
     return shapely.STRtree(graph.edge_geoms[edges])
+
+
+def _old_nearest(tree: shapely.STRtree, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``tree.query_nearest(geoms)``, the lowest tree index among equally near lines.
+
+    The nearest-edge rule of :func:`geo.network.snap` since 2026-12 (the edges are in
+    ascending order in the tree), in place of the tree's own first match.
+    """
+    q, t = tree.query_nearest(geoms, all_matches=True)
+    order = np.lexsort((t, q))
+    q, t = q[order], t[order]
+    first = np.ones(len(q), dtype=bool)
+    first[1:] = q[1:] != q[:-1]
+    return q[first], t[first]
 
 
 def _old_hard_edges(graph: RoadGraph, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +204,6 @@ def _old_hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings
         village_m,
         snap_any,
         max_m=net.snap_max_m,
-        edge_mask=existing,
         subset=joined_hard,
     )
     both = pd.concat([snap_hard, snap_any], ignore_index=True)
@@ -333,11 +340,11 @@ def _old_hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings
         new_km[gap] = np.nan
         new_km[no_road] = np.nan
     else:
-        tree = _old_edge_tree(graph, connected_edges, joined_hard)
+        tree = _old_edge_tree(graph, connected_edges)
         # 2. no road within the snap distance: a straight new link to the hard network
         if len(no_road):
             village_xy = village_m.to_numpy()[no_road]
-            qi, ti = tree.query_nearest(village_xy, all_matches=False)
+            qi, ti = _old_nearest(tree, village_xy)
             lines = shapely.shortest_line(village_xy[qi], graph.edge_geoms[connected_edges[ti]])
             for i, line in zip(no_road[qi], lines, strict=True):
                 new_km[i] = new_link(ids[i], line)
@@ -351,7 +358,7 @@ def _old_hard_road_access(dataset: Dataset, graph: RoadGraph, settings: Settings
                 pieces_c = np.flatnonzero((piece_comp == c) & existing[aug.parent_edge])
                 edges_c = np.unique(aug.parent_edge[pieces_c])
                 comp_geom = shapely.multilinestrings(graph.edge_geoms[edges_c])
-                j = tree.query_nearest(comp_geom, all_matches=False)[0]
+                j = _old_nearest(tree, np.array([comp_geom]))[1][0]
                 line = shapely.shortest_line(comp_geom, graph.edge_geoms[connected_edges[j]])
                 start_pt = shapely.get_point(line, 0)
                 cand = np.unique(np.concatenate([aug.u[pieces_c], aug.v[pieces_c]]))

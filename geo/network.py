@@ -582,26 +582,33 @@ class _EdgeIndex:
     which GEOS measures and the rule above decides. Other geometries (polygon villages)
     go to an :class:`shapely.STRtree` of the candidates, built on first use, with all
     equally near edges returned and the same rule. No LineString of the graph is built
-    for points but those of the nearly nearest edges. The index of a subset of another
-    index's edges (``within``) keeps that index's samples of the subset.
+    for points but those of the nearly nearest edges.
+
+    The index of a subset of another index's edges (``within``, itself not a subset's)
+    uses that index's samples of the subset: a few points are looked up in its tree, the
+    other samples passed over; a tree of its own is built, once, for a larger batch.
     """
 
     _SLACK_M = 1e-6  # well above the rounding of NumPy's and GEOS's distances (~1e-9 m)
+    _OWN_TREE_PER_POINT = 64  # a batch of ≥ 1/64 of the samples gets a subset its own tree
 
     def __init__(
         self, graph: RoadGraph, candidates: np.ndarray, *, within: _EdgeIndex | None = None
     ) -> None:
         self.graph = graph
         self.candidates = candidates
-        if within is not None:  # the samples of a larger set's index, those of candidates
-            self._restrict(within, candidates)
-        else:
+        self.within = within
+        self.kd: cKDTree | None = None
+        if within is None:
             self._sample(graph, candidates)
-        self.kd = (
-            cKDTree(self.sample_xy, balanced_tree=False, compact_nodes=False)
-            if len(self.sample_xy)
-            else None
-        )
+            if len(self.sample_xy):
+                self.kd = cKDTree(self.sample_xy, balanced_tree=False, compact_nodes=False)
+        else:
+            assert within.within is None, "a subset's index is made from a whole index"
+            wanted = np.zeros(graph.n_edges, dtype=bool)
+            wanted[candidates] = True
+            self.kept = wanted[within.seg_edge][within.sample_seg]  # of within's samples
+            self.half_m = within.half_m  # a bound for these pieces too
 
     def _sample(self, graph: RoadGraph, candidates: np.ndarray) -> None:
         offsets = graph.edge_offsets
@@ -624,18 +631,18 @@ class _EdgeIndex:
         self.sample_xy = self.seg_a[self.sample_seg] + t[:, None] * self.seg_d[self.sample_seg]
         self.half_m = float((seg_len / n_piece).max()) / 2 if len(seg_len) else 0.0
 
-    def _restrict(self, within: _EdgeIndex, candidates: np.ndarray) -> None:
-        wanted = np.zeros(self.graph.n_edges, dtype=bool)
-        wanted[candidates] = True
-        seg_kept = wanted[within.seg_edge]
-        sample_kept = seg_kept[within.sample_seg]
-        self.seg_edge = within.seg_edge[seg_kept]
-        self.seg_a, self.seg_d = within.seg_a[seg_kept], within.seg_d[seg_kept]
-        self.seg_len2 = within.seg_len2[seg_kept]
-        renumber = np.cumsum(seg_kept) - 1
-        self.sample_seg = renumber[within.sample_seg[sample_kept]]
-        self.sample_xy = within.sample_xy[sample_kept]
-        self.half_m = within.half_m  # a bound for these pieces too
+    def _own_tree(self) -> None:
+        """Give a subset's index its own arrays and tree (the samples of ``within``)."""
+        whole = self.within
+        seg_kept = np.zeros(len(whole.seg_edge), dtype=bool)
+        seg_kept[whole.sample_seg[self.kept]] = True
+        self.seg_edge = whole.seg_edge[seg_kept]
+        self.seg_a, self.seg_d = whole.seg_a[seg_kept], whole.seg_d[seg_kept]
+        self.seg_len2 = whole.seg_len2[seg_kept]
+        self.sample_seg = (np.cumsum(seg_kept) - 1)[whole.sample_seg[self.kept]]
+        self.sample_xy = whole.sample_xy[self.kept]
+        self.kd = cKDTree(self.sample_xy, balanced_tree=False, compact_nodes=False)
+        self.within = None  # last: a reader that sees it None finds the tree and arrays
 
     @cached_property
     def strtree(self) -> shapely.STRtree:
@@ -654,7 +661,7 @@ class _EdgeIndex:
         dist : ndarray of float
             Its distance (metres, GEOS).
         """
-        if self.kd is None:
+        if not len(self.candidates) or not len(geoms):
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, np.zeros(0)
         is_point = shapely.get_type_id(geoms) == 0
@@ -681,12 +688,25 @@ class _EdgeIndex:
 
     def _near_points(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pairs (point, edge) of each point's nearly nearest edges (NumPy distances)."""
-        r, _ = self.kd.query(xy, k=1)
-        found = self.kd.query_ball_point(xy, r + self.half_m + self._SLACK_M, return_sorted=False)
+        whole = self.within  # read once: another thread may give this index its own tree
+        if whole is not None and len(xy) * self._OWN_TREE_PER_POINT >= self.kept.sum():
+            self._own_tree()
+            whole = None
+        if whole is None:
+            src, kept = self, None
+            r, _ = self.kd.query(xy, k=1)
+        else:
+            src, kept = whole, self.kept
+            r = self._nearest_kept(xy, whole.kd)
+        found = src.kd.query_ball_point(xy, r + self.half_m + self._SLACK_M, return_sorted=False)
         count = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
-        seg = self.sample_seg[np.concatenate(found).astype(np.int64)]
+        sample = np.concatenate(found).astype(np.int64)
         q = np.repeat(np.arange(len(xy)), count)
-        a, d, len2 = self.seg_a[seg], self.seg_d[seg], self.seg_len2[seg]
+        if kept is not None:
+            q, sample = q[kept[sample]], sample[kept[sample]]
+            count = np.bincount(q, minlength=len(xy))
+        seg = src.sample_seg[sample]
+        a, d, len2 = src.seg_a[seg], src.seg_d[seg], src.seg_len2[seg]
         w = xy[q] - a
         with np.errstate(invalid="ignore", divide="ignore"):
             t = np.where(len2 > 0, np.clip(np.einsum("ij,ij->i", w, d) / len2, 0.0, 1.0), 0.0)
@@ -694,8 +714,27 @@ class _EdgeIndex:
         dist = np.hypot(off[:, 0], off[:, 1])
         low = np.minimum.reduceat(dist, np.cumsum(count) - count)
         near = dist <= low[q] + self._SLACK_M
-        pair = np.unique(q[near] * np.int64(self.graph.n_edges) + self.seg_edge[seg[near]])
+        pair = np.unique(q[near] * np.int64(self.graph.n_edges) + src.seg_edge[seg[near]])
         return pair // self.graph.n_edges, pair % self.graph.n_edges
+
+    def _nearest_kept(self, xy: np.ndarray, tree: cKDTree) -> np.ndarray:
+        """Distance of each point to its nearest kept sample of ``within``'s tree.
+
+        The ``k`` nearest samples, ``k`` growing fourfold for the points with none of
+        them kept, until every point has one (there is one: the subset is not empty).
+        """
+        n = len(self.kept)
+        r = np.full(len(xy), np.inf)
+        todo, k = np.arange(len(xy)), 8
+        while len(todo):
+            k = min(k, n)
+            d, i = tree.query(xy[todo], k=k)
+            d, i = d.reshape(len(todo), k), i.reshape(len(todo), k)
+            hit = self.kept[np.minimum(i, n - 1)] & (i < n)
+            has = hit.any(axis=1)
+            r[todo[has]] = d[has, hit[has].argmax(axis=1)]
+            todo, k = todo[~has], 4 * k
+        return r
 
 
 class _SnapMemo:
@@ -742,11 +781,13 @@ class _SnapMemo:
     def _index(
         self, graph: RoadGraph, candidates: np.ndarray, edge_mask: np.ndarray | None
     ) -> _EdgeIndex:
-        """Index a new mask's edges, from the samples of the least index of more edges."""
+        """Index a new mask's edges, from the samples of the least whole index of more."""
         best = None
         if edge_mask is not None:
             for have, index, _ in self.masks.values():
-                if len(have) < len(candidates) or (best is not None and len(have) >= len(best[0])):
+                if index.within is not None or len(have) < len(candidates):
+                    continue
+                if best is not None and len(have) >= len(best[0]):
                     continue
                 covered = np.zeros(graph.n_edges, dtype=bool)
                 covered[have] = True

@@ -175,3 +175,26 @@ def test_snap_frame_unchanged_for_points_off_every_tie(demo_dataset):
     (q1, t1) = tree.query_nearest(pts[alone], all_matches=False)
     assert alone.sum() > 0.9 * len(pts)
     assert np.array_equal(s["edge"].to_numpy()[alone][q1], t1)
+
+
+@pytest.mark.parametrize("share", [0.95, 0.3, 0.02])
+def test_subset_searched_in_the_whole_tree_then_its_own(share):
+    """A subset's index answers a few points from the whole index's tree (passing over
+    the other samples) and a larger batch from a tree of its own: both as the oracle."""
+    from scripts.bench_access import county_kwargs, synthetic_province
+
+    frames = synthetic_province(**county_kwargs(300))
+    g = build_graph(frames["roads"].to_crs(EPSG), crs=EPSG)
+    rng = np.random.default_rng(int(share * 100))
+    mask = rng.random(g.n_edges) < share
+    lo, hi = g.node_xy.min(axis=0), g.node_xy.max(axis=0)
+    few = shapely.points(rng.uniform(lo - 2000, hi + 2000, (2, 2)))
+    many = shapely.points(rng.uniform(lo, hi, (400, 2)))
+    nearest_edges(g, few)  # the whole index first
+    _, (_, index, _) = g._snap_memo.get(g, mask)
+    assert index.within is not None
+    for pts, own in ((few, False), (many, True)):
+        want_edge, want_dist = oracle(g, pts, mask)
+        _, edge, dist = nearest_edges(g, pts, edge_mask=mask)
+        assert np.array_equal(edge, want_edge) and np.array_equal(dist, want_dist)
+        assert (index.within is None) == own

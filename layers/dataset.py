@@ -379,22 +379,27 @@ def read_dataset(path: str | os.PathLike[str], *, coords: str | int | None = Non
     layers: dict[str, gpd.GeoDataFrame] = {}
     problems: list[Problem] = []
     provenance: dict[str, Mapping[str, object]] = {}
+    facts: dict[str, _Geoms] = {}
     for layer in wanted:
         loaded = load(path, layer=layer, coords=coords, sublayer=chosen[layer])
         layers[layer] = loaded.frame
         problems += loaded.problems
         provenance[layer] = _as_mapping(loaded.provenance)
+        if loaded.facts is not None:
+            facts[layer] = loaded.facts
     files = dict.fromkeys(layers, path.name)
-    problems += validate_dataset(layers, files=files)
-    problems += analysis_problems(layers, files=files, name=path.name)
+    problems += validate_dataset(layers, files=files, geometry_facts=facts)
+    problems += analysis_problems(layers, files=files, name=path.name, geometry_facts=facts)
     logger.info("read %s: %d layers, %d problems", path.name, len(layers), len(problems))
-    return Dataset(
+    dataset = Dataset(
         layers=layers,
         problems=tuple(problems),
         provenance=provenance,
         name=path.stem,
         inputs=(path.resolve(),),
     )
+    dataset._keep_content_hash(facts)
+    return dataset
 
 
 def _read_parquet_dataset(path: Path) -> Dataset:
@@ -413,21 +418,26 @@ def _read_parquet_dataset(path: Path) -> Dataset:
     problems: list[Problem] = []
     provenance: dict[str, Mapping[str, object]] = {}
     files: dict[str, str] = {}
+    facts: dict[str, _Geoms] = {}
     for layer in [n for n in LAYER_ORDER if n in found]:
         file = f"{path.name}/{found[layer].name}" if path.is_dir() else path.name
         loaded = load_parquet(found[layer], layer=layer, file=file)
         layers[layer], files[layer] = loaded.frame, file
         problems += loaded.problems
         provenance[layer] = _as_mapping(loaded.provenance)
-    problems += validate_dataset(layers, files=files)
-    problems += analysis_problems(layers, files=files, name=path.name)
-    return Dataset(
+        if loaded.facts is not None:
+            facts[layer] = loaded.facts
+    problems += validate_dataset(layers, files=files, geometry_facts=facts)
+    problems += analysis_problems(layers, files=files, name=path.name, geometry_facts=facts)
+    dataset = Dataset(
         layers=layers,
         problems=tuple(problems),
         provenance=provenance,
         name=path.stem,
         inputs=tuple(p.resolve() for p in found.values()),
     )
+    dataset._keep_content_hash(facts)
+    return dataset
 
 
 def _gapmap_layers(available: list[str]) -> dict[str, str]:

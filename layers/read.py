@@ -60,7 +60,7 @@ from layers.errors import (
 )
 from layers.fields import fold_name
 from layers.schema import LAYERS, LayerSchema, get_schema
-from layers.validate import normalise_layer, outside_china, remember_normalised
+from layers.validate import _Geoms, _normalise_layer, outside_china, remember_normalised
 
 __all__ = [
     "FORMATS",
@@ -231,6 +231,9 @@ class LayerLoad:
     frame: gpd.GeoDataFrame
     problems: list[Problem]
     provenance: Provenance
+    facts: _Geoms | None = field(default=None, repr=False, compare=False)
+    """The shapely facts of ``frame``'s geometry array found while checking it (for the
+    dataset's checks and content hash, which would otherwise compute them again)."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -1244,8 +1247,8 @@ def load(
         geometry=geometry.to_numpy(),
         crs=geometry.crs,
     )
-    norm, checked = normalise_layer(frame, layer, file=file)
-    checked += outside_china(norm, layer, file=file)
+    norm, checked, facts = _normalise_layer(frame, layer, file=file)
+    checked += outside_china(norm, layer, file=file, facts=facts)
     if placed_problems:  # the reader's CRS message is the specific one
         checked = [p for p in checked if p.kind is not ProblemKind.CRS_MISSING]
     checked = [
@@ -1270,7 +1273,7 @@ def load(
         feature_count=len(norm),
     )
     norm.attrs["provenance"] = provenance.as_dict()
-    remember_normalised(norm, layer, file=file, problems=problems)
+    remember_normalised(norm, layer, file=file, problems=problems, geometry_facts=facts)
     n_err = sum(p.severity is Severity.ERROR for p in problems)
     logger.info(
         "loaded %s as %s: %d features, %s, %d errors, %d warnings",
@@ -1281,7 +1284,7 @@ def load(
         n_err,
         len(problems) - n_err,
     )
-    return LayerLoad(frame=norm, problems=problems, provenance=provenance)
+    return LayerLoad(frame=norm, problems=problems, provenance=provenance, facts=facts)
 
 
 def read(
@@ -1385,8 +1388,8 @@ def load_parquet(path: str | os.PathLike[str], *, layer: str, file: str = "") ->
         geometry=raw.geometry.to_numpy(),
         crs=raw.crs,
     )
-    norm, problems = normalise_layer(frame, layer, file=file)
-    problems += outside_china(norm, layer, file=file)
+    norm, problems, facts = _normalise_layer(frame, layer, file=file)
+    problems += outside_china(norm, layer, file=file, facts=facts)
     provenance = Provenance(
         file=str(path),
         format="GeoParquet",
@@ -1402,5 +1405,5 @@ def load_parquet(path: str | os.PathLike[str], *, layer: str, file: str = "") ->
         feature_count=len(norm),
     )
     norm.attrs["provenance"] = provenance.as_dict()
-    remember_normalised(norm, schema.name, file=file, problems=problems)
-    return LayerLoad(frame=norm, problems=problems, provenance=provenance)
+    remember_normalised(norm, schema.name, file=file, problems=problems, geometry_facts=facts)
+    return LayerLoad(frame=norm, problems=problems, provenance=provenance, facts=facts)

@@ -1601,17 +1601,22 @@ def _public_township_mismatch(frames, add_rows) -> None:
 # ------------------------------------------------------------------------ analysable
 
 
-def outside_china(frame: gpd.GeoDataFrame, layer: str, *, file: str = "") -> list[Problem]:
+def outside_china(
+    frame: gpd.GeoDataFrame, layer: str, *, file: str = "", facts: _Geoms | None = None
+) -> list[Problem]:
     """List the features of a layer (EPSG:4326) that lie outside China, one error each.
 
     GapMap measures in China's CGCS2000 Gauss-Krüger zones (73.5–136.5°E); a feature
     outside China is a wrong coordinate declaration or a feature of another place. Features
     already reported by :func:`normalise_layer` (swapped, wrong hemisphere, impossible
     degrees) are not listed again. Frames without a geographic CRS are skipped.
+    ``facts``: those of the frame's geometry array (from ``_normalise_layer``), if any.
     """
     if frame.crs is None or not frame.crs.is_geographic or len(frame) == 0:
         return []
     arr = frame.geometry.to_numpy()
+    if facts is not None and facts.arr is arr and _within_china_box(facts.coords):
+        return []  # every vertex in China's box: so is every feature's bounding box
     present = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
     bounds = shapely.bounds(arr)
     with np.errstate(invalid="ignore"):
@@ -1659,6 +1664,7 @@ def analysis_problems(
     files: Mapping[str, str] | None = None,
     required: Iterable[str] = CORE_LAYERS,
     name: str = "",
+    geometry_facts: Mapping[str, _Geoms] | None = None,
 ) -> list[Problem]:
     """List what keeps a set of layers from being analysed as a county, one error each.
 
@@ -1676,6 +1682,8 @@ def analysis_problems(
         Layers that must be present and non-empty; default :data:`~layers.schema.CORE_LAYERS`.
     name : str
         The dataset's file name, for problems about a layer that is absent.
+    geometry_facts : mapping of str to _Geoms, optional
+        Facts of layers' geometry arrays the caller has (as for :func:`validate_dataset`).
 
     Returns
     -------
@@ -1720,5 +1728,6 @@ def analysis_problems(
             )
     for layer, frame in frames.items():
         if layer in LAYER_ORDER:
-            problems += outside_china(frame, layer, file=files.get(layer, name))
+            facts = (geometry_facts or {}).get(layer)
+            problems += outside_china(frame, layer, file=files.get(layer, name), facts=facts)
     return problems

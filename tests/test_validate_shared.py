@@ -252,6 +252,44 @@ def test_shared_work_gives_what_the_plain_paths_give(name, demo_frames, province
     assert again.problems == fast.problems and again.content_hash == fast.content_hash
 
 
+def _outside(base):
+    """Two natural villages moved out of China (150°E), one into its box but far away."""
+    f = {k: frame.copy() for k, frame in base.items()}
+    nv = f["natural_villages"]
+    g = nv.geometry.to_numpy().copy()
+    g[3], g[4], g[5] = shapely.Point(150, 37), shapely.Point(150.5, 36), shapely.Point(80, 45)
+    f["natural_villages"] = nv.set_geometry(g)
+    return f
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "parquet"])
+@pytest.mark.parametrize("name", ["demo", "province", "demo_outside"])
+def test_read_files_share_work_as_from_frames_does(
+    name, fmt, demo_frames, province, monkeypatch, tmp_path
+):
+    """A dataset read from a GeoPackage or GeoParquet folder: its checks and content hash
+    with the layers' facts (the China-box shortcut of outside_china, the hash computed
+    while reading) give what the plain paths give."""
+    from layers import read_dataset, write_layers
+
+    base = demo_frames if name.startswith("demo") else province
+    frames = _outside(base) if name.endswith("outside") else base
+    written = _from_frames({k: frame.copy() for k, frame in frames.items()})
+    target = tmp_path / ("case.gpkg" if fmt == "gpkg" else "case")
+    path = write_layers(target, dict(written.layers))
+    fast = read_dataset(path)
+    assert "content_hash" in fast.__dict__  # computed while reading, with the facts
+    with monkeypatch.context() as m:
+        _plain_paths(m)
+        plain = read_dataset(path)
+        plain_hash = Dataset(layers=dict(plain.layers)).content_hash
+    assert fast.problems == plain.problems
+    outside = [p for p in fast.problems if p.kind is ProblemKind.OUTSIDE_CHINA]
+    assert len(outside) == (2 if name.endswith("outside") else 0)  # (80°E, 45°N) is in China
+    _assert_same_layers(dict(fast.layers), dict(plain.layers))
+    assert fast.content_hash == plain_hash == _reference_content_hash(fast.layers)
+
+
 def test_replaced_layers_are_hashed_as_the_plain_path_hashes(demo_dataset):
     villages = demo_dataset["natural_villages"].iloc[::-1]
     plan = demo_dataset.replace_layers(natural_villages=villages)

@@ -28,7 +28,7 @@ the indicator table (existing 整改台账 keep matching):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +38,8 @@ from geo.indicators.evaluate import no_data_outcomes
 from geo.indicators.outcomes import make_outcomes
 
 if TYPE_CHECKING:
+    from pandas.api.extensions import ExtensionArray
+
     from geo.assessment import Assessment
     from geo.indicators.evaluate import IndicatorInputs
     from geo.water import WaterResult
@@ -89,14 +91,38 @@ def _num(x: Any) -> str:
     return "" if x is None or pd.isna(x) else f"{float(x):g}"
 
 
-def _people(hh: pd.Series, pop: pd.Series) -> pd.Series:
-    """``（25户95人）`` per row (vectorised :func:`_num` of both)."""
-    return "（" + _nums(hh) + "户" + _nums(pop) + "人）"
+def _people(hh: pd.Series, pop: pd.Series) -> np.ndarray:
+    """``（25户95人）`` per row (vectorised :func:`_num` of both), as an object array."""
+    return "（" + _num_texts(hh) + "户" + _num_texts(pop) + "人）"
 
 
-def _nums(x: pd.Series) -> pd.Series:
+def _num_texts(x: pd.Series) -> np.ndarray:
+    """:func:`_num` of each value (``""`` where not a number), as an object array."""
     v = pd.to_numeric(pd.Series(x), errors="coerce").astype(float)
-    return pd.Series([f"{f:g}" for f in v.fillna(0.0)], index=v.index).where(v.notna(), "")
+    return _distinct_texts(v.to_numpy(), "{:g}".format)
+
+
+def _distinct_texts(values: np.ndarray, fmt: Callable[[float], str]) -> np.ndarray:
+    """``fmt(x)`` of each float (``""`` for NaN) as an object array, each value formatted once.
+
+    Values are told apart by their bits (``0.0`` and ``-0.0`` format differently).
+    """
+    values = np.asarray(values, dtype=float)
+    out = np.full(len(values), "", dtype=object)
+    known = ~np.isnan(values)
+    if known.any():
+        codes, bits = pd.factorize(np.ascontiguousarray(values[known]).view(np.int64))
+        texts = np.array([fmt(x) for x in bits.view(np.float64)], dtype=object)
+        out[known] = texts[codes]
+    return out
+
+
+def _mapped(codes: pd.Series, names: Mapping[str, str] | pd.Series) -> np.ndarray:
+    """``codes.map(names).fillna("").to_numpy()``, each distinct code looked up once."""
+    at, uniques = pd.factorize(codes, use_na_sentinel=False)
+    found = pd.Series(np.asarray(uniques, dtype=object)).map(names).to_numpy(dtype=object)
+    found[pd.isna(found)] = ""
+    return found[at] if len(at) else np.array([], dtype=object)
 
 
 def _names(dataset: Dataset) -> tuple[pd.Series, pd.Series]:
@@ -140,15 +166,16 @@ def _where_village(
     """Location columns of rows about natural villages (the unit is the village)."""
     tw = v["township_code"].astype(str)
     av = v["admin_village_code"].astype(str)
+    ids = v["id"].astype(str).array  # pandas strings, as the outcome frame keeps them
     return {
         "unit_kind": "natural_village",
-        "unit_code": v["id"].astype(str).to_numpy(),
-        "township_code": tw.to_numpy(),
-        "township_name": tw.map(tw_names).fillna("").to_numpy(),
-        "admin_village_code": av.to_numpy(),
-        "admin_village_name": av.map(av_names).fillna("").to_numpy(),
-        "village_code": v["id"].astype(str).to_numpy(),
-        "village_name": v["name"].astype(str).to_numpy(),
+        "unit_code": ids,
+        "township_code": tw.array,
+        "township_name": _mapped(tw, tw_names),
+        "admin_village_code": av.array,
+        "admin_village_name": _mapped(av, av_names),
+        "village_code": ids,
+        "village_name": v["name"].astype(str).array,
     }
 
 
@@ -156,46 +183,47 @@ def _where_village(
 
 
 def _hard_road_problem_texts(
-    v: pd.DataFrame, roads: Mapping[str, str], width_m: float
-) -> tuple[list[str], list[str]]:
-    """问题描述 and 整改措施 of the villages not joined by hard road (as the ledger has them)."""
+    v: pd.DataFrame, roads: Mapping[str, str], width_m: float, people: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """问题描述 and 整改措施 of the villages not joined by hard road (as the ledger has them).
+
+    ``people`` is :func:`_people` of the rows. Built column by column (object arrays of
+    Python strings, each distinct number formatted once), not a Python step per village.
+    """
     from geo.labels import VALUE_ZH  # geo.labels imports geo.indicators.table
 
     reasons = VALUE_ZH["reason"]
     harden = v["harden_km"].fillna(0.0).to_numpy(dtype=float)
     new = v["new_km"].fillna(0.0).to_numpy(dtype=float)
     cost = v["cost_wan"].to_numpy(dtype=float)
-    desc, measure = [], []
-    # .tolist(): the Python scalars that iterating the columns gives, without an Arrow
-    # scalar per cell (7,000 problem villages on a province)
-    columns = (v["id"].tolist(), v["reason"].tolist(), v["households"].tolist())
-    for vid, reason, h, n, c, hh, pop in zip(
-        *columns[:2], harden, new, cost, columns[2], v["population"].tolist(), strict=True
-    ):
-        need = []
-        if h > 0:
-            need.append(f"需硬化 {_km(h)} 公里")
-        if n > 0:
-            need.append(f"需新建 {_km(n)} 公里")
-        if np.isfinite(c):
-            need.append(f"估算 {_wan(c)} 万元")
-        desc.append(
-            "，".join([reasons.get(reason, reason), *need]) + f"（{_num(hh)}户{_num(pop)}人）"
-        )
-        steps = []
-        if h > 0:
-            ids = roads.get(vid, "")
-            where = f"（道路 {ids}）" if ids else ""
-            if reason == "unverified_surface":
-                steps.append(f"实地核实 {_km(h)} 公里路面类型{where}，如为砂石/土路则硬化")
-            else:
-                steps.append(f"硬化现有砂石/土路 {_km(h)} 公里{where}")
-        if n > 0:
-            gap = "打通断头路" if reason == "network_gap" else "接入干线路网"
-            steps.append(f"新建硬化连接线 {_km(n)} 公里，{gap}")
-        steps.append(f"路面宽度不低于 {width_m:g} 米")
-        measure.append("；".join(steps))
-    return desc, measure
+    at, uniques = pd.factorize(v["reason"].to_numpy(dtype=object), use_na_sentinel=False)
+    reason = np.asarray(uniques, dtype=object)[at]
+    label = np.array([reasons.get(r, r) for r in uniques], dtype=object)[at]
+    to_harden, to_build, costed = harden > 0, new > 0, np.isfinite(cost)
+    harden_km = _distinct_texts(np.where(to_harden, harden, np.nan), _km)
+    new_km = _distinct_texts(np.where(to_build, new, np.nan), _km)
+    wan = _distinct_texts(np.where(costed, cost, np.nan), _wan)
+    desc = (
+        label
+        + np.where(to_harden, "，需硬化 " + harden_km + " 公里", "")
+        + np.where(to_build, "，需新建 " + new_km + " 公里", "")
+        + np.where(costed, "，估算 " + wan + " 万元", "")
+        + people
+    )
+    ids = _mapped(v["id"], roads) if len(roads) else np.full(len(v), "", dtype=object)
+    where = np.where(ids != "", "（道路 " + ids + "）", "")
+    step_harden = np.where(
+        reason == "unverified_surface",
+        "实地核实 " + harden_km + " 公里路面类型" + where + "，如为砂石/土路则硬化",
+        "硬化现有砂石/土路 " + harden_km + " 公里" + where,
+    )
+    gap = np.where(reason == "network_gap", "打通断头路", "接入干线路网").astype(object)
+    measure = (
+        np.where(to_harden, step_harden + "；", "")
+        + np.where(to_build, "新建硬化连接线 " + new_km + " 公里，" + gap + "；", "")
+        + f"路面宽度不低于 {width_m:g} 米"
+    )
+    return desc.astype(object), measure.astype(object)
 
 
 def _harden_road_ids(links: pd.DataFrame) -> dict[str, str]:
@@ -210,6 +238,18 @@ def _harden_road_ids(links: pd.DataFrame) -> dict[str, str]:
     for vid, roads in zip(village_ids, road_ids, strict=True):
         ids.setdefault(vid, []).extend(x for x in str(roads).split(";") if x)
     return {vid: "、".join(parts) for vid, parts in ids.items()}
+
+
+def _labelled(values: pd.Series, labels: Mapping[str, str]) -> np.ndarray:
+    """``values.map(labels).fillna(values).to_numpy()``, each distinct value looked up once."""
+    at, uniques = pd.factorize(values, use_na_sentinel=False)
+    u = pd.Series(np.asarray(uniques, dtype=object))
+    return u.map(labels).fillna(u).to_numpy(dtype=object)[at]
+
+
+def _chosen(which: np.ndarray, texts: tuple[str, ...]) -> ExtensionArray:
+    """``texts[which]`` per row as pandas strings (one Arrow take, no text per row)."""
+    return pd.array(list(texts), dtype="str").take(np.asarray(which, dtype=np.intp))
 
 
 def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
@@ -231,17 +271,20 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     connected = v["connected"].astype(bool)
     problem = ((scope == "target") & ~connected).to_numpy()
     ok = ((scope == "target") & connected).to_numpy()
-    status = np.select([problem, ok], ["problem", "ok"], "exempt")
+    # 0 problem, 1 ok, 2 exempt
+    verdict = np.where(problem, 0, np.where(ok, 1, 2))
     width_ok = v["width_ok"].fillna(True).astype(bool).to_numpy()
     reason = v["reason"].fillna("").astype(str)
-    people = _people(v["households"], v["population"]).to_numpy()
-    labels = VALUE_ZH["reason"]
-    scope_zh = scope.map(VALUE_ZH["scope"]).fillna(scope).to_numpy()
-    reason_zh = reason.map(labels).fillna(reason).to_numpy()
+    reason_a = reason.to_numpy(dtype=object)
+    scope_a = scope.to_numpy(dtype=object)
+    people = _people(v["households"], v["population"])
+    scope_zh = _labelled(scope, VALUE_ZH["scope"])
+    reason_zh = _labelled(reason, VALUE_ZH["reason"])
     width = inp.settings.hard_road.lane_width_min_m
+    connected_zh = np.where(width_ok, "已通硬化路", f"已通硬化路，路面宽度不足 {width:g} 米")
     desc = np.where(
         ok,
-        np.where(width_ok, "已通硬化路", f"已通硬化路，路面宽度不足 {width:g} 米") + people,
+        connected_zh.astype(object) + people,
         np.where(reason_zh != "", scope_zh + "：" + reason_zh, scope_zh) + people,
     ).astype(object)
     measure = np.full(len(v), "", dtype=object)
@@ -249,35 +292,35 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     if problem.any():
         links = r.links
         roads = _harden_road_ids(links) if len(links) else {}
-        d, m = _hard_road_problem_texts(pd.DataFrame(v.loc[problem]), roads, width)
+        d, m = _hard_road_problem_texts(pd.DataFrame(v.loc[problem]), roads, width, people[problem])
         desc[problem], measure[problem] = d, m
         cost[problem] = v["cost_wan"].to_numpy(dtype=float)[problem]
     link_km = v["harden_km"].fillna(0.0).to_numpy(dtype=float) + v["new_km"].fillna(0.0).to_numpy(
         dtype=float
     )
-    cause = np.select(
-        [problem, ok & ~width_ok, ok],
-        [reason.to_numpy(), "narrow", ""],
-        np.where(reason != "", reason, scope).astype(object),
-    )
+    cause = np.where(
+        problem,
+        reason_a,
+        np.where(ok, np.where(width_ok, "", "narrow"), np.where(reason_a != "", reason_a, scope_a)),
+    ).astype(object)
     lon, lat = _lonlat(v)
     return make_outcomes(
         pd.DataFrame(
             {
-                "key": ("hard_road:" + v["id"].astype(str)).to_numpy(),
+                "key": ("hard_road:" + v["id"].astype(str)).array,
                 "indicator": "hard_road",
                 **_where_village(v, tw_names, av_names),
-                "problem_type": np.where(problem, "未通硬化路", ""),
-                "description": desc,
-                "measure": measure,
-                "cause": cause,
+                "problem_type": _chosen(np.minimum(verdict, 1), ("未通硬化路", "")),
+                "description": pd.array(desc, dtype="str"),
+                "measure": pd.array(measure, dtype="str"),
+                "cause": pd.array(cause, dtype="str"),
                 "households": v["households"].to_numpy(),
                 "population": v["population"].to_numpy(),
                 "cost_wan": cost,
                 "lon": lon,
                 "lat": lat,
-                "status": status,
-                "value": np.where(status == "exempt", np.nan, np.where(ok, 0.0, link_km)),
+                "status": _chosen(verdict, ("problem", "ok", "exempt")),
+                "value": np.where(verdict == 2, np.nan, np.where(ok, 0.0, link_km)),
                 "limit": 0.0,
                 "value_unit": "公里",
             }
@@ -336,7 +379,6 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     # the unit ids (no MultiIndex per kind; tested equal)
     near_kind = near["kind"].to_numpy(dtype=object)
     unit_ids = u["unit_id"].to_numpy()
-    frames = []
     # the columns every kind shares, made once
     ids = u["unit_id"].astype(str)
     tw = u["township_code"].astype(str)
@@ -351,7 +393,11 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
         "village_name": u["name"].astype(str).to_numpy(),
     }
     on_network, snap_dist = u["on_network"].tolist(), u["snap_dist_m"].tolist()
-    population = u["population"].tolist()
+    people = _num_texts(u["population"]).tolist()  # _num of each site's population
+    n = len(u)
+    columns: dict[str, list] = {c: [] for c in ("key", "problem_type", "desc", "measure")}
+    columns.update(cause=[], status=[], value=[], limit=[])
+    ids_a = ids.to_numpy(dtype=object)
     for kind in kinds:  # a handful of kinds; each step is vectorised over the sites
         limit = svc_settings.limit_min(kind)
         fac, metres = _nearest_of_kind(near, near_kind == kind, unit_ids)
@@ -365,14 +411,14 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             metres,
             on_network,
             snap_dist,
-            population,
+            people,
             strict=True,
         ):
             km = f"约 {_km(d / 1000)} 公里，" if np.isfinite(d) else ""
             if good:
                 desc.append(
                     f"步行{limit:g}分钟内有{kind}：{f or kind}{km}步行 {m:.0f} 分钟"
-                    f"（安置 {_num(pop)} 人）"
+                    f"（安置 {pop} 人）"
                 )
                 continue
             head = f"步行{limit:g}分钟内无{kind}"
@@ -382,34 +428,39 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
                 tail = f"最近的{f or kind}{km}需步行 {m:.0f} 分钟"
             else:
                 tail = f"路网可达范围内没有{kind}"
-            desc.append(f"{head}，{tail}（安置 {_num(pop)} 人）")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "key": ("services:" + ids + f":{kind}").to_numpy(),
-                    "indicator": "services",
-                    "unit_kind": "relocation_site",
-                    **shared,
-                    "problem_type": np.where(ok, "", f"一刻钟生活圈缺{kind}"),
-                    "description": desc,
-                    "measure": np.where(
-                        ok,
-                        "",
-                        f"在安置区步行{limit:g}分钟范围内"
-                        + SERVICE_MEASURE_ZH.get(kind, f"布设{kind}"),
-                    ),
-                    "cause": np.where(ok, "", f"missing:{kind}"),
-                    "population": u["population"].to_numpy(),
-                    "lon": u["lon"].to_numpy(),
-                    "lat": u["lat"].to_numpy(),
-                    "status": np.where(ok, "ok", "problem"),
-                    "value": minutes,
-                    "limit": limit,
-                    "value_unit": "分钟",
-                }
-            )
-        )
-    out = pd.concat(frames, ignore_index=True)
+            desc.append(f"{head}，{tail}（安置 {pop} 人）")
+        fix = f"在安置区步行{limit:g}分钟范围内" + SERVICE_MEASURE_ZH.get(kind, f"布设{kind}")
+        columns["key"].append("services:" + ids_a + f":{kind}")
+        columns["problem_type"].append(np.where(ok, "", f"一刻钟生活圈缺{kind}").astype(object))
+        columns["desc"].append(np.array(desc, dtype=object))
+        columns["measure"].append(np.where(ok, "", fix).astype(object))
+        columns["cause"].append(np.where(ok, "", f"missing:{kind}").astype(object))
+        columns["status"].append(np.where(ok, "ok", "problem").astype(object))
+        columns["value"].append(minutes)
+        columns["limit"].append(np.full(n, limit, dtype=float))
+    # every kind's rows after the one before (what concatenating a frame per kind gave),
+    # the shared columns taken once per kind: one frame, one text conversion per column
+    rows = np.tile(np.arange(n), len(kinds))
+    joined = {c: np.concatenate(v) for c, v in columns.items()}
+    out = pd.DataFrame(
+        {
+            "key": pd.array(joined["key"], dtype="str"),
+            "indicator": "services",
+            "unit_kind": "relocation_site",
+            **{c: pd.array(v, dtype="str").take(rows) for c, v in shared.items()},
+            "problem_type": pd.array(joined["problem_type"], dtype="str"),
+            "description": pd.array(joined["desc"], dtype="str"),
+            "measure": pd.array(joined["measure"], dtype="str"),
+            "cause": pd.array(joined["cause"], dtype="str"),
+            "population": u["population"].to_numpy()[rows],
+            "lon": u["lon"].to_numpy()[rows],
+            "lat": u["lat"].to_numpy()[rows],
+            "status": pd.array(joined["status"], dtype="str"),
+            "value": joined["value"],
+            "limit": joined["limit"],
+            "value_unit": "分钟",
+        }
+    )
     if r.no_data:  # no facility layer: nothing is known to be missing (STANDARDS §5)
         out = out.assign(
             status="no_data",
@@ -441,53 +492,59 @@ def clinic_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     blank = av["blank"].astype(bool).to_numpy()
     st = av["status"].astype(str).to_numpy()
     names = av["name"].astype(str)
-    pop = _nums(av["population"]).to_numpy()
+    pop = _num_texts(av["population"])
     need = np.maximum(pd.to_numeric(av["doctors_required"]).fillna(0).astype(int), 1).to_numpy()
     doctors = pd.to_numeric(av["doctors"], errors="coerce").fillna(0).astype(int).to_numpy()
     n_clinics = pd.to_numeric(av["n_clinics"], errors="coerce").fillna(0).astype(int).to_numpy()
     names_a = names.to_numpy().astype(object)
-    need_s = need.astype(str).astype(object)
     served = av["served_by"].fillna("").astype(str).to_numpy().astype(object)
     no_clinic, no_doctor = st == "no_clinic", blank & (st != "no_clinic")
     exempt = ~blank & np.isin(st, ["exempt_host", "exempt_shared"])
     short = st == "short_of_doctors"
-    desc = np.select(
+    # the first case that holds (np.select's order), each text made on its own rows only
+    case = np.select(
         [no_clinic, no_doctor, st == "exempt_host", st == "exempt_shared", short],
-        [
-            names_a + "无村卫生室，也无邻村联合设置（常住 " + pop + " 人）",
-            names_a + "卫生室无合格村医，应配 " + need_s + " 人（常住 " + pop + " 人）",
-            names_a + "为乡镇卫生院所在村，不单设村卫生室",
-            names_a + "与邻村联合设置卫生室（" + served + "）",
-            names_a
-            + "有村卫生室 "
-            + n_clinics.astype(str).astype(object)
-            + " 处，合格村医 "
-            + doctors.astype(str).astype(object)
-            + " 人，少于应配 "
-            + need_s
-            + " 人（常住 "
-            + pop
-            + " 人）",
-        ],
-        names_a
-        + "有村卫生室 "
-        + n_clinics.astype(str).astype(object)
-        + " 处，合格村医 "
-        + doctors.astype(str).astype(object)
-        + " 人（常住 "
-        + pop
-        + " 人）",
+        [0, 1, 2, 3, 4],
+        5,
     )
-    measure = np.select(
-        [no_clinic, no_doctor],
-        [
-            "建设村卫生室并配备至少 " + need_s + " 名合格村医，或与邻村联合设置（签订协议并备案）",
-            "配备至少 "
-            + need_s
-            + " 名合格村医（乡村医生或执业（助理）医师），可由乡镇卫生院派驻或定期巡诊过渡",
-        ],
-        "",
-    )
+
+    def texts(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return values[rows].astype(str).astype(object)
+
+    def clinic_text(rows: np.ndarray, need_zh: str) -> np.ndarray:
+        return (
+            names_a[rows] + "有村卫生室 " + texts(n_clinics, rows) + " 处，合格村医 "
+            + texts(doctors, rows) + need_zh + " 人（常住 " + pop[rows] + " 人）"
+        )  # fmt: skip
+
+    desc = np.empty(len(av), dtype=object)
+    measure = np.full(len(av), "", dtype=object)
+    for k in range(6):
+        rows = np.flatnonzero(case == k)
+        if not len(rows):
+            continue
+        name, people = names_a[rows], pop[rows]
+        if k == 0:
+            desc[rows] = name + "无村卫生室，也无邻村联合设置（常住 " + people + " 人）"
+            measure[rows] = (
+                "建设村卫生室并配备至少 " + texts(need, rows)
+                + " 名合格村医，或与邻村联合设置（签订协议并备案）"
+            )  # fmt: skip
+        elif k == 1:
+            need_s = texts(need, rows)
+            desc[rows] = name + "卫生室无合格村医，应配 " + need_s + " 人（常住 " + people + " 人）"
+            measure[rows] = (
+                "配备至少 " + need_s
+                + " 名合格村医（乡村医生或执业（助理）医师），可由乡镇卫生院派驻或定期巡诊过渡"
+            )  # fmt: skip
+        elif k == 2:
+            desc[rows] = name + "为乡镇卫生院所在村，不单设村卫生室"
+        elif k == 3:
+            desc[rows] = name + "与邻村联合设置卫生室（" + served[rows] + "）"
+        elif k == 4:
+            desc[rows] = clinic_text(rows, " 人，少于应配 " + texts(need, rows))
+        else:
+            desc[rows] = clinic_text(rows, "")
     lon, lat = _lonlat(av)
     code = av["code"].astype(str)
     twc = av["township_code"].astype(str)

@@ -159,9 +159,16 @@ def _points(geoms: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     x = np.full(len(arr), np.nan)
     y = np.full(len(arr), np.nan)
     ok = ~shapely.is_missing(arr) & ~shapely.is_empty(arr)
-    pts = shapely.point_on_surface(arr[ok])
-    x[ok] = shapely.get_x(pts)
-    y[ok] = shapely.get_y(pts)
+    # a point is its own point on surface: its coordinates, without a new geometry each
+    point = ok & (shapely.get_type_id(arr) == 0)
+    if point.any():
+        xy = shapely.get_coordinates(arr[point])
+        x[point], y[point] = xy[:, 0], xy[:, 1]
+    other = ok & ~point
+    if other.any():
+        pts = shapely.point_on_surface(arr[other])
+        x[other] = shapely.get_x(pts)
+        y[other] = shapely.get_y(pts)
     return x, y
 
 

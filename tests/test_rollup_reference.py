@@ -1,12 +1,13 @@
 """The built-in indicators' outcome rows equal the implementations they replaced, exactly.
 
-``_old_*`` below are :mod:`geo.indicators.builtin`'s outcome functions and helpers (and
-:func:`geo.indicators.outcomes._points`) as they were before their text columns were built
-column by column (each distinct number formatted once, names looked up once per distinct
-code, pandas strings made once; 2026-12). Old and new run on the same results: the
+``_old_*`` below are :mod:`geo.indicators.builtin`'s outcome functions and helpers,
+:func:`geo.indicators.outcomes._points` and :func:`geo.rollup.rollup` as they were before
+their text columns were built column by column (each distinct number formatted once, names
+looked up once per distinct code, pandas strings made once) and the roll-up counted each
+analysis in a frame of its own (2026-12). Old and new run on the same results: the
 shipped demo county, a small synthetic province and variants of it (no problem, every
-village a problem with every reason, no links, missing optional analyses); the roll-up
-built on either gives the same frames.
+village a problem with every reason, no links, missing optional analyses); the new
+roll-up equals the old one on the old outcomes.
 """
 
 from __future__ import annotations
@@ -40,13 +41,17 @@ from geo.indicators.outcomes import _points, make_outcomes
 from geo.indicators.table import IndicatorTable
 from geo.network import build_graph
 from geo.roads import hard_road_access
-from geo.rollup import rollup
+from geo.rollup import _COUNT_COLUMNS, Rollup, _rate, _with_problem_counts, rollup
 from geo.services import service_access
 from geo.settings import Settings, load_settings
 from layers import Dataset
 from scripts.bench_access import county_kwargs, synthetic_province
 
 if TYPE_CHECKING:
+    from geo.clinics import ClinicResult
+    from geo.indicators import IndicatorResults
+    from geo.roads import HardRoadResult
+    from geo.services import ServiceResult
     from geo.water import WaterResult
 
 # --- the previous implementation, kept as the reference ----------------------------------
@@ -540,6 +545,161 @@ def _old_water_result_outcomes(
     )
 
 
+def _old_rollup(
+    dataset: Dataset,
+    settings: Settings,
+    *,
+    hard_road: HardRoadResult | None = None,
+    services: ServiceResult | None = None,
+    clinics: ClinicResult | None = None,
+    water: WaterResult | None = None,
+    indicators: IndicatorResults | None = None,
+) -> Rollup:
+    """Aggregate analysis results per admin village, township and county.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Needs ``admin_villages`` and ``townships``.
+    settings : Settings
+        Targets and thresholds (printed with the indicators).
+    hard_road, services, clinics : results, optional
+        Outputs of :func:`geo.roads.hard_road_access`, :func:`geo.services.service_access`
+        and :func:`geo.clinics.clinic_gaps` (the ``hr_*``, ``sv_*``, ``cl_*`` counts).
+    water : WaterResult, optional
+        The water coverage (:func:`geo.water.water_coverage`).
+    indicators : IndicatorResults, optional
+        The evaluated indicator table (:func:`geo.indicators.evaluate`): the problem
+        counts and the county rows. Default: the built-in indicators of the results
+        given (those not given are left out).
+
+    Returns
+    -------
+    Rollup
+    """
+    if indicators is None:
+        given = {"hard_road": hard_road, "services": services, "clinics": clinics, "water": water}
+        table = builtin_table()
+        table = table.without(*(c for c in table.codes if given.get(c) is None))
+        inp = IndicatorInputs(
+            dataset, None, settings, hard_road=hard_road, services=services, clinics=clinics,
+            water=water,
+        )  # fmt: skip
+        indicators = evaluate(table, inp)
+    admin = dataset["admin_villages"]
+    codes_av = admin["code"].to_numpy()
+    index = pd.DataFrame({"code": codes_av}).set_index("code").index
+    # the counts as arrays, the frame built once (not a column at a time)
+    counts = {c: np.zeros(len(index)) for c in _COUNT_COLUMNS}
+
+    def update(g: pd.DataFrame) -> None:
+        """``DataFrame.update``: the sums where a unit has them, the zeros elsewhere."""
+        g = g.astype(float).reindex(index)
+        for c in g.columns:
+            vals = g[c].to_numpy(dtype=float)
+            has = ~np.isnan(vals)
+            counts[c][has] = vals[has]
+
+    if hard_road is not None:
+        v = pd.DataFrame(hard_road.villages.drop(columns="geometry"))
+        target = v["scope"] == "target"
+        bad = target & ~v["connected"]
+        g = (
+            v.assign(
+                hr_target=target,
+                hr_connected=target & v["connected"],
+                hr_not_connected=bad,
+                hr_households_not_connected=np.where(bad, v["households"], 0),
+                hr_population_not_connected=np.where(bad, v["population"], 0),
+                hr_below_threshold=v["scope"] == "below_threshold",
+                hr_excluded=v["scope"] == "excluded",
+                hr_narrow=target & v["connected"] & ~v["width_ok"],
+                hr_harden_km=np.where(bad, v["harden_km"], 0.0),
+                hr_new_km=np.where(bad, v["new_km"].fillna(0.0), 0.0),
+                hr_cost_wan=np.where(bad, v["cost_wan"].fillna(0.0), 0.0),
+            )
+            .groupby("admin_village_code")[[c for c in _COUNT_COLUMNS if c.startswith("hr_")]]
+            .sum()
+        )
+        update(g)
+    if services is not None and not services.no_data:
+        u = pd.DataFrame(services.units.drop(columns="geometry"))
+        u = u.loc[u["unit_kind"] == "relocation_site"]
+        g = (
+            u.assign(
+                sv_sites=1,
+                sv_ok=u["ok"],
+                sv_not_ok=~u["ok"],
+                sv_population_not_ok=np.where(~u["ok"], u["population"], 0),
+            )
+            .groupby("admin_village_code")[
+                ["sv_sites", "sv_ok", "sv_not_ok", "sv_population_not_ok"]
+            ]
+            .sum()
+        )
+        update(g)
+    cl_status = np.full(len(index), "", dtype=object)
+    if clinics is not None:
+        a = clinics.admin_villages.set_index("code")
+        cl_status = a["status"].reindex(index).fillna("").to_numpy(dtype=object)
+        counts["cl_blank_admin_villages"] = (
+            a["blank"].reindex(index).fillna(False).astype(float).to_numpy()
+        )
+        counts["cl_short_of_doctors"] = (
+            (a["status"] == "short_of_doctors").reindex(index).fillna(False).astype(float)
+        ).to_numpy()
+        vv = pd.DataFrame(clinics.villages.drop(columns="geometry"))
+        g = (
+            vv.assign(
+                cl_population_clinic_beyond=np.where(~vv["clinic_ok"], vv["population"], 0),
+                cl_population_centre_beyond=np.where(~vv["health_centre_ok"], vv["population"], 0),
+            )
+            .groupby("admin_village_code")[
+                ["cl_population_clinic_beyond", "cl_population_centre_beyond"]
+            ]
+            .sum()
+        )
+        update(g)
+    av = pd.DataFrame(
+        {
+            "code": codes_av,
+            "name": admin["name"].to_numpy(),
+            "township_code": admin["township_code"].to_numpy(),
+            **counts,
+            "cl_status": cl_status,
+        }
+    ).set_index("code")
+
+    av["hr_rate_pct"] = _rate(av["hr_connected"], av["hr_target"])
+    av["sv_rate_pct"] = _rate(av["sv_ok"], av["sv_sites"])
+
+    townships = dataset["townships"]
+    sums = av.groupby("township_code")[_COUNT_COLUMNS].sum()
+    tw = pd.DataFrame(
+        {"code": townships["code"].to_numpy(), "name": townships["name"].to_numpy()}
+    ).set_index("code")
+    tw = tw.join(sums).fillna(0.0)
+    tw["cl_township_blank"] = 0.0
+    if clinics is not None:
+        blank_tw = clinics.townships.set_index("code")["blank"]
+        tw["cl_township_blank"] = blank_tw.reindex(tw.index).fillna(False).astype(float)
+    tw["hr_rate_pct"] = _rate(tw["hr_connected"], tw["hr_target"])
+    tw["sv_rate_pct"] = _rate(tw["sv_ok"], tw["sv_sites"])
+
+    # problems: the problem rows of every indicator's outcomes (= the ledger's items)
+    problems = indicators.problems
+    av, tw = (
+        _with_problem_counts(frame, problems, by, indicators.table.codes)
+        for frame, by in ((av, "admin_village_code"), (tw, "township_code"))
+    )
+    tw = tw.sort_values(["problems", "hr_not_connected"], ascending=False)
+    county = indicators.county.copy()
+    # every problem row once, also those of units in no township (a water works outside)
+    per_code = indicators.outcomes.loc[indicators.outcomes["status"] == "problem", "indicator"]
+    county["problems"] = county["code"].map(per_code.value_counts()).fillna(0).astype(float)
+    return Rollup(admin_villages=av.reset_index(), townships=tw.reset_index(), county=county)
+
+
 # --- the comparisons ---------------------------------------------------------------------
 
 _OLD = {
@@ -566,12 +726,12 @@ def _assert_outcomes_equal(inp: IndicatorInputs) -> None:
 
 
 def _assert_rollups_equal(dataset: Dataset, settings: Settings, **results) -> None:
-    """:func:`rollup` on the new outcomes equals it on the old ones (its own table)."""
+    """:func:`rollup` equals the old roll-up of the old outcomes (its own table)."""
     given = {k: v for k, v in results.items() if v is not None}
     table = _old_table()
     table = table.without(*(c for c in table.codes if c not in given))
     inp = IndicatorInputs(dataset, None, settings, **given)
-    old = rollup(dataset, settings, **given, indicators=evaluate(table, inp))
+    old = _old_rollup(dataset, settings, **given, indicators=evaluate(table, inp))
     new = rollup(dataset, settings, **given)
     for field in ("admin_villages", "townships", "county"):
         assert_frame_equal(getattr(new, field), getattr(old, field), check_exact=True)

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geo.indicators.evaluate import no_data_outcomes
 from geo.indicators.outcomes import make_outcomes
@@ -91,30 +93,68 @@ def _num(x: Any) -> str:
     return "" if x is None or pd.isna(x) else f"{float(x):g}"
 
 
-def _people(hh: pd.Series, pop: pd.Series) -> np.ndarray:
-    """``（25户95人）`` per row (vectorised :func:`_num` of both), as an object array."""
-    return "（" + _num_texts(hh) + "户" + _num_texts(pop) + "人）"
+def _people(hh: pd.Series, pop: pd.Series) -> pa.Array:
+    """``（25户95人）`` per row (vectorised :func:`_num` of both), as Arrow strings."""
+    return _join("（", _num_arrow(hh), "户", _num_arrow(pop), "人）")
+
+
+def _numbers(x: pd.Series) -> np.ndarray:
+    return pd.to_numeric(pd.Series(x), errors="coerce").astype(float).to_numpy()
 
 
 def _num_texts(x: pd.Series) -> np.ndarray:
     """:func:`_num` of each value (``""`` where not a number), as an object array."""
-    v = pd.to_numeric(pd.Series(x), errors="coerce").astype(float)
-    return _distinct_texts(v.to_numpy(), "{:g}".format)
+    return _distinct_texts(_numbers(x), "{:g}".format)
 
 
-def _distinct_texts(values: np.ndarray, fmt: Callable[[float], str]) -> np.ndarray:
-    """``fmt(x)`` of each float (``""`` for NaN) as an object array, each value formatted once.
+def _num_arrow(x: pd.Series) -> pa.Array:
+    """:func:`_num` of each value (``""`` where not a number), as Arrow strings."""
+    return _taken(*_distinct(_numbers(x), "{:g}".format))
+
+
+def _distinct(values: np.ndarray, fmt: Callable[[float], str]) -> tuple[list[str], np.ndarray]:
+    """Return the texts of the distinct floats (``fmt``; ``""`` for NaN) and each value's.
 
     Values are told apart by their bits (``0.0`` and ``-0.0`` format differently).
     """
-    values = np.asarray(values, dtype=float)
-    out = np.full(len(values), "", dtype=object)
-    known = ~np.isnan(values)
-    if known.any():
-        codes, bits = pd.factorize(np.ascontiguousarray(values[known]).view(np.int64))
-        texts = np.array([fmt(x) for x in bits.view(np.float64)], dtype=object)
-        out[known] = texts[codes]
-    return out
+    values = np.ascontiguousarray(values, dtype=float)
+    codes, bits = pd.factorize(values.view(np.int64))
+    return [fmt(x) if x == x else "" for x in bits.view(np.float64)], codes
+
+
+def _distinct_texts(values: np.ndarray, fmt: Callable[[float], str]) -> np.ndarray:
+    """``fmt(x)`` of each float (``""`` for NaN) as an object array, each value formatted once."""
+    texts, codes = _distinct(values, fmt)
+    return np.array(texts, dtype=object)[codes]
+
+
+# Arrow strings (the outcome frame's text columns) put together in Arrow: no Python
+# string per row and cell, one conversion per distinct text
+_STR = pa.large_string()
+
+
+def _arrow(values: Any) -> pa.Array:
+    """Python strings (a list, an object array) as Arrow strings."""
+    return pa.array(values, type=_STR)
+
+
+def _taken(texts: list[str], codes: np.ndarray) -> pa.Array:
+    """``texts[codes]`` as Arrow strings."""
+    return _arrow(texts).take(pa.array(np.asarray(codes, dtype=np.int64)))
+
+
+def _scalar(part: pa.Array | str) -> pa.Array | pa.Scalar:
+    return pa.scalar(part, type=_STR) if isinstance(part, str) else part
+
+
+def _join(*parts: pa.Array | str) -> pa.Array:
+    """Row-wise concatenation of Arrow string arrays and literal texts."""
+    return pc.binary_join_element_wise(*map(_scalar, parts), _scalar(""))
+
+
+def _if(mask: np.ndarray, yes: pa.Array | str, no: pa.Array | str) -> pa.Array:
+    """``yes`` where ``mask``, else ``no`` (Arrow strings or literal texts)."""
+    return pc.if_else(pa.array(np.asarray(mask, dtype=bool)), _scalar(yes), _scalar(no))
 
 
 def _mapped(codes: pd.Series, names: Mapping[str, str] | pd.Series) -> np.ndarray:
@@ -183,12 +223,12 @@ def _where_village(
 
 
 def _hard_road_problem_texts(
-    v: pd.DataFrame, roads: Mapping[str, str], width_m: float, people: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    v: pd.DataFrame, roads: Mapping[str, str], width_m: float, people: pa.Array
+) -> tuple[pa.Array, pa.Array]:
     """问题描述 and 整改措施 of the villages not joined by hard road (as the ledger has them).
 
-    ``people`` is :func:`_people` of the rows. Built column by column (object arrays of
-    Python strings, each distinct number formatted once), not a Python step per village.
+    ``people`` is :func:`_people` of the rows. Built column by column in Arrow (each
+    distinct number formatted once), not a Python step per village.
     """
     from geo.labels import VALUE_ZH  # geo.labels imports geo.indicators.table
 
@@ -198,32 +238,32 @@ def _hard_road_problem_texts(
     cost = v["cost_wan"].to_numpy(dtype=float)
     at, uniques = pd.factorize(v["reason"].to_numpy(dtype=object), use_na_sentinel=False)
     reason = np.asarray(uniques, dtype=object)[at]
-    label = np.array([reasons.get(r, r) for r in uniques], dtype=object)[at]
+    label = _taken([reasons.get(r, r) for r in uniques], at)
     to_harden, to_build, costed = harden > 0, new > 0, np.isfinite(cost)
-    harden_km = _distinct_texts(np.where(to_harden, harden, np.nan), _km)
-    new_km = _distinct_texts(np.where(to_build, new, np.nan), _km)
-    wan = _distinct_texts(np.where(costed, cost, np.nan), _wan)
-    desc = (
-        label
-        + np.where(to_harden, "，需硬化 " + harden_km + " 公里", "")
-        + np.where(to_build, "，需新建 " + new_km + " 公里", "")
-        + np.where(costed, "，估算 " + wan + " 万元", "")
-        + people
+    harden_km = _taken(*_distinct(np.where(to_harden, harden, np.nan), _km))
+    new_km = _taken(*_distinct(np.where(to_build, new, np.nan), _km))
+    wan = _taken(*_distinct(np.where(costed, cost, np.nan), _wan))
+    desc = _join(
+        label,
+        _if(to_harden, _join("，需硬化 ", harden_km, " 公里"), ""),
+        _if(to_build, _join("，需新建 ", new_km, " 公里"), ""),
+        _if(costed, _join("，估算 ", wan, " 万元"), ""),
+        people,
     )
     ids = _mapped(v["id"], roads) if len(roads) else np.full(len(v), "", dtype=object)
-    where = np.where(ids != "", "（道路 " + ids + "）", "")
-    step_harden = np.where(
+    where = _if(ids != "", _join("（道路 ", _arrow(ids), "）"), "")
+    step_harden = _if(
         reason == "unverified_surface",
-        "实地核实 " + harden_km + " 公里路面类型" + where + "，如为砂石/土路则硬化",
-        "硬化现有砂石/土路 " + harden_km + " 公里" + where,
+        _join("实地核实 ", harden_km, " 公里路面类型", where, "，如为砂石/土路则硬化"),
+        _join("硬化现有砂石/土路 ", harden_km, " 公里", where),
     )
-    gap = np.where(reason == "network_gap", "打通断头路", "接入干线路网").astype(object)
-    measure = (
-        np.where(to_harden, step_harden + "；", "")
-        + np.where(to_build, "新建硬化连接线 " + new_km + " 公里，" + gap + "；", "")
-        + f"路面宽度不低于 {width_m:g} 米"
+    gap = _if(reason == "network_gap", "打通断头路", "接入干线路网")
+    measure = _join(
+        _if(to_harden, _join(step_harden, "；"), ""),
+        _if(to_build, _join("新建硬化连接线 ", new_km, " 公里，", gap, "；"), ""),
+        f"路面宽度不低于 {width_m:g} 米",
     )
-    return desc.astype(object), measure.astype(object)
+    return desc, measure
 
 
 def _harden_road_ids(links: pd.DataFrame) -> dict[str, str]:
@@ -240,11 +280,11 @@ def _harden_road_ids(links: pd.DataFrame) -> dict[str, str]:
     return {vid: "、".join(parts) for vid, parts in ids.items()}
 
 
-def _labelled(values: pd.Series, labels: Mapping[str, str]) -> np.ndarray:
-    """``values.map(labels).fillna(values).to_numpy()``, each distinct value looked up once."""
+def _labelled(values: pd.Series, labels: Mapping[str, str]) -> tuple[list[str], np.ndarray]:
+    """Return the distinct values' labels (``labels``, else the value) and each value's."""
     at, uniques = pd.factorize(values, use_na_sentinel=False)
     u = pd.Series(np.asarray(uniques, dtype=object))
-    return u.map(labels).fillna(u).to_numpy(dtype=object)[at]
+    return u.map(labels).fillna(u).tolist(), at
 
 
 def _chosen(which: np.ndarray, texts: tuple[str, ...]) -> ExtensionArray:
@@ -266,43 +306,52 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             inp.dataset, code="hard_road", unit_kind="natural_village", reason_zh="未计算通硬化路"
         )
     v = r.villages
+    n = len(v)
     av_names, tw_names = _names_of(inp)
     scope = v["scope"].astype(str)
     connected = v["connected"].astype(bool)
     problem = ((scope == "target") & ~connected).to_numpy()
     ok = ((scope == "target") & connected).to_numpy()
-    # 0 problem, 1 ok, 2 exempt
-    verdict = np.where(problem, 0, np.where(ok, 1, 2))
+    verdict = np.where(problem, 0, np.where(ok, 1, 2))  # problem, ok, exempt
     width_ok = v["width_ok"].fillna(True).astype(bool).to_numpy()
     reason = v["reason"].fillna("").astype(str)
-    reason_a = reason.to_numpy(dtype=object)
-    scope_a = scope.to_numpy(dtype=object)
     people = _people(v["households"], v["population"])
-    scope_zh = _labelled(scope, VALUE_ZH["scope"])
-    reason_zh = _labelled(reason, VALUE_ZH["reason"])
+    scope_zh = _taken(*_labelled(scope, VALUE_ZH["scope"]))
+    # "：<reason label>" after the scope label, nothing for a village without a reason
+    labels, at = _labelled(reason, VALUE_ZH["reason"])
+    reason_zh = _taken([f"：{x}" if x != "" else "" for x in labels], at)
     width = inp.settings.hard_road.lane_width_min_m
-    connected_zh = np.where(width_ok, "已通硬化路", f"已通硬化路，路面宽度不足 {width:g} 米")
-    desc = np.where(
-        ok,
-        connected_zh.astype(object) + people,
-        np.where(reason_zh != "", scope_zh + "：" + reason_zh, scope_zh) + people,
-    ).astype(object)
-    measure = np.full(len(v), "", dtype=object)
-    cost = np.full(len(v), np.nan)
+    connected_zh = _if(width_ok, "已通硬化路", f"已通硬化路，路面宽度不足 {width:g} 米")
+    desc = _if(ok, _join(connected_zh, people), _join(scope_zh, reason_zh, people))
+    measure = _arrow([""])
+    cost = np.full(n, np.nan)
+    # each problem row's texts taken from after the others' (its own description)
+    take = np.arange(n)
     if problem.any():
         links = r.links
         roads = _harden_road_ids(links) if len(links) else {}
-        d, m = _hard_road_problem_texts(pd.DataFrame(v.loc[problem]), roads, width, people[problem])
-        desc[problem], measure[problem] = d, m
+        rows = np.flatnonzero(problem)
+        d, m = _hard_road_problem_texts(
+            pd.DataFrame(v.iloc[rows]), roads, width, people.take(pa.array(rows))
+        )
+        desc, measure = pa.concat_arrays([desc, d]), pa.concat_arrays([measure, m])
+        take[rows] = n + np.arange(len(rows))
         cost[problem] = v["cost_wan"].to_numpy(dtype=float)[problem]
+    desc = desc.take(pa.array(take))
+    measure = measure.take(pa.array(np.where(problem, take - n + 1, 0)))
     link_km = v["harden_km"].fillna(0.0).to_numpy(dtype=float) + v["new_km"].fillna(0.0).to_numpy(
         dtype=float
     )
-    cause = np.where(
-        problem,
+    reason_a = pa.array(reason.array)
+    cause = pc.if_else(
+        pa.array(problem),
         reason_a,
-        np.where(ok, np.where(width_ok, "", "narrow"), np.where(reason_a != "", reason_a, scope_a)),
-    ).astype(object)
+        pc.if_else(
+            pa.array(ok),
+            _if(width_ok, "", "narrow"),
+            pc.if_else(pc.not_equal(reason_a, _scalar("")), reason_a, pa.array(scope.array)),
+        ),
+    )
     lon, lat = _lonlat(v)
     return make_outcomes(
         pd.DataFrame(

@@ -122,9 +122,14 @@ def make_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFr
     n = len(frame)
     data: dict[str, Any] = {}  # built whole, then one frame: no column-by-column inserts
     index = pd.RangeIndex(n)
-    blank = pd.Series([""] * n, index=index, dtype=str)
+    blank = None  # made when a text column is missing
     for col in _TEXT:  # pandas strings throughout: no round trip through Python objects
-        data[col] = frame[col].fillna("").astype(str).set_axis(index) if col in frame else blank
+        if col in frame:
+            data[col] = frame[col].fillna("").astype(str).set_axis(index)
+            continue
+        if blank is None:
+            blank = pd.Series([""] * n, index=index, dtype=str)
+        data[col] = blank
     for col in NUMBER_COLUMNS:
         data[col] = (
             pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)

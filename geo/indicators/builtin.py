@@ -112,14 +112,17 @@ def _num_arrow(x: pd.Series) -> pa.Array:
     return _taken(*_distinct(_numbers(x), "{:g}".format))
 
 
-def _distinct(values: np.ndarray, fmt: Callable[[float], str]) -> tuple[list[str], np.ndarray]:
-    """Return the texts of the distinct floats (``fmt``; ``""`` for NaN) and each value's.
+def _distinct(
+    values: np.ndarray, fmt: Callable[[float], str], nan: str = ""
+) -> tuple[list[str], np.ndarray]:
+    """Return the texts of the distinct floats (``fmt``; ``nan`` for NaN) and each value's.
 
     Values are told apart by their bits (``0.0`` and ``-0.0`` format differently).
     """
     values = np.ascontiguousarray(values, dtype=float)
     codes, bits = pd.factorize(values.view(np.int64))
-    return [fmt(x) if x == x else "" for x in bits.view(np.float64)], codes
+    # Python floats (.tolist()) format faster than NumPy's, to the same text
+    return [fmt(x) if x == x else nan for x in bits.view(np.float64).tolist()], codes
 
 
 def _distinct_texts(values: np.ndarray, fmt: Callable[[float], str]) -> np.ndarray:
@@ -143,6 +146,13 @@ def _taken(texts: list[str], codes: np.ndarray) -> pa.Array:
     return _arrow(texts).take(pa.array(np.asarray(codes, dtype=np.int64)))
 
 
+def _column(values: pd.Series) -> pa.Array:
+    """Return a pandas column's texts (``astype(str)``) as Arrow strings, one array."""
+    arr = pa.array(values.astype(str).array)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr if arr.type == _STR else arr.cast(_STR)
+
+
 def _scalar(part: pa.Array | str) -> pa.Array | pa.Scalar:
     return pa.scalar(part, type=_STR) if isinstance(part, str) else part
 
@@ -152,17 +162,19 @@ def _join(*parts: pa.Array | str) -> pa.Array:
     return pc.binary_join_element_wise(*map(_scalar, parts), _scalar(""))
 
 
-def _if(mask: np.ndarray, yes: pa.Array | str, no: pa.Array | str) -> pa.Array:
+def _if(mask: np.ndarray | pa.Array, yes: pa.Array | str, no: pa.Array | str) -> pa.Array:
     """``yes`` where ``mask``, else ``no`` (Arrow strings or literal texts)."""
-    return pc.if_else(pa.array(np.asarray(mask, dtype=bool)), _scalar(yes), _scalar(no))
+    if not isinstance(mask, pa.Array | pa.ChunkedArray):
+        mask = pa.array(np.asarray(mask, dtype=bool))
+    return pc.if_else(mask, _scalar(yes), _scalar(no))
 
 
-def _mapped(codes: pd.Series, names: Mapping[str, str] | pd.Series) -> np.ndarray:
-    """``codes.map(names).fillna("").to_numpy()``, each distinct code looked up once."""
+def _mapped(codes: pd.Series, names: Mapping[str, str] | pd.Series) -> pa.Array:
+    """``codes.map(names).fillna("")`` as Arrow strings, each distinct code looked up once."""
     at, uniques = pd.factorize(codes, use_na_sentinel=False)
     found = pd.Series(np.asarray(uniques, dtype=object)).map(names).to_numpy(dtype=object)
     found[pd.isna(found)] = ""
-    return found[at] if len(at) else np.array([], dtype=object)
+    return _taken([str(x) for x in found], at)
 
 
 def _names(dataset: Dataset) -> tuple[pd.Series, pd.Series]:
@@ -211,9 +223,9 @@ def _where_village(
         "unit_kind": "natural_village",
         "unit_code": ids,
         "township_code": tw.array,
-        "township_name": _mapped(tw, tw_names),
+        "township_name": pd.array(_mapped(tw, tw_names), dtype="str"),
         "admin_village_code": av.array,
-        "admin_village_name": _mapped(av, av_names),
+        "admin_village_name": pd.array(_mapped(av, av_names), dtype="str"),
         "village_code": ids,
         "village_name": v["name"].astype(str).array,
     }
@@ -250,8 +262,8 @@ def _hard_road_problem_texts(
         _if(costed, _join("，估算 ", wan, " 万元"), ""),
         people,
     )
-    ids = _mapped(v["id"], roads) if len(roads) else np.full(len(v), "", dtype=object)
-    where = _if(ids != "", _join("（道路 ", _arrow(ids), "）"), "")
+    ids = _mapped(v["id"], roads)
+    where = _if(pc.not_equal(ids, _scalar("")), _join("（道路 ", ids, "）"), "")
     step_harden = _if(
         reason == "unverified_surface",
         _join("实地核实 ", harden_km, " 公里路面类型", where, "，如为砂石/土路则硬化"),
@@ -387,16 +399,16 @@ def _nearest_of_kind(
 
     ``near`` has one row per (``unit_id``, ``kind``) and ``rows`` selects one kind's.
     """
-    sub = near.loc[rows]
-    at = pd.Index(sub["unit_id"].to_numpy()).get_indexer(unit_ids)
+    rows = np.flatnonzero(rows)  # the kind's rows, columns taken (not a sub-frame)
+    at = pd.Index(near["unit_id"].to_numpy()[rows]).get_indexer(unit_ids)
     found = at >= 0
-    if not len(sub):
+    if not len(rows):
         return np.full(len(unit_ids), "", dtype=object), np.full(len(unit_ids), np.nan)
-    fac = sub["facility_name"].to_numpy(dtype=object)[np.maximum(at, 0)]
+    fac = near["facility_name"].to_numpy(dtype=object)[rows][np.maximum(at, 0)]
     fac = np.where(found & ~pd.isna(fac), fac, "")
     fac = np.array([str(f) for f in fac], dtype=object)
     metres = np.full(len(unit_ids), np.nan)
-    metres[found] = sub["distance_m"].to_numpy(dtype=float)[at[found]]
+    metres[found] = near["distance_m"].to_numpy(dtype=float)[rows][at[found]]
     return fac, metres
 
 
@@ -433,80 +445,78 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     tw = u["township_code"].astype(str)
     av = u["admin_village_code"].astype(str)
     shared = {
-        "unit_code": ids.to_numpy(),
-        "township_code": tw.to_numpy(),
-        "township_name": tw.map(tw_names).fillna("").to_numpy(),
-        "admin_village_code": av.to_numpy(),
-        "admin_village_name": av.map(av_names).fillna("").to_numpy(),
-        "village_code": ids.to_numpy(),
-        "village_name": u["name"].astype(str).to_numpy(),
+        "unit_code": _column(ids),
+        "township_code": _column(tw),
+        "township_name": _mapped(tw, tw_names),
+        "admin_village_code": _column(av),
+        "admin_village_name": _mapped(av, av_names),
+        "village_code": _column(ids),
+        "village_name": _column(u["name"]),
     }
-    on_network, snap_dist = u["on_network"].tolist(), u["snap_dist_m"].tolist()
-    people = _num_texts(u["population"]).tolist()  # _num of each site's population
-    n = len(u)
+    on_network = np.array([bool(x) for x in u["on_network"].tolist()], dtype=bool)
+    snap_m = _taken(*_distinct(u["snap_dist_m"].to_numpy(dtype=float), "{:.0f}".format, "nan"))
+    people = _num_arrow(u["population"])  # _num of each site's population
+    ids_a, n = shared["unit_code"], len(u)
     columns: dict[str, list] = {c: [] for c in ("key", "problem_type", "desc", "measure")}
     columns.update(cause=[], status=[], value=[], limit=[])
-    ids_a = ids.to_numpy(dtype=object)
-    for kind in kinds:  # a handful of kinds; each step is vectorised over the sites
+    # each kind's texts put together in Arrow over the sites, the kinds one after another
+    # (what concatenating a frame per kind gave)
+    for kind in kinds:
         limit = svc_settings.limit_min(kind)
         fac, metres = _nearest_of_kind(near, near_kind == kind, unit_ids)
+        fac = _arrow(fac)
+        named = _if(pc.not_equal(fac, _scalar("")), fac, kind)  # the facility's name or kind
         minutes = u[f"{kind}_min"].to_numpy(dtype=float)
         ok = u[f"{kind}_ok"].astype(bool).to_numpy()
-        desc = []
-        for good, m, f, d, on_net, snap_m, pop in zip(
+        km = _join("约 ", _taken(*_distinct(metres / 1000, _km)), " 公里，")
+        km = _if(np.isfinite(metres), km, "")
+        walk = _taken(*_distinct(minutes, "{:.0f}".format, "nan"))
+        tail = _if(
+            ~on_network,
+            _join("安置区未接入步行路网（距最近道路 ", snap_m, " 米）"),
+            _if(
+                np.isfinite(minutes),
+                _join("最近的", named, km, "需步行 ", walk, " 分钟"),
+                f"路网可达范围内没有{kind}",
+            ),
+        )
+        desc = _if(
             ok,
-            minutes,
-            fac,
-            metres,
-            on_network,
-            snap_dist,
-            people,
-            strict=True,
-        ):
-            km = f"约 {_km(d / 1000)} 公里，" if np.isfinite(d) else ""
-            if good:
-                desc.append(
-                    f"步行{limit:g}分钟内有{kind}：{f or kind}{km}步行 {m:.0f} 分钟"
-                    f"（安置 {pop} 人）"
-                )
-                continue
-            head = f"步行{limit:g}分钟内无{kind}"
-            if not on_net:
-                tail = f"安置区未接入步行路网（距最近道路 {float(snap_m):.0f} 米）"
-            elif np.isfinite(m):
-                tail = f"最近的{f or kind}{km}需步行 {m:.0f} 分钟"
-            else:
-                tail = f"路网可达范围内没有{kind}"
-            desc.append(f"{head}，{tail}（安置 {pop} 人）")
+            _join(f"步行{limit:g}分钟内有{kind}：", named, km, "步行 ", walk, " 分钟（安置 "),
+            _join(f"步行{limit:g}分钟内无{kind}，", tail, "（安置 "),
+        )
         fix = f"在安置区步行{limit:g}分钟范围内" + SERVICE_MEASURE_ZH.get(kind, f"布设{kind}")
-        columns["key"].append("services:" + ids_a + f":{kind}")
-        columns["problem_type"].append(np.where(ok, "", f"一刻钟生活圈缺{kind}").astype(object))
-        columns["desc"].append(np.array(desc, dtype=object))
-        columns["measure"].append(np.where(ok, "", fix).astype(object))
-        columns["cause"].append(np.where(ok, "", f"missing:{kind}").astype(object))
-        columns["status"].append(np.where(ok, "ok", "problem").astype(object))
+        columns["key"].append(_join("services:", ids_a, f":{kind}"))
+        columns["problem_type"].append(_if(ok, "", f"一刻钟生活圈缺{kind}"))
+        columns["desc"].append(_join(desc, people, " 人）"))
+        columns["measure"].append(_if(ok, "", fix))
+        columns["cause"].append(_if(ok, "", f"missing:{kind}"))
+        columns["status"].append(_if(ok, "ok", "problem"))
         columns["value"].append(minutes)
         columns["limit"].append(np.full(n, limit, dtype=float))
-    # every kind's rows after the one before (what concatenating a frame per kind gave),
-    # the shared columns taken once per kind: one frame, one text conversion per column
-    rows = np.tile(np.arange(n), len(kinds))
-    joined = {c: np.concatenate(v) for c, v in columns.items()}
+    # the shared columns taken once per kind: one frame
+    rows = pa.array(np.tile(np.arange(n), len(kinds)))
+    text = {
+        c: pd.array(pa.concat_arrays(v), dtype="str")
+        for c, v in columns.items()
+        if c not in {"value", "limit"}
+    }
     out = pd.DataFrame(
         {
-            "key": pd.array(joined["key"], dtype="str"),
+            "key": text["key"],
             "indicator": "services",
             "unit_kind": "relocation_site",
-            **{c: pd.array(v, dtype="str").take(rows) for c, v in shared.items()},
-            "problem_type": pd.array(joined["problem_type"], dtype="str"),
-            "description": pd.array(joined["desc"], dtype="str"),
-            "measure": pd.array(joined["measure"], dtype="str"),
-            "cause": pd.array(joined["cause"], dtype="str"),
-            "population": u["population"].to_numpy()[rows],
-            "lon": u["lon"].to_numpy()[rows],
-            "lat": u["lat"].to_numpy()[rows],
-            "status": pd.array(joined["status"], dtype="str"),
-            "value": joined["value"],
-            "limit": joined["limit"],
+            **{c: pd.array(v.take(rows), dtype="str") for c, v in shared.items()},
+            "problem_type": text["problem_type"],
+            "description": text["desc"],
+            "measure": text["measure"],
+            "cause": text["cause"],
+            "population": u["population"].to_numpy()[rows.to_numpy()],
+            "lon": u["lon"].to_numpy()[rows.to_numpy()],
+            "lat": u["lat"].to_numpy()[rows.to_numpy()],
+            "status": text["status"],
+            "value": np.concatenate(columns["value"]),
+            "limit": np.concatenate(columns["limit"]),
             "value_unit": "分钟",
         }
     )

@@ -899,3 +899,20 @@ def test_points_equal_the_previous_implementation():
             new, old = _points(sub), _old_points(sub)
             np.testing.assert_array_equal(new[0], old[0])
             np.testing.assert_array_equal(new[1], old[1])
+
+
+def test_clinic_edge_cases_equal_the_previous_implementation(province):
+    dataset, settings, _, _, clinics = province
+    av, tw = clinics.admin_villages, clinics.townships
+    variants = [
+        dataclasses.replace(clinics, townships=tw.assign(blank=True)),
+        dataclasses.replace(clinics, townships=tw.assign(blank=False, name=None)),
+        dataclasses.replace(clinics, townships=tw.iloc[:0]),
+        dataclasses.replace(clinics, admin_villages=av.iloc[:0]),
+        dataclasses.replace(clinics, admin_villages=av.assign(population=np.nan)),
+        dataclasses.replace(clinics, admin_villages=av.assign(status="exempt_shared", blank=False)),
+    ]
+    for c in variants:
+        inp = IndicatorInputs(dataset, None, settings, clinics=c)
+        assert_frame_equal(b.clinic_outcomes(inp), _old_clinic_outcomes(inp), check_exact=True)
+        _assert_rollups_equal(dataset, settings, clinics=c)

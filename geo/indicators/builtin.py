@@ -137,8 +137,8 @@ _STR = pa.large_string()
 
 
 def _arrow(values: Any) -> pa.Array:
-    """Python strings (a list, an object array) as Arrow strings."""
-    return pa.array(values, type=_STR)
+    """Python strings (a list, an object array; NaN or None: null) as Arrow strings."""
+    return pa.array(values, type=_STR, from_pandas=True)
 
 
 def _taken(texts: list[str], codes: np.ndarray) -> pa.Array:
@@ -604,67 +604,63 @@ def clinic_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             desc[rows] = clinic_text(rows, " 人，少于应配 " + texts(need, rows))
         else:
             desc[rows] = clinic_text(rows, "")
-    lon, lat = _lonlat(av)
-    code = av["code"].astype(str)
-    twc = av["township_code"].astype(str)
-    villages = pd.DataFrame(
-        {
-            "key": ("clinics:admin_village:" + code).to_numpy(),
-            "indicator": "clinics",
-            "unit_kind": "admin_village",
-            "unit_code": code.to_numpy(),
-            "township_code": twc.to_numpy(),
-            "township_name": twc.map(tw_names).fillna("").to_numpy(),
-            "admin_village_code": code.to_numpy(),
-            "admin_village_name": names.to_numpy(),
-            "problem_type": np.select([no_clinic, no_doctor], ["村卫生室空白", "村医空白"], ""),
-            "description": desc,
-            "measure": measure,
-            "cause": st,
-            "population": av["population"].to_numpy(),
-            "lon": lon,
-            "lat": lat,
-            "status": np.select([blank, exempt], ["problem", "exempt"], "ok"),
-            "value": doctors.astype(float),
-            "limit": need.astype(float),
-            "value_unit": "人",
-        }
-    )
     tw = r.townships
     tblank = tw["blank"].astype(bool).to_numpy()
-    tnames = tw["name"].astype(str)
+    tnames = _column(tw["name"])
     n_hc = pd.to_numeric(tw["n_health_centres"], errors="coerce").fillna(0).astype(int)
-    lon, lat = _lonlat(tw)
-    tcode = tw["code"].astype(str)
-    townships = pd.DataFrame(
-        {
-            "key": ("clinics:township:" + tcode).to_numpy(),
-            "indicator": "clinics",
-            "unit_kind": "township",
-            "unit_code": tcode.to_numpy(),
-            "township_code": tcode.to_numpy(),
-            "township_name": tnames.to_numpy(),
-            "problem_type": np.where(tblank, "乡镇卫生院空白", ""),
-            "description": np.where(
+    tcode, code, twc = _column(tw["code"]), _column(av["code"]), av["township_code"].astype(str)
+    nt, na = len(tw), len(av)
+    # the townships' rows, then the admin villages' (one frame, no concatenation)
+
+    def text(townships: pa.Array | str, villages: pa.Array | str) -> ExtensionArray:
+        parts = [
+            pa.repeat(part, k) if isinstance(part, pa.Scalar) else part
+            for part, k in ((_scalar(townships), nt), (_scalar(villages), na))
+        ]
+        return pd.array(pa.concat_arrays(parts), dtype="str")
+
+    t_lon, t_lat = _lonlat(tw)
+    v_lon, v_lat = _lonlat(av)
+    frame = {
+        "key": text(_join("clinics:township:", tcode), _join("clinics:admin_village:", code)),
+        "indicator": "clinics",
+        "unit_kind": text("township", "admin_village"),
+        "unit_code": text(tcode, code),
+        "township_code": text(tcode, _column(twc)),
+        "township_name": text(tnames, _mapped(twc, tw_names)),
+        "admin_village_code": text("", code),
+        "admin_village_name": text("", _column(names)),
+        "problem_type": text(
+            _if(tblank, "乡镇卫生院空白", ""),
+            _taken(["村卫生室空白", "村医空白", ""], np.select([no_clinic, no_doctor], [0, 1], 2)),
+        ),
+        "description": text(
+            _if(
                 tblank,
-                (tnames + "无乡镇卫生院").to_numpy(),
-                (tnames + "有乡镇卫生院 " + n_hc.astype(str) + " 处").to_numpy(),
+                _join(tnames, "无乡镇卫生院"),
+                _join(tnames, "有乡镇卫生院 ", _arrow(n_hc.astype(str).to_numpy()), " 处"),
             ),
-            "measure": np.where(
-                tblank,
-                "设置乡镇卫生院并配备执业（助理）医师，或经批准由邻近乡镇卫生院托管",
-                "",
-            ),
-            "cause": np.where(tblank, "no_health_centre", "ok"),
-            "lon": lon,
-            "lat": lat,
-            "status": np.where(tblank, "problem", "ok"),
-            "value": n_hc.astype(float).to_numpy(),
-            "limit": 1.0,
-            "value_unit": "个",
-        }
-    )
-    return make_outcomes(pd.concat([townships, villages], ignore_index=True))
+            _arrow(desc),
+        ),
+        "measure": text(
+            _if(tblank, "设置乡镇卫生院并配备执业（助理）医师，或经批准由邻近乡镇卫生院托管", ""),
+            _arrow(measure),
+        ),
+        "cause": text(_if(tblank, "no_health_centre", "ok"), _arrow(st)),
+        "population": np.concatenate(
+            [np.full(nt, np.nan), pd.to_numeric(av["population"], errors="coerce").to_numpy()]
+        ),
+        "lon": np.concatenate([t_lon, v_lon]),
+        "lat": np.concatenate([t_lat, v_lat]),
+        "status": text(
+            _if(tblank, "problem", "ok"),
+            _taken(["problem", "exempt", "ok"], np.select([blank, exempt], [0, 1], 2)),
+        ),
+        "value": np.concatenate([n_hc.astype(float).to_numpy(), doctors.astype(float)]),
+        "limit": np.concatenate([np.full(nt, 1.0), need.astype(float)]),
+        "value_unit": text("个", "人"),
+    }
+    return make_outcomes(pd.DataFrame(frame))
 
 
 # ------------------------------------------------------------------------- 农村供水

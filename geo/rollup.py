@@ -188,7 +188,7 @@ def rollup(
                 },
                 index=v.index,
             )
-            .groupby(v["admin_village_code"])
+            .groupby(v["admin_village_code"], sort=False)  # reindexed by label below
             .sum()
         )
         update(g)
@@ -205,13 +205,13 @@ def rollup(
                 },
                 index=u.index,
             )
-            .groupby(u["admin_village_code"])
+            .groupby(u["admin_village_code"], sort=False)  # reindexed by label below
             .sum()
         )
         update(g)
     cl_status = np.full(len(index), "", dtype=object)
     if clinics is not None:
-        a = clinics.admin_villages.set_index("code")
+        a = clinics.admin_villages[["code", "status", "blank"]].set_index("code")
         cl_status = a["status"].reindex(index).fillna("").to_numpy(dtype=object)
         counts["cl_blank_admin_villages"] = (
             a["blank"].reindex(index).fillna(False).astype(float).to_numpy()
@@ -230,7 +230,7 @@ def rollup(
                 },
                 index=vv.index,
             )
-            .groupby(vv["admin_village_code"])
+            .groupby(vv["admin_village_code"], sort=False)  # reindexed by label below
             .sum()
         )
         update(g)
@@ -248,7 +248,7 @@ def rollup(
     av["sv_rate_pct"] = _rate(av["sv_ok"], av["sv_sites"])
 
     townships = dataset["townships"]
-    sums = av.groupby("township_code")[_COUNT_COLUMNS].sum()
+    sums = av.groupby("township_code", sort=False)[_COUNT_COLUMNS].sum()  # joined by label
     tw = pd.DataFrame(
         {"code": townships["code"].to_numpy(), "name": townships["name"].to_numpy()}
     ).set_index("code")

@@ -184,7 +184,7 @@ def clinic_gaps(dataset: Dataset, graph: RoadGraph, settings: Settings) -> Clini
     c_min, c_idx = _travel(graph, settings, origins, rooms, cs.clinic_travel_mode)
     h_min, h_idx = _travel(graph, settings, origins, centres, cs.health_centre_travel_mode)
     av_codes = villages["admin_village_code"]
-    township = av_codes.map(admin.set_index("code")["township_code"])
+    township = av_codes.map(admin[["code", "township_code"]].set_index("code")["township_code"])
     unknown = township.isna().to_numpy()
     if unknown.any():  # an admin village the layer lacks: its code's township part
         township = township.fillna(av_codes[unknown].str[:9])

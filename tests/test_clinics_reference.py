@@ -2,13 +2,16 @@
 
 ``_old_clinic_gaps`` (and ``_old_travel``) below is :func:`geo.clinics.clinic_gaps` as it
 was before the natural villages were projected and snapped once for both facility kinds
-(each travel matrix snapped the villages and the facilities together, 2026-12). Old and
-new run on fresh graphs of the same roads: the shipped demo county, a small synthetic
-province, the province without 卫生院 and with no facility at all.
+(each travel matrix snapped the villages and the facilities together) and the township
+code prefix was cut only where the admin layer lacks a village (2026-12). Old and new run
+on fresh graphs of the same roads: the shipped demo county, a small synthetic province
+(also with both travel modes swapped), the province without 卫生院 and with no facility
+at all, and villages of unknown admin villages.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import geopandas as gpd
@@ -209,7 +212,12 @@ def test_province_equals_the_previous_implementation(province):
     result = clinic_gaps(dataset, build_graph(dataset["roads"]), load_settings())
     assert np.isfinite(result.villages["clinic_min"]).any()
     assert result.admin_villages["blank"].any() and result.townships["blank"].any()
-    _assert_same(dataset, load_settings())
+    settings = load_settings()
+    _assert_same(dataset, settings)
+    swapped = dataclasses.replace(
+        settings.clinics, clinic_travel_mode="drive", health_centre_travel_mode="walk"
+    )
+    _assert_same(dataset, dataclasses.replace(settings, clinics=swapped))
 
 
 def test_province_without_centres_or_clinics_equals_the_previous_implementation(province):

@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.network import RoadGraph, shortest_from, travel_matrix
+from geo.network import RoadGraph, shortest_from, snap, travel_matrix
 from geo.settings import Settings
 from layers.dataset import Dataset
 from layers.schema import split_codes
@@ -62,19 +62,22 @@ class ClinicResult:
 def _travel(
     graph: RoadGraph,
     settings: Settings,
-    origins: gpd.GeoSeries,
+    origins: pd.DataFrame,
     facilities: gpd.GeoDataFrame,
     mode: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Minutes from each origin to the nearest facility and that facility's row (-1)."""
+    """Minutes from each origin to the nearest facility and that facility's row (-1).
+
+    ``origins`` is the origins' :func:`~geo.network.snap` to the existing roads (made
+    once for every facility kind).
+    """
     net = settings.network
     n = len(origins)
     if len(facilities) == 0:
         return np.full(n, np.inf), np.full(n, -1)
-    geoms = pd.concat([origins, facilities.geometry], ignore_index=True)
-    matrix, node = travel_matrix(
-        graph, gpd.GeoSeries(geoms, crs=origins.crs), mode=mode, settings=net
-    )
+    at = snap(graph, facilities.geometry, max_m=net.snap_max_m, edge_mask=graph.edge_mask())
+    snaps = pd.concat([origins, at], ignore_index=True)
+    matrix, node = travel_matrix(graph, None, mode=mode, settings=net, snaps=snaps)
     o_nodes, f_nodes = node[:n], node[n:]
     cost, src, _ = shortest_from(matrix, f_nodes)
     minutes = np.where(o_nodes >= 0, cost[np.maximum(o_nodes, 0)], np.inf)
@@ -175,17 +178,22 @@ def clinic_gaps(dataset: Dataset, graph: RoadGraph, settings: Settings) -> Clini
     av["blank"] = np.isin(status, BLANK_STATUSES)
 
     villages = dataset["natural_villages"]
-    c_min, c_idx = _travel(graph, settings, villages.geometry, rooms, cs.clinic_travel_mode)
-    h_min, h_idx = _travel(
-        graph, settings, villages.geometry, centres, cs.health_centre_travel_mode
-    )
-    township = villages["admin_village_code"].map(admin.set_index("code")["township_code"])
+    # the villages projected and snapped once, for the 卫生室 and the 卫生院
+    net = settings.network
+    origins = snap(graph, villages.geometry, max_m=net.snap_max_m, edge_mask=graph.edge_mask())
+    c_min, c_idx = _travel(graph, settings, origins, rooms, cs.clinic_travel_mode)
+    h_min, h_idx = _travel(graph, settings, origins, centres, cs.health_centre_travel_mode)
+    av_codes = villages["admin_village_code"]
+    township = av_codes.map(admin[["code", "township_code"]].set_index("code")["township_code"])
+    unknown = township.isna().to_numpy()
+    if unknown.any():  # an admin village the layer lacks: its code's township part
+        township = township.fillna(av_codes[unknown].str[:9])
     vr = gpd.GeoDataFrame(
         {
             "id": villages["id"],
             "name": villages["name"],
             "admin_village_code": villages["admin_village_code"],
-            "township_code": township.fillna(villages["admin_village_code"].str[:9]),
+            "township_code": township,
             "population": villages["population"],
             "clinic_min": c_min,
             "clinic_id": np.where(

@@ -999,12 +999,20 @@ def snap_to_subset(
 
 
 def travel_matrix(
-    graph: RoadGraph, geoms: gpd.GeoSeries, *, mode: str, settings: NetworkSettings
+    graph: RoadGraph,
+    geoms: gpd.GeoSeries | None,
+    *,
+    mode: str,
+    settings: NetworkSettings,
+    snaps: pd.DataFrame | None = None,
 ) -> tuple[sparse.csr_array, np.ndarray]:
     """Travel-time matrix (minutes) with one node per feature, joined by its access leg.
 
     Each feature is snapped to the nearest 现状 road within ``settings.snap_max_m`` and
     walks to it at ``walk_speed_kmh``; roads are travelled on foot or by car (``mode``).
+    ``snaps``, when given, is that snap of the features (``snap(graph, geoms,
+    max_m=settings.snap_max_m, edge_mask=graph.edge_mask())``, e.g. the same villages'
+    for several facility kinds) and ``geoms`` is not used.
 
     Returns
     -------
@@ -1014,7 +1022,8 @@ def travel_matrix(
         Each feature's node in ``matrix`` (``-1`` when no road is within reach).
     """
     existing = graph.edge_mask()
-    snaps = snap(graph, geoms, max_m=settings.snap_max_m, edge_mask=existing)
+    if snaps is None:
+        snaps = snap(graph, geoms, max_m=settings.snap_max_m, edge_mask=existing)
     aug = graph.with_points(snaps)
     minutes_per_m = graph.travel_minutes(mode, settings) / np.maximum(graph.edges["length_m"], 1e-9)
     walk_m_per_min = settings.walk_speed_kmh * 1000 / 60

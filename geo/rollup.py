@@ -166,47 +166,52 @@ def rollup(
             has = ~np.isnan(vals)
             counts[c][has] = vals[has]
 
+    # each analysis' counts in a frame of their own (not added to a copy of its result)
     if hard_road is not None:
-        v = pd.DataFrame(hard_road.villages.drop(columns="geometry"))
+        v = hard_road.villages
         target = v["scope"] == "target"
         bad = target & ~v["connected"]
         g = (
-            v.assign(
-                hr_target=target,
-                hr_connected=target & v["connected"],
-                hr_not_connected=bad,
-                hr_households_not_connected=np.where(bad, v["households"], 0),
-                hr_population_not_connected=np.where(bad, v["population"], 0),
-                hr_below_threshold=v["scope"] == "below_threshold",
-                hr_excluded=v["scope"] == "excluded",
-                hr_narrow=target & v["connected"] & ~v["width_ok"],
-                hr_harden_km=np.where(bad, v["harden_km"], 0.0),
-                hr_new_km=np.where(bad, v["new_km"].fillna(0.0), 0.0),
-                hr_cost_wan=np.where(bad, v["cost_wan"].fillna(0.0), 0.0),
+            pd.DataFrame(
+                {
+                    "hr_target": target,
+                    "hr_connected": target & v["connected"],
+                    "hr_not_connected": bad,
+                    "hr_households_not_connected": np.where(bad, v["households"], 0),
+                    "hr_population_not_connected": np.where(bad, v["population"], 0),
+                    "hr_below_threshold": v["scope"] == "below_threshold",
+                    "hr_excluded": v["scope"] == "excluded",
+                    "hr_narrow": target & v["connected"] & ~v["width_ok"],
+                    "hr_harden_km": np.where(bad, v["harden_km"], 0.0),
+                    "hr_new_km": np.where(bad, v["new_km"].fillna(0.0), 0.0),
+                    "hr_cost_wan": np.where(bad, v["cost_wan"].fillna(0.0), 0.0),
+                },
+                index=v.index,
             )
-            .groupby("admin_village_code")[[c for c in _COUNT_COLUMNS if c.startswith("hr_")]]
+            .groupby(v["admin_village_code"], sort=False)  # reindexed by label below
             .sum()
         )
         update(g)
     if services is not None and not services.no_data:
-        u = pd.DataFrame(services.units.drop(columns="geometry"))
-        u = u.loc[u["unit_kind"] == "relocation_site"]
+        u = services.units
+        u = u.loc[u["unit_kind"] == "relocation_site", ["admin_village_code", "ok", "population"]]
         g = (
-            u.assign(
-                sv_sites=1,
-                sv_ok=u["ok"],
-                sv_not_ok=~u["ok"],
-                sv_population_not_ok=np.where(~u["ok"], u["population"], 0),
+            pd.DataFrame(
+                {
+                    "sv_sites": 1,
+                    "sv_ok": u["ok"],
+                    "sv_not_ok": ~u["ok"],
+                    "sv_population_not_ok": np.where(~u["ok"], u["population"], 0),
+                },
+                index=u.index,
             )
-            .groupby("admin_village_code")[
-                ["sv_sites", "sv_ok", "sv_not_ok", "sv_population_not_ok"]
-            ]
+            .groupby(u["admin_village_code"], sort=False)  # reindexed by label below
             .sum()
         )
         update(g)
     cl_status = np.full(len(index), "", dtype=object)
     if clinics is not None:
-        a = clinics.admin_villages.set_index("code")
+        a = clinics.admin_villages[["code", "status", "blank"]].set_index("code")
         cl_status = a["status"].reindex(index).fillna("").to_numpy(dtype=object)
         counts["cl_blank_admin_villages"] = (
             a["blank"].reindex(index).fillna(False).astype(float).to_numpy()
@@ -214,15 +219,18 @@ def rollup(
         counts["cl_short_of_doctors"] = (
             (a["status"] == "short_of_doctors").reindex(index).fillna(False).astype(float)
         ).to_numpy()
-        vv = pd.DataFrame(clinics.villages.drop(columns="geometry"))
+        vv = clinics.villages
         g = (
-            vv.assign(
-                cl_population_clinic_beyond=np.where(~vv["clinic_ok"], vv["population"], 0),
-                cl_population_centre_beyond=np.where(~vv["health_centre_ok"], vv["population"], 0),
+            pd.DataFrame(
+                {
+                    "cl_population_clinic_beyond": np.where(~vv["clinic_ok"], vv["population"], 0),
+                    "cl_population_centre_beyond": np.where(
+                        ~vv["health_centre_ok"], vv["population"], 0
+                    ),
+                },
+                index=vv.index,
             )
-            .groupby("admin_village_code")[
-                ["cl_population_clinic_beyond", "cl_population_centre_beyond"]
-            ]
+            .groupby(vv["admin_village_code"], sort=False)  # reindexed by label below
             .sum()
         )
         update(g)
@@ -240,7 +248,7 @@ def rollup(
     av["sv_rate_pct"] = _rate(av["sv_ok"], av["sv_sites"])
 
     townships = dataset["townships"]
-    sums = av.groupby("township_code")[_COUNT_COLUMNS].sum()
+    sums = av.groupby("township_code", sort=False)[_COUNT_COLUMNS].sum()  # joined by label
     tw = pd.DataFrame(
         {"code": townships["code"].to_numpy(), "name": townships["name"].to_numpy()}
     ).set_index("code")
@@ -253,7 +261,9 @@ def rollup(
     tw["sv_rate_pct"] = _rate(tw["sv_ok"], tw["sv_sites"])
 
     # problems: the problem rows of every indicator's outcomes (= the ledger's items)
-    problems = indicators.problems
+    outcomes = indicators.outcomes
+    is_problem = (outcomes["status"] == "problem").to_numpy()
+    problems = outcomes.loc[is_problem, ["admin_village_code", "township_code", "indicator"]]
     av, tw = (
         _with_problem_counts(frame, problems, by, indicators.table.codes)
         for frame, by in ((av, "admin_village_code"), (tw, "township_code"))
@@ -261,6 +271,6 @@ def rollup(
     tw = tw.sort_values(["problems", "hr_not_connected"], ascending=False)
     county = indicators.county.copy()
     # every problem row once, also those of units in no township (a water works outside)
-    per_code = indicators.outcomes.loc[indicators.outcomes["status"] == "problem", "indicator"]
+    per_code = problems["indicator"]
     county["problems"] = county["code"].map(per_code.value_counts()).fillna(0).astype(float)
     return Rollup(admin_villages=av.reset_index(), townships=tw.reset_index(), county=county)

@@ -28,16 +28,20 @@ the indicator table (existing 整改台账 keep matching):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geo.indicators.evaluate import no_data_outcomes
 from geo.indicators.outcomes import make_outcomes
 
 if TYPE_CHECKING:
+    from pandas.api.extensions import ExtensionArray
+
     from geo.assessment import Assessment
     from geo.indicators.evaluate import IndicatorInputs
     from geo.water import WaterResult
@@ -89,14 +93,88 @@ def _num(x: Any) -> str:
     return "" if x is None or pd.isna(x) else f"{float(x):g}"
 
 
-def _people(hh: pd.Series, pop: pd.Series) -> pd.Series:
-    """``（25户95人）`` per row (vectorised :func:`_num` of both)."""
-    return "（" + _nums(hh) + "户" + _nums(pop) + "人）"
+def _people(hh: pd.Series, pop: pd.Series) -> pa.Array:
+    """``（25户95人）`` per row (vectorised :func:`_num` of both), as Arrow strings."""
+    return _join("（", _num_arrow(hh), "户", _num_arrow(pop), "人）")
 
 
-def _nums(x: pd.Series) -> pd.Series:
-    v = pd.to_numeric(pd.Series(x), errors="coerce").astype(float)
-    return pd.Series([f"{f:g}" for f in v.fillna(0.0)], index=v.index).where(v.notna(), "")
+def _numbers(x: pd.Series) -> np.ndarray:
+    return pd.to_numeric(pd.Series(x), errors="coerce").astype(float).to_numpy()
+
+
+def _num_texts(x: pd.Series) -> np.ndarray:
+    """:func:`_num` of each value (``""`` where not a number), as an object array."""
+    return _distinct_texts(_numbers(x), "{:g}".format)
+
+
+def _num_arrow(x: pd.Series) -> pa.Array:
+    """:func:`_num` of each value (``""`` where not a number), as Arrow strings."""
+    return _taken(*_distinct(_numbers(x), "{:g}".format))
+
+
+def _distinct(
+    values: np.ndarray, fmt: Callable[[float], str], nan: str = ""
+) -> tuple[list[str], np.ndarray]:
+    """Return the texts of the distinct floats (``fmt``; ``nan`` for NaN) and each value's.
+
+    Values are told apart by their bits (``0.0`` and ``-0.0`` format differently).
+    """
+    values = np.ascontiguousarray(values, dtype=float)
+    codes, bits = pd.factorize(values.view(np.int64))
+    # Python floats (.tolist()) format faster than NumPy's, to the same text
+    return [fmt(x) if x == x else nan for x in bits.view(np.float64).tolist()], codes
+
+
+def _distinct_texts(values: np.ndarray, fmt: Callable[[float], str]) -> np.ndarray:
+    """``fmt(x)`` of each float (``""`` for NaN) as an object array, each value formatted once."""
+    texts, codes = _distinct(values, fmt)
+    return np.array(texts, dtype=object)[codes]
+
+
+# Arrow strings (the outcome frame's text columns) put together in Arrow: no Python
+# string per row and cell, one conversion per distinct text
+_STR = pa.large_string()
+
+
+def _arrow(values: Any) -> pa.Array:
+    """Python strings (a list, an object array; NaN or None: null) as Arrow strings."""
+    return pa.array(values, type=_STR, from_pandas=True)
+
+
+def _taken(texts: list[str], codes: np.ndarray) -> pa.Array:
+    """``texts[codes]`` as Arrow strings."""
+    return _arrow(texts).take(pa.array(np.asarray(codes, dtype=np.int64)))
+
+
+def _column(values: pd.Series) -> pa.Array:
+    """Return a pandas column's texts (``astype(str)``) as Arrow strings, one array."""
+    arr = pa.array(values.astype(str).array)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr if arr.type == _STR else arr.cast(_STR)
+
+
+def _scalar(part: pa.Array | str) -> pa.Array | pa.Scalar:
+    return pa.scalar(part, type=_STR) if isinstance(part, str) else part
+
+
+def _join(*parts: pa.Array | str) -> pa.Array:
+    """Row-wise concatenation of Arrow string arrays and literal texts."""
+    return pc.binary_join_element_wise(*map(_scalar, parts), _scalar(""))
+
+
+def _if(mask: np.ndarray | pa.Array, yes: pa.Array | str, no: pa.Array | str) -> pa.Array:
+    """``yes`` where ``mask``, else ``no`` (Arrow strings or literal texts)."""
+    if not isinstance(mask, pa.Array | pa.ChunkedArray):
+        mask = pa.array(np.asarray(mask, dtype=bool))
+    return pc.if_else(mask, _scalar(yes), _scalar(no))
+
+
+def _mapped(codes: pd.Series, names: Mapping[str, str] | pd.Series) -> pa.Array:
+    """``codes.map(names).fillna("")`` as Arrow strings, each distinct code looked up once."""
+    at, uniques = pd.factorize(codes, use_na_sentinel=False)
+    found = pd.Series(np.asarray(uniques, dtype=object)).map(names).to_numpy(dtype=object)
+    found[pd.isna(found)] = ""
+    return _taken([str(x) for x in found], at)
 
 
 def _names(dataset: Dataset) -> tuple[pd.Series, pd.Series]:
@@ -140,15 +218,16 @@ def _where_village(
     """Location columns of rows about natural villages (the unit is the village)."""
     tw = v["township_code"].astype(str)
     av = v["admin_village_code"].astype(str)
+    ids = v["id"].astype(str).array  # pandas strings, as the outcome frame keeps them
     return {
         "unit_kind": "natural_village",
-        "unit_code": v["id"].astype(str).to_numpy(),
-        "township_code": tw.to_numpy(),
-        "township_name": tw.map(tw_names).fillna("").to_numpy(),
-        "admin_village_code": av.to_numpy(),
-        "admin_village_name": av.map(av_names).fillna("").to_numpy(),
-        "village_code": v["id"].astype(str).to_numpy(),
-        "village_name": v["name"].astype(str).to_numpy(),
+        "unit_code": ids,
+        "township_code": tw.array,
+        "township_name": pd.array(_mapped(tw, tw_names), dtype="str"),
+        "admin_village_code": av.array,
+        "admin_village_name": pd.array(_mapped(av, av_names), dtype="str"),
+        "village_code": ids,
+        "village_name": v["name"].astype(str).array,
     }
 
 
@@ -156,45 +235,46 @@ def _where_village(
 
 
 def _hard_road_problem_texts(
-    v: pd.DataFrame, roads: Mapping[str, str], width_m: float
-) -> tuple[list[str], list[str]]:
-    """问题描述 and 整改措施 of the villages not joined by hard road (as the ledger has them)."""
+    v: pd.DataFrame, roads: Mapping[str, str], width_m: float, people: pa.Array
+) -> tuple[pa.Array, pa.Array]:
+    """问题描述 and 整改措施 of the villages not joined by hard road (as the ledger has them).
+
+    ``people`` is :func:`_people` of the rows. Built column by column in Arrow (each
+    distinct number formatted once), not a Python step per village.
+    """
     from geo.labels import VALUE_ZH  # geo.labels imports geo.indicators.table
 
     reasons = VALUE_ZH["reason"]
     harden = v["harden_km"].fillna(0.0).to_numpy(dtype=float)
     new = v["new_km"].fillna(0.0).to_numpy(dtype=float)
     cost = v["cost_wan"].to_numpy(dtype=float)
-    desc, measure = [], []
-    # .tolist(): the Python scalars that iterating the columns gives, without an Arrow
-    # scalar per cell (7,000 problem villages on a province)
-    columns = (v["id"].tolist(), v["reason"].tolist(), v["households"].tolist())
-    for vid, reason, h, n, c, hh, pop in zip(
-        *columns[:2], harden, new, cost, columns[2], v["population"].tolist(), strict=True
-    ):
-        need = []
-        if h > 0:
-            need.append(f"需硬化 {_km(h)} 公里")
-        if n > 0:
-            need.append(f"需新建 {_km(n)} 公里")
-        if np.isfinite(c):
-            need.append(f"估算 {_wan(c)} 万元")
-        desc.append(
-            "，".join([reasons.get(reason, reason), *need]) + f"（{_num(hh)}户{_num(pop)}人）"
-        )
-        steps = []
-        if h > 0:
-            ids = roads.get(vid, "")
-            where = f"（道路 {ids}）" if ids else ""
-            if reason == "unverified_surface":
-                steps.append(f"实地核实 {_km(h)} 公里路面类型{where}，如为砂石/土路则硬化")
-            else:
-                steps.append(f"硬化现有砂石/土路 {_km(h)} 公里{where}")
-        if n > 0:
-            gap = "打通断头路" if reason == "network_gap" else "接入干线路网"
-            steps.append(f"新建硬化连接线 {_km(n)} 公里，{gap}")
-        steps.append(f"路面宽度不低于 {width_m:g} 米")
-        measure.append("；".join(steps))
+    at, uniques = pd.factorize(v["reason"].to_numpy(dtype=object), use_na_sentinel=False)
+    reason = np.asarray(uniques, dtype=object)[at]
+    label = _taken([reasons.get(r, r) for r in uniques], at)
+    to_harden, to_build, costed = harden > 0, new > 0, np.isfinite(cost)
+    harden_km = _taken(*_distinct(np.where(to_harden, harden, np.nan), _km))
+    new_km = _taken(*_distinct(np.where(to_build, new, np.nan), _km))
+    wan = _taken(*_distinct(np.where(costed, cost, np.nan), _wan))
+    desc = _join(
+        label,
+        _if(to_harden, _join("，需硬化 ", harden_km, " 公里"), ""),
+        _if(to_build, _join("，需新建 ", new_km, " 公里"), ""),
+        _if(costed, _join("，估算 ", wan, " 万元"), ""),
+        people,
+    )
+    ids = _mapped(v["id"], roads)
+    where = _if(pc.not_equal(ids, _scalar("")), _join("（道路 ", ids, "）"), "")
+    step_harden = _if(
+        reason == "unverified_surface",
+        _join("实地核实 ", harden_km, " 公里路面类型", where, "，如为砂石/土路则硬化"),
+        _join("硬化现有砂石/土路 ", harden_km, " 公里", where),
+    )
+    gap = _if(reason == "network_gap", "打通断头路", "接入干线路网")
+    measure = _join(
+        _if(to_harden, _join(step_harden, "；"), ""),
+        _if(to_build, _join("新建硬化连接线 ", new_km, " 公里，", gap, "；"), ""),
+        f"路面宽度不低于 {width_m:g} 米",
+    )
     return desc, measure
 
 
@@ -212,6 +292,18 @@ def _harden_road_ids(links: pd.DataFrame) -> dict[str, str]:
     return {vid: "、".join(parts) for vid, parts in ids.items()}
 
 
+def _labelled(values: pd.Series, labels: Mapping[str, str]) -> tuple[list[str], np.ndarray]:
+    """Return the distinct values' labels (``labels``, else the value) and each value's."""
+    at, uniques = pd.factorize(values, use_na_sentinel=False)
+    u = pd.Series(np.asarray(uniques, dtype=object))
+    return u.map(labels).fillna(u).tolist(), at
+
+
+def _chosen(which: np.ndarray, texts: tuple[str, ...]) -> ExtensionArray:
+    """``texts[which]`` per row as pandas strings (one Arrow take, no text per row)."""
+    return pd.array(list(texts), dtype="str").take(np.asarray(which, dtype=np.intp))
+
+
 def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     """Outcome rows of 20户以上自然村通硬化路: one per natural village.
 
@@ -226,58 +318,70 @@ def hard_road_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
             inp.dataset, code="hard_road", unit_kind="natural_village", reason_zh="未计算通硬化路"
         )
     v = r.villages
+    n = len(v)
     av_names, tw_names = _names_of(inp)
     scope = v["scope"].astype(str)
     connected = v["connected"].astype(bool)
     problem = ((scope == "target") & ~connected).to_numpy()
     ok = ((scope == "target") & connected).to_numpy()
-    status = np.select([problem, ok], ["problem", "ok"], "exempt")
+    verdict = np.where(problem, 0, np.where(ok, 1, 2))  # problem, ok, exempt
     width_ok = v["width_ok"].fillna(True).astype(bool).to_numpy()
     reason = v["reason"].fillna("").astype(str)
-    people = _people(v["households"], v["population"]).to_numpy()
-    labels = VALUE_ZH["reason"]
-    scope_zh = scope.map(VALUE_ZH["scope"]).fillna(scope).to_numpy()
-    reason_zh = reason.map(labels).fillna(reason).to_numpy()
+    people = _people(v["households"], v["population"])
+    scope_zh = _taken(*_labelled(scope, VALUE_ZH["scope"]))
+    # "：<reason label>" after the scope label, nothing for a village without a reason
+    labels, at = _labelled(reason, VALUE_ZH["reason"])
+    reason_zh = _taken([f"：{x}" if x != "" else "" for x in labels], at)
     width = inp.settings.hard_road.lane_width_min_m
-    desc = np.where(
-        ok,
-        np.where(width_ok, "已通硬化路", f"已通硬化路，路面宽度不足 {width:g} 米") + people,
-        np.where(reason_zh != "", scope_zh + "：" + reason_zh, scope_zh) + people,
-    ).astype(object)
-    measure = np.full(len(v), "", dtype=object)
-    cost = np.full(len(v), np.nan)
+    connected_zh = _if(width_ok, "已通硬化路", f"已通硬化路，路面宽度不足 {width:g} 米")
+    desc = _if(ok, _join(connected_zh, people), _join(scope_zh, reason_zh, people))
+    measure = _arrow([""])
+    cost = np.full(n, np.nan)
+    # each problem row's texts taken from after the others' (its own description)
+    take = np.arange(n)
     if problem.any():
         links = r.links
         roads = _harden_road_ids(links) if len(links) else {}
-        d, m = _hard_road_problem_texts(pd.DataFrame(v.loc[problem]), roads, width)
-        desc[problem], measure[problem] = d, m
+        rows = np.flatnonzero(problem)
+        d, m = _hard_road_problem_texts(
+            pd.DataFrame(v.iloc[rows]), roads, width, people.take(pa.array(rows))
+        )
+        desc, measure = pa.concat_arrays([desc, d]), pa.concat_arrays([measure, m])
+        take[rows] = n + np.arange(len(rows))
         cost[problem] = v["cost_wan"].to_numpy(dtype=float)[problem]
+    desc = desc.take(pa.array(take))
+    measure = measure.take(pa.array(np.where(problem, take - n + 1, 0)))
     link_km = v["harden_km"].fillna(0.0).to_numpy(dtype=float) + v["new_km"].fillna(0.0).to_numpy(
         dtype=float
     )
-    cause = np.select(
-        [problem, ok & ~width_ok, ok],
-        [reason.to_numpy(), "narrow", ""],
-        np.where(reason != "", reason, scope).astype(object),
+    reason_a = pa.array(reason.array)
+    cause = pc.if_else(
+        pa.array(problem),
+        reason_a,
+        pc.if_else(
+            pa.array(ok),
+            _if(width_ok, "", "narrow"),
+            pc.if_else(pc.not_equal(reason_a, _scalar("")), reason_a, pa.array(scope.array)),
+        ),
     )
     lon, lat = _lonlat(v)
     return make_outcomes(
         pd.DataFrame(
             {
-                "key": ("hard_road:" + v["id"].astype(str)).to_numpy(),
+                "key": ("hard_road:" + v["id"].astype(str)).array,
                 "indicator": "hard_road",
                 **_where_village(v, tw_names, av_names),
-                "problem_type": np.where(problem, "未通硬化路", ""),
-                "description": desc,
-                "measure": measure,
-                "cause": cause,
+                "problem_type": _chosen(np.minimum(verdict, 1), ("未通硬化路", "")),
+                "description": pd.array(desc, dtype="str"),
+                "measure": pd.array(measure, dtype="str"),
+                "cause": pd.array(cause, dtype="str"),
                 "households": v["households"].to_numpy(),
                 "population": v["population"].to_numpy(),
                 "cost_wan": cost,
                 "lon": lon,
                 "lat": lat,
-                "status": status,
-                "value": np.where(status == "exempt", np.nan, np.where(ok, 0.0, link_km)),
+                "status": _chosen(verdict, ("problem", "ok", "exempt")),
+                "value": np.where(verdict == 2, np.nan, np.where(ok, 0.0, link_km)),
                 "limit": 0.0,
                 "value_unit": "公里",
             }
@@ -295,16 +399,16 @@ def _nearest_of_kind(
 
     ``near`` has one row per (``unit_id``, ``kind``) and ``rows`` selects one kind's.
     """
-    sub = near.loc[rows]
-    at = pd.Index(sub["unit_id"].to_numpy()).get_indexer(unit_ids)
+    rows = np.flatnonzero(rows)  # the kind's rows, columns taken (not a sub-frame)
+    at = pd.Index(near["unit_id"].to_numpy()[rows]).get_indexer(unit_ids)
     found = at >= 0
-    if not len(sub):
+    if not len(rows):
         return np.full(len(unit_ids), "", dtype=object), np.full(len(unit_ids), np.nan)
-    fac = sub["facility_name"].to_numpy(dtype=object)[np.maximum(at, 0)]
+    fac = near["facility_name"].to_numpy(dtype=object)[rows][np.maximum(at, 0)]
     fac = np.where(found & ~pd.isna(fac), fac, "")
     fac = np.array([str(f) for f in fac], dtype=object)
     metres = np.full(len(unit_ids), np.nan)
-    metres[found] = sub["distance_m"].to_numpy(dtype=float)[at[found]]
+    metres[found] = near["distance_m"].to_numpy(dtype=float)[rows][at[found]]
     return fac, metres
 
 
@@ -336,80 +440,86 @@ def service_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     # the unit ids (no MultiIndex per kind; tested equal)
     near_kind = near["kind"].to_numpy(dtype=object)
     unit_ids = u["unit_id"].to_numpy()
-    frames = []
     # the columns every kind shares, made once
     ids = u["unit_id"].astype(str)
     tw = u["township_code"].astype(str)
     av = u["admin_village_code"].astype(str)
     shared = {
-        "unit_code": ids.to_numpy(),
-        "township_code": tw.to_numpy(),
-        "township_name": tw.map(tw_names).fillna("").to_numpy(),
-        "admin_village_code": av.to_numpy(),
-        "admin_village_name": av.map(av_names).fillna("").to_numpy(),
-        "village_code": ids.to_numpy(),
-        "village_name": u["name"].astype(str).to_numpy(),
+        "unit_code": _column(ids),
+        "township_code": _column(tw),
+        "township_name": _mapped(tw, tw_names),
+        "admin_village_code": _column(av),
+        "admin_village_name": _mapped(av, av_names),
+        "village_code": _column(ids),
+        "village_name": _column(u["name"]),
     }
-    on_network, snap_dist = u["on_network"].tolist(), u["snap_dist_m"].tolist()
-    population = u["population"].tolist()
-    for kind in kinds:  # a handful of kinds; each step is vectorised over the sites
+    on_network = np.array([bool(x) for x in u["on_network"].tolist()], dtype=bool)
+    snap_m = _taken(*_distinct(u["snap_dist_m"].to_numpy(dtype=float), "{:.0f}".format, "nan"))
+    people = _num_arrow(u["population"])  # _num of each site's population
+    ids_a, n = shared["unit_code"], len(u)
+    columns: dict[str, list] = {c: [] for c in ("key", "problem_type", "desc", "measure")}
+    columns.update(cause=[], status=[], value=[], limit=[])
+    # each kind's texts put together in Arrow over the sites, the kinds one after another
+    # (what concatenating a frame per kind gave)
+    for kind in kinds:
         limit = svc_settings.limit_min(kind)
         fac, metres = _nearest_of_kind(near, near_kind == kind, unit_ids)
+        fac = _arrow(fac)
+        named = _if(pc.not_equal(fac, _scalar("")), fac, kind)  # the facility's name or kind
         minutes = u[f"{kind}_min"].to_numpy(dtype=float)
         ok = u[f"{kind}_ok"].astype(bool).to_numpy()
-        desc = []
-        for good, m, f, d, on_net, snap_m, pop in zip(
-            ok,
-            minutes,
-            fac,
-            metres,
-            on_network,
-            snap_dist,
-            population,
-            strict=True,
-        ):
-            km = f"约 {_km(d / 1000)} 公里，" if np.isfinite(d) else ""
-            if good:
-                desc.append(
-                    f"步行{limit:g}分钟内有{kind}：{f or kind}{km}步行 {m:.0f} 分钟"
-                    f"（安置 {_num(pop)} 人）"
-                )
-                continue
-            head = f"步行{limit:g}分钟内无{kind}"
-            if not on_net:
-                tail = f"安置区未接入步行路网（距最近道路 {float(snap_m):.0f} 米）"
-            elif np.isfinite(m):
-                tail = f"最近的{f or kind}{km}需步行 {m:.0f} 分钟"
-            else:
-                tail = f"路网可达范围内没有{kind}"
-            desc.append(f"{head}，{tail}（安置 {_num(pop)} 人）")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "key": ("services:" + ids + f":{kind}").to_numpy(),
-                    "indicator": "services",
-                    "unit_kind": "relocation_site",
-                    **shared,
-                    "problem_type": np.where(ok, "", f"一刻钟生活圈缺{kind}"),
-                    "description": desc,
-                    "measure": np.where(
-                        ok,
-                        "",
-                        f"在安置区步行{limit:g}分钟范围内"
-                        + SERVICE_MEASURE_ZH.get(kind, f"布设{kind}"),
-                    ),
-                    "cause": np.where(ok, "", f"missing:{kind}"),
-                    "population": u["population"].to_numpy(),
-                    "lon": u["lon"].to_numpy(),
-                    "lat": u["lat"].to_numpy(),
-                    "status": np.where(ok, "ok", "problem"),
-                    "value": minutes,
-                    "limit": limit,
-                    "value_unit": "分钟",
-                }
-            )
+        km = _join("约 ", _taken(*_distinct(metres / 1000, _km)), " 公里，")
+        km = _if(np.isfinite(metres), km, "")
+        walk = _taken(*_distinct(minutes, "{:.0f}".format, "nan"))
+        tail = _if(
+            ~on_network,
+            _join("安置区未接入步行路网（距最近道路 ", snap_m, " 米）"),
+            _if(
+                np.isfinite(minutes),
+                _join("最近的", named, km, "需步行 ", walk, " 分钟"),
+                f"路网可达范围内没有{kind}",
+            ),
         )
-    out = pd.concat(frames, ignore_index=True)
+        desc = _if(
+            ok,
+            _join(f"步行{limit:g}分钟内有{kind}：", named, km, "步行 ", walk, " 分钟（安置 "),
+            _join(f"步行{limit:g}分钟内无{kind}，", tail, "（安置 "),
+        )
+        fix = f"在安置区步行{limit:g}分钟范围内" + SERVICE_MEASURE_ZH.get(kind, f"布设{kind}")
+        columns["key"].append(_join("services:", ids_a, f":{kind}"))
+        columns["problem_type"].append(_if(ok, "", f"一刻钟生活圈缺{kind}"))
+        columns["desc"].append(_join(desc, people, " 人）"))
+        columns["measure"].append(_if(ok, "", fix))
+        columns["cause"].append(_if(ok, "", f"missing:{kind}"))
+        columns["status"].append(_if(ok, "ok", "problem"))
+        columns["value"].append(minutes)
+        columns["limit"].append(np.full(n, limit, dtype=float))
+    # the shared columns taken once per kind: one frame
+    rows = pa.array(np.tile(np.arange(n), len(kinds)))
+    text = {
+        c: pd.array(pa.concat_arrays(v), dtype="str")
+        for c, v in columns.items()
+        if c not in {"value", "limit"}
+    }
+    out = pd.DataFrame(
+        {
+            "key": text["key"],
+            "indicator": "services",
+            "unit_kind": "relocation_site",
+            **{c: pd.array(v.take(rows), dtype="str") for c, v in shared.items()},
+            "problem_type": text["problem_type"],
+            "description": text["desc"],
+            "measure": text["measure"],
+            "cause": text["cause"],
+            "population": u["population"].to_numpy()[rows.to_numpy()],
+            "lon": u["lon"].to_numpy()[rows.to_numpy()],
+            "lat": u["lat"].to_numpy()[rows.to_numpy()],
+            "status": text["status"],
+            "value": np.concatenate(columns["value"]),
+            "limit": np.concatenate(columns["limit"]),
+            "value_unit": "分钟",
+        }
+    )
     if r.no_data:  # no facility layer: nothing is known to be missing (STANDARDS §5)
         out = out.assign(
             status="no_data",
@@ -441,114 +551,116 @@ def clinic_outcomes(inp: IndicatorInputs) -> pd.DataFrame:
     blank = av["blank"].astype(bool).to_numpy()
     st = av["status"].astype(str).to_numpy()
     names = av["name"].astype(str)
-    pop = _nums(av["population"]).to_numpy()
+    pop = _num_texts(av["population"])
     need = np.maximum(pd.to_numeric(av["doctors_required"]).fillna(0).astype(int), 1).to_numpy()
     doctors = pd.to_numeric(av["doctors"], errors="coerce").fillna(0).astype(int).to_numpy()
     n_clinics = pd.to_numeric(av["n_clinics"], errors="coerce").fillna(0).astype(int).to_numpy()
     names_a = names.to_numpy().astype(object)
-    need_s = need.astype(str).astype(object)
     served = av["served_by"].fillna("").astype(str).to_numpy().astype(object)
     no_clinic, no_doctor = st == "no_clinic", blank & (st != "no_clinic")
     exempt = ~blank & np.isin(st, ["exempt_host", "exempt_shared"])
     short = st == "short_of_doctors"
-    desc = np.select(
+    # the first case that holds (np.select's order), each text made on its own rows only
+    case = np.select(
         [no_clinic, no_doctor, st == "exempt_host", st == "exempt_shared", short],
-        [
-            names_a + "无村卫生室，也无邻村联合设置（常住 " + pop + " 人）",
-            names_a + "卫生室无合格村医，应配 " + need_s + " 人（常住 " + pop + " 人）",
-            names_a + "为乡镇卫生院所在村，不单设村卫生室",
-            names_a + "与邻村联合设置卫生室（" + served + "）",
-            names_a
-            + "有村卫生室 "
-            + n_clinics.astype(str).astype(object)
-            + " 处，合格村医 "
-            + doctors.astype(str).astype(object)
-            + " 人，少于应配 "
-            + need_s
-            + " 人（常住 "
-            + pop
-            + " 人）",
-        ],
-        names_a
-        + "有村卫生室 "
-        + n_clinics.astype(str).astype(object)
-        + " 处，合格村医 "
-        + doctors.astype(str).astype(object)
-        + " 人（常住 "
-        + pop
-        + " 人）",
+        [0, 1, 2, 3, 4],
+        5,
     )
-    measure = np.select(
-        [no_clinic, no_doctor],
-        [
-            "建设村卫生室并配备至少 " + need_s + " 名合格村医，或与邻村联合设置（签订协议并备案）",
-            "配备至少 "
-            + need_s
-            + " 名合格村医（乡村医生或执业（助理）医师），可由乡镇卫生院派驻或定期巡诊过渡",
-        ],
-        "",
-    )
-    lon, lat = _lonlat(av)
-    code = av["code"].astype(str)
-    twc = av["township_code"].astype(str)
-    villages = pd.DataFrame(
-        {
-            "key": ("clinics:admin_village:" + code).to_numpy(),
-            "indicator": "clinics",
-            "unit_kind": "admin_village",
-            "unit_code": code.to_numpy(),
-            "township_code": twc.to_numpy(),
-            "township_name": twc.map(tw_names).fillna("").to_numpy(),
-            "admin_village_code": code.to_numpy(),
-            "admin_village_name": names.to_numpy(),
-            "problem_type": np.select([no_clinic, no_doctor], ["村卫生室空白", "村医空白"], ""),
-            "description": desc,
-            "measure": measure,
-            "cause": st,
-            "population": av["population"].to_numpy(),
-            "lon": lon,
-            "lat": lat,
-            "status": np.select([blank, exempt], ["problem", "exempt"], "ok"),
-            "value": doctors.astype(float),
-            "limit": need.astype(float),
-            "value_unit": "人",
-        }
-    )
+
+    def texts(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return values[rows].astype(str).astype(object)
+
+    def clinic_text(rows: np.ndarray, need_zh: str) -> np.ndarray:
+        return (
+            names_a[rows] + "有村卫生室 " + texts(n_clinics, rows) + " 处，合格村医 "
+            + texts(doctors, rows) + need_zh + " 人（常住 " + pop[rows] + " 人）"
+        )  # fmt: skip
+
+    desc = np.empty(len(av), dtype=object)
+    measure = np.full(len(av), "", dtype=object)
+    for k in range(6):
+        rows = np.flatnonzero(case == k)
+        if not len(rows):
+            continue
+        name, people = names_a[rows], pop[rows]
+        if k == 0:
+            desc[rows] = name + "无村卫生室，也无邻村联合设置（常住 " + people + " 人）"
+            measure[rows] = (
+                "建设村卫生室并配备至少 " + texts(need, rows)
+                + " 名合格村医，或与邻村联合设置（签订协议并备案）"
+            )  # fmt: skip
+        elif k == 1:
+            need_s = texts(need, rows)
+            desc[rows] = name + "卫生室无合格村医，应配 " + need_s + " 人（常住 " + people + " 人）"
+            measure[rows] = (
+                "配备至少 " + need_s
+                + " 名合格村医（乡村医生或执业（助理）医师），可由乡镇卫生院派驻或定期巡诊过渡"
+            )  # fmt: skip
+        elif k == 2:
+            desc[rows] = name + "为乡镇卫生院所在村，不单设村卫生室"
+        elif k == 3:
+            desc[rows] = name + "与邻村联合设置卫生室（" + served[rows] + "）"
+        elif k == 4:
+            desc[rows] = clinic_text(rows, " 人，少于应配 " + texts(need, rows))
+        else:
+            desc[rows] = clinic_text(rows, "")
     tw = r.townships
     tblank = tw["blank"].astype(bool).to_numpy()
-    tnames = tw["name"].astype(str)
+    tnames = _column(tw["name"])
     n_hc = pd.to_numeric(tw["n_health_centres"], errors="coerce").fillna(0).astype(int)
-    lon, lat = _lonlat(tw)
-    tcode = tw["code"].astype(str)
-    townships = pd.DataFrame(
-        {
-            "key": ("clinics:township:" + tcode).to_numpy(),
-            "indicator": "clinics",
-            "unit_kind": "township",
-            "unit_code": tcode.to_numpy(),
-            "township_code": tcode.to_numpy(),
-            "township_name": tnames.to_numpy(),
-            "problem_type": np.where(tblank, "乡镇卫生院空白", ""),
-            "description": np.where(
+    tcode, code, twc = _column(tw["code"]), _column(av["code"]), av["township_code"].astype(str)
+    nt, na = len(tw), len(av)
+    # the townships' rows, then the admin villages' (one frame, no concatenation)
+
+    def text(townships: pa.Array | str, villages: pa.Array | str) -> ExtensionArray:
+        parts = [
+            pa.repeat(part, k) if isinstance(part, pa.Scalar) else part
+            for part, k in ((_scalar(townships), nt), (_scalar(villages), na))
+        ]
+        return pd.array(pa.concat_arrays(parts), dtype="str")
+
+    t_lon, t_lat = _lonlat(tw)
+    v_lon, v_lat = _lonlat(av)
+    frame = {
+        "key": text(_join("clinics:township:", tcode), _join("clinics:admin_village:", code)),
+        "indicator": "clinics",
+        "unit_kind": text("township", "admin_village"),
+        "unit_code": text(tcode, code),
+        "township_code": text(tcode, _column(twc)),
+        "township_name": text(tnames, _mapped(twc, tw_names)),
+        "admin_village_code": text("", code),
+        "admin_village_name": text("", _column(names)),
+        "problem_type": text(
+            _if(tblank, "乡镇卫生院空白", ""),
+            _taken(["村卫生室空白", "村医空白", ""], np.select([no_clinic, no_doctor], [0, 1], 2)),
+        ),
+        "description": text(
+            _if(
                 tblank,
-                (tnames + "无乡镇卫生院").to_numpy(),
-                (tnames + "有乡镇卫生院 " + n_hc.astype(str) + " 处").to_numpy(),
+                _join(tnames, "无乡镇卫生院"),
+                _join(tnames, "有乡镇卫生院 ", _arrow(n_hc.astype(str).to_numpy()), " 处"),
             ),
-            "measure": np.where(
-                tblank,
-                "设置乡镇卫生院并配备执业（助理）医师，或经批准由邻近乡镇卫生院托管",
-                "",
-            ),
-            "cause": np.where(tblank, "no_health_centre", "ok"),
-            "lon": lon,
-            "lat": lat,
-            "status": np.where(tblank, "problem", "ok"),
-            "value": n_hc.astype(float).to_numpy(),
-            "limit": 1.0,
-            "value_unit": "个",
-        }
-    )
-    return make_outcomes(pd.concat([townships, villages], ignore_index=True))
+            _arrow(desc),
+        ),
+        "measure": text(
+            _if(tblank, "设置乡镇卫生院并配备执业（助理）医师，或经批准由邻近乡镇卫生院托管", ""),
+            _arrow(measure),
+        ),
+        "cause": text(_if(tblank, "no_health_centre", "ok"), _arrow(st)),
+        "population": np.concatenate(
+            [np.full(nt, np.nan), pd.to_numeric(av["population"], errors="coerce").to_numpy()]
+        ),
+        "lon": np.concatenate([t_lon, v_lon]),
+        "lat": np.concatenate([t_lat, v_lat]),
+        "status": text(
+            _if(tblank, "problem", "ok"),
+            _taken(["problem", "exempt", "ok"], np.select([blank, exempt], [0, 1], 2)),
+        ),
+        "value": np.concatenate([n_hc.astype(float).to_numpy(), doctors.astype(float)]),
+        "limit": np.concatenate([np.full(nt, 1.0), need.astype(float)]),
+        "value_unit": text("个", "人"),
+    }
+    return make_outcomes(pd.DataFrame(frame))
 
 
 # ------------------------------------------------------------------------- 农村供水

@@ -312,7 +312,7 @@ def _outcomes_of(ind: Indicator, inp: IndicatorInputs) -> pd.DataFrame:
     frame = ind.outcomes(inp)
     if not _normalised(frame):  # the analyses' own make_outcomes frames pass as they are
         frame = make_outcomes(frame)
-    wrong = sorted(set(frame["indicator"]) - {ind.code})
+    wrong = sorted(set(frame["indicator"].unique()) - {ind.code})  # not a set of every row
     bad_keys = int((~frame["key"].str.startswith(f"{ind.code}:")).sum())
     if wrong or bad_keys:
         raise GapMapError(

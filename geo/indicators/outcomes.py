@@ -122,9 +122,14 @@ def make_outcomes(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFr
     n = len(frame)
     data: dict[str, Any] = {}  # built whole, then one frame: no column-by-column inserts
     index = pd.RangeIndex(n)
-    blank = pd.Series([""] * n, index=index, dtype=str)
+    blank = None  # made when a text column is missing
     for col in _TEXT:  # pandas strings throughout: no round trip through Python objects
-        data[col] = frame[col].fillna("").astype(str).set_axis(index) if col in frame else blank
+        if col in frame:
+            data[col] = frame[col].fillna("").astype(str).set_axis(index)
+            continue
+        if blank is None:
+            blank = pd.Series([""] * n, index=index, dtype=str)
+        data[col] = blank
     for col in NUMBER_COLUMNS:
         data[col] = (
             pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
@@ -159,9 +164,16 @@ def _points(geoms: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     x = np.full(len(arr), np.nan)
     y = np.full(len(arr), np.nan)
     ok = ~shapely.is_missing(arr) & ~shapely.is_empty(arr)
-    pts = shapely.point_on_surface(arr[ok])
-    x[ok] = shapely.get_x(pts)
-    y[ok] = shapely.get_y(pts)
+    # a point is its own point on surface: its coordinates, without a new geometry each
+    point = ok & (shapely.get_type_id(arr) == 0)
+    if point.any():
+        xy = shapely.get_coordinates(arr[point])
+        x[point], y[point] = xy[:, 0], xy[:, 1]
+    other = ok & ~point
+    if other.any():
+        pts = shapely.point_on_surface(arr[other])
+        x[other] = shapely.get_x(pts)
+        y[other] = shapely.get_y(pts)
     return x, y
 
 

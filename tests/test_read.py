@@ -607,3 +607,34 @@ def test_geoparquet_folder_round_trip_and_problems(tmp_path):
     roads.to_parquet(folder / "roads.parquet")
     bad = [p for p in read_dataset(folder).errors if p.layer == "roads"]
     assert [(p.file, p.row, p.field) for p in bad] == [("tiny/roads.parquet", 2, "width_m")]
+
+
+def test_read_dataset_pauses_the_cyclic_collector_and_restores_it(tmp_path, monkeypatch):
+    """No full collection while a dataset is read; the collector's state after is the
+    state before (enabled or not), also when the read fails."""
+    import gc
+    import sys
+
+    from layers.read import load
+
+    seen = []
+    monkeypatch.setattr(  # (``layers.read`` is also the name of a function)
+        sys.modules["layers.read"],
+        "load",
+        lambda *a, **k: (seen.append(gc.isenabled()), load(*a, **k))[1],
+    )
+    from layers import write_layers
+
+    path = write_layers(tmp_path / "tiny.gpkg", tiny_county.build())
+    assert gc.isenabled()
+    assert read_dataset(path).layers
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        read_dataset(path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(LayerReadError):
+        read_dataset(tmp_path / "missing.gpkg")
+    assert gc.isenabled()

@@ -65,6 +65,8 @@ def test_map_has_controls_legend_and_no_remote_code(ctx, name):
     assert locate[0].options["strings"]["title"].startswith("定位")
     assert "L.control.scale({imperial: false" in html
     assert "gapmap-legend" in html
+    assert "box.open = width > 1024;" in html  # closed on a tablet, open on a large screen
+    assert 'addEventListener("beforeprint"' in html  # and always open on paper
     assert "L.control.layers(" in html
     assert "fitBounds" in html
     assert "d3" not in re.findall(r'src="([^"]+)"', html)  # branca colormaps are not used

@@ -194,7 +194,8 @@ _LEGEND_CSS = """
 .gapmap-legend{background:rgba(255,255,255,.94);padding:8px 10px;border-radius:6px;
  box-shadow:0 1px 4px rgba(0,0,0,.35);font:14px/1.45 'Noto Sans CJK SC','Noto Sans SC',
  'Microsoft YaHei','PingFang SC',sans-serif;color:#222;max-height:75vh;overflow:auto}
-.gapmap-legend .t{font-weight:600;margin-bottom:4px}
+.gapmap-legend .t{font-weight:600;margin-bottom:4px;cursor:pointer}
+.gapmap-legend details:not([open]) .t{margin-bottom:0}
 .gapmap-legend .r{display:flex;align-items:center;gap:6px;white-space:nowrap}
 .gapmap-legend .c{display:inline-block;width:12px;height:12px;border-radius:50%;
  border:1px solid #333}
@@ -204,6 +205,10 @@ _LEGEND_CSS = """
 @media print{.leaflet-control-zoom,.leaflet-control-locate,.leaflet-control-layers,
  .leaflet-control-zoom-fullscreen{display:none}}
 """
+
+
+LEGEND_CLOSED_UP_TO_PX = 1024
+"""On a screen this wide or narrower (a tablet, a phone) a map's legend starts closed."""
 
 
 class _Legend(MacroElement):
@@ -217,6 +222,12 @@ var {{ this.get_name() }} = L.control({position: "bottomleft"});
 {{ this.get_name() }}.onAdd = function () {
     var div = L.DomUtil.create("div", "gapmap-legend");
     div.innerHTML = {{ this.body | tojson }};
+    // open on a large screen; closed (its title only, a tap opens it) on a tablet or phone,
+    // where it would cover the map; always open on paper
+    var box = div.querySelector("details"), width = window.innerWidth;
+    try { width = window.top.innerWidth; } catch (e) {}
+    box.open = width > {{ this.small_screen_px }};
+    window.addEventListener("beforeprint", function () { box.open = true; });
     L.DomEvent.disableClickPropagation(div);
     L.DomEvent.disableScrollPropagation(div);
     return div;
@@ -230,7 +241,8 @@ var {{ this.get_name() }} = L.control({position: "bottomleft"});
         super().__init__()
         self._name = "Legend"
         self.css = _LEGEND_CSS
-        rows = [f"<div class='t'>{html.escape(title)}</div>"] if title else []
+        self.small_screen_px = LEGEND_CLOSED_UP_TO_PX
+        rows = [f"<summary class='t'>{html.escape(title or '图例')}</summary>"]
         for item in items:
             color = html.escape(item.color)
             if item.shape == "line":
@@ -240,7 +252,7 @@ var {{ this.get_name() }} = L.control({position: "bottomleft"});
             else:
                 swatch = f"<span class='c' style='background:{color}'></span>"
             rows.append(f"<div class='r'>{swatch}<span>{html.escape(item.label)}</span></div>")
-        self.body = "".join(rows)
+        self.body = f"<details open>{''.join(rows)}</details>"
 
 
 class _MetricScale(MacroElement):

@@ -79,6 +79,8 @@ def test_map_page_draws_offline_on_a_tablet(app_url, browser, slug):
     assert H1[slug] in page.locator("h1").first.inner_text()  # the page asked for, not a fallback
     assert found["paths"] > 0, found
     assert found["legend"] == 1 and found["locate"] == 1 and found["scale"] == 1, found
+    legend_open = page.frame_locator(MAP_FRAME).first.locator(".gapmap-legend details")
+    assert legend_open.evaluate("d => d.open") == (width > 1024)  # closed on the small tablet
     assert _overflow(page) <= 0  # the layout fits the tablet
     page.screenshot(path=ARTIFACTS / f"{slug}_{width}x{height}_offline.png", full_page=True)
     (ARTIFACTS / f"{slug}_render_s.txt").write_text(f"{elapsed:.2f}\n")

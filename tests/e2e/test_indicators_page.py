@@ -27,6 +27,14 @@ def test_indicators_page_maps_offline_with_a_legend(app_url, browser, size):
     assert frame.locator("path.leaflet-interactive").count() > 10  # outlines and units
     legend = frame.locator(".gapmap-legend")
     assert legend.count() == 1
+    box = legend.locator("details")
+    # closed on the small tablet (its title only: it would cover the map), open on the large
+    assert box.evaluate("d => d.open") == (width > 1024)
+    if width <= 1024:
+        assert "无数据" not in legend.inner_text()
+        page.screenshot(path=ARTIFACTS / f"indicators_{width}x{height}_legend_closed.png")
+        legend.locator("summary").click()  # a tap opens it
+        assert box.evaluate("d => d.open")
     text = legend.inner_text()
     assert "达标" in text and "未达标" in text and "无数据" in text
     page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)

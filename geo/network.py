@@ -545,11 +545,7 @@ def _linestrings(coords: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     if k_min == k_max:
         block = coords[offsets[0] : offsets[-1]]
         return shapely.linestrings(block.reshape(n, k_min, coords.shape[1]))
-    out = np.empty(n, dtype=object)
-    for k in np.unique(counts):
-        rows = np.flatnonzero(counts == k)
-        out[rows] = shapely.linestrings(coords[offsets[rows][:, None] + np.arange(k)])
-    return out
+    return _linestrings_at(coords, offsets[:-1], counts)
 
 
 def _linestrings_at(coords: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

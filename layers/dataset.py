@@ -41,6 +41,7 @@ from layers.validate import (
 
 if TYPE_CHECKING:  # layers.epanet imports WNTR: only where a model is read
     from layers.epanet import InpModel
+    from layers.read import LayerLoad
 
 __all__ = ["Dataset", "read_dataset"]
 
@@ -403,27 +404,38 @@ def _read_dataset(path: Path, *, coords: str | int | None) -> Dataset:
             zh=f"{path.name} 中没有可识别的图层（现有 {available}），图层名应为："
             f"{', '.join(LAYER_ORDER)}",
         )
-    layers: dict[str, gpd.GeoDataFrame] = {}
-    problems: list[Problem] = []
-    provenance: dict[str, Mapping[str, object]] = {}
-    facts: dict[str, _Geoms] = {}
-    for layer in wanted:
-        loaded = load(path, layer=layer, coords=coords, sublayer=chosen[layer])
-        layers[layer] = loaded.frame
-        problems += loaded.problems
-        provenance[layer] = _as_mapping(loaded.provenance)
-        if loaded.facts is not None:
-            facts[layer] = loaded.facts
-    files = dict.fromkeys(layers, path.name)
+    loads = {
+        layer: load(path, layer=layer, coords=coords, sublayer=chosen[layer]) for layer in wanted
+    }
+    return _loaded_dataset(
+        loads, dict.fromkeys(loads, path.name), path=path, inputs=(path.resolve(),)
+    )
+
+
+def _loaded_dataset(
+    loads: Mapping[str, LayerLoad],
+    files: dict[str, str],
+    *,
+    path: Path,
+    inputs: tuple[Path, ...],
+) -> Dataset:
+    """Make the Dataset of the layers loaded from ``path`` (a file or a folder of files).
+
+    Each layer's problems, then those across layers and those that keep it from being
+    analysed, checked with the facts the loads found; the content hash made with them.
+    """
+    layers = {layer: loaded.frame for layer, loaded in loads.items()}
+    facts = {layer: ld.facts for layer, ld in loads.items() if ld.facts is not None}
+    problems = [p for loaded in loads.values() for p in loaded.problems]
     problems += validate_dataset(layers, files=files, geometry_facts=facts)
     problems += analysis_problems(layers, files=files, name=path.name, geometry_facts=facts)
     logger.info("read %s: %d layers, %d problems", path.name, len(layers), len(problems))
     dataset = Dataset(
         layers=layers,
         problems=tuple(problems),
-        provenance=provenance,
+        provenance={layer: _as_mapping(ld.provenance) for layer, ld in loads.items()},
         name=path.stem,
-        inputs=(path.resolve(),),
+        inputs=inputs,
     )
     dataset._keep_content_hash(facts)
     return dataset
@@ -441,30 +453,14 @@ def _read_parquet_dataset(path: Path) -> Dataset:
             zh=f"{path.name} 中没有可识别的图层，文件名应为“图层名.parquet”："
             f"{', '.join(LAYER_ORDER)}",
         )
-    layers: dict[str, gpd.GeoDataFrame] = {}
-    problems: list[Problem] = []
-    provenance: dict[str, Mapping[str, object]] = {}
+    loads: dict[str, LayerLoad] = {}
     files: dict[str, str] = {}
-    facts: dict[str, _Geoms] = {}
     for layer in [n for n in LAYER_ORDER if n in found]:
         file = f"{path.name}/{found[layer].name}" if path.is_dir() else path.name
-        loaded = load_parquet(found[layer], layer=layer, file=file)
-        layers[layer], files[layer] = loaded.frame, file
-        problems += loaded.problems
-        provenance[layer] = _as_mapping(loaded.provenance)
-        if loaded.facts is not None:
-            facts[layer] = loaded.facts
-    problems += validate_dataset(layers, files=files, geometry_facts=facts)
-    problems += analysis_problems(layers, files=files, name=path.name, geometry_facts=facts)
-    dataset = Dataset(
-        layers=layers,
-        problems=tuple(problems),
-        provenance=provenance,
-        name=path.stem,
-        inputs=tuple(p.resolve() for p in found.values()),
+        loads[layer], files[layer] = load_parquet(found[layer], layer=layer, file=file), file
+    return _loaded_dataset(
+        loads, files, path=path, inputs=tuple(p.resolve() for p in found.values())
     )
-    dataset._keep_content_hash(facts)
-    return dataset
 
 
 def _gapmap_layers(available: list[str]) -> dict[str, str]:

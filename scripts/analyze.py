@@ -42,10 +42,11 @@ from tqdm import tqdm
 
 from geo.assessment import STEPS, assess
 from geo.report import report_sheets, result_layers
-from geo.settings import load_settings
-from geo.terrain import read_dem, write_cog
+from geo.settings import Settings, load_settings
+from geo.terrain import Grid, read_dem, write_cog
 from geo.terrain_access import terrain_access
 from layers import GapMapError, LayerValidationError, read_dataset
+from layers.dataset import Dataset
 from layers.delivery import read_delivery
 from layers.epanet import read_inp, read_village_nodes
 from layers.manifest import read_manifest
@@ -71,6 +72,7 @@ STEP_ZH = {
     "isochrones": "等时圈",
     "clinics": "医疗空白点",
     "water": "农村供水",
+    "indicators": "各项指标",
     "rollup": "逐级汇总",
 }
 
@@ -91,38 +93,8 @@ def _main(argv: list[str] | None, tmp: Path) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--data", required=True, type=Path, help="county GeoPackage (or a delivery: --manifest)"
-    )
-    parser.add_argument(
-        "--manifest",
-        type=Path,
-        default=None,
-        help="the delivery's manifest (scripts.ingest): --data is then the delivery folder/zip",
-    )
+    add_input_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument(
-        "--profile", default="default", help="settings profile: default, mofcom, or a .toml file"
-    )
-    parser.add_argument(
-        "--coords",
-        default=None,
-        help="coordinate declaration if the file has no CRS (wgs84, gcj02 ...)",
-    )
-    parser.add_argument("--dem", type=Path, default=None, help="DEM GeoTIFF (terrain analyses)")
-    parser.add_argument("--inp", type=Path, default=None, help="the county's EPANET model (.inp)")
-    parser.add_argument(
-        "--inp-crs",
-        default=None,
-        help="CRS of the .inp coordinates: an EPSG code (EPSG:4544) or 'schematic'; required "
-        "with --inp",
-    )
-    parser.add_argument(
-        "--village-nodes",
-        type=Path,
-        default=None,
-        help="CSV/XLSX: natural village id → junction of the .inp (id, node columns)",
-    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -130,27 +102,7 @@ def _main(argv: list[str] | None, tmp: Path) -> int:
 
     t0 = time.perf_counter()
     try:
-        settings = load_settings(args.profile)
-        if args.manifest is not None:
-            manifest = read_manifest(args.manifest)
-            dataset = read_delivery(args.data, manifest, extras_dir=tmp).dataset
-        else:
-            dataset = read_dataset(args.data, coords=args.coords)
-        if args.inp is not None:
-            inp = read_inp(args.inp, crs=args.inp_crs)
-            if args.village_nodes is not None:
-                inp = inp.with_village_nodes(read_village_nodes(args.village_nodes))
-            dataset = dataset.with_water_model(inp)
-        elif args.inp_crs or args.village_nodes:
-            parser.error("--inp-crs and --village-nodes go with --inp")
-        if args.dem is not None:
-            dataset = dataset.with_dem(args.dem)
-        dataset.raise_if_errors()
-        dem = (
-            read_dem(dataset.dem, resolution_m=settings.terrain.resolution_m)
-            if dataset.dem is not None
-            else None
-        )
+        dataset, settings, dem = load_inputs(args, parser, tmp)
     except LayerValidationError as err:
         print(err.zh, file=sys.stderr)
         print(f"\n{len(err.problems)} problem(s); nothing was written.", file=sys.stderr)
@@ -215,6 +167,74 @@ def _main(argv: list[str] | None, tmp: Path) -> int:
             print(f"供水计算未完成（其他结果已写出）：\n{water.error.zh}", file=sys.stderr)
             return 2
     return 0
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the county inputs' options (--data, --manifest, --profile, --coords, --dem, --inp …)."""
+    parser.add_argument(
+        "--data", required=True, type=Path, help="county GeoPackage (or a delivery: --manifest)"
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="the delivery's manifest (scripts.ingest): --data is then the delivery folder/zip",
+    )
+    parser.add_argument(
+        "--profile", default="default", help="settings profile: default, mofcom, or a .toml file"
+    )
+    parser.add_argument(
+        "--coords",
+        default=None,
+        help="coordinate declaration if the file has no CRS (wgs84, gcj02 ...)",
+    )
+    parser.add_argument("--dem", type=Path, default=None, help="DEM GeoTIFF (terrain analyses)")
+    parser.add_argument("--inp", type=Path, default=None, help="the county's EPANET model (.inp)")
+    parser.add_argument(
+        "--inp-crs",
+        default=None,
+        help="CRS of the .inp coordinates: an EPSG code (EPSG:4544) or 'schematic'; required "
+        "with --inp",
+    )
+    parser.add_argument(
+        "--village-nodes",
+        type=Path,
+        default=None,
+        help="CSV/XLSX: natural village id → junction of the .inp (id, node columns)",
+    )
+
+
+def load_inputs(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, tmp: Path
+) -> tuple[Dataset, Settings, Grid | None]:
+    """Read the county inputs named by :func:`add_input_arguments`' options.
+
+    Returns the dataset (with its EPANET model and DEM when given), validated; the
+    settings; the DEM grid or None. Raises what the readers raise (LayerValidationError
+    with every problem, GapMapError) for the caller to print.
+    """
+    settings = load_settings(args.profile)
+    if args.manifest is not None:
+        manifest = read_manifest(args.manifest)
+        dataset = read_delivery(args.data, manifest, extras_dir=tmp).dataset
+    else:
+        dataset = read_dataset(args.data, coords=args.coords)
+    if args.inp is not None:
+        inp = read_inp(args.inp, crs=args.inp_crs)
+        if args.village_nodes is not None:
+            inp = inp.with_village_nodes(read_village_nodes(args.village_nodes))
+        dataset = dataset.with_water_model(inp)
+    elif args.inp_crs or args.village_nodes:
+        parser.error("--inp-crs and --village-nodes go with --inp")
+    if args.dem is not None:
+        dataset = dataset.with_dem(args.dem)
+    dataset.raise_if_errors()
+    dem = (
+        read_dem(dataset.dem, resolution_m=settings.terrain.resolution_m)
+        if dataset.dem is not None
+        else None
+    )
+    return dataset, settings, dem
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
 # One command: install everything (incl. Debian's chromium for browser tests), lint, run all tests.
 source "$(dirname "$0")/_env.sh"
 # Debian packages the tests use: chromium (browser tests) with Chinese fonts (else the
-# screenshots show boxes for every Chinese character), and gdal-bin (gdaldem, the
-# reference the terrain slopes are checked against); each checked on its own
+# screenshots show boxes for every Chinese character, and the PDF reports need them),
+# gdal-bin (gdaldem, the reference the terrain slopes are checked against) and
+# poppler-utils (pdftotext/pdffonts/pdftoppm read the PDF reports back); each checked on its own
 NEED=""
 [ -x /usr/bin/chromium ] || NEED="chromium"
 command -v dpkg >/dev/null && ! dpkg -s fonts-noto-cjk >/dev/null 2>&1 && NEED="$NEED fonts-noto-cjk"
 command -v gdaldem >/dev/null || NEED="$NEED gdal-bin"
+command -v pdftotext >/dev/null || NEED="$NEED poppler-utils"
 NEED="${NEED# }"
 if [ -n "$NEED" ]; then
   echo "[gapmap] installing Debian packages for the tests: $NEED" >&2

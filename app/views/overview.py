@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.components import PRINT_CSS, kpi_cards, show_map, zh_table
 from app.maps.builders import build_overview_map
+from app.report_downloads import area_report_button
 from app.state import drill_down, ledger, page_context
 from geo.indicators import with_previous
 from geo.indicators.table import GROUP_ZH
@@ -70,3 +71,10 @@ if ctx.scope.township_code:
         width="stretch",
         key="admin_village_table",
     )
+
+st.subheader("体检报告（PDF，A4，可打印）")
+st.caption(
+    "指标与目标、问题分布图和分指标图、排名、问题清单、整改台账进展和项目库；"
+    "在侧栏选择乡镇即生成该乡镇的报告。"
+)
+area_report_button(ctx)

@@ -8,6 +8,7 @@ import streamlit as st
 from app.components import PRINT_CSS, history_table, show_map
 from app.maps.base import MapOptions
 from app.maps.builders import build_village_map
+from app.report_downloads import village_report_buttons
 from app.sheet import VillageSheet, village_sheet, village_sheet_html
 from app.state import ledger, page_context
 from geo.assessment import Assessment
@@ -20,6 +21,7 @@ a = ctx.assessment
 av = ctx.dataset["admin_villages"].sort_values("code")
 if ctx.scope.township_code:
     av = av[av["township_code"] == ctx.scope.township_code]
+in_scope = list(av["code"])  # the PDF batch: every village of the township (or county)
 st.title("一村一图")
 query = st.text_input(
     "按名称或代码查找行政村", key="village_query", placeholder="如：红城水村 或 640324"
@@ -120,3 +122,6 @@ st.download_button(
     key="village_download",
 )
 st.caption("打印：使用浏览器的「打印」功能，侧边栏和按钮不会被打印。")
+
+st.subheader("一村一图 PDF（A4，可打印，离线可用）")
+village_report_buttons(ctx, code, sheet.name, in_scope)

@@ -367,6 +367,45 @@ def evaluate(table: IndicatorTable, inp: IndicatorInputs) -> IndicatorResults:
     return IndicatorResults(table=table, outcomes=outcomes, county=county, seconds=seconds)
 
 
+def area_rows(results: IndicatorResults, *, township_code: str) -> pd.DataFrame:
+    """Return the county rows recomputed over one township's outcome rows.
+
+    Each indicator's value comes from its own rule (:func:`county_value`) applied to the
+    outcome rows whose ``township_code`` is ``township_code``, with the county rows'
+    targets, comparisons and sources, then judged (:func:`geo.indicators.judge`); an
+    indicator with no judged row in the township is 无数据.
+
+    Parameters
+    ----------
+    results : IndicatorResults
+        The evaluated table.
+    township_code : str
+        The township's 9-digit code.
+
+    Returns
+    -------
+    DataFrame
+        :data:`COUNTY_COLUMNS` and ``problems`` (the indicator's problem rows in the
+        township), one row per indicator in table order, like :attr:`IndicatorResults.county`.
+    """
+    o = results.outcomes
+    mine = o.loc[o["township_code"] == township_code]
+    by_code = dict(tuple(mine.groupby("indicator", sort=False)))
+    empty = mine.iloc[:0]
+    rules = {ind.code: ind.value_rule for ind in results.table}
+    county = results.county
+    values = [
+        county_value(by_code.get(code, empty), rules[code]) if code in rules else np.nan
+        for code in county["code"]
+    ]
+    problems = [
+        int((by_code.get(code, empty)["status"] == "problem").sum()) for code in county["code"]
+    ]
+    out = county.drop(columns=["met", "status"]).assign(value=values)
+    out = judge(out)[list(COUNTY_COLUMNS)]
+    return out.assign(problems=problems)
+
+
 def with_previous(county: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
     """Re-target the rows judged against their previous value (稳步提高) and re-judge.
 

@@ -87,7 +87,7 @@ def _problem_list(inputs: ReportInputs, *, township_code: str | None) -> pd.Data
     p = p.assign(_i=p["indicator"].map(order)).sort_values(
         ["_i", "township_code", "admin_village_code", "village_code", "key"], kind="stable"
     )
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "指标": p["indicator"].map(names).fillna(p["indicator"]),
             "乡镇": p["township_name"],
@@ -98,6 +98,8 @@ def _problem_list(inputs: ReportInputs, *, township_code: str | None) -> pd.Data
             "估算投资(万元)": p["cost_wan"],
         }
     ).reset_index(drop=True)
+    # one township's report: its name on every row says nothing
+    return out.drop(columns="乡镇") if township_code is not None else out
 
 
 def _ledger_sections(doc: ReportDocument, inputs: ReportInputs, township_code: str | None) -> None:

@@ -299,7 +299,7 @@ class ReportDocument(FPDF):
         self.set_font("cjk", size=size)
         if color:
             self.set_text_color(*color)
-        self.multi_cell(BODY_W_MM, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(BODY_W_MM, size * 0.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
         self.set_text_color(0, 0, 0)
 
     def key_values(self, facts: Sequence[tuple[str, str]], *, columns: int = 2) -> None:
@@ -360,7 +360,11 @@ class ReportDocument(FPDF):
         self.set_font("cjk", size=font_size)
         if widths is None:
             widths = self._auto_widths(header, texts)
-        numeric = [pd.api.types.is_numeric_dtype(frame[c].dtype) for c in frame.columns]
+        numeric = [
+            pd.api.types.is_numeric_dtype(frame[c].dtype)
+            and not pd.api.types.is_bool_dtype(frame[c].dtype)
+            for c in frame.columns
+        ]
         red = None if flag is None else np.asarray(flag, dtype=bool)
         with self.table(
             col_widths=list(widths),
@@ -382,14 +386,29 @@ class ReportDocument(FPDF):
         self.ln(1)
 
     def _auto_widths(self, header: list[str], texts: list[list[str]]) -> list[float]:
-        """Column widths from the text: a header's longest word, cells' 90th percentile."""
-        out = []
+        """Column widths (mm) from the text, filling the page.
+
+        A column's natural width is its cells' 90th-percentile text width or its header's
+        longest line (headers wrap at about 6 characters), whichever is wider. Narrow
+        columns (codes, names, numbers: up to 28 mm) keep theirs; the rest of the page
+        goes to the wide ones (descriptions) in proportion to theirs, so a short column
+        is never squeezed to wrap a 3-character name.
+        """
+        natural = []
         for j, h in enumerate(header):
             lengths = [self.get_string_width(r[j]) for r in texts[:400]]
             cell = float(np.percentile(lengths, 90)) if lengths else 0.0
             head = self.get_string_width(h) / max(1, math.ceil(len(h) / 6))
-            out.append(min(max(cell, head, 8.0) + 2.5, 70.0))
-        return out
+            natural.append(max(cell, head, 6.0) + 2.6)
+        total = sum(natural)
+        if total <= BODY_W_MM:
+            return [w * BODY_W_MM / total for w in natural]
+        narrow = [w if w <= 28.0 else 0.0 for w in natural]
+        wide = [w if w > 28.0 else 0.0 for w in natural]
+        room = BODY_W_MM - sum(narrow)
+        if not any(wide) or room < 0.3 * BODY_W_MM:  # nothing to give: scale every column
+            return [w * BODY_W_MM / total for w in natural]
+        return [n or w * room / sum(wide) for n, w in zip(narrow, wide, strict=True)]
 
     def image_png(self, png: bytes, *, width_mm: float = BODY_W_MM, caption: str = "") -> None:
         """A map or chart (PNG bytes) across the page, kept on one page with its caption."""

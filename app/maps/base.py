@@ -30,14 +30,26 @@ from app.maps.assets import use_local_assets
 
 __all__ = [
     "BASEMAPS",
+    "CONTROL_TITLES_ZH",
+    "LABEL_FONT",
+    "MET_PANE",
+    "OTHER_PANE",
+    "PANES",
+    "PROBLEM_PANE",
+    "LabelSet",
     "LegendItem",
     "MapOptions",
+    "add_labels",
     "add_legend",
+    "add_panes",
     "base_map",
     "cross_layer",
     "env_tianditu_key",
     "finish_map",
     "geojson_layer",
+    "label_rows",
+    "legend_items",
+    "map_labels",
     "point_layer",
     "popup_table",
     "safe_tooltip",
@@ -106,7 +118,11 @@ def env_tianditu_key() -> str:
 
 @dataclass(frozen=True)
 class LegendItem:
-    """One legend row: a colour swatch (circle, line or square) and a Chinese label."""
+    """One legend row: a colour swatch and a Chinese label.
+
+    ``shape`` is ``"circle"``, ``"line"``, ``"square"`` or ``"circle+line"`` (one meaning
+    drawn both as points and as lines: one row, so one colour means one thing).
+    """
 
     color: str
     label: str
@@ -168,6 +184,7 @@ def base_map(bounds: Sequence[float], options: MapOptions) -> folium.Map:
             max_zoom=18,
         ).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
+    add_panes(m)  # drawing order: met below, problems on top, labels above (see below)
     return m
 
 
@@ -186,6 +203,7 @@ def finish_map(m: folium.Map, legend: Iterable[LegendItem], *, title: str = "") 
         position="topleft", title="全屏", title_cancel="退出全屏", force_separate_button=True
     ).add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    m.add_child(_ChineseControls())
     return m
 
 
@@ -193,7 +211,8 @@ _LEGEND_CSS = """
 .leaflet-container{background:#f2efe9}
 .gapmap-legend{background:rgba(255,255,255,.94);padding:8px 10px;border-radius:6px;
  box-shadow:0 1px 4px rgba(0,0,0,.35);font:14px/1.45 'Noto Sans CJK SC','Noto Sans SC',
- 'Microsoft YaHei','PingFang SC',sans-serif;color:#222;max-height:75vh;overflow:auto}
+ 'Source Han Sans SC','Microsoft YaHei','PingFang SC','WenQuanYi Micro Hei',sans-serif;
+ color:#222;max-height:75vh;overflow:auto}
 .gapmap-legend .t{font-weight:600;margin-bottom:4px;cursor:pointer}
 .gapmap-legend details:not([open]) .t{margin-bottom:0}
 .gapmap-legend .r{display:flex;align-items:center;gap:6px;white-space:nowrap}
@@ -240,12 +259,18 @@ var {{ this.get_name() }} = L.control({position: "bottomleft"});
     def __init__(self, items: list[LegendItem], title: str) -> None:
         super().__init__()
         self._name = "Legend"
+        self.items = tuple(items)
         self.css = _LEGEND_CSS
         self.small_screen_px = LEGEND_CLOSED_UP_TO_PX
         rows = [f"<summary class='t'>{html.escape(title or '图例')}</summary>"]
         for item in items:
             color = html.escape(item.color)
-            if item.shape == "line":
+            if item.shape == "circle+line":  # one meaning drawn as points and as lines
+                swatch = (
+                    f"<span class='c' style='background:{color}'></span>"
+                    f"<span class='l' style='border-top-color:{color}'></span>"
+                )
+            elif item.shape == "line":
                 swatch = f"<span class='l' style='border-top-color:{color}'></span>"
             elif item.shape == "square":
                 swatch = f"<span class='s' style='background:{color}'></span>"
@@ -266,6 +291,11 @@ L.control.scale({imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name
 def add_legend(m: folium.Map, items: Iterable[LegendItem], *, title: str = "") -> None:
     """Add a Chinese legend control (bottom left) to ``m``."""
     m.add_child(_Legend(list(items), title))
+
+
+def legend_items(m: folium.Map) -> list[LegendItem]:
+    """The rows of every legend of ``m``, in order (what :func:`add_legend` was given)."""
+    return [item for c in m._children.values() if isinstance(c, _Legend) for item in c.items]
 
 
 DISPLAY_GRID_DEG = 1e-5
@@ -316,6 +346,7 @@ def geojson_layer(
     show: bool = True,
     tooltip_field: str | None = "name",
     simplify_m: float = 0.0,
+    pane: str | None = None,
 ) -> folium.FeatureGroup:
     """Return a feature group with ``frame``'s lines or polygons, styled and with popups.
 
@@ -331,6 +362,8 @@ def geojson_layer(
         One colour, or one per row (aligned with ``frame``).
     simplify_m : float
         Display simplification tolerance in metres (0 = none).
+    pane : str, optional
+        Leaflet pane (:data:`PANES`: problems on top); default Leaflet's overlay pane.
     """
     group = folium.FeatureGroup(name=name, show=show)
     if frame.empty:
@@ -362,6 +395,7 @@ def geojson_layer(
         popup=folium.GeoJsonPopup(fields=fields, aliases=[labels[c] for c in fields])
         if fields
         else None,
+        **({"pane": pane} if pane else {}),
     ).add_to(group)
     return group
 
@@ -418,8 +452,14 @@ def point_layer(
     radius_px: float = 5.0,
     show: bool = True,
     tooltip_field: str | None = "name",
+    pane: str | None = None,
+    fill_opacity: float = 0.9,
 ) -> folium.FeatureGroup:
-    """Return a feature group with ``frame``'s points as circle markers with popups."""
+    """Return a feature group with ``frame``'s points as circle markers with popups.
+
+    ``pane`` is one of :data:`PANES` (problems on top, met below) or None (Leaflet's overlay
+    pane); met points are drawn with a lower ``fill_opacity`` (:data:`MET_FILL_OPACITY`).
+    """
     group = folium.FeatureGroup(name=name, show=show)
     if frame.empty:
         return group
@@ -431,11 +471,15 @@ def point_layer(
     folium.GeoJson(
         json.loads(out.to_json(drop_id=True)),
         name=name,
-        marker=folium.CircleMarker(radius=radius_px, weight=1, fill=True, fill_opacity=0.9),
+        marker=folium.CircleMarker(
+            radius=radius_px, weight=1, fill=True, fill_opacity=fill_opacity
+        ),
+        # folium drops a marker's pane option: the style (merged into it) carries it
         style_function=lambda f: {
-            "color": "#222222",
+            "color": "#222222" if fill_opacity >= 0.8 else "#555555",
             "fillColor": f["properties"]["_color"],
             "radius": radius_px,
+            **({"pane": pane} if pane else {}),
         },
         tooltip=folium.GeoJsonTooltip(fields=[tooltip_field], labels=False)
         if tooltip_field in fields
@@ -443,5 +487,234 @@ def point_layer(
         popup=folium.GeoJsonPopup(fields=fields, aliases=[labels[c] for c in fields])
         if fields
         else None,
+        **({"pane": pane} if pane else {}),
     ).add_to(group)
     return group
+
+
+# ---------------------------------------------------------------------------------------
+# Legibility on a tablet (no hover) and on paper: drawing order, labels, Chinese controls.
+# (Issue 17. The basemap and tile code above is separate.)
+# ---------------------------------------------------------------------------------------
+
+PANES: dict[str, int] = {"gapmap-met": 410, "gapmap-other": 420, "gapmap-problems": 450}
+"""Leaflet panes (z-index) for point and line features, by what they show.
+
+Met features (已通硬化路, 达标) lie lowest and are drawn smaller and paler, the other
+statuses (不足20户, 不纳入, 无数据) above them, and problems (未通硬化路, 未达标, 缺少设施)
+on top, so that 23 red villages are never buried under 670 green ones. All three lie above
+Leaflet's ``overlayPane`` (400: outlines, roads, areas) and below its ``markerPane`` (600:
+facility icons, labels) and popups."""
+PROBLEM_PANE = "gapmap-problems"
+MET_PANE = "gapmap-met"
+OTHER_PANE = "gapmap-other"
+LABEL_PANE = "gapmap-labels"
+LABEL_PANE_Z = 620
+"""Labels lie above every feature; they let taps through to the feature under them."""
+
+MET_FILL_OPACITY = 0.55
+"""Fill opacity of met points (problems are drawn at 0.9)."""
+
+
+def add_panes(m: folium.Map) -> None:
+    """Create the :data:`PANES` and the label pane on ``m`` (once; :func:`base_map` does)."""
+    have = {c.name for c in m._children.values() if isinstance(c, folium.map.CustomPane)}
+    for name, z in PANES.items():
+        if name not in have:
+            folium.map.CustomPane(name, z_index=z, pointer_events=True).add_to(m)
+    if LABEL_PANE not in have:
+        folium.map.CustomPane(LABEL_PANE, z_index=LABEL_PANE_Z, pointer_events=False).add_to(m)
+
+
+LABEL_FONT = (
+    "'Noto Sans CJK SC','Noto Sans SC','Source Han Sans SC','Microsoft YaHei',"
+    "'PingFang SC','WenQuanYi Micro Hei',sans-serif"
+)
+"""Font stack of map labels and legends: the Chinese fonts of Linux, Windows and iPad."""
+
+_LABEL_CSS = (
+    ".gapmap-label-icon{background:none;border:none}"
+    ".gapmap-label{position:absolute;transform:translate(-50%,-50%);white-space:nowrap;"
+    f"pointer-events:none;font:600 13px/1.2 {LABEL_FONT};color:#111;text-align:center;"
+    "text-shadow:0 0 2px #fff,0 0 3px #fff,0 0 4px #fff}"
+    ".gapmap-label .sub{font-weight:400;font-size:11px}"
+    ".gapmap-label.small{font-size:11px;font-weight:500}"
+    ".gapmap-label.problem{color:#b71c1c;font-size:12px;transform:translate(8px,-50%)}"
+    ".gapmap-label.village{font-size:11px;font-weight:500;color:#333;"
+    "transform:translate(7px,-50%)}"
+)
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """Names written on the map (no hover needed), shown from ``min_zoom`` on.
+
+    Attributes
+    ----------
+    rows : tuple of (lat, lon, text, sub)
+        Label anchor (EPSG:4326), its text and an optional second, smaller line. Rows come
+        first-most-important: where two labels would overlap on screen the later one is
+        hidden until the map is zoomed in far enough to part them.
+    css_class : str
+        ``""`` (area names, centred), ``"small"``, ``"problem"`` (a problem feature's
+        name, red, beside its point) or ``"village"`` (beside its point).
+    min_zoom : float
+        Lowest zoom at which the labels are shown (13: village names at close zoom).
+    rank : int
+        Order among the map's label sets when they overlap (lower wins).
+    """
+
+    rows: tuple[tuple[float, float, str, str], ...]
+    css_class: str = ""
+    min_zoom: float = 0.0
+    rank: int = 1
+
+
+def label_rows(
+    frame: gpd.GeoDataFrame, field: str = "name", *, sub: pd.Series | None = None
+) -> tuple[tuple[float, float, str, str], ...]:
+    """Label rows of ``frame`` (EPSG:4326): at a point inside each feature, its ``field``."""
+    if frame.empty:
+        return ()
+    spots = frame.geometry.representative_point()
+    texts = frame[field].astype(object).where(frame[field].notna(), "").astype(str)
+    subs = sub.reindex(frame.index).fillna("").astype(str) if sub is not None else None
+    return tuple(
+        (round(p.y, 5), round(p.x, 5), t, "" if subs is None else subs.iloc[i])
+        for i, (p, t) in enumerate(zip(spots, texts, strict=True))
+        if t and p is not None and not p.is_empty
+    )
+
+
+class _Labels(MacroElement):
+    """One :class:`LabelSet` as non-interactive DivIcon markers in the label pane.
+
+    The text is set with ``textContent`` (names come from user files: never markup). A
+    shared routine hides, after every zoom or pan, each label that overlaps a more
+    important one already shown (all label sets of the map, by rank then row order).
+    """
+
+    _template = Template(
+        """
+{% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+{% macro script(this, kwargs) %}
+(function (map) {
+    if (!map._gapmapLabels) {
+        map._gapmapLabels = [];
+        var declutter = function () {
+            var kept = [], view = map.getBounds().pad(0.05);
+            map._gapmapLabels.slice().sort(function (a, b) { return a.rank - b.rank; })
+              .forEach(function (set) {
+                if (!map.hasLayer(set.group)) return;
+                set.markers.forEach(function (mk) {
+                    var el = mk.getElement();
+                    if (!el) return;
+                    var box = el.firstChild;
+                    if (!view.contains(mk.getLatLng())) { box.style.visibility = "hidden"; return; }
+                    box.style.visibility = "visible";
+                    var r = box.getBoundingClientRect();
+                    var hit = kept.some(function (k) {
+                        return r.left < k.right + 2 && r.right > k.left - 2 &&
+                               r.top < k.bottom + 1 && r.bottom > k.top - 1;
+                    });
+                    if (hit) { box.style.visibility = "hidden"; } else { kept.push(r); }
+                });
+            });
+        };
+        map._gapmapDeclutter = declutter;
+        map.on("zoomend moveend resize", function () {
+            map._gapmapLabels.forEach(function (set) { set.sync(); });
+            declutter();
+        });
+        map.whenReady(function () { setTimeout(declutter, 0); });
+    }
+    var rows = {{ this.rows | tojson }}, cls = {{ this.css_class | tojson }};
+    var set = {group: L.layerGroup(), markers: [], rank: {{ this.rank | tojson }}};
+    rows.forEach(function (r) {
+        var el = document.createElement("div");
+        el.className = "gapmap-label " + cls;
+        var main = document.createElement("span");
+        main.textContent = r[2];
+        el.appendChild(main);
+        if (r[3]) {
+            el.appendChild(document.createElement("br"));
+            var sub = document.createElement("span");
+            sub.className = "sub";
+            sub.textContent = r[3];
+            el.appendChild(sub);
+        }
+        var icon = L.divIcon({className: "gapmap-label-icon", html: el, iconSize: null});
+        set.markers.push(L.marker([r[0], r[1]], {
+            icon: icon, interactive: false, keyboard: false, pane: {{ this.pane | tojson }}
+        }).addTo(set.group));
+    });
+    set.sync = function () {
+        var on = map.getZoom() >= {{ this.min_zoom | tojson }};
+        if (on && !map.hasLayer(set.group)) { set.group.addTo(map); }
+        if (!on && map.hasLayer(set.group)) { map.removeLayer(set.group); }
+    };
+    map._gapmapLabels.push(set);
+    set.sync();
+})({{ this._parent.get_name() }});
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, labels: LabelSet) -> None:
+        super().__init__()
+        self._name = "Labels"
+        self.labels = labels
+        self.rows = [list(r) for r in labels.rows]
+        self.css_class = labels.css_class
+        self.min_zoom = float(labels.min_zoom)
+        self.rank = int(labels.rank)
+        self.pane = LABEL_PANE
+        self.css = _LABEL_CSS
+
+
+def add_labels(m: folium.Map, labels: LabelSet) -> None:
+    """Write ``labels`` on ``m`` (nothing when it has no rows)."""
+    if labels.rows:
+        m.add_child(_Labels(labels))
+
+
+def map_labels(m: folium.Map) -> list[LabelSet]:
+    """Every :class:`LabelSet` written on ``m``, in the order added."""
+    return [c.labels for c in m._children.values() if isinstance(c, _Labels)]
+
+
+CONTROL_TITLES_ZH: dict[str, str] = {
+    ".leaflet-control-zoom-in": "放大",
+    ".leaflet-control-zoom-out": "缩小",
+    ".leaflet-control-layers-toggle": "图层：底图与图层开关",
+}
+"""Chinese titles (tooltip and screen-reader name) of Leaflet's own English controls.
+
+The 定位 and 全屏 buttons get theirs from their plugin options (:func:`finish_map`)."""
+
+
+class _ChineseControls(MacroElement):
+    """Gives Leaflet's zoom and layer buttons Chinese titles (Leaflet hard-codes English)."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+(function (map) {
+    var titles = {{ this.titles | tojson }};
+    var apply = function () {
+        Object.keys(titles).forEach(function (sel) {
+            map.getContainer().querySelectorAll(sel).forEach(function (el) {
+                el.title = titles[sel];
+                el.setAttribute("aria-label", titles[sel]);
+            });
+        });
+    };
+    apply();
+    map.whenReady(function () { setTimeout(apply, 0); });
+})({{ this._parent.get_name() }});
+{% endmacro %}"""
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "ChineseControls"
+        self.titles = CONTROL_TITLES_ZH

@@ -17,12 +17,19 @@ import geopandas as gpd
 import pandas as pd
 
 from app.maps.base import (
+    MET_FILL_OPACITY,
+    MET_PANE,
+    OTHER_PANE,
+    PROBLEM_PANE,
+    LabelSet,
     LegendItem,
     MapOptions,
+    add_labels,
     base_map,
     cross_layer,
     finish_map,
     geojson_layer,
+    label_rows,
     point_layer,
     safe_tooltip,
 )
@@ -32,7 +39,11 @@ from geo.report import VALUE_ZH
 from layers.dataset import Dataset
 
 __all__ = [
+    "CLINIC_COLORS",
     "HARD_ROAD_COLORS",
+    "KIND_COLORS",
+    "SITE_COLORS",
+    "VILLAGE_LABEL_ZOOM",
     "Scope",
     "add_outlines",
     "build_clinics_map",
@@ -41,6 +52,7 @@ __all__ = [
     "build_package_map",
     "build_services_map",
     "build_village_map",
+    "township_labels",
     "view_bounds",
 ]
 
@@ -59,18 +71,29 @@ HARD_ROAD_LABELS = {
 # One vocabulary with the report (geo.report.VALUE_ZH): a new reason code is named once.
 REASON_ZH = {code: label for code, label in VALUE_ZH["reason"].items() if code}
 ROAD_COLORS = {"hard": "#555555", "unpaved": "#a1887f", "planned": "#1e88e5"}
+# Colours are checked per map (app.maps.palette, tests/test_map_legibility.py): a status's
+# green and red never also mean a facility kind, so no kind is green or red.
+SITE_COLORS = {True: HARD_ROAD_COLORS["connected"], False: HARD_ROAD_COLORS["not_connected"]}
+"""Relocation sites: 达标 green, 缺少设施 red (the statuses of the 通硬化路 map)."""
 KIND_COLORS = {
     "综合超市": "#1565c0",
-    "便利菜店": "#2e7d32",
-    "药店": "#c62828",
+    "便利菜店": "#8d6e63",
+    "药店": "#6a1b9a",
     "公交站点": "#f9a825",
-    "电商网店": "#6a1b9a",
-    "物流配送站点": "#00838f",
+    "电商网店": "#00838f",
+    "物流配送站点": "#37474f",
     "其他": "#757575",
 }
-CLINIC_COLORS = {"卫生院": "#b71c1c", "卫生室": "#c2185b", "其他": "#9e9e9e"}
-TIME_COLORS = ("#1a9850", "#a6d96a", "#fdae61", "#7b3294")  # near → far (far is purple)
-PROBLEM_STEPS = ((0, "#e8f5e9"), (1, "#fff3e0"), (5, "#ffcc80"), (10, "#fb8c00"), (20, "#d84315"))
+NEAREST_COLORS = {True: "#81c784", False: "#ff7043"}
+"""Lines to the nearest facility: pale green within 15 minutes, orange beyond."""
+CLINIC_COLORS = {"卫生院": "#0d47a1", "卫生室": "#00897b", "其他": "#757575"}
+CLINIC_GAP_COLORS = {"no_clinic": "#d32f2f", "no_doctor": "#f57c00", "short_of_doctors": "#fbc02d"}
+BLANK_TOWNSHIP_COLOR = "#f48fb1"
+TIME_COLORS = ("#1a9850", "#a6d96a", "#9e9ac8", "#54278f")  # near → far (over the limit: purple)
+PROBLEM_STEPS = ((0, "#edf8fb"), (1, "#b3cde3"), (5, "#8c96c6"), (10, "#8856a7"), (20, "#810f7c"))
+"""Township fill by number of problems (blue-purple, so the red problem villages stand out)."""
+VILLAGE_LABEL_ZOOM = 13
+"""Natural village names are written on the map from this zoom on (street level)."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +230,7 @@ def _road_layers(
         ).add_to(m)
 
 
-LINK_COLORS = {"harden": "#ef6c00", "new": "#d32f2f"}
+LINK_COLORS = {"harden": "#ef6c00", "new": "#ad1457"}
 LINK_KIND_ZH = {"harden": "路面硬化", "new": "新建道路"}
 LINK_LEGEND = (
     LegendItem(LINK_COLORS["harden"], "需硬化路段", "line"),
@@ -234,8 +257,22 @@ def _links_layer(m: folium.Map, links: gpd.GeoDataFrame) -> None:
         color=links["kind"].map(LINK_COLORS),
         weight=4,
         tooltip_field="kind_zh",
+        pane=PROBLEM_PANE,
     ).add_to(m)
 
+
+_STATUS_CLASS = {
+    "connected": "met",
+    "below_threshold": "other",
+    "excluded": "other",
+    "not_connected": "problem",
+}
+_STATUS_STYLE: dict[str, dict] = {
+    "met": {"pane": MET_PANE, "radius_px": 3.5, "fill_opacity": MET_FILL_OPACITY},
+    "other": {"pane": OTHER_PANE, "radius_px": 4.0, "fill_opacity": 0.8},
+    "problem": {"pane": PROBLEM_PANE, "radius_px": 6.5, "fill_opacity": 0.95},
+}
+"""How a point is drawn by its kind of status: met small, pale and lowest, problems on top."""
 
 ROAD_LEGEND = [
     LegendItem(ROAD_COLORS["hard"], "硬化道路（沥青/水泥）", "line"),
@@ -250,6 +287,26 @@ def _problem_color(n: float) -> str:
         if n >= threshold:
             color = c
     return color
+
+
+def township_labels(dataset: Dataset, scope: Scope = Scope()) -> LabelSet:
+    """Township names at their areas (the whole county's; one township's when scoped)."""
+    tw = dataset["townships"]
+    if scope.township_code is not None:
+        tw = tw[tw["code"] == scope.township_code]
+    return LabelSet(label_rows(tw), rank=1)
+
+
+def village_labels(villages: gpd.GeoDataFrame, *, problems: pd.Series | None = None) -> list:
+    """Village names: the problem ones at every zoom, all from :data:`VILLAGE_LABEL_ZOOM`."""
+    out = []
+    if problems is not None:
+        out.append(LabelSet(label_rows(villages[problems]), css_class="problem", rank=0))
+        villages = villages[~problems]
+    out.append(
+        LabelSet(label_rows(villages), css_class="village", min_zoom=VILLAGE_LABEL_ZOOM, rank=2)
+    )
+    return out
 
 
 def build_overview_map(
@@ -296,8 +353,14 @@ def build_overview_map(
         name="未通硬化路自然村",
         labels={"name": "自然村", "households": "户数", "reason": "原因"},
         color=HARD_ROAD_COLORS["not_connected"],
-        radius_px=4,
+        radius_px=5,
+        pane=PROBLEM_PANE,
     ).add_to(m)
+    shown = tw if scope.township_code is None else tw[tw["code"] == scope.township_code]
+    counts = shown["problems"].map(lambda n: f"{n} 个问题" if n else "无问题")
+    add_labels(m, LabelSet(label_rows(shown, sub=counts), rank=1))
+    for labels in village_labels(bad, problems=None):
+        add_labels(m, labels)
     legend = [LegendItem(c, f"问题 ≥ {t}" if t else "无问题", "square") for t, c in PROBLEM_STEPS]
     legend.append(LegendItem(HARD_ROAD_COLORS["not_connected"], "未通硬化路自然村"))
     return finish_map(m, legend, title="乡镇问题数（点击乡镇查看）")
@@ -358,15 +421,21 @@ def build_hard_road_map(
         "cost_wan": "估算投资(万元)",
         "snap_dist_m": "距最近道路(米)",
     }
-    for status, label in HARD_ROAD_LABELS.items():
+    # met lowest, small and pale; the other statuses above; problems on top, larger
+    for status in ("connected", "below_threshold", "excluded", "not_connected"):
         part = villages[villages["status"] == status]
         point_layer(
             part,
-            name=f"自然村：{label}",
+            name=f"自然村：{HARD_ROAD_LABELS[status]}",
             labels=labels,
             color=HARD_ROAD_COLORS[status],
-            radius_px=6 if status == "not_connected" else 4.5,
+            **_STATUS_STYLE[_STATUS_CLASS[status]],
         ).add_to(m)
+    problems = villages["status"] == "not_connected"
+    focused = villages["id"].isin(focus_ids)
+    add_labels(m, LabelSet(label_rows(focus), css_class="problem", rank=0))
+    for labels in village_labels(villages[~focused], problems=problems[~focused]):
+        add_labels(m, labels)
     legend = [LegendItem(HARD_ROAD_COLORS[s], lab) for s, lab in HARD_ROAD_LABELS.items()]
     legend += [
         *LINK_LEGEND,
@@ -374,6 +443,23 @@ def build_hard_road_map(
     ]
     legend += add_overlays(m, overlays)
     return finish_map(m, legend, title="20户以上自然村通硬化路")
+
+
+def _cluster_icon(color: str) -> str:
+    """A cluster of one facility kind: a disc in the kind's colour with the count.
+
+    (MarkerCluster's own green / yellow / orange discs would read as 达标 / 未达标.)"""
+    return f"""function (cluster) {{
+    var n = cluster.getChildCount(), d = n < 10 ? 24 : n < 100 ? 30 : 36;
+    return L.divIcon({{
+        html: '<div style="width:' + d + 'px;height:' + d + 'px;display:flex;' +
+              'align-items:center;justify-content:center;box-sizing:border-box;' +
+              'border-radius:50%;background:{color};opacity:.85;color:#fff;' +
+              'border:2px solid #fff;box-shadow:0 0 2px #333;' +
+              'font:600 12px sans-serif">' + n + '</div>',
+        className: "gapmap-cluster", iconSize: L.point(d + 4, d + 4)
+    }});
+}}"""
 
 
 def build_services_map(
@@ -420,7 +506,7 @@ def build_services_map(
                 "distance_m": "路网距离(米)",
                 "ok_zh": "是否达标",
             },
-            color=nearest["ok"].map({True: "#43a047", False: "#e53935"}),
+            color=nearest["ok"].map(NEAREST_COLORS),
             weight=3,
             tooltip_field="kind",
         ).add_to(m)
@@ -430,7 +516,12 @@ def build_services_map(
         part = facilities[facilities["kind"] == kind]
         group = folium.FeatureGroup(name=f"设施：{kind}", show=True)
         cluster = folium.plugins.MarkerCluster(
-            options={"disableClusteringAtZoom": 14, "maxClusterRadius": 40}
+            options={
+                "disableClusteringAtZoom": 14,
+                "maxClusterRadius": 40,
+                "clusterPane": OTHER_PANE,  # below the relocation sites that miss a kind
+            },
+            icon_create_function=_cluster_icon(KIND_COLORS.get(kind, "#757575")),
         ).add_to(group)
         for row in part.itertuples():
             folium.CircleMarker(
@@ -454,19 +545,34 @@ def build_services_map(
         "missing_zh": "15分钟内缺少",
         **{f"{k}_min": f"{k}(分钟)" for k in kinds},
     }
+    ok = units["ok"].astype(bool)
     point_layer(
-        units,
-        name="移民安置区",
+        units[ok],
+        name="移民安置区：达标",
         labels=labels,
-        color=units["ok"].map({True: "#2e7d32", False: "#d32f2f"}),
-        radius_px=9,
+        color=SITE_COLORS[True],
+        radius_px=7,
+        pane=MET_PANE,
+        fill_opacity=0.75,
     ).add_to(m)
+    point_layer(
+        units[~ok],
+        name="移民安置区：缺少设施",
+        labels=labels,
+        color=SITE_COLORS[False],
+        radius_px=9,
+        pane=PROBLEM_PANE,
+    ).add_to(m)
+    add_labels(m, LabelSet(label_rows(units[~ok]), css_class="problem", rank=0))
+    add_labels(
+        m, LabelSet(label_rows(units[ok]), css_class="village", min_zoom=VILLAGE_LABEL_ZOOM - 1)
+    )
     legend = [
-        LegendItem("#2e7d32", "安置区：达标"),
-        LegendItem("#d32f2f", "安置区：缺少设施"),
+        LegendItem(SITE_COLORS[True], "安置区：达标"),
+        LegendItem(SITE_COLORS[False], "安置区：缺少设施"),
         LegendItem("#29b6f6", f"{settings.max_time_min:g}分钟步行范围", "square"),
-        LegendItem("#43a047", "最近设施（15分钟内）", "line"),
-        LegendItem("#e53935", "最近设施（超时）", "line"),
+        LegendItem(NEAREST_COLORS[True], "最近设施（15分钟内）", "line"),
+        LegendItem(NEAREST_COLORS[False], "最近设施（超时）", "line"),
         *[LegendItem(KIND_COLORS.get(k, "#757575"), k) for k in kinds],
     ]
     legend += add_overlays(m, overlays)
@@ -492,20 +598,17 @@ def build_clinics_map(
         blank_tw,
         name="无卫生院乡镇",
         labels={"name": "乡镇", "code": "代码", "n_health_centres": "卫生院数"},
-        color="#b71c1c",
+        color=BLANK_TOWNSHIP_COLOR,
         weight=2,
         fill_opacity=0.35,
         simplify_m=options.simplify_m,
     ).add_to(m)
     av = scope.select(assessment.clinics.admin_villages, field="township_code").copy()
     av["status_zh"] = av["status"].map(CLINIC_STATUS_ZH).fillna(av["status"])
-    av_colors = (
-        av["status"]
-        .map({"no_clinic": "#d32f2f", "no_doctor": "#f57c00", "short_of_doctors": "#fbc02d"})
-        .fillna("#66bb6a")
-    )
+    av_colors = av["status"].map(CLINIC_GAP_COLORS).fillna("#66bb6a")
+    gaps = av[av["blank"] | (av["status"] == "short_of_doctors")]
     point_layer(
-        av[av["blank"] | (av["status"] == "short_of_doctors")],
+        gaps,
         name="医疗空白/不足行政村",
         labels={
             "name": "行政村",
@@ -518,7 +621,9 @@ def build_clinics_map(
         },
         color=av_colors,
         radius_px=9,
+        pane=PROBLEM_PANE,
     ).add_to(m)
+    add_labels(m, LabelSet(label_rows(gaps), css_class="problem", rank=0))
     limit = cs.clinic_max_time_min
     t = villages["clinic_min"]
     v_colors = pd.Series(TIME_COLORS[0], index=villages.index)
@@ -537,7 +642,10 @@ def build_clinics_map(
         },
         color=v_colors,
         radius_px=4,
+        pane=OTHER_PANE,
     ).add_to(m)
+    for labels in village_labels(villages):
+        add_labels(m, labels)
     clinics = _existing(dataset["clinics"])
     for kind in ("卫生院", "卫生室"):
         part = scope.select(clinics[clinics["kind"] == kind])
@@ -551,10 +659,10 @@ def build_clinics_map(
     legend = [
         LegendItem(CLINIC_COLORS["卫生院"], "卫生院（＋ 方框）", "square"),
         LegendItem(CLINIC_COLORS["卫生室"], "卫生室（＋ 方框）", "square"),
-        LegendItem("#d32f2f", "行政村无卫生室"),
-        LegendItem("#f57c00", "卫生室无医生"),
-        LegendItem("#fbc02d", "村医不足"),
-        LegendItem("#b71c1c", "无卫生院乡镇", "square"),
+        LegendItem(CLINIC_GAP_COLORS["no_clinic"], "行政村无卫生室"),
+        LegendItem(CLINIC_GAP_COLORS["no_doctor"], "卫生室无医生"),
+        LegendItem(CLINIC_GAP_COLORS["short_of_doctors"], "村医不足"),
+        LegendItem(BLANK_TOWNSHIP_COLOR, "无卫生院乡镇", "square"),
         LegendItem(TIME_COLORS[0], f"到卫生室 ≤ {limit / 2:g} 分钟"),
         LegendItem(TIME_COLORS[1], f"{limit / 2:g}–{limit:g} 分钟"),
         LegendItem(TIME_COLORS[2], f"{limit:g}–{2 * limit:g} 分钟"),
@@ -562,6 +670,23 @@ def build_clinics_map(
     ]
     legend += add_overlays(m, overlays)
     return finish_map(m, legend, title="医疗卫生空白点")
+
+
+_CLASS_ZH = {"met": "已通硬化路", "other": "不足20户/不纳入", "problem": "未通硬化路"}
+_LINK_OF = {"需硬化路段": "harden", "需新建路段": "new"}
+
+
+def _status_legend(*, sites_shown: bool) -> list[LegendItem]:
+    """The 通硬化路 statuses; where relocation sites are drawn too, their 达标 / 缺少设施
+    share the green and red rows (one colour, one meaning)."""
+    out = []
+    for status, label in HARD_ROAD_LABELS.items():
+        if sites_shown and status == "connected":
+            label = f"{label} / 安置区达标"
+        elif sites_shown and status == "not_connected":
+            label = f"{label} / 安置区缺少设施"
+        out.append(LegendItem(HARD_ROAD_COLORS[status], label))
+    return out
 
 
 def build_village_map(
@@ -582,21 +707,27 @@ def build_village_map(
     links = links[links["village_id"].isin(hr["id"])].copy()
     _links_layer(m, links)
     hr["status_zh"] = hr["status"].map(HARD_ROAD_LABELS)
-    point_layer(
-        hr,
-        name="自然村",
-        labels={
-            "name": "自然村",
-            "households": "户数",
-            "population": "人口",
-            "status_zh": "通硬化路",
-            "harden_km": "需硬化(公里)",
-            "clinic_min": "到卫生室(分钟)",
-            "health_centre_min": "到卫生院(分钟)",
-        },
-        color=hr["status"].map(HARD_ROAD_COLORS),
-        radius_px=7,
-    ).add_to(m)
+    village_fields = {
+        "name": "自然村",
+        "households": "户数",
+        "population": "人口",
+        "status_zh": "通硬化路",
+        "harden_km": "需硬化(公里)",
+        "clinic_min": "到卫生室(分钟)",
+        "health_centre_min": "到卫生院(分钟)",
+    }
+    for cls in ("met", "other", "problem"):
+        part = hr[hr["status"].map(_STATUS_CLASS) == cls]
+        # a one-village sheet: met villages a little fainter, not faded away
+        style = {**_STATUS_STYLE[cls], "radius_px": 8 if cls == "problem" else 6}
+        style["fill_opacity"] = max(style["fill_opacity"], 0.8)
+        point_layer(
+            part,
+            name=f"自然村：{_CLASS_ZH[cls]}",
+            labels=village_fields,
+            color=part["status"].map(HARD_ROAD_COLORS),
+            **style,
+        ).add_to(m)
     clinics = _existing(dataset["clinics"])
     point_layer(
         clinics,
@@ -604,6 +735,7 @@ def build_village_map(
         labels={"name": "名称", "kind": "类别", "doctors": "医生数"},
         color=clinics["kind"].map(CLINIC_COLORS),
         radius_px=6,
+        pane=OTHER_PANE,
     ).add_to(m)
     sites = assessment.services.units
     sites = sites[sites["admin_village_code"] == admin_village_code]
@@ -612,10 +744,18 @@ def build_village_map(
             sites,
             name="移民安置区",
             labels={"name": "安置区", "missing_kinds": "15分钟内缺少"},
-            color=sites["ok"].map({True: "#2e7d32", False: "#d32f2f"}),
+            color=sites["ok"].map(SITE_COLORS),
             radius_px=9,
+            pane=PROBLEM_PANE,
         ).add_to(m)
-    legend = [LegendItem(HARD_ROAD_COLORS[s], lab) for s, lab in HARD_ROAD_LABELS.items()]
+    # one admin village: every natural village is named at every zoom (a printed sheet)
+    problems = hr["status"] == "not_connected"
+    add_labels(m, LabelSet(label_rows(hr[problems]), css_class="problem", rank=0))
+    add_labels(m, LabelSet(label_rows(hr[~problems]), css_class="village", rank=2))
+    add_labels(m, LabelSet(label_rows(sites), css_class="village", rank=1))
+    legend = _status_legend(sites_shown=not sites.empty)
+    if not links.empty:  # the proposed link of a village that is not connected
+        legend += [i for i in LINK_LEGEND if (links["kind"] == _LINK_OF[i.label]).any()]
     legend += [
         LegendItem(CLINIC_COLORS["卫生院"], "卫生院"),
         LegendItem(CLINIC_COLORS["卫生室"], "卫生室"),
@@ -637,19 +777,24 @@ def build_package_map(
     hr["reason_zh"] = hr["reason"].map(REASON_ZH).fillna("")
     links = assessment.hard_road.links
     _links_layer(m, links)
-    point_layer(
-        hr,
-        name="自然村（通硬化路）",
-        labels={
-            "name": "自然村",
-            "households": "户数",
-            "status_zh": "通硬化路",
-            "reason_zh": "原因",
-            "cost_wan": "投资(万元)",
-        },
-        color=hr["status"].map(HARD_ROAD_COLORS),
-        radius_px=4.5,
-    ).add_to(m)
+    for cls in ("met", "other", "problem"):
+        part = hr[hr["status"].map(_STATUS_CLASS) == cls]
+        point_layer(
+            part,
+            name=f"自然村：{_CLASS_ZH[cls]}",
+            labels={
+                "name": "自然村",
+                "households": "户数",
+                "status_zh": "通硬化路",
+                "reason_zh": "原因",
+                "cost_wan": "投资(万元)",
+            },
+            color=part["status"].map(HARD_ROAD_COLORS),
+            **_STATUS_STYLE[cls],
+        ).add_to(m)
+    add_labels(m, township_labels(dataset))
+    for labels in village_labels(hr, problems=hr["status"] == "not_connected"):
+        add_labels(m, labels)
     geojson_layer(
         assessment.isochrones,
         name="安置区15分钟步行范围",
@@ -665,8 +810,9 @@ def build_package_map(
         units,
         name="移民安置区（一刻钟生活圈）",
         labels={"name": "安置区", "population": "人口", "missing_kinds": "15分钟内缺少"},
-        color=units["ok"].map({True: "#2e7d32", False: "#d32f2f"}),
+        color=units["ok"].map(SITE_COLORS),
         radius_px=9,
+        pane=PROBLEM_PANE,
     ).add_to(m)
     clinics = _existing(dataset["clinics"])
     point_layer(
@@ -676,12 +822,13 @@ def build_package_map(
         color=clinics["kind"].map(CLINIC_COLORS),
         radius_px=5,
         show=False,
+        pane=OTHER_PANE,
     ).add_to(m)
-    legend = [LegendItem(HARD_ROAD_COLORS[s], lab) for s, lab in HARD_ROAD_LABELS.items()]
+    legend = _status_legend(sites_shown=not units.empty)
     legend += [
         *LINK_LEGEND,
-        LegendItem("#2e7d32", "安置区达标", "square"),
-        LegendItem("#d32f2f", "安置区缺少设施", "square"),
+        LegendItem(CLINIC_COLORS["卫生院"], "卫生院（图层默认关闭）"),
+        LegendItem(CLINIC_COLORS["卫生室"], "卫生室（图层默认关闭）"),
         *ROAD_LEGEND,
     ]
     county = dataset["county"]

@@ -18,8 +18,28 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from app.maps.base import LegendItem, MapOptions, base_map, finish_map, geojson_layer, point_layer
-from app.maps.builders import Scope, add_outlines, view_bounds
+from app.maps.base import (
+    MET_FILL_OPACITY,
+    MET_PANE,
+    OTHER_PANE,
+    PROBLEM_PANE,
+    LabelSet,
+    LegendItem,
+    MapOptions,
+    add_labels,
+    base_map,
+    finish_map,
+    geojson_layer,
+    label_rows,
+    point_layer,
+)
+from app.maps.builders import (
+    VILLAGE_LABEL_ZOOM,
+    Scope,
+    add_outlines,
+    township_labels,
+    view_bounds,
+)
 from geo.indicators.outcomes import OUTCOME_STATUS_ZH, OUTCOME_STATUSES, unit_frame
 from layers.dataset import Dataset
 
@@ -71,6 +91,12 @@ _LABELS = {
     "measure": "整改措施",
 }
 _SEP = "；"
+_POINT_STYLE: dict[str, dict] = {  # met lowest and pale, problems on top
+    "ok": {"pane": MET_PANE, "fill_opacity": MET_FILL_OPACITY, "scale": 0.75},
+    "exempt": {"pane": OTHER_PANE, "fill_opacity": 0.8, "scale": 0.85},
+    "no_data": {"pane": OTHER_PANE, "fill_opacity": 0.8, "scale": 0.85},
+    "problem": {"pane": PROBLEM_PANE, "fill_opacity": 0.95, "scale": 1.1},
+}
 assert set(STATUS_ORDER) == set(OUTCOME_STATUSES) == set(STATUS_COLORS)
 
 
@@ -205,6 +231,7 @@ def build_indicator_map(
     add_outlines(m, dataset, options)
     units = units.assign(unit_zh=units["unit_kind"].map(UNIT_KIND_ZH))
     drawn_as: set[str] = set()
+    named: dict[str, list[gpd.GeoDataFrame]] = {"problem": [], "other": []}
     # townships below admin villages, so a village's polygon is the one clicked
     kinds = sorted(set(units["unit_kind"]), key=lambda k: (k != "township", k))
     for kind in kinds:
@@ -238,13 +265,27 @@ def build_indicator_map(
                 ).add_to(m)
             if (~area).any():
                 drawn_as.add("circle")
+                style = _POINT_STYLE[status]
                 point_layer(
                     part.loc[~area],
                     name=name if not area.any() else f"{name}·点",
                     labels=_LABELS,
                     color=color.loc[~area],
-                    radius_px=6 if kind == "natural_village" else 8,
+                    radius_px=(6 if kind == "natural_village" else 8) * style["scale"],
+                    pane=style["pane"],
+                    fill_opacity=style["fill_opacity"],
                 ).add_to(m)
+            if kind != "township":
+                named["problem" if status == "problem" else "other"].append(part)
+    # names on the map, no hover needed: townships, the problem units, the rest up close
+    add_labels(m, township_labels(dataset, scope))
+    for key, css, zoom, rank in (
+        ("problem", "problem", 0.0, 0),
+        ("other", "village", VILLAGE_LABEL_ZOOM, 2),
+    ):
+        if named[key]:
+            both = pd.concat(named[key])
+            add_labels(m, LabelSet(label_rows(both), css_class=css, min_zoom=zoom, rank=rank))
     counts = units["status"].value_counts()
     shape = "square" if drawn_as == {"square"} else "circle"
     legend = [

@@ -26,6 +26,12 @@ COVERED_NEW = "#1e88e5"
 NOT_COVERED = "#d32f2f"
 NEW_SITE = "#6a1b9a"
 
+PROJECTS_LEGEND = (  # one row per colour: points are facilities, lines road links
+    LegendItem(IN_PLAN, "列入方案（点：设施；线：硬化/新建连接路）", "circle+line"),
+    LegendItem(NOT_IN_PLAN, "未列入方案", "circle+line"),
+)
+"""The legend of :func:`build_projects_map`."""
+
 _PROJECT_LABELS = {
     "rank": "排名",
     "kind_zh": "项目类型",
@@ -73,12 +79,7 @@ def build_projects_map(
         radius_px=7,
         tooltip_field="content",
     ).add_to(m)
-    legend = [
-        LegendItem(IN_PLAN, "列入方案的项目"),
-        LegendItem(NOT_IN_PLAN, "未列入方案的项目"),
-        LegendItem(IN_PLAN, "道路项目（硬化/新建连接路）", "line"),
-    ]
-    return finish_map(m, legend, title="项目库")
+    return finish_map(m, list(PROJECTS_LEGEND), title="项目库")
 
 
 def build_siting_map(
@@ -110,10 +111,15 @@ def build_siting_map(
         color=NEW_SITE,
         size_px=18,
     ).add_to(m)
-    legend = [
-        LegendItem(COVERED_BEFORE, f"{result.limit_min:g} 分钟内已有{result.kind}"),
+    legend = siting_legend(kind=result.kind, limit_min=result.limit_min)
+    return finish_map(m, legend, title=f"{result.kind}选址（最大覆盖）")
+
+
+def siting_legend(*, kind: str, limit_min: float) -> list[LegendItem]:
+    """The legend of :func:`build_siting_map` for a facility ``kind`` within ``limit_min``."""
+    return [
+        LegendItem(COVERED_BEFORE, f"{limit_min:g} 分钟内已有{kind}"),
         LegendItem(COVERED_NEW, "新址建成后覆盖"),
         LegendItem(NOT_COVERED, "仍未覆盖"),
-        LegendItem(NEW_SITE, f"建议新设{result.kind}", "square"),
+        LegendItem(NEW_SITE, f"建议新设{kind}", "square"),
     ]
-    return finish_map(m, legend, title=f"{result.kind}选址（最大覆盖）")

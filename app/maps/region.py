@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 
 from app.maps.base import (
+    LabelSet,
     LegendItem,
     MapOptions,
+    add_labels,
     base_map,
     finish_map,
     geojson_layer,
-    safe_tooltip,
+    label_rows,
     value_text,
 )
 
@@ -176,25 +178,15 @@ def build_region_map(
             simplify_m=options.simplify_m,
             tooltip_field=None,
         ).add_to(m)
-    names = folium.FeatureGroup(name="县名", show=True)
-    spots = counties.geometry.representative_point()
-    for (_, row), spot in zip(counties.iterrows(), spots, strict=True):
-        star = "★" if row["key_zh"] == "是" else ""
-        folium.Marker(
-            [spot.y, spot.x],
-            icon=folium.DivIcon(
-                html=(
-                    '<div class="gapmap-label" style="pointer-events:none;'
-                    "font:600 12px/1.2 sans-serif;color:#111;"
-                    "text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap;"
-                    f'transform:translate(-50%,-50%)">{safe_tooltip(star + str(row["name"]))}'
-                    f"<br><span style='font-weight:400'>{safe_tooltip(row['value_text'])}</span>"
-                    "</div>"
-                ),
-                icon_size=(0, 0),
-            ),
-        ).add_to(names)
-    names.add_to(m)
+    # County names with their value, largest county first: where two would overlap on
+    # screen (Yinchuan's small districts at the whole-region zoom) the smaller one's label
+    # waits until the map is zoomed in far enough to part them.
+    area = counties.to_crs(counties.estimate_utm_crs()).area if len(counties) else None
+    order = counties.loc[area.sort_values(ascending=False).index] if area is not None else counties
+    named = order.assign(
+        label=np.where(order["key_zh"] == "是", "★", "") + order["name"].astype(str)
+    )
+    add_labels(m, LabelSet(label_rows(named, "label", sub=named["value_text"]), css_class="small"))
     legend = [LegendItem(GAP_COLORS[k], GAP_ZH[k], "square") for k in GAP_COLORS]
     legend.append(LegendItem(KEY_COLOR, "★ 重点帮扶县", "line"))
     return finish_map(m, legend, title=title)

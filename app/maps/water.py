@@ -5,25 +5,39 @@ from __future__ import annotations
 import folium
 import pandas as pd
 
-from app.maps.base import LegendItem, MapOptions, base_map, finish_map, geojson_layer, point_layer
+from app.maps.base import (
+    MET_PANE,
+    PROBLEM_PANE,
+    LabelSet,
+    LegendItem,
+    MapOptions,
+    add_labels,
+    base_map,
+    finish_map,
+    geojson_layer,
+    label_rows,
+    point_layer,
+)
 from app.maps.builders import Scope, add_outlines, view_bounds
 from geo.water import REASONS_ZH, STATUSES, WaterResult
 from layers.dataset import Dataset
 
-__all__ = ["WATER_STATUS_COLORS", "WATER_STATUS_ZH", "build_water_map"]
+__all__ = ["WATER_STATUS_COLORS", "WATER_STATUS_ZH", "build_water_map", "water_legend"]
 
 WATER_STATUS_ZH = {code: REASONS_ZH[code] for code in STATUSES}
 """Village water statuses in Chinese: the labels of :data:`geo.water.REASONS_ZH`."""
 WATER_STATUS_COLORS = {
-    "ok": "#90caf9",
+    "ok": "#a5d6a7",  # pale: the problems (drawn again, larger, on top) stand out
     "off_network": "#d32f2f",
     "low_pressure": "#f57c00",
     "capacity_short": "#8e24aa",
     "disconnected": "#6d4c41",
     "unlinked": "#9e9e9e",
 }
-VELOCITY_STEPS = ((0.0, "#90caf9"), (0.3, "#42a5f5"), (0.6, "#1565c0"), (1.2, "#0d1b5e"))
-PRESSURE_STEPS = ((-1e9, "#b71c1c"), (0.0, "#ef6c00"), (1.0, "#fdd835"), (2.0, "#43a047"))
+VELOCITY_STEPS = ((0.0, "#b0bec5"), (0.3, "#64b5f6"), (0.6, "#1e88e5"), (1.2, "#1a237e"))
+# Node pressure is not a village status: black / light orange / yellow / green, none of
+# them the red and orange of the village statuses (checked by tests/test_map_legibility.py).
+PRESSURE_STEPS = ((-1e9, "#000000"), (0.0, "#ffb74d"), (1.0, "#fff176"), (2.0, "#43a047"))
 
 
 def _step(value: float, steps: tuple[tuple[float, str], ...]) -> str:
@@ -120,6 +134,7 @@ def build_water_map(
         },
         color=villages["status"].map(WATER_STATUS_COLORS).fillna("#9e9e9e"),
         radius_px=3.5,
+        pane=MET_PANE,
     ).add_to(m)
     bad = villages[villages["status"] != "ok"]
     point_layer(  # problems drawn again, larger and on top
@@ -134,7 +149,17 @@ def build_water_map(
         },
         color=bad["status"].map(WATER_STATUS_COLORS).fillna("#9e9e9e"),
         radius_px=8,
+        pane=PROBLEM_PANE,
     ).add_to(m)
+    add_labels(m, LabelSet(label_rows(bad), css_class="problem", rank=0))
+    return finish_map(m, water_legend(service_head_m=service_head_m), title="农村供水")
+
+
+def water_legend(*, service_head_m: float) -> list[LegendItem]:
+    """The legend of :func:`build_water_map` (village statuses, works, pipes, node pressure).
+
+    ``service_head_m`` is the one-storey service head the node classes are relative to.
+    """
     legend = [LegendItem(c, WATER_STATUS_ZH[s]) for s, c in WATER_STATUS_COLORS.items()]
     legend += [
         LegendItem("#0d47a1", "水源"),
@@ -143,9 +168,9 @@ def build_water_map(
             LegendItem(c, f"高峰流速 ≥ {t:g} m/s" if t else "高峰流速 < 0.3 m/s", "line")
             for t, c in VELOCITY_STEPS
         ],
-        LegendItem("#b71c1c", "节点水压 < 0（负压）"),
-        LegendItem("#ef6c00", f"节点水压 < {service_head_m:g} m"),
-        LegendItem("#fdd835", f"节点水压 {service_head_m:g}–{2 * service_head_m:g} m"),
-        LegendItem("#43a047", f"节点水压 ≥ {2 * service_head_m:g} m"),
+        LegendItem(PRESSURE_STEPS[0][1], "节点水压 < 0（负压）"),
+        LegendItem(PRESSURE_STEPS[1][1], f"节点水压 < {service_head_m:g} m"),
+        LegendItem(PRESSURE_STEPS[2][1], f"节点水压 {service_head_m:g}–{2 * service_head_m:g} m"),
+        LegendItem(PRESSURE_STEPS[3][1], f"节点水压 ≥ {2 * service_head_m:g} m"),
     ]
-    return finish_map(m, legend, title="农村供水")
+    return legend

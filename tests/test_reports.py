@@ -80,8 +80,9 @@ def worst_village(demo_assessment) -> str:
     return str(av.sort_values(["problems", "code"], ascending=[False, True])["code"].iloc[0])
 
 
-def test_village_sheet_text_fonts_and_pages(inputs, demo_dataset, demo_assessment, worst_village,
-                                            tmp_path):  # fmt: skip
+def test_village_sheet_text_fonts_and_pages(
+    inputs, demo_dataset, demo_assessment, worst_village, tmp_path
+):
     pdf = village_report(inputs, worst_village)
     assert pdf.startswith(b"%PDF-")
     text = _text(pdf, tmp_path)
@@ -249,13 +250,20 @@ def test_ledger_sections(demo_dataset, demo_assessment, tmp_path):
         mine = items.loc[items["township_code"] == code]
         key = str(mine["key"].iloc[0])
         book.transition(
-            key, "整改中", actor=admin, expected_version=1, deadline="2026-06-30",
+            key,
+            "整改中",
+            actor=admin,
+            expected_version=1,
+            deadline="2026-06-30",
             responsible_unit="交通局",
-        )  # fmt: skip
+        )
         inputs = report_inputs(
-            demo_dataset, a, ledger=book, data_name="演示数据",
+            demo_dataset,
+            a,
+            ledger=book,
+            data_name="演示数据",
             generated_at=dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
-        )  # fmt: skip
+        )
     text = _text(township_report(inputs, code), tmp_path)
     flat = _flat(text)
     assert f"待整改{len(mine) - 1}项" in flat and "整改中1项" in flat
@@ -285,14 +293,24 @@ def test_progress_by_hand():
     )
     assert overdue(items, today=dt.date(2026, 12, 2)).tolist() == [True, False, False, False, False]
     counts = state_counts(items).set_index("state")["items"]
-    assert counts.to_dict() == {"open": 2, "in_progress": 1, "awaiting_acceptance": 0,
-                                "closed": 1, "deferred": 1, "exempt": 0}  # fmt: skip
+    assert counts.to_dict() == {
+        "open": 2,
+        "in_progress": 1,
+        "awaiting_acceptance": 0,
+        "closed": 1,
+        "deferred": 1,
+        "exempt": 0,
+    }
 
 
 def test_cell_text_never_none_nan_or_inf():
     assert [cell_text(v) for v in (None, np.nan, pd.NA, float("inf"), -np.inf)] == [
-        "—", "—", "—", "不可达", "—"
-    ]  # fmt: skip
+        "—",
+        "—",
+        "—",
+        "不可达",
+        "—",
+    ]
     assert cell_text(True) == "是" and cell_text(np.False_) == "否"
     assert cell_text(1234) == "1,234" and cell_text(12.0) == "12" and cell_text(2.345) == "2.3"
     assert cell_text("nan") == "—" and cell_text("  ") == "—" and cell_text("韦州镇") == "韦州镇"
@@ -322,13 +340,33 @@ def test_cli_village_and_bad_code(tmp_path, capsys, worst_village):
     from scripts.report import main
 
     out = tmp_path / "村.pdf"
-    rc = main(["--data", "data/demo/tongxin.gpkg", "--village", worst_village, "--out", str(out),
-               "--no-ledger", "-q"])  # fmt: skip
+    rc = main(
+        [
+            "--data",
+            "data/demo/tongxin.gpkg",
+            "--village",
+            worst_village,
+            "--out",
+            str(out),
+            "--no-ledger",
+            "-q",
+        ]
+    )
     assert rc == 0 and out.read_bytes().startswith(b"%PDF-")
     assert "报告" in capsys.readouterr().out
     bad = tmp_path / "bad.pdf"
-    rc = main(["--data", "data/demo/tongxin.gpkg", "--township", "640324999", "--out", str(bad),
-               "--no-ledger", "-q"])  # fmt: skip
+    rc = main(
+        [
+            "--data",
+            "data/demo/tongxin.gpkg",
+            "--township",
+            "640324999",
+            "--out",
+            str(bad),
+            "--no-ledger",
+            "-q",
+        ]
+    )
     assert rc == 2 and not bad.exists()
     assert "数据中没有乡镇代码 640324999" in capsys.readouterr().err
     assert not list(tmp_path.glob(".bad*"))  # no temporary file left
@@ -353,3 +391,28 @@ def test_font_installed_after_matplotlib_cached_its_list(monkeypatch):
         assert any(f.name == "Noto Sans CJK SC" for f in font_manager.fontManager.ttflist)
     finally:
         cjk_font.cache_clear()
+
+
+def test_static_map_legends_have_no_lookalike_colours(demo_dataset, demo_assessment):
+    """The printed maps follow the web maps' rule (app.maps.palette): one colour, one meaning."""
+    from app.maps.palette import legend_clashes
+    from app.reports.maps import area_map_figure, legend_rows, village_map_figure
+
+    a = demo_assessment
+    sites = a.services.units
+    with_site = str(sites["admin_village_code"].iloc[0])
+    hr = a.hard_road.villages
+    by_status = [
+        str(hr.loc[hr["status"] == s, "admin_village_code"].iloc[0])
+        for s in ("not_connected", "below_threshold", "excluded")
+    ]
+    for code in (with_site, *by_status):
+        rows = legend_rows(village_map_figure(demo_dataset, a, code))
+        labels = [label for _, label in rows]
+        assert "缺失路段：新建道路" in labels and "缺失路段：路面硬化" in labels
+        assert legend_clashes(rows) == [], code
+        if code == with_site:  # the sites share the villages' status rows
+            assert any("安置区达标" in label for label in labels)
+    fig = area_map_figure(demo_dataset, a.rollup.townships, column="problems", title="t")
+    rows = legend_rows(fig)
+    assert len(rows) == 5 and legend_clashes(rows) == []

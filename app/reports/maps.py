@@ -31,17 +31,23 @@ from app.maps.builders import (
     LINK_KIND_ZH,
     PROBLEM_STEPS,
     ROAD_COLORS,
+    SITE_COLORS,
 )
 from app.reports.pdf import cjk_font
 from geo.assessment import Assessment
 from layers.crs import metric_crs
 from layers.dataset import Dataset
 
-__all__ = ["MapFrame", "area_map_png", "village_map_png"]
+__all__ = [
+    "MapFrame",
+    "area_map_figure",
+    "area_map_png",
+    "legend_rows",
+    "village_map_figure",
+    "village_map_png",
+]
 
 HARD = ("沥青", "水泥")
-SITE_COLORS = {True: "#1565c0", False: "#d32f2f"}
-"""安置区 达标 / 未达标 (blue, not green: 已通硬化路 is green on the same map)."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,13 @@ def _legend(ax: Axes, handles: list, *, loc: str = "lower right", ncol: int = 1)
 def village_map_png(
     dataset: Dataset, assessment: Assessment, code: str, *, frame: MapFrame = MapFrame()
 ) -> bytes:
+    """:func:`village_map_figure` as an indexed PNG."""
+    return _png(village_map_figure(dataset, assessment, code, frame=frame), frame)
+
+
+def village_map_figure(
+    dataset: Dataset, assessment: Assessment, code: str, *, frame: MapFrame = MapFrame()
+) -> Figure:
     """一村一图 map of admin village ``code``: its natural villages by 通硬化路 status, the
     roads by surface, the missing links, clinics and relocation sites, names labelled.
 
@@ -234,8 +247,8 @@ def village_map_png(
 
     Returns
     -------
-    bytes
-        PNG.
+    Figure
+        matplotlib's (Agg canvas, no pyplot state).
     """
     hr = assessment.hard_road.villages
     hr = hr.loc[hr["admin_village_code"] == code]
@@ -312,10 +325,7 @@ def village_map_png(
                 linewidth=0.8,
                 zorder=9,
             )
-        for ok, label in ((True, "安置区：一刻钟生活圈达标"), (False, "安置区：缺少设施")):
-            handles.append(
-                Line2D([], [], marker="D", ls="", color=SITE_COLORS[ok], markersize=6, label=label)
-            )
+        # one status, one colour: the sites share the village rows (below), ◆ in the label
     v = hr.to_crs(crs)
     problem = v["status"] == "not_connected"
     for status, colour in HARD_ROAD_COLORS.items():  # problems last: drawn on top
@@ -341,8 +351,10 @@ def village_map_png(
             linewidth=0.8,
             zorder=11,
         )
+    site_label = {"connected": " / ◆安置区达标", "not_connected": " / ◆安置区缺少设施"}
     for status, label in HARD_ROAD_LABELS.items():
-        if (v["status"] == status).any():
+        shared = not sites.empty and status in site_label
+        if (v["status"] == status).any() or shared:
             handles.append(
                 Line2D(
                     [],
@@ -351,7 +363,7 @@ def village_map_png(
                     ls="",
                     color=HARD_ROAD_COLORS[status],
                     markersize=6,
-                    label=f"自然村：{label}",
+                    label=f"自然村{label}" + (site_label[status] if shared else ""),
                 )
             )
     _labels(ax, v.geometry, list(v["name"].astype(str)), dy=0.012 * (y1 - y0))
@@ -366,10 +378,31 @@ def village_map_png(
         )
     _legend(ax, handles, ncol=1)
     _scale_bar_and_north(ax)
-    return _png(fig, frame)
+    return fig
 
 
-def area_map_png(
+def legend_rows(fig: Figure) -> list[tuple[str, str]]:
+    """A drawn map's legend as (``#rrggbb``, label) rows, for the colour check."""
+    from matplotlib.colors import to_hex
+
+    rows = []
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is None:
+            continue
+        for handle, text in zip(leg.legend_handles, leg.get_texts(), strict=True):
+            colour = handle.get_facecolor() if isinstance(handle, Patch) else handle.get_color()
+            rows.append((to_hex(colour), text.get_text()))
+    return rows
+
+
+def area_map_png(dataset: Dataset, units: pd.DataFrame, **kwargs) -> bytes:
+    """:func:`area_map_figure` as an indexed PNG (the same keyword arguments)."""
+    frame = kwargs.get("frame", MapFrame(height_mm=110.0))
+    return _png(area_map_figure(dataset, units, **kwargs), frame)
+
+
+def area_map_figure(
     dataset: Dataset,
     units: pd.DataFrame,
     *,
@@ -378,7 +411,7 @@ def area_map_png(
     township_code: str | None = None,
     value_labels: pd.Series | None = None,
     frame: MapFrame = MapFrame(height_mm=110.0),
-) -> bytes:
+) -> Figure:
     """A map of problem counts: townships (county) or admin villages (one township).
 
     Parameters
@@ -399,8 +432,8 @@ def area_map_png(
 
     Returns
     -------
-    bytes
-        PNG.
+    Figure
+        matplotlib's (Agg canvas, no pyplot state).
     """
     crs = metric_crs(dataset["county"])
     counts = units.set_index("code")[column].astype(float)
@@ -478,4 +511,4 @@ def area_map_png(
         zorder=30,
     )
     _scale_bar_and_north(ax)
-    return _png(fig, frame)
+    return fig

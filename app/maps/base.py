@@ -27,6 +27,7 @@ import shapely
 from branca.element import MacroElement, Template
 
 from app.maps.assets import use_local_assets
+from app.maps.nearby import ProblemsNearMe
 
 __all__ = [
     "BASEMAPS",
@@ -189,7 +190,7 @@ def base_map(bounds: Sequence[float], options: MapOptions) -> folium.Map:
 
 
 def finish_map(m: folium.Map, legend: Iterable[LegendItem], *, title: str = "") -> folium.Map:
-    """Add the controls every map has: legend, layers, locate, full screen."""
+    """Add the controls every map has: legend, layers, locate (with 附近的问题), full screen."""
     m.add_child(_MetricScale())
     add_legend(m, legend, title=title)
     folium.plugins.LocateControl(
@@ -204,6 +205,7 @@ def finish_map(m: folium.Map, legend: Iterable[LegendItem], *, title: str = "") 
     ).add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     m.add_child(_ChineseControls())
+    m.add_child(ProblemsNearMe(problem_pane=PROBLEM_PANE))  # 附近的问题, after 定位
     return m
 
 

@@ -9,7 +9,7 @@ from app.maps import builders as b
 from app.maps.assets import self_contained_html
 from app.maps.base import MapOptions
 from app.maps.nearby import NEARBY_MAX, NEARBY_RADIUS_M
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 
@@ -23,9 +23,7 @@ def _haversine_m(lon0: float, lat0: float, lon: np.ndarray, lat: np.ndarray) -> 
     return 2 * EARTH_R_M * np.arcsin(np.sqrt(h))
 
 
-def test_locate_lists_the_nearest_problems(demo_dataset, demo_assessment, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_locate_lists_the_nearest_problems(browser, demo_dataset, demo_assessment, tmp_path):
     hr = demo_assessment.hard_road.villages
     bad = hr.loc[hr["status"] == "not_connected"]
     here = bad.geometry.iloc[0]  # standing 1.5 km east of a village that is not connected
@@ -40,35 +38,33 @@ def test_locate_lists_the_nearest_problems(demo_dataset, demo_assessment, tmp_pa
     )
     path = tmp_path / "hard_road.html"
     path.write_text(html, encoding="utf-8")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        ctx = browser.new_context(
-            viewport={"width": 1024, "height": 768},
-            geolocation={"longitude": lon, "latitude": lat, "accuracy": 20},
-            permissions=["geolocation"],
-        )
-        page = ctx.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(path.as_uri())
-        page.locator("path.leaflet-interactive").first.wait_for(timeout=30_000)
-        assert not page.locator(".gapmap-nearby").is_visible()  # nothing before 定位
-        page.locator(".leaflet-control-locate a").click()
-        items = page.locator(".gapmap-nearby li")
-        items.first.wait_for(timeout=15_000)
-        listed = items.all_inner_texts()
-        names = [t.rsplit(" ", 2)[0] for t in listed]
-        assert names == expect
-        first_km = float(listed[0].split()[-2]) if "公里" in listed[0] else None
-        if first_km is not None:
-            assert first_km == pytest.approx(d[order[0]] / 1000, abs=0.06)
-        head = page.locator(".gapmap-nearby .h").inner_text()
-        n_within = int((d <= NEARBY_RADIUS_M).sum())
-        assert f"{int(NEARBY_RADIUS_M / 1000)} 公里内 {n_within} 个" in head
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / "problems_near_me.png")
-        items.first.click()  # flies to it and opens its popup
-        page.locator(".leaflet-popup-content").first.wait_for(timeout=10_000)
-        assert expect[0] in page.locator(".leaflet-popup-content").first.inner_text()
-        assert errors == []
-        browser.close()
+    ctx = browser.new_context(
+        viewport={"width": 1024, "height": 768},
+        geolocation={"longitude": lon, "latitude": lat, "accuracy": 20},
+        permissions=["geolocation"],
+    )
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.locator("path.leaflet-interactive").first.wait_for(timeout=30_000)
+    assert not page.locator(".gapmap-nearby").is_visible()  # nothing before 定位
+    page.locator(".leaflet-control-locate a").click()
+    items = page.locator(".gapmap-nearby li")
+    items.first.wait_for(timeout=15_000)
+    listed = items.all_inner_texts()
+    names = [t.rsplit(" ", 2)[0] for t in listed]
+    assert names == expect
+    first_km = float(listed[0].split()[-2]) if "公里" in listed[0] else None
+    if first_km is not None:
+        assert first_km == pytest.approx(d[order[0]] / 1000, abs=0.06)
+    head = page.locator(".gapmap-nearby .h").inner_text()
+    n_within = int((d <= NEARBY_RADIUS_M).sum())
+    assert f"{int(NEARBY_RADIUS_M / 1000)} 公里内 {n_within} 个" in head
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "problems_near_me.png")
+    items.first.click()  # flies to it and opens its popup
+    page.locator(".leaflet-popup-content").first.wait_for(timeout=10_000)
+    assert expect[0] in page.locator(".leaflet-popup-content").first.inner_text()
+    assert errors == []
+    ctx.close()

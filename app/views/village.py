@@ -8,8 +8,8 @@ import streamlit as st
 from app.components import PRINT_CSS, history_table, show_map
 from app.maps.base import MapOptions
 from app.maps.builders import build_village_map
-from app.sheet import VillageSheet, village_sheet, village_sheet_html
-from app.state import ledger, page_context
+from app.sheet import VillageSheet, matching_villages, village_sheet, village_sheet_html
+from app.state import follow_link, ledger, page_context, share_link
 from geo.assessment import Assessment
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -22,24 +22,32 @@ if ctx.scope.township_code:
     av = av[av["township_code"] == ctx.scope.township_code]
 st.title("一村一图")
 query = st.text_input(
-    "按名称或代码查找行政村", key="village_query", placeholder="如：红城水村 或 640324"
+    "按名称或代码查找行政村（也可输入自然村名称）",
+    key="village_query",
+    placeholder="如：红城水村、王家庄 或 640324",
 )
-if query:
-    q = query.strip()
-    av = av[av["name"].str.contains(q, regex=False) | av["code"].str.startswith(q)]
+found = matching_villages(av, ctx.dataset["natural_villages"], query)
+av = av[av["code"].isin(found.index)] if query.strip() else av
 if av.empty:
-    st.warning("没有符合条件的行政村。")
+    st.warning("没有符合条件的行政村或自然村。")
     st.stop()
 labels = dict(zip(av["code"], av["name"], strict=True))
 # Problems first, so a leader sees the villages that need a visit at the top.
 problems = a.rollup.admin_villages.set_index("code")["problems"]
 codes = sorted(labels, key=lambda c: (-int(problems.get(c, 0)), c))
+linked = follow_link("village", "village_code", codes)  # a shared link's village
 code = st.selectbox(
     "行政村（按问题数排序）",
     codes,
     key="village_code",
-    format_func=lambda c: f"{labels[c]}（{c}）· 问题 {int(problems.get(c, 0))}",
+    format_func=lambda c: (
+        f"{labels[c]}（{c}）· 问题 {int(problems.get(c, 0))}"
+        + (f" · 自然村 {found[c]}" if found.get(c) else "")
+    ),
 )
+share_link("village", code, linked=linked)
+if found.get(code):
+    st.caption(f"查到的自然村：{found[code]}（属{labels[code]}）")
 sheet = village_sheet(ctx.scenario_dataset, a, code)
 st.subheader(f"{sheet.name} · {sheet.township}")
 facts = list(sheet.facts.items())

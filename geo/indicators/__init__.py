@@ -16,6 +16,7 @@ from geo.indicators.evaluate import (
     county_value,
     evaluate,
     no_data_outcomes,
+    township_rows,
     with_previous,
 )
 from geo.indicators.judge import COMPARISONS, STATUS_ZH, judge
@@ -64,6 +65,7 @@ __all__ = [
     "make_outcomes",
     "no_data_outcomes",
     "spec_indicator",
+    "township_rows",
     "unit_frame",
     "with_previous",
 ]

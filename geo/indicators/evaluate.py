@@ -52,6 +52,7 @@ __all__ = [
     "county_value",
     "evaluate",
     "no_data_outcomes",
+    "township_rows",
     "with_previous",
 ]
 
@@ -365,6 +366,41 @@ def evaluate(table: IndicatorTable, inp: IndicatorInputs) -> IndicatorResults:
     county = pd.DataFrame(rows, columns=[c for c in COUNTY_COLUMNS if c not in {"met", "status"}])
     county = judge(county)[list(COUNTY_COLUMNS)]
     return IndicatorResults(table=table, outcomes=outcomes, county=county, seconds=seconds)
+
+
+def township_rows(results: IndicatorResults, township_code: str) -> pd.DataFrame:
+    """Return the county rows computed over one township's outcome rows only.
+
+    Each indicator's value follows its own rule (:func:`county_value`) on the outcome rows
+    whose ``township_code`` is ``township_code`` (its natural villages, sites, admin
+    villages, the township itself and the plants in it); targets, comparisons and sources
+    are the county rows', and the rows are judged again (:func:`judge`). An indicator with
+    no judged row in the township is 无数据 (value NaN), never 达标.
+
+    Parameters
+    ----------
+    results : IndicatorResults
+        The evaluated table (:func:`evaluate`).
+    township_code : str
+        The township's 9-digit code.
+
+    Returns
+    -------
+    DataFrame
+        The columns of :data:`COUNTY_COLUMNS`, one row per indicator in table order. The
+        稳步提高 re-targeting (:func:`with_previous`) is a county comparison and is not
+        applied.
+    """
+    rules = {ind.code: ind.value_rule for ind in results.table}
+    outcomes = results.outcomes
+    mine = outcomes.loc[outcomes["township_code"].to_numpy(dtype=object) == township_code]
+    by_code = dict(tuple(mine.groupby("indicator", sort=False)))
+    empty = mine.iloc[:0]
+    values = [
+        county_value(by_code.get(code, empty), rules[code]) for code in results.county["code"]
+    ]
+    rows = results.county.drop(columns=["met", "status"]).assign(value=values)
+    return judge(rows)[list(COUNTY_COLUMNS)].reset_index(drop=True)
 
 
 def with_previous(county: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:

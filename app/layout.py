@@ -55,6 +55,7 @@ _WIDGETS = (
     "stFormSubmitButton",
     "stForm",
     "stCameraInput",
+    "stTooltipIcon",
 )
 _HIDDEN = ",\n  ".join(
     f'[data-testid="{w}"], [data-testid="stElementContainer"]:has(> [data-testid="{w}"])'

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, history_table, show_map
+from app.layout import data_table
 from app.maps.base import MapOptions
 from app.maps.builders import build_village_map
 from app.sheet import VillageSheet, matching_villages, village_sheet, village_sheet_html
@@ -57,13 +58,13 @@ for start in range(0, len(facts), 4):  # four per row: readable on a 1024-px tab
 m = build_village_map(ctx.scenario_dataset, a, options=ctx.options, admin_village_code=code)
 show_map(m, key="village_map", height=520)
 st.markdown("**自然村检查**")
-st.dataframe(sheet.natural_villages, hide_index=True, width="stretch", key="village_nv_table")
+data_table(sheet.natural_villages, key="village_nv_table")
 if not sheet.sites.empty:
     st.markdown("**移民安置区**")
-    st.dataframe(sheet.sites, hide_index=True, width="stretch", key="village_sites_table")
+    data_table(sheet.sites, key="village_sites_table")
 if not sheet.indicators.empty:
     st.markdown("**各项指标**（本村、所属自然村和安置区，以及所在乡镇的乡镇级指标）")
-    st.dataframe(sheet.indicators, hide_index=True, width="stretch", key="village_indicator_table")
+    data_table(sheet.indicators, key="village_indicator_table")
 
 items = ledger().items()
 items = items[items["admin_village_code"] == code] if not items.empty else items
@@ -71,7 +72,7 @@ st.markdown("**整改台账**")
 if items.empty:
     st.caption("台账中没有本村的问题（或尚未把分析结果记入台账：见「问题清单·整改台账」页）。")
 else:
-    st.dataframe(
+    data_table(
         items[
             [
                 "village_name",
@@ -95,8 +96,6 @@ else:
                 "reopen_count": "复发次数",
             }
         ),
-        hide_index=True,
-        width="stretch",
         key="village_ledger",
     )
     with st.expander(f"本村问题的修改记录（{int(items['version'].sum())} 条）"):

@@ -58,7 +58,7 @@ _WIDGETS = (
     "stTooltipIcon",
 )
 _HIDDEN = ",\n  ".join(
-    f'[data-testid="{w}"], [data-testid="stElementContainer"]:has(> [data-testid="{w}"])'
+    f'[data-testid="{w}"], [data-testid="stElementContainer"]:has([data-testid="{w}"])'
     for w in _WIDGETS
 )
 
@@ -102,7 +102,7 @@ PAGE_CSS = f"""
   [data-testid="stMetric"] {{break-inside: avoid;}}
   /* the canvas grid cuts rows on paper: its print-only HTML twin is printed instead */
   [class*="st-key-ptable_"] [data-testid="stDataFrame"],
-  [class*="st-key-ptable_"] [data-testid="stElementContainer"]:has(> [data-testid="stDataFrame"])
+  [class*="st-key-ptable_"] [data-testid="stElementContainer"]:has([data-testid="stDataFrame"])
     {{display: none !important;}}
   .gapmap-print-only {{display: block !important;}}
   .gapmap-print-head {{border-bottom: 2px solid #333; margin-bottom: 0.5rem;
@@ -167,7 +167,7 @@ def print_header(
     )
 
 
-def data_table(frame: pd.DataFrame, *, key: str, **dataframe_kwargs) -> None:
+def data_table(frame: pd.DataFrame, *, key: str, **dataframe_kwargs):
     """``st.dataframe`` on screen; on paper the same rows whole, as an HTML table.
 
     The canvas grid shows only the rows of its height and is cut on paper; the HTML twin
@@ -182,10 +182,14 @@ def data_table(frame: pd.DataFrame, *, key: str, **dataframe_kwargs) -> None:
     **dataframe_kwargs
         Passed to ``st.dataframe`` (``height``, ``column_config`` …); ``hide_index`` and
         ``width="stretch"`` are the default.
+
+    Returns
+    -------
+    The grid's return value (its selection, with ``on_select``).
     """
     dataframe_kwargs = {"hide_index": True, "width": "stretch", **dataframe_kwargs}
     with st.container(key=f"ptable_{key}"):
-        st.dataframe(frame, key=key, **dataframe_kwargs)
+        event = st.dataframe(frame, key=key, **dataframe_kwargs)
         body = frame.to_html(
             index=not dataframe_kwargs["hide_index"],
             border=0,
@@ -194,3 +198,4 @@ def data_table(frame: pd.DataFrame, *, key: str, **dataframe_kwargs) -> None:
             float_format=lambda x: f"{x:,.2f}".rstrip("0").rstrip("."),
         )
         st.html(f'<div class="gapmap-print-only">{body}</div>')
+    return event

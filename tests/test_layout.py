@@ -138,9 +138,10 @@ def test_village_link_and_natural_village_search(demo_dataset):
     assert any(c.value.startswith(f"查到的自然村：{one.name}（属") for c in at.caption)
 
 
-def test_a_zero_change_is_grey_without_an_arrow():
-    """In 规划 review an indicator the plan does not change is no red arrow."""
-    at = AppTest.from_file(str(VIEWS / "overview.py"), default_timeout=TIMEOUT)
+@pytest.mark.parametrize("page", ["overview", "hard_road"])
+def test_a_zero_change_is_grey_without_an_arrow(page):
+    """In 规划 review a figure the plan does not change is no red arrow (cards and rows)."""
+    at = AppTest.from_file(str(VIEWS / f"{page}.py"), default_timeout=TIMEOUT)
     _run(at)
     at.sidebar.radio(key="scenario").set_value("planned")
     _run(at)

@@ -43,6 +43,8 @@ if code and len(str(code)) == 9 and code != ctx.scope.township_code:
 st.subheader("乡镇排名（按问题数）")
 tw = a.rollup.townships
 if ctx.scope.township_code:
+    place = int((tw["code"] == ctx.scope.township_code).to_numpy().argmax()) + 1  # most first
+    st.caption(f"{ctx.township_name}：问题数全县第 {place} 位（共 {len(tw)} 个乡镇）")
     tw = tw[tw["code"] == ctx.scope.township_code]
 cols = [
     "name",

@@ -57,7 +57,7 @@ def show_map(m: folium.Map, *, key: str, height: int = 560, returned: tuple[str,
 
 KPI_CSS = """
 <style>
-/* KPI grid: four cards a row on a 1024-px tablet; long names wrap, numbers stay on one line */
+/* KPI grid: long names wrap; numbers never cut (on a <= 1024 px screen two a row: app.layout) */
 [class*="st-key-kpi_"] [data-testid="stMetricValue"] {font-size: 1.6rem;}
 [class*="st-key-kpi_"] [data-testid="stMetricLabel"] p {font-size: 0.9rem;}
 [class*="st-key-kpi_"] [data-testid="stMetricLabel"] p {white-space: normal !important;}
@@ -92,12 +92,13 @@ def kpi_cards(
     baseline : DataFrame, optional
         The same rows for 现状 (plan review): each card shows the change as its delta.
     per_row : int
-        Cards per row (4 is readable on a 1024×768 tablet).
+        Cards per row on a large screen; on a screen of at most 1024 px (a 1024×768
+        tablet) a row of four wraps to 2×2 (:data:`app.layout.PAGE_CSS`).
     group_zh : mapping, optional
         Chinese heading of each ``group`` code (default: the code itself).
     key : str
-        Part of the cards' container keys (``kpi_<key>_<n>``, ``kpi_nodata_<key>_<n>``):
-        unique on the page.
+        Part of the grid's and the cards' container keys (``kpigrid_<key>``,
+        ``kpi_<key>_<n>``, ``kpi_nodata_<key>_<n>``): unique on the page.
     """
     st.markdown(KPI_CSS, unsafe_allow_html=True)
     by = "code" if "code" in county.columns else "indicator"

@@ -55,7 +55,6 @@ _WIDGETS = (
     "stFormSubmitButton",
     "stForm",
     "stCameraInput",
-    "stTooltipIcon",
 )
 _HIDDEN = ",\n  ".join(
     f'[data-testid="{w}"], [data-testid="stElementContainer"]:has([data-testid="{w}"])'
@@ -91,6 +90,7 @@ PAGE_CSS = f"""
 @media print {{
   @page {{size: A4; margin: 12mm;}}
   {_HIDDEN} {{display: none !important;}}
+  [data-testid="stTooltipIcon"] {{display: none !important;}}
   /* the app scrolls inside fixed-height boxes: on paper every page, not only the first */
   html, body, .stApp, [data-testid="stAppViewContainer"], [data-testid="stMain"],
   [data-testid="stMainBlockContainer"] {{height: auto !important; overflow: visible !important;

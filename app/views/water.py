@@ -132,7 +132,7 @@ table = zh_table(
 data_table(table, hide_index=True, width="stretch", key="water_table")
 st.subheader("乡镇汇总")
 tw = result.rollup_townships
-st.dataframe(
+data_table(
     tw.rename(
         columns={
             "code": "代码",

@@ -44,7 +44,8 @@ def test_small_tablet_sidebar_kpi_cards_and_title_then_print(app_url, browser):
     )
     assert "韦州镇" in page.locator("h1").first.inner_text()  # the link's township
     cards = page.locator("[class*='st-key-kpigrid_'] [data-testid='stMetric']")
-    assert cards.count() >= 4
+    cards.nth(3).wait_for(timeout=60_000)
+    wait_for_app(page)
     page.locator(MAP_FRAME).first.wait_for(timeout=60_000)
     cut = page.evaluate(
         '() => [...document.querySelectorAll(\'[data-testid="stMetricValue"],'
@@ -78,6 +79,11 @@ def test_small_tablet_sidebar_kpi_cards_and_title_then_print(app_url, browser):
         ".filter(e => e.getBoundingClientRect().height > 0).length"
     )
     assert hidden == 0
+    shown = page.evaluate(  # every card printed (a card's help icon hides, not the card)
+        "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+        ".filter(e => e.getBoundingClientRect().height > 0).length"
+    )
+    assert shown == cards.count()
     head = page.locator(".gapmap-print-head")
     assert head.is_visible() and "总览" in head.inner_text() and "北京时间" in head.inner_text()
     assert "韦州镇" in head.inner_text()

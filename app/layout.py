@@ -20,6 +20,7 @@ import streamlit as st
 __all__ = [
     "LOADING_ZH",
     "PAGE_CSS",
+    "PRINT_MAP_WIDTH_PX",
     "SIDEBAR_JS",
     "TABLET_MAX_PX",
     "data_table",
@@ -28,6 +29,9 @@ __all__ = [
 
 TABLET_MAX_PX = 1024
 """Widest screen (CSS px) laid out as a tablet: sidebar collapsed, KPI cards two a row."""
+
+PRINT_MAP_WIDTH_PX = 700
+"""A map's width on paper (CSS px): A4 portrait less 12 mm margins, 186 mm at 96 dpi."""
 
 LOADING_ZH = "正在加载…"
 """What Streamlit's running indicator reads (its own text is English, with a Stop button)."""
@@ -139,9 +143,38 @@ SIDEBAR_JS = f"""
   }};
   collapse(50);
 }})();
+(() => {{
+  // On paper the map frame is narrower than on screen: Leaflet keeps its top-left corner
+  // and the county's east side fell off the page. Before printing, each map's frame takes
+  // the paper's width and the map fits what it showed; after printing, back again.
+  if (window.gapmapPrintFit) return;
+  window.gapmapPrintFit = true;
+  const maps = () => [...document.querySelectorAll("iframe")].flatMap((f) => {{
+    try {{
+      const m = f.contentWindow && f.contentWindow.map;
+      return m && m.fitBounds ? [[f, m]] : [];
+    }} catch (e) {{ return []; }}  // another origin's frame
+  }});
+  const refit = (f, m, bounds) => {{
+    m.invalidateSize({{animate: false, pan: false}});
+    m.fitBounds(bounds, {{animate: false}});
+  }};
+  window.addEventListener("beforeprint", () => maps().forEach(([f, m]) => {{
+    f.gapmapBounds = m.getBounds();
+    f.style.setProperty("width", "{PRINT_MAP_WIDTH_PX}px", "important");
+    refit(f, m, f.gapmapBounds);
+  }}));
+  window.addEventListener("afterprint", () => maps().forEach(([f, m]) => {{
+    if (!f.gapmapBounds) return;
+    f.style.removeProperty("width");
+    refit(f, m, f.gapmapBounds);
+    delete f.gapmapBounds;
+  }}));
+}})();
 </script>
 """
-"""Collapses the sidebar once on a small screen (``st.html``, JavaScript allowed)."""
+"""Collapses the sidebar once on a small screen; fits each map to the paper's width when
+printed (``st.html``, JavaScript allowed)."""
 
 
 def print_header(

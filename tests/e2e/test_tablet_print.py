@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.layout import PRINT_MAP_WIDTH_PX
 from tests.e2e.conftest import ARTIFACTS, block_remote, wait_for_app
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +91,15 @@ def test_small_tablet_sidebar_kpi_cards_and_title_then_print(app_url, browser):
     main = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
     frame = page.locator(MAP_FRAME).first.bounding_box()
     assert frame["width"] >= 0.95 * main["width"]
+    # before printing, the map takes the paper's width and still shows all it showed
+    fit = page.evaluate(
+        "() => { const f = document.querySelector(\"iframe[title*='st_folium']\");"
+        " const m = f.contentWindow.map; const before = m.getBounds();"
+        " window.dispatchEvent(new Event('beforeprint'));"
+        " const out = [m.getSize().x, m.getBounds().contains(before)];"
+        " window.dispatchEvent(new Event('afterprint')); return out; }"
+    )
+    assert abs(fit[0] - PRINT_MAP_WIDTH_PX) < 5 and fit[1], fit
     assert not page.locator(
         ".st-key-ptable_township_table [data-testid='stDataFrame']"
     ).is_visible()

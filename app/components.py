@@ -10,8 +10,12 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app.clock import beijing_text
+from app.layout import PAGE_CSS
 from app.maps.base import value_text
 from app.maps.indicators import UNIT_KIND_ZH
+from geo.assessment import Assessment
+from geo.indicators import township_rows, with_previous
 from geo.indicators.outcomes import OUTCOME_STATUS_ZH
 from geo.report import COLUMN_ZH, VALUE_ZH
 from layers.errors import Problem
@@ -22,28 +26,16 @@ __all__ = [
     "OUTCOMES_ZH",
     "PRINT_CSS",
     "kpi_cards",
+    "kpi_rows",
     "outcomes_table",
     "problems_table",
     "show_map",
     "zh_table",
 ]
 
-PRINT_CSS = """
-<style>
-@media print {
-  [data-testid="stSidebar"], [data-testid="stHeader"], [data-testid="stToolbar"],
-  .stDownloadButton, [data-testid="stDecoration"] {display: none !important;}
-  .block-container {padding: 0 !important; max-width: 100% !important;}
-  iframe {break-inside: avoid;}
-}
-/* Tablet: keep metric labels readable and wrap rather than overflow. */
-[data-testid="stMetricLabel"] p {white-space: normal !important; font-size: 0.95rem;}
-/* A 1024-px tablet with the sidebar open: the page's side margins go to the content. */
-@media (max-width: 1100px) {
-  [data-testid="stMainBlockContainer"] {padding-left: 1.25rem; padding-right: 1.25rem;}
-}
-</style>
-"""
+PRINT_CSS = PAGE_CSS
+"""The tablet and print styles (:data:`app.layout.PAGE_CSS`; ``app/main.py`` adds them to every
+page, a page run on its own adds them itself)."""
 
 
 def show_map(m: folium.Map, *, key: str, height: int = 560, returned: tuple[str, ...] = ()) -> dict:
@@ -65,7 +57,7 @@ def show_map(m: folium.Map, *, key: str, height: int = 560, returned: tuple[str,
 
 KPI_CSS = """
 <style>
-/* KPI grid: four cards a row on a 1024-px tablet; long names wrap, numbers stay on one line */
+/* KPI grid: long names wrap; numbers never cut (on a <= 1024 px screen two a row: app.layout) */
 [class*="st-key-kpi_"] [data-testid="stMetricValue"] {font-size: 1.6rem;}
 [class*="st-key-kpi_"] [data-testid="stMetricLabel"] p {font-size: 0.9rem;}
 [class*="st-key-kpi_"] [data-testid="stMetricLabel"] p {white-space: normal !important;}
@@ -100,12 +92,13 @@ def kpi_cards(
     baseline : DataFrame, optional
         The same rows for 现状 (plan review): each card shows the change as its delta.
     per_row : int
-        Cards per row (4 is readable on a 1024×768 tablet).
+        Cards per row on a large screen; on a screen of at most 1024 px (a 1024×768
+        tablet) a row of four wraps to 2×2 (:data:`app.layout.PAGE_CSS`).
     group_zh : mapping, optional
         Chinese heading of each ``group`` code (default: the code itself).
     key : str
-        Part of the cards' container keys (``kpi_<key>_<n>``, ``kpi_nodata_<key>_<n>``):
-        unique on the page.
+        Part of the grid's and the cards' container keys (``kpigrid_<key>``,
+        ``kpi_<key>_<n>``, ``kpi_nodata_<key>_<n>``): unique on the page.
     """
     st.markdown(KPI_CSS, unsafe_allow_html=True)
     by = "code" if "code" in county.columns else "indicator"
@@ -117,8 +110,9 @@ def kpi_cards(
         first = {g: i for i, g in enumerate(dict.fromkeys(county["group"]))}
         county = county.iloc[county["group"].map(first).to_numpy().argsort(kind="stable")]
     records = list(county.itertuples())
+    grid = st.container(key=f"kpigrid_{key}")  # two a row on a tablet (app.layout)
     for start in range(0, len(records), per_row):
-        cols = st.columns(per_row)
+        cols = grid.columns(per_row)
         for n, (col, row) in enumerate(
             zip(cols, records[start : start + per_row], strict=False), start=start
         ):
@@ -126,12 +120,17 @@ def kpi_cards(
             shown_unit = "%" if unit == "%" else f" {unit}"
             cmp = _CMP_ZH.get(str(row.comparison), str(row.comparison))
             missing = pd.isna(row.value)
-            delta = None
+            delta, change = None, 0.0
             ident = getattr(row, by)
             if base is not None and ident in base.index and not missing:
                 before = pd.to_numeric(base.loc[ident, "value"], errors="coerce")
                 if pd.notna(before):
-                    delta = f"{row.value - float(before):+.1f}{shown_unit}（较现状）"
+                    change = round(row.value - float(before), 1)
+                    delta = (
+                        f"{change:+.1f}{shown_unit}（较现状）"
+                        if change != 0
+                        else "无变化（较现状）"
+                    )
             target = f"目标 {cmp} {row.target:g}{shown_unit}"
             box = col.container(key=f"kpi_{'nodata_' if missing else ''}{key}_{n}")
             if grouped:
@@ -140,7 +139,11 @@ def kpi_cards(
                 row.indicator,
                 value_text(row.value, unit),
                 delta=delta,
-                delta_color="inverse" if str(row.comparison) == "<=" else "normal",
+                # no change: grey, no arrow (never a red arrow for a zero)
+                delta_color="off"
+                if change == 0
+                else ("inverse" if str(row.comparison) == "<=" else "normal"),
+                delta_arrow="off" if change == 0 else "auto",
                 help=f"{target}。依据：{row.source}",
                 border=True,
             )
@@ -150,6 +153,25 @@ def kpi_cards(
                 else (":green[**达标**]" if row.met else ":red[**未达标**]")
             )
             box.caption(f"{verdict}（{target}）")
+
+
+def kpi_rows(
+    a: Assessment, township_code: str | None, previous: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The rows of :func:`kpi_cards`: the county's, or one township's (same indicators).
+
+    Parameters
+    ----------
+    a : Assessment
+    township_code : str or None
+        The chosen township (None: the county; its 稳步提高 rows judged against
+        ``previous``, :func:`geo.indicators.with_previous`).
+    previous : DataFrame or None
+        The ledger's previous county snapshot.
+    """
+    if township_code is None or a.indicators is None:
+        return with_previous(a.rollup.county, previous)
+    return township_rows(a.indicators, township_code)
 
 
 def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -210,23 +232,25 @@ def metric_row(
     """
     for col, (name, value) in zip(st.columns(len(current)), current.items(), strict=True):
         fmt = formats.get(name, "{:,.0f}")
-        delta = None
+        delta, zero = None, True
         if baseline is not None and name in baseline:
             delta = fmt.format(value - baseline[name]).replace("-", "−")
+            zero = delta.lstrip("−+") == fmt.format(0)  # no change at the shown precision
             delta = delta if value - baseline[name] < 0 else f"+{delta}"
-            delta = f"{delta}（较现状）"
+            delta = "无变化（较现状）" if zero else f"{delta}（较现状）"
         col.metric(
             name,
             fmt.format(value),
             delta=delta,
-            delta_color="inverse" if name in lower_is_better else "normal",
+            delta_color="off" if zero else ("inverse" if name in lower_is_better else "normal"),
+            delta_arrow="off" if zero else "auto",
             border=True,
         )
 
 
 HISTORY_ZH = {
     "version": "版本",
-    "at": "时间(UTC)",
+    "at": "时间（北京时间）",
     "problem": "问题类型",
     "user_label": "操作人",  # the logged-in user and role, as the ledger recorded them
     "action_zh": "操作",
@@ -239,7 +263,10 @@ HISTORY_ZH = {
 def history_table(hist: pd.DataFrame, *, key: str) -> None:
     """Show ledger events (version or problem type, time, user, action, state, changes)."""
     cols = [c for c in HISTORY_ZH if c in hist.columns]
-    st.dataframe(hist[cols].rename(columns=HISTORY_ZH), hide_index=True, width="stretch", key=key)
+    shown = hist[cols].copy()
+    if "at" in shown:  # the ledger records UTC; a user reads Beijing time
+        shown["at"] = beijing_text(shown["at"], seconds=True)
+    st.dataframe(shown.rename(columns=HISTORY_ZH), hide_index=True, width="stretch", key=key)
 
 
 ITEMS_ZH = {

@@ -13,6 +13,15 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, no
     sys.path.insert(0, str(ROOT))
 
 st.set_page_config(page_title="乡村短板一张图", page_icon=":material/map:", layout="wide")
+from app.layout import PAGE_CSS, SIDEBAR_JS  # noqa: E402 - light: streamlit and pandas only
+
+# tablet and print styles of every page; the sidebar collapsed once on a small screen
+st.html(PAGE_CSS)
+st.sidebar.html(SIDEBAR_JS, unsafe_allow_javascript=True)
+boot = None
+if "app.state" not in sys.modules:  # a new server process: the analysis modules load first
+    boot = st.empty()
+    boot.info("正在加载数据…（服务器启动后第一次打开需要稍候）", icon=":material/hourglass_top:")
 
 VIEWS = ROOT / "app" / "views"
 pages = {
@@ -105,7 +114,11 @@ try:
     # server mode: the login page is the only page until someone logs in (local: nothing)
     pages.update(account_pages(require_login(pages)))
     # every page listed (no 'View more' folding 修改密码 or 导出 away on a long list)
-    st.navigation(pages, expanded=True).run()
+    page = st.navigation(pages, expanded=True)
+    st.session_state["_page_zh"] = page.title  # the print header's page (app.state)
+    if boot is not None:
+        boot.empty()
+    page.run()
 except Exception as exc:  # a user never sees a Python trace; the log keeps it
     from layers.errors import GapMapError
 

@@ -14,7 +14,52 @@ from app.maps.builders import CLINIC_STATUS_ZH
 from geo.assessment import Assessment
 from layers.dataset import Dataset
 
-__all__ = ["VillageSheet", "village_outcomes", "village_sheet", "village_sheet_html"]
+__all__ = [
+    "VillageSheet",
+    "matching_villages",
+    "village_outcomes",
+    "village_sheet",
+    "village_sheet_html",
+]
+
+
+def matching_villages(
+    admin_villages: pd.DataFrame, natural_villages: pd.DataFrame, query: str
+) -> pd.Series:
+    """Admin villages a search finds: by name or code, or by one of their natural villages.
+
+    Parameters
+    ----------
+    admin_villages : DataFrame
+        The admin villages searched (``code``, ``name``).
+    natural_villages : DataFrame
+        The county's natural villages (``name``, ``admin_village_code``).
+    query : str
+        Part of a name, or the start of a code; blank finds every admin village.
+
+    Returns
+    -------
+    Series
+        Indexed by the codes found (in ``admin_villages`` order): the names of the natural
+        villages that matched, joined by 、 (empty text where the admin village itself
+        matched and none of its natural villages did).
+    """
+    q = query.strip()
+    codes = admin_villages["code"].astype(str)
+    if not q:
+        return pd.Series("", index=pd.Index(codes, name="code"), dtype=object)
+    own = admin_villages["name"].astype(str).str.contains(q, regex=False) | codes.str.startswith(q)
+    nv = natural_villages.loc[
+        natural_villages["name"].astype(str).str.contains(q, regex=False)
+        & natural_villages["admin_village_code"].isin(codes)
+    ]
+    names = nv.groupby("admin_village_code", sort=False)["name"].agg(
+        lambda s: "、".join(dict.fromkeys(s.astype(str)))
+    )
+    found = codes[own | codes.isin(names.index)]
+    return pd.Series(
+        names.reindex(found).fillna("").to_numpy(), index=pd.Index(found, name="code"), dtype=object
+    )
 
 
 @dataclass(frozen=True)

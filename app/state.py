@@ -16,6 +16,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.clock import beijing_now_text
+from app.layout import print_header
 from app.maps.base import BASEMAPS, MapOptions, env_tianditu_key
 from app.maps.builders import Scope
 from geo.assessment import (
@@ -520,6 +522,7 @@ def page_context() -> PageContext | None:
     townships = dataset["townships"].sort_values("code")
     codes = ["", *townships["code"].tolist()]
     labels = dict(zip(townships["code"], townships["name"], strict=True))
+    linked = follow_link("township", "township", codes)
     if "pending_township" in st.session_state:  # set by a map click on the previous run
         st.session_state["township"] = st.session_state.pop("pending_township")
     if st.session_state.get("township") not in codes:
@@ -530,6 +533,7 @@ def page_context() -> PageContext | None:
         key="township",
         format_func=lambda c: "全县" if c == "" else f"{labels[c]}（{c}）",
     )
+    share_link("township", township, linked=linked)
     with sb.expander("地图设置"):
         basemap = st.radio(
             "底图",
@@ -551,7 +555,7 @@ def page_context() -> PageContext | None:
                 else "也可设置环境变量 TIANDITU_KEY。"
             ),
         )
-    return PageContext(
+    ctx = PageContext(
         name=name,
         dataset=dataset,
         scenario_dataset=scenario_dataset,
@@ -561,3 +565,44 @@ def page_context() -> PageContext | None:
         scope=Scope(township_code=township or None),
         options=MapOptions(basemap=basemap, tianditu_key=key),
     )
+    county = dataset["county"]
+    print_header(
+        page_zh=str(st.session_state.get("_page_zh", "")),
+        county_zh=str(county["name"].iloc[0]) if not county.empty else "全县",
+        township_zh=labels.get(township),
+        facts={
+            "方案": SCENARIOS[scenario],
+            "数据": name
+            + (f"（{files}）" if (files := "、".join(p.name for p in dataset.inputs)) else ""),
+            "生成时间": beijing_now_text(),
+        },
+    )
+    return ctx
+
+
+def follow_link(param: str, key: str, options: list[str]) -> str | None:
+    """Take a shared link's ``?<param>=`` into the widget ``key`` (before it is drawn).
+
+    The address wins when it is new to this session (a link opened, an address typed);
+    afterwards the widget does, and :func:`share_link` writes its value back. A value not
+    among ``options`` is ignored (an old link, another county's code).
+
+    Returns
+    -------
+    str or None
+        The address's value (None without one).
+    """
+    linked = st.query_params.get(param)
+    seen = st.session_state.get(f"_linked_{param}")
+    if linked is not None and linked != seen and linked in options:
+        st.session_state[key] = linked
+    return linked
+
+
+def share_link(param: str, value: str | None, *, linked: str | None) -> None:
+    """Keep ``?<param>=<value>`` in the address (none for the whole county / no choice)."""
+    st.session_state[f"_linked_{param}"] = value or None
+    if value and linked != value:
+        st.query_params[param] = value
+    elif not value and linked is not None:
+        del st.query_params[param]

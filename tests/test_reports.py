@@ -28,7 +28,7 @@ from app.reports import (
     villages_report,
 )
 from app.reports.pdf import cell_text, cjk_font
-from geo.indicators import area_rows
+from geo.indicators import township_rows
 from geo.ledger import Ledger
 from geo.ledger.progress import overdue, snapshot_progress, state_counts
 from layers.store.actors import Actor
@@ -196,13 +196,13 @@ def test_county_report_numbers(inputs, demo_dataset, demo_assessment, tmp_path):
         assert not re.search(rf"\b{bad}\b", text), bad
 
 
-def test_area_rows_by_hand(demo_assessment):
+def test_township_rows_by_hand(demo_assessment):
     """A township's rows: each share by hand from its outcome rows; problems add up."""
     res = demo_assessment.indicators
     o = res.outcomes
     total = pd.Series(0, index=res.county["code"])
     for code in demo_assessment.rollup.townships["code"]:
-        rows = area_rows(res, township_code=code).set_index("code")
+        rows = township_rows(res, code).set_index("code")
         mine = o.loc[o["township_code"] == code]
         hr = mine.loc[mine["indicator"] == "hard_road"]
         judged = hr["status"].isin(["ok", "problem"])

@@ -13,7 +13,7 @@ from app.reports.inputs import ReportInputs
 from app.reports.maps import MapFrame, area_map_png
 from app.reports.pdf import ReportDocument, cell_text
 from app.reports.village import ledger_table
-from geo.indicators import area_rows, with_previous
+from geo.indicators import township_rows, with_previous
 from geo.ledger.progress import overdue, snapshot_progress, state_counts
 from geo.ledger.states import beijing_time
 
@@ -30,14 +30,13 @@ def area_kpis(inputs: ReportInputs, *, township_code: str | None = None) -> pd.D
 
     The county's rows are the roll-up's (农村卫生厕所普及率 against the ledger's previous
     snapshot, as on 总览); a township's are recomputed from its own outcome rows
-    (:func:`geo.indicators.area_rows`) against the same targets.
+    (:func:`geo.indicators.township_rows`) against the same targets (稳步提高 is a county
+    comparison: a township keeps the baseline target).
     """
     a = inputs.assessment
     if township_code is None:
-        rows = a.rollup.county
-    else:
-        rows = area_rows(a.indicators, township_code=township_code)
-    return with_previous(rows, inputs.previous)
+        return with_previous(a.rollup.county, inputs.previous)
+    return township_rows(a.indicators, township_code)
 
 
 def _kpi_table(kpis: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -218,7 +217,7 @@ def _indicator_maps(
     per_unit = {}
     if township_code is None:  # each township's own value under its name
         tw = ds["townships"]["code"]
-        per_unit = {c: area_rows(inputs.assessment.indicators, township_code=c) for c in tw}
+        per_unit = {c: township_rows(inputs.assessment.indicators, c) for c in tw}
     for row in with_problems.itertuples():
         column = f"problems_{row.code}"
         if column not in units.columns:

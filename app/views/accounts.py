@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.auth import account_store, current_actor
+from app.clock import beijing_text
 from layers.errors import GapMapError
 from layers.store.accounts import PASSWORD_MIN_CHARS
 from layers.store.actors import DEPARTMENTS, ROLE_ZH, Role
@@ -126,9 +127,11 @@ with manage:
 with audit:
     events = store.audit(limit=500)
     st.dataframe(
-        events[["at", "event_zh", "reason_zh", "username", "by", "client", "detail"]].rename(
+        events[["at", "event_zh", "reason_zh", "username", "by", "client", "detail"]]
+        .assign(at=lambda e: beijing_text(e["at"], seconds=True))  # stored in UTC
+        .rename(
             columns={
-                "at": "时间（UTC）",
+                "at": "时间（北京时间）",
                 "event_zh": "事件",
                 "reason_zh": "原因",
                 "username": "用户",

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, access_mode, metric_row, show_map, zh_table
+from app.layout import data_table
 from app.maps.base import LegendItem, geojson_layer
 from app.maps.builders import build_clinics_map
 from app.maps.terrain import inside, minutes_legend, minutes_overlay
@@ -112,7 +113,7 @@ if mode == "terrain" and ter is not None:
     )
 st.subheader("空白及不足的行政村")
 bad = av[av["blank"] | (av["status"] == "short_of_doctors")].rename(columns={"status": "cl_status"})
-st.dataframe(
+data_table(
     zh_table(
         bad, ["code", "name", "population", "n_clinics", "doctors", "doctors_required", "cl_status"]
     ),

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app.auth import current_actor
+from app.clock import beijing_text
 from app.components import problems_table
 from app.delivery import delivery_tab
 from app.state import (
@@ -96,13 +97,13 @@ VERSIONS_ZH = {
     "version": "版本",
     "name": "数据集",
     "uploaded_by_label": "上传人",
-    "uploaded_at": "上传时间(UTC)",
+    "uploaded_at": "上传时间（北京时间）",
     "note": "说明",
     "layers": "图层数",
     "features": "要素数",
     "accepted": "本县数据",
     "accepted_by": "采纳人",
-    "accepted_at": "采纳时间(UTC)",
+    "accepted_at": "采纳时间（北京时间）",
 }
 
 
@@ -117,7 +118,11 @@ def _versions_tab(store: DatasetStore, dataset: Dataset | None, name: str | None
     if versions.empty:
         st.info("服务器上还没有数据版本。")
     else:
-        shown = versions[list(VERSIONS_ZH)].rename(columns=VERSIONS_ZH)
+        shown = versions[list(VERSIONS_ZH)].assign(  # stored in UTC; read in Beijing time
+            uploaded_at=lambda v: beijing_text(v["uploaded_at"]),
+            accepted_at=lambda v: beijing_text(v["accepted_at"]),
+        )
+        shown = shown.rename(columns=VERSIONS_ZH)
         shown["本县数据"] = shown["本县数据"].map({True: "✔ 已采纳", False: ""})
         st.dataframe(shown, hide_index=True, width="stretch", key="versions_table")
     if actor.role is not Role.ADMIN:

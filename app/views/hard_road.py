@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components import PRINT_CSS, metric_row, show_map, zh_table
+from app.layout import data_table
 from app.maps.builders import REASON_ZH, build_hard_road_map
 from app.maps.terrain import slope_legend, slope_overlay
 from app.state import page_context
@@ -78,7 +79,7 @@ table = zh_table(
         *(["link_mean_slope_pct"] if "link_mean_slope_pct" in shown.columns else []),
     ],
 )
-event = st.dataframe(
+event = data_table(
     table,
     hide_index=True,
     width="stretch",

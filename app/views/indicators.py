@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components import PRINT_CSS, kpi_cards, outcomes_table, show_map
+from app.layout import data_table
 from app.maps.builders import Scope
 from app.maps.indicators import STATUS_ORDER, build_indicator_map, unit_outcomes
 from app.state import page_context
@@ -126,5 +127,5 @@ pick = st.multiselect(
     key="indicator_status",
 )
 table = outcomes_table(mine.loc[mine["status"].isin(pick)])
-st.dataframe(table, hide_index=True, width="stretch", height=360, key="indicator_table")
+data_table(table, hide_index=True, width="stretch", height=360, key="indicator_table")
 st.caption(f"共 {len(table)} 行（{names[code]}）。")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from app.auth import current_actor
 from app.components import PRINT_CSS, history_table, problems_table, show_map
+from app.layout import data_table
 from app.maps.base import LegendItem, base_map, finish_map, point_layer
 from app.maps.builders import add_outlines, view_bounds
 from app.state import (
@@ -252,7 +253,7 @@ table = pd.DataFrame(
     }
 )
 st.subheader(f"问题（{len(shown)} 条；选中一行可修改）")
-event = st.dataframe(
+event = data_table(
     table,
     hide_index=True,
     width="stretch",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components import PRINT_CSS, kpi_cards, show_map, zh_table
+from app.components import PRINT_CSS, kpi_cards, kpi_rows, show_map, zh_table
+from app.layout import data_table
 from app.maps.builders import build_overview_map
 from app.report_downloads import area_report_button
 from app.state import drill_down, ledger, page_context
-from geo.indicators import with_previous
 from geo.indicators.table import GROUP_ZH
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -24,11 +24,13 @@ if ctx.scenario == "planned":
     )
 # one card per indicator of the table (农村自来水普及率 among them), grouped; 卫生厕所普及率
 # (稳步提高) against the ledger's previous snapshot of another data version, where there is one
+# a chosen township: the same cards over its units only (geo.indicators.township_rows)
 previous = ledger().previous_indicators(dataset_hash=a.dataset_hash)
 kpi_cards(
-    with_previous(a.rollup.county, previous),
-    ctx.baseline.rollup.county if ctx.baseline else None,
+    kpi_rows(a, ctx.scope.township_code, previous),
+    kpi_rows(ctx.baseline, ctx.scope.township_code, None) if ctx.baseline else None,
     group_zh=GROUP_ZH,
+    key=ctx.scope.township_code or "county",
 )
 
 st.subheader("乡镇问题分布（点击乡镇进入该乡镇）")
@@ -42,6 +44,8 @@ if code and len(str(code)) == 9 and code != ctx.scope.township_code:
 st.subheader("乡镇排名（按问题数）")
 tw = a.rollup.townships
 if ctx.scope.township_code:
+    place = int((tw["code"] == ctx.scope.township_code).to_numpy().argmax()) + 1  # most first
+    st.caption(f"{ctx.township_name}：问题数全县第 {place} 位（共 {len(tw)} 个乡镇）")
     tw = tw[tw["code"] == ctx.scope.township_code]
 cols = [
     "name",
@@ -57,18 +61,16 @@ cols = [
     "cl_blank_admin_villages",
     "cl_short_of_doctors",
 ]
-st.dataframe(zh_table(tw, cols), hide_index=True, width="stretch", key="township_table")
+data_table(zh_table(tw, cols), key="township_table")
 if ctx.scope.township_code:
     st.subheader("行政村")
     av = a.rollup.admin_villages
     av = av[av["township_code"] == ctx.scope.township_code].sort_values("problems", ascending=False)
-    st.dataframe(
+    data_table(
         zh_table(
             av,
             ["name", "code", "problems", "hr_target", "hr_not_connected", "sv_not_ok", "cl_status"],
         ),
-        hide_index=True,
-        width="stretch",
         key="admin_village_table",
     )
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from app.auth import current_actor
 from app.components import PRINT_CSS, items_table, show_map
+from app.layout import data_table
 from app.maps.projects import build_projects_map, build_siting_map
 from app.state import as_built_for, assessment_for, ledger, page_context
 from geo.assessment import Assessment
@@ -113,7 +114,7 @@ table = projects.assign(
     people_per_wan=projects["people_per_wan"].round(1),
 )[list(TABLE_ZH)].rename(columns=TABLE_ZH)
 table.insert(0, "列入方案", projects["project_id"].isin(selected).to_numpy())
-st.dataframe(table, hide_index=True, width="stretch", height=320, key="projects_table")
+data_table(table, hide_index=True, width="stretch", height=320, key="projects_table")
 st.caption(
     f"方案含 {len(chosen)} 个项目，估算 {chosen.cost_wan:,.0f} 万元（预算 {budget:,.0f} 万元）。"
 )
@@ -150,7 +151,7 @@ else:
             "met_planned": "建成后是否达标",
         }
     )
-    st.dataframe(kpi.round(2), hide_index=True, width="stretch", key="plan_kpis")
+    data_table(kpi.round(2), hide_index=True, width="stretch", key="plan_kpis")
     n_skip = result.not_simulated
     st.markdown(
         f"方案可销号 **{len(review.closed)}** 条问题，仍有 **{len(review.remaining)}** 条；"

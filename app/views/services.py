@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, access_mode, metric_row, show_map, zh_table
+from app.layout import data_table
 from app.maps.base import LegendItem, geojson_layer
 from app.maps.builders import build_services_map
 from app.maps.terrain import inside, minutes_legend, minutes_overlay
@@ -126,4 +127,4 @@ cols = ["unit_id", "name", "population", "ok", "missing_kinds"]
 cols += [f"{k}_min" for k in ss.required_kinds]
 table = zh_table(units.sort_values("ok"), cols)
 table = table.rename(columns={f"{k}_min": f"{k}(分钟)" for k in ss.required_kinds})
-st.dataframe(table.round(1), hide_index=True, width="stretch", key="sv_table")
+data_table(table.round(1), hide_index=True, width="stretch", key="sv_table")

@@ -6,11 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, history_table, show_map
+from app.layout import data_table
 from app.maps.base import MapOptions
 from app.maps.builders import build_village_map
 from app.report_downloads import village_report_buttons
-from app.sheet import VillageSheet, village_sheet, village_sheet_html
-from app.state import ledger, page_context
+from app.sheet import VillageSheet, matching_villages, village_sheet, village_sheet_html
+from app.state import follow_link, ledger, page_context, share_link
 from geo.assessment import Assessment
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -24,24 +25,32 @@ if ctx.scope.township_code:
 in_scope = list(av["code"])  # the PDF batch: every village of the township (or county)
 st.title("一村一图")
 query = st.text_input(
-    "按名称或代码查找行政村", key="village_query", placeholder="如：红城水村 或 640324"
+    "按名称或代码查找行政村（也可输入自然村名称）",
+    key="village_query",
+    placeholder="如：红城水村、王家庄 或 640324",
 )
-if query:
-    q = query.strip()
-    av = av[av["name"].str.contains(q, regex=False) | av["code"].str.startswith(q)]
+found = matching_villages(av, ctx.dataset["natural_villages"], query)
+av = av[av["code"].isin(found.index)] if query.strip() else av
 if av.empty:
-    st.warning("没有符合条件的行政村。")
+    st.warning("没有符合条件的行政村或自然村。")
     st.stop()
 labels = dict(zip(av["code"], av["name"], strict=True))
 # Problems first, so a leader sees the villages that need a visit at the top.
 problems = a.rollup.admin_villages.set_index("code")["problems"]
 codes = sorted(labels, key=lambda c: (-int(problems.get(c, 0)), c))
+linked = follow_link("village", "village_code", codes)  # a shared link's village
 code = st.selectbox(
     "行政村（按问题数排序）",
     codes,
     key="village_code",
-    format_func=lambda c: f"{labels[c]}（{c}）· 问题 {int(problems.get(c, 0))}",
+    format_func=lambda c: (
+        f"{labels[c]}（{c}）· 问题 {int(problems.get(c, 0))}"
+        + (f" · 自然村 {found[c]}" if found.get(c) else "")
+    ),
 )
+share_link("village", code, linked=linked)
+if found.get(code):
+    st.caption(f"查到的自然村：{found[code]}（属{labels[code]}）")
 sheet = village_sheet(ctx.scenario_dataset, a, code)
 st.subheader(f"{sheet.name} · {sheet.township}")
 facts = list(sheet.facts.items())
@@ -51,13 +60,13 @@ for start in range(0, len(facts), 4):  # four per row: readable on a 1024-px tab
 m = build_village_map(ctx.scenario_dataset, a, options=ctx.options, admin_village_code=code)
 show_map(m, key="village_map", height=520)
 st.markdown("**自然村检查**")
-st.dataframe(sheet.natural_villages, hide_index=True, width="stretch", key="village_nv_table")
+data_table(sheet.natural_villages, key="village_nv_table")
 if not sheet.sites.empty:
     st.markdown("**移民安置区**")
-    st.dataframe(sheet.sites, hide_index=True, width="stretch", key="village_sites_table")
+    data_table(sheet.sites, key="village_sites_table")
 if not sheet.indicators.empty:
     st.markdown("**各项指标**（本村、所属自然村和安置区，以及所在乡镇的乡镇级指标）")
-    st.dataframe(sheet.indicators, hide_index=True, width="stretch", key="village_indicator_table")
+    data_table(sheet.indicators, key="village_indicator_table")
 
 items = ledger().items()
 items = items[items["admin_village_code"] == code] if not items.empty else items
@@ -65,7 +74,7 @@ st.markdown("**整改台账**")
 if items.empty:
     st.caption("台账中没有本村的问题（或尚未把分析结果记入台账：见「问题清单·整改台账」页）。")
 else:
-    st.dataframe(
+    data_table(
         items[
             [
                 "village_name",
@@ -89,8 +98,6 @@ else:
                 "reopen_count": "复发次数",
             }
         ),
-        hide_index=True,
-        width="stretch",
         key="village_ledger",
     )
     with st.expander(f"本村问题的修改记录（{int(items['version'].sum())} 条）"):

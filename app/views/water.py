@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, problems_table, show_map, zh_table
+from app.layout import data_table
 from app.maps.water import WATER_STATUS_ZH, build_water_map
 from app.state import page_context
 from app.water_input import inp_upload_form, model_notes
@@ -128,10 +129,10 @@ table = zh_table(
         "supply_lpcd": "人均供水(L/人·日)",
     }
 )
-st.dataframe(table, hide_index=True, width="stretch", key="water_table")
+data_table(table, hide_index=True, width="stretch", key="water_table")
 st.subheader("乡镇汇总")
 tw = result.rollup_townships
-st.dataframe(
+data_table(
     tw.rename(
         columns={
             "code": "代码",

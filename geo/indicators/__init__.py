@@ -13,10 +13,10 @@ from geo.indicators.evaluate import (
     OUTCOME_COLUMNS_ZH,
     IndicatorInputs,
     IndicatorResults,
-    area_rows,
     county_value,
     evaluate,
     no_data_outcomes,
+    township_rows,
     with_previous,
 )
 from geo.indicators.judge import COMPARISONS, STATUS_ZH, judge
@@ -55,7 +55,6 @@ __all__ = [
     "IndicatorInputs",
     "IndicatorResults",
     "IndicatorTable",
-    "area_rows",
     "builtin_table",
     "county_value",
     "evaluate",
@@ -66,6 +65,7 @@ __all__ = [
     "make_outcomes",
     "no_data_outcomes",
     "spec_indicator",
+    "township_rows",
     "unit_frame",
     "with_previous",
 ]

@@ -52,6 +52,7 @@ __all__ = [
     "county_value",
     "evaluate",
     "no_data_outcomes",
+    "township_rows",
     "with_previous",
 ]
 
@@ -367,43 +368,39 @@ def evaluate(table: IndicatorTable, inp: IndicatorInputs) -> IndicatorResults:
     return IndicatorResults(table=table, outcomes=outcomes, county=county, seconds=seconds)
 
 
-def area_rows(results: IndicatorResults, *, township_code: str) -> pd.DataFrame:
-    """Return the county rows recomputed over one township's outcome rows.
+def township_rows(results: IndicatorResults, township_code: str) -> pd.DataFrame:
+    """Return the county rows computed over one township's outcome rows only.
 
-    Each indicator's value comes from its own rule (:func:`county_value`) applied to the
-    outcome rows whose ``township_code`` is ``township_code``, with the county rows'
-    targets, comparisons and sources, then judged (:func:`geo.indicators.judge`); an
-    indicator with no judged row in the township is 无数据.
+    Each indicator's value follows its own rule (:func:`county_value`) on the outcome rows
+    whose ``township_code`` is ``township_code`` (its natural villages, sites, admin
+    villages, the township itself and the plants in it); targets, comparisons and sources
+    are the county rows', and the rows are judged again (:func:`judge`). An indicator with
+    no judged row in the township is 无数据 (value NaN), never 达标.
 
     Parameters
     ----------
     results : IndicatorResults
-        The evaluated table.
+        The evaluated table (:func:`evaluate`).
     township_code : str
         The township's 9-digit code.
 
     Returns
     -------
     DataFrame
-        :data:`COUNTY_COLUMNS` and ``problems`` (the indicator's problem rows in the
-        township), one row per indicator in table order, like :attr:`IndicatorResults.county`.
+        The columns of :data:`COUNTY_COLUMNS` and ``problems`` (the indicator's problem
+        rows in the township), one row per indicator in table order. The 稳步提高
+        re-targeting (:func:`with_previous`) is a county comparison and is not applied.
     """
-    o = results.outcomes
-    mine = o.loc[o["township_code"] == township_code]
+    rules = {ind.code: ind.value_rule for ind in results.table}
+    outcomes = results.outcomes
+    mine = outcomes.loc[outcomes["township_code"].to_numpy(dtype=object) == township_code]
     by_code = dict(tuple(mine.groupby("indicator", sort=False)))
     empty = mine.iloc[:0]
-    rules = {ind.code: ind.value_rule for ind in results.table}
-    county = results.county
-    values = [
-        county_value(by_code.get(code, empty), rules[code]) if code in rules else np.nan
-        for code in county["code"]
-    ]
-    problems = [
-        int((by_code.get(code, empty)["status"] == "problem").sum()) for code in county["code"]
-    ]
-    out = county.drop(columns=["met", "status"]).assign(value=values)
-    out = judge(out)[list(COUNTY_COLUMNS)]
-    return out.assign(problems=problems)
+    codes = results.county["code"]
+    values = [county_value(by_code.get(code, empty), rules[code]) for code in codes]
+    problems = [int((by_code.get(code, empty)["status"] == "problem").sum()) for code in codes]
+    rows = results.county.drop(columns=["met", "status"]).assign(value=values)
+    return judge(rows)[list(COUNTY_COLUMNS)].assign(problems=problems).reset_index(drop=True)
 
 
 def with_previous(county: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:

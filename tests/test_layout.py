@@ -37,13 +37,15 @@ def test_township_rows_agree_with_the_rollups_township_counts(demo_assessment):
     assert len(tw) == 11
     for code, row in tw.iterrows():
         rows = township_rows(a.indicators, code)
-        assert list(rows.columns) == list(COUNTY_COLUMNS)
+        assert list(rows.columns) == [*COUNTY_COLUMNS, "problems"]
         assert rows["code"].tolist() == a.rollup.county["code"].tolist()
         rows = rows.set_index("code")
         np.testing.assert_allclose(rows.loc["hard_road", "value"], row["hr_rate_pct"])
         np.testing.assert_equal(rows.loc["services", "value"], row["sv_rate_pct"])  # NaN: none
         assert rows.loc["clinics", "value"] == row["problems_clinics"]
         assert rows.loc["unsafe_housing", "value"] == row["problems_unsafe_housing"]
+        for c in a.rollup.county["code"]:  # each indicator's problem rows in the township
+            assert rows.loc[c, "problems"] == row[f"problems_{c}"], c
         # judged again against the county's targets; 无数据 is never 达标
         nodata = rows["value"].isna()
         assert (rows.loc[nodata, "status"] == "无数据").all()

@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from app.components import PRINT_CSS, history_table, show_map
-from app.maps.base import MapOptions
 from app.maps.builders import build_village_map
 from app.sheet import VillageSheet, village_sheet, village_sheet_html
 from app.state import ledger, page_context
@@ -107,7 +106,7 @@ else:
 def _sheet_html(key: str, _sheet: VillageSheet, _a: Assessment, code: str) -> bytes:
     # The file is for a tablet with no network: no remote tiles, no 天地图 key inside.
     offline = build_village_map(
-        ctx.scenario_dataset, _a, options=MapOptions(offline=True), admin_village_code=code
+        ctx.scenario_dataset, _a, options=ctx.options.for_file(), admin_village_code=code
     )
     return village_sheet_html(_sheet, offline).encode("utf-8")
 

@@ -100,10 +100,12 @@ def test_relief_png_round_trips_and_digest_is_the_dem_content(demo_dem):
     relief = relief_image(demo_dem)
     back = np.asarray(Image.open(io.BytesIO(relief.png)).convert("RGBA"))
     assert (back == relief.rgba).all()
-    assert relief.digest == grid_digest(demo_dem)
+    assert relief_image(demo_dem.like(demo_dem.data.copy())).digest == relief.digest
+    assert relief_image(demo_dem, digest=grid_digest(demo_dem)).digest == relief.digest
     changed = demo_dem.like(demo_dem.data + np.float32(1.0))
-    assert grid_digest(changed) != relief.digest
-    assert grid_digest(demo_dem.like(demo_dem.data.copy())) == relief.digest
+    assert grid_digest(changed) != grid_digest(demo_dem)
+    assert relief_image(changed).digest != relief.digest  # another DEM, another file
+    assert relief_image(demo_dem, z_factor=1.0).digest != relief.digest  # another style too
     assert relief.data_uri().startswith("data:image/png;base64,")
 
 

@@ -49,7 +49,7 @@ RELIEF_DIR = Path(__file__).resolve().parents[1] / "static" / "relief"
 RELIEF_MAX_PIXELS = 1_000_000
 """The relief image has at most about this many pixels (a county at ~100 m)."""
 
-SHADOW_MIN = 0.6
+SHADOW_MIN = 0.55
 """Brightness of a slope facing away from the sun (flat ground is 1): dark enough to read the
 relief, light enough for thin grey roads and village points on top."""
 Z_FACTOR = 2.5
@@ -75,8 +75,8 @@ class Relief:
     bounds : tuple
         ``((south, west), (north, east))`` of the image in degrees (EPSG:4326).
     digest : str
-        Content hash of the DEM grid it was drawn from (:func:`grid_digest`) and of the
-        crop, if any: the file name of its PNG.
+        Hash of the DEM grid's content (:func:`grid_digest`), of the drawing parameters and
+        of the crop, if any: the file name of its PNG.
     """
 
     rgba: np.ndarray
@@ -229,7 +229,11 @@ def relief_image(
         1 on flat ground, times a pale tint from low to high ground; transparent where the
         DEM has no data (and on its edge ring, where gdaldem has no hillshade).
     """
-    digest = digest or grid_digest(dem)
+    # the image's name: the DEM's content and every drawing parameter (a new style, a new file)
+    style = (azimuth_deg, altitude_deg, z_factor, smooth_cells, max_pixels)
+    style += (SHADOW_MIN, LIGHT_MAX, TINT_LOW, TINT_HIGH)
+    name = f"{digest or grid_digest(dem)}:{style}"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
     small = _display_grid(dem, max_pixels=max_pixels, smooth_cells=smooth_cells)
     shade = hillshade(
         small, azimuth_deg=azimuth_deg, altitude_deg=altitude_deg, z_factor=z_factor

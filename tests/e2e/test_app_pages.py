@@ -301,8 +301,9 @@ def test_terrain_surface_draws_offline(app_url, browser):
     page.get_by_text("考虑地形", exact=True).last.click()
     wait_for_app(page, timeout_ms=180_000)
     frame = page.frame_locator(MAP_FRAME).first
-    frame.locator("img.leaflet-image-layer").first.wait_for(timeout=120_000)
-    src = frame.locator("img.leaflet-image-layer").first.get_attribute("src")
+    surface = frame.locator("img.leaflet-image-layer:not(.gapmap-relief)")  # not the basemap
+    surface.first.wait_for(timeout=120_000)
+    src = surface.first.get_attribute("src")
     assert src.startswith("data:image/png;base64,")
     assert "步行" in frame.locator(".gapmap-legend").inner_text()
     page.get_by_text("考虑地形后的变化").wait_for(timeout=60_000)

@@ -177,3 +177,29 @@ def test_a_users_tile_cache_loads_from_this_machine(offline_app, browser):
     page.screenshot(path=ARTIFACTS / "offline" / "hard-road_tiles_1024x768.png")
     assert remote == []
     ctx.close()
+
+
+def test_a_remote_basemap_with_no_network_gives_way_to_the_relief(offline_app, browser):
+    ctx, remote = _offline_context(browser)
+    page = ctx.new_page()
+    page.goto(f"{offline_app}/hard-road")
+    wait_for_app(page, timeout_ms=180_000)
+    frame = page.frame_locator(MAP_FRAME).first
+    frame.locator("img.gapmap-relief").first.wait_for(timeout=60_000)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("地图设置").click()
+    sidebar.get_by_text("OpenStreetMap", exact=True).click()
+    wait_for_app(page, timeout_ms=120_000)
+    frame = page.frame_locator(MAP_FRAME).first
+    # the OSM tiles are asked for (and fail: no network), then the relief takes their place
+    for _ in range(120):
+        if any("openstreetmap" in u for u in remote):
+            break
+        page.wait_for_timeout(500)
+    assert any("openstreetmap" in u for u in remote)
+    page.wait_for_timeout(1000)  # the failures counted
+    frame.locator("img.gapmap-relief").first.wait_for(timeout=60_000)
+    assert frame.locator("img.leaflet-tile[src*='openstreetmap']").count() == 0
+    checked = frame.locator(".leaflet-control-layers-base input:checked + span")
+    assert "地形晕渲" in checked.first.inner_text()  # the layer control follows
+    ctx.close()

@@ -85,9 +85,9 @@ class Relief:
 
     @functools.cached_property
     def png(self) -> bytes:
-        """The image as an optimised PNG."""
+        """The image as a PNG (zlib level 6: level 9 is ten times slower for 9 % less)."""
         buf = io.BytesIO()
-        Image.fromarray(self.rgba, mode="RGBA").save(buf, format="PNG", optimize=True)
+        Image.fromarray(self.rgba, mode="RGBA").save(buf, format="PNG", compress_level=6)
         return buf.getvalue()
 
     @property

@@ -205,3 +205,15 @@ def test_offline_file_carries_the_cropped_relief_and_no_remote_tiles(tiny):
     assert "errors === 4" not in html
     overlay = re.search(r"var (image_overlay_\w+) = L\.imageOverlay", html).group(1)
     assert f"{overlay}.addTo(map_" in html  # the relief is shown first in the file
+
+
+def test_a_read_only_static_folder_sends_the_relief_inline(tiny, monkeypatch):
+    dataset, _ = tiny
+    relief = _relief_for(dataset["county"].total_bounds)
+
+    def refuse(self, folder=None):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(Relief, "publish", refuse)
+    html = base_map(dataset["county"].total_bounds, MapOptions(relief=relief)).get_root().render()
+    assert _image_overlays(html) == [relief.data_uri()]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ import shapely
 from branca.element import MacroElement, Template
 
 from app.maps.assets import STATIC_ROOT, use_local_assets
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # app.maps.relief draws through app.maps.terrain, which imports this module
     from app.maps.relief import Relief
@@ -201,8 +204,12 @@ def _relief_layer(
         relief = relief.cropped(bounds, margin=RELIEF_CROP_MARGIN) or relief
         url = relief.data_uri()
     else:  # the app: a static file the browser caches
-        relief.publish()
-        url = relief.url
+        try:
+            relief.publish()
+            url = relief.url
+        except OSError as exc:  # a read-only app folder: inside the page, every run
+            logger.warning("relief basemap sent inline (cannot write it under static): %s", exc)
+            url = relief.data_uri()
     layer = folium.raster_layers.ImageOverlay(
         image=_BLANK_TILE,
         bounds=[list(relief.bounds[0]), list(relief.bounds[1])],

@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, not the root
     sys.path.insert(0, str(ROOT))
 
-st.set_page_config(page_title="乡村短板一张图", page_icon=":material/map:", layout="wide")
+# The tab's icon is a file of the app: a ":material/…:" icon is fetched by the browser from
+# fonts.gstatic.com, the one request of any page that left the machine (a tablet offline).
+PAGE_ICON = ROOT / "app" / "static" / "icons" / "gapmap-64.png"
+st.set_page_config(page_title="乡村短板一张图", page_icon=str(PAGE_ICON), layout="wide")
 from app.layout import PAGE_CSS, SIDEBAR_JS  # noqa: E402 - light: streamlit and pandas only
 
 # tablet and print styles of every page; the sidebar collapsed once on a small screen

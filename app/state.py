@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from app.clock import beijing_now_text
 from app.layout import print_header
 from app.maps.base import BASEMAPS, MapOptions, env_tianditu_key
 from app.maps.builders import Scope
+from app.maps.relief import Relief, grid_digest, relief_image
 from geo.assessment import (
     Assessment,
     WaterAssessment,
@@ -48,6 +50,7 @@ from layers.region import (
 from layers.schema import LAYERS
 from layers.store.datasets import DatasetStore
 from layers.store.region import RegionStore
+from layers.tiles import TileSet, unpack_tiles
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +207,72 @@ def dem_for(dataset: Dataset, *, profile: str = "default") -> Grid | None:
             return None
         return _region_dem(data, code, buffer_m, res, file_sha256(region.dem))
     return _read_dem(str(dataset.dem), res, dataset.dem_sha256)
+
+
+_GRID_DIGESTS: weakref.WeakKeyDictionary[Grid, str] = weakref.WeakKeyDictionary()
+"""A cached DEM grid → its content hash (computed once per grid, not on every page run)."""
+
+
+@st.cache_resource(show_spinner="正在绘制地形晕渲底图…", max_entries=4)
+def _relief(_dem: Grid, digest: str) -> Relief:
+    # ``digest`` (the DEM grid's content hash) is the key
+    return relief_image(_dem, digest=digest)
+
+
+def relief_for(dataset: Dataset, *, profile: str = "default") -> Relief | None:
+    """The 地形晕渲 basemap of ``dataset``'s DEM (:func:`dem_for`), or None without one.
+
+    Drawn once per DEM content (cached by its hash), its PNG written once to
+    ``app/static/relief/``.
+    """
+    dem = dem_for(dataset, profile=profile)
+    if dem is None:
+        return None
+    digest = _GRID_DIGESTS.get(dem)
+    if digest is None:
+        digest = _GRID_DIGESTS[dem] = grid_digest(dem)
+    return _relief(dem, digest)
+
+
+TILES_DIR = ROOT / "app" / "static" / "tiles"
+"""Where the user's tile caches are unpacked (served at ``/app/static/tiles/``)."""
+TILES_MARGIN = 0.25
+"""A tile cache is unpacked for the county's extent and this fraction of it on each side."""
+
+
+def tile_sources() -> list[Path]:
+    """The user's tile caches: ``GAPMAP_TILES``, MBTiles files or XYZ folders (``:``-separated)."""
+    raw = os.environ.get("GAPMAP_TILES", "")
+    return [Path(p.strip()).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+
+
+@st.cache_resource(show_spinner="正在准备本地瓦片…", max_entries=8)
+def _tiles(source: str, bounds: tuple[float, ...], max_zoom: int) -> TileSet:
+    return unpack_tiles(source, TILES_DIR, bounds_lonlat=bounds, max_zoom=max_zoom)
+
+
+def tiles_for(dataset: Dataset) -> tuple[tuple[TileSet, ...], list[str]]:
+    """The tile caches of :func:`tile_sources`, unpacked for ``dataset``'s county.
+
+    Only the county's extent (and :data:`TILES_MARGIN` around it) is unpacked, at zooms up
+    to ``GAPMAP_TILES_MAX_ZOOM`` (default 16). Returns the tile sets and, for each cache that
+    could not be used, a Chinese message.
+    """
+    sources = tile_sources()
+    if not sources or "county" not in dataset or dataset["county"].empty:
+        return (), []
+    minx, miny, maxx, maxy = (float(v) for v in dataset["county"].total_bounds)
+    dx, dy = (maxx - minx) * TILES_MARGIN, (maxy - miny) * TILES_MARGIN
+    bounds = (minx - dx, miny - dy, maxx + dx, maxy + dy)
+    max_zoom = int(os.environ.get("GAPMAP_TILES_MAX_ZOOM", "16"))
+    found, problems = [], []
+    for source in sources:
+        try:
+            found.append(_tiles(str(source), bounds, max_zoom))
+        except GapMapError as exc:  # a wrong path must not take the maps away
+            logger.warning("tile cache %s not used: %s", source, exc)
+            problems.append(exc.zh)
+    return tuple(t for t in found if t.count), problems
 
 
 def set_dem(name: str, dataset: Dataset, path: str) -> None:
@@ -534,14 +603,25 @@ def page_context() -> PageContext | None:
         format_func=lambda c: "全县" if c == "" else f"{labels[c]}（{c}）",
     )
     share_link("township", township, linked=linked)
+    relief = relief_for(dataset)
+    tiles, tile_problems = tiles_for(dataset)
+    choices = [
+        b for b in BASEMAPS if (b != "relief" or relief is not None) and (b != "tiles" or tiles)
+    ]
+    if st.session_state.get("basemap") not in choices:
+        st.session_state["basemap"] = choices[0]
     with sb.expander("地图设置"):
         basemap = st.radio(
             "底图",
-            list(BASEMAPS),
+            choices,
             format_func=BASEMAPS.get,
             key="basemap",
-            help="无网络时选「无底图」：县界、乡镇界和全部图层仍可显示。",
+            help="无网络时选「地形晕渲」（本县高程数据绘制）、「本地瓦片」（环境变量 "
+            "GAPMAP_TILES 指定的 MBTiles 文件或 XYZ 瓦片文件夹）或「无底图」；在线底图"
+            "加载不出瓦片时，地图自动换成离线底图。",
         )
+        for problem in tile_problems:
+            st.warning(problem)
         # server mode: never the server's key (it would reach every browser); the user's own
         key = st.text_input(
             "天地图密钥 tk",
@@ -563,7 +643,7 @@ def page_context() -> PageContext | None:
         baseline=baseline if scenario == "planned" else None,
         scenario=scenario,
         scope=Scope(township_code=township or None),
-        options=MapOptions(basemap=basemap, tianditu_key=key),
+        options=MapOptions(basemap=basemap, tianditu_key=key, relief=relief, tiles=tiles),
     )
     county = dataset["county"]
     print_header(

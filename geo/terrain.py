@@ -314,22 +314,27 @@ def slope_aspect(
     return slope_deg, slope_pct, aspect
 
 
-def hillshade(dem: Grid, *, azimuth_deg: float = 315.0, altitude_deg: float = 45.0) -> np.ndarray:
-    """Hillshade 0–255 (uint8; 0 also where slope is unknown) for map display.
+def hillshade(
+    dem: Grid, *, azimuth_deg: float = 315.0, altitude_deg: float = 45.0, z_factor: float = 1.0
+) -> np.ndarray:
+    """Hillshade 1–255 (uint8; 0 where slope is unknown) for map display, as ``gdaldem``.
 
-    Lambertian: 255 · max(0, n · s) with n the surface normal (Horn gradients) and s the
-    direction to the sun (azimuth clockwise from north, altitude above the horizon).
+    Lambertian, scaled as ``gdaldem hillshade`` scales it: ``1 + 254 · max(0, n · s)`` with n
+    the surface normal (Horn gradients) and s the direction to the sun (azimuth clockwise
+    from north, altitude above the horizon); 0 (gdaldem's nodata) on the edge ring and next to
+    nodata, as ``gdaldem`` without ``-compute_edges``. ``z_factor`` exaggerates the heights
+    (``gdaldem -z``).
     """
     out = np.zeros(dem.shape, dtype=np.uint8)
     if min(dem.shape) < 3:
         return out
-    dzdx, dzdy_south = _horn(dem.data, dem.res_m, dem.res_m)
+    dzdx, dzdy_south = _horn(dem.data, dem.res_m / z_factor, dem.res_m / z_factor)
     az, alt = math.radians(azimuth_deg), math.radians(altitude_deg)
     sun = np.array([math.sin(az) * math.cos(alt), math.cos(az) * math.cos(alt), math.sin(alt)])
     # normal of z(x east, y north): (−dz/dx, −dz/dy_north, 1) and dz/dy_north = −dz/dy_south
     norm = np.sqrt(dzdx**2 + dzdy_south**2 + 1.0)
     shade = (-dzdx * sun[0] + dzdy_south * sun[1] + sun[2]) / norm
-    val = np.nan_to_num(255.0 * np.clip(shade, 0.0, 1.0), nan=0.0)
+    val = np.nan_to_num(1.0 + 254.0 * np.clip(shade, 0.0, 1.0), nan=0.0)
     out[1:-1, 1:-1] = np.round(val).astype(np.uint8)
     return out
 

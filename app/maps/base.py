@@ -1,9 +1,12 @@
 """Map scaffolding shared by every GapMap map: basemaps, controls, legend, GeoJSON layers.
 
 Every map has a Chinese legend, a layer control, a scale bar, a 定位 (locate) button for site
-inspections, a full-screen button, and fits the area it shows. Basemaps: 天地图 (needs a
-key: ``TIANDITU_KEY`` env var or the app setting), OpenStreetMap, and 无底图 (no tiles: the
-county and township outlines are the basemap; works with no network at all).
+inspections, a full-screen button, and fits the area it shows. Basemaps: 地形晕渲 (a shaded
+relief of the dataset's own DEM, :mod:`app.maps.relief`; the default: no network needed),
+本地瓦片 (the user's own tile cache, unpacked to ``app/static/tiles`` by
+:mod:`layers.tiles`), 无底图 (no tiles: the county and township outlines only), 天地图 (needs
+a key: ``TIANDITU_KEY`` env var or the app setting) and OpenStreetMap. A remote basemap
+whose tiles all fail (no network) gives way to the relief (or 无底图) by itself.
 
 A 天地图 key travels to the browser inside every tile URL. In server mode
 (``GAPMAP_MODE=server``) the server's ``TIANDITU_KEY`` is therefore never used: each user
@@ -12,11 +15,15 @@ enters their own key, kept in their session only (:func:`env_tianditu_key`).
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import folium
 import folium.plugins
@@ -26,8 +33,14 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement, Template
 
-from app.maps.assets import use_local_assets
+from app.maps.assets import STATIC_ROOT, use_local_assets
 from app.maps.nearby import ProblemsNearMe
+
+logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # app.maps.relief draws through app.maps.terrain, which imports this module
+    from app.maps.relief import Relief
+    from layers.tiles import TileSet
 
 __all__ = [
     "BASEMAPS",
@@ -56,7 +69,17 @@ __all__ = [
     "safe_tooltip",
 ]
 
-BASEMAPS = {"plain": "无底图（离线可用）", "osm": "OpenStreetMap", "tianditu": "天地图"}
+# ---- basemaps (tile layers and the relief image) ------------------------------------------
+BASEMAPS = {
+    "relief": "地形晕渲（离线可用）",
+    "tiles": "本地瓦片（离线可用）",
+    "plain": "无底图",
+    "tianditu": "天地图",
+    "osm": "OpenStreetMap",
+}
+"""Basemap choices (key → sidebar label); 地形晕渲 is the default."""
+OFFLINE_BASEMAPS = ("relief", "tiles", "plain")
+"""Basemaps that need no network."""
 
 _BLANK_TILE = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
 _TDT = (
@@ -72,22 +95,36 @@ class MapOptions:
 
     Attributes
     ----------
-    basemap : {"plain", "osm", "tianditu"}
-        The basemap shown first; the others stay in the layer control.
+    basemap : {"relief", "tiles", "plain", "tianditu", "osm"}
+        The basemap shown first (:data:`BASEMAPS`); the others stay in the layer control.
+        One that is not available (no DEM, no tile cache, no key, offline) gives way to
+        地形晕渲, else 无底图.
     tianditu_key : str
         天地图 key; empty means read ``TIANDITU_KEY`` from the environment (local mode
         only: in server mode the environment's key is never sent to a browser).
+    offline : bool
+        For a self-contained file: no remote tiles, no key, the relief as a data: URI.
+    relief : Relief, optional
+        The dataset's 地形晕渲 (:func:`app.maps.relief.relief_image`); None without a DEM.
+    tiles : tuple of TileSet
+        The user's own tile caches, unpacked under ``app/static/tiles`` (not offline).
     simplify_m : float
         Polygon simplification tolerance for display, metres.
     height_px : int
         Map height in the app.
     """
 
-    basemap: str = "plain"
+    basemap: str = "relief"
     tianditu_key: str = ""
     offline: bool = False
+    relief: Relief | None = None
+    tiles: tuple[TileSet, ...] = ()
     simplify_m: float = 50.0
     height_px: int = 560
+
+    def for_file(self) -> MapOptions:
+        """These options for a self-contained file: offline (the relief inside), no key."""
+        return dataclasses.replace(self, offline=True, tianditu_key="", tiles=())
 
     @property
     def key(self) -> str:
@@ -157,23 +194,96 @@ def base_map(bounds: Sequence[float], options: MapOptions) -> folium.Map:
         zoom_delta=0.5,
     )
     m.options["maxZoom"] = 18  # MarkerCluster needs it when tiles=None
-    specs: dict[str, dict[str, object]] = {
-        "plain": {"tiles": _BLANK_TILE, "attr": "GapMap（无底图）"},
-    }
-    if not options.offline:  # exported files carry no remote tiles and no key
-        specs["osm"] = {"tiles": "OpenStreetMap", "attr": "© OpenStreetMap"}
+    _add_basemaps(m, options, bounds=(minx, miny, maxx, maxy))
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    add_panes(m)  # drawing order: met below, problems on top, labels above (see below)
+    return m
+
+
+RELIEF_CROP_MARGIN = 1.0
+"""An offline file keeps the relief around the map's area and this much again on each side."""
+
+
+def _static_tiles_url(tileset: TileSet) -> str:
+    rel = tileset.folder.resolve().relative_to(_STATIC_DIR.resolve()).as_posix()
+    return f"{STATIC_ROOT}/{rel}/{{z}}/{{x}}/{{y}}.{tileset.ext}"
+
+
+_STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+
+def _relief_layer(
+    options: MapOptions, bounds: tuple[float, float, float, float], show: bool
+) -> folium.raster_layers.ImageOverlay | None:
+    relief = options.relief
+    if relief is None:
+        return None
+    if options.offline:  # a file on a tablet: the relief inside it, cropped to the area shown
+        relief = relief.cropped(bounds, margin=RELIEF_CROP_MARGIN) or relief
+        url = relief.data_uri()
+    else:  # the app: a static file the browser caches
+        try:
+            relief.publish()
+            url = relief.url
+        except OSError as exc:  # a read-only app folder: inside the page, every run
+            logger.warning("relief basemap sent inline (cannot write it under static): %s", exc)
+            url = relief.data_uri()
+    layer = folium.raster_layers.ImageOverlay(
+        image=_BLANK_TILE,
+        bounds=[list(relief.bounds[0]), list(relief.bounds[1])],
+        name=BASEMAPS["relief"],
+        overlay=False,  # a base layer (a radio button in the layer control)
+        show=show,
+        pixelated=False,
+        interactive=False,
+        pane="tilePane",  # under every vector layer
+        className="gapmap-relief",
+        attribution="地形晕渲：本县 DEM",
+    )
+    layer.url = url  # set after: folium would read a root-relative URL as a file name
+    return layer
+
+
+def _add_basemaps(
+    m: folium.Map, options: MapOptions, *, bounds: tuple[float, float, float, float]
+) -> None:
+    """Add the basemaps of ``options`` to ``m``; the chosen (or first available) one shown."""
+    specs: dict[str, list[dict[str, object]]] = {}
+    if options.relief is not None:
+        specs["relief"] = []  # an image overlay, see _relief_layer
+    if options.tiles and not options.offline:
+        specs["tiles"] = [
+            {
+                "tiles": _static_tiles_url(t),
+                "attr": t.attribution or f"本地瓦片：{t.name}",
+                "name": f"本地瓦片：{t.name}",
+                "min_zoom": 0,
+                "max_native_zoom": t.max_zoom,
+            }
+            for t in options.tiles
+        ]
+    specs["plain"] = [{"tiles": _BLANK_TILE, "attr": "GapMap（无底图）"}]
     if options.key:
-        specs["tianditu"] = {
-            "tiles": _TDT.format(layer="vec", key=options.key),
-            "attr": "© 天地图 GS(2024)0568号",
-            "subdomains": "01234567",
-        }
-    first = options.basemap if options.basemap in specs else "plain"
+        specs["tianditu"] = [
+            {
+                "tiles": _TDT.format(layer="vec", key=options.key),
+                "attr": "© 天地图 GS(2024)0568号",
+                "subdomains": "01234567",
+            }
+        ]
+    if not options.offline:  # exported files carry no remote tiles and no key
+        specs["osm"] = [{"tiles": "OpenStreetMap", "attr": "© OpenStreetMap"}]
+    first = options.basemap if options.basemap in specs else next(iter(specs))
     for name in [first, *[n for n in specs if n != first]]:
-        # Leaflet draws every base layer added with show=True: only the first is shown.
-        folium.TileLayer(
-            **specs[name], name=BASEMAPS[name], max_zoom=18, show=name == first
-        ).add_to(m)
+        if name == "relief":
+            layer = _relief_layer(options, bounds, show=name == first)
+            if layer is not None:
+                layer.add_to(m)
+            continue
+        for i, spec in enumerate(specs[name]):
+            # Leaflet draws every base layer added with show=True: only the first is shown.
+            kwargs = {"name": BASEMAPS[name], **spec}
+            folium.TileLayer(**kwargs, max_zoom=18, show=name == first and i == 0).add_to(m)
     if "tianditu" in specs:
         folium.TileLayer(
             tiles=_TDT.format(layer="cva", key=options.key),
@@ -184,9 +294,65 @@ def base_map(bounds: Sequence[float], options: MapOptions) -> folium.Map:
             show=first == "tianditu",
             max_zoom=18,
         ).add_to(m)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
-    add_panes(m)  # drawing order: met below, problems on top, labels above (see below)
-    return m
+    if first in ("tianditu", "osm"):
+        m.add_child(_OfflineFallback(m))
+
+
+class _OfflineFallback(MacroElement):
+    """When the shown remote basemap loads no tile at all (no network), show the relief.
+
+    Leaflet fires ``tileerror`` for each tile that fails; after the first few errors with no
+    tile loaded, the remote layer is removed and the first offline base layer added (the
+    layer control follows: it listens to the map's layer events).
+    """
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+(function () {
+    var map = {{ this._parent.get_name() }}, errors = 0, loaded = 0;
+    var remote = [], offline = null;
+    map.eachLayer(function (l) {
+        if (l instanceof L.TileLayer && /^https?:/.test(l._url || "")) { remote.push(l); }
+    });
+    function offlineLayer() {
+        var found = null;
+        {% for name in this.offline_names %}
+        if (!found && typeof {{ name }} !== "undefined") { found = {{ name }}; }
+        {% endfor %}
+        return found;
+    }
+    remote.forEach(function (l) {
+        l.on("tileload", function () { loaded += 1; });
+        l.on("tileerror", function () {
+            errors += 1;
+            if (loaded === 0 && errors === 4) {
+                var off = offlineLayer();
+                remote.forEach(function (r) { if (map.hasLayer(r)) { map.removeLayer(r); } });
+                if (off && !map.hasLayer(off)) { off.addTo(map); }
+            }
+        });
+    });
+})();
+{% endmacro %}"""
+    )
+
+    def __init__(self, m: folium.Map) -> None:
+        super().__init__()
+        self._name = "OfflineFallback"
+        layers = [c for c in m._children.values() if isinstance(c, folium.map.Layer)]
+        # the relief first, then the local tiles and 无底图 (in the order they were added)
+        self.offline_names = [
+            c.get_name()
+            for c in sorted(
+                (c for c in layers if not c.overlay),
+                key=lambda c: not isinstance(c, folium.raster_layers.ImageOverlay),
+            )
+            if isinstance(c, folium.raster_layers.ImageOverlay)
+            or not str(getattr(c, "tiles", "")).startswith(("http:", "https:"))
+        ]
+
+
+# ---- controls and legend ------------------------------------------------------------------
 
 
 def finish_map(m: folium.Map, legend: Iterable[LegendItem], *, title: str = "") -> folium.Map:

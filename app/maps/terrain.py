@@ -30,6 +30,7 @@ __all__ = [
     "minutes_overlay",
     "slope_legend",
     "slope_overlay",
+    "to_mercator",
 ]
 
 SLOPE_CLASSES: tuple[tuple[float, str, str], ...] = (
@@ -72,13 +73,18 @@ def _classify(values: np.ndarray, classes: tuple[tuple[float, str, str], ...]) -
     return out
 
 
-def _to_mercator(data: np.ndarray, grid: Grid, resampling: Resampling) -> tuple[np.ndarray, list]:
-    """Warp a band of ``grid``'s shape to EPSG:3857; return it and its [[s, w], [n, e]]."""
+def to_mercator(
+    data: np.ndarray, grid: Grid, resampling: Resampling, *, max_pixels: int = MAX_PIXELS
+) -> tuple[np.ndarray, list]:
+    """Warp a band of ``grid``'s shape to EPSG:3857; return it and its [[s, w], [n, e]].
+
+    The result has at most about ``max_pixels`` cells (coarser than ``grid`` if need be).
+    """
     rows, cols = grid.shape
     to_merc = Transformer.from_crs(grid.crs, "EPSG:3857", always_xy=True)
     left, bottom, right, top = to_merc.transform_bounds(*grid.bounds, densify_pts=21)
     res = max((right - left) / cols, (top - bottom) / rows)
-    res *= max(1.0, float(np.sqrt(cols * rows / MAX_PIXELS)))
+    res *= max(1.0, float(np.sqrt(cols * rows / max_pixels)))
     width = max(1, math.ceil((right - left) / res))
     height = max(1, math.ceil((top - bottom) / res))
     transform = Affine(res, 0.0, left, 0.0, -res, top)
@@ -155,8 +161,8 @@ def slope_overlay(
     slope_pct = np.where(inside(dem, clip), slope_pct, np.nan)
     shade = hillshade(dem).astype(np.float64)
     shade[~np.isfinite(slope_pct)] = np.nan
-    s_m, bounds = _to_mercator(slope_pct, dem, Resampling.bilinear)
-    h_m, _ = _to_mercator(shade, dem, Resampling.bilinear)
+    s_m, bounds = to_mercator(slope_pct, dem, Resampling.bilinear)
+    h_m, _ = to_mercator(shade, dem, Resampling.bilinear)
     rgba = _classify(s_m, SLOPE_CLASSES)
     light = np.clip(np.nan_to_num(h_m, nan=180.0) / 255.0, 0.0, 1.0)
     factor = 0.45 + 0.55 * light  # keep colours readable in the shadows
@@ -180,7 +186,7 @@ def minutes_overlay(
     data = np.where(np.isinf(minutes.data), 1e9, minutes.data)
     if valid is not None:
         data = np.where(valid, data, np.nan)
-    m_m, bounds = _to_mercator(data, minutes, Resampling.nearest)
+    m_m, bounds = to_mercator(data, minutes, Resampling.nearest)
     return _overlay(_classify(m_m, MINUTE_CLASSES), bounds, name, opacity, show)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import streamlit as st
 
 from app.maps.assets import self_contained_html
-from app.maps.base import MapOptions
 from app.maps.builders import build_package_map
 from app.state import page_context
 from geo.assessment import Assessment
@@ -46,7 +45,7 @@ def _xlsx(key: str, _a: Assessment) -> tuple[bytes, tuple[str, ...]]:
 
 @st.cache_data(show_spinner="正在生成离线地图包…", max_entries=4)
 def _package(key: str, _a: Assessment) -> bytes:
-    m = build_package_map(ctx.scenario_dataset, _a, options=MapOptions(offline=True))
+    m = build_package_map(ctx.scenario_dataset, _a, options=ctx.options.for_file())
     return self_contained_html(m).encode("utf-8")
 
 

@@ -7,7 +7,6 @@ import streamlit as st
 
 from app.components import PRINT_CSS, history_table, show_map
 from app.layout import data_table
-from app.maps.base import MapOptions
 from app.maps.builders import build_village_map
 from app.report_downloads import village_report_buttons
 from app.sheet import VillageSheet, matching_villages, village_sheet, village_sheet_html
@@ -116,7 +115,7 @@ else:
 def _sheet_html(key: str, _sheet: VillageSheet, _a: Assessment, code: str) -> bytes:
     # The file is for a tablet with no network: no remote tiles, no 天地图 key inside.
     offline = build_village_map(
-        ctx.scenario_dataset, _a, options=MapOptions(offline=True), admin_village_code=code
+        ctx.scenario_dataset, _a, options=ctx.options.for_file(), admin_village_code=code
     )
     return village_sheet_html(_sheet, offline).encode("utf-8")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -31,6 +32,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 """The pytest-xdist worker (each starts its own app server with its own ledger)."""
 LEDGER_DIR = ARTIFACTS / f"ledger-{WORKER}"
+"""The 整改台账 of the session's app server (:func:`app_url`)."""
 
 
 def _free_port() -> int:
@@ -39,14 +41,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
-    """Start ``streamlit run app/main.py`` on a free port; stop it after the session."""
+@contextlib.contextmanager
+def serve_app(*, env: dict[str, str] | None = None, tag: str = WORKER) -> Iterator[str]:
+    """Run ``streamlit run app/main.py`` on a free port (``env`` added); yield its URL.
+
+    The log is ``test-artifacts/streamlit-<tag>.log``; after the server stops, no page may
+    have raised (a user saw a Chinese message, the log has the trace).
+    """
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    ledger_dir = LEDGER_DIR  # a fresh 整改台账 for every test session (and xdist worker)
+    ledger_dir = ARTIFACTS / f"ledger-{tag}"  # a fresh 整改台账 for every server
     shutil.rmtree(ledger_dir, ignore_errors=True)
-    log = (ARTIFACTS / f"streamlit-{WORKER}.log").open("w")
+    log_path = ARTIFACTS / f"streamlit-{tag}.log"
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -64,7 +71,7 @@ def app_url() -> Iterator[str]:
             "false",
         ],
         cwd=ROOT,
-        env={**os.environ, "GAPMAP_LEDGER_DIR": str(ledger_dir)},
+        env={**os.environ, "GAPMAP_LEDGER_DIR": str(ledger_dir), **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -79,20 +86,27 @@ def app_url() -> Iterator[str]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(
-                f"streamlit did not start; see {ARTIFACTS / f'streamlit-{WORKER}.log'}"
-            )
+            raise RuntimeError(f"streamlit did not start; see {log_path}")
         time.sleep(0.3)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
     # a page that raised showed the user a Chinese message, not a trace: the log has it
-    text = (ARTIFACTS / f"streamlit-{WORKER}.log").read_text(encoding="utf-8", errors="replace")
-    assert "GapMap page failed" not in text, f"a page raised; see streamlit-{WORKER}.log"
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    assert "GapMap page failed" not in text, f"a page raised; see {log_path.name}"
+
+
+@pytest.fixture(scope="session")
+def app_url() -> Iterator[str]:
+    """Start ``streamlit run app/main.py`` on a free port; stop it after the session."""
+    with serve_app() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -192,19 +192,24 @@ def test_offline_html_opens_from_disk_with_no_network(browser, kind):
     from app.maps.assets import self_contained_html
     from app.maps.base import MapOptions
     from app.maps.builders import build_package_map, build_village_map
+    from app.maps.relief import relief_image
     from app.sheet import village_sheet, village_sheet_html
     from geo.assessment import assess
     from geo.settings import load_settings
+    from geo.terrain import read_dem
     from layers.dataset import read_dataset
 
     dataset = read_dataset(ROOT / "data" / "demo" / "tongxin.gpkg")
     a = assess(dataset, load_settings())
+    # as the app makes them: the 地形晕渲 of the DEM inside the file (a data: URI)
+    relief = relief_image(read_dem(ROOT / "data" / "demo" / "tongxin_dem.tif"))
+    options = MapOptions(relief=relief).for_file()
     if kind == "package":
-        html = self_contained_html(build_package_map(dataset, a, options=MapOptions()))
+        html = self_contained_html(build_package_map(dataset, a, options=options))
         expected_paths = len(dataset["roads"]) // 10  # far fewer paths would mean layers lost
     else:
         code = a.rollup.admin_villages.sort_values("problems")["code"].iloc[-1]
-        m = build_village_map(dataset, a, options=MapOptions(), admin_village_code=code)
+        m = build_village_map(dataset, a, options=options, admin_village_code=code)
         html = village_sheet_html(village_sheet(dataset, a, code), m)
         expected_paths = 3
     path = ARTIFACTS / f"offline_{kind}.html"
@@ -227,6 +232,11 @@ def test_offline_html_opens_from_disk_with_no_network(browser, kind):
     page.locator("path.leaflet-interactive").first.wait_for(timeout=30_000)
     assert page.locator("path.leaflet-interactive").count() >= expected_paths
     assert page.locator(".gapmap-legend").count() == 1
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img.gapmap-relief');"
+        " return i && i.complete && i.naturalWidth > 0 && i.src.startsWith('data:image/png'); }",
+        timeout=30_000,
+    )
     assert [u for u in requested if not u.startswith(("file:", "data:"))] == []
     page.screenshot(path=ARTIFACTS / f"offline_{kind}.png")
     assert errors == []
@@ -304,8 +314,9 @@ def test_terrain_surface_draws_offline(app_url, browser):
     page.get_by_text("考虑地形", exact=True).last.click()
     wait_for_app(page, timeout_ms=180_000)
     frame = page.frame_locator(MAP_FRAME).first
-    frame.locator("img.leaflet-image-layer").first.wait_for(timeout=120_000)
-    src = frame.locator("img.leaflet-image-layer").first.get_attribute("src")
+    surface = frame.locator("img.leaflet-image-layer:not(.gapmap-relief)")  # not the basemap
+    surface.first.wait_for(timeout=120_000)
+    src = surface.first.get_attribute("src")
     assert src.startswith("data:image/png;base64,")
     assert "步行" in frame.locator(".gapmap-legend").inner_text()
     page.get_by_text("考虑地形后的变化").wait_for(timeout=60_000)

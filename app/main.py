@@ -99,6 +99,9 @@ pages = {
 # county's pages only
 from app.state import region_available  # noqa: E402 - after set_page_config
 
+if boot is not None:  # the analysis modules are loaded (before a login form, too)
+    boot.empty()
+
 if region_available():
     pages["一张图"].insert(
         0, st.Page(VIEWS / "region.py", title="全区", icon=":material/public:", url_path="region")
@@ -119,8 +122,6 @@ try:
     # every page listed (no 'View more' folding 修改密码 or 导出 away on a long list)
     page = st.navigation(pages, expanded=True)
     st.session_state["_page_zh"] = page.title  # the print header's page (app.state)
-    if boot is not None:
-        boot.empty()
     page.run()
 except Exception as exc:  # a user never sees a Python trace; the log keeps it
     from layers.errors import GapMapError

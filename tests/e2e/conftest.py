@@ -193,3 +193,15 @@ def choose_option(page, box, option: str, *, attempts: int = 4, reopen=None) -> 
             last = e
         page.keyboard.press("Escape")
     raise AssertionError(f"could not choose {option!r} in {box}: {last}")
+
+
+def open_sidebar(page, *, timeout_ms: int = 10_000) -> None:
+    """Open the sidebar where the app collapsed it (a tablet-sized window, ≤ 1024 px)."""
+    bar = page.locator("[data-testid='stSidebar']")
+    if bar.count() and bar.first.get_attribute("data-collapsed") == "true":
+        page.get_by_test_id("stExpandSidebarButton").click()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"stSidebar\"]')"
+            "?.getAttribute('data-collapsed') === 'false'",
+            timeout=timeout_ms,
+        )

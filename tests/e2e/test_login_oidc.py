@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from layers.store.accounts import AccountStore
-from tests.e2e.conftest import ARTIFACTS, WORKER, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, WORKER, open_sidebar, wait_for_app
 from tests.e2e.test_login import _free_port, serve
 from tests.oidc_stub import OIDCStub
 
@@ -81,6 +81,7 @@ def test_oidc_login_gives_role_from_claims(oidc_app, browser):
     assert {"/authorize", "/token", "/jwks"} <= set(idp.requests)
     page.screenshot(path=str(ARTIFACTS / "login-oidc-township.png"))
     assert ("login_ok", "wangming", "oidc") in _audit(url)
+    open_sidebar(page)
     page.get_by_role("button", name="退出登录").click()
     page.get_by_role("button", name="使用统一身份认证登录").wait_for(timeout=60_000)
     ctx.close()

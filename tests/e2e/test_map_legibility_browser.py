@@ -35,6 +35,9 @@ def _open(browser, html: str, name: str):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(path.as_uri())
     page.locator("path.leaflet-interactive").first.wait_for(timeout=30_000)
+    # the opening fitBounds animates: a zoom set before it ends is undone by it
+    page.wait_for_function(f"() => {{ const m = {_MAP}; return m && !m._animatingZoom; }}")
+    page.wait_for_timeout(300)
     return page, errors
 
 

@@ -17,7 +17,15 @@ import pytest
 from PIL import Image
 
 from layers.tiles import tile_range
-from tests.e2e.conftest import ARTIFACTS, LOCAL_HOSTS, ROOT, WORKER, serve_app, wait_for_app
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    LOCAL_HOSTS,
+    ROOT,
+    WORKER,
+    open_sidebar,
+    serve_app,
+    wait_for_app,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -155,6 +163,7 @@ def test_a_users_tile_cache_loads_from_this_machine(offline_app, browser):
     wait_for_app(page, timeout_ms=180_000)
     frame = page.frame_locator(MAP_FRAME).first
     frame.locator("img.gapmap-relief").first.wait_for(timeout=60_000)
+    open_sidebar(page)  # collapsed on a 1024-px tablet
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text("地图设置").click()
     sidebar.get_by_text("本地瓦片（离线可用）", exact=True).click()
@@ -186,6 +195,7 @@ def test_a_remote_basemap_with_no_network_gives_way_to_the_relief(offline_app, b
     wait_for_app(page, timeout_ms=180_000)
     frame = page.frame_locator(MAP_FRAME).first
     frame.locator("img.gapmap-relief").first.wait_for(timeout=60_000)
+    open_sidebar(page)  # collapsed on a 1024-px tablet
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text("地图设置").click()
     sidebar.get_by_text("OpenStreetMap", exact=True).click()

@@ -27,6 +27,7 @@ from app.state import (
     set_dem,
 )
 from app.water_input import inp_upload_form
+from geo.labels import beijing_text
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from geo.terrain import read_dem
 from layers.dataset import Dataset, read_dataset
@@ -39,8 +40,9 @@ from layers.write import write_layers
 
 T = TypeVar("T")
 
+# Where uploaded DEMs are kept (<sha256>.tif, once per content); not the system /tmp.
+# (A comment, not a docstring: Streamlit's "magic" printed the bare string on the page.)
 UPLOAD_DIR = Path(os.environ.get("GAPMAP_UPLOAD_DIR", ROOT / "out" / "uploads"))
-"""Where uploaded DEMs are kept (``<sha256>.tif``, once per content); not the system /tmp."""
 
 COORDS = {
     "": "按文件自带坐标系（无则按 WGS84 经纬度）",
@@ -61,6 +63,12 @@ def _read_upload(upload, read: Callable[[Path], T]) -> T:
         path = Path(tmp) / Path(upload.name).name
         path.write_bytes(upload.getbuffer())
         return read(path)
+
+
+def _conversion_zh(steps: object) -> str:
+    """The coordinate handling of a layer: 无需转换 for none, else the recorded steps."""
+    text = str(steps or "")
+    return "无需转换" if text in ("", "none") else text
 
 
 def _coords_value(choice: str) -> str | None:
@@ -96,13 +104,13 @@ VERSIONS_ZH = {
     "version": "版本",
     "name": "数据集",
     "uploaded_by_label": "上传人",
-    "uploaded_at": "上传时间(UTC)",
+    "uploaded_at": "上传时间（北京时间）",
     "note": "说明",
     "layers": "图层数",
     "features": "要素数",
     "accepted": "本县数据",
     "accepted_by": "采纳人",
-    "accepted_at": "采纳时间(UTC)",
+    "accepted_at": "采纳时间（北京时间）",
 }
 
 
@@ -117,7 +125,10 @@ def _versions_tab(store: DatasetStore, dataset: Dataset | None, name: str | None
     if versions.empty:
         st.info("服务器上还没有数据版本。")
     else:
-        shown = versions[list(VERSIONS_ZH)].rename(columns=VERSIONS_ZH)
+        shown = versions[list(VERSIONS_ZH)].copy()
+        for col in ("uploaded_at", "accepted_at"):
+            shown[col] = shown[col].map(beijing_text)
+        shown = shown.fillna("").rename(columns=VERSIONS_ZH)
         shown["本县数据"] = shown["本县数据"].map({True: "✔ 已采纳", False: ""})
         st.dataframe(shown, hide_index=True, width="stretch", key="versions_table")
     if actor.role is not Role.ADMIN:
@@ -216,7 +227,7 @@ with tab_info:
                     "要素数": len(frame),
                     "规划要素": int((frame["status"] == "规划").sum()) if "status" in frame else 0,
                     "来源": "；".join(sources),
-                    "坐标处理": str(prov.get("conversion", prov.get("coords", ""))),
+                    "坐标处理": _conversion_zh(prov.get("conversion", prov.get("coords", ""))),
                 }
             )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="layers_table")

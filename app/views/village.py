@@ -75,7 +75,8 @@ else:
                 "version",
                 "reopen_count",
             ]
-        ].rename(
+        ]
+        .rename(
             columns={
                 "village_name": "自然村",
                 "problem_type": "问题类型",
@@ -86,7 +87,8 @@ else:
                 "version": "修改次数",
                 "reopen_count": "复发次数",
             }
-        ),
+        )
+        .fillna(""),  # not filled in yet: blank, as in the office's ledger
         hide_index=True,
         width="stretch",
         key="village_ledger",

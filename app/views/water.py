@@ -119,35 +119,12 @@ table = zh_table(
         "required_head_m",
         "supply_lpcd",
     ],
-).rename(
-    columns={
-        "water_status": "供水状态",
-        "node": "供水节点",
-        "min_pressure_m": "日最低水压(m)",
-        "required_head_m": "所需水头(m)",
-        "supply_lpcd": "人均供水(L/人·日)",
-    }
 )
 st.dataframe(table, hide_index=True, width="stretch", key="water_table")
 st.subheader("乡镇汇总")
-tw = result.rollup_townships
-st.dataframe(
-    tw.rename(
-        columns={
-            "code": "代码",
-            "name": "乡镇",
-            "rural_population": "农村人口",
-            "population_on_pipe": "自来水入户人口",
-            "tap_rate_pct": "普及率(%)",
-            "population_low_pressure": "水压不足人口",
-            "villages_off_network": "未通自然村",
-            "villages_low_pressure": "水压不足自然村",
-        }
-    ),
-    hide_index=True,
-    width="stretch",
-    key="water_townships",
-)
+tw = zh_table(result.rollup_townships, list(result.rollup_townships.columns))
+st.dataframe(tw, hide_index=True, width="stretch", key="water_townships")
+av = zh_table(result.rollup_admin_villages, list(result.rollup_admin_villages.columns))
 
 
 @st.cache_data(show_spinner="正在生成…", max_entries=4)
@@ -163,7 +140,7 @@ def _downloads(key: str) -> tuple[bytes, bytes, bytes]:
         )
         xlsx = write_excel(
             Path(tmp) / "water.xlsx",
-            {"供水-自然村": table, "供水-乡镇": tw, "供水-行政村": result.rollup_admin_villages},
+            {"供水-自然村": table, "供水-乡镇": tw, "供水-行政村": av},
         )
         inp = write_inp(model.wn, Path(tmp) / "model.inp")
         return gpkg.read_bytes(), xlsx.read_bytes(), inp.read_bytes()

@@ -104,6 +104,9 @@ try:
 
     # server mode: the login page is the only page until someone logs in (local: nothing)
     pages.update(account_pages(require_login(pages)))
+    from app.uploader import zh_file_uploader
+
+    zh_file_uploader()  # Streamlit's own uploader words (Upload, … per file) in Chinese
     # every page listed (no 'View more' folding 修改密码 or 导出 away on a long list)
     st.navigation(pages, expanded=True).run()
 except Exception as exc:  # a user never sees a Python trace; the log keeps it

@@ -210,3 +210,25 @@ def test_ledger_and_projects_tables_read_chinese():
     at = _page("projects")
     bad = {i: b[:5] for i, b in enumerate(_page_problems(at)) if b}
     assert bad == {}
+
+
+def test_times_in_tables_read_beijing_time():
+    """Stored UTC times (ISO text, datetimes) read 2026-12-02 18:30, the zone in the header."""
+    import datetime as dt
+
+    from app.components import history_zh
+    from geo.labels import beijing_text
+
+    assert beijing_text("2026-12-02T10:30:00.123+00:00") == "2026-12-02 18:30"
+    assert beijing_text("2026-12-02T10:30:00Z") == "2026-12-02 18:30"
+    assert beijing_text(dt.datetime(2026, 12, 2, 16, 0)) == "2026-12-03 00:00"  # naive = UTC
+    assert beijing_text(pd.Timestamp("2026-12-02 10:30", tz="UTC")) == "2026-12-02 18:30"
+    assert beijing_text(None) == beijing_text(pd.NaT) == beijing_text(float("nan")) == MISSING_ZH
+    assert beijing_text("昨天") == "昨天"  # not a time: unchanged
+    hist = pd.DataFrame(
+        {"at": ["2026-12-02T10:30:00+00:00"], "user_label": ["王明（乡镇填报员）"],
+         "action_zh": ["修改"], "state_zh": [None], "changes_zh": ["责任单位：交通局"]}
+    )  # fmt: skip
+    shown = history_zh(hist)
+    assert shown.columns[0] == "时间（北京时间）" and shown.iloc[0, 0] == "2026-12-02 18:30"
+    assert _bad_cells(shown) == []

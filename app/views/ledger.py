@@ -238,9 +238,10 @@ def _edit_form(row: pd.Series, current: State, options: list[str], editable: fro
         st.rerun()
 
 
-LEDGER_PAGE_COLUMNS = ("问题编号", "乡镇", "行政村", "自然村", "问题类型", "问题描述")
+# what a reader needs first; 问题编号 (long, a reference) and 版本 at the end
+LEDGER_PAGE_COLUMNS = ("乡镇", "行政村", "自然村", "问题类型", "问题描述", "整改状态")
 table = ledger_table(shown, names_zh=names)[
-    [*LEDGER_PAGE_COLUMNS, "整改状态", "责任单位", "完成时限", "版本"]
+    [*LEDGER_PAGE_COLUMNS, "责任单位", "完成时限", "问题编号", "版本"]
 ]
 st.subheader(f"问题（{len(shown)} 条；选中一行可修改）")
 event = st.dataframe(

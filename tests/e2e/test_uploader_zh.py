@@ -64,6 +64,8 @@ def test_uploader_texts_are_chinese_and_the_limit_is_the_servers(
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1024, "height": 768})
     block_remote(page)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{small_limit_url}/data")
     wait_for_app(page, timeout_ms=120_000)
     page.get_by_role("tab", name="上传县级数据").click()
@@ -92,4 +94,5 @@ def test_uploader_texts_are_chinese_and_the_limit_is_the_servers(
     text = box.inner_text()
     assert f"文件不能超过 {LIMIT_MB}" in text and "or smaller" not in text
     box.screenshot(path=str(SHOTS / "uploader-too-big-1024.png"))
+    assert errors == []  # the script throws nothing
     page.close()

@@ -242,9 +242,34 @@ def zh_cells(frame: pd.DataFrame, *, digits: int = 3, text: bool = False) -> pd.
                 out[col] = cells
             else:
                 out[col] = numbers
-        elif pd.api.types.is_string_dtype(values) and values.isna().any():
-            out[col] = values.astype(object).where(values.notna(), MISSING_ZH)
+        elif values.dtype == object and values.map(_is_flag).all() and values.notna().any():
+            out[col] = values.map({True: "是", False: "否"}).astype(object).fillna("无数据")
+        elif (values.dtype == object or pd.api.types.is_string_dtype(values)) and (
+            values.isna().any()
+        ):
+            cells = values.astype(object).where(values.notna(), MISSING_ZH)
+            if text:  # one type per column on screen
+                cells = cells.map(_cell_text, digits=digits)
+            out[col] = cells
     return out
+
+
+def _is_flag(value: object) -> bool:
+    """Tell a boolean or a missing value (an object column of yes/no with gaps)."""
+    return (
+        isinstance(value, bool | np.bool_)
+        or value is None
+        or value is pd.NA
+        or (isinstance(value, float) and np.isnan(value))
+    )
+
+
+def _cell_text(value: object, *, digits: int) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return _number(value, digits)
+    return str(value)
 
 
 def _number(value: float, digits: int) -> str:

@@ -122,6 +122,12 @@ def test_missing_and_infinite_numbers_and_codes_read_as_words():
     assert frame["clinic_min"].isna().sum() == 1  # the input is not changed
     text = zh_cells(frame, digits=2, text=True)
     assert text["clinic_min"].tolist() == ["3.14", UNREACHABLE_ZH, MISSING_ZH]
+    # object columns as a database hands them over: numbers or flags with None among them
+    stored = pd.DataFrame(
+        {"n": pd.Series([1, None], dtype=object), "f": pd.Series([True, None], dtype=object)}
+    )
+    assert zh_cells(stored).to_dict("list") == {"n": [1, MISSING_ZH], "f": ["是", "无数据"]}
+    assert zh_cells(stored, text=True)["n"].tolist() == ["1", MISSING_ZH]
 
 
 def test_cause_and_key_labels():

@@ -238,3 +238,26 @@ def test_times_in_tables_read_beijing_time():
     shown = history_zh(hist)
     assert shown.columns[0] == "时间（北京时间）" and shown.iloc[0, 0] == "2026-12-02 18:30"
     assert _bad_cells(shown) == []
+
+
+@pytest.mark.parametrize(
+    ("crs", "declared"),
+    [(None, "gcj02"), (None, "bd09"), (None, None), ("EPSG:4544", None), ("EPSG:3857", None),
+     ("EPSG:4326", "gcj02"), ("EPSG:4490", None)],
+)  # fmt: skip
+def test_the_coordinate_handling_of_a_layer_reads_chinese(crs, declared):
+    """What the 数据 page shows per layer (坐标处理), for the conversions the reader makes."""
+    import geopandas as gpd
+    import shapely
+
+    from layers.coords import conversion_zh, to_wgs84
+
+    lonlat = gpd.GeoSeries([shapely.Point(105.9, 36.98)], crs="EPSG:4326")
+    geoms = lonlat.to_crs(crs) if crs not in (None, "EPSG:4326", "EPSG:4490") else lonlat
+    geoms = geoms.set_crs(crs, allow_override=True)
+    result = to_wgs84(geoms, declared)
+    text = conversion_zh(result.conversion)
+    assert CJK.search(text), (result.conversion, text)
+    # left in Latin letters: EPSG codes, datum names and pyproj's own operation name
+    english = set(re.findall(r"[A-Za-z]{4,}", text)) - {"EPSG", "pyproj", "CGCS", "WGS"}
+    assert english <= {"Inverse", "Popular", "Visualisation", "Pseudo", "Mercator"}, text

@@ -30,6 +30,7 @@ from app.water_input import inp_upload_form
 from geo.labels import beijing_text
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from geo.terrain import read_dem
+from layers.coords import conversion_zh
 from layers.dataset import Dataset, read_dataset
 from layers.errors import GapMapError
 from layers.raster import keep_bytes
@@ -63,12 +64,6 @@ def _read_upload(upload, read: Callable[[Path], T]) -> T:
         path = Path(tmp) / Path(upload.name).name
         path.write_bytes(upload.getbuffer())
         return read(path)
-
-
-def _conversion_zh(steps: object) -> str:
-    """The coordinate handling of a layer: 无需转换 for none, else the recorded steps."""
-    text = str(steps or "")
-    return "无需转换" if text in ("", "none") else text
 
 
 def _coords_value(choice: str) -> str | None:
@@ -227,7 +222,7 @@ with tab_info:
                     "要素数": len(frame),
                     "规划要素": int((frame["status"] == "规划").sum()) if "status" in frame else 0,
                     "来源": "；".join(sources),
-                    "坐标处理": _conversion_zh(prov.get("conversion", prov.get("coords", ""))),
+                    "坐标处理": conversion_zh(prov.get("conversion", prov.get("coords", ""))),
                 }
             )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="layers_table")

@@ -13,7 +13,7 @@ from streamlit_folium import st_folium
 from app.maps.base import value_text
 from app.maps.indicators import UNIT_KIND_ZH
 from geo.indicators.outcomes import OUTCOME_STATUS_ZH
-from geo.labels import beijing_text, item_key_zh
+from geo.labels import MISSING_ZH, beijing_text, item_key_zh
 from geo.ledger.items import INDICATOR_ZH
 from geo.report import COLUMN_ZH, VALUE_ZH, zh_cells
 from layers.errors import Problem
@@ -239,7 +239,9 @@ HISTORY_ZH = {
 
 def history_table(hist: pd.DataFrame, *, key: str) -> None:
     """Show ledger events (version or problem type, time, user, action, state, changes)."""
-    st.dataframe(history_zh(hist), hide_index=True, width="stretch", key=key)
+    st.dataframe(
+        history_zh(hist), hide_index=True, width="stretch", key=key, placeholder=MISSING_ZH
+    )
 
 
 def history_zh(hist: pd.DataFrame) -> pd.DataFrame:
@@ -280,6 +282,7 @@ def items_table(
         width="stretch",
         height=height,
         key=key,
+        placeholder=MISSING_ZH,
     )
 
 

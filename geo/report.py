@@ -205,14 +205,17 @@ def zh_cells(frame: pd.DataFrame, *, digits: int = 3, text: bool = False) -> pd.
     digits : int
         Decimals kept of a float.
     text : bool
-        A column of numbers with "—" or 不可达 among them becomes text throughout (numbers
-        written with at most ``digits`` decimals), as an on-screen table needs one type
-        per column; without it the numbers stay numbers (a workbook sums them).
+        For a table on screen (``st.dataframe(..., placeholder="—")``, which draws a
+        missing number as "—" and sorts the numbers as numbers): a float column keeps its
+        NaN, and only a column with an infinite number becomes text throughout (numbers
+        written with at most ``digits`` decimals, 不可达, "—"), as the screen needs one type
+        per column; an object column's gaps read "—". Without it (a workbook) the numbers
+        stay numbers beside "—" and 不可达 text (Excel sums the numbers).
 
     Returns
     -------
     DataFrame
-        Same columns; a column that had a missing or infinite number holds text there.
+        Same columns; see ``text`` for where a missing or infinite number went.
     """
     out = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
     for col, labels in VALUE_ZH.items():
@@ -232,8 +235,10 @@ def zh_cells(frame: pd.DataFrame, *, digits: int = 3, text: bool = False) -> pd.
             out[col] = values.map({True: "是", False: "否"}).astype(object).fillna("无数据")
         elif pd.api.types.is_float_dtype(values):
             numbers = values.astype(float).round(digits)
-            finite = np.isfinite(numbers.to_numpy())
-            if not finite.all():
+            infinite = np.isinf(numbers.to_numpy())
+            if text and not infinite.any():
+                out[col] = numbers  # gaps stay NaN: the screen table draws them "—"
+            elif infinite.any() or numbers.isna().any():
                 cells = numbers.astype(object)
                 cells[np.isinf(numbers.to_numpy())] = UNREACHABLE_ZH
                 cells[numbers.isna().to_numpy()] = MISSING_ZH

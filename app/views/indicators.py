@@ -10,6 +10,7 @@ from app.maps.indicators import STATUS_ORDER, build_indicator_map, unit_outcomes
 from app.state import page_context
 from geo.indicators.outcomes import OUTCOME_STATUS_ZH
 from geo.indicators.table import GROUP_ZH
+from geo.labels import MISSING_ZH
 
 # These have a page of their own (road links, isochrones, hydraulics): listed there.
 OWN_PAGE = {"hard_road": "通硬化路", "services": "一刻钟生活圈", "clinics": "医疗空白点",
@@ -126,5 +127,12 @@ pick = st.multiselect(
     key="indicator_status",
 )
 table = outcomes_table(mine.loc[mine["status"].isin(pick)])
-st.dataframe(table, hide_index=True, width="stretch", height=360, key="indicator_table")
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    height=360,
+    key="indicator_table",
+    placeholder=MISSING_ZH,
+)
 st.caption(f"共 {len(table)} 行（{names[code]}）。")

@@ -9,6 +9,7 @@ from app.maps.builders import build_overview_map
 from app.state import drill_down, ledger, page_context
 from geo.indicators import with_previous
 from geo.indicators.table import GROUP_ZH
+from geo.labels import MISSING_ZH
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -56,7 +57,13 @@ cols = [
     "cl_blank_admin_villages",
     "cl_short_of_doctors",
 ]
-st.dataframe(zh_table(tw, cols), hide_index=True, width="stretch", key="township_table")
+st.dataframe(
+    zh_table(tw, cols),
+    hide_index=True,
+    width="stretch",
+    key="township_table",
+    placeholder=MISSING_ZH,
+)
 if ctx.scope.township_code:
     st.subheader("行政村")
     av = a.rollup.admin_villages
@@ -69,4 +76,5 @@ if ctx.scope.township_code:
         hide_index=True,
         width="stretch",
         key="admin_village_table",
+        placeholder=MISSING_ZH,
     )

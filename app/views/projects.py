@@ -10,6 +10,7 @@ from app.components import PRINT_CSS, items_table, show_map
 from app.maps.projects import build_projects_map, build_siting_map
 from app.state import as_built_for, assessment_for, ledger, page_context
 from geo.assessment import Assessment
+from geo.labels import MISSING_ZH
 from geo.ledger import ConflictError, LedgerError, indicator_names, problem_items
 from geo.ledger.permissions import Action, may
 from geo.plan import planned_counts
@@ -115,7 +116,14 @@ table = projects.assign(
 )[list(TABLE_ZH)]
 table = zh_cells(table, digits=2, text=True).rename(columns=TABLE_ZH)
 table.insert(0, "列入方案", projects["project_id"].isin(selected).to_numpy())
-st.dataframe(table, hide_index=True, width="stretch", height=320, key="projects_table")
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    height=320,
+    key="projects_table",
+    placeholder=MISSING_ZH,
+)
 st.caption(
     f"方案含 {len(chosen)} 个项目，估算 {chosen.cost_wan:,.0f} 万元（预算 {budget:,.0f} 万元）。"
 )
@@ -152,7 +160,9 @@ else:
             "met_planned": "建成后是否达标",
         }
     )
-    st.dataframe(kpi.round(2), hide_index=True, width="stretch", key="plan_kpis")
+    st.dataframe(
+        kpi.round(2), hide_index=True, width="stretch", key="plan_kpis", placeholder=MISSING_ZH
+    )
     n_skip = result.not_simulated
     st.markdown(
         f"方案可销号 **{len(review.closed)}** 条问题，仍有 **{len(review.remaining)}** 条；"
@@ -261,4 +271,5 @@ if len(result.sites):
         hide_index=True,
         width="stretch",
         key="siting_table",
+        placeholder=MISSING_ZH,
     )

@@ -13,6 +13,7 @@ from app.maps.builders import build_services_map
 from app.maps.terrain import inside, minutes_legend, minutes_overlay
 from app.state import page_context, terrain_for
 from geo.assessment import Assessment
+from geo.labels import MISSING_ZH
 from geo.terrain import isochrone
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -120,10 +121,13 @@ if mode == "terrain" and ter is not None:
         width="stretch",
         key="sv_terrain_table",
         height=260 if len(changed) else "content",
+        placeholder=MISSING_ZH,
     )
 st.subheader("各安置区最近设施（步行分钟）")
 cols = ["unit_id", "name", "population", "ok", "missing_kinds"]
 cols += [f"{k}_min" for k in ss.required_kinds]
 table = zh_table(units.sort_values("ok"), cols)
 table = table.rename(columns={f"{k}_min": f"{k}(分钟)" for k in ss.required_kinds})
-st.dataframe(table.round(1), hide_index=True, width="stretch", key="sv_table")
+st.dataframe(
+    table.round(1), hide_index=True, width="stretch", key="sv_table", placeholder=MISSING_ZH
+)

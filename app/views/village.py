@@ -11,6 +11,7 @@ from app.maps.builders import build_village_map
 from app.sheet import VillageSheet, village_sheet, village_sheet_html
 from app.state import ledger, page_context
 from geo.assessment import Assessment
+from geo.labels import MISSING_ZH
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -49,13 +50,31 @@ for start in range(0, len(facts), 4):  # four per row: readable on a 1024-px tab
 m = build_village_map(ctx.scenario_dataset, a, options=ctx.options, admin_village_code=code)
 show_map(m, key="village_map", height=520)
 st.markdown("**自然村检查**")
-st.dataframe(sheet.natural_villages, hide_index=True, width="stretch", key="village_nv_table")
+st.dataframe(
+    sheet.natural_villages,
+    hide_index=True,
+    width="stretch",
+    key="village_nv_table",
+    placeholder=MISSING_ZH,
+)
 if not sheet.sites.empty:
     st.markdown("**移民安置区**")
-    st.dataframe(sheet.sites, hide_index=True, width="stretch", key="village_sites_table")
+    st.dataframe(
+        sheet.sites,
+        hide_index=True,
+        width="stretch",
+        key="village_sites_table",
+        placeholder=MISSING_ZH,
+    )
 if not sheet.indicators.empty:
     st.markdown("**各项指标**（本村、所属自然村和安置区，以及所在乡镇的乡镇级指标）")
-    st.dataframe(sheet.indicators, hide_index=True, width="stretch", key="village_indicator_table")
+    st.dataframe(
+        sheet.indicators,
+        hide_index=True,
+        width="stretch",
+        key="village_indicator_table",
+        placeholder=MISSING_ZH,
+    )
 
 items = ledger().items()
 items = items[items["admin_village_code"] == code] if not items.empty else items
@@ -92,6 +111,7 @@ else:
         hide_index=True,
         width="stretch",
         key="village_ledger",
+        placeholder=MISSING_ZH,
     )
     with st.expander(f"本村问题的修改记录（{int(items['version'].sum())} 条）"):
         book = ledger()

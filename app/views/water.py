@@ -12,6 +12,7 @@ from app.components import PRINT_CSS, problems_table, show_map, zh_table
 from app.maps.water import WATER_STATUS_ZH, build_water_map
 from app.state import page_context
 from app.water_input import inp_upload_form, model_notes
+from geo.labels import MISSING_ZH
 from layers.epanet import write_inp
 from layers.write import write_excel, write_layers
 
@@ -35,7 +36,12 @@ if water is None:
 if water.result is None:
     st.error(water.error.zh if water.error is not None else "供水计算未能完成。")
     if water.problems:
-        st.dataframe(problems_table(water.problems).fillna(""), hide_index=True, key="water_errors")
+        st.dataframe(
+            problems_table(water.problems).fillna(""),
+            hide_index=True,
+            key="water_errors",
+            placeholder=MISSING_ZH,
+        )
     st.stop()
 model, run, result = water.model, water.run, water.result
 source = "供水图层" if model.source == "gis" else f"EPANET 模型 {model.source}"
@@ -55,7 +61,9 @@ if len(notes):
         f"模型提示 {warned} 条、GapMap 对模型的修改 {len(model.changes)} 处（含 EPANET 原文）",
         expanded=bool(run.warnings),
     ):
-        st.dataframe(notes, hide_index=True, width="stretch", key="water_notes")
+        st.dataframe(
+            notes, hide_index=True, width="stretch", key="water_notes", placeholder=MISSING_ZH
+        )
 county = result.county.iloc[0]
 villages = ctx.scope.select(result.villages)
 unknown = bool((villages["status"] == "unlinked").all()) and len(villages) > 0
@@ -91,7 +99,9 @@ if model.schematic:
         "自然村按村—节点对照表接入。"
     )
     at = run.pressure_m.loc[hour].rename("水压(m)").to_frame().reset_index(names="节点")
-    st.dataframe(at, hide_index=True, key="water_schematic_nodes", height=260)
+    st.dataframe(
+        at, hide_index=True, key="water_schematic_nodes", height=260, placeholder=MISSING_ZH
+    )
 else:
     m = build_water_map(
         ctx.scenario_dataset,
@@ -120,10 +130,10 @@ table = zh_table(
         "supply_lpcd",
     ],
 )
-st.dataframe(table, hide_index=True, width="stretch", key="water_table")
+st.dataframe(table, hide_index=True, width="stretch", key="water_table", placeholder=MISSING_ZH)
 st.subheader("乡镇汇总")
 tw = zh_table(result.rollup_townships, list(result.rollup_townships.columns))
-st.dataframe(tw, hide_index=True, width="stretch", key="water_townships")
+st.dataframe(tw, hide_index=True, width="stretch", key="water_townships", placeholder=MISSING_ZH)
 av = zh_table(result.rollup_admin_villages, list(result.rollup_admin_villages.columns))
 
 

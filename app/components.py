@@ -10,14 +10,15 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app.clock import beijing_text
 from app.layout import PAGE_CSS
 from app.maps.base import value_text
 from app.maps.indicators import UNIT_KIND_ZH
 from geo.assessment import Assessment
 from geo.indicators import township_rows, with_previous
 from geo.indicators.outcomes import OUTCOME_STATUS_ZH
-from geo.report import COLUMN_ZH, VALUE_ZH
+from geo.labels import MISSING_ZH, beijing_text, item_key_zh
+from geo.ledger.items import INDICATOR_ZH
+from geo.report import COLUMN_ZH, VALUE_ZH, zh_cells
 from layers.errors import Problem
 from layers.schema import LAYERS
 
@@ -68,7 +69,7 @@ KPI_CSS = """
 </style>
 """
 
-_CMP_ZH = {">=": "≥", "<=": "≤", ">": "＞"}
+_CMP_ZH = VALUE_ZH["comparison"]
 
 
 def kpi_cards(
@@ -175,16 +176,15 @@ def kpi_rows(
 
 
 def zh_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Select ``columns``, translate coded values and headers to Chinese."""
-    out = pd.DataFrame(frame[[c for c in columns if c in frame.columns]]).copy()
-    for col, labels in VALUE_ZH.items():
-        if col in out:
-            out[col] = out[col].map(lambda v, lab=labels: lab.get(v, v))
-    for col in out.columns:
-        if out[col].dtype == bool:
-            out[col] = out[col].map({True: "是", False: "否"})
-        elif pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(2)
+    """Select ``columns``; codes, booleans, NaN and inf as people read them; Chinese headers.
+
+    The cells are :func:`geo.report.zh_cells`' (2 decimals, "—" for a missing value,
+    不可达 for an infinite time; such a column is text), the headers
+    :data:`geo.report.COLUMN_ZH`'s.
+    """
+    out = zh_cells(
+        pd.DataFrame(frame[[c for c in columns if c in frame.columns]]), digits=2, text=True
+    )
     return out.rename(columns={c: COLUMN_ZH.get(c, c) for c in out.columns})
 
 
@@ -262,11 +262,18 @@ HISTORY_ZH = {
 
 def history_table(hist: pd.DataFrame, *, key: str) -> None:
     """Show ledger events (version or problem type, time, user, action, state, changes)."""
+    st.dataframe(
+        history_zh(hist), hide_index=True, width="stretch", key=key, placeholder=MISSING_ZH
+    )
+
+
+def history_zh(hist: pd.DataFrame) -> pd.DataFrame:
+    """Return ledger events as :func:`history_table` shows them: times in Beijing time."""
     cols = [c for c in HISTORY_ZH if c in hist.columns]
-    shown = hist[cols].copy()
-    if "at" in shown:  # the ledger records UTC; a user reads Beijing time
-        shown["at"] = beijing_text(shown["at"], seconds=True)
-    st.dataframe(shown.rename(columns=HISTORY_ZH), hide_index=True, width="stretch", key=key)
+    out = hist[cols].copy()
+    if "at" in out:  # the ledger records UTC; seconds kept (two edits in one minute)
+        out["at"] = out["at"].map(lambda v: beijing_text(v, seconds=True))
+    return out.fillna("").rename(columns=HISTORY_ZH)
 
 
 ITEMS_ZH = {
@@ -280,16 +287,36 @@ ITEMS_ZH = {
 """Chinese headers of problem items in plan reviews."""
 
 
-def items_table(items: pd.DataFrame, *, key: str, height: int = 200) -> None:
-    """Show problem items (those of :data:`ITEMS_ZH` that the frame has) with Chinese headers."""
-    cols = [c for c in ITEMS_ZH if c in items.columns]
+def items_table(
+    items: pd.DataFrame,
+    *,
+    key: str,
+    height: int = 200,
+    names_zh: Mapping[str, str] | None = None,
+) -> None:
+    """Show problem items (those of :data:`ITEMS_ZH` that the frame has) with Chinese headers.
+
+    问题编号 reads as :func:`geo.labels.item_key_zh` spells it, with ``names_zh`` (indicator
+    code → Chinese name; default the default table's).
+    """
     st.dataframe(
-        items[cols].rename(columns=ITEMS_ZH),
+        items_zh(items, names_zh=names_zh),
         hide_index=True,
         width="stretch",
         height=height,
         key=key,
+        placeholder=MISSING_ZH,
     )
+
+
+def items_zh(items: pd.DataFrame, *, names_zh: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Return problem items as :func:`items_table` shows them (:data:`ITEMS_ZH` headers)."""
+    names = INDICATOR_ZH if names_zh is None else names_zh
+    cols = [c for c in ITEMS_ZH if c in items.columns]
+    out = zh_cells(items[cols], digits=2, text=True)
+    if "key" in out:
+        out["key"] = [item_key_zh(k, names) for k in items["key"]]
+    return out.rename(columns=ITEMS_ZH)
 
 
 def access_mode(label: str, *, key: str, available: bool, container=st) -> str:

@@ -213,21 +213,28 @@ def data_table(frame: pd.DataFrame, *, key: str, **dataframe_kwargs):
     key : str
         The grid's widget key (``ptable_<key>`` is its container's).
     **dataframe_kwargs
-        Passed to ``st.dataframe`` (``height``, ``column_config`` …); ``hide_index`` and
-        ``width="stretch"`` are the default.
+        Passed to ``st.dataframe`` (``height``, ``column_config`` …); ``hide_index``,
+        ``width="stretch"`` and ``placeholder="—"`` are the default.
 
     Returns
     -------
     The grid's return value (its selection, with ``on_select``).
     """
-    dataframe_kwargs = {"hide_index": True, "width": "stretch", **dataframe_kwargs}
+    from geo.labels import MISSING_ZH  # here: main.py imports this module before the heavy ones
+
+    dataframe_kwargs = {
+        "hide_index": True,
+        "width": "stretch",
+        "placeholder": MISSING_ZH,  # a gap reads "—", the column stays numeric
+        **dataframe_kwargs,
+    }
     with st.container(key=f"ptable_{key}"):
         event = st.dataframe(frame, key=key, **dataframe_kwargs)
         body = frame.to_html(
             index=not dataframe_kwargs["hide_index"],
             border=0,
             classes="gapmap-table",
-            na_rep="",
+            na_rep=MISSING_ZH,
             float_format=lambda x: f"{x:,.2f}".rstrip("0").rstrip("."),
         )
         st.html(f'<div class="gapmap-print-only">{body}</div>')

@@ -119,6 +119,9 @@ try:
 
     # server mode: the login page is the only page until someone logs in (local: nothing)
     pages.update(account_pages(require_login(pages)))
+    from app.uploader import zh_file_uploader
+
+    zh_file_uploader()  # Streamlit's own uploader words (Upload, … per file) in Chinese
     # every page listed (no 'View more' folding 修改密码 or 导出 away on a long list)
     page = st.navigation(pages, expanded=True)
     st.session_state["_page_zh"] = page.title  # the print header's page (app.state)

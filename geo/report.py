@@ -18,6 +18,7 @@ from geo.indicators import (
     OUTCOME_STATUS_ZH,
     IndicatorTable,
 )
+from geo.labels import MISSING_ZH, SECTION_ZH, UNREACHABLE_ZH, cause_zh, item_key_zh
 from geo.labels import VALUE_ZH as ANALYSIS_VALUE_ZH
 from geo.water import REASONS_ZH
 
@@ -29,6 +30,7 @@ __all__ = [
     "problem_sheet",
     "report_sheets",
     "result_layers",
+    "zh_cells",
 ]
 
 VALUE_ZH: dict[str, dict[str, str]] = {
@@ -152,6 +154,17 @@ COLUMN_ZH: dict[str, str] = {
     "field": "字段",
     "message_zh": "问题",
     "fix_zh": "修改方法",
+    "surface_unverified": "路面类型待核实",
+    "route": "新建线路走向",
+    "straight_km": "直线距离(公里)",
+    "ground_km": "地面长度(公里)",
+    "mean_slope_pct": "平均坡度(%)",
+    "max_slope_pct": "最大坡度(%)",
+    "buildable": "具备建设条件",
+    "x_weight": "计入普及率人口",
+    "x_served": "通自来水人口",
+    "x_children": "超出服务半径学龄儿童数",
+    "x_households": "危窑危房户数",
 }
 """Chinese headers for report columns."""
 
@@ -177,18 +190,100 @@ def result_layers(a: Assessment) -> dict[str, pd.DataFrame]:
     }
 
 
-def _zh(frame: pd.DataFrame) -> pd.DataFrame:
+def zh_cells(frame: pd.DataFrame, *, digits: int = 3, text: bool = False) -> pd.DataFrame:
+    """Return ``frame``'s cells as a table shows them: codes in Chinese, no NaN, no inf.
+
+    Coded values of the columns of :data:`VALUE_ZH` become their labels, ``cause``
+    codes their text (:func:`geo.labels.cause_zh`), booleans 是/否 (NA: 无数据), floats are
+    rounded to ``digits``; an infinite number reads 不可达 and a missing value "—"
+    (:data:`geo.labels.MISSING_ZH`). Headers are kept; the input is not changed.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Result rows (a geometry column is dropped).
+    digits : int
+        Decimals kept of a float.
+    text : bool
+        For a table on screen (``st.dataframe(..., placeholder="—")``, which draws a
+        missing number as "—" and sorts the numbers as numbers): a float column keeps its
+        NaN, and only a column with an infinite number becomes text throughout (numbers
+        written with at most ``digits`` decimals, 不可达, "—"), as the screen needs one type
+        per column; an object column's gaps read "—". Without it (a workbook) the numbers
+        stay numbers beside "—" and 不可达 text (Excel sums the numbers).
+
+    Returns
+    -------
+    DataFrame
+        Same columns; see ``text`` for where a missing or infinite number went.
+    """
     out = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
     for col, labels in VALUE_ZH.items():
         if col in out:
             out[col] = out[col].map(lambda v, lab=labels: lab.get(v, v))
+    if "cause" in out:
+        water = out["indicator"] == "water" if "indicator" in out else False
+        out["cause"] = [
+            cause_zh(c, own=REASONS_ZH if w else None) if isinstance(c, str) else c
+            for c, w in zip(out["cause"], np.broadcast_to(water, len(out)), strict=True)
+        ]
     for col in out.columns:
-        if out[col].dtype == bool:
-            out[col] = np.where(out[col], "是", "否")
-        elif isinstance(out[col].dtype, pd.BooleanDtype):  # NA: no data, neither yes nor no
-            out[col] = out[col].map({True: "是", False: "否"}).fillna("无数据")
-        elif pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].replace([np.inf, -np.inf], np.nan).round(3)
+        values = out[col]
+        if values.dtype == bool:
+            out[col] = np.where(values, "是", "否")
+        elif isinstance(values.dtype, pd.BooleanDtype):  # NA: no data, neither yes nor no
+            out[col] = values.map({True: "是", False: "否"}).astype(object).fillna("无数据")
+        elif pd.api.types.is_float_dtype(values):
+            numbers = values.astype(float).round(digits)
+            infinite = np.isinf(numbers.to_numpy())
+            if text and not infinite.any():
+                out[col] = numbers  # gaps stay NaN: the screen table draws them "—"
+            elif infinite.any() or numbers.isna().any():
+                cells = numbers.astype(object)
+                cells[np.isinf(numbers.to_numpy())] = UNREACHABLE_ZH
+                cells[numbers.isna().to_numpy()] = MISSING_ZH
+                if text:
+                    cells = cells.map(lambda v: v if isinstance(v, str) else _number(v, digits))
+                out[col] = cells
+            else:
+                out[col] = numbers
+        elif values.dtype == object and values.map(_is_flag).all() and values.notna().any():
+            out[col] = values.map({True: "是", False: "否"}).astype(object).fillna("无数据")
+        elif (values.dtype == object or pd.api.types.is_string_dtype(values)) and (
+            values.isna().any()
+        ):
+            cells = values.astype(object).where(values.notna(), MISSING_ZH)
+            if text:  # one type per column on screen
+                cells = cells.map(_cell_text, digits=digits)
+            out[col] = cells
+    return out
+
+
+def _is_flag(value: object) -> bool:
+    """Tell a boolean or a missing value (an object column of yes/no with gaps)."""
+    return (
+        isinstance(value, bool | np.bool_)
+        or value is None
+        or value is pd.NA
+        or (isinstance(value, float) and np.isnan(value))
+    )
+
+
+def _cell_text(value: object, *, digits: int) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return _number(value, digits)
+    return str(value)
+
+
+def _number(value: float, digits: int) -> str:
+    """``12.50`` → ``12.5``, ``3.0`` → ``3``: at most ``digits`` decimals, no trailing zeros."""
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits > 0 else f"{value:.0f}"
+
+
+def _zh(frame: pd.DataFrame) -> pd.DataFrame:
+    out = zh_cells(frame)
     rename = {}
     for col in out.columns:
         if col in COLUMN_ZH:
@@ -265,25 +360,26 @@ def outcome_sheet(a: Assessment, code: str) -> pd.DataFrame:
     rows = rows.drop(columns=[c for c in rows if c.startswith("x_") and rows[c].isna().all()])
     order = rows["status"].map({"problem": 0, "no_data": 1, "ok": 2, "exempt": 3})
     rows = rows.iloc[np.lexsort((rows["key"].to_numpy(), order.to_numpy()))]
-    out = rows.assign(
-        status=rows["status"].map(OUTCOME_STATUS_ZH),
-        indicator=rows["indicator"].map(a.indicators.table.names_zh),
-        unit_kind=rows["unit_kind"].map(VALUE_ZH["unit_kind"]).fillna(rows["unit_kind"]),
-    ).replace([np.inf, -np.inf], np.nan)
-    return out.rename(columns=dict(OUTCOME_COLUMNS_ZH)).reset_index(drop=True)
+    out = _items_zh(a, rows).assign(status=rows["status"].map(OUTCOME_STATUS_ZH).to_numpy())
+    x_cols = {c: COLUMN_ZH.get(c, c) for c in out.columns if str(c).startswith("x_")}
+    return out.rename(columns={**OUTCOME_COLUMNS_ZH, **x_cols}).reset_index(drop=True)
+
+
+def _items_zh(a: Assessment, rows: pd.DataFrame) -> pd.DataFrame:
+    """Outcome or item rows with Chinese cells: key, indicator, unit kind, cause, no NaN."""
+    names = a.indicators.table.names_zh if a.indicators is not None else {}
+    out = zh_cells(rows)
+    return out.assign(
+        key=[item_key_zh(k, names) for k in rows["key"]],
+        indicator=rows["indicator"].map(names).fillna(rows["indicator"]).to_numpy(),
+    )
 
 
 def problem_sheet(a: Assessment) -> pd.DataFrame:
-    """Return the 问题清单 of every indicator of the table (Chinese headers)."""
+    """Return the 问题清单 of every indicator of the table (Chinese headers and cells)."""
     from geo.ledger.items import ITEM_COLUMNS_ZH, problem_items
 
-    items = problem_items(a)
-    names = a.indicators.table.names_zh if a.indicators is not None else {}
-    items = items.assign(
-        indicator=items["indicator"].map(names).fillna(items["indicator"]),
-        unit_kind=items["unit_kind"].map(VALUE_ZH["unit_kind"]).fillna(items["unit_kind"]),
-    )
-    return items.rename(columns=dict(ITEM_COLUMNS_ZH))
+    return _items_zh(a, problem_items(a)).rename(columns=dict(ITEM_COLUMNS_ZH))
 
 
 def _problem_headers(table: IndicatorTable) -> dict[str, str]:
@@ -321,7 +417,9 @@ def report_sheets(a: Assessment) -> dict[str, pd.DataFrame]:
         sheets["生活圈最近设施"] = _zh(a.services.nearest)
     if "clinics" in codes:
         sheets["医疗-乡镇"] = _zh(a.clinics.townships)
-        sheets["医疗-行政村"] = _zh(a.clinics.admin_villages)
+        sheets["医疗-行政村"] = _zh(
+            a.clinics.admin_villages.rename(columns={"status": "cl_status"})
+        )
         sheets["医疗-可达性"] = _zh(a.clinics.villages)
     sheets["路网拓扑问题"] = _zh(a.diagnostics)
     if "water" in codes:
@@ -330,6 +428,7 @@ def report_sheets(a: Assessment) -> dict[str, pd.DataFrame]:
         for code in table.codes:
             if code not in BUILTIN_CODES:
                 sheets[indicator_sheet_name(table, code)] = outcome_sheet(a, code)
+    settings["section"] = settings["section"].map(SECTION_ZH).fillna(settings["section"])
     sheets["参数设置"] = settings.rename(
         columns={"section": "类别", "name": "参数", "value": "取值"}
     )

@@ -53,6 +53,7 @@ __all__ = [
     "bd09_to_wgs84",
     "check_coords",
     "check_layer_coords",
+    "conversion_zh",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "guess_projected_epsg",
@@ -643,6 +644,51 @@ class CoordsResult:
     def conversion(self) -> str:
         """The steps as one line (``"none"`` if nothing was done)."""
         return "; ".join(self.steps) if self.steps else "none"
+
+
+_STEP_ZH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), zh)
+    for pattern, zh in (
+        (r"^none$", "无需转换"),
+        (r"^none: longitude and latitude look swapped \(not converted\)$",
+         "未转换：经度、纬度疑似填反"),
+        (r"^(.+) → EPSG:4326 \(pyproj\)$", r"\1 → EPSG:4326（pyproj 坐标转换）"),
+        (r"^(.+) → EPSG:4490 \(inverse projection, pyproj\)$",
+         r"\1 → EPSG:4490（投影坐标反算为经纬度，pyproj）"),
+        (r"^CGCS2000 taken as WGS84 \(equal at metre level\): relabelled EPSG:4326$",
+         "CGCS2000 与 WGS84 在米级一致：按 EPSG:4326 标注"),
+        (r"^(.+) → EPSG:4326 \(pyproj: (.+)\)$", r"\1 → EPSG:4326（pyproj：\2）"),
+        (r"^no CRS in file; lon/lat values in China taken as WGS84$",
+         "文件未带坐标系；经纬度在中国范围内，按 WGS84 处理"),
+        (r"^no CRS in file; declared (.+)$", r"文件未带坐标系；按声明的 \1 处理"),
+        (r"^file CRS (.+) overridden by declared (.+)$", r"文件坐标系 \1 改按声明的 \2 处理"),
+        (r"^GCJ-02 → WGS84 \(iterative inverse, < 1e-9°\)$",
+         "GCJ-02 → WGS84（迭代反算，误差 < 1e-9°）"),
+        (r"^BD-09 → GCJ-02 → WGS84 \(iterative inverse, < 1e-9°\)$",
+         "BD-09 → GCJ-02 → WGS84（迭代反算，误差 < 1e-9°）"),
+    )
+)  # fmt: skip
+
+
+def conversion_zh(conversion: str) -> str:
+    """Return a layer's coordinate handling (:attr:`CoordsResult.conversion`) in Chinese.
+
+    Each ``; ``-separated step of the record is put into Chinese (labels and EPSG codes
+    kept); a step it does not know stays as recorded. ``""`` and ``none`` read 无需转换.
+    """
+    glued = str(conversion or "none").replace("no CRS in file; ", "no CRS in file\0")
+    for label, label_zh in _KIND_LABELS.values():  # the declarations' own Chinese names
+        glued = glued.replace(label, label_zh)
+    steps = [s.strip().replace("\0", "; ") for s in glued.split("; ") if s.strip()]
+    out = []
+    for step in steps or ["none"]:
+        for pattern, zh in _STEP_ZH:
+            if pattern.match(step):
+                out.append(pattern.sub(zh, step))
+                break
+        else:
+            out.append(step)
+    return "；".join(out)
 
 
 class _Report:

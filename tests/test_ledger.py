@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from geo.assessment import assess
 from geo.indicators import BUILTIN_CODES, builtin_table
+from geo.labels import item_key_zh
 from geo.ledger import (
     STATE_ZH,
     TRANSITIONS,
@@ -36,8 +37,9 @@ from geo.ledger import (
     make_items,
     problem_items,
 )
+from geo.ledger.items import INDICATOR_ZH
 from geo.ledger.store import REASON_REQUIRED
-from geo.ledger.xlsx import EXPORT_COLUMNS, OFFICE_COLUMNS, SHEET, ledger_table
+from geo.ledger.xlsx import EXPORT_COLUMNS, OFFICE_COLUMNS, SHEET, TITLE_ROWS, ledger_table
 from geo.settings import load_settings
 from layers import Dataset, read_dataset
 from layers.store.actors import Actor
@@ -378,8 +380,8 @@ def test_snapshot_sequence_new_persisting_disappeared_reopened(ledger, runs):
     assert created.utcoffset() == dt.timedelta(0)
     assert set(ledger.snapshot_items(2)["key"]) == set(d2.new) | set(d2.persisting)
     hints = ledger_table(ledger.items()).set_index("问题编号")["系统提示"]
-    assert hints["hard_road:NV03"] == "销号后复发（第1次）"
-    assert hints["clinics:admin_village:640399200201"] == "本期数据已不再发现，建议验收销号"
+    assert hints[_shown("hard_road:NV03")] == "销号后复发（第1次）"
+    assert hints[_shown("clinics:admin_village:640399200201")] == "本期数据已不再发现，建议验收销号"
     assert ledger.verify() == []
 
 
@@ -732,12 +734,13 @@ def test_export_in_the_county_layout(ledger, runs, tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["台账.xlsx"]  # atomic, no temp
     wb = openpyxl.load_workbook(out)
     ws = wb[SHEET]
-    header = [c.value for c in ws[1]]
+    header = [c.value for c in ws[TITLE_ROWS + 1]]
     assert tuple(header[: len(OFFICE_COLUMNS)]) == OFFICE_COLUMNS
     assert tuple(header) == EXPORT_COLUMNS
-    rows = pd.DataFrame(list(ws.iter_rows(min_row=2, values_only=True)), columns=header)
+    body = ws.iter_rows(min_row=TITLE_ROWS + 2, values_only=True)
+    rows = pd.DataFrame(list(body), columns=header)
     assert len(rows) == len(BASE_KEYS) and rows["序号"].tolist() == list(range(1, 11))
-    nv03 = rows.set_index("问题编号").loc["hard_road:NV03"]
+    nv03 = rows.set_index("问题编号").loc[_shown("hard_road:NV03")]
     assert (nv03["乡镇"], nv03["行政村"], nv03["自然村"]) == ("甲镇", "乙村", "砂沟")
     assert (nv03["整改状态"], nv03["责任单位"], nv03["版本"]) == ("整改中", "交通局", 2)
     assert nv03["问题类型"] == "未通硬化路" and "1.5 公里" in nv03["问题描述"]
@@ -746,15 +749,25 @@ def test_export_in_the_county_layout(ledger, runs, tmp_path):
     assert dv.formula1 == '"待整改,整改中,已整改待验收,已销号,暂缓,豁免"'
     assert "填写说明" in wb.sheetnames
     only = export_xlsx(ledger, tmp_path / "乙乡.xlsx", township="乙乡", indicator="hard_road")
-    assert openpyxl.load_workbook(only)[SHEET].max_row == 1 + 2  # NV05, NV07
+    assert openpyxl.load_workbook(only)[SHEET].max_row == TITLE_ROWS + 1 + 2  # NV05, NV07
+
+
+def _shown(key: str) -> str:
+    """问题编号 as the exported sheet spells ``key`` (the indicator's Chinese name first)."""
+    return item_key_zh(key, INDICATOR_ZH)
 
 
 def _edit_sheet(path, edits):
-    """Edit cells as a person would in Excel: {(key, column): value}."""
+    """Edit cells as a person would in Excel: {(key, column): value}; return key → Excel row."""
     wb = openpyxl.load_workbook(path)
     ws = wb[SHEET]
-    header = [c.value for c in ws[1]]
-    rows = {ws.cell(r, header.index("问题编号") + 1).value: r for r in range(2, ws.max_row + 1)}
+    head = TITLE_ROWS + 1
+    header = [c.value for c in ws[head]]
+    shown = {
+        ws.cell(r, header.index("问题编号") + 1).value: r for r in range(head + 1, ws.max_row + 1)
+    }
+    keys = {_shown(k): k for k in {k for k, _ in edits} | set(BASE_KEYS)}
+    rows = {keys.get(v, v): r for v, r in shown.items()}
     for (key, col), value in edits.items():
         ws.cell(rows[key], header.index(col) + 1).value = value
     wb.save(path)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from geo.labels import item_key_zh
 from geo.ledger import (
     Change,
     Ledger,
@@ -23,6 +24,7 @@ from geo.ledger import (
     may,
     read_xlsx,
 )
+from geo.ledger.items import INDICATOR_ZH
 from geo.ledger.permissions import Action
 from layers.store.actors import Actor
 from tests.pg import PG_URL, fresh_database
@@ -137,7 +139,7 @@ def _attempt(ledger, actor, key, action, to_state, fields, tmp_path):
     elif action == "import":
         path = export_xlsx(ledger, tmp_path / f"{key.replace(':', '_')}.xlsx")
         frame = read_xlsx(path)
-        frame.loc[frame["问题编号"] == key, "备注"] = fields["notes"]
+        frame.loc[frame["问题编号"] == item_key_zh(key, INDICATOR_ZH), "备注"] = fields["notes"]
         result = import_xlsx(ledger, frame, actor=actor)
         if result.refused:
             raise PermissionDeniedError(actor, Action.IMPORT, key, "row refused", "本行被拒绝")

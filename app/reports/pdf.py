@@ -23,6 +23,7 @@ from fpdf import FPDF
 from fpdf.enums import TableHeadingsDisplay
 from fpdf.fonts import FontFace
 
+from geo.labels import MISSING_ZH, UNREACHABLE_ZH
 from layers.errors import GapMapError
 
 __all__ = [
@@ -183,7 +184,7 @@ class ReportMeta:
 def cell_text(value: object, *, digits: int = 1) -> str:
     """A table cell as a leader reads it: 1,234 / 12.3 / 是 / 否 / — (never None, nan, inf)."""
     if value is None or value is pd.NA or value is pd.NaT:
-        return "—"
+        return MISSING_ZH
     if isinstance(value, bool | np.bool_):
         return "是" if value else "否"
     if isinstance(value, int | np.integer):
@@ -191,14 +192,14 @@ def cell_text(value: object, *, digits: int = 1) -> str:
     if isinstance(value, float | np.floating):
         x = float(value)
         if math.isnan(x):
-            return "—"
+            return MISSING_ZH
         if math.isinf(x):
-            return "不可达" if x > 0 else "—"
+            return UNREACHABLE_ZH if x > 0 else MISSING_ZH
         if x == int(x) and abs(x) < 1e15:
             return f"{int(x):,}"
         return f"{x:,.{digits}f}"
     text = str(value).strip()
-    return text if text and text.lower() not in {"nan", "none", "<na>"} else "—"
+    return text if text and text.lower() not in {"nan", "none", "<na>"} else MISSING_ZH
 
 
 class ReportDocument(FPDF):

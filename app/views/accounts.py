@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.auth import account_store, current_actor
-from app.clock import beijing_text
+from geo.labels import beijing_text
 from layers.errors import GapMapError
 from layers.store.accounts import PASSWORD_MIN_CHARS
 from layers.store.actors import DEPARTMENTS, ROLE_ZH, Role
@@ -29,9 +29,11 @@ COLUMNS = {
     "created_by": "创建人",
     "created_at": "创建时间",
 }
-frame = store.accounts()
+frame = store.accounts()[list(COLUMNS)].copy()
+for col in ("last_login", "created_at"):  # stored in UTC: shown in Beijing time
+    frame[col] = frame[col].map(beijing_text)
 st.dataframe(
-    frame[list(COLUMNS)].rename(columns=COLUMNS),
+    frame.rename(columns=COLUMNS),
     hide_index=True,
     width="stretch",
     key="accounts_table",
@@ -126,10 +128,9 @@ with manage:
 
 with audit:
     events = store.audit(limit=500)
+    events = events.assign(at=events["at"].map(lambda v: beijing_text(v, seconds=True)))
     st.dataframe(
-        events[["at", "event_zh", "reason_zh", "username", "by", "client", "detail"]]
-        .assign(at=lambda e: beijing_text(e["at"], seconds=True))  # stored in UTC
-        .rename(
+        events[["at", "event_zh", "reason_zh", "username", "by", "client", "detail"]].rename(
             columns={
                 "at": "时间（北京时间）",
                 "event_zh": "事件",

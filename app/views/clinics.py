@@ -14,6 +14,7 @@ from app.maps.builders import build_clinics_map
 from app.maps.terrain import inside, minutes_legend, minutes_overlay
 from app.state import page_context, terrain_for
 from geo.assessment import Assessment
+from geo.labels import MISSING_ZH
 from geo.terrain import isochrone
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -104,6 +105,7 @@ if mode == "terrain" and ter is not None:
         hide_index=True,
         width="stretch",
         key="cl_terrain_table",
+        placeholder=MISSING_ZH,
     )
     ch = ter.clinics["change"].value_counts()
     worse, better = int(ch.get("worse", 0)), int(ch.get("better", 0))
@@ -120,6 +122,7 @@ data_table(
     hide_index=True,
     width="stretch",
     key="cl_table",
+    placeholder=MISSING_ZH,
 )
 if tw["blank"].any():
     st.subheader("无卫生院乡镇")
@@ -127,4 +130,5 @@ if tw["blank"].any():
         zh_table(tw[tw["blank"]], ["code", "name", "n_health_centres"]),
         hide_index=True,
         key="cl_tw_table",
+        placeholder=MISSING_ZH,
     )

@@ -13,7 +13,6 @@ import pandas as pd
 import streamlit as st
 
 from app.auth import current_actor
-from app.clock import beijing_text
 from app.components import problems_table
 from app.delivery import delivery_tab
 from app.state import (
@@ -28,8 +27,10 @@ from app.state import (
     set_dem,
 )
 from app.water_input import inp_upload_form
+from geo.labels import beijing_text
 from geo.plan import PLAN_LAYERS, merge_plan, planned_counts
 from geo.terrain import read_dem
+from layers.coords import conversion_zh
 from layers.dataset import Dataset, read_dataset
 from layers.errors import GapMapError
 from layers.raster import keep_bytes
@@ -40,8 +41,9 @@ from layers.write import write_layers
 
 T = TypeVar("T")
 
+# Where uploaded DEMs are kept (<sha256>.tif, once per content); not the system /tmp.
+# (A comment, not a docstring: Streamlit's "magic" printed the bare string on the page.)
 UPLOAD_DIR = Path(os.environ.get("GAPMAP_UPLOAD_DIR", ROOT / "out" / "uploads"))
-"""Where uploaded DEMs are kept (``<sha256>.tif``, once per content); not the system /tmp."""
 
 COORDS = {
     "": "按文件自带坐标系（无则按 WGS84 经纬度）",
@@ -118,11 +120,10 @@ def _versions_tab(store: DatasetStore, dataset: Dataset | None, name: str | None
     if versions.empty:
         st.info("服务器上还没有数据版本。")
     else:
-        shown = versions[list(VERSIONS_ZH)].assign(  # stored in UTC; read in Beijing time
-            uploaded_at=lambda v: beijing_text(v["uploaded_at"]),
-            accepted_at=lambda v: beijing_text(v["accepted_at"]),
-        )
-        shown = shown.rename(columns=VERSIONS_ZH)
+        shown = versions[list(VERSIONS_ZH)].copy()
+        for col in ("uploaded_at", "accepted_at"):
+            shown[col] = shown[col].map(beijing_text)
+        shown = shown.fillna("").rename(columns=VERSIONS_ZH)
         shown["本县数据"] = shown["本县数据"].map({True: "✔ 已采纳", False: ""})
         st.dataframe(shown, hide_index=True, width="stretch", key="versions_table")
     if actor.role is not Role.ADMIN:
@@ -221,7 +222,7 @@ with tab_info:
                     "要素数": len(frame),
                     "规划要素": int((frame["status"] == "规划").sum()) if "status" in frame else 0,
                     "来源": "；".join(sources),
-                    "坐标处理": str(prov.get("conversion", prov.get("coords", ""))),
+                    "坐标处理": conversion_zh(prov.get("conversion", prov.get("coords", ""))),
                 }
             )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="layers_table")

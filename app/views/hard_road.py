@@ -10,6 +10,7 @@ from app.maps.builders import REASON_ZH, build_hard_road_map
 from app.maps.terrain import slope_legend, slope_overlay
 from app.state import page_context
 from geo.assessment import Assessment
+from geo.labels import MISSING_ZH
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -88,6 +89,7 @@ event = data_table(
     on_select="rerun",
     selection_mode="multi-row",
     height=260,
+    placeholder=MISSING_ZH,
 )
 rows = [r for r in event.selection.rows if r < len(shown)]
 picked = tuple(shown["id"].iloc[rows])

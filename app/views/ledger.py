@@ -35,6 +35,7 @@ from geo.ledger import (
     indicator_names,
 )
 from geo.ledger.permissions import Action, allowed_fields, allowed_transitions, may, refusal
+from geo.ledger.xlsx import ledger_table
 
 STATE_COLORS = {
     "open": "#d32f2f",
@@ -238,20 +239,11 @@ def _edit_form(row: pd.Series, current: State, options: list[str], editable: fro
         st.rerun()
 
 
-table = pd.DataFrame(
-    {
-        "问题编号": shown["key"],
-        "乡镇": shown["township_name"],
-        "行政村": shown["admin_village_name"],
-        "自然村": shown["village_name"],
-        "问题类型": shown["problem_type"],
-        "问题描述": shown["description"],
-        "整改状态": shown["state_zh"],
-        "责任单位": shown["responsible_unit"],
-        "完成时限": shown["deadline"],
-        "版本": shown["version"],
-    }
-)
+# what a reader needs first; 问题编号 (long, a reference) and 版本 at the end
+LEDGER_PAGE_COLUMNS = ("乡镇", "行政村", "自然村", "问题类型", "问题描述", "整改状态")
+table = ledger_table(shown, names_zh=names)[
+    [*LEDGER_PAGE_COLUMNS, "责任单位", "完成时限", "问题编号", "版本"]
+]
 st.subheader(f"问题（{len(shown)} 条；选中一行可修改）")
 event = data_table(
     table,
@@ -323,7 +315,13 @@ if event.selection.rows:
 
 st.subheader("导出与导入（县级台账格式）")
 with tempfile.TemporaryDirectory() as tmp:
-    out = export_xlsx(book, Path(tmp) / "整改台账.xlsx", township=ctx.scope.township_code)
+    out = export_xlsx(
+        book,
+        Path(tmp) / "整改台账.xlsx",
+        township=ctx.scope.township_code,
+        names_zh=names,
+        county=str(ctx.dataset["county"]["name"].iloc[0]),
+    )
     data = out.read_bytes()
 st.download_button("下载整改台账（XLSX）", data, file_name="整改台账.xlsx", key="ledger_export")
 if may(actor, Action.IMPORT):  # a township or department imports only its own rows
@@ -332,7 +330,7 @@ if may(actor, Action.IMPORT):  # a township or department imports only its own r
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(up.name).name
             path.write_bytes(up.getbuffer())
-            result = import_xlsx(book, path, actor=actor)
+            result = import_xlsx(book, path, actor=actor, names_zh=names)
         if result.applied:
             st.success(f"已导入 {len(result.changes)} 处修改。")
         else:

@@ -10,6 +10,7 @@ from app.maps.builders import build_overview_map
 from app.report_downloads import area_report_button
 from app.state import drill_down, ledger, page_context
 from geo.indicators.table import GROUP_ZH
+from geo.labels import MISSING_ZH
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -72,6 +73,7 @@ if ctx.scope.township_code:
             ["name", "code", "problems", "hr_target", "hr_not_connected", "sv_not_ok", "cl_status"],
         ),
         key="admin_village_table",
+        placeholder=MISSING_ZH,
     )
 
 st.subheader("体检报告（PDF，A4，可打印）")

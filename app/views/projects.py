@@ -11,6 +11,7 @@ from app.layout import data_table
 from app.maps.projects import build_projects_map, build_siting_map
 from app.state import as_built_for, assessment_for, ledger, page_context
 from geo.assessment import Assessment
+from geo.labels import MISSING_ZH
 from geo.ledger import ConflictError, LedgerError, indicator_names, problem_items
 from geo.ledger.permissions import Action, may
 from geo.plan import planned_counts
@@ -24,6 +25,7 @@ from geo.planning import (
     what_if,
     what_if_key,
 )
+from geo.report import zh_cells
 from geo.siting import SITING_KINDS, SitingResult, site_facilities
 from layers.dataset import Dataset
 from layers.schema import LAYERS
@@ -112,7 +114,8 @@ table = projects.assign(
     cost_wan=projects["cost_wan"].round(1),
     quantity=projects["quantity"].round(2),
     people_per_wan=projects["people_per_wan"].round(1),
-)[list(TABLE_ZH)].rename(columns=TABLE_ZH)
+)[list(TABLE_ZH)]
+table = zh_cells(table, digits=2, text=True).rename(columns=TABLE_ZH)
 table.insert(0, "列入方案", projects["project_id"].isin(selected).to_numpy())
 data_table(table, hide_index=True, width="stretch", height=320, key="projects_table")
 st.caption(
@@ -165,7 +168,12 @@ else:
         )
         items_table(changed.drop(columns="key"), key="plan_left")
     if len(review.closed):
-        items_table(review.closed.drop(columns="description"), key="plan_closed", height=220)
+        items_table(
+            review.closed.drop(columns="description"),
+            key="plan_closed",
+            height=220,
+            names_zh=names,
+        )
     actor = current_actor()
     changes = acceptance_changes(plan, in_book)
     if may(actor, Action.ACCEPT_PLAN):  # a county-level decision: the administrator
@@ -199,7 +207,7 @@ if drafts:
     st.markdown(f"规划草案可销号 **{len(draft.closed)}** 条问题，新产生 **{len(draft.new)}** 条。")
     if len(draft.closed) or len(draft.new):
         both = pd.concat([draft.closed.assign(kind="可销号"), draft.new.assign(kind="新产生")])
-        items_table(both, key="draft_items")
+        items_table(both, key="draft_items", names_zh=names)
 
 st.subheader("设施选址（最大覆盖）")
 st.caption(
@@ -255,4 +263,5 @@ if len(result.sites):
         hide_index=True,
         width="stretch",
         key="siting_table",
+        placeholder=MISSING_ZH,
     )

@@ -14,6 +14,7 @@ from app.maps.builders import build_services_map
 from app.maps.terrain import inside, minutes_legend, minutes_overlay
 from app.state import page_context, terrain_for
 from geo.assessment import Assessment
+from geo.labels import MISSING_ZH
 from geo.terrain import isochrone
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
@@ -121,6 +122,7 @@ if mode == "terrain" and ter is not None:
         width="stretch",
         key="sv_terrain_table",
         height=260 if len(changed) else "content",
+        placeholder=MISSING_ZH,
     )
 st.subheader("各安置区最近设施（步行分钟）")
 cols = ["unit_id", "name", "population", "ok", "missing_kinds"]

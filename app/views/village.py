@@ -12,6 +12,7 @@ from app.report_downloads import village_report_buttons
 from app.sheet import VillageSheet, matching_villages, village_sheet, village_sheet_html
 from app.state import follow_link, ledger, page_context, share_link
 from geo.assessment import Assessment
+from geo.labels import MISSING_ZH
 
 st.markdown(PRINT_CSS, unsafe_allow_html=True)
 ctx = page_context()
@@ -85,7 +86,8 @@ else:
                 "version",
                 "reopen_count",
             ]
-        ].rename(
+        ]
+        .rename(
             columns={
                 "village_name": "自然村",
                 "problem_type": "问题类型",
@@ -96,8 +98,10 @@ else:
                 "version": "修改次数",
                 "reopen_count": "复发次数",
             }
-        ),
+        )
+        .fillna(""),  # not filled in yet: blank, as in the office's ledger
         key="village_ledger",
+        placeholder=MISSING_ZH,
     )
     with st.expander(f"本村问题的修改记录（{int(items['version'].sum())} 条）"):
         book = ledger()

@@ -13,6 +13,7 @@ from app.layout import data_table
 from app.maps.water import WATER_STATUS_ZH, build_water_map
 from app.state import page_context
 from app.water_input import inp_upload_form, model_notes
+from geo.labels import MISSING_ZH
 from layers.epanet import write_inp
 from layers.write import write_excel, write_layers
 
@@ -36,7 +37,12 @@ if water is None:
 if water.result is None:
     st.error(water.error.zh if water.error is not None else "供水计算未能完成。")
     if water.problems:
-        st.dataframe(problems_table(water.problems).fillna(""), hide_index=True, key="water_errors")
+        st.dataframe(
+            problems_table(water.problems).fillna(""),
+            hide_index=True,
+            key="water_errors",
+            placeholder=MISSING_ZH,
+        )
     st.stop()
 model, run, result = water.model, water.run, water.result
 source = "供水图层" if model.source == "gis" else f"EPANET 模型 {model.source}"
@@ -56,7 +62,9 @@ if len(notes):
         f"模型提示 {warned} 条、GapMap 对模型的修改 {len(model.changes)} 处（含 EPANET 原文）",
         expanded=bool(run.warnings),
     ):
-        st.dataframe(notes, hide_index=True, width="stretch", key="water_notes")
+        st.dataframe(
+            notes, hide_index=True, width="stretch", key="water_notes", placeholder=MISSING_ZH
+        )
 county = result.county.iloc[0]
 villages = ctx.scope.select(result.villages)
 unknown = bool((villages["status"] == "unlinked").all()) and len(villages) > 0
@@ -92,7 +100,9 @@ if model.schematic:
         "自然村按村—节点对照表接入。"
     )
     at = run.pressure_m.loc[hour].rename("水压(m)").to_frame().reset_index(names="节点")
-    st.dataframe(at, hide_index=True, key="water_schematic_nodes", height=260)
+    st.dataframe(
+        at, hide_index=True, key="water_schematic_nodes", height=260, placeholder=MISSING_ZH
+    )
 else:
     m = build_water_map(
         ctx.scenario_dataset,
@@ -120,35 +130,12 @@ table = zh_table(
         "required_head_m",
         "supply_lpcd",
     ],
-).rename(
-    columns={
-        "water_status": "供水状态",
-        "node": "供水节点",
-        "min_pressure_m": "日最低水压(m)",
-        "required_head_m": "所需水头(m)",
-        "supply_lpcd": "人均供水(L/人·日)",
-    }
 )
-data_table(table, hide_index=True, width="stretch", key="water_table")
+data_table(table, key="water_table")
 st.subheader("乡镇汇总")
-tw = result.rollup_townships
-data_table(
-    tw.rename(
-        columns={
-            "code": "代码",
-            "name": "乡镇",
-            "rural_population": "农村人口",
-            "population_on_pipe": "自来水入户人口",
-            "tap_rate_pct": "普及率(%)",
-            "population_low_pressure": "水压不足人口",
-            "villages_off_network": "未通自然村",
-            "villages_low_pressure": "水压不足自然村",
-        }
-    ),
-    hide_index=True,
-    width="stretch",
-    key="water_townships",
-)
+tw = zh_table(result.rollup_townships, list(result.rollup_townships.columns))
+data_table(tw, key="water_townships")
+av = zh_table(result.rollup_admin_villages, list(result.rollup_admin_villages.columns))
 
 
 @st.cache_data(show_spinner="正在生成…", max_entries=4)
@@ -164,7 +151,7 @@ def _downloads(key: str) -> tuple[bytes, bytes, bytes]:
         )
         xlsx = write_excel(
             Path(tmp) / "water.xlsx",
-            {"供水-自然村": table, "供水-乡镇": tw, "供水-行政村": result.rollup_admin_villages},
+            {"供水-自然村": table, "供水-乡镇": tw, "供水-行政村": av},
         )
         inp = write_inp(model.wn, Path(tmp) / "model.inp")
         return gpkg.read_bytes(), xlsx.read_bytes(), inp.read_bytes()

@@ -17,10 +17,10 @@ States are stored as the English codes of :class:`State`; people see :data:`STAT
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from types import MappingProxyType
 
+from geo.labels import beijing_text
 from layers.errors import GapMapError
 
 __all__ = [
@@ -209,12 +209,13 @@ class ConflictError(GapMapError, RuntimeError):
 
 
 def beijing_time(iso_utc: str) -> str:
-    """Return ``2026-05-01 10:03（北京时间）`` for ``2026-05-01T02:03:04.000+00:00``."""
-    try:
-        t = datetime.fromisoformat(iso_utc).astimezone(timezone(timedelta(hours=8)))
-    except ValueError:
-        return iso_utc
-    return f"{t:%Y-%m-%d %H:%M}（北京时间）"
+    """Return ``2026-05-01 10:03（北京时间）`` for ``2026-05-01T02:03:04.000+00:00``.
+
+    :func:`geo.labels.beijing_text` with the zone spelt out (a sentence; a table says
+    北京时间 in its header instead). A text that is not a time is returned unchanged.
+    """
+    text = beijing_text(iso_utc)
+    return text if text == iso_utc else f"{text}（北京时间）"
 
 
 def parse_state(value: State | str) -> State:

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from geo.labels import beijing_text, item_key_zh
 from geo.ledger import permissions
 from geo.ledger.fields import parse_date
+from geo.ledger.items import INDICATOR_ZH
 from geo.ledger.permissions import Action, PermissionDeniedError
 from geo.ledger.states import (
     REASON_REQUIRED,
@@ -105,8 +108,20 @@ _READ_ONLY = {
 _REQUIRED = ("问题编号", "版本", "整改状态")
 
 
-def ledger_table(items: pd.DataFrame) -> pd.DataFrame:
-    """Return the ledger sheet (:data:`EXPORT_COLUMNS`) for a frame of :meth:`Ledger.items`."""
+def ledger_table(items: pd.DataFrame, *, names_zh: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Return the ledger sheet (:data:`EXPORT_COLUMNS`) for a frame of :meth:`Ledger.items`.
+
+    Parameters
+    ----------
+    items : DataFrame
+        :meth:`Ledger.items` rows.
+    names_zh : mapping, optional
+        Indicator code → Chinese name (default: the default table's,
+        :data:`geo.ledger.items.INDICATOR_ZH`): 问题编号 reads
+        ``20户以上自然村通硬化路·640324100203-03`` (:func:`geo.labels.item_key_zh`), and
+        :func:`check_import` reads it back to the item's key.
+    """
+    names = INDICATOR_ZH if names_zh is None else names_zh
     hint = []
     for n, close in zip(
         items["reopen_count"].fillna(0).astype(int), items["suggest_close"], strict=True
@@ -131,7 +146,7 @@ def ledger_table(items: pd.DataFrame) -> pd.DataFrame:
             "备注": items["notes"].to_numpy(),
             "原因说明": items["reason"].to_numpy(),
             "系统提示": hint,
-            "问题编号": items["key"].to_numpy(),
+            "问题编号": [item_key_zh(k, names) for k in items["key"]],
             "版本": items["version"].astype(int).to_numpy(),
         }
     )
@@ -172,6 +187,82 @@ def _guide(ledger: Ledger) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["项目", "说明"])
 
 
+TITLE_ROWS = 2
+"""Rows above the header of the exported ledger sheet: the title, then county · township · date."""
+
+_WIDTHS = {
+    "序号": 5, "乡镇": 9, "行政村": 9, "自然村": 9, "问题类型": 12, "问题描述": 36,
+    "整改措施": 26, "责任单位": 12, "完成时限": 11, "整改状态": 11, "销号日期": 11,
+    "关联项目": 10, "备注": 14, "原因说明": 14, "系统提示": 16, "问题编号": 24, "版本": 5,
+}  # fmt: skip
+"""Column widths (characters) of the ledger sheet: on A4 landscape, 序号 … 原因说明 print."""
+_WRAP = {"问题描述", "整改措施", "备注", "原因说明", "系统提示", "问题编号"}
+_PRINTED = "原因说明"
+"""The last printed column: 系统提示, 问题编号 and 版本 are for the round trip, not the page."""
+
+
+def _title(items: pd.DataFrame, county: str | None, township: str | None, now: str) -> str:
+    if township is None:
+        place = "全部乡镇"
+    else:
+        names = items["township_name"].dropna().unique() if len(items) else []
+        place = "、".join(map(str, names)) or str(township)
+    return f"{county or ''}　乡镇：{place}　截至：{now}（北京时间）　共 {len(items)} 条".strip("　")
+
+
+def _office_layout(ws: Any, n_rows: int, *, title: str, subtitle: str) -> None:
+    """Title rows, header style, widths, borders, print setup of the ledger sheet (in place)."""
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.properties import PageSetupProperties
+
+    n_cols = len(EXPORT_COLUMNS)
+    last = get_column_letter(n_cols)
+    ws.insert_rows(1, TITLE_ROWS)
+    header_row = TITLE_ROWS + 1
+    end_row = header_row + max(n_rows, 1)
+    ws["A1"] = title
+    ws["A1"].font = Font(bold=True, size=16)
+    ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
+    ws["A2"] = subtitle
+    ws["A2"].alignment = Alignment(horizontal="left", vertical="center")
+    printed = get_column_letter(EXPORT_COLUMNS.index(_PRINTED) + 1)
+    ws.merge_cells(f"A1:{printed}1")
+    ws.merge_cells(f"A2:{printed}2")
+    ws.row_dimensions[1].height = 28
+    thin = Side(style="thin", color="808080")
+    box = Border(left=thin, right=thin, top=thin, bottom=thin)
+    head_fill = PatternFill("solid", fgColor="D9E1F2")
+    for i, name in enumerate(EXPORT_COLUMNS, start=1):
+        letter = get_column_letter(i)
+        ws.column_dimensions[letter].width = _WIDTHS[name]
+        cell = ws.cell(header_row, i)
+        cell.font = Font(bold=True)
+        cell.fill = head_fill
+        cell.border = box
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        wrap = name in _WRAP
+        for r in range(header_row + 1, end_row + 1):
+            body = ws.cell(r, i)
+            body.border = box
+            body.alignment = Alignment(vertical="top", wrap_text=wrap)
+    ws.row_dimensions[header_row].height = 30
+    ws.freeze_panes = f"A{header_row + 1}"
+    ws.auto_filter.ref = f"A{header_row}:{last}{end_row}"
+    ws.print_title_rows = f"{header_row}:{header_row}"
+    ws.print_area = f"A1:{printed}{end_row}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # as many pages down as the rows need
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+    ws.oddHeader.right.text = "整改台账"
+
+
 def export_xlsx(
     ledger: Ledger,
     path: str | os.PathLike[str],
@@ -180,11 +271,34 @@ def export_xlsx(
     township: str | None = None,
     indicator: str | Iterable[str] | None = None,
     inputs: Iterable[str | os.PathLike[str]] = (),
+    names_zh: Mapping[str, str] | None = None,
+    county: str | None = None,
+    now: datetime | None = None,
 ) -> Path:
     """Write the ledger (or a filtered part, as :meth:`Ledger.items`) to an XLSX file.
 
-    The write is atomic (:func:`layers.write.write_excel`); the 整改状态 column gets a
-    drop-down list of the state labels.
+    Laid out as a county office prints it: a title row and a row naming the county, the
+    township(s) and the date (Beijing time), then the header (:data:`EXPORT_COLUMNS`,
+    bold, wrapped, repeated on every printed page, filter buttons, frozen) and the rows;
+    A4 landscape, fitted to the page width, page numbers in the footer. The 整改状态 column
+    gets a drop-down list of the state labels. The write is atomic
+    (:func:`layers.write.write_excel`); :func:`read_xlsx` finds the header below the title.
+
+    Parameters
+    ----------
+    ledger : Ledger
+    path : path-like
+        Destination ``.xlsx``.
+    state, township, indicator
+        Filters, as :meth:`Ledger.items`.
+    inputs : iterable of path-like
+        Files that must not be overwritten.
+    names_zh : mapping, optional
+        Indicator code → Chinese name, for 问题编号 (:func:`ledger_table`).
+    county : str, optional
+        The county's name, for the title (同心县).
+    now : datetime, optional
+        The moment of the export (default: now), shown in Beijing time.
 
     Returns
     -------
@@ -195,11 +309,21 @@ def export_xlsx(
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    table = ledger_table(ledger.items(state=state, township=township, indicator=indicator))
-    path = write_excel(path, {SHEET: table, "填写说明": _guide(ledger)}, inputs=inputs)
+    items = ledger.items(state=state, township=township, indicator=indicator)
+    table = ledger_table(items, names_zh=names_zh)
+    guide = _guide(ledger)
+    path = write_excel(path, {SHEET: table, "填写说明": guide}, inputs=inputs)
+    stamp = beijing_text(now or datetime.now(UTC))
     with atomic_path(path) as tmp:
         wb = load_workbook(path)
         ws = wb[SHEET]
+        _office_layout(
+            ws,
+            len(table),
+            title=f"{county or ''}农村基础设施和公共服务问题整改台账",
+            subtitle=_title(items, county, township, stamp),
+        )
+        first = TITLE_ROWS + 2
         col = get_column_letter(EXPORT_COLUMNS.index("整改状态") + 1)
         dv = DataValidation(
             type="list",
@@ -209,8 +333,13 @@ def export_xlsx(
             errorTitle="整改状态",
             error="请从下拉列表中选择整改状态",
         )
-        dv.add(f"{col}2:{col}{max(len(table) + 1, 2)}")
+        dv.add(f"{col}{first}:{col}{max(len(table) + first - 1, first)}")
         ws.add_data_validation(dv)
+        notes = wb["填写说明"]
+        notes.column_dimensions["A"].width = 18
+        notes.column_dimensions["B"].width = 90
+        notes.page_setup.orientation = "landscape"
+        notes.page_setup.paperSize = notes.PAPERSIZE_A4
         wb.save(tmp)
     logger.info("exported %d ledger items to %s", len(table), path)
     return path
@@ -219,15 +348,26 @@ def export_xlsx(
 def read_xlsx(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a ledger workbook: the ``整改台账`` sheet (or the first), cells as typed.
 
+    The header is the first row (of the first ten) that has 问题编号: an exported sheet's
+    title rows (:func:`export_xlsx`) are skipped, and so is a sheet without them.
+
     Returns
     -------
     DataFrame
-        Indexed by the Excel row number (the header is row 1); blank rows dropped.
+        Indexed by the Excel row number; blank rows dropped.
     """
-    sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl")
-    frame = sheets[SHEET] if SHEET in sheets else next(iter(sheets.values()))
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame.index = frame.index + 2
+    sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl", header=None)
+    raw = sheets[SHEET] if SHEET in sheets else next(iter(sheets.values()))
+    if raw.empty:
+        return raw
+    top = raw.head(10).map(lambda v: str(v).strip() if pd.notna(v) else "")
+    found = [i for i in range(len(top)) if "问题编号" in set(top.iloc[i])]
+    at = found[0] if found else 0
+    frame = raw.iloc[at + 1 :].copy()
+    frame.columns = (
+        [str(c).strip() if pd.notna(c) else "" for c in raw.iloc[at]] if len(raw) else []
+    )
+    frame.index = frame.index + 1  # the Excel row number (pandas' first row is row 1)
     return frame.dropna(how="all")
 
 
@@ -276,12 +416,27 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _key_alias(keys: Iterable[str], names_zh: Mapping[str, str] | None) -> dict[str, str]:
+    """问题编号 as exported (:func:`ledger_table`) → the item's key; the key itself too."""
+    alias: dict[str, str] = {}
+    for names in (INDICATOR_ZH, *([names_zh] if names_zh is not None else [])):
+        alias.update({item_key_zh(k, names): k for k in keys})
+    alias.update({k: k for k in keys})
+    return alias
+
+
 def check_import(
-    ledger: Ledger, source: str | os.PathLike[str] | pd.DataFrame, *, file: str = ""
+    ledger: Ledger,
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    file: str = "",
+    names_zh: Mapping[str, str] | None = None,
 ) -> ImportResult:
     """Check an edited workbook against the ledger; return the changes and the problems.
 
-    Nothing is written. See :func:`import_xlsx`.
+    Nothing is written. See :func:`import_xlsx`. 问题编号 is read in either form: as
+    exported (the indicator's Chinese name, ``names_zh`` or the default table's) or the
+    item's key.
     """
     if isinstance(source, pd.DataFrame):
         frame = source
@@ -332,14 +487,16 @@ def check_import(
         return ImportResult((), tuple(problems), False, len(frame))
 
     current = ledger.items().set_index("key")
+    alias = _key_alias(current.index, names_zh)
     changes: list[Change] = []
     rows_of: dict[str, list[int]] = {}
     for row, key in frame["问题编号"].map(_text).items():
         if key is not None:
-            rows_of.setdefault(key, []).append(int(row))
+            rows_of.setdefault(alias.get(key, key), []).append(int(row))
     for row, values in frame.iterrows():
         row = int(row)
         key = _text(values["问题编号"])
+        key = alias.get(key, key) if key is not None else None
         if key is None:
             problem(
                 ProblemKind.MISSING_VALUE,
@@ -530,6 +687,7 @@ def import_xlsx(
     *,
     actor: Actor,
     dry_run: bool = False,
+    names_zh: Mapping[str, str] | None = None,
 ) -> ImportResult:
     """Import edits from a ledger workbook: all permitted rows or none.
 
@@ -544,6 +702,8 @@ def import_xlsx(
         :attr:`ImportResult.refused` and ``problems``, audited), the others are applied.
     dry_run : bool
         Only check.
+    names_zh : mapping, optional
+        The indicator names the workbook was exported with (:func:`ledger_table`).
 
     Returns
     -------
@@ -560,13 +720,15 @@ def import_xlsx(
     ledger._check(actor, Action.IMPORT)
     file = "" if isinstance(source, pd.DataFrame) else Path(source).name
     frame = source if isinstance(source, pd.DataFrame) else read_xlsx(source)
-    result = check_import(ledger, frame, file=file)
-    row_of = (
-        {k: int(r) for r, k in frame["问题编号"].map(_text).items() if k is not None}
-        if ("问题编号" in frame.columns)
-        else {}
-    )
+    result = check_import(ledger, frame, file=file, names_zh=names_zh)
     current = ledger.items().set_index("key")
+    alias = _key_alias(current.index, names_zh)
+    keys = (
+        frame["问题编号"].map(_text).map(lambda t: alias.get(t, t) if t is not None else None)
+        if ("问题编号" in frame.columns)
+        else pd.Series(dtype=object)
+    )
+    row_of = {k: int(r) for r, k in keys.items() if k is not None}
     kept, refused, problems = [], [], list(result.problems)
     for change in result.changes:
         item = {"key": change.key, **current.loc[change.key].to_dict()}
@@ -603,7 +765,7 @@ def import_xlsx(
     try:
         ledger.apply_changes(result.changes, actor=actor, _action=Action.IMPORT)
     except (ConflictError, IllegalTransitionError, PermissionDeniedError) as exc:
-        rows = frame.index[frame["问题编号"].map(_text) == exc.key]
+        rows = keys.index[keys == exc.key]
         problem = Problem(
             kind=ProblemKind.VALUE_NOT_ALLOWED,
             file=file,

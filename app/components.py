@@ -271,8 +271,8 @@ def history_zh(hist: pd.DataFrame) -> pd.DataFrame:
     """Return ledger events as :func:`history_table` shows them: times in Beijing time."""
     cols = [c for c in HISTORY_ZH if c in hist.columns]
     out = hist[cols].copy()
-    if "at" in out:  # the ledger records UTC; seconds kept (two edits in one minute)
-        out["at"] = out["at"].map(lambda v: beijing_text(v, seconds=True))
+    if "at" in out:  # the ledger records UTC
+        out["at"] = out["at"].map(beijing_text)
     return out.fillna("").rename(columns=HISTORY_ZH)
 
 

@@ -10,15 +10,15 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from streamlit.proto.Metric_pb2 import Metric
 from streamlit.testing.v1 import AppTest
 
-from app.clock import beijing_now_text, beijing_text
+from app.clock import beijing_now_text
 from app.maps.base import value_text
 from app.sheet import matching_villages
 from geo.indicators import COUNTY_COLUMNS, township_rows
+from geo.labels import beijing_text
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEWS = ROOT / "app" / "views"
@@ -68,11 +68,10 @@ def test_natural_village_search_finds_its_admin_village(demo_dataset):
 
 
 def test_times_read_in_beijing_time():
-    shown = beijing_text(
-        pd.Series(["2026-12-02T18:30:05+00:00", "2026-12-02 01:00:00", None, "不是时间"])
-    )
-    assert shown.tolist() == ["2026-12-03 02:30", "2026-12-02 09:00", "", ""]
-    assert beijing_text(pd.Series(["2026-12-02T18:30:05Z"]), seconds=True)[0].endswith("02:30:05")
+    values = ["2026-12-02T18:30:05+00:00", "2026-12-02 01:00:00", None, "不是时间"]
+    shown = [beijing_text(v) for v in values]
+    assert shown == ["2026-12-03 02:30", "2026-12-02 09:00", "—", "不是时间"]
+    assert beijing_text("2026-12-02T18:30:05Z", seconds=True).endswith("02:30:05")
     now = dt.datetime(2026, 6, 30, 17, 5, tzinfo=dt.UTC)
     assert beijing_now_text(now=now) == "2026-07-01 01:05（北京时间）"
 

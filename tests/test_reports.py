@@ -292,6 +292,23 @@ def test_progress_by_hand():
         }
     )
     assert overdue(items, today=dt.date(2026, 12, 2)).tolist() == [True, False, False, False, False]
+    # the store may give dates or datetimes (NaT where none), not only text
+    as_dates = items.assign(deadline=pd.to_datetime(items["deadline"].replace("", None)))
+    assert overdue(as_dates, today=dt.date(2026, 12, 2)).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
+    as_objects = items.assign(deadline=[dt.date(2026, 1, 1), None, dt.date(2026, 1, 1), None, None])
+    assert overdue(as_objects, today=dt.date(2026, 12, 2)).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
     counts = state_counts(items).set_index("state")["items"]
     assert counts.to_dict() == {
         "open": 2,

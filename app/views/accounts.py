@@ -128,7 +128,7 @@ with manage:
 
 with audit:
     events = store.audit(limit=500)
-    events = events.assign(at=events["at"].map(lambda v: beijing_text(v, seconds=True)))
+    events = events.assign(at=events["at"].map(beijing_text))
     st.dataframe(
         events[["at", "event_zh", "reason_zh", "username", "by", "client", "detail"]].rename(
             columns={

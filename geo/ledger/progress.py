@@ -66,11 +66,12 @@ def state_counts(items: pd.DataFrame) -> pd.DataFrame:
 def overdue(items: pd.DataFrame, *, today: date) -> pd.Series:
     """Flag each item still open (待整改/整改中/待验收) whose 完成时限 is before ``today``.
 
-    ``deadline`` is an ISO date text (``2026-10-31``) or empty; an item without one is
-    never overdue.
+    ``deadline`` is an ISO date text (``2026-10-31``), a date or datetime, or empty; an
+    item without one is never overdue.
     """
     if items.empty:
         return pd.Series(dtype=bool, index=items.index)
     open_ = items["state"].isin([s.value for s in OPEN_STATES])
-    when = pd.to_datetime(items["deadline"].where(items["deadline"] != ""), errors="coerce")
-    return (open_ & (when.dt.date < today)).fillna(False).astype(bool)
+    text = items["deadline"].astype("string").str.strip().replace("", pd.NA)
+    when = pd.to_datetime(text, errors="coerce", format="mixed")
+    return (open_ & (when < pd.Timestamp(today))).fillna(False).astype(bool)

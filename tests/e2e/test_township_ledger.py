@@ -140,6 +140,10 @@ def test_township_editor_changes_its_item_not_another_townships(county_server, b
 
     page.get_by_role("button", name="退出登录").click()
     page.get_by_label("用户名").wait_for(timeout=60_000)
-    assert "问题清单" not in page.locator("[data-testid='stApp']").inner_text()
+    wait_for_app(page)  # the logged-in page's elements go when the login run ends
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stApp\"]').innerText.includes('问题清单')",
+        timeout=30_000,
+    )
     assert errors == []
     ctx.close()

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from geo.assessment import STEPS, assess
+from geo.assessment import STEPS, Assessment, assess
 from geo.report import report_sheets, result_layers
 from geo.settings import Settings, load_settings
 from geo.terrain import Grid, read_dem, write_cog
@@ -101,27 +101,13 @@ def _main(argv: list[str] | None, tmp: Path) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     t0 = time.perf_counter()
-    try:
-        dataset, settings, dem = load_inputs(args, parser, tmp)
-    except LayerValidationError as err:
-        print(err.zh, file=sys.stderr)
-        print(f"\n{len(err.problems)} problem(s); nothing was written.", file=sys.stderr)
+    loaded = read_inputs(args, parser, tmp, nothing_written="nothing was written")
+    if loaded is None:
         return 2
-    except (GapMapError, ValueError) as err:
-        print(getattr(err, "zh", str(err)), file=sys.stderr)
-        return 2
+    dataset, settings, dem = loaded
     t_read = time.perf_counter() - t0
 
-    bar = tqdm(total=len(STEPS), disable=args.quiet, unit="步", desc="分析")
-
-    def progress(step: str) -> None:
-        bar.set_description(STEP_ZH.get(step, step))
-        if step != STEPS[0]:
-            bar.update(1)
-
-    result = assess(dataset, settings, progress=progress, dem=dem)
-    bar.update(1)
-    bar.close()
+    result = assess_with_progress(dataset, settings, dem=dem, quiet=args.quiet)
     t_analysis = time.perf_counter() - t0 - t_read
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -235,6 +221,37 @@ def load_inputs(
         else None
     )
     return dataset, settings, dem
+
+
+def read_inputs(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, tmp: Path, *, nothing_written: str
+) -> tuple[Dataset, Settings, Grid | None] | None:
+    """:func:`load_inputs`, or None after printing what is wrong (every problem, in Chinese)."""
+    try:
+        return load_inputs(args, parser, tmp)
+    except LayerValidationError as err:
+        print(err.zh, file=sys.stderr)
+        print(f"\n{len(err.problems)} problem(s); {nothing_written}.", file=sys.stderr)
+    except (GapMapError, ValueError) as err:
+        print(getattr(err, "zh", str(err)), file=sys.stderr)
+    return None
+
+
+def assess_with_progress(
+    dataset: Dataset, settings: Settings, *, dem: Grid | None, quiet: bool
+) -> Assessment:
+    """:func:`geo.assessment.assess` with a progress bar of its steps (tqdm, Chinese)."""
+    bar = tqdm(total=len(STEPS), disable=quiet, unit="步", desc="分析")
+
+    def progress(step: str) -> None:
+        bar.set_description(STEP_ZH.get(step, step))
+        if step != STEPS[0]:
+            bar.update(1)
+
+    result = assess(dataset, settings, progress=progress, dem=dem)
+    bar.update(1)
+    bar.close()
+    return result
 
 
 if __name__ == "__main__":

@@ -29,12 +29,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from geo.assessment import STEPS, assess
 from geo.ledger import Ledger
 from geo.plan import as_built
-from layers import GapMapError, LayerValidationError
 from layers.write import atomic_path
-from scripts.analyze import STEP_ZH, add_input_arguments, load_inputs
+from scripts.analyze import add_input_arguments, assess_with_progress, read_inputs
 from scripts.guard import guarded
 
 log = logging.getLogger("gapmap.report")
@@ -99,27 +97,13 @@ def _main(argv: list[str] | None, tmp: Path) -> int:
     )
 
     t0 = time.perf_counter()
-    try:
-        dataset, settings, dem = load_inputs(args, parser, tmp)
-    except LayerValidationError as err:
-        print(err.zh, file=sys.stderr)
-        print(f"\n共 {len(err.problems)} 个问题；未生成报告。", file=sys.stderr)
+    loaded = read_inputs(args, parser, tmp, nothing_written="no report was made")
+    if loaded is None:
         return 2
-    except (GapMapError, ValueError) as err:
-        print(getattr(err, "zh", str(err)), file=sys.stderr)
-        return 2
+    dataset, settings, dem = loaded
     if args.planned:
         dataset = as_built(dataset)
-    bar = tqdm(total=len(STEPS), disable=args.quiet, unit="步", desc="分析")
-
-    def step(name: str) -> None:
-        bar.set_description(STEP_ZH.get(name, name))
-        if name != STEPS[0]:
-            bar.update(1)
-
-    assessment = assess(dataset, settings, progress=step, dem=dem)
-    bar.update(1)
-    bar.close()
+    assessment = assess_with_progress(dataset, settings, dem=dem, quiet=args.quiet)
     t_analysis = time.perf_counter() - t0
     inputs = report_inputs(
         dataset, assessment, ledger=_ledger(args), data_name=Path(args.data).name

@@ -78,6 +78,7 @@ def _offer(
         file_name=file_name,
         mime="application/pdf",
         key=f"{key}_download",
+        on_click="ignore",  # a download needs no rerun (which would redraw the page under it)
         type="primary",
     )
 

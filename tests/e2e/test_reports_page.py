@@ -6,6 +6,7 @@ import re
 import subprocess
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import ARTIFACTS, block_remote, wait_for_app
 
@@ -36,9 +37,17 @@ def test_pdf_download_offline(app_url, browser, tmp_path, path, make, expect):
     button.click()
     download_button = page.get_by_role("button", name=re.compile(r"^下载.+（PDF，[\d.]+ MB）"))
     download_button.first.wait_for(timeout=120_000)
-    with page.expect_download(timeout=60_000) as info:
-        download_button.first.click()
-    download = info.value
+    wait_for_app(page)  # the run that made the PDF has ended: the button stays put
+    download = None
+    for _ in range(2):  # a click landing on a redraw is lost: once more
+        try:
+            with page.expect_download(timeout=30_000) as info:
+                download_button.first.click()
+            download = info.value
+            break
+        except PlaywrightTimeout:
+            wait_for_app(page)
+    assert download is not None, "no download after two clicks"
     assert download.suggested_filename.endswith(".pdf")
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
